@@ -12,6 +12,8 @@
 //! - [`server`]: protocol registry, dispatch, reflection, and the serve loops.
 //! - [`client`]: the call engine used by clients and tests.
 
+extern crate self as vgi_rpc;
+
 pub mod client;
 mod error;
 pub mod log;

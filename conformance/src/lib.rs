@@ -1,1 +1,40 @@
-//! conformance
+//! # vgi-rpc-conformance: the reference ConformanceService, implemented with vgi-rpc
+//!
+//! The vgi-rpc reference (Python, 0.52.2) ships a conformance worker whose 90-method
+//! `ConformanceService` (version 2.0.0) exercises every framework capability, plus a
+//! second protocol, `conformance.Secondary.v1`, that every worker co-hosts. The reference's
+//! runner (`vgi-rpc-test`) is the acceptance test of every transport. This crate
+//! implements both protocols with `#[vgi_rpc::service]`, so that the runner can drive the
+//! Rust runtime, and ships the worker binary `vgi-rpc-conformance-worker`.
+//!
+//! - [`Conformance`] / [`ConformanceImpl`]: the primary protocol and its implementation.
+//! - [`Secondary`] / [`SecondaryImpl`]: the co-hosted fixture protocol.
+//! - [`types`]: the records and enums (the reference's dataclasses).
+//! - [`producers`] / [`exchanges`]: the stream states.
+//!
+//! ```no_run
+//! use vgi_rpc_conformance::{ConformanceImpl, ConformanceServer, SecondaryImpl, SecondaryServer};
+//!
+//! # fn main() -> vgi_rpc::Result<()> {
+//! let server = vgi_rpc::Server::builder()
+//!     .service(ConformanceServer::new(ConformanceImpl::new()))
+//!     .service(SecondaryServer::new(SecondaryImpl))
+//!     .build();
+//! vgi_rpc::serve_stdio(server)
+//! # }
+//! ```
+
+pub mod exchanges;
+mod handlers;
+mod headers;
+pub mod probe;
+pub mod producers;
+mod pytext;
+pub mod secondary;
+mod service;
+pub mod types;
+
+pub use handlers::ConformanceImpl;
+pub use pytext::{python_float_repr, python_str_repr};
+pub use secondary::{Secondary, SecondaryImpl, SecondaryServer};
+pub use service::{Conformance, ConformanceServer};

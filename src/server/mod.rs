@@ -1,4 +1,4 @@
-//! The server: hosts protocols, validates and dispatches requests, drives streams.
+//! The server (temporarily reduced while the schema layer lands).
 
 mod context;
 mod service;
@@ -6,10 +6,10 @@ mod service;
 pub use context::CallContext;
 pub use service::{MethodKind, MethodSpec, ProtocolSpec, Response, Service};
 
-/// A set of hosted protocols (placeholder until the dispatcher lands).
+/// A set of hosted protocols (placeholder).
 pub struct Server;
 
-/// Serves `server` on stdin/stdout until stdin closes (placeholder).
+/// Serves `server` on stdin/stdout (placeholder).
 ///
 /// # Errors
 /// I/O errors on the pipes.

@@ -5,12 +5,14 @@
 //! writes; the server drives that state one [`Turn`] at a time. An optional header record is
 //! sent once, before the first output batch.
 
+mod coerce;
 mod header;
 mod turn;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
+pub use coerce::coerce_batch;
 pub use header::StreamHeader;
 pub use turn::Turn;
 

@@ -4,42 +4,113 @@
 //! individual RecordBatch messages (apache/arrow-rs#9444), and the protocol lives in that
 //! field, so this module owns the message framing and builds on arrow-ipc's lower-level
 //! pieces (the IPC data generator, the flatbuffer `Message` type, `read_record_batch`).
+//!
+//! A connection is a plain concatenation of complete IPC streams. [`StreamEncoder`] writes
+//! one stream into a caller-owned buffer (so a whole response goes out in one write);
+//! [`read_message`] + [`StreamDecoder`] read exactly one stream and never past its EOS.
 
+mod classify;
+mod decode;
+mod encode;
 pub mod keys;
 mod metadata;
 
+pub use classify::BatchKind;
+pub use decode::{Limits, RawMessage, StreamDecoder, StreamItem, read_message};
+pub use encode::{EOS, StreamEncoder};
 pub use metadata::Metadata;
 
-use arrow_array::RecordBatch;
-use arrow_schema::Schema;
+use std::io::Read;
 
-use crate::Result;
+use arrow_array::RecordBatch;
+use arrow_schema::{Schema, SchemaRef};
+
+use crate::{Error, Result};
+
+/// Reads the schema message that starts a stream.
+///
+/// # Errors
+/// [`Error::Closed`] when the source is at EOF before the first byte (a clean close);
+/// protocol errors for anything malformed, including an EOS where a schema should be.
+pub fn read_stream_start<R: Read + ?Sized>(r: &mut R, limits: &Limits) -> Result<StreamDecoder> {
+    match read_message(r, limits, true)? {
+        Some(raw) => StreamDecoder::from_schema_message(&raw),
+        None => Err(Error::protocol("IPC stream ended before its schema")),
+    }
+}
+
+/// Reads the next batch of a stream (absorbing dictionary messages) or its end.
+///
+/// # Errors
+/// I/O, truncation and malformed-message errors.
+pub fn read_stream_item<R: Read + ?Sized>(r: &mut R, decoder: &mut StreamDecoder, limits: &Limits) -> Result<StreamItem> {
+    loop {
+        match read_message(r, limits, false)? {
+            None => return Ok(StreamItem::End),
+            Some(raw) => {
+                if let Some((batch, md)) = decoder.decode(&raw)? {
+                    return Ok(StreamItem::Batch(batch, md));
+                }
+            }
+        }
+    }
+}
+
+/// Reads and discards the rest of a stream up to its EOS.
+///
+/// # Errors
+/// I/O and framing errors.
+pub fn drain_stream<R: Read + ?Sized>(r: &mut R, limits: &Limits) -> Result<()> {
+    while read_message(r, limits, false)?.is_some() {}
+    Ok(())
+}
 
 /// Encodes `batches` as one complete IPC stream (schema, dictionaries, batches, EOS).
 ///
 /// # Errors
-/// Fails when a batch does not match `schema` or cannot be encoded.
-pub fn encode_stream(_schema: &Schema, _batches: &[RecordBatch]) -> Result<Vec<u8>> {
-    Err(crate::Error::protocol("todo"))
+/// Fails when a batch cannot be encoded.
+pub fn encode_stream(schema: &Schema, batches: &[RecordBatch]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut encoder = StreamEncoder::new();
+    encoder.schema(&mut out, schema);
+    for batch in batches {
+        encoder.batch(&mut out, batch, &Metadata::new())?;
+    }
+    encoder.eos(&mut out);
+    Ok(out)
 }
 
 /// Decodes one complete IPC stream held in `bytes`, returning its schema and batches.
 ///
 /// # Errors
-/// Fails on malformed input; never panics.
-pub fn decode_stream(_bytes: &[u8]) -> Result<(arrow_schema::SchemaRef, Vec<RecordBatch>)> {
-    Err(crate::Error::protocol("todo"))
+/// Fails on malformed or truncated input, or bytes after the EOS; never panics.
+pub fn decode_stream(bytes: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let limits = Limits::default();
+    let mut cursor = bytes;
+    let mut decoder = read_stream_start(&mut cursor, &limits)?;
+    let mut batches = Vec::new();
+    loop {
+        match read_stream_item(&mut cursor, &mut decoder, &limits)? {
+            StreamItem::Batch(batch, _) => batches.push(batch),
+            StreamItem::End => break,
+        }
+    }
+    Ok((decoder.schema().clone(), batches))
 }
 
 /// Serializes a schema as a single IPC schema message (pyarrow's `Schema.serialize()`).
-pub fn encode_schema_message(_schema: &Schema) -> Vec<u8> {
-    Vec::new()
+pub fn encode_schema_message(schema: &Schema) -> Vec<u8> {
+    let mut out = Vec::new();
+    StreamEncoder::new().schema(&mut out, schema);
+    out
 }
 
-/// Parses bytes written by [`encode_schema_message`].
+/// Parses bytes written by [`encode_schema_message`] (or pyarrow's `Schema.serialize()`).
 ///
 /// # Errors
 /// Fails on malformed input; never panics.
-pub fn decode_schema_message(_bytes: &[u8]) -> Result<arrow_schema::SchemaRef> {
-    Err(crate::Error::protocol("todo"))
+pub fn decode_schema_message(bytes: &[u8]) -> Result<SchemaRef> {
+    let mut cursor = bytes;
+    let decoder = read_stream_start(&mut cursor, &Limits::default())?;
+    Ok(decoder.schema().clone())
 }

@@ -1,0 +1,272 @@
+//! Serving one byte-stream connection (stdio, Unix or TCP): read a request stream,
+//! validate and route it, run the handler, write the response — then the next call.
+//!
+//! Every call-level failure is answered in-band and leaves the connection in sync. Only a
+//! broken transport or a peer that breaks the IPC framing (so we cannot find the next
+//! stream boundary) ends the connection, after a best-effort error stream.
+
+use std::io::{BufReader, Read, Write};
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{Schema, SchemaRef};
+
+use super::exception::{ErrorSite, exception_metadata, framework, log_metadata};
+use super::registry::ServerInner;
+use super::service::{MethodKind, Response};
+use super::validate::validate_params;
+use super::{CallContext, Server, ids, streams};
+use crate::log::LogRecord;
+use crate::wire::{self, Metadata, StreamEncoder, StreamItem, keys};
+use crate::{Error, Result, RpcError};
+
+/// Largest single write or read syscall; Linux caps at 0x7ffff000 and macOS rejects
+/// larger socket I/O, so stay well below `i32::MAX`.
+const MAX_IO_CHUNK: usize = 1 << 30;
+
+/// A byte-stream connection: a buffered reader owned by the connection (so buffering
+/// past one stream's EOS is harmless) and a writer that receives whole streams.
+pub(crate) struct Conn<R, W> {
+    pub reader: BufReader<R>,
+    pub writer: W,
+}
+
+impl<R: Read, W: Write> Conn<R, W> {
+    pub fn new(reader: R, writer: W) -> Self {
+        Conn {
+            reader: BufReader::with_capacity(256 << 10, reader),
+            writer,
+        }
+    }
+
+    /// Writes `bytes` in chunks below `i32::MAX` and flushes.
+    pub fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        for chunk in bytes.chunks(MAX_IO_CHUNK) {
+            self.writer.write_all(chunk)?;
+        }
+        self.writer.flush()?;
+        Ok(())
+    }
+}
+
+/// Serves calls on one connection until the peer closes it.
+///
+/// # Errors
+/// Transport errors, or framing the server could not recover from.
+pub fn serve_connection<R: Read, W: Write>(server: &Server, reader: R, writer: W) -> Result<()> {
+    let mut conn = Conn::new(reader, writer);
+    loop {
+        match serve_call(&server.inner, &mut conn) {
+            Ok(()) => {}
+            Err(Error::Closed) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The request as read off the wire.
+struct Request {
+    batch: RecordBatch,
+    metadata: Metadata,
+}
+
+fn read_request<R: Read, W: Write>(inner: &ServerInner, conn: &mut Conn<R, W>) -> Result<Option<Request>> {
+    let mut decoder = wire::read_stream_start(&mut conn.reader, &inner.limits)?;
+    let mut first = None;
+    loop {
+        match wire::read_stream_item(&mut conn.reader, &mut decoder, &inner.limits)? {
+            StreamItem::Batch(batch, metadata) => {
+                if first.is_none() {
+                    first = Some(Request { batch, metadata });
+                }
+            }
+            StreamItem::End => return Ok(first),
+        }
+    }
+}
+
+fn serve_call<R: Read, W: Write>(inner: &ServerInner, conn: &mut Conn<R, W>) -> Result<()> {
+    let request_id = ids::random_hex(16);
+    let request = match read_request(inner, conn) {
+        Ok(Some(request)) => request,
+        Ok(None) => {
+            let err = framework::protocol_error("Request stream carried no batch");
+            return write_error_stream(inner, conn, &empty(), &err, "", "", &request_id, &[]);
+        }
+        Err(e @ (Error::Closed | Error::Io(_))) => return Err(e),
+        Err(e) => {
+            // We lost the stream boundary: report, then give up on the connection.
+            let err = framework::protocol_error(e.to_string());
+            let _ = write_error_stream(inner, conn, &empty(), &err, "", "", &request_id, &[]);
+            return Err(e);
+        }
+    };
+    let md = &request.metadata;
+    let primary = inner.bindings.first().map(|b| b.spec.name.as_str()).unwrap_or("");
+
+    let Some(method) = md.get(keys::METHOD) else {
+        let err = framework::protocol_error(
+            "Missing 'vgi_rpc.method' in request batch custom_metadata. Each request batch must carry a 'vgi_rpc.method' key.",
+        );
+        return write_error_stream(inner, conn, &empty(), &err, primary, "", &request_id, &[]);
+    };
+    if md.get(keys::REQUEST_VERSION) != Some(keys::REQUEST_VERSION_VALUE) {
+        let err = framework::version_error(md.get(keys::REQUEST_VERSION));
+        return write_error_stream(inner, conn, &empty(), &err, primary, method, &request_id, &[]);
+    }
+    if method == keys::TRANSPORT_OPTIONS_METHOD {
+        return write_transport_options(inner, conn);
+    }
+    if method == keys::DESCRIBE_METHOD {
+        let err = framework::describe_retired();
+        return write_error_stream(inner, conn, &empty(), &err, primary, method, &request_id, &[]);
+    }
+
+    let hosted: Vec<&str> = inner.bindings.iter().map(|b| b.spec.name.as_str()).collect();
+    let Some(protocol) = md.get(keys::PROTOCOL) else {
+        let err = framework::protocol_not_specified(&hosted);
+        return write_error_stream(inner, conn, &empty(), &err, primary, method, &request_id, &[]);
+    };
+    let Some(binding) = inner.binding(protocol) else {
+        let err = framework::protocol_not_supported(protocol, &hosted);
+        return write_error_stream(inner, conn, &empty(), &err, primary, method, &request_id, &[]);
+    };
+    let Some(index) = binding.spec.method_index(method) else {
+        let names: Vec<&str> = binding.spec.methods.iter().map(|m| m.name.as_str()).collect();
+        let err = framework::no_such_method(protocol, method, &names);
+        return write_error_stream(inner, conn, &empty(), &err, protocol, method, &request_id, &[]);
+    };
+    let spec = &binding.spec.methods[index];
+    let is_stream = spec.kind != MethodKind::Unary;
+    let error_schema = match (&spec.result, is_stream) {
+        (Some(result), false) => result.clone(),
+        _ => empty(),
+    };
+
+    let pre_dispatch = check_version(binding.spec.version.as_deref(), protocol, md.get(keys::PROTOCOL_VERSION))
+        .and_then(|()| validate_params(method, &spec.params, &request.batch));
+    if let Err(err) = pre_dispatch {
+        write_error_stream(inner, conn, &error_schema, &err, protocol, method, &request_id, &[])?;
+        // Our clients (and the reference's) send an input stream after a stream request;
+        // consume it so the next call starts in sync.
+        return if is_stream { drain_input(inner, conn) } else { Ok(()) };
+    }
+
+    let ctx = CallContext::new(protocol, method, request_id.clone(), &inner.server_id);
+    let response = binding.service.call(index, &request.batch, &ctx);
+    match response {
+        Ok(Response::Unary(batch)) => {
+            let schema = spec.result.clone().unwrap_or_else(empty);
+            write_unary(inner, conn, &schema, batch, &ctx)
+        }
+        Ok(Response::Producer(state, header)) => {
+            streams::drive(inner, conn, &ctx, spec, streams::State::Producer(state), header)
+        }
+        Ok(Response::Exchange(state, header)) => {
+            streams::drive(inner, conn, &ctx, spec, streams::State::Exchange(state), header)
+        }
+        Err(e) => {
+            let logs = ctx.take_logs();
+            write_error_stream(inner, conn, &error_schema, &e.to_rpc(), protocol, method, &request_id, &logs)?;
+            if is_stream { drain_input(inner, conn) } else { Ok(()) }
+        }
+    }
+}
+
+fn check_version(declared: Option<&str>, protocol: &str, sent: Option<&str>) -> Result<(), RpcError> {
+    let Some(declared) = declared else {
+        return Ok(());
+    };
+    let major_minor = |v: &str| v.split('.').take(2).map(str::to_owned).collect::<Vec<_>>();
+    match sent {
+        Some(v) if major_minor(v) == major_minor(declared) => Ok(()),
+        other => Err(framework::version_mismatch(protocol, other, declared)),
+    }
+}
+
+/// Reads and discards one whole input stream (used after a stream call failed early).
+pub(crate) fn drain_input<R: Read, W: Write>(inner: &ServerInner, conn: &mut Conn<R, W>) -> Result<()> {
+    wire::read_stream_start(&mut conn.reader, &inner.limits)?;
+    wire::drain_stream(&mut conn.reader, &inner.limits)
+}
+
+pub(crate) fn empty() -> SchemaRef {
+    Arc::new(Schema::empty())
+}
+
+/// Appends log batches on `schema` to `out`.
+pub(crate) fn encode_logs(
+    enc: &mut StreamEncoder,
+    out: &mut Vec<u8>,
+    schema: &SchemaRef,
+    logs: &[LogRecord],
+    server_id: &str,
+    request_id: Option<&str>,
+) -> Result<()> {
+    if logs.is_empty() {
+        return Ok(());
+    }
+    let empty_batch = RecordBatch::new_empty(schema.clone());
+    for log in logs {
+        enc.batch(out, &empty_batch, &log_metadata(log, server_id, request_id))?;
+    }
+    Ok(())
+}
+
+fn write_unary<R: Read, W: Write>(
+    inner: &ServerInner,
+    conn: &mut Conn<R, W>,
+    schema: &SchemaRef,
+    batch: Option<RecordBatch>,
+    ctx: &CallContext,
+) -> Result<()> {
+    let mut out = Vec::new();
+    let mut enc = StreamEncoder::new();
+    enc.schema(&mut out, schema);
+    encode_logs(&mut enc, &mut out, schema, &ctx.take_logs(), &inner.server_id, Some(ctx.request_id()))?;
+    let batch = batch.unwrap_or_else(|| RecordBatch::new_empty(schema.clone()));
+    enc.batch(&mut out, &batch, &Metadata::new())?;
+    enc.eos(&mut out);
+    conn.send(&out)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn write_error_stream<R: Read, W: Write>(
+    inner: &ServerInner,
+    conn: &mut Conn<R, W>,
+    schema: &SchemaRef,
+    error: &RpcError,
+    protocol: &str,
+    method: &str,
+    request_id: &str,
+    logs: &[LogRecord],
+) -> Result<()> {
+    let mut out = Vec::new();
+    let mut enc = StreamEncoder::new();
+    enc.schema(&mut out, schema);
+    encode_logs(&mut enc, &mut out, schema, logs, &inner.server_id, Some(request_id))?;
+    let site = ErrorSite {
+        protocol,
+        method,
+        server_id: &inner.server_id,
+        request_id,
+        include_traceback: inner.include_tracebacks,
+    };
+    enc.batch(&mut out, &RecordBatch::new_empty(schema.clone()), &exception_metadata(error, &site))?;
+    enc.eos(&mut out);
+    conn.send(&out)
+}
+
+fn write_transport_options<R: Read, W: Write>(inner: &ServerInner, conn: &mut Conn<R, W>) -> Result<()> {
+    let schema = empty();
+    let md = Metadata::new()
+        .with(keys::TRANSPORT_SHM, "false")
+        .with(keys::REQUEST_VERSION, keys::REQUEST_VERSION_VALUE)
+        .with(keys::SERVER_ID, inner.server_id.clone());
+    let mut out = Vec::new();
+    let mut enc = StreamEncoder::new();
+    enc.schema(&mut out, &schema);
+    enc.batch(&mut out, &RecordBatch::new_empty(schema.clone()), &md)?;
+    enc.eos(&mut out);
+    conn.send(&out)
+}

@@ -1,0 +1,311 @@
+//! Decoding: IPC stream messages into schemas and batches, with their custom metadata.
+//!
+//! [`read_message`] pulls exactly one encapsulated message off a byte source and never reads
+//! past it, so a connection can carry one stream after another. Every length the peer
+//! sends is checked against [`Limits`] before it is trusted, and the body buffer grows only
+//! as bytes actually arrive, so a lying length costs the liar, not us. Batches are decoded
+//! over the received body buffer without copying column data.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_buffer::Buffer;
+use arrow_ipc::{MessageHeader, MetadataVersion};
+use arrow_schema::SchemaRef;
+
+use super::Metadata;
+use crate::{Error, Result};
+
+/// Upper bounds on what a peer may make us allocate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest flatbuffer metadata block accepted (bytes).
+    pub max_metadata: usize,
+    /// Largest message body accepted (bytes).
+    pub max_body: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_metadata: 64 << 20,
+            max_body: 16 << 30,
+        }
+    }
+}
+
+/// One raw encapsulated message: verified flatbuffer metadata plus its body.
+#[derive(Debug)]
+pub struct RawMessage {
+    meta: Vec<u8>,
+    body: Buffer,
+}
+
+impl RawMessage {
+    /// The flatbuffer `Message` (verified when the message was read).
+    pub fn message(&self) -> Result<arrow_ipc::Message<'_>> {
+        arrow_ipc::root_as_message(&self.meta)
+            .map_err(|e| Error::protocol(format!("invalid IPC message flatbuffer: {e}")))
+    }
+
+    /// The message body.
+    pub fn body(&self) -> &Buffer {
+        &self.body
+    }
+}
+
+/// Chunk by which a body buffer grows while it is being received.
+const GROW_CHUNK: usize = 64 << 20;
+
+/// Reads one message. `Ok(None)` is end-of-stream.
+///
+/// When `at_stream_start` is true and the source is at EOF before the first byte,
+/// returns [`Error::Closed`] (a clean close between calls); EOF anywhere else is a
+/// protocol error.
+///
+/// # Errors
+/// I/O errors, truncation, lengths over `limits`, or a metadata block that is not a valid
+/// `Message` flatbuffer.
+pub fn read_message<R: Read + ?Sized>(r: &mut R, limits: &Limits, at_stream_start: bool) -> Result<Option<RawMessage>> {
+    let mut word = [0u8; 4];
+    if !read_full_or_eof(r, &mut word)? {
+        return Err(if at_stream_start {
+            Error::Closed
+        } else {
+            Error::protocol("connection closed inside an IPC stream")
+        });
+    }
+    let len = if word == [0xff; 4] {
+        read_exact(r, &mut word)?;
+        i32::from_le_bytes(word)
+    } else {
+        // Pre-0.15 framing: the length comes first, without a continuation token.
+        i32::from_le_bytes(word)
+    };
+    if len == 0 {
+        return Ok(None);
+    }
+    let len = usize::try_from(len).map_err(|_| Error::protocol(format!("negative IPC metadata length {len}")))?;
+    if len > limits.max_metadata {
+        return Err(Error::protocol(format!(
+            "IPC metadata length {len} exceeds the limit of {}",
+            limits.max_metadata
+        )));
+    }
+    let mut meta = vec![0u8; len];
+    read_exact(r, &mut meta)?;
+    let body_len = {
+        let message = arrow_ipc::root_as_message(&meta)
+            .map_err(|e| Error::protocol(format!("invalid IPC message flatbuffer: {e}")))?;
+        message.bodyLength()
+    };
+    let body_len = u64::try_from(body_len).map_err(|_| Error::protocol(format!("negative IPC body length {body_len}")))?;
+    if body_len > limits.max_body {
+        return Err(Error::protocol(format!(
+            "IPC body length {body_len} exceeds the limit of {}",
+            limits.max_body
+        )));
+    }
+    let body_len = usize::try_from(body_len).map_err(|_| Error::protocol("IPC body too large for this platform"))?;
+    let body = read_body(r, body_len)?;
+    Ok(Some(RawMessage { meta, body }))
+}
+
+fn read_body<R: Read + ?Sized>(r: &mut R, len: usize) -> Result<Buffer> {
+    let mut body: Vec<u8> = Vec::new();
+    while body.len() < len {
+        let start = body.len();
+        let end = start + (len - start).min(GROW_CHUNK);
+        body.resize(end, 0);
+        read_exact(r, &mut body[start..end])?;
+    }
+    Ok(Buffer::from_vec(body))
+}
+
+/// Fills `buf`; `Ok(false)` when the source was at EOF before the first byte.
+fn read_full_or_eof<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> Result<bool> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) if filled == 0 => return Ok(false),
+            Ok(0) => return Err(Error::protocol("connection closed inside an IPC message")),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(true)
+}
+
+fn read_exact<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> Result<()> {
+    if read_full_or_eof(r, buf)? || buf.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::protocol("connection closed inside an IPC message"))
+    }
+}
+
+/// What a stream yields after its schema: batches with their metadata, then the end.
+#[derive(Debug)]
+pub enum StreamItem {
+    /// A record batch and its message's custom metadata.
+    Batch(RecordBatch, Metadata),
+    /// The end-of-stream marker.
+    End,
+}
+
+/// Decoding state for one IPC stream: its schema and dictionaries so far.
+#[derive(Debug)]
+pub struct StreamDecoder {
+    schema: SchemaRef,
+    dictionaries: HashMap<i64, ArrayRef>,
+}
+
+impl StreamDecoder {
+    /// Starts a stream from its first message, which must be a schema.
+    ///
+    /// # Errors
+    /// Fails when the message is not a valid schema message.
+    pub fn from_schema_message(raw: &RawMessage) -> Result<Self> {
+        let message = raw.message()?;
+        if message.header_type() != MessageHeader::Schema {
+            return Err(Error::protocol(format!(
+                "expected a schema message to start the IPC stream, got {:?}",
+                message.header_type()
+            )));
+        }
+        let fb = message
+            .header_as_schema()
+            .ok_or_else(|| Error::protocol("schema message without a schema"))?;
+        let schema = decode_fb_schema(fb)?;
+        Ok(StreamDecoder {
+            schema,
+            dictionaries: HashMap::new(),
+        })
+    }
+
+    /// The stream's schema.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Decodes the next message. Dictionary messages are absorbed and yield `None`.
+    ///
+    /// # Errors
+    /// Fails on malformed or unexpected messages; never panics.
+    pub fn decode(&mut self, raw: &RawMessage) -> Result<Option<(RecordBatch, Metadata)>> {
+        let message = raw.message()?;
+        let version = message.version();
+        match message.header_type() {
+            MessageHeader::RecordBatch => {
+                let fb = message
+                    .header_as_record_batch()
+                    .ok_or_else(|| Error::protocol("record batch message without a header"))?;
+                check_batch_shape(&fb, &self.schema, raw.body().len())?;
+                let batch = guard(|| {
+                    arrow_ipc::reader::read_record_batch(
+                        raw.body(),
+                        fb,
+                        self.schema.clone(),
+                        &self.dictionaries,
+                        None,
+                        &version,
+                    )
+                })?;
+                Ok(Some((batch, read_custom_metadata(&message))))
+            }
+            MessageHeader::DictionaryBatch => {
+                let fb = message
+                    .header_as_dictionary_batch()
+                    .ok_or_else(|| Error::protocol("dictionary message without a header"))?;
+                let data = fb
+                    .data()
+                    .ok_or_else(|| Error::protocol("dictionary message without data"))?;
+                check_buffers(&data, raw.body().len())?;
+                let dictionaries = &mut self.dictionaries;
+                let schema = &self.schema;
+                guard(|| arrow_ipc::reader::read_dictionary(raw.body(), fb, schema, dictionaries, &version))?;
+                Ok(None)
+            }
+            other => Err(Error::protocol(format!("unexpected IPC message type {other:?} inside a stream"))),
+        }
+    }
+}
+
+/// Rejects record batch headers whose declared shape cannot fit the schema before arrow
+/// walks them (arrow indexes node and buffer vectors by position).
+fn check_batch_shape(fb: &arrow_ipc::RecordBatch<'_>, schema: &SchemaRef, body_len: usize) -> Result<()> {
+    if fb.length() < 0 {
+        return Err(Error::protocol("negative record batch length"));
+    }
+    if fb.compression().is_some() {
+        return Err(Error::protocol("compressed IPC buffers are not supported"));
+    }
+    let nodes = fb.nodes().map(|n| n.len()).unwrap_or(0);
+    if !schema.fields().is_empty() && nodes == 0 {
+        return Err(Error::protocol("record batch has no field nodes"));
+    }
+    check_buffers(fb, body_len)
+}
+
+/// Every buffer must lie inside the body (arrow slices without checking).
+fn check_buffers(fb: &arrow_ipc::RecordBatch<'_>, body_len: usize) -> Result<()> {
+    if fb.length() < 0 {
+        return Err(Error::protocol("negative record batch length"));
+    }
+    for node in fb.nodes().iter().flatten() {
+        if node.length() < 0 || node.null_count() < 0 || node.null_count() > node.length() {
+            return Err(Error::protocol("invalid field node in record batch"));
+        }
+    }
+    for buffer in fb.buffers().iter().flatten() {
+        let in_bounds = u64::try_from(buffer.offset())
+            .ok()
+            .zip(u64::try_from(buffer.length()).ok())
+            .and_then(|(offset, len)| offset.checked_add(len))
+            .is_some_and(|end| end <= body_len as u64);
+        if !in_bounds {
+            return Err(Error::protocol(format!(
+                "IPC buffer [{}, +{}) lies outside the {body_len}-byte message body",
+                buffer.offset(),
+                buffer.length()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Runs an arrow decoding step, turning any panic inside arrow into a protocol error.
+fn guard<T>(f: impl FnOnce() -> std::result::Result<T, arrow_schema::ArrowError>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(Error::protocol("malformed IPC record batch")),
+    }
+}
+
+fn decode_fb_schema(fb: arrow_ipc::Schema<'_>) -> Result<SchemaRef> {
+    // arrow's converter panics on some malformed-but-verifiable inputs (e.g. a field with
+    // no type); catch that so a peer's bytes can never take the process down.
+    match std::panic::catch_unwind(|| arrow_ipc::convert::try_fb_to_schema(fb)) {
+        Ok(Ok(schema)) => Ok(Arc::new(schema)),
+        Ok(Err(e)) => Err(Error::protocol(format!("malformed schema in IPC message: {e}"))),
+        Err(_) => Err(Error::protocol("malformed schema in IPC message")),
+    }
+}
+
+fn read_custom_metadata(message: &arrow_ipc::Message<'_>) -> Metadata {
+    let mut md = Metadata::new();
+    if let Some(list) = message.custom_metadata() {
+        for kv in list.iter() {
+            if let (Some(k), Some(v)) = (kv.key(), kv.value()) {
+                md.insert(k, v);
+            }
+        }
+    }
+    md
+}
+
+/// The metadata version we write and expect.
+pub const METADATA_VERSION: MetadataVersion = MetadataVersion::V5;

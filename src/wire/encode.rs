@@ -1,0 +1,206 @@
+//! Encoding: schemas and batches into IPC stream messages with custom metadata.
+//!
+//! arrow-rs encodes the column data and the `RecordBatch`/`DictionaryBatch` tables; this
+//! module re-frames each message itself so it can attach `custom_metadata`, and lays the
+//! flatbuffer `Message` table out in the same field order as Arrow C++ (pyarrow) does, so
+//! our control messages are byte-identical to the reference's.
+
+use arrow_array::RecordBatch;
+use arrow_ipc::writer::{DictionaryTracker, EncodedData, IpcDataGenerator, IpcWriteContext, IpcWriteOptions};
+use arrow_ipc::{MessageHeader, MetadataVersion};
+use arrow_schema::Schema;
+use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
+
+use super::Metadata;
+use crate::{Error, Result};
+
+/// The end-of-stream marker: continuation token and a zero length.
+pub const EOS: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
+
+const CONTINUATION: [u8; 4] = [0xff; 4];
+
+/// Encodes the messages of one IPC stream into caller-owned byte buffers.
+///
+/// One encoder serves one stream: [`StreamEncoder::schema`] starts it (and resets the
+/// dictionary state), batches follow, [`StreamEncoder::eos`] ends it.
+pub struct StreamEncoder {
+    generator: IpcDataGenerator,
+    tracker: DictionaryTracker,
+    options: IpcWriteOptions,
+    context: IpcWriteContext,
+    fbb: FlatBufferBuilder<'static>,
+}
+
+impl Default for StreamEncoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for StreamEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamEncoder").finish_non_exhaustive()
+    }
+}
+
+impl StreamEncoder {
+    /// A new encoder writing metadata V5 with 8-byte buffer alignment (as pyarrow does).
+    pub fn new() -> Self {
+        let options = IpcWriteOptions::try_new(8, false, MetadataVersion::V5)
+            .unwrap_or_default();
+        StreamEncoder {
+            generator: IpcDataGenerator::default(),
+            tracker: DictionaryTracker::new(false),
+            options,
+            context: IpcWriteContext::default(),
+            fbb: FlatBufferBuilder::new(),
+        }
+    }
+
+    /// Appends the schema message that starts a stream, resetting dictionary state.
+    pub fn schema(&mut self, out: &mut Vec<u8>, schema: &Schema) {
+        self.tracker = DictionaryTracker::new(false);
+        let fbb = &mut self.fbb;
+        fbb.reset();
+        let header = arrow_ipc::convert::IpcSchemaEncoder::new()
+            .with_dictionary_tracker(&mut self.tracker)
+            .schema_to_fb_offset(fbb, schema)
+            .as_union_value();
+        finish_message(fbb, MessageHeader::Schema, header, 0, &Metadata::new());
+        frame(out, self.fbb.finished_data(), &[]);
+    }
+
+    /// Appends one batch (preceded by any dictionary messages it needs), with `metadata`
+    /// as the batch message's `custom_metadata`.
+    ///
+    /// # Errors
+    /// Fails when arrow cannot encode the batch.
+    pub fn batch(&mut self, out: &mut Vec<u8>, batch: &RecordBatch, metadata: &Metadata) -> Result<()> {
+        let (dictionaries, encoded) =
+            self.generator
+                .encode(batch, &mut self.tracker, &self.options, &mut self.context)?;
+        for dictionary in dictionaries {
+            self.reframe(out, dictionary, &Metadata::new())?;
+        }
+        self.reframe(out, encoded, metadata)
+    }
+
+    /// Appends the end-of-stream marker.
+    pub fn eos(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&EOS);
+    }
+
+    /// Rebuilds arrow-rs's message around the same header table, adding metadata.
+    fn reframe(&mut self, out: &mut Vec<u8>, encoded: EncodedData, metadata: &Metadata) -> Result<()> {
+        let message = arrow_ipc::root_as_message(&encoded.ipc_message)
+            .map_err(|e| Error::protocol(format!("arrow produced an invalid message: {e}")))?;
+        let fbb = &mut self.fbb;
+        fbb.reset();
+        let (header_type, header) = match message.header_type() {
+            MessageHeader::RecordBatch => {
+                let batch = message
+                    .header_as_record_batch()
+                    .ok_or_else(|| Error::protocol("record batch header missing"))?;
+                (MessageHeader::RecordBatch, copy_record_batch(fbb, &batch).as_union_value())
+            }
+            MessageHeader::DictionaryBatch => {
+                let dict = message
+                    .header_as_dictionary_batch()
+                    .ok_or_else(|| Error::protocol("dictionary header missing"))?;
+                let data = dict
+                    .data()
+                    .ok_or_else(|| Error::protocol("dictionary data missing"))?;
+                let data = copy_record_batch(fbb, &data);
+                let mut builder = arrow_ipc::DictionaryBatchBuilder::new(fbb);
+                builder.add_id(dict.id());
+                builder.add_data(data);
+                builder.add_isDelta(dict.isDelta());
+                (MessageHeader::DictionaryBatch, builder.finish().as_union_value())
+            }
+            other => return Err(Error::protocol(format!("unexpected message type {other:?}"))),
+        };
+        finish_message(fbb, header_type, header, message.bodyLength(), metadata);
+        frame(out, self.fbb.finished_data(), &encoded.arrow_data);
+        Ok(())
+    }
+}
+
+/// Copies a RecordBatch table into `fbb` with Arrow C++'s field order.
+fn copy_record_batch<'a>(
+    fbb: &mut FlatBufferBuilder<'a>,
+    batch: &arrow_ipc::RecordBatch<'_>,
+) -> WIPOffset<arrow_ipc::RecordBatch<'a>> {
+    let nodes: Vec<arrow_ipc::FieldNode> = batch.nodes().map(|v| v.iter().copied().collect()).unwrap_or_default();
+    let buffers: Vec<arrow_ipc::Buffer> = batch.buffers().map(|v| v.iter().copied().collect()).unwrap_or_default();
+    let nodes = if nodes.is_empty() {
+        // Arrow C++ leaves four bytes of padding behind an empty struct vector; match it so
+        // zero-column batches are byte-identical to pyarrow's.
+        fbb.push(0u32);
+        WIPOffset::new(fbb.push(0u32).value())
+    } else {
+        fbb.create_vector(&nodes)
+    };
+    let buffers = fbb.create_vector(&buffers);
+    let variadic = batch
+        .variadicBufferCounts()
+        .filter(|v| !v.is_empty())
+        .map(|v| fbb.create_vector(&v.iter().collect::<Vec<i64>>()));
+    // Compression is never enabled by this encoder, so there is no BodyCompression table.
+    let mut builder = arrow_ipc::RecordBatchBuilder::new(fbb);
+    builder.add_length(batch.length());
+    if let Some(variadic) = variadic {
+        builder.add_variadicBufferCounts(variadic);
+    }
+    builder.add_buffers(buffers);
+    builder.add_nodes(nodes);
+    builder.finish()
+}
+
+/// Finishes a `Message` table in Arrow C++'s field order (bodyLength, custom_metadata,
+/// header, version, header_type).
+fn finish_message(
+    fbb: &mut FlatBufferBuilder<'_>,
+    header_type: MessageHeader,
+    header: WIPOffset<UnionWIPOffset>,
+    body_length: i64,
+    metadata: &Metadata,
+) {
+    let custom = if metadata.is_empty() {
+        None
+    } else {
+        let pairs: Vec<_> = metadata
+            .iter()
+            .map(|(k, v)| {
+                let key = fbb.create_string(k);
+                let value = fbb.create_string(v);
+                let mut kv = arrow_ipc::KeyValueBuilder::new(fbb);
+                kv.add_value(value);
+                kv.add_key(key);
+                kv.finish()
+            })
+            .collect();
+        Some(fbb.create_vector(&pairs))
+    };
+    let mut message = arrow_ipc::MessageBuilder::new(fbb);
+    message.add_bodyLength(body_length);
+    if let Some(custom) = custom {
+        message.add_custom_metadata(custom);
+    }
+    message.add_header(header);
+    message.add_version(MetadataVersion::V5);
+    message.add_header_type(header_type);
+    let root = message.finish();
+    fbb.finish(root, None);
+}
+
+/// Appends continuation, padded metadata length, metadata, padding and body.
+fn frame(out: &mut Vec<u8>, meta: &[u8], body: &[u8]) {
+    let padded = (meta.len() + 8).next_multiple_of(8) - 8;
+    out.reserve(8 + padded + body.len());
+    out.extend_from_slice(&CONTINUATION);
+    // Flatbuffer metadata is tiny compared to i32::MAX; the cast cannot truncate.
+    out.extend_from_slice(&(padded as i32).to_le_bytes());
+    out.extend_from_slice(meta);
+    out.resize(out.len() + (padded - meta.len()), 0);
+    out.extend_from_slice(body);
+}
