@@ -6,7 +6,7 @@
 //! worker does not offer yet (external storage, HTTP sticky sessions) fail exactly as the
 //! reference does without them.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use arrow_array::{Int64Array, RecordBatch};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc};
@@ -98,7 +98,7 @@ impl Conformance for ConformanceImpl {
         Ok(values)
     }
 
-    fn echo_dict(&self, mapping: HashMap<String, i64>) -> Result<HashMap<String, i64>> {
+    fn echo_dict(&self, mapping: BTreeMap<String, i64>) -> Result<BTreeMap<String, i64>> {
         Ok(mapping)
     }
 
@@ -234,7 +234,7 @@ impl Conformance for ConformanceImpl {
         &self,
         statuses: Vec<Status>,
         points: Vec<Point>,
-        status_by_name: HashMap<String, Status>,
+        status_by_name: BTreeMap<String, Status>,
     ) -> Result<NestedContainers> {
         let tagged_batch = RecordBatch::try_from_iter([(
             "value",
@@ -529,7 +529,7 @@ mod tests {
     fn pack_nested_containers_tags_first_elements() -> Result<()> {
         let service = ConformanceImpl::new();
         let statuses = vec![Status::Active, Status::Pending, Status::Active];
-        let packed = service.pack_nested_containers(statuses, vec![], HashMap::new())?;
+        let packed = service.pack_nested_containers(statuses, vec![], BTreeMap::new())?;
         assert_eq!(packed.tagged_status, Some(Status::Active));
         assert_eq!(packed.tagged_point, None);
         assert_eq!(packed.frozen_statuses.len(), 2);

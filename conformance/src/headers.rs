@@ -2,7 +2,7 @@
 //! which other implementations must reproduce value for value) and the
 //! [`ConformanceHeader`] texts.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use vgi_rpc::schema::Bytes;
 use vgi_rpc::{Result, RpcError};
@@ -42,7 +42,7 @@ impl RichHeader {
             bool_field: even,
             list_of_int: vec![seed, fits(s + 1)?, fits(s + 2)?],
             list_of_str: vec![format!("item-{s}"), format!("item-{}", s + 1)],
-            dict_field: HashMap::from([("a".to_owned(), seed), ("b".to_owned(), fits(s + 1)?)]),
+            dict_field: BTreeMap::from([("a".to_owned(), seed), ("b".to_owned(), fits(s + 1)?)]),
             enum_field: Status::CYCLE[s.rem_euclid(3) as usize],
             nested_point: Point {
                 x,
@@ -58,7 +58,7 @@ impl RichHeader {
             nested_list: vec![vec![seed, fits(s + 1)?], vec![fits(s + 2)?]],
             annotated_int32: s.rem_euclid(1000) as i32,
             annotated_float32: (x / 3.0) as f32,
-            dict_str_str: HashMap::from([("key".to_owned(), format!("val-{seed}"))]),
+            dict_str_str: BTreeMap::from([("key".to_owned(), format!("val-{seed}"))]),
         })
     }
 }

@@ -4,7 +4,7 @@
 //! crate's state types, so the trait describes this implementation's wire surface rather
 //! than an abstract interface.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc};
 use vgi_rpc::prelude::*;
@@ -50,7 +50,7 @@ pub trait Conformance: Send + Sync + 'static {
     /// Echo a list of strings.
     fn echo_list(&self, values: Vec<String>) -> Result<Vec<String>>;
     /// Echo a dict mapping.
-    fn echo_dict(&self, mapping: HashMap<String, i64>) -> Result<HashMap<String, i64>>;
+    fn echo_dict(&self, mapping: BTreeMap<String, i64>) -> Result<BTreeMap<String, i64>>;
     /// Echo a nested list.
     fn echo_nested_list(&self, matrix: Vec<Vec<i64>>) -> Result<Vec<Vec<i64>>>;
 
@@ -127,7 +127,7 @@ pub trait Conformance: Send + Sync + 'static {
         &self,
         statuses: Vec<Status>,
         points: Vec<Point>,
-        status_by_name: HashMap<String, Status>,
+        status_by_name: BTreeMap<String, Status>,
     ) -> Result<NestedContainers>;
     /// Echo enum members nested in a top-level list.
     fn echo_status_list(&self, statuses: Vec<Status>) -> Result<Vec<Status>>;

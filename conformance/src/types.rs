@@ -6,7 +6,7 @@
 //! or header, and as struct columns when nested. `Option<T>` is the only source of a
 //! nullable field.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use arrow_array::RecordBatch;
 use arrow_schema::Schema;
@@ -75,7 +75,7 @@ pub struct AllTypes {
     /// `list<utf8>`.
     pub list_of_str: Vec<String>,
     /// `map<utf8, int64>`.
-    pub dict_field: HashMap<String, i64>,
+    pub dict_field: BTreeMap<String, i64>,
     /// Enum as `dictionary<int16, utf8>`.
     pub enum_field: Status,
     /// Nested struct.
@@ -95,7 +95,7 @@ pub struct AllTypes {
     /// `list<list<int64>>`.
     pub nested_list: Vec<Vec<i64>>,
     /// `map<utf8, utf8>`.
-    pub dict_str_str: HashMap<String, String>,
+    pub dict_str_str: BTreeMap<String, String>,
 }
 
 /// Arrow primitive widths and the date/time/decimal mappings.
@@ -153,7 +153,7 @@ pub struct ContainerWideTypes {
     /// Nullable `timestamp[us]`.
     pub optional_timestamp: Option<NaiveDateTime>,
     /// `map<utf8, decimal128(20, 4)>`.
-    pub dict_str_decimal: HashMap<String, Decimal20x4>,
+    pub dict_str_decimal: BTreeMap<String, Decimal20x4>,
     /// A set, carried as `list<int64>` (the reference's `frozenset[int]`).
     pub frozenset_int: BTreeSet<i64>,
     /// `list<int64>` whose items may be null.
@@ -190,7 +190,7 @@ pub struct NestedContainers {
     /// `list<struct<x, y>>`.
     pub points: Vec<Point>,
     /// `map<utf8, dictionary<int16, utf8>>`.
-    pub status_by_name: HashMap<String, Status>,
+    pub status_by_name: BTreeMap<String, Status>,
     /// The distinct statuses (the reference's `frozenset[Status]`).
     pub frozen_statuses: BTreeSet<Status>,
     /// The first status, if any.
@@ -228,7 +228,7 @@ pub struct RichHeader {
     /// `["item-<s>", "item-<s+1>"]`.
     pub list_of_str: Vec<String>,
     /// `{"a": s, "b": s+1}`.
-    pub dict_field: HashMap<String, i64>,
+    pub dict_field: BTreeMap<String, i64>,
     /// `[PENDING, ACTIVE, CLOSED][s mod 3]`.
     pub enum_field: Status,
     /// `(s, 2 s)`.
@@ -248,7 +248,7 @@ pub struct RichHeader {
     /// `s / 3`.
     pub annotated_float32: f32,
     /// `{"key": "val-<s>"}`.
-    pub dict_str_str: HashMap<String, String>,
+    pub dict_str_str: BTreeMap<String, String>,
 }
 
 /// A producer row `{index: int64?, value: int64?}` (the reference's `_COUNTER_SCHEMA`).

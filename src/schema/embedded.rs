@@ -38,7 +38,7 @@ impl ArrowValue for RecordBatch {
     fn to_array(items: Vec<Option<Self>>) -> Result<ArrayRef> {
         let streams = items
             .into_iter()
-            .map(|b| b.map(|b| wire::encode_stream(b.schema_ref(), &[b])).transpose())
+            .map(|b| b.map(|b| wire::encode_stream(&b.schema(), std::slice::from_ref(&b))).transpose())
             .collect::<Result<Vec<_>>>()?;
         byte_array::<BinaryType>(streams)
     }
@@ -125,7 +125,7 @@ mod tests {
             return;
         }
         let b = batch();
-        let bytes = wire::encode_stream(b.schema_ref(), &[b.clone(), b]).unwrap();
+        let bytes = wire::encode_stream(&b.schema(), &[b.clone(), b]).unwrap();
         assert!(decode_single_batch(&bytes).is_err());
     }
 

@@ -199,7 +199,7 @@ impl<'a> Parser<'a> {
                 self.eat("(")?;
                 let p: u8 = self.number().filter(|p| (1..=38).contains(p))?;
                 self.eat(",")?;
-                let s: i8 = self.number().filter(|s| *s <= p as i8)?;
+                let s: i8 = self.number().filter(|s| i16::from(*s) <= i16::from(p))?;
                 self.eat(")")?;
                 DataType::Decimal128(p, s)
             }
@@ -219,7 +219,10 @@ impl<'a> Parser<'a> {
                 let unit = self.unit()?;
                 let tz = if self.try_eat(",tz=") {
                     let tz = self.until(&[')']);
-                    (!tz.is_empty()).then(|| Arc::from(tz))?.into()
+                    if tz.is_empty() {
+                        return None;
+                    }
+                    Some(Arc::from(tz))
                 } else {
                     None
                 };

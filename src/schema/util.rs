@@ -83,7 +83,7 @@ where
         .into_iter()
         .map(|item| item.map(&convert).transpose())
         .collect::<Result<Vec<Option<P::Native>>>>()?;
-    let array = PrimitiveArray::<P>::from(values);
+    let array: PrimitiveArray<P> = values.into_iter().collect();
     if !PrimitiveArray::<P>::is_compatible(&data_type) {
         return Err(Error::type_error(format!(
             "{data_type} is not a valid type for this column"

@@ -1,1 +1,338 @@
-fn main() {}
+//! `vgi-rpc-conformance-worker`: hosts `ConformanceService` and `conformance.Secondary.v1`
+//! (plus the runtime's built-in reflection protocol) with the command line of the
+//! reference `vgi-rpc-conformance`.
+//!
+//! ```text
+//! vgi-rpc-conformance-worker [--pipe | --http [PORT] | --unix PATH | --tcp [HOST:]PORT]
+//!                            [--describe] [--threaded] [--max-connections N]
+//!                            [--access-log PATH] [--access-log-debug]
+//!                            [--fake-storage URL] [--externalize-threshold N]
+//! ```
+//!
+//! Only the pipe transport (stdin/stdout, the default) is served so far; the others are
+//! parsed and validated, then refused with exit status 2.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use vgi_rpc_conformance::{ConformanceImpl, ConformanceServer, SecondaryImpl, SecondaryServer};
+
+const USAGE: &str = "\
+usage: vgi-rpc-conformance-worker [-h] [--pipe | --http [PORT] | --unix PATH | --tcp [HOST:]PORT]
+                                  [--describe] [--threaded] [--max-connections N]
+                                  [--access-log PATH] [--access-log-debug]
+                                  [--fake-storage URL] [--externalize-threshold N]
+
+vgi-rpc conformance test server (Rust)
+
+options:
+  -h, --help                 show this help message and exit
+  --pipe                     serve over stdin/stdout pipe (default)
+  --http [PORT]              serve over HTTP (not supported yet)
+  --unix PATH                serve over a Unix domain socket (not supported yet)
+  --tcp [HOST:]PORT          serve over a TCP socket, host defaults to 127.0.0.1
+                             (not supported yet)
+  --describe                 accepted for compatibility; vgi_rpc.Reflection.v1 is always hosted
+  --threaded                 accept connections concurrently (unix/tcp only)
+  --max-connections N        max concurrent connections (requires --threaded)
+  --access-log PATH          append JSONL access-log records to PATH
+  --access-log-debug         log the access channel at DEBUG (payloads are never logged)
+  --fake-storage URL         base URL of a fake-storage backend (not supported yet)
+  --externalize-threshold N  bytes above which batches are externalized (default 4096)";
+
+/// Where to serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Transport {
+    Pipe,
+    Http(Option<u16>),
+    Unix(PathBuf),
+    Tcp { host: String, port: u16 },
+}
+
+impl Transport {
+    fn flag(&self) -> &'static str {
+        match self {
+            Transport::Pipe => "--pipe",
+            Transport::Http(_) => "--http",
+            Transport::Unix(_) => "--unix",
+            Transport::Tcp { .. } => "--tcp",
+        }
+    }
+}
+
+/// The parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Options {
+    transport: Transport,
+    describe: bool,
+    threaded: bool,
+    max_connections: Option<usize>,
+    access_log: Option<PathBuf>,
+    access_log_debug: bool,
+    fake_storage: Option<String>,
+    externalize_threshold: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            transport: Transport::Pipe,
+            describe: false,
+            threaded: false,
+            max_connections: None,
+            access_log: None,
+            access_log_debug: false,
+            fake_storage: None,
+            externalize_threshold: 4096,
+        }
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Command {
+    Serve(Options),
+    Help,
+}
+
+/// Parses `[HOST:]PORT` (host defaults to 127.0.0.1).
+fn parse_tcp(address: &str) -> Result<Transport, String> {
+    let (host, port) = match address.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() => (host, port),
+        Some((_, port)) => ("127.0.0.1", port),
+        None => ("127.0.0.1", address),
+    };
+    let port = port
+        .parse()
+        .map_err(|_| format!("argument --tcp: invalid port in {address:?}"))?;
+    Ok(Transport::Tcp {
+        host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+        port,
+    })
+}
+
+/// Parses the arguments after the program name, argparse-style: `--flag value` and
+/// `--flag=value`, one transport at most.
+fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, String> {
+    let mut options = Options::default();
+    let mut transport_flag: Option<&'static str> = None;
+    let mut args = args.into_iter().peekable();
+    while let Some(raw) = args.next() {
+        let raw = raw
+            .into_string()
+            .map_err(|a| format!("argument is not valid UTF-8: {a:?}"))?;
+        let (flag, inline) = match raw.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.to_owned())),
+            _ => (raw.clone(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            if let Some(v) = inline.clone() {
+                return Ok(v);
+            }
+            match args.next().map(OsString::into_string) {
+                Some(Ok(v)) if !v.starts_with("--") => Ok(v),
+                _ => Err(format!("argument {name}: expected one argument")),
+            }
+        };
+        let transport = match flag.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--pipe" => Some(Transport::Pipe),
+            "--http" => {
+                let port = match inline.clone() {
+                    Some(v) => Some(v),
+                    None => match args.peek().and_then(|a| a.to_str()) {
+                        Some(v) if !v.starts_with('-') => {
+                            let v = v.to_owned();
+                            args.next();
+                            Some(v)
+                        }
+                        _ => None,
+                    },
+                };
+                let port = port
+                    .map(|p| p.parse::<u16>().map_err(|_| format!("argument --http: invalid port {p:?}")))
+                    .transpose()?;
+                Some(Transport::Http(port))
+            }
+            "--unix" => Some(Transport::Unix(PathBuf::from(value("--unix")?))),
+            "--tcp" => Some(parse_tcp(&value("--tcp")?)?),
+            "--describe" => {
+                options.describe = true;
+                None
+            }
+            "--threaded" => {
+                options.threaded = true;
+                None
+            }
+            "--access-log-debug" => {
+                options.access_log_debug = true;
+                None
+            }
+            "--max-connections" => {
+                let n = value("--max-connections")?;
+                let n = n
+                    .parse()
+                    .map_err(|_| format!("argument --max-connections: invalid int value {n:?}"))?;
+                options.max_connections = Some(n);
+                None
+            }
+            "--access-log" => {
+                options.access_log = Some(PathBuf::from(value("--access-log")?));
+                None
+            }
+            "--fake-storage" => {
+                options.fake_storage = Some(value("--fake-storage")?);
+                None
+            }
+            "--externalize-threshold" => {
+                let n = value("--externalize-threshold")?;
+                options.externalize_threshold = n
+                    .parse()
+                    .map_err(|_| "--externalize-threshold must be >= 0".to_owned())?;
+                None
+            }
+            other => return Err(format!("unrecognized arguments: {other}")),
+        };
+        if let Some(transport) = transport {
+            if let Some(previous) = transport_flag.filter(|p| *p != transport.flag()) {
+                return Err(format!(
+                    "argument {}: not allowed with argument {previous}",
+                    transport.flag()
+                ));
+            }
+            transport_flag = Some(transport.flag());
+            options.transport = transport;
+        }
+    }
+    let socket = matches!(options.transport, Transport::Unix(_) | Transport::Tcp { .. });
+    if options.threaded && !socket {
+        return Err("--threaded requires --unix or --tcp".to_owned());
+    }
+    if options.max_connections.is_some() && !options.threaded {
+        return Err("--max-connections requires --threaded".to_owned());
+    }
+    Ok(Command::Serve(options))
+}
+
+fn serve(options: &Options) -> anyhow::Result<()> {
+    if options.access_log.is_some() {
+        // Accepted for command-line compatibility; records are not written yet.
+        eprintln!("vgi-rpc-conformance-worker: --access-log is not supported yet; ignoring");
+    }
+    let server = vgi_rpc::Server::builder()
+        .service(ConformanceServer::new(ConformanceImpl::new()))
+        .service(SecondaryServer::new(SecondaryImpl))
+        .build()
+        .context("building the server")?;
+    vgi_rpc::serve_stdio(server).context("serving on stdin/stdout")
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args(std::env::args_os().skip(1)) {
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Serve(options)) => options,
+        Err(message) => {
+            eprintln!("{USAGE}\nvgi-rpc-conformance-worker: error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let unsupported = match (&options.transport, &options.fake_storage) {
+        (Transport::Pipe, None) => None,
+        (Transport::Pipe, Some(_)) => Some("--fake-storage"),
+        (transport, _) => Some(transport.flag()),
+    };
+    if let Some(flag) = unsupported {
+        eprintln!("vgi-rpc-conformance-worker: {flag} is not supported yet");
+        return ExitCode::from(2);
+    }
+    match serve(&options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("vgi-rpc-conformance-worker: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, String> {
+        parse_args(args.iter().map(OsString::from))
+    }
+
+    fn serve_options(args: &[&str]) -> Result<Options, String> {
+        match parse(args)? {
+            Command::Serve(options) => Ok(options),
+            Command::Help => Err("unexpected help".to_owned()),
+        }
+    }
+
+    #[test]
+    fn defaults_to_pipe() -> Result<(), String> {
+        assert_eq!(serve_options(&[])?, Options::default());
+        assert_eq!(serve_options(&["--pipe", "--describe"])?.transport, Transport::Pipe);
+        Ok(())
+    }
+
+    #[test]
+    fn parses_transports() -> Result<(), String> {
+        assert_eq!(serve_options(&["--http"])?.transport, Transport::Http(None));
+        assert_eq!(serve_options(&["--http", "8080"])?.transport, Transport::Http(Some(8080)));
+        assert_eq!(
+            serve_options(&["--http", "--describe"])?.transport,
+            Transport::Http(None)
+        );
+        assert_eq!(
+            serve_options(&["--unix=/tmp/s.sock"])?.transport,
+            Transport::Unix(PathBuf::from("/tmp/s.sock"))
+        );
+        let tcp = |host: &str, port| Transport::Tcp {
+            host: host.to_owned(),
+            port,
+        };
+        assert_eq!(serve_options(&["--tcp", "9000"])?.transport, tcp("127.0.0.1", 9000));
+        assert_eq!(serve_options(&["--tcp", ":0"])?.transport, tcp("127.0.0.1", 0));
+        assert_eq!(serve_options(&["--tcp", "0.0.0.0:1"])?.transport, tcp("0.0.0.0", 1));
+        Ok(())
+    }
+
+    #[test]
+    fn parses_options() -> Result<(), String> {
+        let o = serve_options(&[
+            "--tcp",
+            "1",
+            "--threaded",
+            "--max-connections",
+            "4",
+            "--access-log",
+            "/tmp/a.log",
+            "--access-log-debug",
+            "--externalize-threshold=1",
+        ])?;
+        assert!(o.threaded && o.access_log_debug);
+        assert_eq!(o.max_connections, Some(4));
+        assert_eq!(o.access_log, Some(PathBuf::from("/tmp/a.log")));
+        assert_eq!(o.externalize_threshold, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_bad_command_lines() {
+        assert!(parse(&["--bogus"]).is_err());
+        assert!(parse(&["--unix"]).is_err());
+        assert!(parse(&["--unix", "a", "--tcp", "1"]).is_err());
+        assert!(parse(&["--pipe", "--http"]).is_err());
+        assert!(parse(&["--threaded"]).is_err());
+        assert!(parse(&["--tcp", "1", "--max-connections", "2"]).is_err());
+        assert!(parse(&["--externalize-threshold", "-1"]).is_err());
+        assert!(parse(&["--http", "notaport"]).is_err());
+        assert_eq!(parse(&["-h"]), Ok(Command::Help));
+    }
+}

@@ -92,6 +92,7 @@ fn method(f: &mut TraitItemFn, errors: &mut Errors) -> Option<MethodDef> {
     signature_shape(&f.sig, errors);
     let output = errors.ok(output(&f.sig));
 
+    let has_body = f.default.is_some();
     let mut context: Option<ContextParam> = None;
     let mut params = Vec::new();
     let mut inputs = f.sig.inputs.iter_mut();
@@ -116,6 +117,14 @@ fn method(f: &mut TraitItemFn, errors: &mut Errors) -> Option<MethodDef> {
                     other,
                     "parameters must be plain identifiers (the name is the request field name)",
                 );
+                if !has_body {
+                    // Patterns are an error of their own in a method without a body; say
+                    // it once.
+                    *arg.pat = Pat::Wild(syn::PatWild {
+                        attrs: Vec::new(),
+                        underscore_token: Default::default(),
+                    });
+                }
                 None
             }
         };

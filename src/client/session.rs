@@ -1,0 +1,229 @@
+//! A stream session on the client side: producer ticks or exchange turns over one input
+//! stream (written lazily: schema and first batch go out together) and one output stream.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use arrow_array::{RecordBatch, RecordBatchOptions};
+use arrow_schema::{Schema, SchemaRef};
+
+use super::{Connection, classify, closed_mid_call};
+use crate::log::LogRecord;
+use crate::wire::{self, Metadata, StreamDecoder, StreamEncoder, StreamItem, keys};
+use crate::{Error, Result};
+
+/// An open producer or exchange stream.
+///
+/// Dropping a session that is still open closes it (best effort); call
+/// [`StreamSession::close`] to see errors.
+pub struct StreamSession<'c, R: Read, W: Write> {
+    conn: &'c mut Connection<R, W>,
+    header: Option<RecordBatch>,
+    logs: Vec<LogRecord>,
+    input: Option<(StreamEncoder, SchemaRef)>,
+    output: Option<StreamDecoder>,
+    finished: bool,
+}
+
+impl<'c, R: Read, W: Write> StreamSession<'c, R, W> {
+    pub(crate) fn open(conn: &'c mut Connection<R, W>, has_header: bool) -> Result<Self> {
+        let mut session = StreamSession {
+            conn,
+            header: None,
+            logs: Vec::new(),
+            input: None,
+            output: None,
+            finished: false,
+        };
+        if has_header {
+            match session.conn.read_single_result(&mut session.logs) {
+                Ok(header) => session.header = header,
+                Err(e) => {
+                    // The error stream replaced the header; the server still drains one
+                    // input stream.
+                    session.finished = true;
+                    let mut out = Vec::new();
+                    let mut enc = StreamEncoder::new();
+                    enc.schema(&mut out, &Schema::empty());
+                    enc.eos(&mut out);
+                    session.conn.send(&out)?;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(session)
+    }
+
+    /// The stream's header batch, if the method declares one.
+    pub fn header(&self) -> Option<&RecordBatch> {
+        self.header.as_ref()
+    }
+
+    /// Takes the log messages received so far.
+    pub fn take_logs(&mut self) -> Vec<LogRecord> {
+        std::mem::take(&mut self.logs)
+    }
+
+    /// Whether the server has ended the stream.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Producer: asks for the next batch. `Ok(None)` once the producer has finished.
+    ///
+    /// # Errors
+    /// A remote error ends the stream; transport errors.
+    pub fn tick(&mut self) -> Result<Option<RecordBatch>> {
+        self.tick_with_metadata(Metadata::new())
+    }
+
+    /// Producer: a tick carrying application metadata.
+    ///
+    /// # Errors
+    /// As [`StreamSession::tick`].
+    pub fn tick_with_metadata(&mut self, metadata: Metadata) -> Result<Option<RecordBatch>> {
+        let tick = empty_batch();
+        Ok(self.turn(&tick, &metadata)?.map(|(batch, _)| batch))
+    }
+
+    /// Exchange: sends one input batch and returns the output batch.
+    ///
+    /// # Errors
+    /// A remote error ends the stream; a stream the server already ended is a protocol
+    /// error.
+    pub fn exchange(&mut self, input: &RecordBatch) -> Result<RecordBatch> {
+        self.exchange_with_metadata(input, Metadata::new()).map(|(batch, _)| batch)
+    }
+
+    /// Exchange with input metadata; returns the output batch and its metadata.
+    ///
+    /// # Errors
+    /// As [`StreamSession::exchange`].
+    pub fn exchange_with_metadata(&mut self, input: &RecordBatch, metadata: Metadata) -> Result<(RecordBatch, Metadata)> {
+        self.turn(input, &metadata)?
+            .ok_or_else(|| Error::protocol("the server ended the exchange stream"))
+    }
+
+    fn turn(&mut self, input: &RecordBatch, metadata: &Metadata) -> Result<Option<(RecordBatch, Metadata)>> {
+        if self.finished {
+            return Err(Error::protocol("the stream has already ended"));
+        }
+        let mut out = Vec::new();
+        let (enc, _) = self.input.get_or_insert_with(|| {
+            let mut enc = StreamEncoder::new();
+            enc.schema(&mut out, &input.schema());
+            (enc, input.schema())
+        });
+        enc.batch(&mut out, input, metadata)?;
+        self.conn.send(&out)?;
+        self.read_turn()
+    }
+
+    fn read_turn(&mut self) -> Result<Option<(RecordBatch, Metadata)>> {
+        let conn = &mut *self.conn;
+        let decoder = match &mut self.output {
+            Some(decoder) => decoder,
+            None => self
+                .output
+                .insert(wire::read_stream_start(&mut conn.reader, &conn.limits).map_err(closed_mid_call)?),
+        };
+        loop {
+            match wire::read_stream_item(&mut conn.reader, decoder, &conn.limits)? {
+                StreamItem::End => {
+                    self.finished = true;
+                    self.end_input()?;
+                    return Ok(None);
+                }
+                StreamItem::Batch(batch, md) => match classify(&batch, &md, &mut self.logs) {
+                    None => {}
+                    Some(Ok(())) => return Ok(Some((batch, md))),
+                    Some(Err(e)) => {
+                        self.finished = true;
+                        self.drain_output()?;
+                        self.end_input()?;
+                        return Err(e);
+                    }
+                },
+            }
+        }
+    }
+
+    /// Cancels the stream: the server stops producing and runs its cancel hook.
+    ///
+    /// # Errors
+    /// Transport errors.
+    pub fn cancel(mut self) -> Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        self.finished = true;
+        let cancel = Metadata::new().with(keys::CANCEL, "1");
+        let mut out = Vec::new();
+        match self.input.take() {
+            Some((mut enc, schema)) => {
+                enc.batch(&mut out, &RecordBatch::new_empty(schema), &cancel)?;
+                enc.eos(&mut out);
+            }
+            None => {
+                let mut enc = StreamEncoder::new();
+                enc.schema(&mut out, &Schema::empty());
+                enc.batch(&mut out, &empty_batch(), &cancel)?;
+                enc.eos(&mut out);
+            }
+        }
+        self.conn.send(&out)?;
+        self.drain_output()
+    }
+
+    /// Ends the stream normally, draining whatever the server still sends.
+    ///
+    /// # Errors
+    /// Transport errors.
+    pub fn close(mut self) -> Result<()> {
+        self.close_inner()
+    }
+
+    fn close_inner(&mut self) -> Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        self.finished = true;
+        self.end_input()?;
+        self.drain_output()
+    }
+
+    /// Sends the input stream's EOS (opening it on the empty schema if never written).
+    fn end_input(&mut self) -> Result<()> {
+        let mut out = Vec::new();
+        match self.input.take() {
+            Some((mut enc, _)) => enc.eos(&mut out),
+            None => {
+                let mut enc = StreamEncoder::new();
+                enc.schema(&mut out, &Schema::empty());
+                enc.eos(&mut out);
+            }
+        }
+        self.conn.send(&out)
+    }
+
+    fn drain_output(&mut self) -> Result<()> {
+        let conn = &mut *self.conn;
+        if self.output.is_none() {
+            wire::read_stream_start(&mut conn.reader, &conn.limits).map_err(closed_mid_call)?;
+        }
+        self.output = None;
+        wire::drain_stream(&mut conn.reader, &conn.limits)
+    }
+}
+
+impl<R: Read, W: Write> Drop for StreamSession<'_, R, W> {
+    fn drop(&mut self) {
+        let _ = self.close_inner();
+    }
+}
+
+fn empty_batch() -> RecordBatch {
+    let options = RecordBatchOptions::new().with_row_count(Some(0));
+    RecordBatch::try_new_with_options(Arc::new(Schema::empty()), vec![], &options)
+        .unwrap_or_else(|_| RecordBatch::new_empty(Arc::new(Schema::empty())))
+}

@@ -1,0 +1,4 @@
+#[derive(Clone, Copy, vgi_rpc::ArrowEnum)]
+struct Shape;
+
+fn main() {}

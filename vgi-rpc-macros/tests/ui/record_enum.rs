@@ -1,0 +1,6 @@
+#[derive(vgi_rpc::ArrowRecord)]
+enum Shape {
+    Circle,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[derive(vgi_rpc::ArrowRecord)]
+struct Pair<T> {
+    left: T,
+    right: T,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[vgi_rpc::service]
+trait Calc {
+    fn reset(&self);
+}
+
+fn main() {}

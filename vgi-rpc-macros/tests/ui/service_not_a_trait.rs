@@ -1,0 +1,4 @@
+#[vgi_rpc::service]
+struct Calc;
+
+fn main() {}
