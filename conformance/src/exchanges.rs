@@ -11,7 +11,9 @@ use vgi_rpc::prelude::*;
 
 use crate::probe::CancelProbe;
 use crate::producers::{NO_STICKY_COUNTER, counter_batch};
-use crate::types::{AccumulateRow, CounterRow, IncrementRow, InputMetadataRow, IntValueRow, ScaleRow};
+use crate::types::{
+    AccumulateRow, CounterRow, IncrementRow, InputMetadataRow, IntValueRow, ScaleRow,
+};
 
 /// Application metadata key `exchange_input_metadata` reports.
 pub const INPUT_METADATA_KEY: &str = "vgi.conformance.input";
@@ -26,7 +28,10 @@ fn value_column(input: &RecordBatch) -> Result<&Float64Array> {
 
 /// The input batch, relabelled with the output schema (the echo states' output).
 fn echo(input: &RecordBatch, output_schema: SchemaRef) -> Result<RecordBatch> {
-    Ok(RecordBatch::try_new(output_schema, input.columns().to_vec())?)
+    Ok(RecordBatch::try_new(
+        output_schema,
+        input.columns().to_vec(),
+    )?)
 }
 
 /// `value * factor` (`exchange_scale`, `exchange_cast_compatible` with factor 1, and the

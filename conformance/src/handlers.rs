@@ -59,9 +59,9 @@ impl Conformance for ConformanceImpl {
         let len = usize::try_from(target_bytes)
             .map_err(|_| RpcError::value_error("target_bytes must be non-negative"))?;
         let mut payload = Vec::new();
-        payload.try_reserve_exact(len).map_err(|_| {
-            RpcError::new("MemoryError", format!("cannot allocate {len} bytes"))
-        })?;
+        payload
+            .try_reserve_exact(len)
+            .map_err(|_| RpcError::new("MemoryError", format!("cannot allocate {len} bytes")))?;
         payload.resize(len, 0);
         Ok(Bytes(payload))
     }
@@ -267,7 +267,12 @@ impl Conformance for ConformanceImpl {
         Ok(format!("{prefix}{separator}{suffix}"))
     }
 
-    fn with_defaults(&self, required: i64, optional_str: String, optional_int: i64) -> Result<String> {
+    fn with_defaults(
+        &self,
+        required: i64,
+        optional_str: String,
+        optional_int: i64,
+    ) -> Result<String> {
         Ok(format!(
             "required={required}, optional_str={optional_str}, optional_int={optional_int}"
         ))
@@ -350,7 +355,10 @@ impl Conformance for ConformanceImpl {
         count: i64,
         rows_per_batch: i64,
     ) -> Result<Producer<producers::Annotated>> {
-        Ok(Producer::new(producers::Annotated::new(count, rows_per_batch)))
+        Ok(Producer::new(producers::Annotated::new(
+            count,
+            rows_per_batch,
+        )))
     }
 
     fn produce_with_logs(&self, count: i64) -> Result<Producer<producers::Logging>> {
@@ -368,7 +376,10 @@ impl Conformance for ConformanceImpl {
         Err(RpcError::runtime_error("intentional init error").into())
     }
 
-    fn produce_oversized_batch(&self, rows_per_batch: i64) -> Result<Producer<producers::OneBatch>> {
+    fn produce_oversized_batch(
+        &self,
+        rows_per_batch: i64,
+    ) -> Result<Producer<producers::OneBatch>> {
         Ok(Producer::new(producers::OneBatch::new(rows_per_batch)))
     }
 
@@ -437,11 +448,15 @@ impl Conformance for ConformanceImpl {
     }
 
     fn cancellable_producer(&self) -> Result<Producer<producers::Cancellable>> {
-        Ok(Producer::new(producers::Cancellable::new(self.probe.clone())))
+        Ok(Producer::new(producers::Cancellable::new(
+            self.probe.clone(),
+        )))
     }
 
     fn cancellable_exchange(&self) -> Result<Exchange<exchanges::Cancellable>> {
-        Ok(Exchange::new(exchanges::Cancellable::new(self.probe.clone())))
+        Ok(Exchange::new(exchanges::Cancellable::new(
+            self.probe.clone(),
+        )))
     }
 
     fn cancel_probe_counters(&self) -> Result<Vec<i64>> {

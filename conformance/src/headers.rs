@@ -137,6 +137,9 @@ mod tests {
     #[test]
     fn scale_header_prints_python_floats() {
         assert_eq!(ConformanceHeader::scaling(2.0).description, "scale by 2.0");
-        assert_eq!(ConformanceHeader::scaling(1e-5).description, "scale by 1e-05");
+        assert_eq!(
+            ConformanceHeader::scaling(1e-5).description,
+            "scale by 1e-05"
+        );
     }
 }

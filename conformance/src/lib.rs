@@ -29,6 +29,8 @@ mod handlers;
 mod headers;
 pub mod probe;
 pub mod producers;
+#[cfg(test)]
+mod protocol_tests;
 mod pytext;
 pub mod secondary;
 mod service;

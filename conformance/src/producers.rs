@@ -54,7 +54,10 @@ pub fn counter_batch(start: i64, rows: i64) -> Result<RecordBatch> {
     let len = usize::try_from(rows.max(0)).map_err(|_| overflow("row count"))?;
     let index = int64_column(len, |r| start.checked_add(r))?;
     let value = int64_column(len, |r| start.checked_add(r)?.checked_mul(10))?;
-    Ok(RecordBatch::try_new(CounterRow::schema(), vec![index, value])?)
+    Ok(RecordBatch::try_new(
+        CounterRow::schema(),
+        vec![index, value],
+    )?)
 }
 
 /// One `{index: i, value: 10 i}` row.
@@ -490,7 +493,10 @@ mod tests {
                 .map(|f| f.name().clone())
                 .collect()
         };
-        assert_eq!(names(&Dynamic::new(1, true, true)), ["index", "label", "score"]);
+        assert_eq!(
+            names(&Dynamic::new(1, true, true)),
+            ["index", "label", "score"]
+        );
         assert_eq!(names(&Dynamic::new(1, false, true)), ["index", "score"]);
         assert_eq!(names(&Dynamic::new(1, false, false)), ["index"]);
     }

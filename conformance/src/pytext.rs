@@ -73,7 +73,10 @@ fn shortest_scientific(x: f64) -> String {
         .next()
         .map_or(1, |m| m.chars().filter(char::is_ascii_digit).count());
     let exact = format!("{x:.*e}", digits.saturating_sub(1));
-    if exact.parse::<f64>().is_ok_and(|y| y.to_bits() == x.to_bits()) {
+    if exact
+        .parse::<f64>()
+        .is_ok_and(|y| y.to_bits() == x.to_bits())
+    {
         exact
     } else {
         shortest
@@ -133,7 +136,7 @@ fn is_python_printable(c: char) -> bool {
         u32::from(c),
         0xad | 0x600..=0x605 | 0x61c | 0x6dd | 0x70f | 0x180e | 0x200b..=0x200f
             | 0x202a..=0x202e | 0x2060..=0x2064 | 0x2066..=0x206f | 0xd800..=0xdfff
-            | 0xe000..=0xf8ff | 0xfeff | 0xfff9..=0xfffb | 0xf0000.. 
+            | 0xe000..=0xf8ff | 0xfeff | 0xfff9..=0xfffb | 0xf0000..
     )
 }
 

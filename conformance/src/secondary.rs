@@ -147,7 +147,10 @@ mod tests {
         assert_eq!(e.error_type, "StatusError");
         assert_eq!(e.code, ErrorCode::Unavailable);
         assert_eq!(e.kind.as_deref(), Some("backend_down"));
-        assert_eq!(e.message, "conformance.Secondary.v1 fail: UNAVAILABLE backend_down");
+        assert_eq!(
+            e.message,
+            "conformance.Secondary.v1 fail: UNAVAILABLE backend_down"
+        );
         assert_eq!(e.details, expected_fail_details(1.5));
         assert_eq!(e.details.len(), 3);
         assert_eq!(e.details[1]["retry_delay_seconds"], json!(1.5));

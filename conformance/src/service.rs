@@ -294,8 +294,7 @@ pub trait Conformance: Send + Sync + 'static {
     /// Close the sticky session; return the counter's final value before close.
     fn close_counter(&self) -> Result<i64>;
     /// Emit count increments of the sticky session counter via a producer stream.
-    fn stream_session_counter(&self, count: i64)
-    -> Result<Producer<producers::SessionCounter>>;
+    fn stream_session_counter(&self, count: i64) -> Result<Producer<producers::SessionCounter>>;
     /// Exchange stream adding each input `by` column to the sticky session counter.
     fn exchange_session_counter(&self) -> Result<Exchange<exchanges::SessionCounter>>;
 }

@@ -104,7 +104,8 @@ impl<const N: usize> ArrowValue for [u8; N] {
             validity.push(item.is_some());
         }
         let nulls = null_buffer(validity);
-        let array = FixedSizeBinaryArray::try_new_with_len(width, Buffer::from_vec(data), nulls, len)?;
+        let array =
+            FixedSizeBinaryArray::try_new_with_len(width, Buffer::from_vec(data), nulls, len)?;
         Ok(Arc::new(array))
     }
 
@@ -114,9 +115,9 @@ impl<const N: usize> ArrowValue for [u8; N] {
             return Ok(None);
         };
         let value = typed.value(index);
-        <[u8; N]>::try_from(value).map(Some).map_err(|_| {
-            Error::type_error(format!("expected {N} bytes, got {}", value.len()))
-        })
+        <[u8; N]>::try_from(value)
+            .map(Some)
+            .map_err(|_| Error::type_error(format!("expected {N} bytes, got {}", value.len())))
     }
 }
 
@@ -128,16 +129,25 @@ mod tests {
     fn round_trip<T: ArrowValue + Clone + PartialEq + std::fmt::Debug>(items: Vec<Option<T>>) {
         let array = T::to_array(items.clone()).unwrap();
         assert_eq!(array.data_type(), &T::data_type());
-        let back: Vec<Option<T>> =
-            (0..items.len()).map(|i| T::from_array(array.as_ref(), i).unwrap()).collect();
+        let back: Vec<Option<T>> = (0..items.len())
+            .map(|i| T::from_array(array.as_ref(), i).unwrap())
+            .collect();
         assert_eq!(back, items);
     }
 
     #[test]
     fn bytes_round_trip() {
-        round_trip(vec![Some(Bytes(vec![0, 255, 1])), None, Some(Bytes::default())]);
+        round_trip(vec![
+            Some(Bytes(vec![0, 255, 1])),
+            None,
+            Some(Bytes::default()),
+        ]);
         round_trip(vec![Some(LargeBinary(vec![7; 1000]))]);
-        round_trip(vec![Some(LargeBinary(vec![1])), None, Some(LargeBinary(vec![2, 3]))]);
+        round_trip(vec![
+            Some(LargeBinary(vec![1])),
+            None,
+            Some(LargeBinary(vec![2, 3])),
+        ]);
         round_trip(vec![Some(*b"abcdefgh"), None, Some([0u8; 8])]);
         round_trip::<[u8; 0]>(vec![Some([]), None]);
         assert_eq!(<[u8; 8]>::data_type(), DataType::FixedSizeBinary(8));

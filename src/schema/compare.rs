@@ -19,16 +19,17 @@ pub fn types_equal_ignoring_child_names(a: &DataType, b: &DataType) -> bool {
         (DataType::FixedSizeList(x, n), DataType::FixedSizeList(y, m)) => {
             n == m && unnamed_fields_equal(x, y)
         }
-        (DataType::Map(x, _), DataType::Map(y, _)) => {
-            match (x.data_type(), y.data_type()) {
-                (DataType::Struct(xs), DataType::Struct(ys)) => {
-                    x.is_nullable() == y.is_nullable()
-                        && xs.len() == ys.len()
-                        && xs.iter().zip(ys.iter()).all(|(f, g)| unnamed_fields_equal(f, g))
-                }
-                _ => unnamed_fields_equal(x, y),
+        (DataType::Map(x, _), DataType::Map(y, _)) => match (x.data_type(), y.data_type()) {
+            (DataType::Struct(xs), DataType::Struct(ys)) => {
+                x.is_nullable() == y.is_nullable()
+                    && xs.len() == ys.len()
+                    && xs
+                        .iter()
+                        .zip(ys.iter())
+                        .all(|(f, g)| unnamed_fields_equal(f, g))
             }
-        }
+            _ => unnamed_fields_equal(x, y),
+        },
         (DataType::Struct(xs), DataType::Struct(ys)) => {
             xs.len() == ys.len()
                 && xs
@@ -70,15 +71,27 @@ mod tests {
             Field::new(key, DataType::Utf8, false),
             Field::new(value, DataType::Int64, true),
         ]);
-        DataType::Map(Arc::new(Field::new(entries, DataType::Struct(kv), false)), sorted)
+        DataType::Map(
+            Arc::new(Field::new(entries, DataType::Struct(kv), false)),
+            sorted,
+        )
     }
 
     #[test]
     fn child_names_are_ignored() {
         let eq = types_equal_ignoring_child_names;
-        assert!(eq(&list("item", DataType::Int64, true), &list("element", DataType::Int64, true)));
-        assert!(eq(&map("entries", "key", "value", false), &map("key_value", "k", "v", true)));
-        assert!(eq(&<HashMap<String, i64>>::data_type(), &map("kv", "a", "b", false)));
+        assert!(eq(
+            &list("item", DataType::Int64, true),
+            &list("element", DataType::Int64, true)
+        ));
+        assert!(eq(
+            &map("entries", "key", "value", false),
+            &map("key_value", "k", "v", true)
+        ));
+        assert!(eq(
+            &<HashMap<String, i64>>::data_type(),
+            &map("kv", "a", "b", false)
+        ));
         let nested_a = list("item", list("item", DataType::Int64, true), true);
         let nested_b = list("element", list("x", DataType::Int64, true), true);
         assert!(eq(&nested_a, &nested_b));
@@ -89,8 +102,14 @@ mod tests {
         let eq = types_equal_ignoring_child_names;
         assert!(!eq(&DataType::Int32, &DataType::Int64));
         assert!(!eq(&DataType::LargeUtf8, &DataType::Utf8));
-        assert!(!eq(&list("item", DataType::Int64, true), &list("item", DataType::Int64, false)));
-        assert!(!eq(&list("item", DataType::Int64, true), &list("item", DataType::Int32, true)));
+        assert!(!eq(
+            &list("item", DataType::Int64, true),
+            &list("item", DataType::Int64, false)
+        ));
+        assert!(!eq(
+            &list("item", DataType::Int64, true),
+            &list("item", DataType::Int32, true)
+        ));
         let dict = |k: DataType| DataType::Dictionary(Box::new(k), Box::new(DataType::Utf8));
         assert!(eq(&dict(DataType::Int16), &dict(DataType::Int16)));
         assert!(!eq(&dict(DataType::Int8), &dict(DataType::Int16)));
@@ -105,6 +124,9 @@ mod tests {
         assert!(!eq(&point("y", false), &point("y", true)));
         let ts = |tz: Option<&str>| DataType::Timestamp(TimeUnit::Microsecond, tz.map(Into::into));
         assert!(!eq(&ts(None), &ts(Some("UTC"))));
-        assert!(!eq(&DataType::Decimal128(20, 4), &DataType::Decimal128(18, 4)));
+        assert!(!eq(
+            &DataType::Decimal128(20, 4),
+            &DataType::Decimal128(18, 4)
+        ));
     }
 }

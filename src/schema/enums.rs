@@ -83,47 +83,31 @@ mod tests {
 
     use super::*;
     use crate::ArrowValue;
-
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    enum Status {
-        Active,
-        Inactive,
-        Pending,
-    }
-
-    impl ArrowEnum for Status {
-        const NAMES: &'static [&'static str] = &["ACTIVE", "INACTIVE", "PENDING"];
-
-        fn name(&self) -> &'static str {
-            match self {
-                Status::Active => "ACTIVE",
-                Status::Inactive => "INACTIVE",
-                Status::Pending => "PENDING",
-            }
-        }
-
-        fn from_name(name: &str) -> Option<Self> {
-            match name {
-                "ACTIVE" => Some(Status::Active),
-                "INACTIVE" => Some(Status::Inactive),
-                "PENDING" => Some(Status::Pending),
-                _ => None,
-            }
-        }
-    }
-
-    crate::__impl_enum_value!(Status);
+    use crate::schema::test_support::Status;
 
     #[test]
     fn writes_full_dictionary_in_declaration_order() {
-        let array = Status::to_array(vec![Some(Status::Pending), None, Some(Status::Active)]).unwrap();
+        let array =
+            Status::to_array(vec![Some(Status::Pending), None, Some(Status::Active)]).unwrap();
         assert_eq!(array.data_type(), &Status::data_type());
-        let dict = array.as_any().downcast_ref::<DictionaryArray<Int16Type>>().unwrap();
-        let values = dict.values().as_any().downcast_ref::<StringArray>().unwrap();
+        let dict = array
+            .as_any()
+            .downcast_ref::<DictionaryArray<Int16Type>>()
+            .unwrap();
+        let values = dict
+            .values()
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
         assert_eq!(values.iter().flatten().collect::<Vec<_>>(), Status::NAMES);
         assert_eq!(dict.keys(), &Int16Array::from(vec![Some(2), None, Some(0)]));
-        let back: Vec<_> = (0..3).map(|i| Status::from_array(array.as_ref(), i).unwrap()).collect();
-        assert_eq!(back, vec![Some(Status::Pending), None, Some(Status::Active)]);
+        let back: Vec<_> = (0..3)
+            .map(|i| Status::from_array(array.as_ref(), i).unwrap())
+            .collect();
+        assert_eq!(
+            back,
+            vec![Some(Status::Pending), None, Some(Status::Active)]
+        );
     }
 
     #[test]
@@ -131,7 +115,10 @@ mod tests {
         let keys = Int16Array::from(vec![0, 1]);
         let values: ArrayRef = Arc::new(StringArray::from(vec!["INACTIVE", "BOGUS"]));
         let dict = DictionaryArray::<Int16Type>::try_new(keys, values).unwrap();
-        assert_eq!(Status::from_array(&dict, 0).unwrap(), Some(Status::Inactive));
+        assert_eq!(
+            Status::from_array(&dict, 0).unwrap(),
+            Some(Status::Inactive)
+        );
         match Status::from_array(&dict, 1) {
             Err(Error::Rpc(e)) => {
                 assert_eq!(e.error_type, "KeyError");
@@ -146,6 +133,9 @@ mod tests {
         let dict: DictionaryArray<Int32Type> = vec!["ACTIVE"].into_iter().collect();
         assert!(matches!(Status::from_array(&dict, 0), Err(Error::Type(_))));
         let plain = String::to_array(vec![Some("ACTIVE".into())]).unwrap();
-        assert!(matches!(Status::from_array(plain.as_ref(), 0), Err(Error::Type(_))));
+        assert!(matches!(
+            Status::from_array(plain.as_ref(), 0),
+            Err(Error::Type(_))
+        ));
     }
 }

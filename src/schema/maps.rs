@@ -28,7 +28,11 @@ fn entry_fields<K: ArrowValue, V: ArrowValue>() -> Fields {
 /// The Arrow type of a map from `K` to `V` (non-null keys, nullable values, unsorted).
 pub fn map_type<K: ArrowValue, V: ArrowValue>() -> DataType {
     DataType::Map(
-        Arc::new(Field::new("entries", DataType::Struct(entry_fields::<K, V>()), false)),
+        Arc::new(Field::new(
+            "entries",
+            DataType::Struct(entry_fields::<K, V>()),
+            false,
+        )),
         false,
     )
 }
@@ -65,7 +69,13 @@ where
     )?;
     let field = Arc::new(Field::new("entries", DataType::Struct(fields), false));
     let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
-    Ok(Arc::new(MapArray::try_new(field, offsets, entries, null_buffer(validity), false)?))
+    Ok(Arc::new(MapArray::try_new(
+        field,
+        offsets,
+        entries,
+        null_buffer(validity),
+        false,
+    )?))
 }
 
 /// Reads row `index` of a map column into any collection of pairs; `None` when null.
@@ -80,7 +90,9 @@ where
     };
     let entries = map.value(index);
     let [keys, values] = entries.columns() else {
-        return Err(Error::type_error("map entries must have exactly two children"));
+        return Err(Error::type_error(
+            "map entries must have exactly two children",
+        ));
     };
     (0..entries.len())
         .map(|i| {
@@ -136,17 +148,22 @@ mod tests {
     fn round_trip<T: ArrowValue + Clone + PartialEq + std::fmt::Debug>(items: Vec<Option<T>>) {
         let array = T::to_array(items.clone()).unwrap();
         assert_eq!(array.data_type(), &T::data_type());
-        let back: Vec<Option<T>> =
-            (0..items.len()).map(|i| T::from_array(array.as_ref(), i).unwrap()).collect();
+        let back: Vec<Option<T>> = (0..items.len())
+            .map(|i| T::from_array(array.as_ref(), i).unwrap())
+            .collect();
         assert_eq!(back, items);
     }
 
     #[test]
     fn maps_round_trip() {
-        let m: HashMap<String, Decimal<20, 4>> =
-            [("a".to_owned(), Decimal(1)), ("b".to_owned(), Decimal(-20_000))].into();
+        let m: HashMap<String, Decimal<20, 4>> = [
+            ("a".to_owned(), Decimal(1)),
+            ("b".to_owned(), Decimal(-20_000)),
+        ]
+        .into();
         round_trip(vec![Some(m), None, Some(HashMap::new())]);
-        let b: BTreeMap<String, Option<i64>> = [("x".to_owned(), None), ("y".to_owned(), Some(2))].into();
+        let b: BTreeMap<String, Option<i64>> =
+            [("x".to_owned(), None), ("y".to_owned(), Some(2))].into();
         round_trip(vec![Some(b)]);
         let nested: BTreeMap<i32, Vec<String>> = [(1, vec!["p".to_owned()]), (2, vec![])].into();
         round_trip(vec![Some(nested)]);
@@ -160,9 +177,17 @@ mod tests {
         assert!(!sorted);
         assert_eq!(entries.name(), "entries");
         assert!(!entries.is_nullable());
-        let DataType::Struct(fields) = entries.data_type() else { panic!("not a struct") };
-        assert_eq!((fields[0].name().as_str(), fields[0].is_nullable()), ("key", false));
-        assert_eq!((fields[1].name().as_str(), fields[1].is_nullable()), ("value", true));
+        let DataType::Struct(fields) = entries.data_type() else {
+            panic!("not a struct")
+        };
+        assert_eq!(
+            (fields[0].name().as_str(), fields[0].is_nullable()),
+            ("key", false)
+        );
+        assert_eq!(
+            (fields[1].name().as_str(), fields[1].is_nullable()),
+            ("value", true)
+        );
     }
 
     #[test]

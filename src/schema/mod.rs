@@ -43,6 +43,11 @@ mod token;
 mod util;
 mod value;
 
+#[cfg(test)]
+mod fixture_tests;
+#[cfg(test)]
+mod test_support;
+
 pub use bytes::{Bytes, LargeBinary};
 pub use compare::types_equal_ignoring_child_names;
 pub use decimal::Decimal;

@@ -43,7 +43,12 @@ where
     let child = T::to_array(values)?;
     let field = Arc::new(Field::new("item", T::data_type(), true));
     let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
-    Ok(Arc::new(ListArray::try_new(field, offsets, child, null_buffer(validity))?))
+    Ok(Arc::new(ListArray::try_new(
+        field,
+        offsets,
+        child,
+        null_buffer(validity),
+    )?))
 }
 
 /// Reads row `index` of a list column into any collection; `None` when the row is null.
@@ -120,25 +125,40 @@ mod tests {
     fn round_trip<T: ArrowValue + Clone + PartialEq + std::fmt::Debug>(items: Vec<Option<T>>) {
         let array = T::to_array(items.clone()).unwrap();
         assert_eq!(array.data_type(), &T::data_type());
-        let back: Vec<Option<T>> =
-            (0..items.len()).map(|i| T::from_array(array.as_ref(), i).unwrap()).collect();
+        let back: Vec<Option<T>> = (0..items.len())
+            .map(|i| T::from_array(array.as_ref(), i).unwrap())
+            .collect();
         assert_eq!(back, items);
     }
 
     #[test]
     fn lists_round_trip() {
         round_trip(vec![Some(vec![1i64, 2]), None, Some(vec![])]);
-        round_trip(vec![Some(vec![Some(1i64), None, Some(3)]), Some(vec![None])]);
-        round_trip(vec![Some(vec![vec![1i64], vec![]]), Some(vec![vec![]]), Some(vec![]), None]);
+        round_trip(vec![
+            Some(vec![Some(1i64), None, Some(3)]),
+            Some(vec![None]),
+        ]);
+        round_trip(vec![
+            Some(vec![vec![1i64], vec![]]),
+            Some(vec![vec![]]),
+            Some(vec![]),
+            None,
+        ]);
         round_trip(vec![Some(vec!["a".to_owned(), String::new()])]);
-        round_trip(vec![Some(vec![DictString::from("x"), "y".into(), "x".into()])]);
+        round_trip(vec![Some(vec![
+            DictString::from("x"),
+            "y".into(),
+            "x".into(),
+        ])]);
         round_trip(vec![Some(vec![Decimal::<20, 4>(12_345), Decimal(-1)])]);
         round_trip::<Vec<i64>>(vec![]);
     }
 
     #[test]
     fn list_item_is_always_nullable_and_named_item() {
-        let DataType::List(field) = <Vec<i64>>::data_type() else { panic!("not a list") };
+        let DataType::List(field) = <Vec<i64>>::data_type() else {
+            panic!("not a list")
+        };
         assert_eq!(field.name(), "item");
         assert!(field.is_nullable());
         assert_eq!(<Vec<Option<i64>>>::data_type(), <Vec<i64>>::data_type());
@@ -157,7 +177,10 @@ mod tests {
         let tree: BTreeSet<String> = ["b".to_owned(), "a".to_owned()].into_iter().collect();
         round_trip(vec![Some(tree)]);
         let array = <BTreeSet<i64>>::to_array(vec![Some([1, 2].into())]).unwrap();
-        assert_eq!(<Vec<i64>>::from_array(array.as_ref(), 0).unwrap(), Some(vec![1, 2]));
+        assert_eq!(
+            <Vec<i64>>::from_array(array.as_ref(), 0).unwrap(),
+            Some(vec![1, 2])
+        );
     }
 
     #[test]

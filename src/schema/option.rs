@@ -46,13 +46,22 @@ mod tests {
 
     #[test]
     fn null_reads_as_present_none() {
-        assert!(<Option<i64>>::NULLABLE);
+        assert_eq!([<Option<i64>>::NULLABLE, i64::NULLABLE], [true, false]);
         assert_eq!(<Option<i64>>::data_type(), DataType::Int64);
         let array = <Option<i64>>::to_array(vec![Some(Some(7)), Some(None), None]).unwrap();
         assert_eq!(array.null_count(), 2);
-        assert_eq!(<Option<i64>>::from_array(array.as_ref(), 0).unwrap(), Some(Some(7)));
-        assert_eq!(<Option<i64>>::from_array(array.as_ref(), 1).unwrap(), Some(None));
-        assert_eq!(<Option<i64>>::from_array(array.as_ref(), 2).unwrap(), Some(None));
+        assert_eq!(
+            <Option<i64>>::from_array(array.as_ref(), 0).unwrap(),
+            Some(Some(7))
+        );
+        assert_eq!(
+            <Option<i64>>::from_array(array.as_ref(), 1).unwrap(),
+            Some(None)
+        );
+        assert_eq!(
+            <Option<i64>>::from_array(array.as_ref(), 2).unwrap(),
+            Some(None)
+        );
         assert!(<Option<i64>>::from_array(array.as_ref(), 3).is_err());
         assert_eq!(i64::from_array(array.as_ref(), 1).unwrap(), None);
     }

@@ -73,25 +73,50 @@ mod tests {
         let array = T::to_array(items.clone()).unwrap();
         assert_eq!(array.data_type(), &T::data_type());
         assert_eq!(array.len(), items.len());
-        (0..items.len()).map(|i| T::from_array(array.as_ref(), i).unwrap()).collect()
+        (0..items.len())
+            .map(|i| T::from_array(array.as_ref(), i).unwrap())
+            .collect()
     }
 
     #[test]
     fn integers_round_trip_with_nulls() {
-        assert_eq!(round_trip(vec![Some(i8::MIN), None, Some(i8::MAX)]), vec![Some(i8::MIN), None, Some(i8::MAX)]);
-        assert_eq!(round_trip(vec![Some(i16::MIN), None]), vec![Some(i16::MIN), None]);
+        assert_eq!(
+            round_trip(vec![Some(i8::MIN), None, Some(i8::MAX)]),
+            vec![Some(i8::MIN), None, Some(i8::MAX)]
+        );
+        assert_eq!(
+            round_trip(vec![Some(i16::MIN), None]),
+            vec![Some(i16::MIN), None]
+        );
         assert_eq!(round_trip(vec![Some(i32::MAX)]), vec![Some(i32::MAX)]);
-        assert_eq!(round_trip(vec![Some(i64::MIN), Some(0), None]), vec![Some(i64::MIN), Some(0), None]);
+        assert_eq!(
+            round_trip(vec![Some(i64::MIN), Some(0), None]),
+            vec![Some(i64::MIN), Some(0), None]
+        );
         assert_eq!(round_trip(vec![Some(u8::MAX)]), vec![Some(u8::MAX)]);
         assert_eq!(round_trip(vec![Some(u16::MAX)]), vec![Some(u16::MAX)]);
         assert_eq!(round_trip(vec![Some(u32::MAX)]), vec![Some(u32::MAX)]);
-        assert_eq!(round_trip(vec![Some(u64::MAX), None]), vec![Some(u64::MAX), None]);
-        assert_eq!(round_trip(vec![Some(true), None, Some(false)]), vec![Some(true), None, Some(false)]);
+        assert_eq!(
+            round_trip(vec![Some(u64::MAX), None]),
+            vec![Some(u64::MAX), None]
+        );
+        assert_eq!(
+            round_trip(vec![Some(true), None, Some(false)]),
+            vec![Some(true), None, Some(false)]
+        );
     }
 
     #[test]
     fn floats_round_trip_bit_exact() {
-        let values = [-0.0f64, 0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 5e-324, 1.5];
+        let values = [
+            -0.0f64,
+            0.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            5e-324,
+            1.5,
+        ];
         let back = round_trip(values.iter().copied().map(Some).collect());
         for (v, b) in values.iter().zip(back) {
             assert_eq!(v.to_bits(), b.unwrap().to_bits());

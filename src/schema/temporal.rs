@@ -75,15 +75,18 @@ impl ArrowValue for NaiveTime {
     }
 
     fn from_array(array: &dyn Array, index: usize) -> Result<Option<Self>> {
-        let Some(a) = exact_slot::<Time64MicrosecondArray>(array, index, &Self::data_type())? else {
+        let Some(a) = exact_slot::<Time64MicrosecondArray>(array, index, &Self::data_type())?
+        else {
             return Ok(None);
         };
         let micros = a.value(index);
         if !(0..MICROS_PER_DAY).contains(&micros) {
             return Err(out_of_range("time64(us) value", micros));
         }
-        let seconds = u32::try_from(micros / MICROS_PER_SECOND).map_err(|_| out_of_range("time64(us) value", micros))?;
-        let nanos = u32::try_from(micros % MICROS_PER_SECOND * 1_000).map_err(|_| out_of_range("time64(us) value", micros))?;
+        let seconds = u32::try_from(micros / MICROS_PER_SECOND)
+            .map_err(|_| out_of_range("time64(us) value", micros))?;
+        let nanos = u32::try_from(micros % MICROS_PER_SECOND * 1_000)
+            .map_err(|_| out_of_range("time64(us) value", micros))?;
         NaiveTime::from_num_seconds_from_midnight_opt(seconds, nanos)
             .map(Some)
             .ok_or_else(|| out_of_range("time64(us) value", micros))
@@ -96,7 +99,8 @@ fn timestamp_micros(instant: DateTime<Utc>) -> Result<i64> {
 }
 
 fn from_timestamp_micros(micros: i64) -> Result<DateTime<Utc>> {
-    DateTime::from_timestamp_micros(micros).ok_or_else(|| out_of_range("timestamp(us) value", micros))
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| out_of_range("timestamp(us) value", micros))
 }
 
 impl ArrowValue for NaiveDateTime {
@@ -111,7 +115,8 @@ impl ArrowValue for NaiveDateTime {
     }
 
     fn from_array(array: &dyn Array, index: usize) -> Result<Option<Self>> {
-        let Some(a) = exact_slot::<TimestampMicrosecondArray>(array, index, &Self::data_type())? else {
+        let Some(a) = exact_slot::<TimestampMicrosecondArray>(array, index, &Self::data_type())?
+        else {
             return Ok(None);
         };
         from_timestamp_micros(a.value(index)).map(|dt| Some(dt.naive_utc()))
@@ -152,12 +157,15 @@ impl ArrowValue for TimeDelta {
 
     fn to_array(items: Vec<Option<Self>>) -> Result<ArrayRef> {
         primitive_array::<DurationMicrosecondType, _>(items, Self::data_type(), |delta| {
-            delta.num_microseconds().ok_or_else(|| out_of_range("duration", delta))
+            delta
+                .num_microseconds()
+                .ok_or_else(|| out_of_range("duration", delta))
         })
     }
 
     fn from_array(array: &dyn Array, index: usize) -> Result<Option<Self>> {
-        let Some(a) = exact_slot::<DurationMicrosecondArray>(array, index, &Self::data_type())? else {
+        let Some(a) = exact_slot::<DurationMicrosecondArray>(array, index, &Self::data_type())?
+        else {
             return Ok(None);
         };
         Ok(Some(TimeDelta::microseconds(a.value(index))))
@@ -173,8 +181,9 @@ mod tests {
     fn round_trip<T: ArrowValue + Clone + PartialEq + std::fmt::Debug>(items: Vec<Option<T>>) {
         let array = T::to_array(items.clone()).unwrap();
         assert_eq!(array.data_type(), &T::data_type());
-        let back: Vec<Option<T>> =
-            (0..items.len()).map(|i| T::from_array(array.as_ref(), i).unwrap()).collect();
+        let back: Vec<Option<T>> = (0..items.len())
+            .map(|i| T::from_array(array.as_ref(), i).unwrap())
+            .collect();
         assert_eq!(back, items);
     }
 
@@ -182,9 +191,23 @@ mod tests {
     fn dates_round_trip() {
         let d = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
         let before = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap();
-        round_trip(vec![Some(d), None, Some(before), Some(NaiveDate::MIN), Some(NaiveDate::MAX)]);
-        let array = NaiveDate::to_array(vec![Some(NaiveDate::from_ymd_opt(1970, 1, 2).unwrap())]).unwrap();
-        assert_eq!(array.as_any().downcast_ref::<Date32Array>().unwrap().value(0), 1);
+        round_trip(vec![
+            Some(d),
+            None,
+            Some(before),
+            Some(NaiveDate::MIN),
+            Some(NaiveDate::MAX),
+        ]);
+        let array =
+            NaiveDate::to_array(vec![Some(NaiveDate::from_ymd_opt(1970, 1, 2).unwrap())]).unwrap();
+        assert_eq!(
+            array
+                .as_any()
+                .downcast_ref::<Date32Array>()
+                .unwrap()
+                .value(0),
+            1
+        );
     }
 
     #[test]
@@ -198,7 +221,10 @@ mod tests {
 
     #[test]
     fn timestamps_round_trip() {
-        let dt = NaiveDate::from_ymd_opt(2025, 1, 2).unwrap().and_hms_micro_opt(3, 4, 5, 6).unwrap();
+        let dt = NaiveDate::from_ymd_opt(2025, 1, 2)
+            .unwrap()
+            .and_hms_micro_opt(3, 4, 5, 6)
+            .unwrap();
         round_trip(vec![Some(dt), None]);
         round_trip(vec![Some(dt.and_utc()), None]);
         let naive = NaiveDateTime::to_array(vec![Some(dt)]).unwrap();
@@ -209,7 +235,10 @@ mod tests {
         assert!(NaiveDateTime::from_array(huge.as_ref(), 0).is_err());
         let paris: ArrayRef =
             Arc::new(TimestampMicrosecondArray::from(vec![0]).with_timezone("Europe/Paris"));
-        assert_eq!(<DateTime<Utc>>::from_array(paris.as_ref(), 0).unwrap(), Some(DateTime::UNIX_EPOCH));
+        assert_eq!(
+            <DateTime<Utc>>::from_array(paris.as_ref(), 0).unwrap(),
+            Some(DateTime::UNIX_EPOCH)
+        );
     }
 
     #[test]

@@ -64,7 +64,12 @@ impl ArrowValue for String {
     }
 
     fn to_array(items: Vec<Option<Self>>) -> Result<ArrayRef> {
-        byte_array::<Utf8Type>(items.into_iter().map(|s| s.map(String::into_bytes)).collect())
+        byte_array::<Utf8Type>(
+            items
+                .into_iter()
+                .map(|s| s.map(String::into_bytes))
+                .collect(),
+        )
     }
 
     fn from_array(array: &dyn Array, index: usize) -> Result<Option<Self>> {
@@ -79,7 +84,12 @@ impl ArrowValue for LargeString {
     }
 
     fn to_array(items: Vec<Option<Self>>) -> Result<ArrayRef> {
-        byte_array::<LargeUtf8Type>(items.into_iter().map(|s| s.map(|s| s.0.into_bytes())).collect())
+        byte_array::<LargeUtf8Type>(
+            items
+                .into_iter()
+                .map(|s| s.map(|s| s.0.into_bytes()))
+                .collect(),
+        )
     }
 
     fn from_array(array: &dyn Array, index: usize) -> Result<Option<Self>> {
@@ -122,7 +132,10 @@ pub(crate) fn dictionary_array<'a>(
         keys.push(key);
     }
     let values: ArrayRef = Arc::new(StringArray::from(values));
-    Ok(Arc::new(DictionaryArray::<Int16Type>::try_new(Int16Array::from(keys), values)?))
+    Ok(Arc::new(DictionaryArray::<Int16Type>::try_new(
+        Int16Array::from(keys),
+        values,
+    )?))
 }
 
 fn too_many_values() -> Error {
@@ -133,7 +146,9 @@ fn too_many_values() -> Error {
 /// `None` when the key or the dictionary entry is null.
 pub(crate) fn dictionary_str(array: &dyn Array, index: usize) -> Result<Option<&str>> {
     let dict = match array.data_type() {
-        DataType::Dictionary(key, value) if **key == DataType::Int16 && **value == DataType::Utf8 => {
+        DataType::Dictionary(key, value)
+            if **key == DataType::Int16 && **value == DataType::Utf8 =>
+        {
             downcast::<DictionaryArray<Int16Type>>(array, "dictionary<int16, utf8>")?
         }
         other => {
@@ -158,7 +173,11 @@ pub(crate) fn dictionary_str(array: &dyn Array, index: usize) -> Result<Option<&
                 values.len()
             ))
         })?;
-    Ok(if values.is_null(position) { None } else { Some(values.value(position)) })
+    Ok(if values.is_null(position) {
+        None
+    } else {
+        Some(values.value(position))
+    })
 }
 
 impl ArrowValue for DictString {
@@ -167,7 +186,10 @@ impl ArrowValue for DictString {
     }
 
     fn to_array(items: Vec<Option<Self>>) -> Result<ArrayRef> {
-        dictionary_array(Vec::new(), items.iter().map(|s| s.as_ref().map(|s| s.0.as_str())))
+        dictionary_array(
+            Vec::new(),
+            items.iter().map(|s| s.as_ref().map(|s| s.0.as_str())),
+        )
     }
 
     fn from_array(array: &dyn Array, index: usize) -> Result<Option<Self>> {
@@ -184,8 +206,9 @@ mod tests {
     fn round_trip<T: ArrowValue + Clone + PartialEq + fmt::Debug>(items: Vec<Option<T>>) {
         let array = T::to_array(items.clone()).unwrap();
         assert_eq!(array.data_type(), &T::data_type());
-        let back: Vec<Option<T>> =
-            (0..items.len()).map(|i| T::from_array(array.as_ref(), i).unwrap()).collect();
+        let back: Vec<Option<T>> = (0..items.len())
+            .map(|i| T::from_array(array.as_ref(), i).unwrap())
+            .collect();
         assert_eq!(back, items);
     }
 
@@ -193,15 +216,27 @@ mod tests {
     fn strings_round_trip() {
         round_trip(vec![Some("héllo".to_owned()), None, Some(String::new())]);
         round_trip(vec![Some(LargeString::from("big")), None]);
-        round_trip(vec![Some(DictString::from("a")), Some("b".into()), None, Some("a".into())]);
+        round_trip(vec![
+            Some(DictString::from("a")),
+            Some("b".into()),
+            None,
+            Some("a".into()),
+        ]);
         round_trip::<String>(vec![]);
     }
 
     #[test]
     fn dict_string_deduplicates() {
-        let items = vec![Some(DictString::from("x")), Some("y".into()), Some("x".into())];
+        let items = vec![
+            Some(DictString::from("x")),
+            Some("y".into()),
+            Some("x".into()),
+        ];
         let array = DictString::to_array(items).unwrap();
-        let dict = array.as_any().downcast_ref::<DictionaryArray<Int16Type>>().unwrap();
+        let dict = array
+            .as_any()
+            .downcast_ref::<DictionaryArray<Int16Type>>()
+            .unwrap();
         assert_eq!(dict.values().len(), 2);
     }
 

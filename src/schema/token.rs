@@ -58,7 +58,11 @@ pub fn type_token(dt: &DataType) -> Result<String> {
         DataType::Timestamp(unit, Some(tz)) => format!("timestamp({},tz={tz})", unit_token(unit)),
         DataType::Duration(unit) => format!("duration({})", unit_token(unit)),
         DataType::Dictionary(key, value) => {
-            format!("dictionary<index:{},value:{}>", type_token(key)?, type_token(value)?)
+            format!(
+                "dictionary<index:{},value:{}>",
+                type_token(key)?,
+                type_token(value)?
+            )
         }
         DataType::List(item) => format!("list<{}>", field_token("item", item)?),
         DataType::Map(entries, _) => {
@@ -68,7 +72,11 @@ pub fn type_token(dt: &DataType) -> Result<String> {
             let [key, value] = kv.iter().collect::<Vec<_>>()[..] else {
                 return Err(Error::type_error(format!("malformed map type {dt}")));
             };
-            format!("map<{},{}>", field_token("key", key)?, field_token("value", value)?)
+            format!(
+                "map<{},{}>",
+                field_token("key", key)?,
+                field_token("value", value)?
+            )
         }
         DataType::Struct(fields) => {
             let parts = fields
@@ -77,7 +85,11 @@ pub fn type_token(dt: &DataType) -> Result<String> {
                 .collect::<Result<Vec<_>>>()?;
             format!("struct<{}>", parts.join(","))
         }
-        other => return Err(Error::type_error(format!("no type token for arrow type {other}"))),
+        other => {
+            return Err(Error::type_error(format!(
+                "no type token for arrow type {other}"
+            )));
+        }
     })
 }
 
@@ -209,7 +221,9 @@ impl<'a> Parser<'a> {
                 self.eat(")")?;
                 match (ident, unit) {
                     ("time32", TimeUnit::Second | TimeUnit::Millisecond) => DataType::Time32(unit),
-                    ("time64", TimeUnit::Microsecond | TimeUnit::Nanosecond) => DataType::Time64(unit),
+                    ("time64", TimeUnit::Microsecond | TimeUnit::Nanosecond) => {
+                        DataType::Time64(unit)
+                    }
                     ("duration", _) => DataType::Duration(unit),
                     _ => return None,
                 }
@@ -256,7 +270,10 @@ impl<'a> Parser<'a> {
                     return None;
                 }
                 let entries = Fields::from(vec![key, value]);
-                DataType::Map(Arc::new(Field::new("entries", DataType::Struct(entries), false)), false)
+                DataType::Map(
+                    Arc::new(Field::new("entries", DataType::Struct(entries), false)),
+                    false,
+                )
             }
             "struct" => {
                 self.eat("<")?;
@@ -318,14 +335,29 @@ mod tests {
     fn rust_types_have_the_reference_tokens() {
         let cases: Vec<(DataType, &str)> = vec![
             (<Vec<i64>>::data_type(), "list<item?:int64>"),
-            (<Vec<Vec<i64>>>::data_type(), "list<item?:list<item?:int64>>"),
-            (<HashMap<String, i64>>::data_type(), "map<key:utf8,value?:int64>"),
-            (crate::schema::DictString::data_type(), "dictionary<index:int16,value:utf8>"),
-            (<chrono::DateTime<chrono::Utc>>::data_type(), "timestamp(us,tz=UTC)"),
+            (
+                <Vec<Vec<i64>>>::data_type(),
+                "list<item?:list<item?:int64>>",
+            ),
+            (
+                <HashMap<String, i64>>::data_type(),
+                "map<key:utf8,value?:int64>",
+            ),
+            (
+                crate::schema::DictString::data_type(),
+                "dictionary<index:int16,value:utf8>",
+            ),
+            (
+                <chrono::DateTime<chrono::Utc>>::data_type(),
+                "timestamp(us,tz=UTC)",
+            ),
             (chrono::NaiveDateTime::data_type(), "timestamp(us)"),
             (chrono::NaiveTime::data_type(), "time64(us)"),
             (chrono::TimeDelta::data_type(), "duration(us)"),
-            (<crate::schema::Decimal<20, 4>>::data_type(), "decimal128(20,4)"),
+            (
+                <crate::schema::Decimal<20, 4>>::data_type(),
+                "decimal128(20,4)",
+            ),
             (<[u8; 8]>::data_type(), "fixed_size_binary(8)"),
             (crate::schema::LargeString::data_type(), "large_utf8"),
             (bool::data_type(), "bool"),
@@ -367,9 +399,20 @@ mod tests {
     #[test]
     fn invalid_tokens_are_rejected() {
         for token in [
-            "", "int", "int32 x", "time32(us)", "time64(s)", "timestamp(xs)", "decimal128(20)",
-            "decimal128(0,0)", "list<int64>", "list<item:int64", "map<a:utf8,b:int64>",
-            "dictionary<index:utf8,value:utf8>", "struct<x:float64,>", "fixed_size_binary(-1)",
+            "",
+            "int",
+            "int32 x",
+            "time32(us)",
+            "time64(s)",
+            "timestamp(xs)",
+            "decimal128(20)",
+            "decimal128(0,0)",
+            "list<int64>",
+            "list<item:int64",
+            "map<a:utf8,b:int64>",
+            "dictionary<index:utf8,value:utf8>",
+            "struct<x:float64,>",
+            "fixed_size_binary(-1)",
             "timestamp(us,tz=)",
         ] {
             assert_eq!(parse_type_token(token), None, "{token}");

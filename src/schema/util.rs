@@ -13,9 +13,15 @@ use arrow_schema::DataType;
 use crate::{Error, Result};
 
 /// Downcasts `array` to `A`, or fails with a type error naming `expected`.
-pub(crate) fn downcast<'a, A: Array + 'static>(array: &'a dyn Array, expected: &str) -> Result<&'a A> {
+pub(crate) fn downcast<'a, A: Array + 'static>(
+    array: &'a dyn Array,
+    expected: &str,
+) -> Result<&'a A> {
     array.as_any().downcast_ref::<A>().ok_or_else(|| {
-        Error::type_error(format!("expected a {expected} column, got {}", array.data_type()))
+        Error::type_error(format!(
+            "expected a {expected} column, got {}",
+            array.data_type()
+        ))
     })
 }
 
@@ -40,7 +46,11 @@ pub(crate) fn slot<'a, A: Array + 'static>(
 ) -> Result<Option<&'a A>> {
     let typed = downcast::<A>(array, expected)?;
     check_index(array, index)?;
-    Ok(if array.is_null(index) { None } else { Some(typed) })
+    Ok(if array.is_null(index) {
+        None
+    } else {
+        Some(typed)
+    })
 }
 
 /// Like [`slot`], but first requires the column's type to be exactly `expected`. Used by
@@ -134,7 +144,9 @@ pub(crate) fn byte_array<T: ByteArrayType>(items: Vec<Option<Vec<u8>>>) -> Resul
         Buffer::from_vec(data)
     };
     let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
-    Ok(Arc::new(GenericByteArray::<T>::try_new(offsets, values, nulls)?))
+    Ok(Arc::new(GenericByteArray::<T>::try_new(
+        offsets, values, nulls,
+    )?))
 }
 
 /// Implements the usual conversions for a single-field newtype over `$inner`.

@@ -1,18 +1,25 @@
-//! The server (temporarily reduced while the schema layer lands).
+//! The server: hosts protocols, validates and dispatches requests, drives streams.
+//!
+//! [`Server`] holds the hosted protocols (reflection always included); a transport hands
+//! each connection to the shared connection loop, so every transport gets the same
+//! validation, error reporting and stream handling.
 
+mod conn;
 mod context;
+mod exception;
+mod hash;
+mod ids;
+pub(crate) mod pyjson;
+mod reflection;
+mod registry;
 mod service;
+mod stdio;
+mod streams;
+mod validate;
 
+pub use conn::serve_connection;
+pub use hash::{protocol_hash, protocol_hash_preimage};
 pub use context::CallContext;
+pub use registry::{Server, ServerBuilder};
 pub use service::{MethodKind, MethodSpec, ProtocolSpec, Response, Service};
-
-/// A set of hosted protocols (placeholder).
-pub struct Server;
-
-/// Serves `server` on stdin/stdout (placeholder).
-///
-/// # Errors
-/// I/O errors on the pipes.
-pub fn serve_stdio(_server: Server) -> crate::Result<()> {
-    Ok(())
-}
+pub use stdio::serve_stdio;

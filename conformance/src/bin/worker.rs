@@ -108,7 +108,10 @@ fn parse_tcp(address: &str) -> Result<Transport, String> {
         .parse()
         .map_err(|_| format!("argument --tcp: invalid port in {address:?}"))?;
     Ok(Transport::Tcp {
-        host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
         port,
     })
 }
@@ -124,7 +127,9 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
             .into_string()
             .map_err(|a| format!("argument is not valid UTF-8: {a:?}"))?;
         let (flag, inline) = match raw.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.to_owned())),
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_owned(), Some(value.to_owned()))
+            }
             _ => (raw.clone(), None),
         };
         let mut value = |name: &str| -> Result<String, String> {
@@ -152,7 +157,10 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
                     },
                 };
                 let port = port
-                    .map(|p| p.parse::<u16>().map_err(|_| format!("argument --http: invalid port {p:?}")))
+                    .map(|p| {
+                        p.parse::<u16>()
+                            .map_err(|_| format!("argument --http: invalid port {p:?}"))
+                    })
                     .transpose()?;
                 Some(Transport::Http(port))
             }
@@ -206,7 +214,10 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
             options.transport = transport;
         }
     }
-    let socket = matches!(options.transport, Transport::Unix(_) | Transport::Tcp { .. });
+    let socket = matches!(
+        options.transport,
+        Transport::Unix(_) | Transport::Tcp { .. }
+    );
     if options.threaded && !socket {
         return Err("--threaded requires --unix or --tcp".to_owned());
     }
@@ -277,14 +288,20 @@ mod tests {
     #[test]
     fn defaults_to_pipe() -> Result<(), String> {
         assert_eq!(serve_options(&[])?, Options::default());
-        assert_eq!(serve_options(&["--pipe", "--describe"])?.transport, Transport::Pipe);
+        assert_eq!(
+            serve_options(&["--pipe", "--describe"])?.transport,
+            Transport::Pipe
+        );
         Ok(())
     }
 
     #[test]
     fn parses_transports() -> Result<(), String> {
         assert_eq!(serve_options(&["--http"])?.transport, Transport::Http(None));
-        assert_eq!(serve_options(&["--http", "8080"])?.transport, Transport::Http(Some(8080)));
+        assert_eq!(
+            serve_options(&["--http", "8080"])?.transport,
+            Transport::Http(Some(8080))
+        );
         assert_eq!(
             serve_options(&["--http", "--describe"])?.transport,
             Transport::Http(None)
@@ -297,9 +314,18 @@ mod tests {
             host: host.to_owned(),
             port,
         };
-        assert_eq!(serve_options(&["--tcp", "9000"])?.transport, tcp("127.0.0.1", 9000));
-        assert_eq!(serve_options(&["--tcp", ":0"])?.transport, tcp("127.0.0.1", 0));
-        assert_eq!(serve_options(&["--tcp", "0.0.0.0:1"])?.transport, tcp("0.0.0.0", 1));
+        assert_eq!(
+            serve_options(&["--tcp", "9000"])?.transport,
+            tcp("127.0.0.1", 9000)
+        );
+        assert_eq!(
+            serve_options(&["--tcp", ":0"])?.transport,
+            tcp("127.0.0.1", 0)
+        );
+        assert_eq!(
+            serve_options(&["--tcp", "0.0.0.0:1"])?.transport,
+            tcp("0.0.0.0", 1)
+        );
         Ok(())
     }
 

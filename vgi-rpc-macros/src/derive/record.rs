@@ -43,10 +43,10 @@ fn schema(def: &RecordDef) -> TokenStream {
     quote! {
         static SCHEMA: ::std::sync::OnceLock<::vgi_rpc::private::arrow_schema::SchemaRef> =
             ::std::sync::OnceLock::new();
-        ::std::sync::Arc::clone(SCHEMA.get_or_init(|| {
-            ::std::sync::Arc::new(::vgi_rpc::private::arrow_schema::Schema::new(
-                ::std::vec::Vec::<::vgi_rpc::private::arrow_schema::Field>::from([#(#fields),*]),
-            ))
+        ::core::clone::Clone::clone(SCHEMA.get_or_init(|| {
+            let fields: ::std::vec::Vec<::vgi_rpc::private::arrow_schema::Field> =
+                ::std::vec![#(#fields),*];
+            ::std::sync::Arc::new(::vgi_rpc::private::arrow_schema::Schema::new(fields))
         }))
     }
 }
@@ -81,16 +81,15 @@ fn to_batch(def: &RecordDef) -> TokenStream {
                 let mut #columns: ::std::vec::Vec<::core::option::Option<#types>> =
                     ::std::vec::Vec::with_capacity(rows.len());
             )*
-            for row in rows {
-                let Self { #(#members: #values),* } = row;
+            for __vgi_row in rows {
+                let Self { #(#members: #values),* } = __vgi_row;
                 #( #columns.push(::core::option::Option::Some(#values)); )*
             }
-            let columns = ::std::vec::Vec::<::vgi_rpc::private::arrow_array::ArrayRef>::from([
-                #( <#types as ::vgi_rpc::ArrowValue>::to_array(#columns)? ),*
-            ]);
+            let __vgi_columns: ::std::vec::Vec<::vgi_rpc::private::arrow_array::ArrayRef> =
+                ::std::vec![#( <#types as ::vgi_rpc::ArrowValue>::to_array(#columns)? ),*];
             ::core::result::Result::Ok(::vgi_rpc::private::arrow_array::RecordBatch::try_new(
                 <Self as ::vgi_rpc::ArrowRecord>::schema(),
-                columns,
+                __vgi_columns,
             )?)
         }
     }

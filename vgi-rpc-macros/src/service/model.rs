@@ -16,6 +16,9 @@ pub(crate) struct ServiceDef {
     pub(crate) version: Option<String>,
     /// The trait's doc comment.
     pub(crate) doc: String,
+    /// A type parameter name that appears nowhere in the trait, for the generated
+    /// `{Trait}Server<T>` (so a user type called `T` is never shadowed).
+    pub(crate) impl_param: Ident,
     /// Methods in declaration order (the order defines the method indices).
     pub(crate) methods: Vec<MethodDef>,
 }

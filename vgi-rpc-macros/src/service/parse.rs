@@ -2,11 +2,14 @@
 //! `#[vgi(...)]` helper attributes from the trait as it goes (they are not real attributes
 //! and would not compile on the re-emitted trait).
 
-use proc_macro2::TokenStream;
+use std::collections::HashSet;
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::ToTokens as _;
 use syn::ext::IdentExt as _;
 use syn::spanned::Spanned as _;
 use syn::{
-    FnArg, GenericArgument, ItemTrait, LitStr, Pat, PathArguments, ReturnType, Signature,
+    FnArg, GenericArgument, Ident, ItemTrait, LitStr, Pat, PathArguments, ReturnType, Signature,
     TraitItem, TraitItemFn, Type,
 };
 
@@ -79,8 +82,31 @@ pub(crate) fn service(item: &mut ItemTrait, args: ServiceArgs, errors: &mut Erro
             .map_or_else(|| item.ident.unraw().to_string(), |p| p.value()),
         version: args.version.map(|v| v.value()),
         doc: attrs::docs(&item.attrs),
+        impl_param: unused_ident(item),
         methods,
     }
+}
+
+/// The first of a few readable type parameter names that the trait does not mention.
+fn unused_ident(item: &ItemTrait) -> Ident {
+    fn collect(tokens: TokenStream, seen: &mut HashSet<String>) {
+        for token in tokens {
+            match token {
+                TokenTree::Ident(ident) => {
+                    seen.insert(ident.to_string());
+                }
+                TokenTree::Group(group) => collect(group.stream(), seen),
+                TokenTree::Punct(_) | TokenTree::Literal(_) => {}
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    collect(item.to_token_stream(), &mut seen);
+    let name = ["T", "S", "Impl", "VgiImpl"]
+        .into_iter()
+        .find(|name| !seen.contains(*name))
+        .map_or_else(|| format!("VgiImpl{}", seen.len()), str::to_owned);
+    Ident::new(&name, Span::call_site())
 }
 
 fn method(f: &mut TraitItemFn, errors: &mut Errors) -> Option<MethodDef> {

@@ -22,7 +22,7 @@ fn server_ident(def: &ServiceDef) -> Ident {
 
 /// An owned `String` expression.
 fn string(value: &str) -> TokenStream {
-    quote!(::std::string::String::from(#value))
+    quote!(<str as ::std::borrow::ToOwned>::to_owned(#value))
 }
 
 /// An `Option` expression.

@@ -3,6 +3,7 @@
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
+use syn::Ident;
 
 use super::{arrow_override, server_ident, spec};
 use crate::service::model::{MethodDef, ServiceDef};
@@ -12,6 +13,7 @@ pub(super) fn generate(def: &ServiceDef) -> TokenStream {
     let vis = &def.vis;
     let trait_ident = &def.ident;
     let server = server_ident(def);
+    let t = &def.impl_param;
     let protocol = &def.protocol;
     let struct_doc = format!(
         "Serves an implementation of [`{trait_ident}`] as the `{protocol}` protocol \
@@ -23,7 +25,7 @@ pub(super) fn generate(def: &ServiceDef) -> TokenStream {
         .methods
         .iter()
         .enumerate()
-        .map(|(index, method)| arm(trait_ident, index, method));
+        .map(|(index, method)| arm(trait_ident, t, index, method));
     // Name the `call` arguments only when some method reads them, so that a service
     // without parameters or contexts compiles without unused-variable warnings.
     let args = if def.methods.iter().any(|m| !m.params.is_empty()) {
@@ -39,22 +41,22 @@ pub(super) fn generate(def: &ServiceDef) -> TokenStream {
 
     quote! {
         #[doc = #struct_doc]
-        #vis struct #server<T: ?::core::marker::Sized> {
-            inner: ::std::sync::Arc<T>,
+        #vis struct #server<#t: ?::core::marker::Sized> {
+            inner: ::std::sync::Arc<#t>,
             spec: ::std::sync::Arc<::vgi_rpc::server::ProtocolSpec>,
         }
 
-        impl<T: ?::core::marker::Sized> #server<T> {
+        impl<#t: ?::core::marker::Sized> #server<#t> {
             /// Serves `service`.
-            pub fn new(service: T) -> Self
+            pub fn new(service: #t) -> Self
             where
-                T: ::core::marker::Sized,
+                #t: ::core::marker::Sized,
             {
                 Self::from_arc(::std::sync::Arc::new(service))
             }
 
             /// Serves a shared `service`.
-            pub fn from_arc(service: ::std::sync::Arc<T>) -> Self {
+            pub fn from_arc(service: ::std::sync::Arc<#t>) -> Self {
                 #server {
                     inner: service,
                     spec: ::std::sync::Arc::new(#server::<()>::spec()),
@@ -71,19 +73,19 @@ pub(super) fn generate(def: &ServiceDef) -> TokenStream {
         }
 
         #[automatically_derived]
-        impl<T: ?::core::marker::Sized> ::core::clone::Clone for #server<T> {
+        impl<#t: ?::core::marker::Sized> ::core::clone::Clone for #server<#t> {
             fn clone(&self) -> Self {
                 #server {
-                    inner: ::std::sync::Arc::clone(&self.inner),
-                    spec: ::std::sync::Arc::clone(&self.spec),
+                    inner: ::core::clone::Clone::clone(&self.inner),
+                    spec: ::core::clone::Clone::clone(&self.spec),
                 }
             }
         }
 
         #[automatically_derived]
-        impl<T> ::vgi_rpc::server::Service for #server<T>
+        impl<#t> ::vgi_rpc::server::Service for #server<#t>
         where
-            T: #trait_ident
+            #t: #trait_ident
                 + ?::core::marker::Sized
                 + ::core::marker::Send
                 + ::core::marker::Sync
@@ -111,7 +113,7 @@ pub(super) fn generate(def: &ServiceDef) -> TokenStream {
 }
 
 /// The `match` arm running method `index`.
-fn arm(trait_ident: &syn::Ident, index: usize, method: &MethodDef) -> TokenStream {
+fn arm(trait_ident: &Ident, t: &Ident, index: usize, method: &MethodDef) -> TokenStream {
     let method_ident = &method.ident;
     let output = &method.output;
     let mut decode = Vec::new();
@@ -142,7 +144,7 @@ fn arm(trait_ident: &syn::Ident, index: usize, method: &MethodDef) -> TokenStrea
         #index => {
             #(#decode)*
             ::vgi_rpc::private::respond::<#output>(
-                <T as #trait_ident>::#method_ident(&*self.inner, #(#call_args),*),
+                <#t as #trait_ident>::#method_ident(&*self.inner, #(#call_args),*),
             )
         }
     }

@@ -18,7 +18,7 @@ pub(super) fn protocol(def: &ServiceDef) -> TokenStream {
             name: #name,
             version: #version,
             doc: #doc,
-            methods: ::std::vec::Vec::from([#(#methods),*]),
+            methods: ::std::vec![#(#methods),*],
         }
     }
 }
@@ -42,10 +42,12 @@ fn method(method: &MethodDef) -> TokenStream {
             name: #name,
             doc: #doc,
             kind: <#output as ::vgi_rpc::private::MethodOutput>::KIND,
-            params: ::std::sync::Arc::new(::vgi_rpc::private::arrow_schema::Schema::new(
-                ::std::vec::Vec::<::vgi_rpc::private::arrow_schema::Field>::from([#(#fields),*]),
-            )),
-            defaults: ::std::vec::Vec::from([#(#defaults),*]),
+            params: {
+                let fields: ::std::vec::Vec<::vgi_rpc::private::arrow_schema::Field> =
+                    ::std::vec![#(#fields),*];
+                ::std::sync::Arc::new(::vgi_rpc::private::arrow_schema::Schema::new(fields))
+            },
+            defaults: ::std::vec![#(#defaults),*],
             result: <#output as ::vgi_rpc::private::MethodOutput>::result_schema(),
             header: <#output as ::vgi_rpc::private::MethodOutput>::header_schema(),
         }

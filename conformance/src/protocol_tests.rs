@@ -1,4 +1,4 @@
-//! The macro-generated protocol descriptions must match the reference's exactly: method
+//! Unit tests: the macro-generated protocol descriptions must match the reference's exactly: method
 //! names, kinds, parameter names and order, Arrow types and nullability, result and header
 //! schemas. `fixtures/conformance_protocol_hash_preimage.json` is the reference's canonical
 //! (RFC 8785) description of `ConformanceService`; the protocol hash is the SHA-256 of it,
@@ -6,14 +6,14 @@
 
 use std::collections::BTreeSet;
 
+use crate::{ConformanceServer, SecondaryServer};
 use anyhow::{Context as _, Result, bail, ensure};
 use arrow_schema::Schema;
 use serde_json::{Value, json};
 use vgi_rpc::schema::type_token;
 use vgi_rpc::server::{MethodKind, MethodSpec, ProtocolSpec};
-use vgi_rpc_conformance::{ConformanceImpl, ConformanceServer, SecondaryImpl, SecondaryServer};
 
-const PREIMAGE: &str = include_str!("fixtures/conformance_protocol_hash_preimage.json");
+const PREIMAGE: &str = include_str!("../tests/fixtures/conformance_protocol_hash_preimage.json");
 
 fn fields(schema: &Schema) -> Result<Value> {
     let mut out = Vec::new();
@@ -53,7 +53,7 @@ fn describe_all(spec: &ProtocolSpec) -> Result<Vec<Value>> {
 
 #[test]
 fn conformance_service_has_the_reference_methods() -> Result<()> {
-    let spec = ConformanceServer::<ConformanceImpl>::spec();
+    let spec = ConformanceServer::spec();
     let reference: Value = serde_json::from_str(PREIMAGE)?;
     let expected: BTreeSet<&str> = reference["methods"]
         .as_array()
@@ -75,7 +75,7 @@ fn conformance_service_has_the_reference_methods() -> Result<()> {
 
 #[test]
 fn conformance_service_matches_the_reference_description() -> Result<()> {
-    let spec = ConformanceServer::<ConformanceImpl>::spec();
+    let spec = ConformanceServer::spec();
     ensure!(spec.name == "ConformanceService");
     ensure!(spec.version.as_deref() == Some("2.0.0"));
     let reference: Value = serde_json::from_str(PREIMAGE)?;
@@ -90,7 +90,11 @@ fn conformance_service_matches_the_reference_description() -> Result<()> {
         }
     }
     if !mismatches.is_empty() {
-        bail!("{} methods differ:\n{}", mismatches.len(), mismatches.join("\n\n"));
+        bail!(
+            "{} methods differ:\n{}",
+            mismatches.len(),
+            mismatches.join("\n\n")
+        );
     }
     ensure!(json!({"methods": ours, "protocol": spec.name}) == reference);
     Ok(())
@@ -98,7 +102,7 @@ fn conformance_service_matches_the_reference_description() -> Result<()> {
 
 #[test]
 fn stream_kinds_follow_the_reference() -> Result<()> {
-    let spec = ConformanceServer::<ConformanceImpl>::spec();
+    let spec = ConformanceServer::spec();
     for method in &spec.methods {
         let expected = if method.name.starts_with("produce_")
             || method.name == "cancellable_producer"
@@ -110,29 +114,33 @@ fn stream_kinds_follow_the_reference() -> Result<()> {
         } else {
             MethodKind::Unary
         };
-        ensure!(method.kind == expected, "{}: {:?}", method.name, method.kind);
+        ensure!(
+            method.kind == expected,
+            "{}: {:?}",
+            method.name,
+            method.kind
+        );
     }
     Ok(())
 }
 
 #[test]
 fn client_side_defaults_are_recorded() -> Result<()> {
-    let spec = ConformanceServer::<ConformanceImpl>::spec();
+    let spec = ConformanceServer::spec();
     let defaults = |name: &str| -> Result<Vec<Option<String>>> {
         let index = spec.method_index(name).context("no such method")?;
         Ok(spec.methods[index].defaults.clone())
     };
     ensure!(defaults("concatenate")? == [None, None, Some("\"-\"".to_owned())]);
     ensure!(
-        defaults("with_defaults")?
-            == [None, Some("\"default\"".to_owned()), Some("42".to_owned())]
+        defaults("with_defaults")? == [None, Some("\"default\"".to_owned()), Some("42".to_owned())]
     );
     Ok(())
 }
 
 #[test]
 fn secondary_protocol_matches_the_reference() -> Result<()> {
-    let spec = SecondaryServer::<SecondaryImpl>::spec();
+    let spec = SecondaryServer::spec();
     ensure!(spec.name == "conformance.Secondary.v1");
     ensure!(spec.version.is_none());
     let expected = json!([

@@ -1,0 +1,121 @@
+//! Every macro expands inside a `#![no_implicit_prelude]` module whose names shadow the
+//! prelude, so generated code must use absolute paths throughout.
+
+mod expanded {
+    #![no_implicit_prelude]
+    #![allow(dead_code, non_camel_case_types, clippy::upper_case_acronyms)]
+
+    // Shadows for names generated code must not pick up by accident.
+    struct Option;
+    struct Some;
+    struct None;
+    struct Result;
+    struct Ok;
+    struct Err;
+    struct String;
+    struct Vec;
+    struct Arc;
+    struct Field;
+    struct Schema;
+    struct SCHEMA;
+    // Used in the trait, so the generated server must pick another type parameter name.
+    type T = i64;
+    mod vgi_rpc {}
+
+    /// A point.
+    #[derive(::vgi_rpc::ArrowRecord)]
+    pub(crate) struct Point {
+        pub(crate) x: f64,
+        #[vgi(rename = "Y")]
+        pub(crate) y: ::core::option::Option<f64>,
+    }
+
+    #[derive(::vgi_rpc::ArrowRecord)]
+    pub(crate) struct Nothing {}
+
+    #[derive(::core::clone::Clone, ::core::marker::Copy, ::vgi_rpc::ArrowEnum)]
+    pub(crate) enum Status {
+        Active,
+        #[vgi(rename = "OFF")]
+        Inactive,
+    }
+
+    /// The hygiene service.
+    #[::vgi_rpc::service(protocol = "Hygiene", version = "1.0")]
+    pub(crate) trait Hygiene: ::core::marker::Send + ::core::marker::Sync + 'static {
+        /// Everything at once.
+        fn unary(
+            &self,
+            ctx: &::vgi_rpc::CallContext,
+            point: Point,
+            #[vgi(arrow = "int32")] n: i64,
+            #[vgi(default = "x")] s: ::std::string::String,
+            status: Status,
+        ) -> ::vgi_rpc::Result<::std::vec::Vec<Point>>;
+        fn void(&self) -> ::vgi_rpc::Result<()>;
+        fn alias(&self, value: T) -> ::vgi_rpc::Result<T>;
+        fn produce(&self) -> ::vgi_rpc::Result<::vgi_rpc::Producer<super::Ticker, Point>>;
+        fn exchange(&self) -> ::vgi_rpc::Result<::vgi_rpc::Exchange<super::Echo>>;
+    }
+
+    /// A service with no methods also expands.
+    #[::vgi_rpc::service]
+    pub(crate) trait Nil {}
+}
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{Schema, SchemaRef};
+use vgi_rpc::server::MethodKind;
+use vgi_rpc::{ExchangeState, ProducerState, Turn};
+
+pub(crate) struct Ticker;
+
+impl ProducerState for Ticker {
+    fn output_schema(&self) -> SchemaRef {
+        Arc::new(Schema::empty())
+    }
+
+    fn produce(&mut self, turn: &mut Turn<'_>) -> vgi_rpc::Result<()> {
+        turn.finish();
+        Ok(())
+    }
+}
+
+pub(crate) struct Echo;
+
+impl ExchangeState for Echo {
+    fn input_schema(&self) -> SchemaRef {
+        Arc::new(Schema::empty())
+    }
+
+    fn output_schema(&self) -> SchemaRef {
+        Arc::new(Schema::empty())
+    }
+
+    fn exchange(&mut self, input: RecordBatch, turn: &mut Turn<'_>) -> vgi_rpc::Result<()> {
+        turn.emit(input)
+    }
+}
+
+#[test]
+fn expanded_items_work() {
+    let spec = expanded::HygieneServer::spec();
+    assert_eq!(spec.name, "Hygiene");
+    assert_eq!(spec.doc, "The hygiene service.");
+    let kinds: Vec<MethodKind> = spec.methods.iter().map(|m| m.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            MethodKind::Unary,
+            MethodKind::Unary,
+            MethodKind::Unary,
+            MethodKind::Producer,
+            MethodKind::Exchange
+        ]
+    );
+    assert_eq!(spec.methods[0].params.fields().len(), 4);
+    assert!(spec.methods[3].header.is_some());
+    assert_eq!(expanded::NilServer::spec().name, "Nil");
+}
