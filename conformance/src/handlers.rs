@@ -236,9 +236,11 @@ impl Conformance for ConformanceImpl {
         points: Vec<Point>,
         status_by_name: BTreeMap<String, Status>,
     ) -> Result<NestedContainers> {
-        let tagged_batch = RecordBatch::try_from_iter([(
+        // pyarrow's `RecordBatch.from_pydict({"value": [1, 2]})`: a nullable int64 column.
+        let tagged_batch = RecordBatch::try_from_iter_with_nullable([(
             "value",
             std::sync::Arc::new(Int64Array::from(vec![1_i64, 2])) as _,
+            true,
         )])?;
         Ok(NestedContainers {
             frozen_statuses: statuses.iter().copied().collect::<BTreeSet<_>>(),

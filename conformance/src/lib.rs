@@ -19,7 +19,7 @@
 //! let server = vgi_rpc::Server::builder()
 //!     .service(ConformanceServer::new(ConformanceImpl::new()))
 //!     .service(SecondaryServer::new(SecondaryImpl))
-//!     .build();
+//!     .build()?;
 //! vgi_rpc::serve_stdio(server)
 //! # }
 //! ```

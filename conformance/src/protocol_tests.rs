@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result, bail, ensure};
 use arrow_schema::Schema;
 use serde_json::{Value, json};
 use vgi_rpc::schema::type_token;
-use vgi_rpc::server::{MethodKind, MethodSpec, ProtocolSpec};
+use vgi_rpc::server::{MethodKind, MethodSpec, ProtocolSpec, protocol_hash};
 
 const PREIMAGE: &str = include_str!("../tests/fixtures/conformance_protocol_hash_preimage.json");
 
@@ -156,4 +156,16 @@ fn secondary_protocol_matches_the_reference() -> Result<()> {
     ]);
     ensure!(Value::Array(describe_all(&spec)?) == expected);
     Ok(())
+}
+
+#[test]
+fn protocol_hashes_match_the_pinned_reference_values() {
+    assert_eq!(
+        protocol_hash(&ConformanceServer::spec()),
+        "05479410c96f34410a2b10a4f6a49d59dcfd9d6d1d45ce9a9807d060a3bd6014"
+    );
+    assert_eq!(
+        protocol_hash(&SecondaryServer::spec()),
+        "58557cf1611546ad22d1c379bc3ce1b04166082f78375e9fc959f0086347eab6"
+    );
 }

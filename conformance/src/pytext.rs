@@ -166,9 +166,10 @@ mod tests {
             (1.5e16, "1.5e+16"),
             (1e100, "1e+100"),
             (5e-324, "5e-324"),
-            // Halfway between two shortest candidates: Python rounds half to even.
-            (-1981134131452066.25, "-1981134131452066.2"),
-            (79899752190432.125, "79899752190432.12"),
+            // Exactly -1981134131452066.25 and 79899752190432.125: halfway between two
+            // shortest candidates, where Python rounds half to even.
+            (f64::from_bits(0xc31c_2752_f0a1_6289), "-1981134131452066.2"),
+            (f64::from_bits(0x42d2_2ac7_1634_7808), "79899752190432.12"),
             (f64::MAX, "1.7976931348623157e+308"),
             (f64::INFINITY, "inf"),
             (f64::NEG_INFINITY, "-inf"),

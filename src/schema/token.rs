@@ -422,4 +422,14 @@ mod tests {
         assert!(type_token(&DataType::Utf8View).is_err());
         assert!(type_token(&DataType::Null).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parser_never_panics(token in "[a-z0-9_<>(),:?=/ -]{0,40}") {
+            if let Some(dt) = parse_type_token(&token) {
+                let again = type_token(&dt).unwrap();
+                proptest::prop_assert_eq!(parse_type_token(&again), Some(dt));
+            }
+        }
+    }
 }

@@ -6,8 +6,8 @@
 
 /// The accepted forms, for error messages.
 const EXPECTED: &str = "int8..int64, uint8..uint64, float32, float64, bool, utf8, large_utf8, \
-     binary, large_binary, fixed_size_binary(N), decimal128(P,S), date32, time64(us), \
-     timestamp(us), timestamp(us,tz=UTC), duration(us) or \
+     binary, large_binary, fixed_size_binary(N), decimal128(P,S), date32, date64, time32(ms), \
+     time64(us), timestamp(us), timestamp(us,tz=UTC), duration(us) or \
      dictionary<index:int16,value:utf8>";
 
 const INTEGERS: &[&str] = &[
@@ -23,6 +23,7 @@ const PLAIN: &[&str] = &[
     "binary",
     "large_binary",
     "date32",
+    "date64",
 ];
 
 const TIME_UNITS: &[&str] = &["s", "ms", "us", "ns"];
@@ -43,19 +44,27 @@ fn check(token: &str) -> Result<(), String> {
     }
     if let Some(args) = call(token, "fixed_size_binary") {
         return match args.parse::<i32>() {
-            Ok(n) if n > 0 => Ok(()),
+            Ok(n) if n >= 0 => Ok(()),
             _ => Err(format!(
-                "`fixed_size_binary(N)` needs a positive byte width, got `{args}`"
+                "`fixed_size_binary(N)` needs a byte width N >= 0, got `{args}`"
             )),
         };
     }
     if let Some(args) = call(token, "decimal128") {
         return decimal(args);
     }
+    if let Some(args) = call(token, "time32") {
+        return match args {
+            "s" | "ms" => Ok(()),
+            _ => Err(format!("`time32` takes the unit `s` or `ms`, got `{args}`")),
+        };
+    }
     if let Some(args) = call(token, "time64") {
         return match args {
             "us" | "ns" => Ok(()),
-            _ => Err(format!("`time64` takes the unit `us` or `ns`, got `{args}`")),
+            _ => Err(format!(
+                "`time64` takes the unit `us` or `ns`, got `{args}`"
+            )),
         };
     }
     if let Some(args) = call(token, "duration") {
@@ -161,6 +170,8 @@ mod tests {
             "fixed_size_binary(8)",
             "decimal128(20,4)",
             "date32",
+            "date64",
+            "time32(ms)",
             "time64(us)",
             "timestamp(us)",
             "timestamp(us,tz=UTC)",
@@ -183,12 +194,13 @@ mod tests {
             "int",
             "string",
             "Int32",
-            "fixed_size_binary(0)",
+            "fixed_size_binary(-1)",
             "fixed_size_binary(x)",
             "decimal128(39,2)",
             "decimal128(5,6)",
             "decimal128(5)",
             "time64(ms)",
+            "time32(us)",
             "timestamp(xs)",
             "timestamp(us,UTC)",
             "timestamp(us,tz=)",

@@ -41,15 +41,14 @@ impl VgiOptions {
         VgiOptions { entries }
     }
 
-    /// The value of `key` as an expression, with the key (for spans).
-    pub(crate) fn expr(&self, key: &str) -> Option<(&Ident, &Expr)> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(k, v)| (k, v))
+    /// The value of `key` as an expression.
+    pub(crate) fn expr(&self, key: &str) -> Option<&Expr> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
     /// The value of `key`, which must be a string literal.
     pub(crate) fn string(&self, key: &str, errors: &mut Errors) -> Option<LitStr> {
-        let (key, value) = self.expr(key)?;
-        match value {
+        match self.expr(key)? {
             Expr::Lit(ExprLit {
                 lit: Lit::Str(s), ..
             }) => Some(s.clone()),
@@ -97,7 +96,8 @@ pub(crate) fn docs(attrs: &[Attribute]) -> String {
             }) = &nv.value
         {
             let text = s.value();
-            for line in text.lines() {
+            // `split`, not `lines`: an empty `///` is an empty line, not none.
+            for line in text.split('\n') {
                 lines.push(line.strip_prefix(' ').unwrap_or(line).trim_end().to_owned());
             }
         }
@@ -114,10 +114,12 @@ mod tests {
     #[test]
     fn doc_lines_are_joined() {
         let attrs: Vec<Attribute> = parse_quote! {
+            ///
             /// Echo a string.
             ///
             ///   Indented.
             #[inline]
+            ///
         };
         assert_eq!(docs(&attrs), "Echo a string.\n\n  Indented.");
     }

@@ -4,7 +4,7 @@
 //!
 //! Each macro runs in three steps, each in its own module: *parse* the Rust item into a
 //! small model (collecting every problem with its span), *validate* what can only be judged
-//! as a whole (duplicate wire names, Arrow type tokens), then *codegen* from the model. When
+//! as a whole (such as duplicate wire names), then *codegen* from the model. When
 //! any step fails the user's item is still emitted, next to one `compile_error!` per
 //! problem, so a single mistake produces a single message.
 //!
@@ -23,41 +23,125 @@ mod service;
 
 use proc_macro::TokenStream;
 
-/// Turns a trait into a vgi-rpc protocol.
+/// Turns a trait into a vgi-rpc protocol: a server dispatcher and a description.
 ///
-/// ```ignore
+/// ```
+/// use vgi_rpc::server::{MethodKind, Service};
+/// use vgi_rpc::{CallContext, LogLevel};
+///
+/// /// A calculator.
 /// #[vgi_rpc::service(protocol = "Calculator", version = "1.0.0")]
 /// pub trait Calculator: Send + Sync + 'static {
 ///     /// Add two numbers.
 ///     fn add(&self, a: f64, b: f64) -> vgi_rpc::Result<f64>;
+///     /// Join two strings.
+///     fn join(
+///         &self,
+///         ctx: &CallContext,
+///         left: String,
+///         right: String,
+///         #[vgi(default = "-")] separator: String,
+///     ) -> vgi_rpc::Result<String>;
+///     /// Narrowed on the wire, `i64` in Rust.
+///     #[vgi(name = "echo_int32")]
+///     fn echo(&self, #[vgi(arrow = "int32")] value: i64) -> vgi_rpc::Result<i64>;
 /// }
-/// let server = CalculatorServer::new(MyCalculator);
+///
+/// struct Calc;
+///
+/// impl Calculator for Calc {
+///     fn add(&self, a: f64, b: f64) -> vgi_rpc::Result<f64> {
+///         Ok(a + b)
+///     }
+///
+///     fn join(&self, ctx: &CallContext, left: String, right: String, separator: String)
+///         -> vgi_rpc::Result<String>
+///     {
+///         ctx.log(LogLevel::Info, "joining");
+///         Ok(format!("{left}{separator}{right}"))
+///     }
+///
+///     fn echo(&self, value: i64) -> vgi_rpc::Result<i64> {
+///         Ok(value)
+///     }
+/// }
+///
+/// // The description needs no implementation...
+/// let spec = CalculatorServer::spec();
+/// assert_eq!(spec.name, "Calculator");
+/// assert_eq!(spec.methods[1].defaults, [None, None, Some("\"-\"".to_owned())]);
+/// assert_eq!(spec.methods[2].name, "echo_int32");
+/// assert_eq!(spec.methods[0].kind, MethodKind::Unary);
+///
+/// // ...the server wraps one, ready for any transport.
+/// let server = CalculatorServer::new(Calc);
+/// assert_eq!(server.spec().doc, "A calculator.");
 /// ```
 ///
-/// Arguments: `protocol = "Name"` (the wire name; defaults to the trait's name) and
-/// `version = "1.0.0"` (optional).
+/// # Arguments
+/// `protocol = "Name"` is the wire name (default: the trait's name); `version = "1.0.0"`
+/// is optional and, when given, requests must carry a matching `MAJOR.MINOR`.
 ///
-/// Every method takes `&self` and returns `Result<T>`, where `T` is any
-/// `vgi_rpc::private::MethodOutput`: a value (unary), `()` (void), `Producer<S, H>` or
-/// `Exchange<S, H>` (streams). A parameter of reference type (`ctx: &CallContext`) receives
-/// the call context; every other parameter is an owned `ArrowValue` and becomes a request
-/// field, in declaration order.
+/// # Methods
+/// Every method takes `&self` and returns `Result<T>` (any path whose last segment has one
+/// type argument, such as `vgi_rpc::Result<T>`). `T` decides the method's kind through
+/// the runtime's `MethodOutput` trait: an `ArrowValue` is a unary result, `()` a void
+/// result, `Producer<S, H>` / `Exchange<S, H>` a stream with header record `H`. Methods are
+/// numbered in declaration order. `async`, `unsafe` and generic methods are rejected, and
+/// the trait may contain nothing but methods.
 ///
-/// Attributes inside the trait (stripped from the re-emitted trait):
-/// - on a method: `#[vgi(name = "wire_name")]` renames it on the wire;
-/// - on a parameter: `#[vgi(default = <literal>)]` records a client-side default (a string,
-///   number, bool or `None`), and `#[vgi(arrow = "int32")]` overrides its Arrow type.
+/// # Parameters
+/// A parameter of reference type (`ctx: &CallContext`, at most one, anywhere) receives the
+/// call context. Every other parameter is an owned `ArrowValue` named by a plain
+/// identifier; it becomes a request field of that name (`r#` removed), in declaration
+/// order.
 ///
-/// Generates `{Trait}Server<T>` (with `new`, `from_arc` and the associated function
-/// `{Trait}Server::spec()`) implementing `vgi_rpc::server::Service` for every `T: Trait`.
+/// # Helper attributes
+/// Stripped from the trait that is emitted:
+/// - method `#[vgi(name = "wire_name")]`: the method's name on the wire;
+/// - parameter `#[vgi(default = <literal>)]`: a client-side default, a string, number,
+///   `true`/`false` or `None`, stored as JSON text in `MethodSpec::defaults`;
+/// - parameter `#[vgi(arrow = "<type token>")]`: the field's Arrow type, converted to
+///   and from the Rust type. Tokens are checked at compile time: `int8`..`int64`,
+///   `uint8`..`uint64`, `float32`, `float64`, `bool`, `utf8`, `large_utf8`, `binary`,
+///   `large_binary`, `fixed_size_binary(N)`, `decimal128(P,S)`, `date32`, `date64`,
+///   `time32(s|ms)`, `time64(us|ns)`, `timestamp(UNIT)`, `timestamp(UNIT,tz=ZONE)`,
+///   `duration(UNIT)`, `dictionary<index:INT,value:utf8|large_utf8>`.
+///
+/// # Generated items
+/// `{Trait}Server<T: ?Sized>` (the trait's visibility) with `new(T)`, `from_arc(Arc<T>)`,
+/// the associated function `{Trait}Server::spec()` returning the
+/// `vgi_rpc::server::ProtocolSpec` (doc comments become its docs), `Clone`, and
+/// `vgi_rpc::server::Service` for every `T: Trait + Send + Sync + 'static`.
 #[proc_macro_attribute]
 pub fn service(attr: TokenStream, item: TokenStream) -> TokenStream {
     service::expand(attr.into(), item.into()).into()
 }
 
-/// Derives `vgi_rpc::ArrowRecord` and `vgi_rpc::ArrowValue` for a struct with named fields.
+/// Derives `vgi_rpc::ArrowRecord` and `vgi_rpc::ArrowValue` for a struct with named fields
+/// (or none).
 ///
-/// Fields keep their declaration order; `#[vgi(rename = "wire_name")]` renames a field.
+/// The schema has one field per struct field, in declaration order, nullable exactly for
+/// `Option` fields; `#[vgi(rename = "wire_name")]` renames one. Nested in another value
+/// the record is a struct column; as a whole parameter or result it travels as an IPC
+/// stream in a `binary` column. Tuple structs, enums, unions and generic types are
+/// rejected.
+///
+/// ```
+/// use vgi_rpc::ArrowRecord;
+///
+/// #[derive(Debug, PartialEq, vgi_rpc::ArrowRecord)]
+/// struct Point {
+///     x: f64,
+///     #[vgi(rename = "Y")]
+///     y: Option<f64>,
+/// }
+///
+/// let batch = Point::to_batch(vec![Point { x: 1.0, y: None }])?;
+/// assert_eq!(batch.schema().field(1).name(), "Y");
+/// assert_eq!(Point::from_batch(&batch, 0)?, Point { x: 1.0, y: None });
+/// # Ok::<(), vgi_rpc::Error>(())
+/// ```
 #[proc_macro_derive(ArrowRecord, attributes(vgi))]
 pub fn derive_record(item: TokenStream) -> TokenStream {
     derive::expand_record(item.into()).into()
@@ -65,8 +149,24 @@ pub fn derive_record(item: TokenStream) -> TokenStream {
 
 /// Derives `vgi_rpc::ArrowEnum` and `vgi_rpc::ArrowValue` for a fieldless enum.
 ///
-/// Members travel by name; `#[vgi(rename = "WIRE_NAME")]` renames a variant. The enum must
-/// also be `Clone + Copy`.
+/// Values travel as `dictionary<int16, utf8>` holding the member name; `#[vgi(rename =
+/// "NAME")]` renames a variant. The enum must also be `Clone + Copy`. Variants with
+/// fields, empty enums and generic enums are rejected.
+///
+/// ```
+/// use vgi_rpc::ArrowEnum;
+///
+/// #[derive(Clone, Copy, Debug, PartialEq, vgi_rpc::ArrowEnum)]
+/// enum Status {
+///     #[vgi(rename = "ACTIVE")]
+///     Active,
+///     #[vgi(rename = "INACTIVE")]
+///     Inactive,
+/// }
+///
+/// assert_eq!(Status::NAMES, ["ACTIVE", "INACTIVE"]);
+/// assert_eq!(Status::from_name("INACTIVE"), Some(Status::Inactive));
+/// ```
 #[proc_macro_derive(ArrowEnum, attributes(vgi))]
 pub fn derive_enum(item: TokenStream) -> TokenStream {
     derive::expand_enum(item.into()).into()

@@ -1,6 +1,9 @@
 //! `#[derive(ArrowRecord)]` and `#[derive(ArrowEnum)]` at run time: schemas, batches,
 //! nested (struct) and top-level (IPC in `binary`) forms, enum dictionaries.
 
+// `vgi_rpc::Error` is currently 152 bytes, which clippy flags on every handler signature.
+#![allow(clippy::result_large_err)]
+
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
@@ -60,7 +63,10 @@ fn record_schema_follows_declaration_order() {
     assert_eq!(schema.field(1).data_type(), &DataType::Struct(point_fields));
     assert!(schema.field(2).is_nullable() && !schema.field(0).is_nullable());
     assert_eq!(schema.field(3).data_type(), &Status::data_type());
-    assert!(Arc::ptr_eq(&Shape::schema(), &schema), "the schema is built once");
+    assert!(
+        Arc::ptr_eq(&Shape::schema(), &schema),
+        "the schema is built once"
+    );
 }
 
 #[test]
@@ -101,7 +107,10 @@ fn record_is_a_struct_when_nested_and_binary_at_top_level() -> Result<()> {
     assert_eq!(nested.data_type(), &Point::data_type());
     assert!(nested.as_any().downcast_ref::<StructArray>().is_some());
     assert!(nested.is_null(1));
-    assert_eq!(Point::from_array(nested.as_ref(), 0)?, Some(Point { x: 1.0, y: 2.0 }));
+    assert_eq!(
+        Point::from_array(nested.as_ref(), 0)?,
+        Some(Point { x: 1.0, y: 2.0 })
+    );
     assert_eq!(Point::from_array(nested.as_ref(), 1)?, None);
 
     assert_eq!(Shape::top_level_data_type(), DataType::Binary);
@@ -123,7 +132,10 @@ fn enum_names_and_dictionary() -> Result<()> {
         DataType::Dictionary(Box::new(DataType::Int16), Box::new(DataType::Utf8))
     );
     let array = Status::to_array(vec![Some(Status::Inactive), None])?;
-    assert_eq!(Status::from_array(array.as_ref(), 0)?, Some(Status::Inactive));
+    assert_eq!(
+        Status::from_array(array.as_ref(), 0)?,
+        Some(Status::Inactive)
+    );
     assert_eq!(Status::from_array(array.as_ref(), 1)?, None);
     Ok(())
 }

@@ -1,11 +1,16 @@
 //! `#[vgi_rpc::service]` at run time: the generated `ProtocolSpec` (names, kinds, schemas,
 //! defaults, docs) and the generated dispatcher answering real requests.
 
+// `vgi_rpc::Error` is currently 152 bytes, which clippy flags on every handler signature.
+#![allow(clippy::result_large_err)]
+
 use std::io::Cursor;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
-use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{
+    Array, ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use vgi_rpc::server::{MethodKind, Service, serve_connection};
 use vgi_rpc::wire::{Metadata, StreamEncoder, decode_stream, keys};
@@ -17,7 +22,7 @@ use vgi_rpc::{
 ///
 /// Second paragraph.
 #[vgi_rpc::service(protocol = "Calculator", version = "1.0.0")]
-pub trait Calc: Send + Sync + 'static {
+pub(crate) trait Calc: Send + Sync + 'static {
     /// Add two numbers.
     fn add(&self, a: i64, b: i64) -> vgi_rpc::Result<i64>;
     fn void_noop(&self) -> vgi_rpc::Result<()>;
@@ -44,12 +49,12 @@ pub trait Calc: Send + Sync + 'static {
 }
 
 #[derive(vgi_rpc::ArrowRecord)]
-pub struct Header {
+pub(crate) struct Header {
     total: i64,
     description: String,
 }
 
-pub struct CountDown(i64);
+pub(crate) struct CountDown(i64);
 
 impl ProducerState for CountDown {
     fn output_schema(&self) -> SchemaRef {
@@ -67,7 +72,7 @@ impl ProducerState for CountDown {
     }
 }
 
-pub struct Scale(f64);
+pub(crate) struct Scale(f64);
 
 impl ExchangeState for Scale {
     fn input_schema(&self) -> SchemaRef {
@@ -87,7 +92,10 @@ impl ExchangeState for Scale {
             .iter()
             .map(|x| x.map(|x| x * self.0))
             .collect();
-        turn.emit(RecordBatch::try_new(self.output_schema(), vec![Arc::new(scaled)])?)
+        turn.emit(RecordBatch::try_new(
+            self.output_schema(),
+            vec![Arc::new(scaled)],
+        )?)
     }
 }
 
@@ -102,7 +110,12 @@ impl Calc for Impl {
         Ok(())
     }
 
-    fn concatenate(&self, prefix: String, suffix: String, separator: String) -> vgi_rpc::Result<String> {
+    fn concatenate(
+        &self,
+        prefix: String,
+        suffix: String,
+        separator: String,
+    ) -> vgi_rpc::Result<String> {
         Ok(format!("{prefix}{separator}{suffix}"))
     }
 
@@ -135,7 +148,13 @@ impl Calc for Impl {
         Ok(7)
     }
 
-    fn r#type(&self, r#in: i64, _maybe: Option<String>, _ratio: f64, _flag: bool) -> vgi_rpc::Result<i64> {
+    fn r#type(
+        &self,
+        r#in: i64,
+        _maybe: Option<String>,
+        _ratio: f64,
+        _flag: bool,
+    ) -> vgi_rpc::Result<i64> {
         Ok(r#in)
     }
 }
@@ -166,13 +185,27 @@ fn spec_describes_the_protocol() -> Result<()> {
             "type",
         ]
     );
-    let method = |name: &str| spec.method_index(name).map(|i| &spec.methods[i]).context(name.to_owned());
+    let method = |name: &str| {
+        spec.method_index(name)
+            .map(|i| &spec.methods[i])
+            .context(name.to_owned())
+    };
 
     let add = method("add")?;
     assert_eq!(add.doc, "Add two numbers.");
     assert_eq!(add.kind, MethodKind::Unary);
-    let expected = [field("a", DataType::Int64, false), field("b", DataType::Int64, false)];
-    assert_eq!(add.params.fields().iter().map(|f| f.as_ref().clone()).collect::<Vec<_>>(), expected);
+    let expected = [
+        field("a", DataType::Int64, false),
+        field("b", DataType::Int64, false),
+    ];
+    assert_eq!(
+        add.params
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect::<Vec<_>>(),
+        expected
+    );
     assert_eq!(add.defaults, [None, None]);
     let result = add.result.as_ref().context("add has a result")?;
     assert_eq!(result.fields().len(), 1);
@@ -180,18 +213,28 @@ fn spec_describes_the_protocol() -> Result<()> {
     assert!(add.header.is_none());
 
     let void = method("void_noop")?;
-    assert_eq!((void.kind, void.params.fields().len()), (MethodKind::Unary, 0));
+    assert_eq!(
+        (void.kind, void.params.fields().len()),
+        (MethodKind::Unary, 0)
+    );
     assert!(void.result.is_none() && void.doc.is_empty());
 
     let concatenate = method("concatenate")?;
     assert_eq!(concatenate.defaults, [None, None, Some("\"-\"".to_owned())]);
 
     let echo = method("echo_with_info_log")?;
-    assert_eq!(echo.params.fields().len(), 1, "the context is not a request field");
+    assert_eq!(
+        echo.params.fields().len(),
+        1,
+        "the context is not a request field"
+    );
     assert_eq!(echo.params.field(0), &field("value", DataType::Utf8, false));
 
     let narrowed = method("echo_int32_as")?;
-    assert_eq!(narrowed.params.field(0), &field("value", DataType::Int32, false));
+    assert_eq!(
+        narrowed.params.field(0),
+        &field("value", DataType::Int32, false)
+    );
 
     let produce = method("produce_n")?;
     assert_eq!(produce.kind, MethodKind::Producer);
@@ -200,16 +243,27 @@ fn spec_describes_the_protocol() -> Result<()> {
     let with_header = method("produce_with_header")?;
     let header = with_header.header.as_ref().context("header schema")?;
     assert_eq!(header.field(0), &field("total", DataType::Int64, false));
-    assert_eq!(header.field(1), &field("description", DataType::Utf8, false));
+    assert_eq!(
+        header.field(1),
+        &field("description", DataType::Utf8, false)
+    );
 
     assert_eq!(method("exchange_scale")?.kind, MethodKind::Exchange);
 
     let raw = method("type")?;
-    let params: Vec<&str> = raw.params.fields().iter().map(|f| f.name().as_str()).collect();
+    let params: Vec<&str> = raw
+        .params
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
     assert_eq!(params, ["in", "maybe", "ratio", "flag"]);
     assert!(raw.params.field(1).is_nullable());
     let defaults: Vec<Option<&str>> = raw.defaults.iter().map(Option::as_deref).collect();
-    assert_eq!(defaults, [Some("42"), Some("null"), Some("-1.5"), Some("true")]);
+    assert_eq!(
+        defaults,
+        [Some("42"), Some("null"), Some("-1.5"), Some("true")]
+    );
     Ok(())
 }
 
@@ -248,11 +302,17 @@ fn call(method: &str, columns: Vec<(&str, ArrayRef)>) -> Result<Vec<RecordBatch>
 
 /// The single row of the last batch, column 0, as `A`.
 fn result<A: Array + Clone + 'static>(batches: &[RecordBatch]) -> Result<A> {
-    let Some(last) = batches.last() else { bail!("no response batch") };
+    let Some(last) = batches.last() else {
+        bail!("no response batch")
+    };
     if last.num_rows() != 1 {
         bail!("expected a 1-row result, got {last:?}");
     }
-    last.column(0).as_any().downcast_ref::<A>().cloned().context("result type")
+    last.column(0)
+        .as_any()
+        .downcast_ref::<A>()
+        .cloned()
+        .context("result type")
 }
 
 #[test]
@@ -296,7 +356,11 @@ fn arrow_override_is_decoded() -> Result<()> {
 #[test]
 fn void_and_renamed_methods() -> Result<()> {
     let batches = call("void_noop", vec![])?;
-    assert!(batches.iter().all(|b| b.num_rows() == 0 && b.num_columns() == 0));
+    assert!(
+        batches
+            .iter()
+            .all(|b| b.num_rows() == 0 && b.num_columns() == 0)
+    );
     let batches = call("wire_name", vec![])?;
     assert_eq!(result::<Int64Array>(&batches)?.value(0), 7);
     Ok(())

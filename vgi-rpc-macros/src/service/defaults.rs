@@ -6,8 +6,7 @@ use std::fmt::Write as _;
 
 use syn::{Expr, ExprLit, ExprUnary, Lit, UnOp};
 
-const EXPECTED: &str =
-    "`default` expects a literal: a string, a number, `true`/`false` or `None`";
+const EXPECTED: &str = "`default` expects a literal: a string, a number, `true`/`false` or `None`";
 
 /// The JSON text of a default expression.
 ///

@@ -27,8 +27,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     };
     let mut errors = Errors::new();
     let args = errors.ok(parse::args(attr)).unwrap_or_default();
-    let mut def = parse::service(&mut item, args, &mut errors);
-    validate::service(&mut def, &mut errors);
+    let def = parse::service(&mut item, args, &mut errors);
+    validate::service(&def, &mut errors);
     match errors.finish() {
         Ok(()) => {
             let generated = codegen::generate(&def);

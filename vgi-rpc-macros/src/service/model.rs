@@ -2,7 +2,7 @@
 //! each generator (server, spec, and later a typed client) reads the same model.
 
 use proc_macro2::Span;
-use syn::{Ident, LitStr, Type, Visibility};
+use syn::{Ident, Type, Visibility};
 
 /// A service trait.
 pub(crate) struct ServiceDef {
@@ -72,10 +72,8 @@ pub(crate) struct ParamDef {
     pub(crate) arrow: Option<ArrowOverride>,
 }
 
-/// An `#[vgi(arrow = "...")]` override.
+/// An `#[vgi(arrow = "...")]` override, checked against the type-token grammar.
 pub(crate) struct ArrowOverride {
-    /// The literal as written.
-    pub(crate) literal: LitStr,
-    /// The canonical token, filled in by validation.
+    /// The token in canonical spelling (what the runtime parses).
     pub(crate) canonical: String,
 }

@@ -7,14 +7,14 @@ use std::collections::HashSet;
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::ToTokens as _;
 use syn::ext::IdentExt as _;
-use syn::spanned::Spanned as _;
 use syn::{
-    FnArg, GenericArgument, Ident, ItemTrait, LitStr, Pat, PathArguments, ReturnType, Signature,
-    TraitItem, TraitItemFn, Type,
+    FnArg, GenericArgument, Ident, ItemTrait, LitStr, Pat, PatType, PathArguments, ReturnType,
+    Signature, TraitItem, TraitItemFn, Type,
 };
 
 use super::defaults;
 use super::model::{ArrowOverride, ContextParam, MethodDef, ParamDef, ServiceDef};
+use crate::arrow_type;
 use crate::attrs::{self, VgiOptions};
 use crate::diag::Errors;
 
@@ -116,7 +116,6 @@ fn method(f: &mut TraitItemFn, errors: &mut Errors) -> Option<MethodDef> {
         None => (f.sig.ident.unraw().to_string(), f.sig.ident.span()),
     };
     signature_shape(&f.sig, errors);
-    let output = errors.ok(output(&f.sig));
 
     let has_body = f.default.is_some();
     let mut context: Option<ContextParam> = None;
@@ -135,47 +134,10 @@ fn method(f: &mut TraitItemFn, errors: &mut Errors) -> Option<MethodDef> {
             context = Some(ContextParam { position });
             continue;
         }
-        let options = VgiOptions::take(&mut arg.attrs, &["default", "arrow"], errors);
-        let ident = match &*arg.pat {
-            Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => Some(p.ident.clone()),
-            other => {
-                errors.spanned(
-                    other,
-                    "parameters must be plain identifiers (the name is the request field name)",
-                );
-                if !has_body {
-                    // Patterns are an error of their own in a method without a body; say
-                    // it once.
-                    *arg.pat = Pat::Wild(syn::PatWild {
-                        attrs: Vec::new(),
-                        underscore_token: Default::default(),
-                    });
-                }
-                None
-            }
-        };
-        if let Type::ImplTrait(_) = &*arg.ty {
-            errors.spanned(&arg.ty, "`impl Trait` parameters are not supported");
-        }
-        let default = options
-            .expr("default")
-            .and_then(|(_, expr)| errors.ok(defaults::to_json(expr)));
-        let arrow = options
-            .string("arrow", errors)
-            .map(|literal| ArrowOverride {
-                literal,
-                canonical: String::new(),
-            });
-        if let Some(ident) = ident {
-            params.push(ParamDef {
-                wire_name: ident.unraw().to_string(),
-                ty: (*arg.ty).clone(),
-                default,
-                arrow,
-            });
-        }
+        params.extend(param(arg, has_body, errors));
     }
 
+    let output = errors.ok(output(&f.sig));
     Some(MethodDef {
         ident: f.sig.ident.clone(),
         wire_name,
@@ -184,6 +146,47 @@ fn method(f: &mut TraitItemFn, errors: &mut Errors) -> Option<MethodDef> {
         context,
         params,
         output: output?,
+    })
+}
+
+/// One wire parameter.
+fn param(arg: &mut PatType, has_body: bool, errors: &mut Errors) -> Option<ParamDef> {
+    let options = VgiOptions::take(&mut arg.attrs, &["default", "arrow"], errors);
+    if let Type::ImplTrait(_) = &*arg.ty {
+        errors.spanned(&arg.ty, "`impl Trait` parameters are not supported");
+    }
+    let default = options
+        .expr("default")
+        .and_then(|expr| errors.ok(defaults::to_json(expr)));
+    let arrow = options.string("arrow", errors).and_then(|literal| {
+        arrow_type::canonical(&literal.value())
+            .map(|canonical| ArrowOverride { canonical })
+            .map_err(|message| errors.spanned(&literal, message))
+            .ok()
+    });
+    let ident = match &*arg.pat {
+        Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => p.ident.clone(),
+        other => {
+            errors.spanned(
+                other,
+                "parameters must be plain identifiers (the name is the request field name)",
+            );
+            if !has_body {
+                // A pattern is an error of its own in a method without a body: keep the
+                // re-emitted trait free of it so the mistake is reported once.
+                *arg.pat = Pat::Wild(syn::PatWild {
+                    attrs: Vec::new(),
+                    underscore_token: Default::default(),
+                });
+            }
+            return None;
+        }
+    };
+    Some(ParamDef {
+        wire_name: ident.unraw().to_string(),
+        ty: (*arg.ty).clone(),
+        default,
+        arrow,
     })
 }
 
@@ -237,7 +240,7 @@ fn receiver(name: &syn::Ident, first: Option<&mut FnArg>, errors: &mut Errors) {
         } else {
             "service methods take `&self`, not `self` by value"
         };
-        errors.push(syn::Error::new(receiver.span(), message));
+        errors.spanned(&*receiver, message);
     }
 }
 

@@ -1,13 +1,12 @@
-//! Checks that need the whole parsed service: unique wire names, valid Arrow overrides.
+//! Checks that need the whole parsed service (today: unique wire method names).
 
 use std::collections::HashSet;
 
 use super::model::ServiceDef;
-use crate::arrow_type;
 use crate::diag::Errors;
 
-/// Validates `def`, filling in canonical Arrow override tokens.
-pub(crate) fn service(def: &mut ServiceDef, errors: &mut Errors) {
+/// Validates `def`.
+pub(crate) fn service(def: &ServiceDef, errors: &mut Errors) {
     let mut seen: HashSet<&str> = HashSet::new();
     for method in &def.methods {
         if !seen.insert(&method.wire_name) {
@@ -18,14 +17,6 @@ pub(crate) fn service(def: &mut ServiceDef, errors: &mut Errors) {
                     method.wire_name
                 ),
             ));
-        }
-    }
-    for param in def.methods.iter_mut().flat_map(|m| &mut m.params) {
-        if let Some(arrow) = &mut param.arrow {
-            match arrow_type::canonical(&arrow.literal.value()) {
-                Ok(canonical) => arrow.canonical = canonical,
-                Err(message) => errors.spanned(&arrow.literal, message),
-            }
         }
     }
 }
