@@ -15,9 +15,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A remote (or handler-raised) RPC error.
+    /// A remote (or handler-raised) RPC error (boxed: it is large and rare).
     #[error(transparent)]
-    Rpc(#[from] RpcError),
+    Rpc(Box<RpcError>),
     /// Reading or writing the transport failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
@@ -49,7 +49,7 @@ impl Error {
     /// The wire form of this error, as the server reports it to the caller.
     pub fn to_rpc(&self) -> RpcError {
         match self {
-            Error::Rpc(e) => e.clone(),
+            Error::Rpc(e) => (**e).clone(),
             Error::Type(m) => RpcError::new("TypeError", m.clone()),
             Error::Arrow(e) => RpcError::new("ArrowInvalid", e.to_string()),
             Error::Protocol(m) => RpcError::new("ProtocolError", m.clone()),
@@ -58,6 +58,12 @@ impl Error {
                 RpcError::new("ConnectionError", "connection closed").with_code(ErrorCode::Unavailable)
             }
         }
+    }
+}
+
+impl From<RpcError> for Error {
+    fn from(e: RpcError) -> Self {
+        Error::Rpc(Box::new(e))
     }
 }
 

@@ -1,5 +1,7 @@
 //! Golden byte tests: our encoder against captures from the Python reference.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use arrow_array::{RecordBatch, RecordBatchOptions};

@@ -1,6 +1,8 @@
 //! Property tests: the decoder never panics or over-allocates on arbitrary or corrupted
 //! bytes, and round-trips what the encoder writes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use arrow_array::{Int64Array, RecordBatch, StringArray};

@@ -7,8 +7,9 @@
 //! reference does without them.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use arrow_array::{Int64Array, RecordBatch};
+use arrow_array::{ArrayRef, Int64Array, RecordBatch};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc};
 use vgi_rpc::prelude::*;
 use vgi_rpc::schema::{Bytes, DictString, LargeBinary, LargeString};
@@ -236,10 +237,10 @@ impl Conformance for ConformanceImpl {
         points: Vec<Point>,
         status_by_name: BTreeMap<String, Status>,
     ) -> Result<NestedContainers> {
-        // pyarrow's `RecordBatch.from_pydict({"value": [1, 2]})`: a nullable int64 column.
+        // pyarrow's `RecordBatch.from_pydict({"value": [1, 2]})`: a nullable int64 field.
         let tagged_batch = RecordBatch::try_from_iter_with_nullable([(
             "value",
-            std::sync::Arc::new(Int64Array::from(vec![1_i64, 2])) as _,
+            Arc::new(Int64Array::from(vec![1_i64, 2])) as ArrayRef,
             true,
         )])?;
         Ok(NestedContainers {

@@ -102,8 +102,12 @@ impl Secondary for SecondaryImpl {
         if !kind.is_empty() {
             error = error.with_kind(kind);
         }
-        for detail in expected_fail_details(retry_delay_seconds) {
-            error = error.with_detail(detail);
+        // An infinite delay has no JSON form; the reference then drops the whole detail
+        // array (it is never trimmed), so no detail is sent at all.
+        if retry_delay_seconds != f64::INFINITY {
+            for detail in expected_fail_details(retry_delay_seconds) {
+                error = error.with_detail(detail);
+            }
         }
         Err(error.into())
     }
@@ -130,7 +134,7 @@ mod tests {
 
     fn rpc(result: Result<()>) -> RpcError {
         match result {
-            Err(Error::Rpc(e)) => e,
+            Err(Error::Rpc(e)) => *e,
             other => panic!("expected an RPC error, got {other:?}"),
         }
     }
@@ -163,6 +167,8 @@ mod tests {
         assert_eq!(e.message, "conformance.Secondary.v1 fail: NOT_FOUND");
         assert_eq!(e.details.len(), 2);
         assert_eq!(retry_info(7.0)["retry_delay_seconds"], json!(7));
+        let e = rpc(SecondaryImpl.fail("ABORTED".into(), String::new(), f64::INFINITY));
+        assert!(e.details.is_empty());
     }
 
     #[test]

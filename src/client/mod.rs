@@ -125,11 +125,8 @@ impl<R: Read, W: Write> Connection<R, W> {
             match wire::read_stream_item(&mut self.reader, &mut decoder, &self.limits)? {
                 StreamItem::End => break,
                 StreamItem::Batch(batch, md) => match classify(&batch, &md, logs) {
-                    Some(Ok(())) => {
-                        if result.is_none() {
-                            result = Some(batch);
-                        }
-                    }
+                    Some(Ok(())) if result.is_none() => result = Some(batch),
+                    Some(Ok(())) => {}
                     Some(Err(e)) => error = Some(e),
                     None => {}
                 },
@@ -161,7 +158,7 @@ pub(crate) fn classify(batch: &RecordBatch, md: &Metadata, logs: &mut Vec<LogRec
             logs.push(record);
             None
         }
-        BatchKind::Exception => Some(Err(Error::Rpc(rpc_error_from_metadata(md)))),
+        BatchKind::Exception => Some(Err(rpc_error_from_metadata(md).into())),
         BatchKind::ExternalPointer | BatchKind::ShmPointer => Some(Err(Error::protocol(
             "the server sent a pointer batch; external storage and shared memory are not enabled on this client",
         ))),

@@ -43,7 +43,7 @@ pub fn enum_from_array<E: ArrowEnum>(array: &dyn Array, index: usize) -> Result<
     };
     E::from_name(name)
         .map(Some)
-        .ok_or_else(|| Error::Rpc(RpcError::new("KeyError", format!("'{name}'"))))
+        .ok_or_else(|| Error::from(RpcError::new("KeyError", format!("'{name}'"))))
 }
 
 /// Implements `ArrowValue` for an `ArrowEnum` type (`dictionary<int16, utf8>` of member

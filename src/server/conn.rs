@@ -32,7 +32,7 @@ pub(crate) struct Conn<R, W> {
 }
 
 impl<R: Read, W: Write> Conn<R, W> {
-    pub fn new(reader: R, writer: W) -> Self {
+    pub(crate) fn new(reader: R, writer: W) -> Self {
         Conn {
             reader: BufReader::with_capacity(256 << 10, reader),
             writer,
@@ -40,7 +40,7 @@ impl<R: Read, W: Write> Conn<R, W> {
     }
 
     /// Writes `bytes` in chunks below `i32::MAX` and flushes.
-    pub fn send(&mut self, bytes: &[u8]) -> Result<()> {
+    pub(crate) fn send(&mut self, bytes: &[u8]) -> Result<()> {
         for chunk in bytes.chunks(MAX_IO_CHUNK) {
             self.writer.write_all(chunk)?;
         }
@@ -146,6 +146,7 @@ fn serve_call<R: Read, W: Write>(inner: &ServerInner, conn: &mut Conn<R, W>) -> 
     let pre_dispatch = check_version(binding.spec.version.as_deref(), protocol, md.get(keys::PROTOCOL_VERSION))
         .and_then(|()| validate_params(method, &spec.params, &request.batch));
     if let Err(err) = pre_dispatch {
+        let err = err.to_rpc();
         write_error_stream(inner, conn, &error_schema, &err, protocol, method, &request_id, &[])?;
         // Our clients (and the reference's) send an input stream after a stream request;
         // consume it so the next call starts in sync.
@@ -173,14 +174,14 @@ fn serve_call<R: Read, W: Write>(inner: &ServerInner, conn: &mut Conn<R, W>) -> 
     }
 }
 
-fn check_version(declared: Option<&str>, protocol: &str, sent: Option<&str>) -> Result<(), RpcError> {
+fn check_version(declared: Option<&str>, protocol: &str, sent: Option<&str>) -> Result<()> {
     let Some(declared) = declared else {
         return Ok(());
     };
     let major_minor = |v: &str| v.split('.').take(2).map(str::to_owned).collect::<Vec<_>>();
     match sent {
         Some(v) if major_minor(v) == major_minor(declared) => Ok(()),
-        other => Err(framework::version_mismatch(protocol, other, declared)),
+        other => Err(framework::version_mismatch(protocol, other, declared).into()),
     }
 }
 

@@ -72,7 +72,7 @@ pub(crate) struct ReflectionService {
 
 impl ReflectionService {
     /// The reflection protocol's own description.
-    pub fn spec() -> ProtocolSpec {
+    pub(crate) fn spec() -> ProtocolSpec {
         let binary_result = Some(Arc::new(Schema::new(vec![Field::new("result", DataType::Binary, false)])));
         ProtocolSpec {
             name: keys::REFLECTION_PROTOCOL.to_owned(),
@@ -102,7 +102,7 @@ impl ReflectionService {
     }
 
     /// Builds the answers for `protocols` (each with its hash), reflection included.
-    pub fn new(server_id: &str, server_version: &str, protocols: &[(Arc<ProtocolSpec>, String)]) -> Result<Self> {
+    pub(crate) fn new(server_id: &str, server_version: &str, protocols: &[(Arc<ProtocolSpec>, String)]) -> Result<Self> {
         let summary = |spec: &ProtocolSpec, hash: &str| ProtocolSummary {
             protocol: spec.name.clone(),
             protocol_version: spec.version.clone().unwrap_or_default(),

@@ -27,7 +27,6 @@ pub struct Server {
 pub(crate) struct ServerInner {
     pub bindings: Vec<Binding>,
     pub server_id: String,
-    pub server_version: String,
     pub include_tracebacks: bool,
     pub limits: Limits,
 }
@@ -60,7 +59,7 @@ impl Server {
 }
 
 impl ServerInner {
-    pub fn binding(&self, protocol: &str) -> Option<&Binding> {
+    pub(crate) fn binding(&self, protocol: &str) -> Option<&Binding> {
         self.bindings.iter().find(|b| b.spec.name == protocol)
     }
 }
@@ -130,7 +129,6 @@ impl ServerBuilder {
             inner: Arc::new(ServerInner {
                 bindings,
                 server_id,
-                server_version: self.server_version,
                 include_tracebacks: self.include_tracebacks,
                 limits: self.limits,
             }),

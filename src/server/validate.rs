@@ -9,7 +9,7 @@ use crate::RpcError;
 use crate::schema::types_equal_ignoring_child_names;
 
 /// Checks a request batch against the declared parameter schema.
-pub(crate) fn validate_params(method: &str, declared: &Schema, batch: &RecordBatch) -> Result<(), RpcError> {
+pub(crate) fn validate_params(method: &str, declared: &Schema, batch: &RecordBatch) -> crate::Result<()> {
     let got = batch.schema();
     let declared_names: Vec<&str> = declared.fields().iter().map(|f| f.name().as_str()).collect();
     let undeclared: Vec<&str> = got
@@ -23,7 +23,7 @@ pub(crate) fn validate_params(method: &str, declared: &Schema, batch: &RecordBat
             "Request carries parameter(s) this protocol does not declare: {}. Declared: {}. The caller and this worker disagree about the method signature \u{2014} check their protocol versions.",
             undeclared.join(", "),
             if declared_names.is_empty() { "(none)".to_owned() } else { declared_names.join(", ") }
-        )));
+        )).into());
     }
     if got.fields().len() != declared.fields().len() {
         let missing: Vec<&str> = declared_names
@@ -34,7 +34,7 @@ pub(crate) fn validate_params(method: &str, declared: &Schema, batch: &RecordBat
         return Err(RpcError::type_error(format!(
             "{method}() missing required parameter(s): {}. Clients must send every declared parameter.",
             missing.join(", ")
-        )));
+        )).into());
     }
     for (want, have) in declared.fields().iter().zip(got.fields().iter()) {
         if want.name() != have.name() {
@@ -42,7 +42,7 @@ pub(crate) fn validate_params(method: &str, declared: &Schema, batch: &RecordBat
                 "{method}() parameter order mismatch: expected '{}' but the request batch carried '{}'",
                 want.name(),
                 have.name()
-            )));
+            )).into());
         }
         if !types_equal_ignoring_child_names(want.data_type(), have.data_type()) {
             return Err(RpcError::type_error(format!(
@@ -50,7 +50,7 @@ pub(crate) fn validate_params(method: &str, declared: &Schema, batch: &RecordBat
                 want.name(),
                 pyarrow_type_name(want.data_type()),
                 pyarrow_type_name(have.data_type())
-            )));
+            )).into());
         }
         if want.is_nullable() != have.is_nullable() {
             return Err(RpcError::type_error(format!(
@@ -58,21 +58,21 @@ pub(crate) fn validate_params(method: &str, declared: &Schema, batch: &RecordBat
                 want.name(),
                 py_bool(want.is_nullable()),
                 py_bool(have.is_nullable())
-            )));
+            )).into());
         }
     }
     if !declared.fields().is_empty() && batch.num_rows() != 1 {
         return Err(RpcError::type_error(format!(
             "{method}() request batch must have exactly 1 row, got {}",
             batch.num_rows()
-        )));
+        )).into());
     }
     for (field, column) in declared.fields().iter().zip(batch.columns()) {
         if !field.is_nullable() && column.null_count() > 0 {
             return Err(RpcError::type_error(format!(
                 "{method}() parameter '{}' is not nullable but the request carried null",
                 field.name()
-            )));
+            )).into());
         }
     }
     Ok(())

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_buffer::Buffer;
-use arrow_ipc::{MessageHeader, MetadataVersion};
+use arrow_ipc::MessageHeader;
 use arrow_schema::SchemaRef;
 
 use super::Metadata;
@@ -306,6 +306,3 @@ fn read_custom_metadata(message: &arrow_ipc::Message<'_>) -> Metadata {
     }
     md
 }
-
-/// The metadata version we write and expect.
-pub const METADATA_VERSION: MetadataVersion = MetadataVersion::V5;

@@ -89,11 +89,8 @@ pub fn decode_stream(bytes: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let mut cursor = bytes;
     let mut decoder = read_stream_start(&mut cursor, &limits)?;
     let mut batches = Vec::new();
-    loop {
-        match read_stream_item(&mut cursor, &mut decoder, &limits)? {
-            StreamItem::Batch(batch, _) => batches.push(batch),
-            StreamItem::End => break,
-        }
+    while let StreamItem::Batch(batch, _) = read_stream_item(&mut cursor, &mut decoder, &limits)? {
+        batches.push(batch);
     }
     Ok((decoder.schema().clone(), batches))
 }
