@@ -9,8 +9,9 @@ use arrow_array::{Array, Float64Array, RecordBatch};
 use arrow_schema::{Schema, SchemaRef};
 use vgi_rpc::prelude::*;
 
+use crate::batches::counter_batch;
 use crate::probe::CancelProbe;
-use crate::producers::{NO_STICKY_COUNTER, counter_batch};
+use crate::producers::NO_STICKY_COUNTER;
 use crate::types::{
     AccumulateRow, CounterRow, IncrementRow, InputMetadataRow, IntValueRow, ScaleRow,
 };

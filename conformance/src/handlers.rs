@@ -47,13 +47,60 @@ fn log_level_echo(ctx: &CallContext, level: LogLevel, value: &str) {
     ctx.log(level, format!("{}: {value}", level.as_str().to_lowercase()));
 }
 
-impl Conformance for ConformanceImpl {
-    fn echo_string(&self, value: String) -> Result<String> {
-        Ok(value)
-    }
+/// Implements identity echoes: `fn name(&self, value: T) -> Result<T> { Ok(value) }`.
+macro_rules! identity_echoes {
+    ($($name:ident: $ty:ty,)*) => {
+        $(
+            fn $name(&self, value: $ty) -> Result<$ty> {
+                Ok(value)
+            }
+        )*
+    };
+}
 
-    fn echo_bytes(&self, data: Bytes) -> Result<Bytes> {
-        Ok(data)
+impl Conformance for ConformanceImpl {
+    // Echo methods return their argument unchanged (the wire types do the work).
+    identity_echoes! {
+        echo_string: String,
+        echo_bytes: Bytes,
+        echo_int: i64,
+        echo_float: f64,
+        echo_bool: bool,
+        echo_enum: Status,
+        echo_list: Vec<String>,
+        echo_dict: BTreeMap<String, i64>,
+        echo_nested_list: Vec<Vec<i64>>,
+        echo_optional_string: Option<String>,
+        echo_optional_int: Option<i64>,
+        echo_optional_point: Option<Point>,
+        echo_annotated_optional_int: Option<i32>,
+        echo_outer_optional_non_null: i32,
+        echo_point: Point,
+        echo_all_types: AllTypes,
+        echo_bounding_box: BoundingBox,
+        echo_int32: i32,
+        echo_float32: f32,
+        echo_int8: i8,
+        echo_int16: i16,
+        echo_uint8: u8,
+        echo_uint16: u16,
+        echo_uint32: u32,
+        echo_uint64: u64,
+        echo_date: NaiveDate,
+        echo_timestamp: NaiveDateTime,
+        echo_timestamp_utc: DateTime<Utc>,
+        echo_time: NaiveTime,
+        echo_duration: TimeDelta,
+        echo_decimal: Decimal20x4,
+        echo_large_string: LargeString,
+        echo_large_binary: LargeBinary,
+        echo_fixed_binary: [u8; 8],
+        echo_wide_types: WideTypes,
+        echo_container_wide_types: ContainerWideTypes,
+        echo_embedded_arrow: EmbeddedArrow,
+        echo_deep_nested: DeepNested,
+        echo_status_list: Vec<Status>,
+        echo_dict_encoded_string: DictString,
     }
 
     fn oversized_unary(&self, target_bytes: i64) -> Result<Bytes> {
@@ -71,18 +118,6 @@ impl Conformance for ConformanceImpl {
         Err(RpcError::runtime_error("published_string requires external storage").into())
     }
 
-    fn echo_int(&self, value: i64) -> Result<i64> {
-        Ok(value)
-    }
-
-    fn echo_float(&self, value: f64) -> Result<f64> {
-        Ok(value)
-    }
-
-    fn echo_bool(&self, value: bool) -> Result<bool> {
-        Ok(value)
-    }
-
     fn void_noop(&self) -> Result<()> {
         Ok(())
     }
@@ -91,144 +126,12 @@ impl Conformance for ConformanceImpl {
         Ok(())
     }
 
-    fn echo_enum(&self, status: Status) -> Result<Status> {
-        Ok(status)
-    }
-
-    fn echo_list(&self, values: Vec<String>) -> Result<Vec<String>> {
-        Ok(values)
-    }
-
-    fn echo_dict(&self, mapping: BTreeMap<String, i64>) -> Result<BTreeMap<String, i64>> {
-        Ok(mapping)
-    }
-
-    fn echo_nested_list(&self, matrix: Vec<Vec<i64>>) -> Result<Vec<Vec<i64>>> {
-        Ok(matrix)
-    }
-
-    fn echo_optional_string(&self, value: Option<String>) -> Result<Option<String>> {
-        Ok(value)
-    }
-
-    fn echo_optional_int(&self, value: Option<i64>) -> Result<Option<i64>> {
-        Ok(value)
-    }
-
-    fn echo_optional_point(&self, point: Option<Point>) -> Result<Option<Point>> {
-        Ok(point)
-    }
-
-    fn echo_annotated_optional_int(&self, value: Option<i32>) -> Result<Option<i32>> {
-        Ok(value)
-    }
-
-    fn echo_outer_optional_non_null(&self, value: i32) -> Result<i32> {
-        Ok(value)
-    }
-
-    fn echo_point(&self, point: Point) -> Result<Point> {
-        Ok(point)
-    }
-
-    fn echo_all_types(&self, data: AllTypes) -> Result<AllTypes> {
-        Ok(data)
-    }
-
-    fn echo_bounding_box(&self, r#box: BoundingBox) -> Result<BoundingBox> {
-        Ok(r#box)
-    }
-
     fn inspect_point(&self, point: Point) -> Result<String> {
         Ok(format!(
             "Point({}, {})",
             python_float_repr(point.x),
             python_float_repr(point.y)
         ))
-    }
-
-    fn echo_int32(&self, value: i32) -> Result<i32> {
-        Ok(value)
-    }
-
-    fn echo_float32(&self, value: f32) -> Result<f32> {
-        Ok(value)
-    }
-
-    fn echo_int8(&self, value: i8) -> Result<i8> {
-        Ok(value)
-    }
-
-    fn echo_int16(&self, value: i16) -> Result<i16> {
-        Ok(value)
-    }
-
-    fn echo_uint8(&self, value: u8) -> Result<u8> {
-        Ok(value)
-    }
-
-    fn echo_uint16(&self, value: u16) -> Result<u16> {
-        Ok(value)
-    }
-
-    fn echo_uint32(&self, value: u32) -> Result<u32> {
-        Ok(value)
-    }
-
-    fn echo_uint64(&self, value: u64) -> Result<u64> {
-        Ok(value)
-    }
-
-    fn echo_date(&self, value: NaiveDate) -> Result<NaiveDate> {
-        Ok(value)
-    }
-
-    fn echo_timestamp(&self, value: NaiveDateTime) -> Result<NaiveDateTime> {
-        Ok(value)
-    }
-
-    fn echo_timestamp_utc(&self, value: DateTime<Utc>) -> Result<DateTime<Utc>> {
-        Ok(value)
-    }
-
-    fn echo_time(&self, value: NaiveTime) -> Result<NaiveTime> {
-        Ok(value)
-    }
-
-    fn echo_duration(&self, value: TimeDelta) -> Result<TimeDelta> {
-        Ok(value)
-    }
-
-    fn echo_decimal(&self, value: Decimal20x4) -> Result<Decimal20x4> {
-        Ok(value)
-    }
-
-    fn echo_large_string(&self, value: LargeString) -> Result<LargeString> {
-        Ok(value)
-    }
-
-    fn echo_large_binary(&self, value: LargeBinary) -> Result<LargeBinary> {
-        Ok(value)
-    }
-
-    fn echo_fixed_binary(&self, value: [u8; 8]) -> Result<[u8; 8]> {
-        Ok(value)
-    }
-
-    fn echo_wide_types(&self, data: WideTypes) -> Result<WideTypes> {
-        Ok(data)
-    }
-
-    fn echo_container_wide_types(&self, data: ContainerWideTypes) -> Result<ContainerWideTypes> {
-        Ok(data)
-    }
-
-    fn echo_embedded_arrow(&self, data: EmbeddedArrow) -> Result<EmbeddedArrow> {
-        Ok(data)
-    }
-
-    fn echo_deep_nested(&self, data: DeepNested) -> Result<DeepNested> {
-        Ok(data)
     }
 
     fn pack_nested_containers(
@@ -252,14 +155,6 @@ impl Conformance for ConformanceImpl {
             points,
             status_by_name,
         })
-    }
-
-    fn echo_status_list(&self, statuses: Vec<Status>) -> Result<Vec<Status>> {
-        Ok(statuses)
-    }
-
-    fn echo_dict_encoded_string(&self, value: DictString) -> Result<DictString> {
-        Ok(value)
     }
 
     fn add_floats(&self, a: f64, b: f64) -> Result<f64> {

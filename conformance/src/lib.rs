@@ -24,6 +24,7 @@
 //! # }
 //! ```
 
+mod batches;
 pub mod exchanges;
 mod handlers;
 mod headers;
