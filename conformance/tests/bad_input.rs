@@ -1,0 +1,96 @@
+//! Bad bytes from a client: truncated messages, absurd lengths, garbage flatbuffers and
+//! random corruption of real request captures. The server must answer with a typed error
+//! or end the connection cleanly — never panic, never hang.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use vgi_rpc::server::serve_connection;
+use vgi_rpc_conformance::{ConformanceImpl, ConformanceServer, SecondaryImpl, SecondaryServer};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/protocol/fixtures");
+
+fn server() -> vgi_rpc::Server {
+    vgi_rpc::Server::builder()
+        .service(ConformanceServer::new(ConformanceImpl::new()))
+        .service(SecondaryServer::new(SecondaryImpl))
+        .build()
+        .unwrap()
+}
+
+fn capture() -> Vec<u8> {
+    std::fs::read(format!("{FIXTURES}/pipe_unary.c2s.bin")).unwrap()
+}
+
+/// Serves `input` in-process; returns whether the connection ended with an error.
+fn serve(input: &[u8]) -> bool {
+    let mut out = Vec::new();
+    serve_connection(&server(), input, &mut out).is_err()
+}
+
+#[test]
+fn truncated_request_is_a_typed_error() {
+    let bytes = capture();
+    for cut in [3, 8, 20, 100, 551] {
+        assert!(serve(&bytes[..cut]), "cut at {cut} should end the connection with an error");
+    }
+}
+
+#[test]
+fn absurd_lengths_are_refused() {
+    // 2 GiB - 1 of metadata, and a negative length.
+    assert!(serve(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]));
+    assert!(serve(&[0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x80]));
+}
+
+#[test]
+fn garbage_flatbuffer_is_refused() {
+    let mut bytes = vec![0xff, 0xff, 0xff, 0xff, 0x10, 0, 0, 0];
+    bytes.extend([0xab; 16]);
+    assert!(serve(&bytes));
+}
+
+#[test]
+fn worker_process_survives_garbage_on_stdin() {
+    let worker = env!("CARGO_BIN_EXE_vgi-rpc-conformance-worker");
+    for input in [vec![0u8; 3], vec![0xff; 64], b"hello, not arrow".to_vec(), capture()[..300].to_vec()] {
+        let mut child = Command::new(worker)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&input).unwrap();
+        let start = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            assert!(start.elapsed() < Duration::from_secs(10), "worker hung on bad input");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "worker panicked: {stderr}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn corrupted_captures_never_panic(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6)) {
+        let mut bytes = capture();
+        for (index, value) in flips {
+            let i = index.index(bytes.len());
+            bytes[i] = value;
+        }
+        let _ = serve(&bytes);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let _ = serve(&bytes);
+    }
+}
