@@ -42,3 +42,61 @@ fn void_response_is_byte_identical() {
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/protocol/fixtures");
+
+/// Decodes every capture, checking stream count and per-stream batch counts against the
+/// reference's decoded listing (`*.index.txt`).
+#[test]
+fn every_capture_decodes_like_the_reference_listing() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(FIXTURES).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("bin") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let stem = name.split('.').next().unwrap();
+        let listing = std::fs::read_to_string(format!("{FIXTURES}/{stem}.index.txt")).unwrap();
+        let section = listing
+            .split("##### ")
+            .find(|s| s.starts_with(&name))
+            .unwrap_or_else(|| panic!("{name} missing from its listing"));
+        let want_streams = section.matches("== IPC stream").count();
+        let want_batches = section.matches("   batch ").count();
+
+        let bytes = std::fs::read(&path).unwrap();
+        let limits = vgi_rpc::wire::Limits::default();
+        let mut cursor = &bytes[..];
+        let (mut streams, mut batches) = (0, 0);
+        while !cursor.is_empty() {
+            let mut dec = vgi_rpc::wire::read_stream_start(&mut cursor, &limits).unwrap();
+            streams += 1;
+            while let vgi_rpc::wire::StreamItem::Batch(..) =
+                vgi_rpc::wire::read_stream_item(&mut cursor, &mut dec, &limits).unwrap()
+            {
+                batches += 1;
+            }
+        }
+        assert_eq!((streams, batches), (want_streams, want_batches), "{name}");
+        seen += 1;
+    }
+    assert!(seen >= 8, "expected every .bin capture, saw {seen}");
+}
+
+#[test]
+fn pointer_batches_are_classified_as_pointers() {
+    use vgi_rpc::wire::{BatchKind, Limits, StreamItem, read_stream_item, read_stream_start};
+    for (file, kind) in [
+        ("shm_pointer_response.s2c.bin", BatchKind::ShmPointer),
+        ("pipe_external_pointer_response.s2c.bin", BatchKind::ExternalPointer),
+    ] {
+        let bytes = std::fs::read(format!("{FIXTURES}/{file}")).unwrap();
+        let mut cursor = &bytes[..];
+        let mut dec = read_stream_start(&mut cursor, &Limits::default()).unwrap();
+        match read_stream_item(&mut cursor, &mut dec, &Limits::default()).unwrap() {
+            StreamItem::Batch(batch, md) => assert_eq!(BatchKind::of(&batch, &md), kind, "{file}"),
+            StreamItem::End => panic!("{file}: no batch"),
+        }
+    }
+}
