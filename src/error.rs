@@ -53,10 +53,11 @@ impl Error {
             Error::Type(m) => RpcError::new("TypeError", m.clone()),
             Error::Arrow(e) => RpcError::new("ArrowInvalid", e.to_string()),
             Error::Protocol(m) => RpcError::new("ProtocolError", m.clone()),
-            Error::Io(e) => RpcError::new("IOError", e.to_string()).with_code(ErrorCode::Unavailable),
-            Error::Closed => {
-                RpcError::new("ConnectionError", "connection closed").with_code(ErrorCode::Unavailable)
+            Error::Io(e) => {
+                RpcError::new("IOError", e.to_string()).with_code(ErrorCode::Unavailable)
             }
+            Error::Closed => RpcError::new("ConnectionError", "connection closed")
+                .with_code(ErrorCode::Unavailable),
         }
     }
 }

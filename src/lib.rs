@@ -35,7 +35,7 @@ pub use vgi_rpc_macros::{ArrowEnum, ArrowRecord, service};
 /// The names most services need.
 pub mod prelude {
     pub use crate::{
-        ArrowEnum, ArrowRecord, ArrowValue, CallContext, Error, Exchange, ExchangeState,
-        LogLevel, Producer, ProducerState, Result, RpcError, Turn, service,
+        ArrowEnum, ArrowRecord, ArrowValue, CallContext, Error, Exchange, ExchangeState, LogLevel,
+        Producer, ProducerState, Result, RpcError, Turn, service,
     };
 }

@@ -11,15 +11,19 @@ pub use arrow_array;
 pub use arrow_schema;
 pub use serde_json;
 
+use crate::schema::ArrowValue;
 use crate::server::{MethodKind, Response};
 use crate::stream::{Exchange, ExchangeState, Producer, ProducerState, StreamHeader};
-use crate::schema::ArrowValue;
 use crate::{Error, Result};
 
 /// The request field for parameter `name` of Rust type `T`, with an optional Arrow type
 /// override.
 pub fn param_field<T: ArrowValue>(name: &str, arrow: Option<DataType>) -> Field {
-    Field::new(name, arrow.unwrap_or_else(T::top_level_data_type), T::NULLABLE)
+    Field::new(
+        name,
+        arrow.unwrap_or_else(T::top_level_data_type),
+        T::NULLABLE,
+    )
 }
 
 /// Parses an Arrow type override written as a type token (`int32`, `large_utf8`, ...).

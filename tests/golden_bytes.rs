@@ -10,7 +10,10 @@ use vgi_rpc::wire::{Metadata, StreamEncoder};
 
 fn unhex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 const EMPTY_SCHEMA: &str = "ffffffff30000000100000000000 0a000c000600050008000a000000000104000c00000008000800000004000800000004000000 00000000";
@@ -26,7 +29,12 @@ fn empty_schema_message_is_byte_identical() {
 #[test]
 fn void_response_is_byte_identical() {
     let schema = Arc::new(Schema::empty());
-    let batch = RecordBatch::try_new_with_options(schema.clone(), vec![], &RecordBatchOptions::new().with_row_count(Some(0))).unwrap();
+    let batch = RecordBatch::try_new_with_options(
+        schema.clone(),
+        vec![],
+        &RecordBatchOptions::new().with_row_count(Some(0)),
+    )
+    .unwrap();
     let mut out = Vec::new();
     let mut enc = StreamEncoder::new();
     enc.schema(&mut out, &schema);
@@ -89,7 +97,10 @@ fn pointer_batches_are_classified_as_pointers() {
     use vgi_rpc::wire::{BatchKind, Limits, StreamItem, read_stream_item, read_stream_start};
     for (file, kind) in [
         ("shm_pointer_response.s2c.bin", BatchKind::ShmPointer),
-        ("pipe_external_pointer_response.s2c.bin", BatchKind::ExternalPointer),
+        (
+            "pipe_external_pointer_response.s2c.bin",
+            BatchKind::ExternalPointer,
+        ),
     ] {
         let bytes = std::fs::read(format!("{FIXTURES}/{file}")).unwrap();
         let mut cursor = &bytes[..];

@@ -26,7 +26,8 @@ fn sample_stream() -> Vec<u8> {
     let mut out = Vec::new();
     let mut enc = StreamEncoder::new();
     enc.schema(&mut out, &schema);
-    enc.batch(&mut out, &batch, &Metadata::new().with("k", "v")).unwrap();
+    enc.batch(&mut out, &batch, &Metadata::new().with("k", "v"))
+        .unwrap();
     enc.eos(&mut out);
     out
 }
@@ -44,7 +45,10 @@ fn round_trip_keeps_metadata() {
         }
         wire::StreamItem::End => panic!("expected a batch"),
     }
-    assert!(matches!(wire::read_stream_item(&mut cursor, &mut dec, &limits).unwrap(), wire::StreamItem::End));
+    assert!(matches!(
+        wire::read_stream_item(&mut cursor, &mut dec, &limits).unwrap(),
+        wire::StreamItem::End
+    ));
     assert!(cursor.is_empty(), "reader must stop exactly at EOS");
 }
 

@@ -12,7 +12,10 @@ use proptest::prelude::*;
 use vgi_rpc::server::serve_connection;
 use vgi_rpc_conformance::{ConformanceImpl, ConformanceServer, SecondaryImpl, SecondaryServer};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/protocol/fixtures");
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/protocol/fixtures"
+);
 
 fn server() -> vgi_rpc::Server {
     vgi_rpc::Server::builder()
@@ -36,7 +39,10 @@ fn serve(input: &[u8]) -> bool {
 fn truncated_request_is_a_typed_error() {
     let bytes = capture();
     for cut in [3, 8, 20, 100, 551] {
-        assert!(serve(&bytes[..cut]), "cut at {cut} should end the connection with an error");
+        assert!(
+            serve(&bytes[..cut]),
+            "cut at {cut} should end the connection with an error"
+        );
     }
 }
 
@@ -57,7 +63,12 @@ fn garbage_flatbuffer_is_refused() {
 #[test]
 fn worker_process_survives_garbage_on_stdin() {
     let worker = env!("CARGO_BIN_EXE_vgi-rpc-conformance-worker");
-    for input in [vec![0u8; 3], vec![0xff; 64], b"hello, not arrow".to_vec(), capture()[..300].to_vec()] {
+    for input in [
+        vec![0u8; 3],
+        vec![0xff; 64],
+        b"hello, not arrow".to_vec(),
+        capture()[..300].to_vec(),
+    ] {
         let mut child = Command::new(worker)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -67,7 +78,10 @@ fn worker_process_survives_garbage_on_stdin() {
         child.stdin.take().unwrap().write_all(&input).unwrap();
         let start = Instant::now();
         while child.try_wait().unwrap().is_none() {
-            assert!(start.elapsed() < Duration::from_secs(10), "worker hung on bad input");
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "worker hung on bad input"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         let output = child.wait_with_output().unwrap();

@@ -14,7 +14,10 @@ use vgi_rpc::server::serve_connection;
 use vgi_rpc::wire::{self, BatchKind, Limits, Metadata, StreamItem};
 use vgi_rpc_conformance::{ConformanceImpl, ConformanceServer, SecondaryImpl, SecondaryServer};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/protocol/fixtures");
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/protocol/fixtures"
+);
 
 struct Stream {
     schema: SchemaRef,
@@ -28,7 +31,9 @@ fn split_streams(bytes: &[u8]) -> Vec<Stream> {
     while !cursor.is_empty() {
         let mut decoder = wire::read_stream_start(&mut cursor, &limits).unwrap();
         let mut batches = Vec::new();
-        while let StreamItem::Batch(b, md) = wire::read_stream_item(&mut cursor, &mut decoder, &limits).unwrap() {
+        while let StreamItem::Batch(b, md) =
+            wire::read_stream_item(&mut cursor, &mut decoder, &limits).unwrap()
+        {
             batches.push((b, md));
         }
         streams.push(Stream {
@@ -55,13 +60,20 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 fn has_binary(schema: &SchemaRef) -> bool {
-    schema.fields().iter().any(|f| matches!(f.data_type(), DataType::Binary))
+    schema
+        .fields()
+        .iter()
+        .any(|f| matches!(f.data_type(), DataType::Binary))
 }
 
 fn compare(capture: &str) {
     let ours = split_streams(&serve(&fixture(&format!("{capture}.c2s.bin"))));
     let theirs = split_streams(&fixture(&format!("{capture}.s2c.bin")));
-    assert_eq!(ours.len(), theirs.len(), "{capture}: number of response streams");
+    assert_eq!(
+        ours.len(),
+        theirs.len(),
+        "{capture}: number of response streams"
+    );
     for (i, (o, t)) in ours.iter().zip(&theirs).enumerate() {
         let ctx = format!("{capture} stream #{i}");
         assert_eq!(o.schema.fields(), t.schema.fields(), "{ctx}: schema");
@@ -69,7 +81,11 @@ fn compare(capture: &str) {
         for (j, ((ob, omd), (tb, tmd))) in o.batches.iter().zip(&t.batches).enumerate() {
             let ctx = format!("{ctx} batch {j}");
             let kind = BatchKind::of(tb, tmd);
-            assert_eq!(BatchKind::of(ob, omd), kind, "{ctx}: kind ({omd:?} vs {tmd:?})");
+            assert_eq!(
+                BatchKind::of(ob, omd),
+                kind,
+                "{ctx}: kind ({omd:?} vs {tmd:?})"
+            );
             assert_eq!(ob.num_rows(), tb.num_rows(), "{ctx}: rows");
             match kind {
                 BatchKind::Exception => {
@@ -81,14 +97,19 @@ fn compare(capture: &str) {
                     assert_eq!(oe.message, te.message, "{ctx}: error message");
                 }
                 BatchKind::Log => {
-                    for key in ["vgi_rpc.log_level", "vgi_rpc.log_message", "vgi_rpc.log_extra"] {
+                    for key in [
+                        "vgi_rpc.log_level",
+                        "vgi_rpc.log_message",
+                        "vgi_rpc.log_extra",
+                    ] {
                         assert_eq!(omd.get(key), tmd.get(key), "{ctx}: {key}");
                     }
                 }
                 _ if has_binary(&t.schema) => {}
                 _ => {
                     assert_eq!(ob, tb, "{ctx}: data");
-                    let keys = |md: &Metadata| md.iter().map(|(k, _)| k.to_owned()).collect::<Vec<_>>();
+                    let keys =
+                        |md: &Metadata| md.iter().map(|(k, _)| k.to_owned()).collect::<Vec<_>>();
                     assert_eq!(keys(omd), keys(tmd), "{ctx}: metadata keys");
                 }
             }

@@ -31,7 +31,11 @@ fn hashes_match_the_pinned_reference_values() {
     let server = server();
     assert_eq!(
         server.protocols(),
-        ["ConformanceService", "conformance.Secondary.v1", "vgi_rpc.Reflection.v1"]
+        [
+            "ConformanceService",
+            "conformance.Secondary.v1",
+            "vgi_rpc.Reflection.v1"
+        ]
     );
     assert_eq!(
         server.protocol_hash("ConformanceService"),

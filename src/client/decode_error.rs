@@ -39,7 +39,12 @@ pub fn rpc_error_from_metadata(md: &Metadata) -> RpcError {
     let details = md
         .get(keys::ERROR_DETAILS)
         .and_then(|d| serde_json::from_str::<Vec<Value>>(d).ok())
-        .or_else(|| extra.get("error_details").and_then(Value::as_array).cloned())
+        .or_else(|| {
+            extra
+                .get("error_details")
+                .and_then(Value::as_array)
+                .cloned()
+        })
         .unwrap_or_default();
     RpcError {
         error_type,

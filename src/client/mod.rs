@@ -69,7 +69,12 @@ impl<R: Read, W: Write> Connection<R, W> {
     /// # Errors
     /// [`Error::Rpc`] for a remote error (the connection stays usable), transport and
     /// framing errors otherwise.
-    pub fn call(&mut self, target: &Target, method: &str, params: &RecordBatch) -> Result<UnaryResult> {
+    pub fn call(
+        &mut self,
+        target: &Target,
+        method: &str,
+        params: &RecordBatch,
+    ) -> Result<UnaryResult> {
         self.send_request(target, method, params)?;
         let mut logs = Vec::new();
         let batch = self.read_single_result(&mut logs)?;
@@ -92,7 +97,12 @@ impl<R: Read, W: Write> Connection<R, W> {
         StreamSession::open(self, has_header)
     }
 
-    pub(crate) fn send_request(&mut self, target: &Target, method: &str, params: &RecordBatch) -> Result<()> {
+    pub(crate) fn send_request(
+        &mut self,
+        target: &Target,
+        method: &str,
+        params: &RecordBatch,
+    ) -> Result<()> {
         let mut md = Metadata::new()
             .with(keys::METHOD, method)
             .with(keys::REQUEST_VERSION, keys::REQUEST_VERSION_VALUE)
@@ -117,8 +127,12 @@ impl<R: Read, W: Write> Connection<R, W> {
     }
 
     /// Reads one whole response stream holding at most one data batch.
-    pub(crate) fn read_single_result(&mut self, logs: &mut Vec<LogRecord>) -> Result<Option<RecordBatch>> {
-        let mut decoder = wire::read_stream_start(&mut self.reader, &self.limits).map_err(closed_mid_call)?;
+    pub(crate) fn read_single_result(
+        &mut self,
+        logs: &mut Vec<LogRecord>,
+    ) -> Result<Option<RecordBatch>> {
+        let mut decoder =
+            wire::read_stream_start(&mut self.reader, &self.limits).map_err(closed_mid_call)?;
         let mut result = None;
         let mut error = None;
         loop {
@@ -142,7 +156,11 @@ impl<R: Read, W: Write> Connection<R, W> {
 
 /// Sorts a received batch: `None` for a log (appended to `logs`), `Some(Err)` for an
 /// EXCEPTION, `Some(Ok)` for data.
-pub(crate) fn classify(batch: &RecordBatch, md: &Metadata, logs: &mut Vec<LogRecord>) -> Option<Result<()>> {
+pub(crate) fn classify(
+    batch: &RecordBatch,
+    md: &Metadata,
+    logs: &mut Vec<LogRecord>,
+) -> Option<Result<()>> {
     match BatchKind::of(batch, md) {
         BatchKind::Log => {
             let level = md
@@ -150,8 +168,9 @@ pub(crate) fn classify(batch: &RecordBatch, md: &Metadata, logs: &mut Vec<LogRec
                 .and_then(LogLevel::parse)
                 .unwrap_or(LogLevel::Info);
             let mut record = LogRecord::new(level, md.get(keys::LOG_MESSAGE).unwrap_or_default());
-            if let Some(serde_json::Value::Object(extra)) =
-                md.get(keys::LOG_EXTRA).and_then(|e| serde_json::from_str(e).ok())
+            if let Some(serde_json::Value::Object(extra)) = md
+                .get(keys::LOG_EXTRA)
+                .and_then(|e| serde_json::from_str(e).ok())
             {
                 record.extra = extra;
             }

@@ -92,19 +92,28 @@ impl<'c, R: Read, W: Write> StreamSession<'c, R, W> {
     /// A remote error ends the stream; a stream the server already ended is a protocol
     /// error.
     pub fn exchange(&mut self, input: &RecordBatch) -> Result<RecordBatch> {
-        self.exchange_with_metadata(input, Metadata::new()).map(|(batch, _)| batch)
+        self.exchange_with_metadata(input, Metadata::new())
+            .map(|(batch, _)| batch)
     }
 
     /// Exchange with input metadata; returns the output batch and its metadata.
     ///
     /// # Errors
     /// As [`StreamSession::exchange`].
-    pub fn exchange_with_metadata(&mut self, input: &RecordBatch, metadata: Metadata) -> Result<(RecordBatch, Metadata)> {
+    pub fn exchange_with_metadata(
+        &mut self,
+        input: &RecordBatch,
+        metadata: Metadata,
+    ) -> Result<(RecordBatch, Metadata)> {
         self.turn(input, &metadata)?
             .ok_or_else(|| Error::protocol("the server ended the exchange stream"))
     }
 
-    fn turn(&mut self, input: &RecordBatch, metadata: &Metadata) -> Result<Option<(RecordBatch, Metadata)>> {
+    fn turn(
+        &mut self,
+        input: &RecordBatch,
+        metadata: &Metadata,
+    ) -> Result<Option<(RecordBatch, Metadata)>> {
         if self.finished {
             return Err(Error::protocol("the stream has already ended"));
         }
@@ -123,9 +132,9 @@ impl<'c, R: Read, W: Write> StreamSession<'c, R, W> {
         let conn = &mut *self.conn;
         let decoder = match &mut self.output {
             Some(decoder) => decoder,
-            None => self
-                .output
-                .insert(wire::read_stream_start(&mut conn.reader, &conn.limits).map_err(closed_mid_call)?),
+            None => self.output.insert(
+                wire::read_stream_start(&mut conn.reader, &conn.limits).map_err(closed_mid_call)?,
+            ),
         };
         loop {
             match wire::read_stream_item(&mut conn.reader, decoder, &conn.limits)? {

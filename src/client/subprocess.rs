@@ -19,9 +19,18 @@ impl Subprocess {
     /// # Errors
     /// Fails when the process cannot be started.
     pub fn spawn(mut command: Command) -> Result<Self> {
-        let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
-        let stdin = child.stdin.take().ok_or_else(|| Error::protocol("worker stdin unavailable"))?;
-        let stdout = child.stdout.take().ok_or_else(|| Error::protocol("worker stdout unavailable"))?;
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| Error::protocol("worker stdin unavailable"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| Error::protocol("worker stdout unavailable"))?;
         Ok(Subprocess {
             connection: Some(Connection::new(stdout, stdin)),
             child,

@@ -70,7 +70,10 @@ struct Request {
     metadata: Metadata,
 }
 
-fn read_request<R: Read, W: Write>(inner: &ServerInner, conn: &mut Conn<R, W>) -> Result<Option<Request>> {
+fn read_request<R: Read, W: Write>(
+    inner: &ServerInner,
+    conn: &mut Conn<R, W>,
+) -> Result<Option<Request>> {
     let mut decoder = wire::read_stream_start(&mut conn.reader, &inner.limits)?;
     let mut first = None;
     loop {
@@ -102,7 +105,11 @@ fn serve_call<R: Read, W: Write>(inner: &ServerInner, conn: &mut Conn<R, W>) -> 
         }
     };
     let md = &request.metadata;
-    let primary = inner.bindings.first().map(|b| b.spec.name.as_str()).unwrap_or("");
+    let primary = inner
+        .bindings
+        .first()
+        .map(|b| b.spec.name.as_str())
+        .unwrap_or("");
 
     let Some(method) = md.get(keys::METHOD) else {
         let err = framework::protocol_error(
@@ -112,29 +119,83 @@ fn serve_call<R: Read, W: Write>(inner: &ServerInner, conn: &mut Conn<R, W>) -> 
     };
     if md.get(keys::REQUEST_VERSION) != Some(keys::REQUEST_VERSION_VALUE) {
         let err = framework::version_error(md.get(keys::REQUEST_VERSION));
-        return write_error_stream(inner, conn, &empty(), &err, primary, method, &request_id, &[]);
+        return write_error_stream(
+            inner,
+            conn,
+            &empty(),
+            &err,
+            primary,
+            method,
+            &request_id,
+            &[],
+        );
     }
     if method == keys::TRANSPORT_OPTIONS_METHOD {
         return write_transport_options(inner, conn);
     }
     if method == keys::DESCRIBE_METHOD {
         let err = framework::describe_retired();
-        return write_error_stream(inner, conn, &empty(), &err, primary, method, &request_id, &[]);
+        return write_error_stream(
+            inner,
+            conn,
+            &empty(),
+            &err,
+            primary,
+            method,
+            &request_id,
+            &[],
+        );
     }
 
-    let hosted: Vec<&str> = inner.bindings.iter().map(|b| b.spec.name.as_str()).collect();
+    let hosted: Vec<&str> = inner
+        .bindings
+        .iter()
+        .map(|b| b.spec.name.as_str())
+        .collect();
     let Some(protocol) = md.get(keys::PROTOCOL) else {
         let err = framework::protocol_not_specified(&hosted);
-        return write_error_stream(inner, conn, &empty(), &err, primary, method, &request_id, &[]);
+        return write_error_stream(
+            inner,
+            conn,
+            &empty(),
+            &err,
+            primary,
+            method,
+            &request_id,
+            &[],
+        );
     };
     let Some(binding) = inner.binding(protocol) else {
         let err = framework::protocol_not_supported(protocol, &hosted);
-        return write_error_stream(inner, conn, &empty(), &err, primary, method, &request_id, &[]);
+        return write_error_stream(
+            inner,
+            conn,
+            &empty(),
+            &err,
+            primary,
+            method,
+            &request_id,
+            &[],
+        );
     };
     let Some(index) = binding.spec.method_index(method) else {
-        let names: Vec<&str> = binding.spec.methods.iter().map(|m| m.name.as_str()).collect();
+        let names: Vec<&str> = binding
+            .spec
+            .methods
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
         let err = framework::no_such_method(protocol, method, &names);
-        return write_error_stream(inner, conn, &empty(), &err, protocol, method, &request_id, &[]);
+        return write_error_stream(
+            inner,
+            conn,
+            &empty(),
+            &err,
+            protocol,
+            method,
+            &request_id,
+            &[],
+        );
     };
     let spec = &binding.spec.methods[index];
     let is_stream = spec.kind != MethodKind::Unary;
@@ -143,14 +204,31 @@ fn serve_call<R: Read, W: Write>(inner: &ServerInner, conn: &mut Conn<R, W>) -> 
         _ => empty(),
     };
 
-    let pre_dispatch = check_version(binding.spec.version.as_deref(), protocol, md.get(keys::PROTOCOL_VERSION))
-        .and_then(|()| validate_params(method, &spec.params, &request.batch));
+    let pre_dispatch = check_version(
+        binding.spec.version.as_deref(),
+        protocol,
+        md.get(keys::PROTOCOL_VERSION),
+    )
+    .and_then(|()| validate_params(method, &spec.params, &request.batch));
     if let Err(err) = pre_dispatch {
         let err = err.to_rpc();
-        write_error_stream(inner, conn, &error_schema, &err, protocol, method, &request_id, &[])?;
+        write_error_stream(
+            inner,
+            conn,
+            &error_schema,
+            &err,
+            protocol,
+            method,
+            &request_id,
+            &[],
+        )?;
         // Our clients (and the reference's) send an input stream after a stream request;
         // consume it so the next call starts in sync.
-        return if is_stream { drain_input(inner, conn) } else { Ok(()) };
+        return if is_stream {
+            drain_input(inner, conn)
+        } else {
+            Ok(())
+        };
     }
 
     let ctx = CallContext::new(protocol, method, request_id.clone(), &inner.server_id);
@@ -160,16 +238,39 @@ fn serve_call<R: Read, W: Write>(inner: &ServerInner, conn: &mut Conn<R, W>) -> 
             let schema = spec.result.clone().unwrap_or_else(empty);
             write_unary(inner, conn, &schema, batch, &ctx)
         }
-        Ok(Response::Producer(state, header)) => {
-            streams::drive(inner, conn, &ctx, spec, streams::State::Producer(state), header)
-        }
-        Ok(Response::Exchange(state, header)) => {
-            streams::drive(inner, conn, &ctx, spec, streams::State::Exchange(state), header)
-        }
+        Ok(Response::Producer(state, header)) => streams::drive(
+            inner,
+            conn,
+            &ctx,
+            spec,
+            streams::State::Producer(state),
+            header,
+        ),
+        Ok(Response::Exchange(state, header)) => streams::drive(
+            inner,
+            conn,
+            &ctx,
+            spec,
+            streams::State::Exchange(state),
+            header,
+        ),
         Err(e) => {
             let logs = ctx.take_logs();
-            write_error_stream(inner, conn, &error_schema, &e.to_rpc(), protocol, method, &request_id, &logs)?;
-            if is_stream { drain_input(inner, conn) } else { Ok(()) }
+            write_error_stream(
+                inner,
+                conn,
+                &error_schema,
+                &e.to_rpc(),
+                protocol,
+                method,
+                &request_id,
+                &logs,
+            )?;
+            if is_stream {
+                drain_input(inner, conn)
+            } else {
+                Ok(())
+            }
         }
     }
 }
@@ -186,7 +287,10 @@ fn check_version(declared: Option<&str>, protocol: &str, sent: Option<&str>) -> 
 }
 
 /// Reads and discards one whole input stream (used after a stream call failed early).
-pub(crate) fn drain_input<R: Read, W: Write>(inner: &ServerInner, conn: &mut Conn<R, W>) -> Result<()> {
+pub(crate) fn drain_input<R: Read, W: Write>(
+    inner: &ServerInner,
+    conn: &mut Conn<R, W>,
+) -> Result<()> {
     wire::read_stream_start(&mut conn.reader, &inner.limits)?;
     wire::drain_stream(&mut conn.reader, &inner.limits)
 }
@@ -224,7 +328,14 @@ fn write_unary<R: Read, W: Write>(
     let mut out = Vec::new();
     let mut enc = StreamEncoder::new();
     enc.schema(&mut out, schema);
-    encode_logs(&mut enc, &mut out, schema, &ctx.take_logs(), &inner.server_id, Some(ctx.request_id()))?;
+    encode_logs(
+        &mut enc,
+        &mut out,
+        schema,
+        &ctx.take_logs(),
+        &inner.server_id,
+        Some(ctx.request_id()),
+    )?;
     let batch = batch.unwrap_or_else(|| RecordBatch::new_empty(schema.clone()));
     enc.batch(&mut out, &batch, &Metadata::new())?;
     enc.eos(&mut out);
@@ -245,7 +356,14 @@ pub(crate) fn write_error_stream<R: Read, W: Write>(
     let mut out = Vec::new();
     let mut enc = StreamEncoder::new();
     enc.schema(&mut out, schema);
-    encode_logs(&mut enc, &mut out, schema, logs, &inner.server_id, Some(request_id))?;
+    encode_logs(
+        &mut enc,
+        &mut out,
+        schema,
+        logs,
+        &inner.server_id,
+        Some(request_id),
+    )?;
     let site = ErrorSite {
         protocol,
         method,
@@ -253,12 +371,19 @@ pub(crate) fn write_error_stream<R: Read, W: Write>(
         request_id,
         include_traceback: inner.include_tracebacks,
     };
-    enc.batch(&mut out, &RecordBatch::new_empty(schema.clone()), &exception_metadata(error, &site))?;
+    enc.batch(
+        &mut out,
+        &RecordBatch::new_empty(schema.clone()),
+        &exception_metadata(error, &site),
+    )?;
     enc.eos(&mut out);
     conn.send(&out)
 }
 
-fn write_transport_options<R: Read, W: Write>(inner: &ServerInner, conn: &mut Conn<R, W>) -> Result<()> {
+fn write_transport_options<R: Read, W: Write>(
+    inner: &ServerInner,
+    conn: &mut Conn<R, W>,
+) -> Result<()> {
     let schema = empty();
     let md = Metadata::new()
         .with(keys::TRANSPORT_SHM, "false")

@@ -40,7 +40,8 @@ pub(crate) struct ErrorSite<'a> {
 /// Metadata of the EXCEPTION batch reporting `error`.
 pub(crate) fn exception_metadata(error: &RpcError, site: &ErrorSite<'_>) -> Metadata {
     let details = filter_details(&error.details, site.protocol);
-    let details_json = (!details.is_empty()).then(|| pyjson::dumps(&Value::Array(details.clone()), true));
+    let details_json =
+        (!details.is_empty()).then(|| pyjson::dumps(&Value::Array(details.clone()), true));
     let details_json = details_json.filter(|s| s.len() <= MAX_DETAILS_BYTES);
 
     let mut extra = Map::new();
@@ -68,7 +69,10 @@ pub(crate) fn exception_metadata(error: &RpcError, site: &ErrorSite<'_>) -> Meta
 
     let mut md = Metadata::new();
     md.insert(keys::LOG_LEVEL, "EXCEPTION");
-    md.insert(keys::LOG_MESSAGE, format!("{}: {}", error.error_type, error.message));
+    md.insert(
+        keys::LOG_MESSAGE,
+        format!("{}: {}", error.error_type, error.message),
+    );
     md.insert(keys::LOG_EXTRA, pyjson::dumps(&Value::Object(extra), false));
     if let Some(kind) = &error.kind {
         md.insert(keys::ERROR_KIND, kind.clone());
@@ -83,12 +87,19 @@ pub(crate) fn exception_metadata(error: &RpcError, site: &ErrorSite<'_>) -> Meta
 }
 
 /// Metadata of a plain log batch. `request_id` is `None` inside stream turns.
-pub(crate) fn log_metadata(record: &LogRecord, server_id: &str, request_id: Option<&str>) -> Metadata {
+pub(crate) fn log_metadata(
+    record: &LogRecord,
+    server_id: &str,
+    request_id: Option<&str>,
+) -> Metadata {
     let mut md = Metadata::new();
     md.insert(keys::LOG_LEVEL, record.level.as_str());
     md.insert(keys::LOG_MESSAGE, record.message.clone());
     if !record.extra.is_empty() {
-        md.insert(keys::LOG_EXTRA, pyjson::dumps(&Value::Object(record.extra.clone()), false));
+        md.insert(
+            keys::LOG_EXTRA,
+            pyjson::dumps(&Value::Object(record.extra.clone()), false),
+        );
     }
     md.insert(keys::SERVER_ID, server_id);
     if let Some(id) = request_id {
@@ -106,7 +117,9 @@ fn filter_details(details: &[Value], protocol: &str) -> Vec<Value> {
             continue;
         };
         let allowed = STANDARD_DETAIL_TYPES.contains(&ty)
-            || ty.strip_prefix(protocol).is_some_and(|rest| rest.starts_with('.'));
+            || ty
+                .strip_prefix(protocol)
+                .is_some_and(|rest| rest.starts_with('.'));
         if allowed && !seen.contains(&ty) {
             seen.push(ty);
             kept.push(detail.clone());
@@ -175,7 +188,10 @@ pub(crate) mod framework {
         sorted.sort_unstable();
         RpcError::new(
             "ProtocolNotSupportedError",
-            format!("This server does not host protocol '{name}'. Hosted: {}.", py_list(&sorted)),
+            format!(
+                "This server does not host protocol '{name}'. Hosted: {}.",
+                py_list(&sorted)
+            ),
         )
         .with_code(ErrorCode::Unimplemented)
         .with_kind("protocol_not_supported")

@@ -66,7 +66,8 @@ fn fields(schema: &Schema) -> Value {
             .fields()
             .iter()
             .map(|f| {
-                let token = type_token(f.data_type()).unwrap_or_else(|_| format!("<unsupported:{}>", f.data_type()));
+                let token = type_token(f.data_type())
+                    .unwrap_or_else(|_| format!("<unsupported:{}>", f.data_type()));
                 let mut obj: BTreeMap<&str, Value> = BTreeMap::new();
                 obj.insert("name", Value::String(f.name().clone()));
                 obj.insert("nullable", Value::Bool(f.is_nullable()));

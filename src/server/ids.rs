@@ -15,7 +15,10 @@ pub(crate) fn random_hex(digits: usize) -> String {
     while out.len() < digits {
         let mut h = RandomState::new().build_hasher();
         h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         h.write_u128(nanos);
         out.push_str(&format!("{:016x}", h.finish()));
     }

@@ -18,8 +18,8 @@ mod streams;
 mod validate;
 
 pub use conn::serve_connection;
-pub use hash::{protocol_hash, protocol_hash_preimage};
 pub use context::CallContext;
+pub use hash::{protocol_hash, protocol_hash_preimage};
 pub use registry::{Server, ServerBuilder};
 pub use service::{MethodKind, MethodSpec, ProtocolSpec, Response, Service};
 pub use stdio::serve_stdio;

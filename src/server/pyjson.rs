@@ -101,7 +101,10 @@ mod tests {
     #[test]
     fn matches_python_dumps() {
         let v = serde_json::json!({"a": "x\u{2014}", "b": [1, 1.5, true, null]});
-        assert_eq!(dumps(&v, false), r#"{"a": "x\u2014", "b": [1, 1.5, true, null]}"#);
+        assert_eq!(
+            dumps(&v, false),
+            r#"{"a": "x\u2014", "b": [1, 1.5, true, null]}"#
+        );
         assert_eq!(dumps(&v, true), r#"{"a":"x\u2014","b":[1,1.5,true,null]}"#);
     }
 

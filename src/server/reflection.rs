@@ -9,8 +9,8 @@ use std::sync::Arc;
 use arrow_array::{Array, BinaryArray, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 
-use super::service::{MethodKind, MethodSpec, ProtocolSpec, Response, Service};
 use super::CallContext;
+use super::service::{MethodKind, MethodSpec, ProtocolSpec, Response, Service};
 use crate::schema::ArrowRecord;
 use crate::wire::{encode_schema_message, encode_stream, keys};
 use crate::{Error, Result};
@@ -73,7 +73,11 @@ pub(crate) struct ReflectionService {
 impl ReflectionService {
     /// The reflection protocol's own description.
     pub(crate) fn spec() -> ProtocolSpec {
-        let binary_result = Some(Arc::new(Schema::new(vec![Field::new("result", DataType::Binary, false)])));
+        let binary_result = Some(Arc::new(Schema::new(vec![Field::new(
+            "result",
+            DataType::Binary,
+            false,
+        )])));
         ProtocolSpec {
             name: keys::REFLECTION_PROTOCOL.to_owned(),
             version: None,
@@ -83,7 +87,11 @@ impl ReflectionService {
                     name: "describe".to_owned(),
                     doc: "Describe one hosted protocol's methods.".to_owned(),
                     kind: MethodKind::Unary,
-                    params: Arc::new(Schema::new(vec![Field::new("protocol", DataType::Utf8, false)])),
+                    params: Arc::new(Schema::new(vec![Field::new(
+                        "protocol",
+                        DataType::Utf8,
+                        false,
+                    )])),
                     defaults: vec![None],
                     result: binary_result.clone(),
                     header: None,
@@ -102,7 +110,11 @@ impl ReflectionService {
     }
 
     /// Builds the answers for `protocols` (each with its hash), reflection included.
-    pub(crate) fn new(server_id: &str, server_version: &str, protocols: &[(Arc<ProtocolSpec>, String)]) -> Result<Self> {
+    pub(crate) fn new(
+        server_id: &str,
+        server_version: &str,
+        protocols: &[(Arc<ProtocolSpec>, String)],
+    ) -> Result<Self> {
         let summary = |spec: &ProtocolSpec, hash: &str| ProtocolSummary {
             protocol: spec.name.clone(),
             protocol_version: spec.version.clone().unwrap_or_default(),
@@ -144,7 +156,11 @@ impl ReflectionService {
 
 fn method_info(m: &MethodSpec) -> MethodInfo {
     let ipc = |s: &Option<arrow_schema::SchemaRef>| {
-        crate::schema::Bytes(s.as_ref().map(|s| encode_schema_message(s)).unwrap_or_default())
+        crate::schema::Bytes(
+            s.as_ref()
+                .map(|s| encode_schema_message(s))
+                .unwrap_or_default(),
+        )
     };
     MethodInfo {
         name: m.name.clone(),
@@ -167,9 +183,16 @@ fn record_ipc<T: ArrowRecord>(record: T) -> Result<Vec<u8>> {
 }
 
 fn binary_result(bytes: &[u8]) -> Result<Response> {
-    let schema = Arc::new(Schema::new(vec![Field::new("result", DataType::Binary, false)]));
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "result",
+        DataType::Binary,
+        false,
+    )]));
     let column = Arc::new(BinaryArray::from_vec(vec![bytes]));
-    Ok(Response::Unary(Some(RecordBatch::try_new(schema, vec![column])?)))
+    Ok(Response::Unary(Some(RecordBatch::try_new(
+        schema,
+        vec![column],
+    )?)))
 }
 
 impl Service for ReflectionService {
@@ -191,8 +214,12 @@ impl Service for ReflectionService {
                 match self.descriptions.iter().find(|(name, _)| *name == wanted) {
                     Some((_, bytes)) => binary_result(bytes),
                     None => {
-                        let hosted: Vec<&str> = self.descriptions.iter().map(|(n, _)| n.as_str()).collect();
-                        Err(super::exception::framework::protocol_not_supported(&wanted, &hosted).into())
+                        let hosted: Vec<&str> =
+                            self.descriptions.iter().map(|(n, _)| n.as_str()).collect();
+                        Err(
+                            super::exception::framework::protocol_not_supported(&wanted, &hosted)
+                                .into(),
+                        )
                     }
                 }
             }

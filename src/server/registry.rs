@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use super::hash::protocol_hash;
 use super::reflection::ReflectionService;
 use super::service::{ProtocolSpec, Service};
-use super::hash::protocol_hash;
 use crate::Result;
 use crate::wire::Limits;
 
@@ -49,7 +49,11 @@ impl Server {
 
     /// Hosted protocol names, in registration order (reflection last).
     pub fn protocols(&self) -> Vec<&str> {
-        self.inner.bindings.iter().map(|b| b.spec.name.as_str()).collect()
+        self.inner
+            .bindings
+            .iter()
+            .map(|b| b.spec.name.as_str())
+            .collect()
     }
 
     /// The protocol hash of a hosted protocol.
@@ -108,13 +112,19 @@ impl ServerBuilder {
             .map(|service| {
                 let spec = service.spec().clone();
                 let hash = protocol_hash(&spec);
-                Binding { service, spec, hash }
+                Binding {
+                    service,
+                    spec,
+                    hash,
+                }
             })
             .collect();
         let reflection_spec = Arc::new(ReflectionService::spec());
         let reflection_hash = protocol_hash(&reflection_spec);
-        let mut listed: Vec<(Arc<ProtocolSpec>, String)> =
-            bindings.iter().map(|b| (b.spec.clone(), b.hash.clone())).collect();
+        let mut listed: Vec<(Arc<ProtocolSpec>, String)> = bindings
+            .iter()
+            .map(|b| (b.spec.clone(), b.hash.clone()))
+            .collect();
         listed.push((reflection_spec, reflection_hash));
         let server_id = super::ids::random_hex(12);
         let reflection = ReflectionService::new(&server_id, &self.server_version, &listed)?;

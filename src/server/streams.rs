@@ -10,11 +10,11 @@ use std::io::{Read, Write};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
+use super::CallContext;
 use super::conn::{Conn, drain_input, empty, encode_logs, write_error_stream};
 use super::exception::{ErrorSite, exception_metadata};
 use super::registry::ServerInner;
 use super::service::MethodSpec;
-use super::CallContext;
 use crate::stream::coerce_batch;
 use crate::stream::{ExchangeState, ProducerState, Turn};
 use crate::wire::{self, Metadata, StreamEncoder, StreamItem, keys};
@@ -72,35 +72,63 @@ pub(crate) fn drive<R: Read, W: Write>(
     let mut init_logs = ctx.take_logs();
     if let Some(header_schema) = &spec.header {
         let Some(header) = header else {
-            let err = RpcError::runtime_error(format!("{}() declared a header but returned none", spec.name));
-            write_error_stream(inner, conn, &empty(), &err, site.protocol, site.method, site.request_id, &init_logs)?;
+            let err = RpcError::runtime_error(format!(
+                "{}() declared a header but returned none",
+                spec.name
+            ));
+            write_error_stream(
+                inner,
+                conn,
+                &empty(),
+                &err,
+                site.protocol,
+                site.method,
+                site.request_id,
+                &init_logs,
+            )?;
             return drain_input(inner, conn);
         };
         let mut out = Vec::new();
         let mut enc = StreamEncoder::new();
         enc.schema(&mut out, header_schema);
-        encode_logs(&mut enc, &mut out, header_schema, &init_logs, &inner.server_id, Some(ctx.request_id()))?;
+        encode_logs(
+            &mut enc,
+            &mut out,
+            header_schema,
+            &init_logs,
+            &inner.server_id,
+            Some(ctx.request_id()),
+        )?;
         enc.batch(&mut out, &header, &Metadata::new())?;
         enc.eos(&mut out);
         conn.send(&out)?;
         init_logs.clear();
     }
 
-    let mut input = wire::read_stream_start(&mut conn.reader, &inner.limits).map_err(closed_is_protocol)?;
+    let mut input =
+        wire::read_stream_start(&mut conn.reader, &inner.limits).map_err(closed_is_protocol)?;
     let output_schema = state.output_schema();
     let mut out = Vec::new();
     let mut enc = StreamEncoder::new();
     enc.schema(&mut out, &output_schema);
-    encode_logs(&mut enc, &mut out, &output_schema, &init_logs, &inner.server_id, Some(ctx.request_id()))?;
+    encode_logs(
+        &mut enc,
+        &mut out,
+        &output_schema,
+        &init_logs,
+        &inner.server_id,
+        Some(ctx.request_id()),
+    )?;
 
     loop {
-        let (batch, mut metadata) = match wire::read_stream_item(&mut conn.reader, &mut input, &inner.limits)? {
-            StreamItem::End => {
-                enc.eos(&mut out);
-                return conn.send(&out);
-            }
-            StreamItem::Batch(batch, metadata) => (batch, metadata),
-        };
+        let (batch, mut metadata) =
+            match wire::read_stream_item(&mut conn.reader, &mut input, &inner.limits)? {
+                StreamItem::End => {
+                    enc.eos(&mut out);
+                    return conn.send(&out);
+                }
+                StreamItem::Batch(batch, metadata) => (batch, metadata),
+            };
         if metadata.contains(keys::CANCEL) {
             state.on_cancel();
             enc.eos(&mut out);
@@ -117,11 +145,22 @@ pub(crate) fn drive<R: Read, W: Write>(
             ))
             .into());
         }
-        encode_logs(&mut enc, &mut out, &output_schema, &turn.logs, &inner.server_id, None)?;
+        encode_logs(
+            &mut enc,
+            &mut out,
+            &output_schema,
+            &turn.logs,
+            &inner.server_id,
+            None,
+        )?;
         match result {
             Err(e) => {
                 let md = exception_metadata(&e.to_rpc(), &site);
-                enc.batch(&mut out, &RecordBatch::new_empty(output_schema.clone()), &md)?;
+                enc.batch(
+                    &mut out,
+                    &RecordBatch::new_empty(output_schema.clone()),
+                    &md,
+                )?;
                 enc.eos(&mut out);
                 conn.send(&out)?;
                 return wire::drain_stream(&mut conn.reader, &inner.limits);

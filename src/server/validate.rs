@@ -9,9 +9,17 @@ use crate::RpcError;
 use crate::schema::types_equal_ignoring_child_names;
 
 /// Checks a request batch against the declared parameter schema.
-pub(crate) fn validate_params(method: &str, declared: &Schema, batch: &RecordBatch) -> crate::Result<()> {
+pub(crate) fn validate_params(
+    method: &str,
+    declared: &Schema,
+    batch: &RecordBatch,
+) -> crate::Result<()> {
     let got = batch.schema();
-    let declared_names: Vec<&str> = declared.fields().iter().map(|f| f.name().as_str()).collect();
+    let declared_names: Vec<&str> = declared
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
     let undeclared: Vec<&str> = got
         .fields()
         .iter()
@@ -50,7 +58,8 @@ pub(crate) fn validate_params(method: &str, declared: &Schema, batch: &RecordBat
                 want.name(),
                 pyarrow_type_name(want.data_type()),
                 pyarrow_type_name(have.data_type())
-            )).into());
+            ))
+            .into());
         }
         if want.is_nullable() != have.is_nullable() {
             return Err(RpcError::type_error(format!(
@@ -65,14 +74,16 @@ pub(crate) fn validate_params(method: &str, declared: &Schema, batch: &RecordBat
         return Err(RpcError::type_error(format!(
             "{method}() request batch must have exactly 1 row, got {}",
             batch.num_rows()
-        )).into());
+        ))
+        .into());
     }
     for (field, column) in declared.fields().iter().zip(batch.columns()) {
         if !field.is_nullable() && column.null_count() > 0 {
             return Err(RpcError::type_error(format!(
                 "{method}() parameter '{}' is not nullable but the request carried null",
                 field.name()
-            )).into());
+            ))
+            .into());
         }
     }
     Ok(())
@@ -126,9 +137,17 @@ pub(crate) fn pyarrow_type_name(dt: &DataType) -> String {
             pyarrow_type_name(k)
         ),
         DataType::List(f) | DataType::LargeList(f) => {
-            let prefix = if matches!(dt, DataType::List(_)) { "list" } else { "large_list" };
+            let prefix = if matches!(dt, DataType::List(_)) {
+                "list"
+            } else {
+                "large_list"
+            };
             let nn = if f.is_nullable() { "" } else { " not null" };
-            format!("{prefix}<{}: {}{nn}>", f.name(), pyarrow_type_name(f.data_type()))
+            format!(
+                "{prefix}<{}: {}{nn}>",
+                f.name(),
+                pyarrow_type_name(f.data_type())
+            )
         }
         DataType::Map(f, _) => match f.data_type() {
             DataType::Struct(kv) if kv.len() == 2 => format!(

@@ -40,7 +40,8 @@ pub fn coerce_batch(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBat
         }
     }
     let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    RecordBatch::try_new_with_options(target.clone(), columns, &options).map_err(|_| mismatch().into())
+    RecordBatch::try_new_with_options(target.clone(), columns, &options)
+        .map_err(|_| mismatch().into())
 }
 
 fn describe(schema: &SchemaRef) -> String {

@@ -31,7 +31,10 @@ impl BatchKind {
         if batch.num_rows() > 0 || metadata.is_empty() {
             return BatchKind::Data;
         }
-        if let (Some(level), Some(_)) = (metadata.get(keys::LOG_LEVEL), metadata.get(keys::LOG_MESSAGE)) {
+        if let (Some(level), Some(_)) = (
+            metadata.get(keys::LOG_LEVEL),
+            metadata.get(keys::LOG_MESSAGE),
+        ) {
             return if level == "EXCEPTION" {
                 BatchKind::Exception
             } else {

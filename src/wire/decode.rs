@@ -68,7 +68,11 @@ const GROW_CHUNK: usize = 64 << 20;
 /// # Errors
 /// I/O errors, truncation, lengths over `limits`, or a metadata block that is not a valid
 /// `Message` flatbuffer.
-pub fn read_message<R: Read + ?Sized>(r: &mut R, limits: &Limits, at_stream_start: bool) -> Result<Option<RawMessage>> {
+pub fn read_message<R: Read + ?Sized>(
+    r: &mut R,
+    limits: &Limits,
+    at_stream_start: bool,
+) -> Result<Option<RawMessage>> {
     let mut word = [0u8; 4];
     if !read_full_or_eof(r, &mut word)? {
         return Err(if at_stream_start {
@@ -87,7 +91,8 @@ pub fn read_message<R: Read + ?Sized>(r: &mut R, limits: &Limits, at_stream_star
     if len == 0 {
         return Ok(None);
     }
-    let len = usize::try_from(len).map_err(|_| Error::protocol(format!("negative IPC metadata length {len}")))?;
+    let len = usize::try_from(len)
+        .map_err(|_| Error::protocol(format!("negative IPC metadata length {len}")))?;
     if len > limits.max_metadata {
         return Err(Error::protocol(format!(
             "IPC metadata length {len} exceeds the limit of {}",
@@ -101,14 +106,16 @@ pub fn read_message<R: Read + ?Sized>(r: &mut R, limits: &Limits, at_stream_star
             .map_err(|e| Error::protocol(format!("invalid IPC message flatbuffer: {e}")))?;
         message.bodyLength()
     };
-    let body_len = u64::try_from(body_len).map_err(|_| Error::protocol(format!("negative IPC body length {body_len}")))?;
+    let body_len = u64::try_from(body_len)
+        .map_err(|_| Error::protocol(format!("negative IPC body length {body_len}")))?;
     if body_len > limits.max_body {
         return Err(Error::protocol(format!(
             "IPC body length {body_len} exceeds the limit of {}",
             limits.max_body
         )));
     }
-    let body_len = usize::try_from(body_len).map_err(|_| Error::protocol("IPC body too large for this platform"))?;
+    let body_len = usize::try_from(body_len)
+        .map_err(|_| Error::protocol("IPC body too large for this platform"))?;
     let body = read_body(r, body_len)?;
     Ok(Some(RawMessage { meta, body }))
 }
@@ -226,17 +233,31 @@ impl StreamDecoder {
                 check_buffers(&data, raw.body().len())?;
                 let dictionaries = &mut self.dictionaries;
                 let schema = &self.schema;
-                guard(|| arrow_ipc::reader::read_dictionary(raw.body(), fb, schema, dictionaries, &version))?;
+                guard(|| {
+                    arrow_ipc::reader::read_dictionary(
+                        raw.body(),
+                        fb,
+                        schema,
+                        dictionaries,
+                        &version,
+                    )
+                })?;
                 Ok(None)
             }
-            other => Err(Error::protocol(format!("unexpected IPC message type {other:?} inside a stream"))),
+            other => Err(Error::protocol(format!(
+                "unexpected IPC message type {other:?} inside a stream"
+            ))),
         }
     }
 }
 
 /// Rejects record batch headers whose declared shape cannot fit the schema before arrow
 /// walks them (arrow indexes node and buffer vectors by position).
-fn check_batch_shape(fb: &arrow_ipc::RecordBatch<'_>, schema: &SchemaRef, body_len: usize) -> Result<()> {
+fn check_batch_shape(
+    fb: &arrow_ipc::RecordBatch<'_>,
+    schema: &SchemaRef,
+    body_len: usize,
+) -> Result<()> {
     if fb.length() < 0 {
         return Err(Error::protocol("negative record batch length"));
     }
@@ -290,7 +311,9 @@ fn decode_fb_schema(fb: arrow_ipc::Schema<'_>) -> Result<SchemaRef> {
     // no type); catch that so a peer's bytes can never take the process down.
     match std::panic::catch_unwind(|| arrow_ipc::convert::try_fb_to_schema(fb)) {
         Ok(Ok(schema)) => Ok(Arc::new(schema)),
-        Ok(Err(e)) => Err(Error::protocol(format!("malformed schema in IPC message: {e}"))),
+        Ok(Err(e)) => Err(Error::protocol(format!(
+            "malformed schema in IPC message: {e}"
+        ))),
         Err(_) => Err(Error::protocol("malformed schema in IPC message")),
     }
 }

@@ -6,7 +6,9 @@
 //! our control messages are byte-identical to the reference's.
 
 use arrow_array::RecordBatch;
-use arrow_ipc::writer::{DictionaryTracker, EncodedData, IpcDataGenerator, IpcWriteContext, IpcWriteOptions};
+use arrow_ipc::writer::{
+    DictionaryTracker, EncodedData, IpcDataGenerator, IpcWriteContext, IpcWriteOptions,
+};
 use arrow_ipc::{MessageHeader, MetadataVersion};
 use arrow_schema::Schema;
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
@@ -46,8 +48,7 @@ impl std::fmt::Debug for StreamEncoder {
 impl StreamEncoder {
     /// A new encoder writing metadata V5 with 8-byte buffer alignment (as pyarrow does).
     pub fn new() -> Self {
-        let options = IpcWriteOptions::try_new(8, false, MetadataVersion::V5)
-            .unwrap_or_default();
+        let options = IpcWriteOptions::try_new(8, false, MetadataVersion::V5).unwrap_or_default();
         StreamEncoder {
             generator: IpcDataGenerator::default(),
             tracker: DictionaryTracker::new(false),
@@ -75,7 +76,12 @@ impl StreamEncoder {
     ///
     /// # Errors
     /// Fails when arrow cannot encode the batch.
-    pub fn batch(&mut self, out: &mut Vec<u8>, batch: &RecordBatch, metadata: &Metadata) -> Result<()> {
+    pub fn batch(
+        &mut self,
+        out: &mut Vec<u8>,
+        batch: &RecordBatch,
+        metadata: &Metadata,
+    ) -> Result<()> {
         let (dictionaries, encoded) =
             self.generator
                 .encode(batch, &mut self.tracker, &self.options, &mut self.context)?;
@@ -91,7 +97,12 @@ impl StreamEncoder {
     }
 
     /// Rebuilds arrow-rs's message around the same header table, adding metadata.
-    fn reframe(&mut self, out: &mut Vec<u8>, encoded: EncodedData, metadata: &Metadata) -> Result<()> {
+    fn reframe(
+        &mut self,
+        out: &mut Vec<u8>,
+        encoded: EncodedData,
+        metadata: &Metadata,
+    ) -> Result<()> {
         let message = arrow_ipc::root_as_message(&encoded.ipc_message)
             .map_err(|e| Error::protocol(format!("arrow produced an invalid message: {e}")))?;
         let fbb = &mut self.fbb;
@@ -101,7 +112,10 @@ impl StreamEncoder {
                 let batch = message
                     .header_as_record_batch()
                     .ok_or_else(|| Error::protocol("record batch header missing"))?;
-                (MessageHeader::RecordBatch, copy_record_batch(fbb, &batch).as_union_value())
+                (
+                    MessageHeader::RecordBatch,
+                    copy_record_batch(fbb, &batch).as_union_value(),
+                )
             }
             MessageHeader::DictionaryBatch => {
                 let dict = message
@@ -115,9 +129,16 @@ impl StreamEncoder {
                 builder.add_id(dict.id());
                 builder.add_data(data);
                 builder.add_isDelta(dict.isDelta());
-                (MessageHeader::DictionaryBatch, builder.finish().as_union_value())
+                (
+                    MessageHeader::DictionaryBatch,
+                    builder.finish().as_union_value(),
+                )
             }
-            other => return Err(Error::protocol(format!("unexpected message type {other:?}"))),
+            other => {
+                return Err(Error::protocol(format!(
+                    "unexpected message type {other:?}"
+                )));
+            }
         };
         finish_message(fbb, header_type, header, message.bodyLength(), metadata);
         frame(out, self.fbb.finished_data(), &encoded.arrow_data);
@@ -130,8 +151,14 @@ fn copy_record_batch<'a>(
     fbb: &mut FlatBufferBuilder<'a>,
     batch: &arrow_ipc::RecordBatch<'_>,
 ) -> WIPOffset<arrow_ipc::RecordBatch<'a>> {
-    let nodes: Vec<arrow_ipc::FieldNode> = batch.nodes().map(|v| v.iter().copied().collect()).unwrap_or_default();
-    let buffers: Vec<arrow_ipc::Buffer> = batch.buffers().map(|v| v.iter().copied().collect()).unwrap_or_default();
+    let nodes: Vec<arrow_ipc::FieldNode> = batch
+        .nodes()
+        .map(|v| v.iter().copied().collect())
+        .unwrap_or_default();
+    let buffers: Vec<arrow_ipc::Buffer> = batch
+        .buffers()
+        .map(|v| v.iter().copied().collect())
+        .unwrap_or_default();
     let nodes = if nodes.is_empty() {
         // Arrow C++ leaves four bytes of padding behind an empty struct vector; match it so
         // zero-column batches are byte-identical to pyarrow's.

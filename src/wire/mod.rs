@@ -43,7 +43,11 @@ pub fn read_stream_start<R: Read + ?Sized>(r: &mut R, limits: &Limits) -> Result
 ///
 /// # Errors
 /// I/O, truncation and malformed-message errors.
-pub fn read_stream_item<R: Read + ?Sized>(r: &mut R, decoder: &mut StreamDecoder, limits: &Limits) -> Result<StreamItem> {
+pub fn read_stream_item<R: Read + ?Sized>(
+    r: &mut R,
+    decoder: &mut StreamDecoder,
+    limits: &Limits,
+) -> Result<StreamItem> {
     loop {
         match read_message(r, limits, false)? {
             None => return Ok(StreamItem::End),
