@@ -8,7 +8,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
 venv=$(scripts/python-venv.sh)
 cargo build --release -p vgi-rpc-conformance --bin vgi-rpc-conformance-worker
-worker="$here/target/release/vgi-rpc-conformance-worker"
+worker="${CARGO_TARGET_DIR:-$here/target}/release/vgi-rpc-conformance-worker"
 
 echo "== vgi-rpc-test over stdio (pipe) =="
-"$venv/bin/vgi-rpc-test" --cmd "$worker --pipe" "$@"
+"$venv/bin/vgi-rpc-test" --cmd "$worker --pipe" --format table "$@"
