@@ -12,8 +12,8 @@ use arrow_array::RecordBatch;
 use arrow_schema::{Schema, SchemaRef};
 
 use super::exception::{ErrorSite, exception_metadata, framework, log_metadata};
-use super::registry::ServerInner;
-use super::service::{MethodKind, Response};
+use super::registry::{Binding, ServerInner};
+use super::service::{MethodKind, MethodSpec, Response};
 use super::validate::validate_params;
 use super::{CallContext, Server, ids, streams};
 use crate::log::LogRecord;
@@ -104,136 +104,41 @@ fn serve_call<R: Read, W: Write>(inner: &ServerInner, conn: &mut Conn<R, W>) -> 
             return Err(e);
         }
     };
-    let md = &request.metadata;
-    let primary = inner
-        .bindings
-        .first()
-        .map(|b| b.spec.name.as_str())
-        .unwrap_or("");
-
-    let Some(method) = md.get(keys::METHOD) else {
-        let err = framework::protocol_error(
-            "Missing 'vgi_rpc.method' in request batch custom_metadata. Each request batch must carry a 'vgi_rpc.method' key.",
-        );
-        return write_error_stream(inner, conn, &empty(), &err, primary, "", &request_id, &[]);
+    let call = match route(inner, &request) {
+        Ok(Routed::TransportOptions) => return write_transport_options(inner, conn),
+        Ok(Routed::Call(call)) => call,
+        Err(rejection) => {
+            let Rejection {
+                error,
+                schema,
+                protocol,
+                method,
+                stream,
+            } = *rejection;
+            write_error_stream(
+                inner,
+                conn,
+                &schema,
+                &error,
+                &protocol,
+                &method,
+                &request_id,
+                &[],
+            )?;
+            // Our clients (and the reference's) send an input stream after a stream
+            // request; consume it so the next call starts in sync.
+            return if stream {
+                drain_input(inner, conn)
+            } else {
+                Ok(())
+            };
+        }
     };
-    if md.get(keys::REQUEST_VERSION) != Some(keys::REQUEST_VERSION_VALUE) {
-        let err = framework::version_error(md.get(keys::REQUEST_VERSION));
-        return write_error_stream(
-            inner,
-            conn,
-            &empty(),
-            &err,
-            primary,
-            method,
-            &request_id,
-            &[],
-        );
-    }
-    if method == keys::TRANSPORT_OPTIONS_METHOD {
-        return write_transport_options(inner, conn);
-    }
-    if method == keys::DESCRIBE_METHOD {
-        let err = framework::describe_retired();
-        return write_error_stream(
-            inner,
-            conn,
-            &empty(),
-            &err,
-            primary,
-            method,
-            &request_id,
-            &[],
-        );
-    }
-
-    let hosted: Vec<&str> = inner
-        .bindings
-        .iter()
-        .map(|b| b.spec.name.as_str())
-        .collect();
-    let Some(protocol) = md.get(keys::PROTOCOL) else {
-        let err = framework::protocol_not_specified(&hosted);
-        return write_error_stream(
-            inner,
-            conn,
-            &empty(),
-            &err,
-            primary,
-            method,
-            &request_id,
-            &[],
-        );
-    };
-    let Some(binding) = inner.binding(protocol) else {
-        let err = framework::protocol_not_supported(protocol, &hosted);
-        return write_error_stream(
-            inner,
-            conn,
-            &empty(),
-            &err,
-            primary,
-            method,
-            &request_id,
-            &[],
-        );
-    };
-    let Some(index) = binding.spec.method_index(method) else {
-        let names: Vec<&str> = binding
-            .spec
-            .methods
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect();
-        let err = framework::no_such_method(protocol, method, &names);
-        return write_error_stream(
-            inner,
-            conn,
-            &empty(),
-            &err,
-            protocol,
-            method,
-            &request_id,
-            &[],
-        );
-    };
+    let Call { binding, index } = call;
     let spec = &binding.spec.methods[index];
-    let is_stream = spec.kind != MethodKind::Unary;
-    let error_schema = match (&spec.result, is_stream) {
-        (Some(result), false) => result.clone(),
-        _ => empty(),
-    };
-
-    let pre_dispatch = check_version(
-        binding.spec.version.as_deref(),
-        protocol,
-        md.get(keys::PROTOCOL_VERSION),
-    )
-    .and_then(|()| validate_params(method, &spec.params, &request.batch));
-    if let Err(err) = pre_dispatch {
-        let err = err.to_rpc();
-        write_error_stream(
-            inner,
-            conn,
-            &error_schema,
-            &err,
-            protocol,
-            method,
-            &request_id,
-            &[],
-        )?;
-        // Our clients (and the reference's) send an input stream after a stream request;
-        // consume it so the next call starts in sync.
-        return if is_stream {
-            drain_input(inner, conn)
-        } else {
-            Ok(())
-        };
-    }
-
+    let (protocol, method) = (binding.spec.name.as_str(), spec.name.as_str());
     let ctx = CallContext::new(protocol, method, request_id.clone(), &inner.server_id);
-    let response = binding.service.call(index, &request.batch, &ctx);
-    match response {
+    match binding.service.call(index, &request.batch, &ctx) {
         Ok(Response::Unary(batch)) => {
             let schema = spec.result.clone().unwrap_or_else(empty);
             write_unary(inner, conn, &schema, batch, &ctx)
@@ -255,11 +160,13 @@ fn serve_call<R: Read, W: Write>(inner: &ServerInner, conn: &mut Conn<R, W>) -> 
             header,
         ),
         Err(e) => {
+            let is_stream = spec.kind != MethodKind::Unary;
             let logs = ctx.take_logs();
+            let schema = error_schema(spec);
             write_error_stream(
                 inner,
                 conn,
-                &error_schema,
+                &schema,
                 &e.to_rpc(),
                 protocol,
                 method,
@@ -272,6 +179,118 @@ fn serve_call<R: Read, W: Write>(inner: &ServerInner, conn: &mut Conn<R, W>) -> 
                 Ok(())
             }
         }
+    }
+}
+
+/// A request that passed routing, version and parameter checks.
+struct Call<'a> {
+    binding: &'a Binding,
+    index: usize,
+}
+
+enum Routed<'a> {
+    TransportOptions,
+    Call(Call<'a>),
+}
+
+/// Why a request was refused before dispatch, and how to answer it.
+struct Rejection {
+    error: RpcError,
+    schema: SchemaRef,
+    protocol: String,
+    method: String,
+    /// The request addressed a stream method, so an input stream follows it.
+    stream: bool,
+}
+
+impl Rejection {
+    fn boxed(error: RpcError, protocol: &str, method: &str) -> Box<Self> {
+        Box::new(Rejection {
+            error,
+            schema: empty(),
+            protocol: protocol.to_owned(),
+            method: method.to_owned(),
+            stream: false,
+        })
+    }
+}
+
+/// Validates a request in the reference's order: method key, request version, built-ins,
+/// protocol routing, method lookup, protocol version gate, parameters.
+fn route<'a>(
+    inner: &'a ServerInner,
+    request: &Request,
+) -> std::result::Result<Routed<'a>, Box<Rejection>> {
+    let md = &request.metadata;
+    let primary = inner
+        .bindings
+        .first()
+        .map(|b| b.spec.name.as_str())
+        .unwrap_or("");
+    let Some(method) = md.get(keys::METHOD) else {
+        let err = framework::protocol_error(
+            "Missing 'vgi_rpc.method' in request batch custom_metadata. Each request batch must carry a 'vgi_rpc.method' key.",
+        );
+        return Err(Rejection::boxed(err, primary, ""));
+    };
+    if md.get(keys::REQUEST_VERSION) != Some(keys::REQUEST_VERSION_VALUE) {
+        let err = framework::version_error(md.get(keys::REQUEST_VERSION));
+        return Err(Rejection::boxed(err, primary, method));
+    }
+    if method == keys::TRANSPORT_OPTIONS_METHOD {
+        return Ok(Routed::TransportOptions);
+    }
+    if method == keys::DESCRIBE_METHOD {
+        return Err(Rejection::boxed(
+            framework::describe_retired(),
+            primary,
+            method,
+        ));
+    }
+    let hosted: Vec<&str> = inner
+        .bindings
+        .iter()
+        .map(|b| b.spec.name.as_str())
+        .collect();
+    let Some(protocol) = md.get(keys::PROTOCOL) else {
+        let err = framework::protocol_not_specified(&hosted);
+        return Err(Rejection::boxed(err, primary, method));
+    };
+    let Some(binding) = inner.binding(protocol) else {
+        let err = framework::protocol_not_supported(protocol, &hosted);
+        return Err(Rejection::boxed(err, primary, method));
+    };
+    let Some(index) = binding.spec.method_index(method) else {
+        let names: Vec<&str> = binding
+            .spec
+            .methods
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        let err = framework::no_such_method(protocol, method, &names);
+        return Err(Rejection::boxed(err, protocol, method));
+    };
+    let spec = &binding.spec.methods[index];
+    check_version(
+        binding.spec.version.as_deref(),
+        protocol,
+        md.get(keys::PROTOCOL_VERSION),
+    )
+    .and_then(|()| validate_params(method, &spec.params, &request.batch))
+    .map_err(|e| {
+        let mut rejection = Rejection::boxed(e.to_rpc(), protocol, method);
+        rejection.schema = error_schema(spec);
+        rejection.stream = spec.kind != MethodKind::Unary;
+        rejection
+    })?;
+    Ok(Routed::Call(Call { binding, index }))
+}
+
+/// Errors of a unary call go out on its result schema; stream errors on the empty schema.
+fn error_schema(spec: &MethodSpec) -> SchemaRef {
+    match (&spec.result, spec.kind) {
+        (Some(result), MethodKind::Unary) => result.clone(),
+        _ => empty(),
     }
 }
 
