@@ -144,15 +144,7 @@ impl<K: ArrowValue + Ord, V: ArrowValue> ArrowValue for BTreeMap<K, V> {
 mod tests {
     use super::*;
     use crate::schema::Decimal;
-
-    fn round_trip<T: ArrowValue + Clone + PartialEq + std::fmt::Debug>(items: Vec<Option<T>>) {
-        let array = T::to_array(items.clone()).unwrap();
-        assert_eq!(array.data_type(), &T::data_type());
-        let back: Vec<Option<T>> = (0..items.len())
-            .map(|i| T::from_array(array.as_ref(), i).unwrap())
-            .collect();
-        assert_eq!(back, items);
-    }
+    use crate::schema::test_support::round_trip;
 
     #[test]
     fn maps_round_trip() {

@@ -120,16 +120,8 @@ impl<T: ArrowValue + Ord> ArrowValue for BTreeSet<T> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::schema::test_support::round_trip;
     use crate::schema::{Decimal, DictString};
-
-    fn round_trip<T: ArrowValue + Clone + PartialEq + std::fmt::Debug>(items: Vec<Option<T>>) {
-        let array = T::to_array(items.clone()).unwrap();
-        assert_eq!(array.data_type(), &T::data_type());
-        let back: Vec<Option<T>> = (0..items.len())
-            .map(|i| T::from_array(array.as_ref(), i).unwrap())
-            .collect();
-        assert_eq!(back, items);
-    }
 
     #[test]
     fn lists_round_trip() {

@@ -176,16 +176,8 @@ impl ArrowValue for TimeDelta {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::schema::test_support::round_trip;
     use std::sync::Arc;
-
-    fn round_trip<T: ArrowValue + Clone + PartialEq + std::fmt::Debug>(items: Vec<Option<T>>) {
-        let array = T::to_array(items.clone()).unwrap();
-        assert_eq!(array.data_type(), &T::data_type());
-        let back: Vec<Option<T>> = (0..items.len())
-            .map(|i| T::from_array(array.as_ref(), i).unwrap())
-            .collect();
-        assert_eq!(back, items);
-    }
 
     #[test]
     fn dates_round_trip() {

@@ -1,5 +1,6 @@
 //! Hand-written records and enums shaped like the conformance service's `Point` and
-//! `Status`, standing in for derive output in this module's tests.
+//! `Status`, standing in for derive output in this module's tests, plus the shared
+//! column round-trip check.
 
 use std::sync::Arc;
 
@@ -119,3 +120,16 @@ impl ArrowEnum for Status {
 }
 
 crate::__impl_enum_value!(Status);
+
+/// Writes `items` as a column, checks its type, and reads every row back unchanged.
+#[allow(clippy::unwrap_used)]
+pub(crate) fn round_trip<T: ArrowValue + Clone + PartialEq + std::fmt::Debug>(
+    items: Vec<Option<T>>,
+) {
+    let array = T::to_array(items.clone()).unwrap();
+    assert_eq!(array.data_type(), &T::data_type());
+    let back: Vec<Option<T>> = (0..items.len())
+        .map(|i| T::from_array(array.as_ref(), i).unwrap())
+        .collect();
+    assert_eq!(back, items);
+}

@@ -201,16 +201,8 @@ impl ArrowValue for DictString {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::schema::test_support::round_trip;
     use arrow_array::types::Int8Type;
-
-    fn round_trip<T: ArrowValue + Clone + PartialEq + fmt::Debug>(items: Vec<Option<T>>) {
-        let array = T::to_array(items.clone()).unwrap();
-        assert_eq!(array.data_type(), &T::data_type());
-        let back: Vec<Option<T>> = (0..items.len())
-            .map(|i| T::from_array(array.as_ref(), i).unwrap())
-            .collect();
-        assert_eq!(back, items);
-    }
 
     #[test]
     fn strings_round_trip() {
