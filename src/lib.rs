@@ -11,6 +11,7 @@
 //! - [`stream`]: producer / exchange stream states.
 //! - [`server`]: protocol registry, dispatch, reflection, and the serve loops.
 //! - [`client`]: the call engine used by clients and tests.
+//! - [`transport`]: Unix-domain and TCP socket servers.
 
 extern crate self as vgi_rpc;
 
@@ -20,6 +21,7 @@ pub mod log;
 pub mod schema;
 pub mod server;
 pub mod stream;
+pub mod transport;
 pub mod wire;
 
 #[doc(hidden)]

@@ -65,12 +65,12 @@ pub fn serve_connection<R: Read, W: Write>(server: &Server, reader: R, writer: W
 }
 
 /// The request as read off the wire.
-struct Request {
-    batch: RecordBatch,
-    metadata: Metadata,
+pub(crate) struct Request {
+    pub batch: RecordBatch,
+    pub metadata: Metadata,
 }
 
-fn read_request<R: Read, W: Write>(
+pub(crate) fn read_request<R: Read, W: Write>(
     inner: &ServerInner,
     conn: &mut Conn<R, W>,
 ) -> Result<Option<Request>> {

@@ -13,10 +13,14 @@
 //! parsed and validated, then refused with exit status 2.
 
 use std::ffi::OsString;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use vgi_rpc::transport::{
+    Listener, ServeOptions, Shutdown, TcpSocketListener, UnixSocketListener, serve_listener,
+};
 use vgi_rpc_conformance::{ConformanceImpl, ConformanceServer, SecondaryImpl, SecondaryServer};
 
 const USAGE: &str = "\
@@ -31,7 +35,7 @@ options:
   -h, --help                 show this help message and exit
   --pipe                     serve over stdin/stdout pipe (default)
   --http [PORT]              serve over HTTP (not supported yet)
-  --unix PATH                serve over a Unix domain socket (not supported yet)
+  --unix PATH                serve over a Unix domain socket
   --tcp [HOST:]PORT          serve over a TCP socket, host defaults to 127.0.0.1
                              (not supported yet)
   --describe                 accepted for compatibility; vgi_rpc.Reflection.v1 is always hosted
@@ -237,7 +241,40 @@ fn serve(options: &Options) -> anyhow::Result<()> {
         .service(SecondaryServer::new(SecondaryImpl))
         .build()
         .context("building the server")?;
-    vgi_rpc::serve_stdio(server).context("serving on stdin/stdout")
+    let mut socket_options = ServeOptions::default().threaded(options.threaded);
+    if let Some(limit) = options.max_connections {
+        socket_options = socket_options.max_connections(limit);
+    }
+    match &options.transport {
+        Transport::Unix(path) => {
+            let listener = UnixSocketListener::bind(path)
+                .with_context(|| format!("binding {}", path.display()))?;
+            serve_socket(&server, &listener, &socket_options)
+        }
+        Transport::Tcp { host, port } => {
+            let listener = TcpSocketListener::bind((host.as_str(), *port))
+                .with_context(|| format!("binding {host}:{port}"))?;
+            serve_socket(&server, &listener, &socket_options)
+        }
+        Transport::Pipe | Transport::Http(_) => {
+            vgi_rpc::serve_stdio(server).context("serving on stdin/stdout")
+        }
+    }
+}
+
+/// Announces the bound address on stdout (the runner waits for this line), then serves
+/// until SIGTERM/SIGINT.
+fn serve_socket<L: Listener>(
+    server: &vgi_rpc::Server,
+    listener: &L,
+    options: &ServeOptions,
+) -> anyhow::Result<()> {
+    let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", listener.discovery_line())?;
+    stdout.flush()?;
+    drop(stdout);
+    serve_listener(server, listener, options, &shutdown).context("serving")
 }
 
 fn main() -> ExitCode {
@@ -253,9 +290,9 @@ fn main() -> ExitCode {
         }
     };
     let unsupported = match (&options.transport, &options.fake_storage) {
-        (Transport::Pipe, None) => None,
-        (Transport::Pipe, Some(_)) => Some("--fake-storage"),
-        (transport, _) => Some(transport.flag()),
+        (Transport::Pipe | Transport::Unix(_) | Transport::Tcp { .. }, None) => None,
+        (Transport::Http(_), _) => Some("--http"),
+        (_, Some(_)) => Some("--fake-storage"),
     };
     if let Some(flag) = unsupported {
         eprintln!("vgi-rpc-conformance-worker: {flag} is not supported yet");

@@ -1,0 +1,54 @@
+//! Turning a client away in-band, when a socket server is at its connection limit.
+//!
+//! Closing the socket unanswered would leave the client guessing (and on TCP a close with
+//! unread request bytes sends a reset that can destroy the answer). Instead the refused
+//! connection reads the client's first request and answers it with a normal error
+//! stream — `RESOURCE_EXHAUSTED`, with a retry hint — so every client sees a typed error
+//! it can retry, then the connection is closed.
+
+use std::io::{Read, Write};
+
+use super::conn::{Conn, empty, read_request, write_error_stream};
+use super::{Server, ids};
+use crate::wire::keys;
+use crate::{ErrorCode, Result, RpcError};
+
+/// The error a refused client receives.
+pub(crate) fn connection_limit_error(limit: usize) -> RpcError {
+    RpcError::new(
+        "ConnectionLimitError",
+        format!("server is at its limit of {limit} concurrent connections; retry later"),
+    )
+    .with_code(ErrorCode::ResourceExhausted)
+    .with_kind("max_connections")
+    .with_detail(serde_json::json!({"@type": "vgi_rpc.RetryInfo", "retry_delay_seconds": 1}))
+}
+
+/// Reads one request from the connection and answers it with `error`.
+///
+/// # Errors
+/// Transport errors, or a request that is not a valid IPC stream.
+pub fn refuse_connection<R: Read, W: Write>(
+    server: &Server,
+    reader: R,
+    writer: W,
+    error: &RpcError,
+) -> Result<()> {
+    let inner = &server.inner;
+    let mut conn = Conn::new(reader, writer);
+    let request = read_request(inner, &mut conn)?;
+    let md = request.as_ref().map(|r| &r.metadata);
+    let protocol = md.and_then(|m| m.get(keys::PROTOCOL)).unwrap_or_default();
+    let method = md.and_then(|m| m.get(keys::METHOD)).unwrap_or_default();
+    let request_id = ids::random_hex(16);
+    write_error_stream(
+        inner,
+        &mut conn,
+        &empty(),
+        error,
+        protocol,
+        method,
+        &request_id,
+        &[],
+    )
+}
