@@ -1,0 +1,373 @@
+//! The worker over Unix and TCP sockets, run for real: many concurrent clients with mixed
+//! calls, a client dying mid-stream, the connection limit, and SIGTERM during a stream.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail, ensure};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use vgi_rpc::client::{Connection, Target};
+use vgi_rpc::{Error, ErrorCode};
+
+const WORKER: &str = env!("CARGO_BIN_EXE_vgi-rpc-conformance-worker");
+const CLIENTS: usize = 16;
+const CALLS_PER_CLIENT: usize = 1000;
+
+/// A worker process on a socket; killed (if still running) on drop.
+struct Worker {
+    child: Child,
+    address: String,
+}
+
+impl Worker {
+    fn start(args: &[&str]) -> Result<Worker> {
+        let mut child = Command::new(WORKER)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
+        Ok(Worker {
+            child,
+            address: line.trim_end().to_owned(),
+        })
+    }
+
+    fn connect(&self) -> Result<Box<dyn Socket>> {
+        if let Some(path) = self.address.strip_prefix("UNIX:") {
+            Ok(Box::new(UnixStream::connect(path)?))
+        } else if let Some(addr) = self.address.strip_prefix("TCP:") {
+            let stream = TcpStream::connect(addr)?;
+            stream.set_nodelay(true)?;
+            Ok(Box::new(stream))
+        } else {
+            bail!("unexpected discovery line {:?}", self.address)
+        }
+    }
+
+    fn sigterm(&self) -> Result<()> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        ensure!(status.success());
+        Ok(())
+    }
+
+    /// Waits for the process to exit, failing after `limit`.
+    fn wait_exit(&mut self, limit: Duration) -> Result<std::process::ExitStatus> {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            ensure!(
+                start.elapsed() < limit,
+                "worker still running after {limit:?}"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A connected socket, either kind.
+trait Socket: std::io::Read + std::io::Write + Send {
+    fn duplicate(&self) -> Result<Box<dyn Socket>>;
+    fn hang_up(&self);
+}
+
+impl Socket for UnixStream {
+    fn duplicate(&self) -> Result<Box<dyn Socket>> {
+        Ok(Box::new(self.try_clone()?))
+    }
+    fn hang_up(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+impl Socket for TcpStream {
+    fn duplicate(&self) -> Result<Box<dyn Socket>> {
+        Ok(Box::new(self.try_clone()?))
+    }
+    fn hang_up(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+type Client = Connection<Box<dyn Socket>, Box<dyn Socket>>;
+
+fn client(worker: &Worker) -> Result<(Client, Box<dyn Socket>)> {
+    let socket = worker.connect()?;
+    let handle = socket.duplicate()?;
+    Ok((Connection::new(socket.duplicate()?, socket), handle))
+}
+
+fn target() -> Target {
+    Target::new("ConformanceService", Some("2.0.0"))
+}
+
+/// A one-column batch; the column is nullable only where the schema says so.
+fn batch_of(name: &str, column: ArrayRef, nullable: bool) -> Result<RecordBatch> {
+    Ok(RecordBatch::try_from_iter_with_nullable([(
+        name, column, nullable,
+    )])?)
+}
+
+fn batch(name: &str, column: ArrayRef) -> Result<RecordBatch> {
+    batch_of(name, column, false)
+}
+
+/// One call of a rotating mix; checks the answer exactly.
+fn mixed_call(conn: &mut Client, client: usize, i: usize) -> Result<()> {
+    let tag = format!("c{client}-{i}");
+    match i % 5 {
+        0 => {
+            let params = batch("value", Arc::new(StringArray::from(vec![tag.as_str()])))?;
+            let result = conn.call(&target(), "echo_string", &params)?;
+            let got = result.batch.context("no result")?;
+            ensure!(got.column(0).as_string::<i32>().value(0) == tag);
+        }
+        1 => {
+            let count = (i % 7) as i64 + 1;
+            let params = batch("count", Arc::new(Int64Array::from(vec![count])))?;
+            let mut stream = conn.open_stream(&target(), "produce_n", &params, false)?;
+            let mut seen = Vec::new();
+            while let Some(b) = stream.tick()? {
+                seen.push(b.column(1).as_primitive::<Int64Type>().value(0));
+            }
+            let want: Vec<i64> = (0..count).map(|k| k * 10).collect();
+            ensure!(seen == want, "{tag}: {seen:?}");
+        }
+        2 => {
+            let factor = (client + 1) as f64;
+            let params = batch("factor", Arc::new(Float64Array::from(vec![factor])))?;
+            let mut stream = conn.open_stream(&target(), "exchange_scale", &params, false)?;
+            for k in 0..3 {
+                let values = Float64Array::from(vec![k as f64, 1.5]);
+                let input = batch_of("value", Arc::new(values), true)?;
+                let out = stream.exchange(&input)?;
+                let values = out.column(0).as_primitive::<Float64Type>();
+                ensure!(values.values() == &[k as f64 * factor, 1.5 * factor][..]);
+            }
+            stream.close()?;
+        }
+        3 => {
+            let params = batch("message", Arc::new(StringArray::from(vec![tag.as_str()])))?;
+            match conn.call(&target(), "raise_value_error", &params) {
+                Err(Error::Rpc(e)) => {
+                    ensure!(
+                        e.error_type == "ValueError" && e.message.contains(&tag),
+                        "{e:?}"
+                    )
+                }
+                other => bail!("{tag}: expected a ValueError, got {other:?}"),
+            }
+        }
+        _ => {
+            let value = (client * 1_000_000 + i) as i64;
+            let params = batch("value", Arc::new(Int64Array::from(vec![value])))?;
+            let got = conn
+                .call(&target(), "echo_int", &params)?
+                .batch
+                .context("none")?;
+            ensure!(got.column(0).as_primitive::<Int64Type>().value(0) == value);
+        }
+    }
+    Ok(())
+}
+
+/// 16 clients x 1,000 mixed calls, while other clients keep dying in the middle of
+/// producer streams.
+fn many_clients(worker: &Worker) -> Result<()> {
+    let worker = Arc::new(worker);
+    thread::scope(|scope| -> Result<()> {
+        let handles: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                let worker = worker.clone();
+                scope.spawn(move || -> Result<()> {
+                    let (mut conn, _) = client(&worker)?;
+                    for i in 0..CALLS_PER_CLIENT {
+                        mixed_call(&mut conn, c, i)
+                            .with_context(|| format!("client {c} call {i}"))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        let vandal = scope.spawn(|| -> Result<()> {
+            for _ in 0..20 {
+                let (mut conn, socket) = client(&worker)?;
+                let params = batch("count", Arc::new(Int64Array::from(vec![1_000_000_i64])))?;
+                let mut stream = conn.open_stream(&target(), "produce_n", &params, false)?;
+                for _ in 0..5 {
+                    stream.tick()?;
+                }
+                socket.hang_up();
+            }
+            Ok(())
+        });
+        for handle in handles {
+            handle.join().expect("client thread panicked")?;
+        }
+        vandal.join().expect("vandal thread panicked")
+    })
+}
+
+fn socket_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("vgi-{}-{name}.sock", std::process::id()))
+}
+
+#[test]
+fn sixteen_concurrent_clients_over_unix() -> Result<()> {
+    let path = socket_path("many");
+    let worker = Worker::start(&["--unix", path.to_str().unwrap(), "--threaded"])?;
+    ensure!(worker.address == format!("UNIX:{}", path.display()));
+    many_clients(&worker)
+}
+
+#[test]
+fn sixteen_concurrent_clients_over_tcp() -> Result<()> {
+    let worker = Worker::start(&["--tcp", "127.0.0.1:0", "--threaded"])?;
+    ensure!(
+        worker.address.starts_with("TCP:127.0.0.1:"),
+        "{}",
+        worker.address
+    );
+    many_clients(&worker)
+}
+
+fn echo_int(conn: &mut Client, value: i64) -> vgi_rpc::Result<i64> {
+    let params = RecordBatch::try_from_iter([(
+        "value",
+        Arc::new(Int64Array::from(vec![value])) as ArrayRef,
+    )])?;
+    let result = conn.call(&target(), "echo_int", &params)?;
+    let batch = result.batch.ok_or(Error::protocol("no result"))?;
+    Ok(batch.column(0).as_primitive::<Int64Type>().value(0))
+}
+
+fn connection_limit(worker: &Worker) -> Result<()> {
+    let mut held = Vec::new();
+    for k in 0..4 {
+        let (mut conn, socket) = client(worker)?;
+        ensure!(echo_int(&mut conn, k)? == k);
+        held.push((conn, socket));
+    }
+    let (mut fifth, _) = client(worker)?;
+    match echo_int(&mut fifth, 5) {
+        Err(Error::Rpc(e)) => {
+            ensure!(e.code == ErrorCode::ResourceExhausted, "{e:?}");
+            ensure!(e.message.contains("limit of 4"), "{e:?}");
+            ensure!(
+                e.is_retryable(),
+                "a connection-limit refusal should be retryable"
+            );
+        }
+        other => bail!("the fifth client was not refused: {other:?}"),
+    }
+    // The four keep working; once one leaves, the fifth gets in.
+    for (k, (conn, _)) in held.iter_mut().enumerate() {
+        ensure!(echo_int(conn, k as i64 + 10)? == k as i64 + 10);
+    }
+    drop(held.pop());
+    let start = Instant::now();
+    loop {
+        let (mut retry, _) = client(worker)?;
+        match echo_int(&mut retry, 55) {
+            Ok(v) => {
+                ensure!(v == 55);
+                return Ok(());
+            }
+            Err(e) if start.elapsed() < Duration::from_secs(5) => {
+                let _ = e;
+                thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => bail!("the fifth client was never served: {e}"),
+        }
+    }
+}
+
+#[test]
+fn connection_limit_refuses_the_fifth_client_with_a_typed_error_over_unix() -> Result<()> {
+    let path = socket_path("limit");
+    let worker = Worker::start(&[
+        "--unix",
+        path.to_str().unwrap(),
+        "--threaded",
+        "--max-connections",
+        "4",
+    ])?;
+    connection_limit(&worker)
+}
+
+#[test]
+fn connection_limit_refuses_the_fifth_client_with_a_typed_error_over_tcp() -> Result<()> {
+    let worker = Worker::start(&["--tcp", "0", "--threaded", "--max-connections", "4"])?;
+    connection_limit(&worker)
+}
+
+fn wait_gone(path: &Path) -> bool {
+    !path.exists()
+}
+
+#[test]
+fn sigterm_during_a_producer_stream_exits_zero_and_removes_the_socket() -> Result<()> {
+    let path = socket_path("term");
+    let mut worker = Worker::start(&["--unix", path.to_str().unwrap(), "--threaded"])?;
+    ensure!(path.exists());
+    let (mut idle, _) = client(&worker)?;
+    ensure!(echo_int(&mut idle, 1)? == 1);
+    let (mut conn, _) = client(&worker)?;
+    let params = batch("count", Arc::new(Int64Array::from(vec![1_000_000_i64])))?;
+    let mut stream = conn.open_stream(&target(), "produce_n", &params, false)?;
+    for k in 0..10 {
+        let b = stream.tick()?.context("stream ended early")?;
+        ensure!(b.column(1).as_primitive::<Int64Type>().value(0) == k * 10);
+    }
+    worker.sigterm()?;
+    // Every batch that arrives is whole and in order; then the stream ends with an
+    // error (not a hang) because the server stopped reading.
+    let mut k = 10;
+    let end = loop {
+        match stream.tick() {
+            Ok(Some(b)) => {
+                ensure!(b.column(1).as_primitive::<Int64Type>().value(0) == k * 10);
+                k += 1;
+                ensure!(k < 1_000_000, "the stream ran to completion after SIGTERM");
+            }
+            Ok(None) => bail!("the stream ended as if complete"),
+            Err(e) => break e,
+        }
+    };
+    ensure!(
+        !matches!(end, Error::Rpc(_)),
+        "expected a transport end, got {end:?}"
+    );
+    let status = worker.wait_exit(Duration::from_secs(10))?;
+    ensure!(status.success(), "worker exited with {status}");
+    ensure!(
+        wait_gone(&path),
+        "socket file {} left behind",
+        path.display()
+    );
+    // The idle connection was closed too.
+    ensure!(echo_int(&mut idle, 2).is_err());
+    Ok(())
+}
