@@ -3,7 +3,7 @@
 //! then ends, idle connections are closed, the accept loop returns within the grace
 //! period and dropping the listener removes the socket file.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
