@@ -38,6 +38,6 @@ pub use vgi_rpc_macros::{ArrowEnum, ArrowRecord, service};
 pub mod prelude {
     pub use crate::{
         ArrowEnum, ArrowRecord, ArrowValue, CallContext, Error, Exchange, ExchangeState, LogLevel,
-        Producer, ProducerState, Result, RpcError, Turn, service,
+        Producer, ProducerState, Result, RpcError, Server, Turn, service,
     };
 }
