@@ -3,6 +3,12 @@
 //! [`Server`] holds the hosted protocols (reflection always included); a transport hands
 //! each connection to the shared connection loop, so every transport gets the same
 //! validation, error reporting and stream handling.
+//!
+//! Observability hangs off one seam: every completed call yields a [`CallRecord`]
+//! (statistics, error, peer, request shape — never values) handed to each [`CallHook`]
+//! attached with [`ServerBuilder::hook`]. [`AccessLog`] is the built-in hook writing the
+//! vgi-rpc access log; transports say who is calling through a [`Peer`] passed to
+//! [`serve_connection_from`].
 
 mod access_log;
 mod conn;
@@ -16,6 +22,7 @@ mod peer;
 pub(crate) mod pyjson;
 mod reflection;
 mod registry;
+mod route;
 mod service;
 mod stats;
 mod stdio;
