@@ -3,6 +3,10 @@
 //! The call engine only tracks *what* was called (a [`Target`]) and counts I/O in its
 //! [`super::stats::Meter`]; everything else is assembled here, once, after the last
 //! response byte — and not at all when the server has no hooks.
+//!
+//! A request that names no method, or whose bytes could not be read as a request, is not
+//! attributable to any call and yields no record; every other request does, including
+//! those refused before dispatch (unknown method, bad version, bad parameters).
 
 use std::time::{Instant, SystemTime};
 

@@ -24,6 +24,30 @@ use crate::RpcError;
 /// Called on the connection's thread after the call's last response byte was written, so
 /// a slow hook delays the next call on that connection (and only that one). Hooks are
 /// shared by every connection of a server, hence `Send + Sync`.
+///
+/// # Example
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use vgi_rpc::server::{CallHook, CallRecord};
+///
+/// /// Counts failed calls, e.g. for a metrics endpoint.
+/// #[derive(Default)]
+/// struct Failures(AtomicU64);
+///
+/// impl CallHook for Failures {
+///     fn on_call(&self, record: &CallRecord<'_>) {
+///         if record.error.is_some() {
+///             self.0.fetch_add(1, Ordering::Relaxed);
+///         }
+///     }
+/// }
+///
+/// let failures = Arc::new(Failures::default());
+/// let server = vgi_rpc::Server::builder().hook(failures.clone()).build()?;
+/// # let _ = server;
+/// # Ok::<(), vgi_rpc::Error>(())
+/// ```
 pub trait CallHook: Send + Sync {
     /// Observes one completed call.
     fn on_call(&self, record: &CallRecord<'_>);
