@@ -13,8 +13,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
-use serde_json::{Map, Value, json};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
 
 use super::hook::{CallHook, CallRecord};
 use crate::Result;
@@ -72,39 +72,40 @@ impl AccessLog {
 
     /// Renders `record` as one JSON object (no trailing newline).
     pub fn render(&self, record: &CallRecord<'_>) -> String {
-        Value::Object(self.fields(record)).to_string()
+        let mut line = Vec::with_capacity(768);
+        self.write_record(&mut line, record);
+        // Every piece written is UTF-8 (JSON-escaped strings, numbers, ASCII punctuation).
+        String::from_utf8(line).unwrap_or_default()
     }
 
-    fn fields(&self, r: &CallRecord<'_>) -> Map<String, Value> {
+    /// Appends the record's JSON object to `out`. Written directly rather than through a
+    /// `serde_json::Map`: this runs once per call on the connection's thread.
+    fn write_record(&self, out: &mut Vec<u8>, r: &CallRecord<'_>) {
         let status = r.status();
-        let mut m = Map::new();
         let at: DateTime<Utc> = r.finished_at.into();
-        m.insert(
-            "timestamp".into(),
-            at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string().into(),
+        let mut w = JsonObject::open(out);
+        w.str(
+            "timestamp",
+            &at.to_rfc3339_opts(SecondsFormat::Millis, true),
         );
-        m.insert("level".into(), "INFO".into());
-        m.insert("logger".into(), "vgi_rpc.access".into());
-        m.insert(
-            "message".into(),
-            format!("{}.{} {status}", r.protocol, r.method).into(),
-        );
-        m.insert("server_id".into(), r.server_id.into());
-        m.insert("protocol".into(), r.protocol.into());
-        m.insert("protocol_hash".into(), r.protocol_hash.into());
-        m.insert("method".into(), r.method.into());
-        m.insert("method_type".into(), r.method_type.as_str().into());
-        m.insert("principal".into(), "".into());
-        m.insert("auth_domain".into(), "".into());
-        m.insert("authenticated".into(), false.into());
-        m.insert("remote_addr".into(), r.peer.remote_addr_or_empty().into());
+        w.str("level", "INFO");
+        w.str("logger", "vgi_rpc.access");
+        w.str("message", &format!("{}.{} {status}", r.protocol, r.method));
+        w.str("server_id", r.server_id);
+        w.str("protocol", r.protocol);
+        w.str("protocol_hash", r.protocol_hash);
+        w.str("method", r.method);
+        w.str("method_type", r.method_type.as_str());
+        w.str("principal", "");
+        w.str("auth_domain", "");
+        w.raw("authenticated", "false");
+        w.str("remote_addr", r.peer.remote_addr_or_empty());
         let ms = (r.duration.as_secs_f64() * 100_000.0).round() / 100.0;
-        m.insert("duration_ms".into(), json!(ms));
-        m.insert("status".into(), status.into());
-        let error_type = r.error.map_or("", |e| e.error_type.as_str());
-        m.insert("error_type".into(), error_type.into());
+        w.raw("duration_ms", &Value::from(ms).to_string());
+        w.str("status", status);
+        w.str("error_type", r.error.map_or("", |e| e.error_type.as_str()));
         if r.cancelled {
-            m.insert("cancelled".into(), true.into());
+            w.raw("cancelled", "true");
         }
         if let Some(e) = r.error {
             let message = if e.message.is_empty() {
@@ -112,45 +113,101 @@ impl AccessLog {
             } else {
                 e.message.as_str()
             };
-            m.insert("error_message".into(), message.into());
-            m.insert("error_code".into(), e.code.as_str().into());
+            w.str("error_message", message);
+            w.str("error_code", e.code.as_str());
         }
-        m.insert("request_id".into(), r.request_id.into());
+        w.str("request_id", r.request_id);
         if let Some(shape) = r.request {
-            let fields: Vec<Value> = shape
-                .fields()
-                .map(|(name, ty)| json!({"name": name, "type": ty}))
-                .collect();
-            m.insert("request_fields".into(), fields.into());
-            m.insert("request_rows".into(), shape.rows.into());
+            w.key("request_fields");
+            w.out.push(b'[');
+            for (i, (name, ty)) in shape.fields().enumerate() {
+                if i > 0 {
+                    w.out.push(b',');
+                }
+                let mut field = JsonObject::open(w.out);
+                field.str("name", name);
+                field.str("type", &ty);
+                field.close();
+            }
+            w.out.push(b']');
+            w.num("request_rows", shape.rows as u64);
         }
         if let Some(id) = r.stream_id {
-            m.insert("stream_id".into(), id.into());
+            w.str("stream_id", id);
         }
         let s = &r.stats;
-        m.insert("input_batches".into(), s.input_batches.into());
-        m.insert("output_batches".into(), s.output_batches.into());
-        m.insert("input_rows".into(), s.input_rows.into());
-        m.insert("output_rows".into(), s.output_rows.into());
-        m.insert("input_bytes".into(), s.input_bytes.into());
-        m.insert("output_bytes".into(), s.output_bytes.into());
-        m.insert("request_bytes".into(), s.request_bytes.into());
-        m.insert("response_bytes".into(), s.response_bytes.into());
+        w.num("input_batches", s.input_batches);
+        w.num("output_batches", s.output_batches);
+        w.num("input_rows", s.input_rows);
+        w.num("output_rows", s.output_rows);
+        w.num("input_bytes", s.input_bytes);
+        w.num("output_bytes", s.output_bytes);
+        w.num("request_bytes", s.request_bytes);
+        w.num("response_bytes", s.response_bytes);
         if self.level == AccessLogLevel::Debug {
-            m.insert("vgi_rs_transport".into(), r.peer.kind.as_str().into());
+            w.str("vgi_rs_transport", r.peer.kind.as_str());
         }
-        m
+        w.close();
     }
+}
+
+/// A JSON object being appended to a byte buffer, one member at a time.
+struct JsonObject<'o> {
+    out: &'o mut Vec<u8>,
+    first: bool,
+}
+
+impl<'o> JsonObject<'o> {
+    fn open(out: &'o mut Vec<u8>) -> Self {
+        out.push(b'{');
+        JsonObject { out, first: true }
+    }
+
+    fn key(&mut self, key: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        push_json_string(self.out, key);
+        self.out.push(b':');
+    }
+
+    fn str(&mut self, key: &str, value: &str) {
+        self.key(key);
+        push_json_string(self.out, value);
+    }
+
+    fn num(&mut self, key: &str, value: u64) {
+        self.key(key);
+        self.out.extend_from_slice(value.to_string().as_bytes());
+    }
+
+    /// A value that is already JSON text.
+    fn raw(&mut self, key: &str, json: &str) {
+        self.key(key);
+        self.out.extend_from_slice(json.as_bytes());
+    }
+
+    fn close(self) {
+        self.out.push(b'}');
+    }
+}
+
+/// Appends `s` as a JSON string literal (quoted, escaped by serde_json's rules).
+fn push_json_string(out: &mut Vec<u8>, s: &str) {
+    // Writing into a Vec cannot fail, and a &str always serializes.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 impl CallHook for AccessLog {
     fn on_call(&self, record: &CallRecord<'_>) {
-        let mut line = self.render(record);
-        line.push('\n');
+        let mut line = Vec::with_capacity(768);
+        self.write_record(&mut line, record);
+        line.push(b'\n');
         // A poisoned lock only means another writer panicked mid-call; the file is fine.
         let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
         // The call already completed; a full disk must not fail it, so the error is dropped.
-        let _ = file.write_all(line.as_bytes());
+        let _ = file.write_all(&line);
     }
 }
 
@@ -170,6 +227,67 @@ fn expand_path(path: &Path, server_id: &str) -> PathBuf {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    use crate::server::hook::{MethodType, RequestShape};
+    use crate::server::{CallStats, Peer};
+    use crate::{ErrorCode, RpcError};
+    use arrow_schema::{DataType, Field, Schema};
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn renders_valid_json_with_escapes_and_error_fields() {
+        let log = AccessLog {
+            file: Mutex::new(tempfile_like()),
+            path: PathBuf::new(),
+            level: AccessLogLevel::Debug,
+        };
+        let schema = Schema::new(vec![
+            Field::new("q\"uote", DataType::Utf8, false),
+            Field::new("n", DataType::Int64, true),
+        ]);
+        let error = RpcError::value_error("line one\n\"two\"").with_code(ErrorCode::NotFound);
+        let peer = Peer::tcp("[::1]:9");
+        let record = CallRecord {
+            server_id: "abc",
+            protocol: "P",
+            protocol_hash: "h",
+            method: "m",
+            method_type: MethodType::Stream,
+            request_id: "r",
+            stream_id: Some("s"),
+            peer: &peer,
+            request: Some(RequestShape {
+                schema: &schema,
+                rows: 1,
+            }),
+            stats: CallStats::default(),
+            duration: Duration::from_micros(1234),
+            finished_at: SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
+            error: Some(&error),
+            cancelled: true,
+        };
+        let v: Value = serde_json::from_str(&log.render(&record)).unwrap();
+        assert_eq!(v["timestamp"], "2023-11-14T22:13:20.123Z");
+        assert_eq!(v["duration_ms"], 1.23);
+        assert_eq!(v["status"], "error");
+        assert_eq!(v["error_message"], "line one\n\"two\"");
+        assert_eq!(v["error_code"], "NOT_FOUND");
+        assert_eq!(v["error_type"], "ValueError");
+        assert_eq!(v["cancelled"], true);
+        assert_eq!(v["remote_addr"], "[::1]:9");
+        assert_eq!(v["request_fields"][0]["name"], "q\"uote");
+        assert_eq!(v["request_fields"][1]["type"], "int64");
+        assert_eq!(v["request_rows"], 1);
+        assert_eq!(v["vgi_rs_transport"], "tcp");
+        assert_eq!(v["message"], "P.m error");
+    }
+
+    fn tempfile_like() -> File {
+        let path = std::env::temp_dir().join(format!("vgi-render-{}", std::process::id()));
+        let file = File::create(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        file
+    }
 
     #[test]
     fn placeholders_expand() {
