@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the reference conformance runner (vgi-rpc-test from vgi-rpc==0.52.2) against our
-# release worker over stdio, a Unix socket and TCP. Creates the Python venv on first use.
+# release worker over stdio, a Unix socket and TCP, each time validating the worker's
+# access log against the reference's JSON schema. Creates the Python venv on first use.
 #
-# Exit status: 0 only when every run passed every non-skipped test.
+# Exit status: 0 only when every run passed every non-skipped test and every log.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
@@ -17,13 +18,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts the worker with "$@" in the background and prints its discovery line once the
-# socket is bound.
+# Starts the worker with "$@" in the background; prints its discovery line once bound.
 start_worker() {
-  local out="$scratch/discovery.$#.$RANDOM"
+  local out="$scratch/discovery.$RANDOM"
   "$worker" "$@" >"$out" &
   pids+=("$!")
-  for _ in $(seq 100); do
+  for _ in $(seq 200); do
     if [ -s "$out" ]; then head -n1 "$out"; return; fi
     sleep 0.05
   done
@@ -31,16 +31,23 @@ start_worker() {
   exit 1
 }
 
+runner() { "$venv/bin/vgi-rpc-test" --format table "$@"; }
 status=0
-echo "== vgi-rpc-test over stdio (pipe) =="
-"$venv/bin/vgi-rpc-test" --cmd "$worker --pipe" --format table || status=1
 
-echo "== vgi-rpc-test over a Unix socket (threaded) =="
-line=$(start_worker --unix "$scratch/worker.sock" --threaded)
-"$venv/bin/vgi-rpc-test" --unix "${line#UNIX:}" --format table || status=1
+echo "== stdio (pipe), access log validated =="
+runner --cmd "$worker --pipe --access-log $scratch/pipe.jsonl" \
+  --access-log "$scratch/pipe.jsonl" || status=1
 
-echo "== vgi-rpc-test over TCP (threaded) =="
-line=$(start_worker --tcp 127.0.0.1:0 --threaded)
-"$venv/bin/vgi-rpc-test" --tcp "${line#TCP:}" --format table || status=1
+echo "== stdio (pipe), debug-level access log validated =="
+runner --cmd "$worker --pipe --access-log $scratch/debug.jsonl --access-log-debug" \
+  --access-log "$scratch/debug.jsonl" || status=1
+
+echo "== Unix socket (threaded), access log validated =="
+line=$(start_worker --unix "$scratch/worker.sock" --threaded --access-log "$scratch/unix.jsonl")
+runner --unix "${line#UNIX:}" --access-log "$scratch/unix.jsonl" || status=1
+
+echo "== TCP (threaded), access log validated =="
+line=$(start_worker --tcp 127.0.0.1:0 --threaded --access-log "$scratch/tcp.jsonl")
+runner --tcp "${line#TCP:}" --access-log "$scratch/tcp.jsonl" || status=1
 
 exit $status

@@ -7,7 +7,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${VGI_VENV:-"$here/target/py-venv"}
-pin="vgi-rpc[http,cli]==0.52.2"
+# The conformance extra brings jsonschema, which `vgi-rpc-test --access-log` needs.
+pin="vgi-rpc[http,cli,conformance]==0.52.2"
 
 find_python() {
   if [ -n "${VGI_PYTHON:-}" ]; then echo "$VGI_PYTHON"; return; fi
@@ -31,5 +32,9 @@ if [ ! -x "$venv/bin/vgi-rpc-test" ] || ! "$venv/bin/python" -c \
   echo "creating $venv with $py" >&2
   "$py" -m venv "$venv" >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$pin" pytest >&2
+elif ! "$venv/bin/python" -c 'import jsonschema' 2>/dev/null; then
+  # A venv made before the access-log checks: add the missing extra.
+  echo "adding the conformance extra to $venv" >&2
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$pin" >&2
 fi
 echo "$venv"

@@ -7,14 +7,18 @@
 
 use std::io::{BufReader, Read, Write};
 use std::sync::Arc;
+use std::time::Instant;
 
 use arrow_array::RecordBatch;
 use arrow_schema::{Schema, SchemaRef};
 
+use super::emit::{Finished, Target, emit};
 use super::exception::{ErrorSite, exception_metadata, framework, log_metadata};
-use super::registry::{Binding, ServerInner};
-use super::service::{MethodKind, MethodSpec, Response};
-use super::validate::validate_params;
+use super::peer::Peer;
+use super::registry::ServerInner;
+use super::route::{Call, Rejection, Request, Routed, error_schema, route};
+use super::service::{MethodKind, Response};
+use super::stats::{Meter, Metered};
 use super::{CallContext, Server, ids, streams};
 use crate::log::LogRecord;
 use crate::wire::{self, Metadata, StreamEncoder, StreamItem, keys};
@@ -25,17 +29,23 @@ use crate::{Error, Result, RpcError};
 const MAX_IO_CHUNK: usize = 1 << 30;
 
 /// A byte-stream connection: a buffered reader owned by the connection (so buffering
-/// past one stream's EOS is harmless) and a writer that receives whole streams.
+/// past one stream's EOS is harmless), a writer that receives whole streams, and the
+/// current call's statistics.
 pub(crate) struct Conn<R, W> {
-    pub reader: BufReader<R>,
+    pub reader: Metered<BufReader<R>>,
     pub writer: W,
+    /// Bytes handed to `writer` on this connection.
+    pub written: u64,
+    pub meter: Meter,
 }
 
 impl<R: Read, W: Write> Conn<R, W> {
-    pub(crate) fn new(reader: R, writer: W) -> Self {
+    pub(crate) fn new(reader: R, writer: W, metered: bool) -> Self {
         Conn {
-            reader: BufReader::with_capacity(256 << 10, reader),
+            reader: Metered::new(BufReader::with_capacity(256 << 10, reader)),
             writer,
+            written: 0,
+            meter: Meter::new(metered),
         }
     }
 
@@ -43,31 +53,44 @@ impl<R: Read, W: Write> Conn<R, W> {
     pub(crate) fn send(&mut self, bytes: &[u8]) -> Result<()> {
         for chunk in bytes.chunks(MAX_IO_CHUNK) {
             self.writer.write_all(chunk)?;
+            self.written += chunk.len() as u64;
         }
         self.writer.flush()?;
         Ok(())
     }
 }
 
-/// Serves calls on one connection until the peer closes it.
+/// Serves calls on one stdio or pipe connection until the peer closes it: shorthand for
+/// [`serve_connection_from`] with [`Peer::pipe`].
 ///
 /// # Errors
 /// Transport errors, or framing the server could not recover from.
 pub fn serve_connection<R: Read, W: Write>(server: &Server, reader: R, writer: W) -> Result<()> {
-    let mut conn = Conn::new(reader, writer);
+    serve_connection_from(server, Peer::pipe(), reader, writer)
+}
+
+/// Serves calls on one connection from `peer` until the peer closes it.
+///
+/// Transports call this once per accepted connection, each on its own thread; `server` is
+/// shared by reference. `peer` appears in every [`super::CallRecord`] of the connection.
+///
+/// # Errors
+/// Transport errors, or framing the server could not recover from.
+pub fn serve_connection_from<R: Read, W: Write>(
+    server: &Server,
+    peer: Peer,
+    reader: R,
+    writer: W,
+) -> Result<()> {
+    let inner = &server.inner;
+    let mut conn = Conn::new(reader, writer, !inner.hooks.is_empty());
     loop {
-        match serve_call(&server.inner, &mut conn) {
+        match serve_call(inner, &mut conn, &peer) {
             Ok(()) => {}
             Err(Error::Closed) => return Ok(()),
             Err(e) => return Err(e),
         }
     }
-}
-
-/// The request as read off the wire.
-pub(crate) struct Request {
-    pub batch: RecordBatch,
-    pub metadata: Metadata,
 }
 
 pub(crate) fn read_request<R: Read, W: Write>(
@@ -88,8 +111,14 @@ pub(crate) fn read_request<R: Read, W: Write>(
     }
 }
 
-fn serve_call<R: Read, W: Write>(inner: &ServerInner, conn: &mut Conn<R, W>) -> Result<()> {
+fn serve_call<R: Read, W: Write>(
+    inner: &ServerInner,
+    conn: &mut Conn<R, W>,
+    peer: &Peer,
+) -> Result<()> {
     let request_id = ids::random_hex(16);
+    conn.meter.reset();
+    let (read_before, written_before) = (conn.reader.consumed, conn.written);
     let request = match read_request(inner, conn) {
         Ok(Some(request)) => request,
         Ok(None) => {
@@ -104,40 +133,82 @@ fn serve_call<R: Read, W: Write>(inner: &ServerInner, conn: &mut Conn<R, W>) -> 
             return Err(e);
         }
     };
-    let call = match route(inner, &request) {
-        Ok(Routed::TransportOptions) => return write_transport_options(inner, conn),
-        Ok(Routed::Call(call)) => call,
+    let started = Instant::now();
+    conn.meter.input(&request.batch);
+    let routed = route(inner, &request);
+    let (target, result) = match &routed {
+        Ok(Routed::TransportOptions) => {
+            let target = Target::named(inner, "", keys::TRANSPORT_OPTIONS_METHOD, false);
+            (target, write_transport_options(inner, conn))
+        }
+        Ok(Routed::Call(call)) => (
+            Some(Target::method(call.binding, call.index)),
+            run_call(inner, conn, *call, &request, &request_id),
+        ),
         Err(rejection) => {
-            let Rejection {
-                error,
-                schema,
-                protocol,
-                method,
-                stream,
-            } = *rejection;
-            write_error_stream(
+            let target = Target::named(
                 inner,
-                conn,
-                &schema,
-                &error,
-                &protocol,
-                &method,
-                &request_id,
-                &[],
-            )?;
-            // Our clients (and the reference's) send an input stream after a stream
-            // request; consume it so the next call starts in sync.
-            return if stream {
-                drain_input(inner, conn)
-            } else {
-                Ok(())
-            };
+                &rejection.protocol,
+                &rejection.method,
+                rejection.stream,
+            );
+            (target, reject(inner, conn, rejection, &request_id))
         }
     };
+    if let Some(target) = target.filter(|_| conn.meter.enabled) {
+        conn.meter.stats.request_bytes = conn.reader.consumed - read_before;
+        conn.meter.stats.response_bytes = conn.written - written_before;
+        let done = Finished {
+            inner,
+            peer,
+            target,
+            request_id: &request_id,
+            request: &request.batch,
+            started,
+        };
+        emit(&done, &conn.meter, &result);
+    }
+    result
+}
+
+/// Answers a request refused before dispatch.
+fn reject<R: Read, W: Write>(
+    inner: &ServerInner,
+    conn: &mut Conn<R, W>,
+    rejection: &Rejection,
+    request_id: &str,
+) -> Result<()> {
+    write_error_stream(
+        inner,
+        conn,
+        &rejection.schema,
+        &rejection.error,
+        &rejection.protocol,
+        &rejection.method,
+        request_id,
+        &[],
+    )?;
+    // Our clients (and the reference's) send an input stream after a stream request;
+    // consume it so the next call starts in sync.
+    if rejection.stream {
+        drain_input(inner, conn)
+    } else {
+        Ok(())
+    }
+}
+
+/// Runs a routed call and writes its response.
+fn run_call<R: Read, W: Write>(
+    inner: &ServerInner,
+    conn: &mut Conn<R, W>,
+    call: Call<'_>,
+    request: &Request,
+    request_id: &str,
+) -> Result<()> {
     let Call { binding, index } = call;
     let spec = &binding.spec.methods[index];
     let (protocol, method) = (binding.spec.name.as_str(), spec.name.as_str());
-    let ctx = CallContext::new(protocol, method, request_id.clone(), &inner.server_id);
+    let ctx = CallContext::new(protocol, method, request_id.to_owned(), &inner.server_id);
     match binding.service.call(index, &request.batch, &ctx) {
         Ok(Response::Unary(batch)) => {
             let schema = spec.result.clone().unwrap_or_else(empty);
@@ -170,7 +241,7 @@ fn serve_call<R: Read, W: Write>(inner: &ServerInner, conn: &mut Conn<R, W>) -> 
                 &e.to_rpc(),
                 protocol,
                 method,
-                &request_id,
+                request_id,
                 &logs,
             )?;
             if is_stream {
@@ -179,129 +250,6 @@ fn serve_call<R: Read, W: Write>(inner: &ServerInner, conn: &mut Conn<R, W>) -> 
                 Ok(())
             }
         }
-    }
-}
-
-/// A request that passed routing, version and parameter checks.
-struct Call<'a> {
-    binding: &'a Binding,
-    index: usize,
-}
-
-enum Routed<'a> {
-    TransportOptions,
-    Call(Call<'a>),
-}
-
-/// Why a request was refused before dispatch, and how to answer it.
-struct Rejection {
-    error: RpcError,
-    schema: SchemaRef,
-    protocol: String,
-    method: String,
-    /// The request addressed a stream method, so an input stream follows it.
-    stream: bool,
-}
-
-impl Rejection {
-    fn boxed(error: RpcError, protocol: &str, method: &str) -> Box<Self> {
-        Box::new(Rejection {
-            error,
-            schema: empty(),
-            protocol: protocol.to_owned(),
-            method: method.to_owned(),
-            stream: false,
-        })
-    }
-}
-
-/// Validates a request in the reference's order: method key, request version, built-ins,
-/// protocol routing, method lookup, protocol version gate, parameters.
-fn route<'a>(
-    inner: &'a ServerInner,
-    request: &Request,
-) -> std::result::Result<Routed<'a>, Box<Rejection>> {
-    let md = &request.metadata;
-    let primary = inner
-        .bindings
-        .first()
-        .map(|b| b.spec.name.as_str())
-        .unwrap_or("");
-    let Some(method) = md.get(keys::METHOD) else {
-        let err = framework::protocol_error(
-            "Missing 'vgi_rpc.method' in request batch custom_metadata. Each request batch must carry a 'vgi_rpc.method' key.",
-        );
-        return Err(Rejection::boxed(err, primary, ""));
-    };
-    if md.get(keys::REQUEST_VERSION) != Some(keys::REQUEST_VERSION_VALUE) {
-        let err = framework::version_error(md.get(keys::REQUEST_VERSION));
-        return Err(Rejection::boxed(err, primary, method));
-    }
-    if method == keys::TRANSPORT_OPTIONS_METHOD {
-        return Ok(Routed::TransportOptions);
-    }
-    if method == keys::DESCRIBE_METHOD {
-        return Err(Rejection::boxed(
-            framework::describe_retired(),
-            primary,
-            method,
-        ));
-    }
-    let hosted: Vec<&str> = inner
-        .bindings
-        .iter()
-        .map(|b| b.spec.name.as_str())
-        .collect();
-    let Some(protocol) = md.get(keys::PROTOCOL) else {
-        let err = framework::protocol_not_specified(&hosted);
-        return Err(Rejection::boxed(err, primary, method));
-    };
-    let Some(binding) = inner.binding(protocol) else {
-        let err = framework::protocol_not_supported(protocol, &hosted);
-        return Err(Rejection::boxed(err, primary, method));
-    };
-    let Some(index) = binding.spec.method_index(method) else {
-        let names: Vec<&str> = binding
-            .spec
-            .methods
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect();
-        let err = framework::no_such_method(protocol, method, &names);
-        return Err(Rejection::boxed(err, protocol, method));
-    };
-    let spec = &binding.spec.methods[index];
-    check_version(
-        binding.spec.version.as_deref(),
-        protocol,
-        md.get(keys::PROTOCOL_VERSION),
-    )
-    .and_then(|()| validate_params(method, &spec.params, &request.batch))
-    .map_err(|e| {
-        let mut rejection = Rejection::boxed(e.to_rpc(), protocol, method);
-        rejection.schema = error_schema(spec);
-        rejection.stream = spec.kind != MethodKind::Unary;
-        rejection
-    })?;
-    Ok(Routed::Call(Call { binding, index }))
-}
-
-/// Errors of a unary call go out on its result schema; stream errors on the empty schema.
-fn error_schema(spec: &MethodSpec) -> SchemaRef {
-    match (&spec.result, spec.kind) {
-        (Some(result), MethodKind::Unary) => result.clone(),
-        _ => empty(),
-    }
-}
-
-fn check_version(declared: Option<&str>, protocol: &str, sent: Option<&str>) -> Result<()> {
-    let Some(declared) = declared else {
-        return Ok(());
-    };
-    let major_minor = |v: &str| v.split('.').take(2).map(str::to_owned).collect::<Vec<_>>();
-    match sent {
-        Some(v) if major_minor(v) == major_minor(declared) => Ok(()),
-        other => Err(framework::version_mismatch(protocol, other, declared).into()),
     }
 }
 
@@ -326,6 +274,7 @@ pub(crate) fn encode_logs(
     logs: &[LogRecord],
     server_id: &str,
     request_id: Option<&str>,
+    meter: &mut Meter,
 ) -> Result<()> {
     if logs.is_empty() {
         return Ok(());
@@ -334,6 +283,7 @@ pub(crate) fn encode_logs(
     for log in logs {
         enc.batch(out, &empty_batch, &log_metadata(log, server_id, request_id))?;
     }
+    meter.outputs(&empty_batch, logs.len() as u64);
     Ok(())
 }
 
@@ -354,9 +304,11 @@ fn write_unary<R: Read, W: Write>(
         &ctx.take_logs(),
         &inner.server_id,
         Some(ctx.request_id()),
+        &mut conn.meter,
     )?;
     let batch = batch.unwrap_or_else(|| RecordBatch::new_empty(schema.clone()));
     enc.batch(&mut out, &batch, &Metadata::new())?;
+    conn.meter.output(&batch);
     enc.eos(&mut out);
     conn.send(&out)
 }
@@ -382,6 +334,7 @@ pub(crate) fn write_error_stream<R: Read, W: Write>(
         logs,
         &inner.server_id,
         Some(request_id),
+        &mut conn.meter,
     )?;
     let site = ErrorSite {
         protocol,
@@ -390,11 +343,10 @@ pub(crate) fn write_error_stream<R: Read, W: Write>(
         request_id,
         include_traceback: inner.include_tracebacks,
     };
-    enc.batch(
-        &mut out,
-        &RecordBatch::new_empty(schema.clone()),
-        &exception_metadata(error, &site),
-    )?;
+    let batch = RecordBatch::new_empty(schema.clone());
+    enc.batch(&mut out, &batch, &exception_metadata(error, &site))?;
+    conn.meter.output(&batch);
+    conn.meter.error(error);
     enc.eos(&mut out);
     conn.send(&out)
 }
@@ -411,7 +363,9 @@ fn write_transport_options<R: Read, W: Write>(
     let mut out = Vec::new();
     let mut enc = StreamEncoder::new();
     enc.schema(&mut out, &schema);
-    enc.batch(&mut out, &RecordBatch::new_empty(schema.clone()), &md)?;
+    let batch = RecordBatch::new_empty(schema.clone());
+    enc.batch(&mut out, &batch, &md)?;
+    conn.meter.output(&batch);
     enc.eos(&mut out);
     conn.send(&out)
 }

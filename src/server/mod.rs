@@ -3,26 +3,42 @@
 //! [`Server`] holds the hosted protocols (reflection always included); a transport hands
 //! each connection to the shared connection loop, so every transport gets the same
 //! validation, error reporting and stream handling.
+//!
+//! Observability hangs off one seam: every completed call yields a [`CallRecord`]
+//! (statistics, error, peer, request shape — never values) handed to each [`CallHook`]
+//! attached with [`ServerBuilder::hook`]. [`AccessLog`] is the built-in hook writing the
+//! vgi-rpc access log; transports say who is calling through a [`Peer`] passed to
+//! [`serve_connection_from`].
 
+mod access_log;
 mod conn;
 mod context;
+mod emit;
 mod exception;
 mod hash;
+mod hook;
 mod ids;
+mod peer;
 pub(crate) mod pyjson;
 mod reflection;
 mod refuse;
 mod registry;
+mod route;
 mod service;
+mod stats;
 mod stdio;
 mod streams;
 mod validate;
 
-pub use conn::serve_connection;
+pub use access_log::{AccessLog, AccessLogLevel};
+pub use conn::{serve_connection, serve_connection_from};
 pub use context::CallContext;
 pub use hash::{protocol_hash, protocol_hash_preimage};
+pub use hook::{CallHook, CallRecord, MethodType, RequestShape};
+pub use peer::{Peer, TransportKind};
 pub(crate) use refuse::connection_limit_error;
 pub use refuse::refuse_connection;
 pub use registry::{Server, ServerBuilder};
 pub use service::{MethodKind, MethodSpec, ProtocolSpec, Response, Service};
+pub use stats::CallStats;
 pub use stdio::serve_stdio;

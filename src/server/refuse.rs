@@ -35,7 +35,7 @@ pub fn refuse_connection<R: Read, W: Write>(
     error: &RpcError,
 ) -> Result<()> {
     let inner = &server.inner;
-    let mut conn = Conn::new(reader, writer);
+    let mut conn = Conn::new(reader, writer, false);
     let request = read_request(inner, &mut conn)?;
     let md = request.as_ref().map(|r| &r.metadata);
     let protocol = md.and_then(|m| m.get(keys::PROTOCOL)).unwrap_or_default();

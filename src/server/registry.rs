@@ -1,8 +1,11 @@
 //! The set of protocols a server hosts, in registration order, with their hashes.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::access_log::{AccessLog, AccessLogLevel};
 use super::hash::protocol_hash;
+use super::hook::CallHook;
 use super::reflection::ReflectionService;
 use super::service::{ProtocolSpec, Service};
 use crate::Result;
@@ -18,7 +21,8 @@ pub(crate) struct Binding {
 /// A server: hosted protocols (the reflection protocol always last) plus settings.
 ///
 /// Build one with [`Server::builder`]; serve it with [`crate::serve_stdio`] or another
-/// transport. Cloning is cheap (the protocol set is shared).
+/// transport. Cloning is cheap (the protocol set is shared), and one server may serve
+/// many connections at once from several threads (it is `Send + Sync`).
 #[derive(Clone)]
 pub struct Server {
     pub(crate) inner: Arc<ServerInner>,
@@ -29,6 +33,8 @@ pub(crate) struct ServerInner {
     pub server_id: String,
     pub include_tracebacks: bool,
     pub limits: Limits,
+    /// Observers of every completed call; empty means no statistics are gathered.
+    pub hooks: Vec<Arc<dyn CallHook>>,
 }
 
 impl Server {
@@ -39,6 +45,8 @@ impl Server {
             include_tracebacks: true,
             limits: Limits::default(),
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
+            hooks: Vec::new(),
+            access_log: None,
         }
     }
 
@@ -74,6 +82,8 @@ pub struct ServerBuilder {
     include_tracebacks: bool,
     limits: Limits,
     server_version: String,
+    hooks: Vec<Arc<dyn CallHook>>,
+    access_log: Option<(PathBuf, AccessLogLevel)>,
 }
 
 impl ServerBuilder {
@@ -101,10 +111,25 @@ impl ServerBuilder {
         self
     }
 
+    /// Attaches a hook called after every call; several may be attached, and run in
+    /// the order attached.
+    pub fn hook(mut self, hook: Arc<dyn CallHook>) -> Self {
+        self.hooks.push(hook);
+        self
+    }
+
+    /// Writes an [`AccessLog`] to `path` (`{pid}` and `{server_id}` are expanded), opened
+    /// when the server is built.
+    pub fn access_log(mut self, path: impl Into<PathBuf>, level: AccessLogLevel) -> Self {
+        self.access_log = Some((path.into(), level));
+        self
+    }
+
     /// Finishes the server, appending the `vgi_rpc.Reflection.v1` protocol.
     ///
     /// # Errors
-    /// Fails when the reflection answers cannot be encoded.
+    /// Fails when the reflection answers cannot be encoded or the access log cannot be
+    /// opened.
     pub fn build(self) -> Result<Server> {
         let mut bindings: Vec<Binding> = self
             .services
@@ -135,12 +160,18 @@ impl ServerBuilder {
             spec,
             hash,
         });
+        let mut hooks = self.hooks;
+        if let Some((path, level)) = &self.access_log {
+            let log = AccessLog::create(path, &server_id)?.with_level(*level);
+            hooks.push(Arc::new(log));
+        }
         Ok(Server {
             inner: Arc::new(ServerInner {
                 bindings,
                 server_id,
                 include_tracebacks: self.include_tracebacks,
                 limits: self.limits,
+                hooks,
             }),
         })
     }

@@ -98,8 +98,10 @@ pub(crate) fn drive<R: Read, W: Write>(
             &init_logs,
             &inner.server_id,
             Some(ctx.request_id()),
+            &mut conn.meter,
         )?;
         enc.batch(&mut out, &header, &Metadata::new())?;
+        conn.meter.output(&header);
         enc.eos(&mut out);
         conn.send(&out)?;
         init_logs.clear();
@@ -118,6 +120,7 @@ pub(crate) fn drive<R: Read, W: Write>(
         &init_logs,
         &inner.server_id,
         Some(ctx.request_id()),
+        &mut conn.meter,
     )?;
 
     loop {
@@ -130,10 +133,14 @@ pub(crate) fn drive<R: Read, W: Write>(
                 StreamItem::Batch(batch, metadata) => (batch, metadata),
             };
         if metadata.contains(keys::CANCEL) {
+            conn.meter.cancelled = true;
             state.on_cancel();
             enc.eos(&mut out);
             conn.send(&out)?;
             return wire::drain_stream(&mut conn.reader, &inner.limits);
+        }
+        if matches!(state, State::Exchange(_)) {
+            conn.meter.input(&batch);
         }
         strip_protocol_keys(&mut metadata);
         let mut turn = Turn::new(&metadata, &output_schema);
@@ -152,15 +159,16 @@ pub(crate) fn drive<R: Read, W: Write>(
             &turn.logs,
             &inner.server_id,
             None,
+            &mut conn.meter,
         )?;
         match result {
             Err(e) => {
-                let md = exception_metadata(&e.to_rpc(), &site);
-                enc.batch(
-                    &mut out,
-                    &RecordBatch::new_empty(output_schema.clone()),
-                    &md,
-                )?;
+                let error = e.to_rpc();
+                let md = exception_metadata(&error, &site);
+                let batch = RecordBatch::new_empty(output_schema.clone());
+                enc.batch(&mut out, &batch, &md)?;
+                conn.meter.output(&batch);
+                conn.meter.error(&error);
                 enc.eos(&mut out);
                 conn.send(&out)?;
                 return wire::drain_stream(&mut conn.reader, &inner.limits);
@@ -168,6 +176,7 @@ pub(crate) fn drive<R: Read, W: Write>(
             Ok(()) => {
                 if let Some((batch, md)) = turn.output.take() {
                     enc.batch(&mut out, &batch, &md)?;
+                    conn.meter.output(&batch);
                 }
                 if turn.finished {
                     enc.eos(&mut out);

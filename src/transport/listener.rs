@@ -13,6 +13,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
+use crate::server::Peer;
 use crate::{Error, Result};
 
 /// A connected byte stream the accept loop can hand to a connection thread.
@@ -61,12 +62,12 @@ pub trait Listener: AsFd {
     /// The accepted connection type.
     type Stream: SocketStream;
 
-    /// Accepts one waiting client, in blocking mode, with the peer's address for the
-    /// access log (`None` where the transport has no meaningful one).
+    /// Accepts one waiting client, in blocking mode, with who it is (for hooks and the
+    /// access log).
     ///
     /// # Errors
     /// `WouldBlock` when no client is waiting; other accept errors.
-    fn accept(&self) -> io::Result<(Self::Stream, Option<String>)>;
+    fn accept(&self) -> io::Result<(Self::Stream, Peer)>;
 
     /// The discovery line a worker prints once bound: `UNIX:<path>` or `TCP:<host>:<port>`.
     fn discovery_line(&self) -> String;
@@ -140,10 +141,10 @@ impl AsFd for UnixSocketListener {
 impl Listener for UnixSocketListener {
     type Stream = UnixStream;
 
-    fn accept(&self) -> io::Result<(UnixStream, Option<String>)> {
+    fn accept(&self) -> io::Result<(UnixStream, Peer)> {
         let (stream, _) = self.listener.accept()?;
         stream.set_nonblocking(false)?;
-        Ok((stream, None))
+        Ok((stream, Peer::unix()))
     }
 
     fn discovery_line(&self) -> String {
@@ -186,11 +187,11 @@ impl AsFd for TcpSocketListener {
 impl Listener for TcpSocketListener {
     type Stream = TcpStream;
 
-    fn accept(&self) -> io::Result<(TcpStream, Option<String>)> {
+    fn accept(&self) -> io::Result<(TcpStream, Peer)> {
         let (stream, peer) = self.listener.accept()?;
         stream.set_nonblocking(false)?;
         stream.set_nodelay(true)?;
-        Ok((stream, Some(peer.to_string())))
+        Ok((stream, Peer::tcp(peer.to_string())))
     }
 
     fn discovery_line(&self) -> String {

@@ -22,7 +22,7 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
 use super::listener::{Listener, SocketStream};
 use super::shutdown::Shutdown;
-use crate::server::{Server, refuse_connection, serve_connection};
+use crate::server::{Peer, Server, refuse_connection, serve_connection_from};
 use crate::{Error, Result};
 
 /// How many refusals may be answered at once; past this, extra clients are dropped
@@ -254,11 +254,11 @@ fn configure<S: SocketStream>(stream: &S, options: &ServeOptions) -> Result<()> 
 
 /// Serves one connection to its end. Errors end only this connection, and the peer has
 /// already been sent what could be said, so they are not reported further.
-fn serve_stream<S: SocketStream>(server: &Server, stream: S, _peer: Option<String>) {
+fn serve_stream<S: SocketStream>(server: &Server, stream: S, peer: Peer) {
     let Ok(reader) = stream.duplicate() else {
         return;
     };
-    let _ = serve_connection(server, reader, stream);
+    let _ = serve_connection_from(server, peer, reader, stream);
 }
 
 fn refuse<S: SocketStream>(server: &Server, stream: S, limit: usize, tracker: &Arc<Tracker>) {

@@ -232,15 +232,18 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
 }
 
 fn serve(options: &Options) -> anyhow::Result<()> {
-    if options.access_log.is_some() {
-        // Accepted for command-line compatibility; records are not written yet.
-        eprintln!("vgi-rpc-conformance-worker: --access-log is not supported yet; ignoring");
-    }
-    let server = vgi_rpc::Server::builder()
+    let mut builder = vgi_rpc::Server::builder()
         .service(ConformanceServer::new(ConformanceImpl::new()))
-        .service(SecondaryServer::new(SecondaryImpl))
-        .build()
-        .context("building the server")?;
+        .service(SecondaryServer::new(SecondaryImpl));
+    if let Some(path) = &options.access_log {
+        let level = if options.access_log_debug {
+            vgi_rpc::server::AccessLogLevel::Debug
+        } else {
+            vgi_rpc::server::AccessLogLevel::Info
+        };
+        builder = builder.access_log(path, level);
+    }
+    let server = builder.build().context("building the server")?;
     let mut socket_options = ServeOptions::default().threaded(options.threaded);
     if let Some(limit) = options.max_connections {
         socket_options = socket_options.max_connections(limit);

@@ -1,0 +1,146 @@
+//! Routing a request: which hosted method it addresses, or why it is refused.
+//!
+//! The checks run in the reference's order so that a request with several problems gets
+//! the same error from us as from the reference.
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+
+use super::conn::empty;
+use super::exception::framework;
+use super::registry::{Binding, ServerInner};
+use super::service::{MethodKind, MethodSpec};
+use super::validate::validate_params;
+use crate::wire::{Metadata, keys};
+use crate::{Result, RpcError};
+
+/// The request as read off the wire.
+pub(crate) struct Request {
+    pub(crate) batch: RecordBatch,
+    pub(crate) metadata: Metadata,
+}
+
+/// A request that passed routing, version and parameter checks.
+#[derive(Clone, Copy)]
+pub(crate) struct Call<'a> {
+    pub(crate) binding: &'a Binding,
+    pub(crate) index: usize,
+}
+
+/// Where a valid request goes.
+pub(crate) enum Routed<'a> {
+    TransportOptions,
+    Call(Call<'a>),
+}
+
+/// Why a request was refused before dispatch, and how to answer it.
+pub(crate) struct Rejection {
+    pub(crate) error: RpcError,
+    pub(crate) schema: SchemaRef,
+    pub(crate) protocol: String,
+    pub(crate) method: String,
+    /// The request addressed a stream method, so an input stream follows it.
+    pub(crate) stream: bool,
+}
+
+impl Rejection {
+    fn boxed(error: RpcError, protocol: &str, method: &str) -> Box<Self> {
+        Box::new(Rejection {
+            error,
+            schema: empty(),
+            protocol: protocol.to_owned(),
+            method: method.to_owned(),
+            stream: false,
+        })
+    }
+}
+
+/// Validates a request in the reference's order: method key, request version, built-ins,
+/// protocol routing, method lookup, protocol version gate, parameters.
+pub(crate) fn route<'a>(
+    inner: &'a ServerInner,
+    request: &Request,
+) -> std::result::Result<Routed<'a>, Box<Rejection>> {
+    let md = &request.metadata;
+    let primary = inner
+        .bindings
+        .first()
+        .map(|b| b.spec.name.as_str())
+        .unwrap_or("");
+    let Some(method) = md.get(keys::METHOD) else {
+        let err = framework::protocol_error(
+            "Missing 'vgi_rpc.method' in request batch custom_metadata. Each request batch must carry a 'vgi_rpc.method' key.",
+        );
+        return Err(Rejection::boxed(err, primary, ""));
+    };
+    if md.get(keys::REQUEST_VERSION) != Some(keys::REQUEST_VERSION_VALUE) {
+        let err = framework::version_error(md.get(keys::REQUEST_VERSION));
+        return Err(Rejection::boxed(err, primary, method));
+    }
+    if method == keys::TRANSPORT_OPTIONS_METHOD {
+        return Ok(Routed::TransportOptions);
+    }
+    if method == keys::DESCRIBE_METHOD {
+        return Err(Rejection::boxed(
+            framework::describe_retired(),
+            primary,
+            method,
+        ));
+    }
+    let hosted: Vec<&str> = inner
+        .bindings
+        .iter()
+        .map(|b| b.spec.name.as_str())
+        .collect();
+    let Some(protocol) = md.get(keys::PROTOCOL) else {
+        let err = framework::protocol_not_specified(&hosted);
+        return Err(Rejection::boxed(err, primary, method));
+    };
+    let Some(binding) = inner.binding(protocol) else {
+        let err = framework::protocol_not_supported(protocol, &hosted);
+        return Err(Rejection::boxed(err, primary, method));
+    };
+    let Some(index) = binding.spec.method_index(method) else {
+        let names: Vec<&str> = binding
+            .spec
+            .methods
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        let err = framework::no_such_method(protocol, method, &names);
+        return Err(Rejection::boxed(err, protocol, method));
+    };
+    let spec = &binding.spec.methods[index];
+    check_version(
+        binding.spec.version.as_deref(),
+        protocol,
+        md.get(keys::PROTOCOL_VERSION),
+    )
+    .and_then(|()| validate_params(method, &spec.params, &request.batch))
+    .map_err(|e| {
+        let mut rejection = Rejection::boxed(e.to_rpc(), protocol, method);
+        rejection.schema = error_schema(spec);
+        rejection.stream = spec.kind != MethodKind::Unary;
+        rejection
+    })?;
+    Ok(Routed::Call(Call { binding, index }))
+}
+
+/// Errors of a unary call go out on its result schema; stream errors on the empty schema.
+pub(crate) fn error_schema(spec: &MethodSpec) -> SchemaRef {
+    match (&spec.result, spec.kind) {
+        (Some(result), MethodKind::Unary) => result.clone(),
+        _ => empty(),
+    }
+}
+
+fn check_version(declared: Option<&str>, protocol: &str, sent: Option<&str>) -> Result<()> {
+    let Some(declared) = declared else {
+        return Ok(());
+    };
+    let major_minor = |v: &str| v.split('.').take(2).map(str::to_owned).collect::<Vec<_>>();
+    match sent {
+        Some(v) if major_minor(v) == major_minor(declared) => Ok(()),
+        other => Err(framework::version_mismatch(protocol, other, declared).into()),
+    }
+}
