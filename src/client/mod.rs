@@ -24,6 +24,7 @@ mod session;
 mod stream;
 mod subprocess;
 mod transport;
+mod typed;
 
 pub use address::{Address, split_command_line};
 pub use decode_error::rpc_error_from_metadata;
@@ -32,6 +33,7 @@ pub use options::{CallOptions, CancelHandle, ConnectOptions, StderrMode};
 pub use session::StreamSession;
 pub use stream::ClientStream;
 pub use subprocess::Subprocess;
+pub use typed::{ExchangeStream, ProducerStream};
 
 use std::io::{BufReader, Read, Write};
 

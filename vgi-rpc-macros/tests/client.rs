@@ -198,7 +198,7 @@ impl ClientTest for Impl {
         Err(RpcError::value_error(message)
             .with_code(ErrorCode::NotFound)
             .with_kind("missing")
-            .with_detail(serde_json::json!({"key": "k1"}))
+            .with_detail(serde_json::json!({"@type": "ClientTest.Missing", "key": "k1"}))
             .into())
     }
 
@@ -354,7 +354,7 @@ fn remote_errors_carry_code_kind_and_details() {
     assert_eq!(rpc.message, "no such key");
     assert_eq!(rpc.code, ErrorCode::NotFound);
     assert_eq!(rpc.kind.as_deref(), Some("missing"));
-    assert_eq!(rpc.details, [serde_json::json!({"key": "k1"})]);
+    assert_eq!(rpc.details, [serde_json::json!({"@type": "ClientTest.Missing", "key": "k1"})]);
     assert!(!rpc.traceback.is_empty());
     // The connection survives a remote error.
     assert_eq!(c.echo_int(7).unwrap(), 7);
