@@ -165,9 +165,10 @@ impl Request {
     /// `i64` of 2^40 sent as `int32` is an error, never a silent null).
     pub fn arg<T: ArrowValue>(mut self, value: T) -> Result<Self> {
         let index = self.columns.len();
-        let field = self.schema.fields().get(index).ok_or_else(|| {
-            Error::protocol(format!("request has no parameter #{index} to fill"))
-        })?;
+        let field =
+            self.schema.fields().get(index).ok_or_else(|| {
+                Error::protocol(format!("request has no parameter #{index} to fill"))
+            })?;
         let column = T::to_top_level_array(vec![Some(value)])?;
         let column = convert(column, field.data_type(), field.name())?;
         self.columns.push(column);
@@ -306,7 +307,10 @@ mod tests {
         assert_eq!(batch.num_rows(), 1);
         assert_eq!(batch.column(0).data_type(), &DataType::Int32);
         assert!(batch.column(1).is_null(0));
-        assert_eq!(crate::private::arg::<i64>(&batch, 0, Some(&DataType::Int32)).unwrap(), 7);
+        assert_eq!(
+            crate::private::arg::<i64>(&batch, 0, Some(&DataType::Int32)).unwrap(),
+            7
+        );
     }
 
     #[test]
@@ -320,7 +324,13 @@ mod tests {
     fn missing_or_extra_arguments_are_errors() {
         let declared = schema(vec![param_field::<i64>("n", None)]);
         assert!(Request::new(&declared).finish().is_err());
-        assert!(Request::new(&declared).arg(1i64).unwrap().arg(2i64).is_err());
+        assert!(
+            Request::new(&declared)
+                .arg(1i64)
+                .unwrap()
+                .arg(2i64)
+                .is_err()
+        );
         let none = Request::new(&schema(vec![])).finish().unwrap();
         assert_eq!((none.num_columns(), none.num_rows()), (0, 0));
     }

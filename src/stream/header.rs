@@ -3,8 +3,8 @@
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
-use crate::{Error, Result};
 use crate::schema::ArrowRecord;
+use crate::{Error, Result};
 
 /// A header type for [`super::Producer`] / [`super::Exchange`]: `()` for none, or any
 /// [`ArrowRecord`].
@@ -53,7 +53,9 @@ impl<T: ArrowRecord> StreamHeader for T {
     fn from_header_batch(batch: Option<&RecordBatch>) -> Result<Self> {
         match batch {
             Some(batch) if batch.num_rows() > 0 => T::from_batch(batch, 0),
-            _ => Err(Error::type_error("the stream declares a header but none arrived")),
+            _ => Err(Error::type_error(
+                "the stream declares a header but none arrived",
+            )),
         }
     }
 }

@@ -182,7 +182,11 @@ impl ClientTest for Impl {
     ) -> Result<String> {
         let pair = format!("{left}{separator}{right}");
         let times = usize::try_from(times).map_err(|_| RpcError::value_error("times < 0"))?;
-        Ok(format!("{}{}", pair.repeat(times), suffix.unwrap_or_default()))
+        Ok(format!(
+            "{}{}",
+            pair.repeat(times),
+            suffix.unwrap_or_default()
+        ))
     }
 
     fn default_status(&self, status: Status) -> Result<Status> {
@@ -313,7 +317,10 @@ fn unary_calls_round_trip_rust_types() {
             y: Some(1.5)
         }
     );
-    let point = Point { x: 2.0, y: Some(3.0) };
+    let point = Point {
+        x: 2.0,
+        y: Some(3.0),
+    };
     assert_eq!(c.maybe_point(Some(point.clone())).unwrap(), Some(point));
     assert_eq!(c.maybe_point(None).unwrap(), None);
     assert_eq!(c.flip(Status::Active).unwrap(), Status::Inactive);
@@ -338,7 +345,10 @@ fn defaults_fill_omitted_parameters() {
             .unwrap(),
         "a+b!"
     );
-    assert_eq!(c.join_with_defaults("a".into(), "b".into()).unwrap(), "a-ba-b");
+    assert_eq!(
+        c.join_with_defaults("a".into(), "b".into()).unwrap(),
+        "a-ba-b"
+    );
     assert_eq!(c.default_status_with_defaults().unwrap(), Status::Inactive);
     assert_eq!(c.default_status(Status::Active).unwrap(), Status::Active);
 }
@@ -354,7 +364,10 @@ fn remote_errors_carry_code_kind_and_details() {
     assert_eq!(rpc.message, "no such key");
     assert_eq!(rpc.code, ErrorCode::NotFound);
     assert_eq!(rpc.kind.as_deref(), Some("missing"));
-    assert_eq!(rpc.details, [serde_json::json!({"@type": "ClientTest.Missing", "key": "k1"})]);
+    assert_eq!(
+        rpc.details,
+        [serde_json::json!({"@type": "ClientTest.Missing", "key": "k1"})]
+    );
     assert!(!rpc.traceback.is_empty());
     // The connection survives a remote error.
     assert_eq!(c.echo_int(7).unwrap(), 7);
@@ -465,8 +478,8 @@ fn exchanges_answer_each_input() {
 #[test]
 fn options_and_the_inner_client_are_reachable() {
     let c = client();
-    let options = vgi_rpc::client::CallOptions::default()
-        .with_timeout(std::time::Duration::from_secs(5));
+    let options =
+        vgi_rpc::client::CallOptions::default().with_timeout(std::time::Duration::from_secs(5));
     let mut c = c.with_options(options);
     assert_eq!(c.options().timeout, Some(std::time::Duration::from_secs(5)));
     assert_eq!(c.echo_int(9).unwrap(), 9);

@@ -127,7 +127,8 @@ fn expanded_items_work() {
 #[allow(dead_code)]
 fn client_signatures(client: &mut expanded::HygieneClient) -> vgi_rpc::Result<()> {
     let point = expanded::Point { x: 1.0, y: None };
-    let _: Vec<expanded::Point> = client.unary(point, 1, "s".to_owned(), expanded::Status::Active)?;
+    let _: Vec<expanded::Point> =
+        client.unary(point, 1, "s".to_owned(), expanded::Status::Active)?;
     let point = expanded::Point { x: 1.0, y: None };
     let _: Vec<expanded::Point> = client.unary_with_defaults(point, 1, expanded::Status::Active)?;
     client.void()?;
