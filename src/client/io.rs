@@ -40,7 +40,8 @@ impl DeadlineCell {
         })
     }
 
-    /// Arms the deadline `timeout` from now (or disarms it with `None`).
+    /// Starts a call: clears the expired flag and arms the deadline `timeout` from now
+    /// (none with `None`).
     pub(crate) fn arm(&self, timeout: Option<Duration>) {
         self.expired.store(false, Ordering::Relaxed);
         let at = timeout.map_or(0, |t| {
@@ -48,6 +49,12 @@ impl DeadlineCell {
             u64::try_from(nanos).unwrap_or(u64::MAX - 1) + 1
         });
         self.at.store(at, Ordering::Relaxed);
+    }
+
+    /// Ends a call: no deadline, but [`DeadlineCell::expired`] still reports whether it
+    /// fired.
+    pub(crate) fn disarm(&self) {
+        self.at.store(0, Ordering::Relaxed);
     }
 
     pub(crate) fn expired(&self) -> bool {

@@ -253,3 +253,55 @@ pub(crate) fn closed_mid_call(e: Error) -> Error {
         other => other,
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn request_metadata(target: &Target, extra: &Metadata) -> Vec<(String, String)> {
+        let params = RecordBatch::new_empty(std::sync::Arc::new(arrow_schema::Schema::empty()));
+        let bytes = encode_request(target, "m", &params, extra).unwrap();
+        let mut cursor = &bytes[..];
+        let limits = Limits::default();
+        let mut decoder = wire::read_stream_start(&mut cursor, &limits).unwrap();
+        match wire::read_stream_item(&mut cursor, &mut decoder, &limits).unwrap() {
+            StreamItem::Batch(_, md) => md
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            StreamItem::End => panic!("no request batch"),
+        }
+    }
+
+    #[test]
+    fn extra_metadata_goes_first_and_framework_keys_are_never_duplicated() {
+        let target = Target::new("P", Some("1.0"));
+        let extra = Metadata::new()
+            .with("app.a", "1")
+            .with(keys::PROTOCOL, "P")
+            .with(keys::METHOD, "m")
+            .with("app.b", "2");
+        let md = request_metadata(&target, &extra);
+        let keys: Vec<&str> = md.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "app.a",
+                keys::PROTOCOL,
+                keys::METHOD,
+                "app.b",
+                keys::REQUEST_VERSION,
+                keys::PROTOCOL_VERSION
+            ]
+        );
+        // Without extras: the reference's order.
+        let md = request_metadata(&Target::new("", None), &Metadata::new());
+        let keys: Vec<&str> = md.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [keys::METHOD, keys::REQUEST_VERSION],
+            "no protocol key"
+        );
+    }
+}

@@ -64,7 +64,7 @@ impl Drop for CallGuard<'_> {
             cancel.detach();
         }
         if self.disarm {
-            self.deadline.arm(None);
+            self.deadline.disarm();
         }
     }
 }
@@ -262,6 +262,6 @@ impl Drop for ClientStream<'_> {
         if !*self.broken {
             let _ = self.finish(StreamSession::close);
         }
-        self.deadline.arm(None);
+        self.deadline.disarm();
     }
 }

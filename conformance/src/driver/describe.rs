@@ -10,8 +10,8 @@ use arrow_array::cast::AsArray;
 use arrow_array::{Array, BinaryArray, RecordBatch, StringArray, StructArray};
 use arrow_schema::{DataType, Field, Schema};
 use serde_json::{Value, json};
-use vgi_rpc::client::{CallOptions, Client, Target};
 use vgi_rpc::Error;
+use vgi_rpc::client::{CallOptions, Client, Target};
 use vgi_rpc::wire::{self, Limits, StreamItem, keys};
 
 use super::ipc::b64_encode;
@@ -26,7 +26,11 @@ pub(crate) fn describe(client: &mut Client) -> Result<Value, Error> {
     let options = CallOptions::default();
 
     let empty = RecordBatch::new_empty(Arc::new(Schema::empty()));
-    let listing = nested_record(client.call(&reflection, "list_protocols", &empty, &options)?.batch)?;
+    let listing = nested_record(
+        client
+            .call(&reflection, "list_protocols", &empty, &options)?
+            .batch,
+    )?;
     let server_id = string_field(&listing, "server_id")?;
     let request_version = string_field(&listing, "request_version")?;
     let protocols = list_of_structs(&listing, "protocols")?;
@@ -47,10 +51,20 @@ pub(crate) fn describe(client: &mut Client) -> Result<Value, Error> {
         .into());
     };
 
-    let params_schema = Arc::new(Schema::new(vec![Field::new("protocol", DataType::Utf8, false)]));
-    let params = RecordBatch::try_new(params_schema, vec![Arc::new(StringArray::from(vec![name.as_str()]))])
-        ?;
-    let description = nested_record(client.call(&reflection, "describe", &params, &options)?.batch)?;
+    let params_schema = Arc::new(Schema::new(vec![Field::new(
+        "protocol",
+        DataType::Utf8,
+        false,
+    )]));
+    let params = RecordBatch::try_new(
+        params_schema,
+        vec![Arc::new(StringArray::from(vec![name.as_str()]))],
+    )?;
+    let description = nested_record(
+        client
+            .call(&reflection, "describe", &params, &options)?
+            .batch,
+    )?;
     let methods = list_of_structs(&description, "methods")?;
     Ok(json!({
         "protocol_name": string_field(&description, "protocol")?,
@@ -82,7 +96,9 @@ fn nested_record(reply: Option<RecordBatch>) -> Result<RecordBatch, Error> {
     let mut decoder = wire::read_stream_start(&mut bytes, &limits)?;
     match wire::read_stream_item(&mut bytes, &mut decoder, &limits)? {
         StreamItem::Batch(batch, _) if batch.num_rows() == 1 => Ok(batch),
-        _ => Err(malformed("the nested stream does not hold one one-row batch")),
+        _ => Err(malformed(
+            "the nested stream does not hold one one-row batch",
+        )),
     }
 }
 

@@ -5,7 +5,6 @@
 //! are the whole of its Arrow handling.
 
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use vgi_rpc::wire::{self, Limits, Metadata, StreamEncoder, StreamItem};
@@ -30,10 +29,12 @@ pub(crate) fn decode_batch(field: &str, text: &str) -> Result<(RecordBatch, Meta
     let bad = |e: vgi_rpc::Error| format!("`{field}` is not an Arrow IPC stream: {e}");
     let mut decoder = wire::read_stream_start(&mut source, &limits).map_err(bad)?;
     match wire::read_stream_item(&mut source, &mut decoder, &limits).map_err(bad)? {
-        StreamItem::Batch(batch, metadata) => match wire::read_stream_item(&mut source, &mut decoder, &limits).map_err(bad)? {
-            StreamItem::End => Ok((batch, metadata)),
-            StreamItem::Batch(..) => Err(format!("`{field}` holds more than one batch")),
-        },
+        StreamItem::Batch(batch, metadata) => {
+            match wire::read_stream_item(&mut source, &mut decoder, &limits).map_err(bad)? {
+                StreamItem::End => Ok((batch, metadata)),
+                StreamItem::Batch(..) => Err(format!("`{field}` holds more than one batch")),
+            }
+        }
         StreamItem::End => Err(format!("`{field}` holds no batch")),
     }
 }
@@ -48,13 +49,4 @@ pub(crate) fn encode_batch(batch: &RecordBatch, metadata: &Metadata) -> Result<S
         .map_err(|e| format!("cannot re-encode a batch the client returned: {e}"))?;
     encoder.eos(&mut out);
     Ok(b64_encode(&out))
-}
-
-/// Writes a schema as an IPC stream over no batches, base64-encoded.
-pub(crate) fn encode_schema(schema: &SchemaRef) -> String {
-    let mut out = Vec::new();
-    let mut encoder = StreamEncoder::new();
-    encoder.schema(&mut out, schema);
-    encoder.eos(&mut out);
-    b64_encode(&out)
 }

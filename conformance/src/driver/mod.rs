@@ -119,20 +119,20 @@ impl Session {
             )
         })?;
         let target = Target::new(self.protocol.clone(), metadata.get(keys::PROTOCOL_VERSION));
-        let options = CallOptions {
-            metadata: metadata.clone(),
-            ..CallOptions::default()
-        };
+        let options = CallOptions::default().with_metadata(metadata.clone());
         Ok((method.to_owned(), target, options))
     }
 }
 
 /// Runs the driver over `input` / `output` until `shutdown` or EOF.
-pub fn run(input: impl BufRead, output: impl Write) {
+pub(crate) fn run(input: impl BufRead, output: impl Write) {
     let mut channel = Channel { input, output };
     let mut session: Option<Session> = None;
     while let Some(request) = channel.next_request() {
-        let op = request.get("op").and_then(Value::as_str).unwrap_or_default();
+        let op = request
+            .get("op")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let flow = match (op, session.as_mut()) {
             ("shutdown", _) => Flow::Shutdown,
             ("connect", None) => {
@@ -146,7 +146,9 @@ pub fn run(input: impl BufRead, output: impl Write) {
                 Flow::Continue
             }
             ("connect", Some(_)) => {
-                channel.send(refused("`connect` arrives once; this driver is already connected"));
+                channel.send(refused(
+                    "`connect` arrives once; this driver is already connected",
+                ));
                 Flow::Continue
             }
             ("", _) => {
@@ -154,7 +156,9 @@ pub fn run(input: impl BufRead, output: impl Write) {
                 Flow::Continue
             }
             (_, None) => {
-                channel.send(refused(format!("`{op}` before `connect`: no connection yet")));
+                channel.send(refused(format!(
+                    "`{op}` before `connect`: no connection yet"
+                )));
                 Flow::Continue
             }
             ("unary", Some(s)) => {
@@ -246,10 +250,7 @@ fn connect(request: &Map<String, Value>) -> Result<Session, String> {
         other => return Err(format!("connect: unknown transport `{other}`")),
     };
     // The driver is one connection: a failed call must not silently open another.
-    let options = ConnectOptions {
-        reconnect: false,
-        ..ConnectOptions::default()
-    };
+    let options = ConnectOptions::default().with_reconnect(false);
     let mut client = Client::connect_with(&address, options)
         .map_err(|e| format!("connect to {transport} {target} failed: {e}"))?;
     let logs: Arc<Mutex<Vec<LogRecord>>> = Arc::default();
