@@ -16,7 +16,9 @@ use crate::stream::StreamHeader;
 /// An open producer stream: iterate to receive batches, one per tick.
 ///
 /// The iterator ends when the server finishes the stream; a remote error is yielded once
-/// and ends it too. Dropping the stream early closes it (best effort); [`cancel`] asks the
+/// and ends it too. A method that fails while opening the stream reports it from the
+/// method call when the stream has a header (it is read at open), otherwise as the first
+/// item. Dropping the stream early closes it (best effort); [`cancel`] asks the
 /// server to stop and run its cancel hook.
 ///
 /// [`cancel`]: ProducerStream::cancel
