@@ -329,6 +329,8 @@ def conformance_describe(request: pytest.FixtureRequest) -> Any:
 # ---------------------------------------------------------------------------
 
 _DESELECTED: list[tuple[str, str]] = []
+#: The parametrised fixtures whose value names the transport a test ran on.
+_TRANSPORT_FIXTURES = ("conformance_conn", "conformance_raw_conn", "conformance_describe")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -346,10 +348,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Under pytest-xdist the controller collects nothing itself: hand it the list.
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["vgi_deselected"] = list(_DESELECTED)
+
+
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist controller: take the exclusion list from the first worker that reports."""
+    deselected = getattr(node, "workeroutput", {}).get("vgi_deselected")
+    if deselected and not _DESELECTED:
+        _DESELECTED.extend((nodeid, reason) for nodeid, reason in deselected)
+
+
+def _transport_of(item: pytest.Item) -> str:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    for name in _TRANSPORT_FIXTURES:
+        if name in params:
+            return str(params[name])
+    return "-"
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()
+    report.user_properties.append(("transport", _transport_of(item)))
     if report.skipped and not hasattr(report, "wasxfail"):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
@@ -365,8 +390,28 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     by_reason: dict[str, list[str]] = {}
     for nodeid, reason in _DESELECTED:
         by_reason.setdefault(reason, []).append(nodeid)
-    tr.write_line(f"excluded (deselected) tests: {len(_DESELECTED)}")
+    tr.write_line(f"excluded (deselected, listed by reason in exclusions.py): {len(_DESELECTED)}")
     for reason, ids in sorted(by_reason.items()):
         tr.write_line(f"  {len(ids):4d}  {reason}")
-    counts = {k: len(tr.stats.get(k, [])) for k in ("passed", "failed", "error", "skipped")}
-    tr.write_line(f"counts: {counts}")
+    # One outcome per test: a failed setup or teardown counts as the test's failure.
+    outcomes: dict[str, tuple[str, str]] = {}
+    for key in ("passed", "failed", "error", "skipped"):
+        for report in tr.stats.get(key, []):
+            nodeid = getattr(report, "nodeid", "")
+            if not nodeid:
+                continue
+            transport = dict(getattr(report, "user_properties", [])).get("transport", "-")
+            state = "failed" if key in ("failed", "error") else key
+            previous = outcomes.get(nodeid)
+            if previous is None or state == "failed":
+                outcomes[nodeid] = (transport, state)
+    table: dict[str, dict[str, int]] = {}
+    for transport, state in outcomes.values():
+        row = table.setdefault(transport, {"passed": 0, "failed": 0, "skipped": 0})
+        row[state] += 1
+    for transport in sorted(table):
+        row = table[transport]
+        tr.write_line(
+            f"transport {transport:<10} passed {row['passed']:4d}  failed {row['failed']:4d}  "
+            f"skipped {row['skipped']:4d}"
+        )
