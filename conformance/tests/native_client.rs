@@ -207,8 +207,20 @@ fn typed_schema() -> SchemaRef {
     ]))
 }
 
+/// One populated typed-exchange row.
+#[derive(Clone, Copy)]
+struct TypedRow {
+    float: f64,
+    tags: &'static [&'static str],
+    category: &'static str,
+    micros: i64,
+    amount: i128,
+    name: &'static str,
+    scores: &'static [i32],
+}
+
 /// A typed-exchange batch built from the declared schema. `None` rows are all-null.
-fn typed_batch(rows: &[Option<(f64, &[&str], &str, i64, i128, &str, &[i32])>]) -> RecordBatch {
+fn typed_batch(rows: &[Option<TypedRow>]) -> RecordBatch {
     let schema = typed_schema();
     let mut floats = Float64Builder::new();
     let mut tags =
@@ -250,24 +262,24 @@ fn typed_batch(rows: &[Option<(f64, &[&str], &str, i64, i128, &str, &[i32])>]) -
                     .append_null();
                 nested.append_null();
             }
-            Some((f, t, c, ts, amount, name, scores)) => {
-                floats.append_value(*f);
-                for tag in *t {
+            Some(row) => {
+                floats.append_value(row.float);
+                for tag in row.tags {
                     tags.values().append_value(tag);
                 }
                 tags.values().append_null();
                 tags.append(true);
-                category.append_value(c);
-                times.append_value(*ts);
-                amounts.append_value(*amount);
+                category.append_value(row.category);
+                times.append_value(row.micros);
+                amounts.append_value(row.amount);
                 nested
                     .field_builder::<StringBuilder>(0)
                     .unwrap()
-                    .append_value(name);
+                    .append_value(row.name);
                 let list = nested
                     .field_builder::<ListBuilder<Int32Builder>>(1)
                     .unwrap();
-                list.values().append_slice(scores);
+                list.values().append_slice(row.scores);
                 list.values().append_null();
                 list.append(true);
                 nested.append(true);
@@ -287,15 +299,15 @@ fn typed_batch(rows: &[Option<(f64, &[&str], &str, i64, i128, &str, &[i32])>]) -
 
 /// `typed_exchange` echoes every batch of one exchange stream with the exact schema.
 fn typed_exchange(client: &mut Client) {
-    let populated = (
-        -2.5,
-        &["red", "blue"][..],
-        "alpha",
-        1_700_000_000_123_456,
-        123_456_789_i128,
-        "n1",
-        &[1, -2, 3][..],
-    );
+    let populated = TypedRow {
+        float: -2.5,
+        tags: &["red", "blue"],
+        category: "alpha",
+        micros: 1_700_000_000_123_456,
+        amount: 123_456_789,
+        name: "n1",
+        scores: &[1, -2, 3],
+    };
     let cases = [
         ("one all-null row", typed_batch(&[None])),
         ("a zero-row batch", typed_batch(&[])),
