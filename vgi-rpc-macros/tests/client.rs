@@ -76,7 +76,7 @@ trait ClientTest: Send + Sync + 'static {
     fn scale_with_header(&self, factor: f64) -> Result<Exchange<Scaler, Info>>;
     /// A method named like a keyword still gets a client method.
     #[vgi(name = "type")]
-    fn r#type(&self, r#box: i64) -> Result<i64>;
+    fn r#type(&self, r#box: i64, #[vgi(default = 1)] r#in: i64) -> Result<i64>;
 }
 
 struct Counter {
@@ -248,8 +248,8 @@ impl ClientTest for Impl {
         Ok(Exchange::with_header(Scaler { factor }, info))
     }
 
-    fn r#type(&self, r#box: i64) -> Result<i64> {
-        Ok(r#box + 1)
+    fn r#type(&self, r#box: i64, r#in: i64) -> Result<i64> {
+        Ok(r#box + r#in)
     }
 }
 
@@ -324,7 +324,8 @@ fn unary_calls_round_trip_rust_types() {
     assert_eq!(c.maybe_point(Some(point.clone())).unwrap(), Some(point));
     assert_eq!(c.maybe_point(None).unwrap(), None);
     assert_eq!(c.flip(Status::Active).unwrap(), Status::Inactive);
-    assert_eq!(c.r#type(41).unwrap(), 42);
+    assert_eq!(c.r#type(41, 2).unwrap(), 43);
+    assert_eq!(c.type_with_defaults(41).unwrap(), 42);
 }
 
 #[test]

@@ -3,6 +3,8 @@
 
 use std::collections::HashSet;
 
+use syn::ext::IdentExt as _;
+
 use super::codegen::client::{RESERVED, defaults_ident};
 use super::model::ServiceDef;
 use crate::diag::Errors;
@@ -29,10 +31,10 @@ fn client_names(def: &ServiceDef, errors: &mut Errors) {
     let generated: Vec<(String, String)> = def
         .methods
         .iter()
-        .filter_map(|m| Some((defaults_ident(m)?.to_string(), m.ident.to_string())))
+        .filter_map(|m| Some((defaults_ident(m)?.to_string(), m.ident.unraw().to_string())))
         .collect();
     for method in &def.methods {
-        let name = method.ident.to_string();
+        let name = method.ident.unraw().to_string();
         let clash = if RESERVED.contains(&name.as_str()) {
             Some(format!("`{}Client::{name}`", def.ident))
         } else {
