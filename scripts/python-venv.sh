@@ -9,6 +9,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${VGI_VENV:-"$here/target/py-venv"}
 # The conformance extra brings jsonschema, which `vgi-rpc-test --access-log` needs.
 pin="vgi-rpc[http,cli,conformance]==0.52.2"
+# The shared conformance suite (tests/python/conformance) needs pytest-timeout (its
+# timeout marks), psutil (imported by its resource-soak group) and pytest-xdist.
+extras=(pytest pytest-timeout pytest-xdist psutil)
 
 find_python() {
   if [ -n "${VGI_PYTHON:-}" ]; then echo "$VGI_PYTHON"; return; fi
@@ -31,10 +34,9 @@ if [ ! -x "$venv/bin/vgi-rpc-test" ] || ! "$venv/bin/python" -c \
   py=$(find_python)
   echo "creating $venv with $py" >&2
   "$py" -m venv "$venv" >&2
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$pin" pytest >&2
-elif ! "$venv/bin/python" -c 'import jsonschema' 2>/dev/null; then
-  # A venv made before the access-log checks: add the missing extra.
-  echo "adding the conformance extra to $venv" >&2
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$pin" >&2
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$pin" "${extras[@]}" >&2
+elif ! "$venv/bin/python" -c 'import jsonschema, pytest, pytest_timeout, xdist, psutil' 2>/dev/null; then
+  echo "adding the conformance extra and ${extras[*]} to $venv" >&2
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$pin" "${extras[@]}" >&2
 fi
 echo "$venv"

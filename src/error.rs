@@ -213,18 +213,26 @@ impl RpcError {
         self
     }
 
-    /// Whether a caller may retry: `UNAVAILABLE`, or `RESOURCE_EXHAUSTED` carrying a
-    /// `vgi_rpc.RetryInfo` detail. Clients never retry on their own.
+    /// Whether a caller may retry (WIRE_PROTOCOL.md §8): `UNAVAILABLE` always;
+    /// `RESOURCE_EXHAUSTED` only with a well-formed `vgi_rpc.RetryInfo` detail (its
+    /// `retry_delay_seconds` a non-negative number; a malformed detail counts as absent,
+    /// as in the reference). Everything else, `ABORTED` included, is final. This is a
+    /// classification: clients never retry on their own.
     pub fn is_retryable(&self) -> bool {
         match self.code {
             ErrorCode::Unavailable => true,
-            ErrorCode::ResourceExhausted => self
-                .details
-                .iter()
-                .any(|d| d.get("@type").and_then(|t| t.as_str()) == Some("vgi_rpc.RetryInfo")),
+            ErrorCode::ResourceExhausted => self.details.iter().any(is_valid_retry_info),
             _ => false,
         }
     }
+}
+
+fn is_valid_retry_info(detail: &serde_json::Value) -> bool {
+    detail.get("@type").and_then(serde_json::Value::as_str) == Some("vgi_rpc.RetryInfo")
+        && detail
+            .get("retry_delay_seconds")
+            .and_then(serde_json::Value::as_f64)
+            .is_some_and(|delay| delay >= 0.0)
 }
 
 impl fmt::Display for RpcError {
@@ -238,3 +246,35 @@ impl fmt::Display for RpcError {
 }
 
 impl std::error::Error for RpcError {}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn retryable_follows_the_reference_rule() {
+        let err = |code| RpcError::new("E", "m").with_code(code);
+        assert!(err(ErrorCode::Unavailable).is_retryable());
+        assert!(!err(ErrorCode::Aborted).is_retryable());
+        assert!(!err(ErrorCode::DeadlineExceeded).is_retryable());
+        assert!(!err(ErrorCode::ResourceExhausted).is_retryable());
+        let with = |detail| err(ErrorCode::ResourceExhausted).with_detail(detail);
+        assert!(
+            with(json!({"@type": "vgi_rpc.RetryInfo", "retry_delay_seconds": 0})).is_retryable()
+        );
+        assert!(
+            with(json!({"@type": "vgi_rpc.RetryInfo", "retry_delay_seconds": 1.5})).is_retryable()
+        );
+        for malformed in [
+            json!({"@type": "vgi_rpc.RetryInfo"}),
+            json!({"@type": "vgi_rpc.RetryInfo", "retry_delay_seconds": -1}),
+            json!({"@type": "vgi_rpc.RetryInfo", "retry_delay_seconds": true}),
+            json!({"@type": "vgi_rpc.RetryInfo", "retry_delay_seconds": "3"}),
+            json!({"@type": "vgi_rpc.ErrorInfo", "retry_delay_seconds": 3}),
+        ] {
+            assert!(!with(malformed.clone()).is_retryable(), "{malformed}");
+        }
+    }
+}

@@ -1,16 +1,56 @@
 //! # vgi-rpc: RPC over Apache Arrow IPC
 //!
 //! Services are Rust traits. `#[vgi_rpc::service]` turns each method's signature into Arrow
-//! schemas and a server dispatcher; calls are unary, producer streams or exchange streams,
-//! and the bytes on the wire are those of the vgi-rpc protocol (pinned to the Python
-//! reference, vgi-rpc 0.52.2), so Python and Rust clients and workers interoperate.
+//! schemas, a server dispatcher (`{Trait}Server`) and a typed client (`{Trait}Client`);
+//! calls are unary, producer streams or exchange streams, and the bytes on the wire are
+//! those of the vgi-rpc protocol (pinned to the Python reference, vgi-rpc 0.52.2), so
+//! Python and Rust clients and workers interoperate.
+//!
+//! ```
+//! use vgi_rpc::prelude::*;
+//!
+//! #[vgi_rpc::service(protocol = "Greeter")]
+//! pub trait Greeter: Send + Sync + 'static {
+//!     /// Greet `name`.
+//!     fn greet(&self, name: String, #[vgi(default = "Hello")] greeting: String)
+//!         -> Result<String>;
+//! }
+//!
+//! struct English;
+//!
+//! impl Greeter for English {
+//!     fn greet(&self, name: String, greeting: String) -> Result<String> {
+//!         Ok(format!("{greeting}, {name}!"))
+//!     }
+//! }
+//!
+//! # fn main() -> Result<()> {
+//! // A worker on a Unix socket (any transport serves the same `Server`).
+//! let path = std::env::temp_dir().join(format!("greeter-{}.sock", std::process::id()));
+//! # let _ = std::fs::remove_file(&path);
+//! let listener = std::os::unix::net::UnixListener::bind(&path)?;
+//! let server = vgi_rpc::Server::builder().service(GreeterServer::new(English)).build()?;
+//! std::thread::spawn(move || -> Result<()> {
+//!     let (stream, _) = listener.accept()?;
+//!     vgi_rpc::server::serve_connection(&server, stream.try_clone()?, stream)
+//! });
+//!
+//! // The typed client: the trait's methods, the trait's Rust types.
+//! let mut greeter = GreeterClient::connect(&format!("unix:{}", path.display()))?;
+//! assert_eq!(greeter.greet("Ada".into(), "Hi".into())?, "Hi, Ada!");
+//! assert_eq!(greeter.greet_with_defaults("Bob".into())?, "Hello, Bob!");
+//! # let _ = std::fs::remove_file(&path);
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! Modules, from the bottom up:
 //! - [`wire`]: sans-IO Arrow IPC framing with per-batch custom metadata.
 //! - [`schema`]: Rust type <-> Arrow type mapping, schema validation, protocol hashes.
 //! - [`stream`]: producer / exchange stream states.
 //! - [`server`]: protocol registry, dispatch, reflection, and the serve loops.
-//! - [`client`]: the call engine used by clients and tests.
+//! - [`client`]: the client: connections by address, the call engine, typed stream
+//!   handles used by generated `{Trait}Client`s.
 //! - [`transport`]: Unix-domain and TCP socket servers.
 
 extern crate self as vgi_rpc;

@@ -39,5 +39,5 @@ pub mod types;
 
 pub use handlers::ConformanceImpl;
 pub use pytext::{python_float_repr, python_str_repr};
-pub use secondary::{Secondary, SecondaryImpl, SecondaryServer};
-pub use service::{Conformance, ConformanceServer};
+pub use secondary::{Secondary, SecondaryClient, SecondaryImpl, SecondaryServer};
+pub use service::{Conformance, ConformanceClient, ConformanceServer};

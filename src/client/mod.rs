@@ -1,14 +1,39 @@
-//! The client-side call engine: write a request stream, read the response stream, and
-//! drive stream sessions (ticks, exchanges, cancel, close) over any byte-stream
-//! connection. Typed clients and tools build on [`Connection`].
+//! The client side: [`Client`], the dynamic (schema-first) client that typed
+//! `{Trait}Client`s and the CLI build on, and under it [`Connection`], the call engine
+//! that writes a request stream, reads the response stream and drives stream sessions
+//! (ticks, exchanges, cancel, close) over any byte-stream pair.
+//!
+//! ```no_run
+//! use arrow_array::RecordBatch;
+//! use vgi_rpc::client::{CallOptions, Client, Target};
+//! # fn main() -> vgi_rpc::Result<()> {
+//! let mut client = Client::connect("exec:my-worker --pipe")?;
+//! let target = Target::new("MyService", None);
+//! let params = RecordBatch::new_empty(std::sync::Arc::new(arrow_schema::Schema::empty()));
+//! let answer = client.call(&target, "noop", &params, &CallOptions::default())?;
+//! assert!(answer.batch.is_none());
+//! # Ok(()) }
+//! ```
 
+mod address;
 mod decode_error;
+mod dynamic;
+mod io;
+mod options;
 mod session;
+mod stream;
 mod subprocess;
+mod transport;
+mod typed;
 
+pub use address::{Address, split_command_line};
 pub use decode_error::rpc_error_from_metadata;
+pub use dynamic::{BoxRead, BoxWrite, Client};
+pub use options::{CallOptions, CancelHandle, ConnectOptions, StderrMode};
 pub use session::StreamSession;
+pub use stream::ClientStream;
 pub use subprocess::Subprocess;
+pub use typed::{ExchangeStream, ProducerStream};
 
 use std::io::{BufReader, Read, Write};
 
@@ -46,11 +71,15 @@ pub struct UnaryResult {
     pub logs: Vec<LogRecord>,
 }
 
+/// A callback that sees each server log message as it arrives.
+pub type LogHandler = Box<dyn FnMut(&LogRecord) + Send>;
+
 /// A client connection over a byte stream (pipes or a socket).
 pub struct Connection<R: Read, W: Write> {
     pub(crate) reader: BufReader<R>,
     pub(crate) writer: W,
     pub(crate) limits: Limits,
+    pub(crate) log_handler: Option<LogHandler>,
 }
 
 impl<R: Read, W: Write> Connection<R, W> {
@@ -60,6 +89,19 @@ impl<R: Read, W: Write> Connection<R, W> {
             reader: BufReader::with_capacity(256 << 10, reader),
             writer,
             limits: Limits::default(),
+            log_handler: None,
+        }
+    }
+
+    /// Sets the callback that sees each server log message as it arrives (logs are still
+    /// returned with results and by [`StreamSession::take_logs`]).
+    pub fn set_log_handler(&mut self, handler: impl FnMut(&LogRecord) + Send + 'static) {
+        self.log_handler = Some(Box::new(handler));
+    }
+
+    pub(crate) fn emit_log(&mut self, record: Option<&LogRecord>) {
+        if let (Some(handler), Some(record)) = (self.log_handler.as_mut(), record) {
+            handler(record);
         }
     }
 
@@ -103,19 +145,8 @@ impl<R: Read, W: Write> Connection<R, W> {
         method: &str,
         params: &RecordBatch,
     ) -> Result<()> {
-        let mut md = Metadata::new()
-            .with(keys::METHOD, method)
-            .with(keys::REQUEST_VERSION, keys::REQUEST_VERSION_VALUE)
-            .with(keys::PROTOCOL, target.protocol.clone());
-        if let Some(version) = &target.version {
-            md.insert(keys::PROTOCOL_VERSION, version.clone());
-        }
-        let mut out = Vec::new();
-        let mut enc = StreamEncoder::new();
-        enc.schema(&mut out, &params.schema());
-        enc.batch(&mut out, params, &md)?;
-        enc.eos(&mut out);
-        self.send(&out)
+        let request = encode_request(target, method, params, &Metadata::new())?;
+        self.send(&request)
     }
 
     pub(crate) fn send(&mut self, bytes: &[u8]) -> Result<()> {
@@ -142,7 +173,7 @@ impl<R: Read, W: Write> Connection<R, W> {
                     Some(Ok(())) if result.is_none() => result = Some(batch),
                     Some(Ok(())) => {}
                     Some(Err(e)) => error = Some(e),
-                    None => {}
+                    None => self.emit_log(logs.last()),
                 },
             }
         }
@@ -152,6 +183,37 @@ impl<R: Read, W: Write> Connection<R, W> {
         // A void result is a zero-row batch on the empty schema.
         Ok(result.filter(|b| b.num_columns() > 0))
     }
+}
+
+/// Encodes a whole request stream (schema, the params batch, EOS) into one buffer.
+///
+/// `extra` entries go first, verbatim and in order; the framework keys then replace a
+/// same-named entry in place or are appended (the reference client's rule). An empty
+/// `target.protocol` sends no `vgi_rpc.protocol` key.
+///
+/// # Errors
+/// Fails when `params` cannot be encoded.
+pub fn encode_request(
+    target: &Target,
+    method: &str,
+    params: &RecordBatch,
+    extra: &Metadata,
+) -> Result<Vec<u8>> {
+    let mut md = extra.clone();
+    md.insert(keys::METHOD, method);
+    md.insert(keys::REQUEST_VERSION, keys::REQUEST_VERSION_VALUE);
+    if !target.protocol.is_empty() {
+        md.insert(keys::PROTOCOL, target.protocol.as_str());
+    }
+    if let Some(version) = &target.version {
+        md.insert(keys::PROTOCOL_VERSION, version.as_str());
+    }
+    let mut out = Vec::new();
+    let mut enc = StreamEncoder::new();
+    enc.schema(&mut out, &params.schema());
+    enc.batch(&mut out, params, &md)?;
+    enc.eos(&mut out);
+    Ok(out)
 }
 
 /// Sorts a received batch: `None` for a log (appended to `logs`), `Some(Err)` for an
@@ -189,5 +251,57 @@ pub(crate) fn closed_mid_call(e: Error) -> Error {
     match e {
         Error::Closed => Error::protocol("the server closed the connection before answering"),
         other => other,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn request_metadata(target: &Target, extra: &Metadata) -> Vec<(String, String)> {
+        let params = RecordBatch::new_empty(std::sync::Arc::new(arrow_schema::Schema::empty()));
+        let bytes = encode_request(target, "m", &params, extra).unwrap();
+        let mut cursor = &bytes[..];
+        let limits = Limits::default();
+        let mut decoder = wire::read_stream_start(&mut cursor, &limits).unwrap();
+        match wire::read_stream_item(&mut cursor, &mut decoder, &limits).unwrap() {
+            StreamItem::Batch(_, md) => md
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            StreamItem::End => panic!("no request batch"),
+        }
+    }
+
+    #[test]
+    fn extra_metadata_goes_first_and_framework_keys_are_never_duplicated() {
+        let target = Target::new("P", Some("1.0"));
+        let extra = Metadata::new()
+            .with("app.a", "1")
+            .with(keys::PROTOCOL, "P")
+            .with(keys::METHOD, "m")
+            .with("app.b", "2");
+        let md = request_metadata(&target, &extra);
+        let keys: Vec<&str> = md.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "app.a",
+                keys::PROTOCOL,
+                keys::METHOD,
+                "app.b",
+                keys::REQUEST_VERSION,
+                keys::PROTOCOL_VERSION
+            ]
+        );
+        // Without extras: the reference's order.
+        let md = request_metadata(&Target::new("", None), &Metadata::new());
+        let keys: Vec<&str> = md.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [keys::METHOD, keys::REQUEST_VERSION],
+            "no protocol key"
+        );
     }
 }

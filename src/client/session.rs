@@ -144,7 +144,7 @@ impl<'c, R: Read, W: Write> StreamSession<'c, R, W> {
                     return Ok(None);
                 }
                 StreamItem::Batch(batch, md) => match classify(&batch, &md, &mut self.logs) {
-                    None => {}
+                    None => conn.emit_log(self.logs.last()),
                     Some(Ok(())) => return Ok(Some((batch, md))),
                     Some(Err(e)) => {
                         self.finished = true;
@@ -199,6 +199,11 @@ impl<'c, R: Read, W: Write> StreamSession<'c, R, W> {
         self.finished = true;
         self.end_input()?;
         self.drain_output()
+    }
+
+    /// Forgets the stream without touching the connection (it is being torn down).
+    pub(crate) fn abandon(&mut self) {
+        self.finished = true;
     }
 
     /// Sends the input stream's EOS (opening it on the empty schema if never written).

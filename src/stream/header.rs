@@ -3,8 +3,8 @@
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
-use crate::Result;
 use crate::schema::ArrowRecord;
+use crate::{Error, Result};
 
 /// A header type for [`super::Producer`] / [`super::Exchange`]: `()` for none, or any
 /// [`ArrowRecord`].
@@ -17,6 +17,14 @@ pub trait StreamHeader: Send + 'static {
     /// # Errors
     /// Fails when the header cannot be encoded.
     fn into_header_batch(self) -> Result<Option<RecordBatch>>;
+
+    /// Decodes the header a client received (`None` when the server sent no header).
+    ///
+    /// # Errors
+    /// Fails when a declared header is missing or does not decode.
+    fn from_header_batch(batch: Option<&RecordBatch>) -> Result<Self>
+    where
+        Self: Sized;
 }
 
 impl StreamHeader for () {
@@ -27,6 +35,10 @@ impl StreamHeader for () {
     fn into_header_batch(self) -> Result<Option<RecordBatch>> {
         Ok(None)
     }
+
+    fn from_header_batch(_batch: Option<&RecordBatch>) -> Result<Self> {
+        Ok(())
+    }
 }
 
 impl<T: ArrowRecord> StreamHeader for T {
@@ -36,5 +48,14 @@ impl<T: ArrowRecord> StreamHeader for T {
 
     fn into_header_batch(self) -> Result<Option<RecordBatch>> {
         T::to_batch(vec![self]).map(Some)
+    }
+
+    fn from_header_batch(batch: Option<&RecordBatch>) -> Result<Self> {
+        match batch {
+            Some(batch) if batch.num_rows() > 0 => T::from_batch(batch, 0),
+            _ => Err(Error::type_error(
+                "the stream declares a header but none arrived",
+            )),
+        }
     }
 }

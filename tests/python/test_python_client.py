@@ -30,7 +30,7 @@ from vgi_rpc.rpc._protocol_hash import compute_protocol_hash
 
 
 class Calculator(Protocol):
-    """Mirror of the Rust ``Calculator`` trait in ``examples/calculator.rs``."""
+    """Mirror of the Rust ``Calculator`` trait in ``examples/shared/calculator.rs``."""
 
     protocol_name: ClassVar[str] = "Calculator"
     protocol_version: ClassVar[str] = "1.0.0"

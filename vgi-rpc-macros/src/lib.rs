@@ -8,8 +8,8 @@
 //! any step fails the user's item is still emitted, next to one `compile_error!` per
 //! problem, so a single mistake produces a single message.
 //!
-//! - [`macro@service`]: a trait becomes a protocol: a `{Trait}Server` dispatcher and a
-//!   `ProtocolSpec` describing its methods.
+//! - [`macro@service`]: a trait becomes a protocol: a `{Trait}Server` dispatcher, a
+//!   `ProtocolSpec` describing its methods, and a typed `{Trait}Client`.
 //! - [`derive@ArrowRecord`]: a struct with named fields becomes a record (a schema, rows
 //!   as batches, a struct column when nested).
 //! - [`derive@ArrowEnum`]: a fieldless enum becomes a `dictionary<int16, utf8>` of member
@@ -23,7 +23,8 @@ mod service;
 
 use proc_macro::TokenStream;
 
-/// Turns a trait into a vgi-rpc protocol: a server dispatcher and a description.
+/// Turns a trait into a vgi-rpc protocol: a server dispatcher, a description and a typed
+/// client.
 ///
 /// ```
 /// use vgi_rpc::server::{MethodKind, Service};
@@ -76,6 +77,12 @@ use proc_macro::TokenStream;
 /// // ...the server wraps one, ready for any transport.
 /// let server = CalculatorServer::new(Calc);
 /// assert_eq!(server.spec().doc, "A calculator.");
+///
+/// // ...and the client calls it with the same Rust types, e.g.
+/// // `CalculatorClient::connect("exec:calc --worker")?.add(2.0, 3.0)?`.
+/// let _: fn(&mut CalculatorClient, f64, f64) -> vgi_rpc::Result<f64> = CalculatorClient::add;
+/// let _: fn(&mut CalculatorClient, String, String) -> vgi_rpc::Result<String> =
+///     CalculatorClient::join_with_defaults;
 /// ```
 ///
 /// # Arguments
@@ -113,6 +120,26 @@ use proc_macro::TokenStream;
 /// the associated function `{Trait}Server::spec()` returning the
 /// `vgi_rpc::server::ProtocolSpec` (doc comments become its docs), `Clone`, and
 /// `vgi_rpc::server::Service` for every `T: Trait + Send + Sync + 'static`.
+///
+/// `{Trait}Client` (same visibility), a typed proxy over `vgi_rpc::client::Client`:
+/// - `connect(address)` (`exec:<command line>`, `unix:<path>`, `tcp://host:port`),
+///   `from_client(Client)`, `client()` / `client_mut()` (e.g. for `set_log_handler`) /
+///   `into_client()`;
+/// - `with_options(CallOptions)` (builder) and `set_options` / `options`: the options
+///   (timeout, metadata, cancel handle) sent with every later call;
+/// - one method per trait method, same Rust name and parameter types, without the call
+///   context, taking `&mut self` (one call at a time per connection). A unary method
+///   returns `Result<T>`; `Producer<S, H>` returns a `vgi_rpc::client::ProducerStream<'_,
+///   H>` (an iterator of `Result<RecordBatch>` whose `header()` is the decoded `H`, ready
+///   before iterating); `Exchange<S, H>` returns a `vgi_rpc::client::ExchangeStream<'_, H>`
+///   (`exchange`, `cancel`, `close`, `header`). Stream kinds are recognised by the spelling
+///   `Producer<..>` / `Exchange<..>` (not through a type alias);
+/// - `{method}_with_defaults` for a method with `#[vgi(default = ..)]` parameters: it
+///   takes only the other parameters and sends the declared defaults.
+///
+/// Remote errors come back as `vgi_rpc::Error::Rpc`. A trait method whose Rust name would
+/// clash with one of the client's own methods (`connect`, `options`, ...) is rejected;
+/// rename it and keep the wire name with `#[vgi(name = "...")]`.
 #[proc_macro_attribute]
 pub fn service(attr: TokenStream, item: TokenStream) -> TokenStream {
     service::expand(attr.into(), item.into()).into()

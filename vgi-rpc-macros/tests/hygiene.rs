@@ -122,3 +122,22 @@ fn expanded_items_work() {
     assert!(spec.methods[3].header.is_some());
     assert_eq!(expanded::NilServer::spec().name, "Nil");
 }
+
+/// The generated client's signatures, checked by the compiler (never run: no server).
+#[allow(dead_code)]
+fn client_signatures(client: &mut expanded::HygieneClient) -> vgi_rpc::Result<()> {
+    let point = expanded::Point { x: 1.0, y: None };
+    let _: Vec<expanded::Point> =
+        client.unary(point, 1, "s".to_owned(), expanded::Status::Active)?;
+    let point = expanded::Point { x: 1.0, y: None };
+    let _: Vec<expanded::Point> = client.unary_with_defaults(point, 1, expanded::Status::Active)?;
+    client.void()?;
+    let _: i64 = client.alias(1)?;
+    let stream: vgi_rpc::client::ProducerStream<'_, expanded::Point> = client.produce()?;
+    let _: f64 = stream.header().x;
+    stream.close()?;
+    let session: vgi_rpc::client::ExchangeStream<'_> = client.exchange()?;
+    session.close()?;
+    let _: expanded::NilClient = expanded::NilClient::connect("unix:/nonexistent")?;
+    Ok(())
+}

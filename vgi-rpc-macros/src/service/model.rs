@@ -39,6 +39,22 @@ pub(crate) struct MethodDef {
     pub(crate) params: Vec<ParamDef>,
     /// `T` in the declared `Result<T>`.
     pub(crate) output: Type,
+    /// How the typed client calls the method, read from how `T` is spelled.
+    pub(crate) shape: CallShape,
+}
+
+/// The client-side shape of a method. The server learns a method's kind from the
+/// runtime's `MethodOutput` trait; the client must also *name* its return type, so the
+/// macro reads the spelling: a last path segment `Producer<S>` / `Producer<S, H>` (or
+/// `Exchange<..>`) is a stream, anything else unary. A stream hidden behind a type alias is
+/// therefore called as unary, which the runtime's `UnaryOutput` bound rejects with a note.
+pub(crate) enum CallShape {
+    /// A unary call returning `T` (`()` for void).
+    Unary,
+    /// A producer stream with state `S` and header `H` (`()` when absent).
+    Producer { state: Type, header: Type },
+    /// An exchange stream with state `S` and header `H` (`()` when absent).
+    Exchange { state: Type, header: Type },
 }
 
 impl MethodDef {
@@ -62,6 +78,8 @@ pub(crate) struct ContextParam {
 
 /// One wire parameter.
 pub(crate) struct ParamDef {
+    /// The Rust name (the typed client's argument name).
+    pub(crate) ident: Ident,
     /// The request field name (the Rust name without `r#`).
     pub(crate) wire_name: String,
     /// The declared (owned) type.

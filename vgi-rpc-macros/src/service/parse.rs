@@ -13,7 +13,7 @@ use syn::{
 };
 
 use super::defaults;
-use super::model::{ArrowOverride, ContextParam, MethodDef, ParamDef, ServiceDef};
+use super::model::{ArrowOverride, CallShape, ContextParam, MethodDef, ParamDef, ServiceDef};
 use crate::arrow_type;
 use crate::attrs::{self, VgiOptions};
 use crate::diag::Errors;
@@ -137,7 +137,7 @@ fn method(f: &mut TraitItemFn, errors: &mut Errors) -> Option<MethodDef> {
         params.extend(param(arg, has_body, errors));
     }
 
-    let output = errors.ok(output(&f.sig));
+    let output = errors.ok(output(&f.sig))?;
     Some(MethodDef {
         ident: f.sig.ident.clone(),
         wire_name,
@@ -145,7 +145,8 @@ fn method(f: &mut TraitItemFn, errors: &mut Errors) -> Option<MethodDef> {
         doc: attrs::docs(&f.attrs),
         context,
         params,
-        output: output?,
+        shape: shape(&output),
+        output,
     })
 }
 
@@ -184,6 +185,7 @@ fn param(arg: &mut PatType, has_body: bool, errors: &mut Errors) -> Option<Param
     };
     Some(ParamDef {
         wire_name: ident.unraw().to_string(),
+        ident,
         ty: (*arg.ty).clone(),
         default,
         arrow,
@@ -261,4 +263,40 @@ fn output(sig: &Signature) -> syn::Result<Type> {
         return Ok(output.clone());
     }
     Err(syn::Error::new_spanned(ty, MESSAGE))
+}
+
+/// The client-side shape of a declared result type `T` (see [`CallShape`]).
+fn shape(output: &Type) -> CallShape {
+    let Type::Path(path) = output else {
+        return CallShape::Unary;
+    };
+    let Some(last) = path.path.segments.last() else {
+        return CallShape::Unary;
+    };
+    let PathArguments::AngleBracketed(generic) = &last.arguments else {
+        return CallShape::Unary;
+    };
+    let types: Vec<&Type> = generic
+        .args
+        .iter()
+        .filter_map(|arg| match arg {
+            GenericArgument::Type(ty) => Some(ty),
+            _ => None,
+        })
+        .collect();
+    if types.len() != generic.args.len() {
+        return CallShape::Unary;
+    }
+    let (state, header) = match types.as_slice() {
+        [state] => ((*state).clone(), syn::parse_quote!(())),
+        [state, header] => ((*state).clone(), (*header).clone()),
+        _ => return CallShape::Unary,
+    };
+    if last.ident == "Producer" {
+        CallShape::Producer { state, header }
+    } else if last.ident == "Exchange" {
+        CallShape::Exchange { state, header }
+    } else {
+        CallShape::Unary
+    }
 }

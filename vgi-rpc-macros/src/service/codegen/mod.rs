@@ -1,6 +1,7 @@
 //! Code generation for `#[service]`: one file per generated item family, all reading the
-//! same [`ServiceDef`]. A typed client would be one more file here.
+//! same [`ServiceDef`].
 
+pub(crate) mod client;
 mod server;
 mod spec;
 
@@ -12,7 +13,12 @@ use super::model::{ParamDef, ServiceDef};
 
 /// Every item generated for `def` (the trait itself is emitted by the caller).
 pub(crate) fn generate(def: &ServiceDef) -> TokenStream {
-    server::generate(def)
+    let server = server::generate(def);
+    let client = client::generate(def);
+    quote! {
+        #server
+        #client
+    }
 }
 
 /// `{Trait}Server`.

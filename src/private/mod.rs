@@ -7,9 +7,13 @@ use std::sync::Arc;
 use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
+mod client;
+
 pub use arrow_array;
 pub use arrow_schema;
 pub use serde_json;
+
+pub use client::{ClientCore, Request, UnaryOutput, default_arg};
 
 use crate::schema::ArrowValue;
 use crate::server::{MethodKind, Response};

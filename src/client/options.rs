@@ -1,0 +1,176 @@
+//! Per-connection and per-call options, and the cancel handle.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::io::Interrupter;
+use crate::wire::Metadata;
+
+/// Options for one call (unary or stream).
+///
+/// ```
+/// use std::time::Duration;
+/// use vgi_rpc::client::CallOptions;
+/// let options = CallOptions::default().with_timeout(Duration::from_secs(2));
+/// assert_eq!(options.timeout, Some(Duration::from_secs(2)));
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct CallOptions {
+    /// Deadline for the whole call, measured from its start. When it passes the call
+    /// fails with `DEADLINE_EXCEEDED` and the connection is dropped (see
+    /// [`Client`](super::Client) for what happens next). Covers waiting for the server;
+    /// a write the peer never reads is ended only by cancel.
+    pub timeout: Option<Duration>,
+    /// Extra request metadata. Entries go first, verbatim and in order; the framework
+    /// keys the client derives (`vgi_rpc.method`, `vgi_rpc.request_version`,
+    /// `vgi_rpc.protocol`, `vgi_rpc.protocol_version`) then replace a same-named entry in
+    /// place or are appended, as the reference client does. A key is never sent twice.
+    pub metadata: Metadata,
+    /// A handle another thread may use to cancel the call.
+    pub cancel: Option<CancelHandle>,
+}
+
+impl CallOptions {
+    /// Sets [`CallOptions::timeout`].
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets [`CallOptions::metadata`].
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Sets [`CallOptions::cancel`].
+    pub fn with_cancel(mut self, cancel: CancelHandle) -> Self {
+        self.cancel = Some(cancel);
+        self
+    }
+}
+
+/// What to do with an `exec:` worker's standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StderrMode {
+    /// Keep the last `n` bytes; they are quoted in the error when the worker dies.
+    Capture(usize),
+    /// Let the worker write to this process's standard error.
+    Inherit,
+    /// Discard it.
+    Null,
+}
+
+/// Options for opening a connection.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConnectOptions {
+    /// TCP connect timeout (`None`: the system's).
+    pub connect_timeout: Option<Duration>,
+    /// An `exec:` worker's standard error; default: capture the last 64 KiB.
+    pub stderr: StderrMode,
+    /// How long a dropped client waits for an `exec:` worker to exit after its stdin
+    /// closes, before killing it. Default 500 ms.
+    pub exit_grace: Duration,
+    /// Reopen a broken connection (after a timeout, cancel or transport error) on the next
+    /// call. Default true; when false the next call fails until
+    /// [`Client::reconnect`](super::Client::reconnect).
+    pub reconnect: bool,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            connect_timeout: None,
+            stderr: StderrMode::Capture(64 << 10),
+            exit_grace: Duration::from_millis(500),
+            reconnect: true,
+        }
+    }
+}
+
+impl ConnectOptions {
+    /// Sets [`ConnectOptions::connect_timeout`].
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets [`ConnectOptions::stderr`].
+    pub fn with_stderr(mut self, stderr: StderrMode) -> Self {
+        self.stderr = stderr;
+        self
+    }
+
+    /// Sets [`ConnectOptions::exit_grace`].
+    pub fn with_exit_grace(mut self, grace: Duration) -> Self {
+        self.exit_grace = grace;
+        self
+    }
+
+    /// Sets [`ConnectOptions::reconnect`].
+    pub fn with_reconnect(mut self, reconnect: bool) -> Self {
+        self.reconnect = reconnect;
+        self
+    }
+}
+
+/// Cancels a call from any thread. Cloning shares the handle; a cancelled handle stays
+/// cancelled.
+///
+/// Cancelling a call that is waiting on the transport interrupts it (an `exec:` worker is
+/// killed, a socket is shut down): the call fails with `CANCELLED` and the connection is
+/// reopened on the next call. A stream that is idle between turns is cancelled in-band
+/// instead: its next turn sends the protocol's cancel, and the connection stays usable.
+#[derive(Debug, Clone, Default)]
+pub struct CancelHandle(Arc<CancelState>);
+
+#[derive(Debug, Default)]
+struct CancelState {
+    cancelled: AtomicBool,
+    target: Mutex<Option<Interrupter>>,
+}
+
+impl CancelHandle {
+    /// A fresh, uncancelled handle.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Requests cancellation; interrupts the call in flight, if any.
+    pub fn cancel(&self) {
+        let Ok(target) = self.0.target.lock() else {
+            self.0.cancelled.store(true, Ordering::SeqCst);
+            return;
+        };
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        if let Some(interrupter) = target.as_ref() {
+            interrupter.interrupt();
+        }
+    }
+
+    /// Whether [`CancelHandle::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Registers what to interrupt while a call blocks; false if already cancelled.
+    pub(crate) fn attach(&self, interrupter: &Interrupter) -> bool {
+        let Ok(mut target) = self.0.target.lock() else {
+            return false;
+        };
+        if self.is_cancelled() {
+            return false;
+        }
+        *target = interrupter.try_clone().ok();
+        true
+    }
+
+    pub(crate) fn detach(&self) {
+        if let Ok(mut target) = self.0.target.lock() {
+            *target = None;
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! [`ClientStream`]: a producer or exchange stream opened by a [`Client`](super::Client),
+//! with the call's deadline and cancel handle applied to every turn.
+
+use arrow_array::RecordBatch;
+
+use super::dynamic::{cancelled_error, explain_failure};
+use super::io::{DeadlineCell, Interrupter};
+use super::transport::{Transport, Worker};
+use super::{BoxRead, BoxWrite, CallOptions, CancelHandle, StreamSession};
+use crate::log::LogRecord;
+use crate::wire::Metadata;
+use crate::{Error, Result};
+
+/// Arms a call's deadline and lets its cancel handle interrupt the transport, for as long
+/// as the guard lives.
+pub(crate) struct CallGuard<'a> {
+    deadline: &'a DeadlineCell,
+    cancel: Option<CancelHandle>,
+    disarm: bool,
+}
+
+impl<'a> CallGuard<'a> {
+    /// A whole unary call: arms the deadline (disarmed on drop) and attaches `cancel`.
+    ///
+    /// # Errors
+    /// `CANCELLED` when the handle was cancelled before the call started.
+    pub(crate) fn call(
+        deadline: &'a DeadlineCell,
+        interrupter: &Interrupter,
+        options: &CallOptions,
+    ) -> Result<Self> {
+        let mut guard = Self::turn(deadline, interrupter, options.cancel.as_ref())?;
+        deadline.arm(options.timeout);
+        guard.disarm = true;
+        Ok(guard)
+    }
+
+    /// One blocking step of a stream: attaches `cancel` only (the stream owns the
+    /// deadline).
+    ///
+    /// # Errors
+    /// `CANCELLED` when the handle is already cancelled.
+    pub(crate) fn turn(
+        deadline: &'a DeadlineCell,
+        interrupter: &Interrupter,
+        cancel: Option<&CancelHandle>,
+    ) -> Result<Self> {
+        if let Some(cancel) = cancel
+            && !cancel.attach(interrupter)
+        {
+            return Err(cancelled_error());
+        }
+        Ok(CallGuard {
+            deadline,
+            cancel: cancel.cloned(),
+            disarm: false,
+        })
+    }
+}
+
+impl Drop for CallGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(cancel) = &self.cancel {
+            cancel.detach();
+        }
+        if self.disarm {
+            self.deadline.disarm();
+        }
+    }
+}
+
+/// An open producer or exchange stream on a [`Client`](super::Client).
+///
+/// The call's timeout bounds the whole stream. A cancel requested while the stream is idle
+/// is sent in-band at the next turn (the turn then fails with `CANCELLED` and the
+/// connection stays usable); one that lands while a turn waits interrupts the transport.
+/// Dropping an open stream closes it; call [`ClientStream::close`] to see errors.
+pub struct ClientStream<'c> {
+    session: Option<StreamSession<'c, BoxRead, BoxWrite>>,
+    deadline: &'c DeadlineCell,
+    interrupter: &'c Interrupter,
+    worker: Option<&'c Worker>,
+    broken: &'c mut bool,
+    options: CallOptions,
+}
+
+impl<'c> ClientStream<'c> {
+    pub(crate) fn open(
+        transport: &'c mut Transport,
+        broken: &'c mut bool,
+        request: &[u8],
+        has_header: bool,
+        options: &CallOptions,
+    ) -> Result<Self> {
+        let Transport {
+            conn,
+            deadline,
+            interrupter,
+            worker,
+        } = transport;
+        let guard = CallGuard::turn(deadline, interrupter, options.cancel.as_ref())?;
+        deadline.arm(options.timeout);
+        let opened = match conn.send(request) {
+            Ok(()) => StreamSession::open(conn, has_header),
+            Err(e) => Err(e),
+        };
+        drop(guard);
+        let mut stream = ClientStream {
+            session: None,
+            deadline,
+            interrupter,
+            worker: worker.as_ref(),
+            broken,
+            options: options.clone(),
+        };
+        match opened {
+            Ok(session) => {
+                stream.session = Some(session);
+                Ok(stream)
+            }
+            Err(e) => Err(stream.fail(e)),
+        }
+    }
+
+    /// The stream's header batch, if the method declares one.
+    pub fn header(&self) -> Option<&RecordBatch> {
+        self.session.as_ref().and_then(StreamSession::header)
+    }
+
+    /// Takes the log messages received so far (each was also given to the log handler).
+    pub fn take_logs(&mut self) -> Vec<LogRecord> {
+        self.session
+            .as_mut()
+            .map(StreamSession::take_logs)
+            .unwrap_or_default()
+    }
+
+    /// Whether the stream has ended.
+    pub fn is_finished(&self) -> bool {
+        self.session.as_ref().is_none_or(StreamSession::is_finished)
+    }
+
+    /// Producer: the next batch, `Ok(None)` once the producer has finished.
+    ///
+    /// # Errors
+    /// A remote error ends the stream; `DEADLINE_EXCEEDED`, `CANCELLED`, transport errors.
+    pub fn tick(&mut self) -> Result<Option<RecordBatch>> {
+        self.turn(|s| s.tick())
+    }
+
+    /// Producer: a tick carrying application metadata.
+    ///
+    /// # Errors
+    /// As [`ClientStream::tick`].
+    pub fn tick_with_metadata(&mut self, metadata: Metadata) -> Result<Option<RecordBatch>> {
+        self.turn(|s| s.tick_with_metadata(metadata))
+    }
+
+    /// Exchange: sends one input batch, returns the output batch.
+    ///
+    /// # Errors
+    /// As [`ClientStream::tick`]; a stream the server already ended is a protocol error.
+    pub fn exchange(&mut self, input: &RecordBatch) -> Result<RecordBatch> {
+        self.turn(|s| s.exchange(input))
+    }
+
+    /// Exchange with input metadata; returns the output batch and its metadata.
+    ///
+    /// # Errors
+    /// As [`ClientStream::exchange`].
+    pub fn exchange_with_metadata(
+        &mut self,
+        input: &RecordBatch,
+        metadata: Metadata,
+    ) -> Result<(RecordBatch, Metadata)> {
+        self.turn(|s| s.exchange_with_metadata(input, metadata))
+    }
+
+    /// Cancels the stream in-band: the server stops and runs its cancel hook.
+    ///
+    /// # Errors
+    /// Transport errors.
+    pub fn cancel(mut self) -> Result<()> {
+        self.finish(StreamSession::cancel)
+    }
+
+    /// Ends the stream normally, draining what the server still sends.
+    ///
+    /// # Errors
+    /// Transport errors.
+    pub fn close(mut self) -> Result<()> {
+        self.finish(StreamSession::close)
+    }
+
+    fn turn<T>(
+        &mut self,
+        op: impl FnOnce(&mut StreamSession<'c, BoxRead, BoxWrite>) -> Result<T>,
+    ) -> Result<T> {
+        if self.is_finished() {
+            return match self.session.as_mut() {
+                Some(session) => op(session),
+                None => Err(Error::protocol("the stream has already ended")),
+            };
+        }
+        let guard = match CallGuard::turn(
+            self.deadline,
+            self.interrupter,
+            self.options.cancel.as_ref(),
+        ) {
+            Ok(guard) => guard,
+            Err(cancelled) => {
+                // Cancelled while idle: tell the server in-band; the connection stays usable.
+                self.finish(StreamSession::cancel)?;
+                return Err(cancelled);
+            }
+        };
+        let outcome = match self.session.as_mut() {
+            Some(session) => op(session),
+            None => Err(Error::protocol("the stream has already ended")),
+        };
+        drop(guard);
+        outcome.map_err(|e| self.fail(e))
+    }
+
+    fn finish(
+        &mut self,
+        op: impl FnOnce(StreamSession<'c, BoxRead, BoxWrite>) -> Result<()>,
+    ) -> Result<()> {
+        let Some(session) = self.session.take() else {
+            return Ok(());
+        };
+        let cancel = self
+            .options
+            .cancel
+            .as_ref()
+            .filter(|c| c.attach(self.interrupter));
+        let outcome = op(session);
+        if let Some(cancel) = cancel {
+            cancel.detach();
+        }
+        outcome.map_err(|e| self.fail(e))
+    }
+
+    /// Remote errors pass through (the connection is intact); anything else drops the
+    /// connection: the client reopens it on its next call.
+    fn fail(&mut self, error: Error) -> Error {
+        if matches!(error, Error::Rpc(_)) {
+            return error;
+        }
+        if let Some(session) = &mut self.session {
+            session.abandon();
+        }
+        *self.broken = true;
+        let error = explain_failure(self.deadline, self.worker, error, &self.options);
+        self.interrupter.interrupt();
+        error
+    }
+}
+
+impl Drop for ClientStream<'_> {
+    fn drop(&mut self) {
+        if !*self.broken {
+            let _ = self.finish(StreamSession::close);
+        }
+        self.deadline.disarm();
+    }
+}

@@ -1,0 +1,121 @@
+//! Runs every example binary with no arguments (as `cargo run --example NAME` does) and
+//! checks the lines that prove it worked: each one starts itself as a `Calculator` worker
+//! and calls it through the generated typed client.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
+const EXAMPLES: [&str; 4] = [
+    "calculator",
+    "calculator_client",
+    "producer_collect",
+    "exchange",
+];
+
+/// `target/<profile>`: the parent of the `deps` directory holding this test binary.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("the test binary lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Builds the examples for this profile (a no-op when fresh: `cargo test --test examples`
+/// alone does not build them) and returns the stdout of `name`.
+fn run(name: &str) -> String {
+    let dir = profile_dir();
+    let mut args: Vec<OsString> = vec!["build".into(), "-q".into()];
+    for example in EXAMPLES {
+        args.extend(["--example".into(), example.into()]);
+    }
+    match dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => {}
+        Some("release") => args.push("--release".into()),
+        Some(other) => args.extend(["--profile".into(), other.into()]),
+    }
+    args.extend(["--target-dir".into(), dir.parent().unwrap().into()]);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+    let status = Command::new(cargo)
+        .args(args)
+        .current_dir(MANIFEST_DIR)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the examples failed: {status}");
+    let output = Command::new(dir.join("examples").join(name))
+        .output()
+        .expect("the example runs");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success(),
+        "{name} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn assert_lines(stdout: &str, expected: &[&str]) {
+    for line in expected {
+        assert!(
+            stdout.lines().any(|l| l == *line),
+            "missing line {line:?} in:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn calculator() {
+    assert_lines(
+        &run("calculator"),
+        &[
+            "add(2, 3) = 5",
+            "divide(1, 0) failed: ValueError: division by zero (UNKNOWN)",
+            "server log [INFO]: greeting Ada",
+            "greet(\"Ada\") = Hello, Ada!",
+            "countdown(3) = [3, 2, 1]",
+            "scale(10) [1.0, 2.0] -> [10.0, 20.0]",
+        ],
+    );
+}
+
+#[test]
+fn calculator_client() {
+    assert_lines(
+        &run("calculator_client"),
+        &[
+            "divide(10, 4) = 2.5",
+            "divide(1, 0) -> ValueError [UNKNOWN]: division by zero",
+            "greet_with_defaults(\"Ada\") = Hello, Ada!",
+            "server logs received: [\"[INFO] greeting Ada\", \"[INFO] greeting Ada\"]",
+        ],
+    );
+}
+
+#[test]
+fn producer_collect() {
+    assert_lines(
+        &run("producer_collect"),
+        &[
+            "collected 5 batches, 5 rows",
+            "  batch 4: [1]",
+            "took 2 batches of countdown(1000), then cancelled",
+            "add(1, 1) = 2",
+        ],
+    );
+}
+
+#[test]
+fn exchange() {
+    assert_lines(
+        &run("exchange"),
+        &[
+            "scale(2.5): [2.0, 4.0] -> [5.0, 10.0]",
+            "scale(-1): [3.0] -> [-3.0], then cancel",
+            "add(2, 2) = 4",
+        ],
+    );
+}

@@ -1,0 +1,417 @@
+"""Fixtures that run the reference's shared conformance suite in this repo's lanes.
+
+The shared suite (``vgi_rpc.conformance._pytest_suite``, vgi-rpc 0.52.2) drives a server
+through a ``conformance_conn`` fixture that each runner supplies. This file supplies it
+for two roles, chosen by environment variables (``scripts/python-conformance.sh`` sets
+them):
+
+``VGI_CONFORMANCE_ROLE=server`` (lane a)
+    The reference *Python client* against OUR worker (``VGI_RUST_WORKER``).
+``VGI_CONFORMANCE_ROLE=client`` (lane b)
+    OUR client, through ``vgi-rpc-client-driver`` (``VGI_CLIENT_DRIVER``, the
+    CLIENT_DRIVER_PROTOCOL bridge), against the reference worker ``vgi-rpc-conformance``.
+
+``VGI_TRANSPORTS`` picks the transports (``pipe``, ``subprocess``, ``unix``, ``tcp``). A
+transport whose worker flag is missing fails at fixture setup (it is never skipped), so a
+lane that cannot run shows up red.
+
+Two rules keep the counts honest:
+
+* Tests that cannot pass in a lane are excluded by name in ``exclusions.py``, each with
+  its reason; they are deselected and listed in the terminal summary.
+* Any *runtime* skip is turned into a failure (``pytest_runtest_makereport`` below): a
+  skip would otherwise hide a missing fixture or capability.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import shlex
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from exclusions import excluded_reason  # noqa: E402
+
+ROLE = os.environ.get("VGI_CONFORMANCE_ROLE", "server")
+if ROLE not in ("server", "client"):
+    raise pytest.UsageError(f"VGI_CONFORMANCE_ROLE must be 'server' or 'client', not {ROLE!r}")
+TRANSPORTS = [t for t in os.environ.get("VGI_TRANSPORTS", "pipe").split(",") if t]
+_KNOWN = {"server": {"pipe", "subprocess", "unix", "tcp"}, "client": {"pipe", "unix", "tcp"}}
+for _t in TRANSPORTS:
+    if _t not in _KNOWN[ROLE]:
+        raise pytest.UsageError(f"transport {_t!r} is not one of {sorted(_KNOWN[ROLE])} for role {ROLE}")
+
+ConnFactory = Callable[..., contextlib.AbstractContextManager[Any]]
+
+
+def _rust_worker() -> list[str]:
+    worker = os.environ.get("VGI_RUST_WORKER")
+    if not worker or not os.access(worker, os.X_OK):
+        pytest.fail(f"VGI_RUST_WORKER={worker!r} must name the built vgi-rpc-conformance-worker")
+    return [worker]
+
+
+def _python_worker() -> list[str]:
+    """The reference worker from this interpreter's venv, with reflection hosted."""
+    exe = Path(sys.executable).parent / "vgi-rpc-conformance"
+    return [str(exe)]
+
+
+def _peer() -> list[str]:
+    """The server under test's argv (without transport flags)."""
+    return _rust_worker() if ROLE == "server" else _python_worker()
+
+
+def _peer_flags() -> list[str]:
+    # The reference hosts vgi_rpc.Reflection.v1 only with --describe; ours always does
+    # and accepts the flag.
+    return ["--describe"]
+
+
+def _driver():  # -> ClientDriver
+    from vgi_rpc.conformance.client_driver import ClientDriver
+
+    raw = os.environ.get("VGI_CLIENT_DRIVER")
+    if not raw:
+        pytest.fail("VGI_CLIENT_DRIVER must name the built vgi-rpc-client-driver")
+    return ClientDriver(shlex.split(raw))
+
+
+# ---------------------------------------------------------------------------
+# Session workers (unix / tcp / shared subprocess)
+# ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _ready_worker(cmd: list[str], prefix: str, timeout: float = 20.0) -> Iterator[str]:
+    """Spawn a socket worker and yield what follows ``prefix`` on its readiness line.
+
+    A worker that exits (e.g. refuses an unknown flag) or stays silent fails the fixture
+    with its stderr, so an unsupported transport is a visible error.
+    """
+    stderr = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+    lines: queue.Queue[bytes] = queue.Queue(maxsize=1)
+    threading.Thread(target=lambda: lines.put(proc.stdout.readline()), daemon=True).start()  # type: ignore[union-attr]
+    try:
+        try:
+            line = lines.get(timeout=timeout).decode("utf-8", "replace").strip()
+        except queue.Empty:
+            line = ""
+        if not line.startswith(prefix):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=2)
+            stderr.seek(0)
+            tail = stderr.read()[-4000:].decode("utf-8", "replace")
+            pytest.fail(
+                f"worker {cmd!r} did not report {prefix}...: got {line!r}, rc={proc.poll()!r}\n{tail}",
+                pytrace=False,
+            )
+        yield line[len(prefix) :]
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        stderr.close()
+
+
+def _short_socket_path(tag: str) -> str:
+    fd, path = tempfile.mkstemp(prefix=f"vgi-{tag}-", suffix=".sock", dir="/tmp")
+    os.close(fd)
+    os.unlink(path)
+    return path
+
+
+def _wait_connectable(family: int, address: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.connect(address)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+        finally:
+            sock.close()
+
+
+@pytest.fixture(scope="session")
+def conformance_unix_path() -> Iterator[str]:
+    path = _short_socket_path(ROLE)
+    with _ready_worker([*_peer(), "--unix", path, *_peer_flags()], "UNIX:") as reported:
+        assert reported == path, f"worker reported UNIX:{reported}, expected {path}"
+        _wait_connectable(socket.AF_UNIX, path)
+        yield path
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+@pytest.fixture(scope="session")
+def conformance_tcp_addr() -> Iterator[tuple[str, int]]:
+    with _ready_worker([*_peer(), "--tcp", "127.0.0.1:0", *_peer_flags()], "TCP:") as reported:
+        host, _, port = reported.rpartition(":")
+        addr = (host, int(port))
+        _wait_connectable(socket.AF_INET, addr)
+        yield addr
+
+
+@pytest.fixture(scope="session")
+def conformance_subprocess() -> Iterator[Any]:
+    """One long-lived worker shared by every ``subprocess`` test (connection reuse)."""
+    from vgi_rpc.rpc import SubprocessTransport
+
+    transport = SubprocessTransport([*_rust_worker(), "--pipe"])
+    yield transport
+    transport.close()
+
+
+# ---------------------------------------------------------------------------
+# Connections
+# ---------------------------------------------------------------------------
+
+
+def _python_client(
+    request: pytest.FixtureRequest, transport: str, protocol: type, on_log: Any
+) -> contextlib.AbstractContextManager[Any]:
+    """The reference Python client on ``transport`` (server role)."""
+    from vgi_rpc.rpc import SubprocessTransport, _RpcProxy, tcp_connect, unix_connect
+
+    if transport == "pipe":
+
+        @contextlib.contextmanager
+        def _pipe() -> Iterator[Any]:
+            conn = SubprocessTransport([*_rust_worker(), "--pipe"])
+            try:
+                yield _RpcProxy(protocol, conn, on_log)
+            finally:
+                conn.close()
+
+        return _pipe()
+    if transport == "subprocess":
+        shared = request.getfixturevalue("conformance_subprocess")
+
+        @contextlib.contextmanager
+        def _shared() -> Iterator[Any]:
+            yield _RpcProxy(protocol, shared, on_log)
+
+        return _shared()
+    if transport == "unix":
+        return unix_connect(protocol, request.getfixturevalue("conformance_unix_path"), on_log=on_log)
+    host, port = request.getfixturevalue("conformance_tcp_addr")
+    return tcp_connect(protocol, host, port, on_log=on_log)
+
+
+def _driver_target(request: pytest.FixtureRequest, transport: str) -> tuple[str, Any]:
+    """The driver's ``connect`` transport and target for ``transport`` (client role)."""
+    if transport == "pipe":
+        return "stdio", [*_python_worker(), "--pipe", *_peer_flags()]
+    if transport == "unix":
+        return "unix", request.getfixturevalue("conformance_unix_path")
+    host, port = request.getfixturevalue("conformance_tcp_addr")
+    return "tcp", f"{host}:{port}"
+
+
+def _driver_client(
+    request: pytest.FixtureRequest, transport: str, protocol: type, on_log: Any
+) -> contextlib.AbstractContextManager[Any]:
+    """OUR client through the driver on ``transport`` (client role)."""
+    from vgi_rpc.conformance.client_driver import ClientDriver
+
+    kind, target = _driver_target(request, transport)
+    base = _driver()
+    driver = ClientDriver(base.command, service=protocol)
+
+    @contextlib.contextmanager
+    def _conn() -> Iterator[Any]:
+        proxy = driver.connect(kind, target, on_log)
+        try:
+            yield proxy
+        finally:
+            proxy.close()
+
+    return _conn()
+
+
+def _connect(request: pytest.FixtureRequest, transport: str, protocol: type, on_log: Any) -> Any:
+    if ROLE == "server":
+        return _python_client(request, transport, protocol, on_log)
+    return _driver_client(request, transport, protocol, on_log)
+
+
+@pytest.fixture(params=TRANSPORTS)
+def conformance_conn(request: pytest.FixtureRequest) -> ConnFactory:
+    from vgi_rpc.conformance import ConformanceService
+
+    transport = str(request.param)
+
+    def factory(on_log: Any = None) -> contextlib.AbstractContextManager[Any]:
+        return _connect(request, transport, ConformanceService, on_log)
+
+    return factory
+
+
+@pytest.fixture(params=[t for t in TRANSPORTS if ROLE == "server"] or ["n/a"])
+def conformance_raw_conn(request: pytest.FixtureRequest) -> ConnFactory:
+    """Persistent byte-stream connections of the Python client (raw-wire tests)."""
+    from vgi_rpc.conformance import ConformanceService
+
+    transport = str(request.param)
+    if ROLE != "server":
+        pytest.fail("raw-wire tests drive a server with the Python client; excluded in client role")
+
+    def factory(on_log: Any = None) -> contextlib.AbstractContextManager[Any]:
+        return _python_client(request, transport, ConformanceService, on_log)
+
+    return factory
+
+
+@pytest.fixture
+def conformance_protocol_connector(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """``connector(transport, protocol, on_log)``: a proxy for any hosted protocol."""
+
+    def connect(transport: str, protocol: type, on_log: Any = None) -> contextlib.AbstractContextManager[Any]:
+        return _connect(request, transport, protocol, on_log)
+
+    return connect
+
+
+@pytest.fixture(params=TRANSPORTS)
+def conformance_describe(request: pytest.FixtureRequest) -> Any:
+    """The worker's description, obtained over the wire by the client under test."""
+    from vgi_rpc.conformance import ConformanceService
+
+    transport = str(request.param)
+    if ROLE == "client":
+        with _driver_client(request, transport, ConformanceService, None) as proxy:
+            return proxy.describe()
+    from vgi_rpc.introspect import introspect
+    from vgi_rpc.rpc import SubprocessTransport, TcpTransport, UnixTransport
+
+    if transport == "subprocess":
+        return introspect(request.getfixturevalue("conformance_subprocess"))
+    if transport == "pipe":
+        conn = SubprocessTransport([*_rust_worker(), "--pipe"])
+    elif transport == "unix":
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(request.getfixturevalue("conformance_unix_path"))
+        conn = UnixTransport(sock)
+    else:
+        conn = TcpTransport(socket.create_connection(request.getfixturevalue("conformance_tcp_addr")))
+    try:
+        return introspect(conn)
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------------------
+# Exclusions and skip policy
+# ---------------------------------------------------------------------------
+
+_DESELECTED: list[tuple[str, str]] = []
+#: The parametrised fixtures whose value names the transport a test ran on.
+_TRANSPORT_FIXTURES = ("conformance_conn", "conformance_raw_conn", "conformance_describe")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        reason = excluded_reason(ROLE, item)
+        if reason is None:
+            keep.append(item)
+        else:
+            dropped.append(item)
+            _DESELECTED.append((item.nodeid, reason))
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Under pytest-xdist the controller collects nothing itself: hand it the list.
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["vgi_deselected"] = list(_DESELECTED)
+
+
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist controller: take the exclusion list from the first worker that reports."""
+    deselected = getattr(node, "workeroutput", {}).get("vgi_deselected")
+    if deselected and not _DESELECTED:
+        _DESELECTED.extend((nodeid, reason) for nodeid, reason in deselected)
+
+
+def _transport_of(item: pytest.Item) -> str:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    for name in _TRANSPORT_FIXTURES:
+        if name in params:
+            return str(params[name])
+    return "-"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    report.user_properties.append(("transport", _transport_of(item)))
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = (
+            f"unexpected skip: {reason} -- add the test to tests/python/conformance/exclusions.py "
+            "with a justification, or make it pass"
+        )
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    tr = terminalreporter
+    tr.section(f"vgi-rpc conformance lane: role={ROLE} transports={','.join(TRANSPORTS)}")
+    by_reason: dict[str, list[str]] = {}
+    for nodeid, reason in _DESELECTED:
+        by_reason.setdefault(reason, []).append(nodeid)
+    tr.write_line(f"excluded (deselected, listed by reason in exclusions.py): {len(_DESELECTED)}")
+    for reason, ids in sorted(by_reason.items()):
+        tr.write_line(f"  {len(ids):4d}  {reason}")
+    # One outcome per test: a failed setup or teardown counts as the test's failure.
+    outcomes: dict[str, tuple[str, str]] = {}
+    for key in ("passed", "failed", "error", "skipped"):
+        for report in tr.stats.get(key, []):
+            nodeid = getattr(report, "nodeid", "")
+            if not nodeid:
+                continue
+            transport = dict(getattr(report, "user_properties", [])).get("transport", "-")
+            state = "failed" if key in ("failed", "error") else key
+            previous = outcomes.get(nodeid)
+            if previous is None or state == "failed":
+                outcomes[nodeid] = (transport, state)
+    table: dict[str, dict[str, int]] = {}
+    for transport, state in outcomes.values():
+        row = table.setdefault(transport, {"passed": 0, "failed": 0, "skipped": 0})
+        row[state] += 1
+    for transport in sorted(table):
+        row = table[transport]
+        tr.write_line(
+            f"transport {transport:<10} passed {row['passed']:4d}  failed {row['failed']:4d}  "
+            f"skipped {row['skipped']:4d}"
+        )
