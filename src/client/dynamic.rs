@@ -17,6 +17,7 @@ use std::time::Duration;
 use arrow_array::RecordBatch;
 
 use super::io::DeadlineCell;
+use super::request::RequestEncoder;
 use super::stream::{CallGuard, ClientStream};
 use super::transport::{Transport, Worker};
 use super::{Address, CallOptions, ConnectOptions, LogHandler, Target, UnaryResult};
@@ -42,6 +43,7 @@ pub struct Client {
     transport: Option<Transport>,
     broken: bool,
     log_handler: Option<LogHandler>,
+    encoder: RequestEncoder,
 }
 
 impl Client {
@@ -65,6 +67,7 @@ impl Client {
             transport: Some(transport),
             broken: false,
             log_handler: None,
+            encoder: RequestEncoder::default(),
         })
     }
 
@@ -128,13 +131,17 @@ impl Client {
         if options.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
             return Err(cancelled_error());
         }
-        let request = super::encode_request(target, method, params, &options.metadata)?;
-        let transport = self.ready()?;
+        self.ready()?;
+        let Client {
+            transport, encoder, ..
+        } = self;
+        let transport = transport.as_mut().ok_or(Error::Closed)?;
+        let request = encoder.encode(target, method, params, &options.metadata)?;
         let guard = CallGuard::call(&transport.deadline, &transport.interrupter, options)?;
         let mut logs = Vec::new();
         let outcome = transport
             .conn
-            .send(&request)
+            .send(request)
             .and_then(|()| transport.conn.read_single_result(&mut logs));
         drop(guard);
         match outcome {
@@ -160,15 +167,16 @@ impl Client {
         if options.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
             return Err(cancelled_error());
         }
-        let request = super::encode_request(target, method, params, &options.metadata)?;
         self.ready()?;
         let Client {
-            transport, broken, ..
+            transport,
+            broken,
+            encoder,
+            ..
         } = self;
-        let Some(transport) = transport.as_mut() else {
-            return Err(Error::Closed);
-        };
-        ClientStream::open(transport, broken, &request, has_header, options)
+        let transport = transport.as_mut().ok_or(Error::Closed)?;
+        let request = encoder.encode(target, method, params, &options.metadata)?;
+        ClientStream::open(transport, broken, request, has_header, options)
     }
 
     /// The live transport, reopening it first if a failed call dropped it.

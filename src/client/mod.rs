@@ -20,6 +20,7 @@ mod decode_error;
 mod dynamic;
 mod io;
 mod options;
+mod request;
 mod session;
 mod stream;
 mod subprocess;
@@ -29,6 +30,7 @@ pub use address::{Address, split_command_line};
 pub use decode_error::rpc_error_from_metadata;
 pub use dynamic::{BoxRead, BoxWrite, Client};
 pub use options::{CallOptions, CancelHandle, ConnectOptions, StderrMode};
+pub use request::RequestEncoder;
 pub use session::StreamSession;
 pub use stream::ClientStream;
 pub use subprocess::Subprocess;
@@ -197,15 +199,7 @@ pub fn encode_request(
     params: &RecordBatch,
     extra: &Metadata,
 ) -> Result<Vec<u8>> {
-    let mut md = extra.clone();
-    md.insert(keys::METHOD, method);
-    md.insert(keys::REQUEST_VERSION, keys::REQUEST_VERSION_VALUE);
-    if !target.protocol.is_empty() {
-        md.insert(keys::PROTOCOL, target.protocol.as_str());
-    }
-    if let Some(version) = &target.version {
-        md.insert(keys::PROTOCOL_VERSION, version.as_str());
-    }
+    let md = request::request_metadata(target, method, extra);
     let mut out = Vec::new();
     let mut enc = StreamEncoder::new();
     enc.schema(&mut out, &params.schema());
