@@ -66,6 +66,7 @@ fn unary(client: &mut Client) {
         .unwrap();
     assert_eq!(string_value(answer.batch.as_ref().unwrap()), "hello");
     assert!(answer.logs.is_empty());
+    assert!(answer.metadata.is_empty(), "{:?}", answer.metadata);
 
     // Routed by protocol: the secondary's echo_string answers differently.
     let answer = client

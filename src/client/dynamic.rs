@@ -145,7 +145,14 @@ impl Client {
             .and_then(|()| transport.conn.read_single_result(&mut logs));
         drop(guard);
         match outcome {
-            Ok(batch) => Ok(UnaryResult { batch, logs }),
+            Ok(result) => {
+                let (batch, metadata) = result.unzip();
+                Ok(UnaryResult {
+                    batch,
+                    metadata: metadata.unwrap_or_default(),
+                    logs,
+                })
+            }
             Err(e @ Error::Rpc(_)) => Err(e),
             Err(e) => Err(self.fail(e, options)),
         }

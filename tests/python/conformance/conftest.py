@@ -339,6 +339,47 @@ def conformance_describe(request: pytest.FixtureRequest) -> Any:
         conn.close()
 
 
+@pytest.fixture
+def conformance_resource_soak_target() -> Iterator[Any]:
+    """A dedicated worker of ours on a Unix socket for the shared resource soak (server role).
+
+    Each case gets a fresh, otherwise idle process; the soak samples its RSS, descriptors,
+    threads and children between epochs while the Python client churns connections.
+    """
+    from vgi_rpc.conformance import ConformanceService
+    from vgi_rpc.conformance._resource_soak_pytest import ResourceSoakTarget
+    from vgi_rpc.rpc import unix_connect
+
+    if ROLE != "server":
+        pytest.fail("the resource soak measures a server of ours; excluded in client role")
+    path = _short_socket_path("soak")
+    stderr = tempfile.TemporaryFile()
+    proc = subprocess.Popen(
+        [*_rust_worker(), "--unix", path], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr
+    )
+    try:
+        line = proc.stdout.readline().decode("utf-8", "replace").strip()  # type: ignore[union-attr]
+        if line != f"UNIX:{path}":
+            stderr.seek(0)
+            pytest.fail(f"soak worker did not report UNIX:{path}: {line!r}\n{stderr.read()[-2000:]!r}")
+        _wait_connectable(socket.AF_UNIX, path)
+        yield ResourceSoakTarget(
+            name="vgi-rpc-rs-unix",
+            pid=proc.pid,
+            connect=lambda: unix_connect(ConformanceService, path, on_log=None),
+        )
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        stderr.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
 # ---------------------------------------------------------------------------
 # Exclusions and skip policy
 # ---------------------------------------------------------------------------
