@@ -280,3 +280,20 @@ impl Drop for Client {
         drop(self.transport.take());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{CancelHandle, ClientStream};
+
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn clients_move_between_threads_and_cancel_handles_are_shared() {
+        send::<Client>();
+        send::<ClientStream<'static>>();
+        send_sync::<CancelHandle>();
+        send_sync::<CallOptions>();
+    }
+}
