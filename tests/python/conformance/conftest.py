@@ -419,6 +419,8 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 
 def _transport_of(item: pytest.Item) -> str:
+    if "::TestResourceSoak::" in item.nodeid:
+        return "unix-soak"  # its own dedicated worker on a Unix socket
     params = getattr(getattr(item, "callspec", None), "params", {})
     for name in _TRANSPORT_FIXTURES:
         if name in params:
