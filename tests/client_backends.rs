@@ -90,6 +90,22 @@ fn unary(client: &mut Client) {
     assert!(void.batch.is_none());
 }
 
+fn large_payload(client: &mut Client) {
+    // Bigger than any pipe or socket buffer in both directions.
+    let big = "x".repeat(3 << 20);
+    let value = row(vec![(
+        "value",
+        Arc::new(StringArray::from(vec![big.as_str()])),
+    )]);
+    let answer = client
+        .call(&primary(), "echo_string", &value, &CallOptions::default())
+        .unwrap();
+    assert_eq!(
+        string_value(answer.batch.as_ref().unwrap()).len(),
+        big.len()
+    );
+}
+
 fn errors(client: &mut Client) {
     let opts = CallOptions::default();
     let msg = row(vec![("message", Arc::new(StringArray::from(vec!["boom"])))]);
@@ -360,6 +376,7 @@ macro_rules! scenarios {
     ($($backend:ident),* $(,)?) => {$(
         mod $backend {
             #[test] fn unary() { super::unary(&mut super::$backend().client) }
+            #[test] fn large_payload() { super::large_payload(&mut super::$backend().client) }
             #[test] fn errors() { super::errors(&mut super::$backend().client) }
             #[test] fn logs() { super::logs(&mut super::$backend().client) }
             #[test] fn producer() { super::producer(&mut super::$backend().client) }
