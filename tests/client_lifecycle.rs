@@ -270,3 +270,33 @@ fn connect_errors_name_the_problem() {
     assert!(msg("tcp://127.0.0.1").contains("missing `:port`"));
     assert!(msg("http://localhost:1").contains("not available"));
 }
+
+#[test]
+fn cancel_interrupts_a_blocked_stream_turn() {
+    let mut client = Client::connect("exec:sleep 30").unwrap();
+    let pid = client.worker_pid().unwrap();
+    let cancel = CancelHandle::new();
+    let remote = cancel.clone();
+    let options = CallOptions::default().with_cancel(cancel);
+    let mut stream = client
+        .open_stream(
+            &primary(),
+            "cancellable_producer",
+            &no_params(),
+            false,
+            &options,
+        )
+        .unwrap();
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        remote.cancel();
+    });
+    let start = Instant::now();
+    let err = rpc_error(stream.tick());
+    canceller.join().unwrap();
+    assert_eq!(err.code, ErrorCode::Cancelled, "{err}");
+    assert!(start.elapsed() >= Duration::from_millis(300));
+    drop(stream);
+    assert!(client.is_broken());
+    assert!(wait_gone(pid));
+}
