@@ -223,17 +223,19 @@ fn accept_one<L: Listener>(
     Ok(())
 }
 
+/// Accept failures that end nothing: another waiter took the client, a signal, a client
+/// that gave up mid-handshake, or running out of descriptors or memory (back off, since
+/// retrying at once would spin). Anything else is returned.
 fn transient_accept_error(e: io::Error) -> Result<()> {
+    use rustix::io::Errno;
+    let exhausted = [Errno::MFILE, Errno::NFILE, Errno::NOBUFS, Errno::NOMEM]
+        .iter()
+        .any(|errno| e.raw_os_error() == Some(errno.raw_os_error()));
     match e.kind() {
         io::ErrorKind::WouldBlock
         | io::ErrorKind::Interrupted
         | io::ErrorKind::ConnectionAborted => Ok(()),
-        _ if matches!(e.raw_os_error(), Some(code) if code == rustix::io::Errno::MFILE.raw_os_error()
-            || code == rustix::io::Errno::NFILE.raw_os_error()
-            || code == rustix::io::Errno::NOBUFS.raw_os_error()
-            || code == rustix::io::Errno::NOMEM.raw_os_error()) =>
-        {
-            // Out of descriptors or memory: back off instead of spinning, then retry.
+        _ if exhausted => {
             thread::sleep(Duration::from_millis(100));
             Ok(())
         }
