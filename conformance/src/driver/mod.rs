@@ -298,8 +298,7 @@ fn unary(session: &mut Session, request: &Map<String, Value>) -> Reply {
     match outcome {
         Ok(result) => {
             let encoded = match result.batch {
-                // The client surfaces no result metadata yet; an empty map is relayed.
-                Some(batch) => match ipc::encode_batch(&batch, &Metadata::new()) {
+                Some(batch) => match ipc::encode_batch(&batch, &result.metadata) {
                     Ok(b64) => Value::String(b64),
                     Err(e) => return refused(e),
                 },
