@@ -30,6 +30,10 @@ pub enum Error {
     /// A value or schema does not have the declared type.
     #[error("type error: {0}")]
     Type(String),
+    /// One IPC message could not be decoded, but its length was readable and it was
+    /// skipped whole, so the connection is still in step with the peer.
+    #[error("protocol error: {0}")]
+    InvalidMessage(String),
     /// The peer closed the connection.
     #[error("connection closed")]
     Closed,
@@ -52,7 +56,9 @@ impl Error {
             Error::Rpc(e) => (**e).clone(),
             Error::Type(m) => RpcError::new("TypeError", m.clone()),
             Error::Arrow(e) => RpcError::new("ArrowInvalid", e.to_string()),
-            Error::Protocol(m) => RpcError::new("ProtocolError", m.clone()),
+            Error::Protocol(m) | Error::InvalidMessage(m) => {
+                RpcError::new("ProtocolError", m.clone())
+            }
             Error::Io(e) => {
                 RpcError::new("IOError", e.to_string()).with_code(ErrorCode::Unavailable)
             }

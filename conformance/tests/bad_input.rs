@@ -108,3 +108,66 @@ proptest! {
         let _ = serve(&bytes);
     }
 }
+
+/// A request whose `vgi_rpc.method` value is not UTF-8 (the reference's
+/// `non_utf8_method` probe) gets a typed error, and the next call on the same
+/// connection is answered normally.
+#[test]
+fn non_utf8_metadata_is_answered_in_band_and_the_connection_stays_usable() {
+    use std::sync::Arc;
+
+    use arrow_array::{Float64Array, RecordBatch};
+    use vgi_rpc::client::rpc_error_from_metadata;
+    use vgi_rpc::wire::{
+        Limits, Metadata, StreamEncoder, StreamItem, keys, read_stream_item, read_stream_start,
+    };
+
+    let params = RecordBatch::try_from_iter([
+        ("a", Arc::new(Float64Array::from(vec![1.25])) as _),
+        ("b", Arc::new(Float64Array::from(vec![2.5])) as _),
+    ])
+    .unwrap();
+    let request = |method: &str| {
+        let md = Metadata::new()
+            .with(keys::METHOD, method)
+            .with(keys::REQUEST_VERSION, keys::REQUEST_VERSION_VALUE)
+            .with(keys::PROTOCOL, "ConformanceService")
+            .with(keys::PROTOCOL_VERSION, "2.0.0");
+        let mut out = Vec::new();
+        let mut enc = StreamEncoder::new();
+        enc.schema(&mut out, &params.schema());
+        enc.batch(&mut out, &params, &md).unwrap();
+        enc.eos(&mut out);
+        out
+    };
+    // Same length as "add_floats", then patched to invalid UTF-8 in place.
+    let mut input = request("zz_nonutf8");
+    let at = input.windows(10).position(|w| w == b"zz_nonutf8").unwrap();
+    input[at..at + 2].copy_from_slice(&[0xff, 0xfe]);
+    input.extend(request("add_floats"));
+
+    let mut output = Vec::new();
+    serve_connection(&server(), &input[..], &mut output).unwrap();
+
+    // Two answer streams: an EXCEPTION naming a ProtocolError, then the sum.
+    let mut cursor = &output[..];
+    let limits = Limits::default();
+    let mut answers = Vec::new();
+    while !cursor.is_empty() {
+        let mut decoder = read_stream_start(&mut cursor, &limits).unwrap();
+        while let StreamItem::Batch(batch, md) =
+            read_stream_item(&mut cursor, &mut decoder, &limits).unwrap()
+        {
+            answers.push((batch, md));
+        }
+    }
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    let error = rpc_error_from_metadata(&answers[0].1);
+    assert_eq!(error.error_type, "ProtocolError", "{error:?}");
+    let sum = answers[1]
+        .0
+        .column(0)
+        .as_any()
+        .downcast_ref::<Float64Array>();
+    assert_eq!(sum.unwrap().value(0), 3.75);
+}

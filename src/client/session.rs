@@ -74,16 +74,22 @@ impl<'c, R: Read, W: Write> StreamSession<'c, R, W> {
     /// # Errors
     /// A remote error ends the stream; transport errors.
     pub fn tick(&mut self) -> Result<Option<RecordBatch>> {
-        self.tick_with_metadata(Metadata::new())
+        Ok(self
+            .tick_with_metadata(Metadata::new())?
+            .map(|(batch, _)| batch))
     }
 
-    /// Producer: a tick carrying application metadata.
+    /// Producer: a tick carrying application metadata; returns the next batch with the
+    /// custom metadata the server attached to it.
     ///
     /// # Errors
     /// As [`StreamSession::tick`].
-    pub fn tick_with_metadata(&mut self, metadata: Metadata) -> Result<Option<RecordBatch>> {
+    pub fn tick_with_metadata(
+        &mut self,
+        metadata: Metadata,
+    ) -> Result<Option<(RecordBatch, Metadata)>> {
         let tick = empty_batch();
-        Ok(self.turn(&tick, &metadata)?.map(|(batch, _)| batch))
+        self.turn(&tick, &metadata)
     }
 
     /// Exchange: sends one input batch and returns the output batch.

@@ -148,11 +148,15 @@ impl<'c> ClientStream<'c> {
         self.turn(|s| s.tick())
     }
 
-    /// Producer: a tick carrying application metadata.
+    /// Producer: a tick carrying application metadata; returns the next batch with the
+    /// custom metadata the server attached to it.
     ///
     /// # Errors
     /// As [`ClientStream::tick`].
-    pub fn tick_with_metadata(&mut self, metadata: Metadata) -> Result<Option<RecordBatch>> {
+    pub fn tick_with_metadata(
+        &mut self,
+        metadata: Metadata,
+    ) -> Result<Option<(RecordBatch, Metadata)>> {
         self.turn(|s| s.tick_with_metadata(metadata))
     }
 

@@ -97,17 +97,29 @@ pub(crate) fn read_request<R: Read, W: Write>(
     inner: &ServerInner,
     conn: &mut Conn<R, W>,
 ) -> Result<Option<Request>> {
-    let mut decoder = wire::read_stream_start(&mut conn.reader, &inner.limits)?;
     let mut first = None;
-    loop {
-        match wire::read_stream_item(&mut conn.reader, &mut decoder, &inner.limits)? {
-            StreamItem::Batch(batch, metadata) => {
-                if first.is_none() {
-                    first = Some(Request { batch, metadata });
+    let read = (|| {
+        let mut decoder = wire::read_stream_start(&mut conn.reader, &inner.limits)?;
+        loop {
+            match wire::read_stream_item(&mut conn.reader, &mut decoder, &inner.limits)? {
+                StreamItem::Batch(batch, metadata) => {
+                    if first.is_none() {
+                        first = Some(Request { batch, metadata });
+                    }
                 }
+                StreamItem::End => return Ok(()),
             }
-            StreamItem::End => return Ok(first),
         }
+    })();
+    match read {
+        Ok(()) => Ok(first),
+        Err(e @ Error::InvalidMessage(_)) => {
+            // The bad message was skipped whole: consume the rest of the request so
+            // the answer lines up with it and the connection stays usable.
+            wire::drain_stream(&mut conn.reader, &inner.limits)?;
+            Err(e)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -126,6 +138,10 @@ fn serve_call<R: Read, W: Write>(
             return write_error_stream(inner, conn, &empty(), &err, "", "", &request_id, &[]);
         }
         Err(e @ (Error::Closed | Error::Io(_))) => return Err(e),
+        Err(Error::InvalidMessage(message)) => {
+            let err = framework::protocol_error(message);
+            return write_error_stream(inner, conn, &empty(), &err, "", "", &request_id, &[]);
+        }
         Err(e) => {
             // We lost the stream boundary: report, then give up on the connection.
             let err = framework::protocol_error(e.to_string());

@@ -101,10 +101,19 @@ pub fn read_message<R: Read + ?Sized>(
     }
     let mut meta = vec![0u8; len];
     read_exact(r, &mut meta)?;
-    let body_len = {
-        let message = arrow_ipc::root_as_message(&meta)
-            .map_err(|e| Error::protocol(format!("invalid IPC message flatbuffer: {e}")))?;
-        message.bodyLength()
+    let (body_len, defect) = match arrow_ipc::root_as_message(&meta) {
+        Ok(message) => (message.bodyLength(), None),
+        // Verification also rejects things that do not break framing (a custom-metadata
+        // string that is not UTF-8). When the body length can still be read, skip the
+        // body and report the message alone, keeping the connection in step.
+        Err(e) => match unverified_body_length(&meta) {
+            Some(body_len) => (body_len, Some(e)),
+            None => {
+                return Err(Error::protocol(format!(
+                    "invalid IPC message flatbuffer: {e}"
+                )));
+            }
+        },
     };
     let body_len = u64::try_from(body_len)
         .map_err(|_| Error::protocol(format!("negative IPC body length {body_len}")))?;
@@ -117,7 +126,43 @@ pub fn read_message<R: Read + ?Sized>(
     let body_len = usize::try_from(body_len)
         .map_err(|_| Error::protocol("IPC body too large for this platform"))?;
     let body = read_body(r, body_len)?;
+    if let Some(e) = defect {
+        return Err(Error::InvalidMessage(format!("invalid IPC message: {e}")));
+    }
     Ok(Some(RawMessage { meta, body }))
+}
+
+/// Reads `Message.bodyLength` from an unverified flatbuffer with every offset checked:
+/// `None` when any step falls outside `meta`. (Field 3 of the `Message` table: version,
+/// header_type, header, bodyLength, custom_metadata.)
+fn unverified_body_length(meta: &[u8]) -> Option<i64> {
+    const BODY_LENGTH_FIELD: usize = 3;
+    let u32_at = |at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(
+            meta.get(at..at.checked_add(4)?)?.try_into().ok()?,
+        ))
+    };
+    let u16_at = |at: usize| -> Option<u16> {
+        Some(u16::from_le_bytes(
+            meta.get(at..at.checked_add(2)?)?.try_into().ok()?,
+        ))
+    };
+    let table = usize::try_from(u32_at(0)?).ok()?;
+    let vtable_back = i32::from_le_bytes(u32_at(table)?.to_le_bytes());
+    let vtable = usize::try_from(i64::try_from(table).ok()? - i64::from(vtable_back)).ok()?;
+    let vtable_len = usize::from(u16_at(vtable)?);
+    let slot = 4 + 2 * BODY_LENGTH_FIELD;
+    if slot + 2 > vtable_len {
+        return Some(0); // field absent: default 0
+    }
+    let field = usize::from(u16_at(vtable + slot)?);
+    if field == 0 {
+        return Some(0);
+    }
+    let at = table.checked_add(field)?;
+    Some(i64::from_le_bytes(
+        meta.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 fn read_body<R: Read + ?Sized>(r: &mut R, len: usize) -> Result<Buffer> {

@@ -156,7 +156,7 @@ fn tick(stream: &mut ClientStream<'_>, request: &Map<String, Value>, with_token:
         reply.insert("token".into(), Value::Null);
     }
     match outcome {
-        Ok(Some(batch)) => match ipc::encode_batch(&batch, &Metadata::new()) {
+        Ok(Some((batch, metadata))) => match ipc::encode_batch(&batch, &metadata) {
             Ok(b64) => {
                 reply.insert("done".into(), Value::Bool(false));
                 reply.insert("batch_b64".into(), Value::String(b64));

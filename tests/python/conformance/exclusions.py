@@ -77,20 +77,6 @@ EXCLUDED: list[tuple[str, str, str]] = [
     ("client", "TestResourceSoak::*", _SOAK_IN_CLIENT_ROLE),
     ("client", "TestAdversarialRawRequestContract::*", _RAW_IN_CLIENT_ROLE),
     # -- Known defects, reported; listed so they stay visible -----------------------------
-    (
-        "server",
-        "TestAdversarialRawRequestContract::test_dispatch_metadata_contract[*-non_utf8_method]",
-        "KNOWN BUG (server, src/wire): a request whose custom-metadata key/value is not "
-        "UTF-8 fails the flatbuffer verifier and the worker closes the connection instead "
-        "of answering a typed error and staying usable",
-    ),
-    (
-        "client",
-        "TestProducerStream::test_per_batch_metadata_travels_inline[*]",
-        "KNOWN GAP (client, src/client/stream.rs): ClientStream::tick/tick_with_metadata "
-        "return a producer batch without its custom metadata, so the driver has none to "
-        "relay; needs a tick that returns (batch, metadata)",
-    ),
 ]
 
 
