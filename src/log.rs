@@ -73,3 +73,34 @@ impl LogRecord {
         }
     }
 }
+
+/// Forwards a server's log message to `tracing` under the target `vgi_rpc::remote`, so an
+/// application that already collects `tracing` events sees its workers' logs with no
+/// handler of its own. Field values are only rendered when a subscriber wants the event.
+pub(crate) fn forward_to_tracing(record: &LogRecord) {
+    let message = record.message.as_str();
+    let extra = ExtraJson(&record.extra);
+    match record.level {
+        LogLevel::Exception | LogLevel::Error => {
+            tracing::error!(target: "vgi_rpc::remote", %extra, "{message}");
+        }
+        LogLevel::Warn => tracing::warn!(target: "vgi_rpc::remote", %extra, "{message}"),
+        LogLevel::Info => tracing::info!(target: "vgi_rpc::remote", %extra, "{message}"),
+        LogLevel::Debug => tracing::debug!(target: "vgi_rpc::remote", %extra, "{message}"),
+        LogLevel::Trace => tracing::trace!(target: "vgi_rpc::remote", %extra, "{message}"),
+    }
+}
+
+/// Renders a log's extra fields as a JSON object, lazily.
+struct ExtraJson<'a>(&'a serde_json::Map<String, serde_json::Value>);
+
+impl fmt::Display for ExtraJson<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("{")?;
+        for (i, (key, value)) in self.0.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            write!(f, "{sep}{}:{value}", serde_json::Value::from(key.as_str()))?;
+        }
+        f.write_str("}")
+    }
+}

@@ -109,65 +109,104 @@ proptest! {
     }
 }
 
-/// A request whose `vgi_rpc.method` value is not UTF-8 (the reference's
-/// `non_utf8_method` probe) gets a typed error, and the next call on the same
-/// connection is answered normally.
-#[test]
-fn non_utf8_metadata_is_answered_in_band_and_the_connection_stays_usable() {
+mod in_step {
+    //! Requests that are framed correctly but cannot be decoded get a typed error, and
+    //! the next call on the same connection is answered normally.
+
     use std::sync::Arc;
 
     use arrow_array::{Float64Array, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
     use vgi_rpc::client::rpc_error_from_metadata;
+    use vgi_rpc::server::serve_connection;
     use vgi_rpc::wire::{
         Limits, Metadata, StreamEncoder, StreamItem, keys, read_stream_item, read_stream_start,
     };
 
-    let params = RecordBatch::try_from_iter([
-        ("a", Arc::new(Float64Array::from(vec![1.25])) as _),
-        ("b", Arc::new(Float64Array::from(vec![2.5])) as _),
-    ])
-    .unwrap();
-    let request = |method: &str| {
-        let md = Metadata::new()
+    fn metadata(method: &str) -> Metadata {
+        Metadata::new()
             .with(keys::METHOD, method)
             .with(keys::REQUEST_VERSION, keys::REQUEST_VERSION_VALUE)
             .with(keys::PROTOCOL, "ConformanceService")
-            .with(keys::PROTOCOL_VERSION, "2.0.0");
+            .with(keys::PROTOCOL_VERSION, "2.0.0")
+    }
+
+    /// `add_floats` request bytes: the schema message of `schema`, then `batch`.
+    fn request(schema: &Schema, batch: &RecordBatch, method: &str) -> Vec<u8> {
         let mut out = Vec::new();
         let mut enc = StreamEncoder::new();
-        enc.schema(&mut out, &params.schema());
-        enc.batch(&mut out, &params, &md).unwrap();
+        enc.schema(&mut out, schema);
+        enc.batch(&mut out, batch, &metadata(method)).unwrap();
         enc.eos(&mut out);
         out
-    };
-    // Same length as "add_floats", then patched to invalid UTF-8 in place.
-    let mut input = request("zz_nonutf8");
-    let at = input.windows(10).position(|w| w == b"zz_nonutf8").unwrap();
-    input[at..at + 2].copy_from_slice(&[0xff, 0xfe]);
-    input.extend(request("add_floats"));
-
-    let mut output = Vec::new();
-    serve_connection(&server(), &input[..], &mut output).unwrap();
-
-    // Two answer streams: an EXCEPTION naming a ProtocolError, then the sum.
-    let mut cursor = &output[..];
-    let limits = Limits::default();
-    let mut answers = Vec::new();
-    while !cursor.is_empty() {
-        let mut decoder = read_stream_start(&mut cursor, &limits).unwrap();
-        while let StreamItem::Batch(batch, md) =
-            read_stream_item(&mut cursor, &mut decoder, &limits).unwrap()
-        {
-            answers.push((batch, md));
-        }
     }
-    assert_eq!(answers.len(), 2, "{answers:?}");
-    let error = rpc_error_from_metadata(&answers[0].1);
-    assert_eq!(error.error_type, "ProtocolError", "{error:?}");
-    let sum = answers[1]
-        .0
-        .column(0)
-        .as_any()
-        .downcast_ref::<Float64Array>();
-    assert_eq!(sum.unwrap().value(0), 3.75);
+
+    fn floats(nullable: bool, a: Option<f64>) -> RecordBatch {
+        let schema = Schema::new(vec![
+            Field::new("a", DataType::Float64, nullable),
+            Field::new("b", DataType::Float64, nullable),
+        ]);
+        RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(Float64Array::from(vec![a])),
+                Arc::new(Float64Array::from(vec![2.5])),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn valid() -> Vec<u8> {
+        let batch = floats(false, Some(1.25));
+        request(&batch.schema(), &batch, "add_floats")
+    }
+
+    /// Serves `bad` then a valid `add_floats`; expects a ProtocolError then 3.75.
+    fn rejected_then_served(bad: Vec<u8>) {
+        let mut input = bad;
+        input.extend(valid());
+        let mut output = Vec::new();
+        serve_connection(&super::server(), &input[..], &mut output).unwrap();
+
+        let mut cursor = &output[..];
+        let limits = Limits::default();
+        let mut answers = Vec::new();
+        while !cursor.is_empty() {
+            let mut decoder = read_stream_start(&mut cursor, &limits).unwrap();
+            while let StreamItem::Batch(batch, md) =
+                read_stream_item(&mut cursor, &mut decoder, &limits).unwrap()
+            {
+                answers.push((batch, md));
+            }
+        }
+        assert_eq!(answers.len(), 2, "{answers:?}");
+        let error = rpc_error_from_metadata(&answers[0].1);
+        assert_eq!(error.error_type, "ProtocolError", "{error:?}");
+        let sum = answers[1]
+            .0
+            .column(0)
+            .as_any()
+            .downcast_ref::<Float64Array>();
+        assert_eq!(sum.unwrap().value(0), 3.75);
+    }
+
+    /// The reference's `non_utf8_method` probe: the method name is not UTF-8, which
+    /// fails flatbuffer verification although the message is framed correctly.
+    #[test]
+    fn non_utf8_metadata() {
+        let batch = floats(false, Some(1.25));
+        // Same length as "add_floats", then patched to invalid UTF-8 in place.
+        let mut bad = request(&batch.schema(), &batch, "zz_nonutf8");
+        let at = bad.windows(10).position(|w| w == b"zz_nonutf8").unwrap();
+        bad[at..at + 2].copy_from_slice(&[0xff, 0xfe]);
+        rejected_then_served(bad);
+    }
+
+    /// A null in a column the request schema declares non-nullable (what the reference
+    /// CLI sends for an omitted argument).
+    #[test]
+    fn null_in_a_non_nullable_column() {
+        let declared = floats(false, Some(1.0)).schema();
+        rejected_then_served(request(&declared, &floats(true, None), "add_floats"));
+    }
 }

@@ -99,13 +99,16 @@ impl<R: Read, W: Write> Connection<R, W> {
     }
 
     /// Sets the callback that sees each server log message as it arrives (logs are still
-    /// returned with results and by [`StreamSession::take_logs`]).
+    /// returned with results and by [`StreamSession::take_logs`], and are always
+    /// forwarded to `tracing` under the target `vgi_rpc::remote`).
     pub fn set_log_handler(&mut self, handler: impl FnMut(&LogRecord) + Send + 'static) {
         self.log_handler = Some(Box::new(handler));
     }
 
     pub(crate) fn emit_log(&mut self, record: Option<&LogRecord>) {
-        if let (Some(handler), Some(record)) = (self.log_handler.as_mut(), record) {
+        let Some(record) = record else { return };
+        crate::log::forward_to_tracing(record);
+        if let Some(handler) = self.log_handler.as_mut() {
             handler(record);
         }
     }

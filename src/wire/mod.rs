@@ -34,8 +34,18 @@ use crate::{Error, Result};
 /// protocol errors for anything malformed, including an EOS where a schema should be.
 pub fn read_stream_start<R: Read + ?Sized>(r: &mut R, limits: &Limits) -> Result<StreamDecoder> {
     match read_message(r, limits, true)? {
-        Some(raw) => StreamDecoder::from_schema_message(&raw),
+        Some(raw) => StreamDecoder::from_schema_message(&raw).map_err(in_step),
         None => Err(Error::protocol("IPC stream ended before its schema")),
+    }
+}
+
+/// A message that was read whole but could not be decoded (say, nulls in a column its
+/// schema declares non-nullable) leaves the byte stream in step with the peer: report it
+/// as [`Error::InvalidMessage`] so the caller can skip to the stream's end and go on.
+fn in_step(e: Error) -> Error {
+    match e {
+        Error::Io(_) | Error::Closed | Error::InvalidMessage(_) => e,
+        other => Error::InvalidMessage(other.to_string()),
     }
 }
 
@@ -52,7 +62,7 @@ pub fn read_stream_item<R: Read + ?Sized>(
         match read_message(r, limits, false)? {
             None => return Ok(StreamItem::End),
             Some(raw) => {
-                if let Some((batch, md)) = decoder.decode(&raw)? {
+                if let Some((batch, md)) = decoder.decode(&raw).map_err(in_step)? {
                     return Ok(StreamItem::Batch(batch, md));
                 }
             }
