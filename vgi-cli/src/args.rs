@@ -74,16 +74,14 @@ pub(crate) fn params_batch(method: &MethodDescription, args: &[String]) -> Outco
 /// error.
 fn missing(method: &MethodDescription, field: &Field) -> Outcome<ArrayRef> {
     let ty = type_name(field.data_type());
-    if let Some(defaults) = &method.defaults {
-        if let Some(text) = defaults.get(field.name()) {
-            return json_value(field, text).map_err(|e| {
-                Failure::usage(format!(
-                    "the default of `{}` ({ty}) is `{text}`, which cannot be read as {ty} ({e}); pass {}=VALUE",
-                    field.name(),
-                    field.name()
-                ))
-            });
-        }
+    if let Some(text) = method.defaults.as_ref().and_then(|d| d.get(field.name())) {
+        return json_value(field, text).map_err(|e| {
+            Failure::usage(format!(
+                "the default of `{}` ({ty}) is `{text}`, which cannot be read as {ty} ({e}); pass {}=VALUE",
+                field.name(),
+                field.name()
+            ))
+        });
     }
     if field.is_nullable() {
         return Ok(arrow_array::new_null_array(field.data_type(), 1));
@@ -198,7 +196,7 @@ fn parse_bytes(value: &str) -> Result<Vec<u8>, String> {
         .strip_prefix("0x")
         .or_else(|| value.strip_prefix("hex:"))
         .unwrap_or(value);
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return Err("hex needs an even number of digits (or use base64:..)".to_owned());
     }
     (0..hex.len())

@@ -119,7 +119,7 @@ pub(crate) fn describe_protocol(
         false,
     )]));
     let params = RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(vec![protocol]))])
-        .map_err(|e| Failure::local(e))?;
+        .map_err(Failure::local)?;
     let answer = client.call(&reflection(), "describe", &params, options)?;
     let record = nested_record(answer.batch)?;
     let methods = list_of_structs(&record, "methods")?;
@@ -188,8 +188,8 @@ fn nested_record(batch: Option<RecordBatch>) -> Outcome<RecordBatch> {
         .filter(|c| !c.is_empty() && c.is_valid(0))
         .ok_or_else(|| malformed("no binary `result` column"))?
         .value(0);
-    let mut reader = arrow_ipc::reader::StreamReader::try_new(Cursor::new(bytes), None)
-        .map_err(|e| malformed(e))?;
+    let mut reader =
+        arrow_ipc::reader::StreamReader::try_new(Cursor::new(bytes), None).map_err(malformed)?;
     match reader.next() {
         Some(Ok(record)) if record.num_rows() == 1 => Ok(record),
         Some(Err(e)) => Err(malformed(e)),
