@@ -129,6 +129,34 @@ pub(crate) fn type_name(ty: &DataType) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        DataType::LargeList(f) => {
+            format!("large_list<{}: {}>", f.name(), type_name(f.data_type()))
+        }
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => format!(
+                "map<{}, {}>",
+                type_name(kv[0].data_type()),
+                type_name(kv[1].data_type())
+            ),
+            other => format!("map<{}>", type_name(other)),
+        },
+        DataType::Dictionary(keys, values) => format!(
+            "dictionary<values={}, indices={}>",
+            type_name(values),
+            type_name(keys)
+        ),
+        DataType::Timestamp(unit, tz) => {
+            let unit = match unit {
+                arrow_schema::TimeUnit::Second => "s",
+                arrow_schema::TimeUnit::Millisecond => "ms",
+                arrow_schema::TimeUnit::Microsecond => "us",
+                arrow_schema::TimeUnit::Nanosecond => "ns",
+            };
+            match tz {
+                Some(tz) => format!("timestamp[{unit}, tz={tz}]"),
+                None => format!("timestamp[{unit}]"),
+            }
+        }
         other => other.to_string().to_lowercase(),
     }
 }
@@ -292,6 +320,29 @@ mod tests {
             panic!("not a usage error");
         };
         assert!(msg.contains("`count`") && msg.contains("int64"), "{msg}");
+    }
+
+    #[test]
+    fn type_names_read_like_pyarrow() {
+        let map = DataType::Map(
+            Arc::new(Field::new(
+                "entries",
+                DataType::Struct(
+                    vec![
+                        Field::new("key", DataType::Utf8, false),
+                        Field::new("value", DataType::Int64, true),
+                    ]
+                    .into(),
+                ),
+                false,
+            )),
+            false,
+        );
+        assert_eq!(type_name(&map), "map<string, int64>");
+        let dict = DataType::Dictionary(Box::new(DataType::Int16), Box::new(DataType::Utf8));
+        assert_eq!(type_name(&dict), "dictionary<values=string, indices=int16>");
+        let ts = DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, Some("UTC".into()));
+        assert_eq!(type_name(&ts), "timestamp[us, tz=UTC]");
     }
 
     #[test]

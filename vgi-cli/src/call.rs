@@ -149,9 +149,9 @@ fn stream(
         }
     } else {
         let mut rows = 0u64;
-        let mut cancelled = false;
+        let mut cancelled = request.limit == Some(0);
         let mut result = Ok(());
-        loop {
+        while !cancelled {
             let next = match stream.tick() {
                 Ok(next) => next,
                 Err(e) => {

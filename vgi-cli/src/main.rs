@@ -96,7 +96,9 @@ enum Command {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum DescribeFormat {
-    Text,
+    /// Aligned, for people.
+    Table,
+    /// One JSON document, for scripts.
     Json,
 }
 
@@ -105,7 +107,7 @@ struct DescribeArgs {
     /// The worker: exec:<cmd>, unix:<path> or tcp://host:port.
     address: String,
     /// Output format.
-    #[arg(long, short, value_enum, default_value = "text")]
+    #[arg(long, short, value_enum, default_value = "table")]
     format: DescribeFormat,
     /// Describe only this protocol.
     #[arg(long)]
@@ -231,7 +233,7 @@ fn describe(client: &mut Client, options: &CallOptions, a: &DescribeArgs) -> Out
         protocols.push(describe::describe_protocol(client, name, options)?);
     }
     match a.format {
-        DescribeFormat::Text => print!("{}", render::text(&server, &protocols)),
+        DescribeFormat::Table => print!("{}", render::text(&server, &protocols)),
         DescribeFormat::Json => println!("{:#}", render::json(&server, &protocols)),
     }
     Ok(())

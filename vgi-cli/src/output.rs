@@ -97,7 +97,7 @@ impl Sink {
         match self.format {
             Format::Table => self.table(batch),
             Format::Json => {
-                let mut writer = arrow_json::LineDelimitedWriter::new(&mut self.out);
+                let mut writer = json_writer(&mut self.out);
                 writer.write(batch).map_err(local)?;
                 writer.finish().map_err(local)?;
                 self.out.flush().map_err(local)
@@ -149,10 +149,18 @@ impl Sink {
     }
 }
 
+/// A JSON-lines writer that spells out nulls (a missing key would read as "no such
+/// column").
+fn json_writer<W: Write>(out: W) -> arrow_json::LineDelimitedWriter<W> {
+    arrow_json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, arrow_json::writer::LineDelimited>(out)
+}
+
 /// The rows of a batch as JSON object texts.
 pub(crate) fn json_rows(batch: &RecordBatch) -> Outcome<Vec<String>> {
     let mut buffer = Vec::new();
-    let mut writer = arrow_json::LineDelimitedWriter::new(&mut buffer);
+    let mut writer = json_writer(&mut buffer);
     writer.write(batch).map_err(local)?;
     writer.finish().map_err(local)?;
     Ok(String::from_utf8_lossy(&buffer)
