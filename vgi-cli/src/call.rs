@@ -170,8 +170,11 @@ fn stream(
             rows += batch.num_rows() as u64;
             progress.add(&batch);
             if let Err(e) = sink.batch(&batch) {
-                result = Err(e);
-                break;
+                // The output is gone (or broken): stop the producer in-band rather than
+                // let the close drain a stream that may never end.
+                let _ = stream.cancel();
+                progress.clear();
+                return Err(e);
             }
             if cancelled {
                 break;

@@ -29,6 +29,8 @@ pub(crate) enum Failure {
     Remote(Box<RpcError>),
     /// Reading an input or writing an output failed.
     Local(String),
+    /// Standard output was closed by its reader: stop quietly, as a filter should.
+    OutputClosed,
 }
 
 impl Failure {
@@ -46,6 +48,7 @@ impl Failure {
             Failure::Transport(_) => EXIT_TRANSPORT,
             Failure::Remote(_) => EXIT_REMOTE,
             Failure::Local(_) => EXIT_LOCAL,
+            Failure::OutputClosed => 0,
         })
     }
 
@@ -55,6 +58,7 @@ impl Failure {
             Failure::Usage(m) => eprintln!("error: {m}\n(see `vgi-rpc --help`)"),
             Failure::Transport(m) => eprintln!("error: transport failure: {m}"),
             Failure::Local(m) => eprintln!("error: {m}"),
+            Failure::OutputClosed => {}
             Failure::Remote(e) => {
                 eprintln!(
                     "error: remote {} [{}]: {}",

@@ -14,6 +14,7 @@ mod output;
 mod progress;
 mod render;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -232,9 +233,13 @@ fn describe(client: &mut Client, options: &CallOptions, a: &DescribeArgs) -> Out
     for name in &names {
         protocols.push(describe::describe_protocol(client, name, options)?);
     }
-    match a.format {
-        DescribeFormat::Table => print!("{}", render::text(&server, &protocols)),
-        DescribeFormat::Json => println!("{:#}", render::json(&server, &protocols)),
-    }
-    Ok(())
+    let text = match a.format {
+        DescribeFormat::Table => render::text(&server, &protocols),
+        DescribeFormat::Json => format!("{:#}\n", render::json(&server, &protocols)),
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(output::io)
 }

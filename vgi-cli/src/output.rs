@@ -39,6 +39,23 @@ fn local(e: impl std::fmt::Display) -> Failure {
     Failure::local(format!("writing output: {e}"))
 }
 
+/// A closed stdout (`vgi-rpc ... | head`) ends the run quietly; other errors are local
+/// failures.
+pub(crate) fn io(e: std::io::Error) -> Failure {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Failure::OutputClosed
+    } else {
+        local(e)
+    }
+}
+
+fn arrow(e: arrow_schema::ArrowError) -> Failure {
+    match e {
+        arrow_schema::ArrowError::IoError(_, e) => io(e),
+        other => local(other),
+    }
+}
+
 impl Sink {
     /// A sink writing `format` to `path` (stdout when `None` or `-`).
     pub(crate) fn open(format: Format, path: Option<&str>) -> Outcome<Sink> {
@@ -62,7 +79,7 @@ impl Sink {
     pub(crate) fn unary(&mut self, batch: &RecordBatch) -> Outcome {
         if self.format == Format::Table && batch.num_columns() == 1 && batch.num_rows() == 1 {
             let text = display_value(batch.column(0).as_ref(), 0);
-            writeln!(self.out, "{text}").map_err(local)?;
+            writeln!(self.out, "{text}").map_err(io)?;
             return self.finish();
         }
         self.batch(batch)?;
@@ -73,15 +90,15 @@ impl Sink {
     pub(crate) fn header(&mut self, header: &RecordBatch) -> Outcome {
         match self.format {
             Format::Table => {
-                writeln!(self.out, "header:").map_err(local)?;
+                writeln!(self.out, "header:").map_err(io)?;
                 self.table(header)
             }
             Format::Json => {
                 let rows = json_rows(header)?;
                 for row in rows {
-                    writeln!(self.out, "{{\"__header__\":{row}}}").map_err(local)?;
+                    writeln!(self.out, "{{\"__header__\":{row}}}").map_err(io)?;
                 }
-                self.out.flush().map_err(local)
+                self.out.flush().map_err(io)
             }
             Format::Csv | Format::Arrow => {
                 for row in json_rows(header)? {
@@ -98,29 +115,29 @@ impl Sink {
             Format::Table => self.table(batch),
             Format::Json => {
                 let mut writer = json_writer(&mut self.out);
-                writer.write(batch).map_err(local)?;
-                writer.finish().map_err(local)?;
-                self.out.flush().map_err(local)
+                writer.write(batch).map_err(arrow)?;
+                writer.finish().map_err(arrow)?;
+                self.out.flush().map_err(io)
             }
             Format::Csv => {
                 let mut writer = arrow_csv::WriterBuilder::new()
                     .with_header(!self.csv_started)
                     .build(&mut self.out);
-                writer.write(batch).map_err(local)?;
+                writer.write(batch).map_err(arrow)?;
                 drop(writer);
                 self.csv_started = true;
-                self.out.flush().map_err(local)
+                self.out.flush().map_err(io)
             }
             Format::Arrow => {
                 if self.ipc.is_none() {
                     let out = std::mem::replace(&mut self.out, Box::new(std::io::sink()));
                     let writer = arrow_ipc::writer::StreamWriter::try_new(out, &batch.schema())
-                        .map_err(local)?;
+                        .map_err(arrow)?;
                     self.ipc = Some(writer);
                 }
                 if let Some(writer) = self.ipc.as_mut() {
-                    writer.write(batch).map_err(local)?;
-                    writer.flush().map_err(local)?;
+                    writer.write(batch).map_err(arrow)?;
+                    writer.flush().map_err(arrow)?;
                 }
                 Ok(())
             }
@@ -132,20 +149,20 @@ impl Sink {
             return Ok(());
         }
         let text = arrow_cast::pretty::pretty_format_batches(std::slice::from_ref(batch))
-            .map_err(local)?;
-        writeln!(self.out, "{text}").map_err(local)?;
-        self.out.flush().map_err(local)
+            .map_err(arrow)?;
+        writeln!(self.out, "{text}").map_err(io)?;
+        self.out.flush().map_err(io)
     }
 
     /// Ends the output (the IPC end-of-stream marker; flushes files).
     pub(crate) fn finish(&mut self) -> Outcome {
         if let Some(mut writer) = self.ipc.take() {
-            writer.finish().map_err(local)?;
-            let mut out = writer.into_inner().map_err(local)?;
-            out.flush().map_err(local)?;
+            writer.finish().map_err(arrow)?;
+            let mut out = writer.into_inner().map_err(arrow)?;
+            out.flush().map_err(io)?;
             return Ok(());
         }
-        self.out.flush().map_err(local)
+        self.out.flush().map_err(io)
     }
 }
 
@@ -161,8 +178,8 @@ fn json_writer<W: Write>(out: W) -> arrow_json::LineDelimitedWriter<W> {
 pub(crate) fn json_rows(batch: &RecordBatch) -> Outcome<Vec<String>> {
     let mut buffer = Vec::new();
     let mut writer = json_writer(&mut buffer);
-    writer.write(batch).map_err(local)?;
-    writer.finish().map_err(local)?;
+    writer.write(batch).map_err(arrow)?;
+    writer.finish().map_err(arrow)?;
     Ok(String::from_utf8_lossy(&buffer)
         .lines()
         .map(str::to_owned)

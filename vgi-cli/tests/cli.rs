@@ -295,8 +295,27 @@ fn scenarios(which: Impl, address: &str) {
         ]
     );
 
-    // --output x.arrows: pyarrow reads back the rows the JSON output shows.
+    // exchange driven by an Arrow IPC file: two batches in, two out.
     let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.arrows");
+    write_values(&input, &[&[1.0, 2.0], &[0.5]]);
+    let out = json_lines(&ok(
+        address,
+        &[
+            "call",
+            "exchange_scale",
+            "factor=10",
+            "--input",
+            input.to_str().unwrap(),
+            "-f",
+            "json",
+        ],
+        None,
+    ));
+    let values: Vec<f64> = out.iter().map(|r| r["value"].as_f64().unwrap()).collect();
+    assert_eq!(values, [10.0, 20.0, 5.0]);
+
+    // --output x.arrows: pyarrow reads back the rows the JSON output shows.
     let file = dir.path().join("out.arrows");
     let call = [
         "call",
@@ -326,6 +345,48 @@ fn scenarios(which: Impl, address: &str) {
     );
     let read_back: Vec<serde_json::Value> = serde_json::from_slice(&py.stdout).unwrap();
     assert_eq!(read_back, printed);
+}
+
+/// An Arrow IPC stream file of `value: float64` batches.
+fn write_values(path: &Path, batches: &[&[f64]]) {
+    use std::sync::Arc;
+    let schema = Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+        "value",
+        arrow_schema::DataType::Float64,
+        false,
+    )]));
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = arrow_ipc::writer::StreamWriter::try_new(file, &schema).unwrap();
+    for values in batches {
+        let column = Arc::new(arrow_array::Float64Array::from(values.to_vec()));
+        let batch = arrow_array::RecordBatch::try_new(schema.clone(), vec![column]).unwrap();
+        writer.write(&batch).unwrap();
+    }
+    writer.finish().unwrap();
+}
+
+#[test]
+fn a_closed_stdout_stops_an_endless_producer_quietly() {
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("vgi-rpc"))
+        .args([
+            "call",
+            &exec_address(Impl::Ours),
+            "cancellable_producer",
+            "-f",
+            "json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("\"index\":0"), "{first}");
+    // The reader dropped stdout: the next write fails and the CLI ends by itself.
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
 }
 
 fn exec_address(which: Impl) -> String {
