@@ -216,6 +216,23 @@ fn scenarios(which: Impl, address: &str) {
         "3.5\n"
     );
 
+    // server logs: on stderr with their level; --quiet hides them.
+    let r = run(
+        address,
+        &["call", "echo_with_all_log_levels", "value=v"],
+        None,
+    );
+    assert_eq!((r.code, r.stdout.as_str()), (0, "v\n"), "{}", r.stderr);
+    for line in ["[INFO] info: v", "[WARN] warn: v", "[ERROR] error: v"] {
+        assert!(r.stderr.contains(line), "{line} missing from {}", r.stderr);
+    }
+    let r = run(
+        address,
+        &["call", "echo_with_all_log_levels", "value=v", "-q"],
+        None,
+    );
+    assert!(!r.stderr.contains("[INFO]"), "{}", r.stderr);
+
     // producer: three rows, as JSON lines, CSV, and cut short by --limit.
     let rows = json_lines(&ok(
         address,
