@@ -90,7 +90,16 @@ fn reflection() -> Target {
 /// Calls `list_protocols`.
 pub(crate) fn list_protocols(client: &mut Client, options: &CallOptions) -> Outcome<ServerInfo> {
     let empty = RecordBatch::new_empty(Arc::new(Schema::empty()));
-    let answer = client.call(&reflection(), "list_protocols", &empty, options)?;
+    let answer = match client.call(&reflection(), "list_protocols", &empty, options) {
+        Ok(answer) => answer,
+        Err(vgi_rpc::Error::Rpc(mut e)) if e.kind.as_deref() == Some("protocol_not_supported") => {
+            e.message.push_str(
+                " (this worker does not host reflection; a Python worker needs --describe)",
+            );
+            return Err(Failure::Remote(e));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let record = nested_record(answer.batch)?;
     let protocols = list_of_structs(&record, "protocols")?;
     let mut list = Vec::with_capacity(protocols.len());
