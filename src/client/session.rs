@@ -124,11 +124,20 @@ impl<'c, R: Read, W: Write> StreamSession<'c, R, W> {
             return Err(Error::protocol("the stream has already ended"));
         }
         let mut out = Vec::new();
-        let (enc, _) = self.input.get_or_insert_with(|| {
+        let (enc, schema) = self.input.get_or_insert_with(|| {
             let mut enc = StreamEncoder::new();
             enc.schema(&mut out, &input.schema());
             (enc, input.schema())
         });
+        // The input stream's schema is fixed by its first batch; a later batch of other
+        // types would be framed under it and read back as reinterpreted bytes.
+        if !same_layout(schema, &input.schema()) {
+            return Err(Error::type_error(format!(
+                "exchange input batch has schema {:?}, but this stream's input schema (fixed by its first batch) is {:?}",
+                input.schema().fields(),
+                schema.fields()
+            )));
+        }
         enc.batch(&mut out, input, metadata)?;
         self.conn.send(&out)?;
         self.read_turn()
@@ -236,6 +245,16 @@ impl<'c, R: Read, W: Write> StreamSession<'c, R, W> {
     }
 }
 
+/// Whether batches of `b` may be written into an IPC stream declared with `a`: the same
+/// column count and types (names and nullability do not change the byte layout).
+fn same_layout(a: &Schema, b: &Schema) -> bool {
+    a.fields().len() == b.fields().len()
+        && a.fields()
+            .iter()
+            .zip(b.fields().iter())
+            .all(|(x, y)| x.data_type() == y.data_type())
+}
+
 impl<R: Read, W: Write> Drop for StreamSession<'_, R, W> {
     fn drop(&mut self) {
         let _ = self.close_inner();
@@ -246,4 +265,20 @@ fn empty_batch() -> RecordBatch {
     let options = RecordBatchOptions::new().with_row_count(Some(0));
     RecordBatch::try_new_with_options(Arc::new(Schema::empty()), vec![], &options)
         .unwrap_or_else(|_| RecordBatch::new_empty(Arc::new(Schema::empty())))
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+    use arrow_schema::{DataType, Field};
+
+    #[test]
+    fn only_column_types_decide_whether_a_batch_fits_the_input_stream() {
+        let a = Schema::new(vec![Field::new("value", DataType::Float64, false)]);
+        let renamed = Schema::new(vec![Field::new("v", DataType::Float64, true)]);
+        let int = Schema::new(vec![Field::new("value", DataType::Int64, false)]);
+        assert!(same_layout(&a, &renamed));
+        assert!(!same_layout(&a, &int));
+        assert!(!same_layout(&a, &Schema::empty()));
+    }
 }

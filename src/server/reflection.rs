@@ -168,13 +168,38 @@ fn method_info(m: &MethodSpec) -> MethodInfo {
         has_return: m.result.is_some(),
         has_header: m.header.is_some(),
         stream_kind: m.kind.stream_kind().to_owned(),
-        params_schema_ipc: crate::schema::Bytes(encode_schema_message(&m.params)),
+        params_schema_ipc: crate::schema::Bytes(encode_schema_message(&described_params(m))),
         result_schema_ipc: ipc(&m.result),
         header_schema_ipc: ipc(&m.header),
         idempotency: "unknown".to_owned(),
         deprecated: false,
         deprecation_message: String::new(),
     }
+}
+
+/// The parameter schema as `describe` reports it: the declared fields, plus this
+/// implementation's doc and defaults annotations as schema-level metadata (see
+/// [`keys::DESCRIBE_DOC`], [`keys::DESCRIBE_PARAM_DEFAULTS`]). Field-level content is
+/// untouched, so requests built from it validate and the protocol hash is unchanged.
+fn described_params(m: &MethodSpec) -> Schema {
+    let mut defaults = serde_json::Map::new();
+    for (field, default) in m.params.fields().iter().zip(&m.defaults) {
+        if let Some(text) = default {
+            defaults.insert(
+                field.name().clone(),
+                serde_json::Value::String(text.clone()),
+            );
+        }
+    }
+    let mut metadata = m.params.metadata().clone();
+    metadata.insert(
+        keys::DESCRIBE_PARAM_DEFAULTS.to_owned(),
+        serde_json::Value::Object(defaults).to_string(),
+    );
+    if !m.doc.is_empty() {
+        metadata.insert(keys::DESCRIBE_DOC.to_owned(), m.doc.clone());
+    }
+    Schema::new_with_metadata(m.params.fields().clone(), metadata)
 }
 
 fn record_ipc<T: ArrowRecord>(record: T) -> Result<Vec<u8>> {
@@ -225,5 +250,33 @@ impl Service for ReflectionService {
             }
             _ => Err(Error::protocol("unknown reflection method")),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn described_params_carry_doc_and_defaults_but_keep_fields() {
+        let spec = MethodSpec {
+            name: "m".to_owned(),
+            doc: "Does m.".to_owned(),
+            kind: MethodKind::Unary,
+            params: Arc::new(Schema::new(vec![
+                Field::new("a", DataType::Int64, false),
+                Field::new("b", DataType::Utf8, false),
+            ])),
+            defaults: vec![None, Some("\"x\"".to_owned())],
+            result: None,
+            header: None,
+        };
+        let described = described_params(&spec);
+        assert_eq!(described.fields(), spec.params.fields());
+        assert_eq!(described.metadata()[keys::DESCRIBE_DOC], "Does m.");
+        let defaults: serde_json::Value =
+            serde_json::from_str(&described.metadata()[keys::DESCRIBE_PARAM_DEFAULTS]).unwrap();
+        assert_eq!(defaults, serde_json::json!({"b": "\"x\""}));
     }
 }

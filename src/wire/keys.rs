@@ -54,3 +54,13 @@ pub const TRANSPORT_OPTIONS_METHOD: &str = "__transport_options__";
 pub const DESCRIBE_METHOD: &str = "__describe__";
 /// Protocol name of the reflection service every server hosts.
 pub const REFLECTION_PROTOCOL: &str = "vgi_rpc.Reflection.v1";
+
+/// Reflection extension (this implementation only): the method's doc text, as schema-level
+/// metadata on the `params_schema_ipc` that `describe` reports. Readers that do not know
+/// it ignore it; the protocol hash does not cover it.
+pub const DESCRIBE_DOC: &str = "vgi_rpc.doc";
+/// Reflection extension (this implementation only): a JSON object mapping each parameter
+/// that has a client-side default to that default's JSON text, as schema-level metadata on
+/// the reported `params_schema_ipc`. Its presence also says the parameters without an
+/// entry are required.
+pub const DESCRIBE_PARAM_DEFAULTS: &str = "vgi_rpc.param_defaults";

@@ -1,0 +1,245 @@
+//! `vgi-rpc`: describe and call any vgi-rpc worker, whatever language it is written in,
+//! over any transport the client speaks (`exec:`, `unix:`, `tcp://`).
+//!
+//! Everything it knows about a worker comes from the worker itself, through the
+//! `vgi_rpc.Reflection.v1` protocol: `describe` prints it, `call` uses it to parse
+//! `name=value` arguments by their declared Arrow types.
+
+mod args;
+mod call;
+mod describe;
+mod failure;
+mod input;
+mod output;
+mod progress;
+mod render;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use vgi_rpc::client::{CallOptions, Client};
+
+use crate::failure::{Failure, Outcome};
+use crate::output::{Format, Sink};
+
+const AFTER_HELP: &str = "\
+Addresses:
+  exec:<command line>   start the worker as a subprocess and talk over its stdin/stdout
+  unix:<path>           connect to a Unix domain socket
+  tcp://<host>:<port>   connect over TCP
+
+Examples:
+  vgi-rpc describe 'exec:my-worker --pipe'
+  vgi-rpc describe unix:/tmp/worker.sock --format json
+  vgi-rpc call tcp://127.0.0.1:9000 echo_string value=hi
+  vgi-rpc call unix:/tmp/w.sock produce_n count=1000 --limit 10 --format json
+  echo '{\"value\": 2.0}' | vgi-rpc call 'exec:my-worker' exchange_scale factor=3
+
+Exit status: 0 ok, 1 remote error, 2 usage error, 3 transport failure, 4 local file error.";
+
+const DESCRIBE_HELP: &str = "\
+Examples:
+  vgi-rpc describe 'exec:my-worker --pipe'
+  vgi-rpc describe unix:/tmp/worker.sock --protocol ConformanceService
+  vgi-rpc describe tcp://127.0.0.1:9000 --all --format json | jq '.protocols[].hash'";
+
+const CALL_HELP: &str = "\
+Arguments are parsed by the parameter's declared Arrow type: integers, floats, booleans
+and strings as written; lists, maps and structs as JSON (xs='[1,2]'); dates, times and
+timestamps as ISO text; bytes as hex (0x00ff) or base64 (base64:AP8=); name=@file.arrows
+takes the value from an Arrow IPC file and a bare @file.arrows supplies every parameter it
+has a column for. Omitted parameters take their declared defaults when the server reports
+them; nullable ones are sent as null.
+
+Examples:
+  vgi-rpc call 'exec:my-worker' echo_string value=hi
+  vgi-rpc call 'exec:my-worker' ConformanceService.with_defaults required=7
+  vgi-rpc call unix:/tmp/w.sock produce_n count=3 --format csv
+  vgi-rpc call unix:/tmp/w.sock produce_large_batches rows_per_batch=1000 batch_count=5 \\
+      --output out.arrows
+  printf '{\"value\": 1.5}\\n{\"value\": 2.5}\\n' | vgi-rpc call tcp://127.0.0.1:9000 exchange_scale factor=2
+  vgi-rpc call tcp://127.0.0.1:9000 exchange_scale factor=2 --input in.arrows";
+
+/// Describe and call vgi-rpc workers.
+#[derive(Debug, Parser)]
+#[command(name = "vgi-rpc", version, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct Global {
+    /// Deadline for each call, in seconds.
+    #[arg(long, global = true, value_name = "SECS")]
+    timeout: Option<f64>,
+    /// Show remote tracebacks.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    /// Do not print server log messages.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show the protocols and methods a worker hosts.
+    #[command(after_help = DESCRIBE_HELP)]
+    Describe(DescribeArgs),
+    /// Call a method and print its result.
+    #[command(after_help = CALL_HELP)]
+    Call(CallArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DescribeFormat {
+    /// Aligned, for people.
+    Table,
+    /// One JSON document, for scripts.
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct DescribeArgs {
+    /// The worker: exec:<cmd>, unix:<path> or tcp://host:port.
+    address: String,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "table")]
+    format: DescribeFormat,
+    /// Describe only this protocol.
+    #[arg(long)]
+    protocol: Option<String>,
+    /// Include framework protocols (vgi_rpc.*).
+    #[arg(long)]
+    all: bool,
+}
+
+#[derive(Debug, Args)]
+struct CallArgs {
+    /// The worker: exec:<cmd>, unix:<path> or tcp://host:port.
+    address: String,
+    /// METHOD or PROTOCOL.METHOD.
+    method: String,
+    /// Parameters as name=value (or @file.arrows).
+    #[arg(value_name = "NAME=VALUE")]
+    args: Vec<String>,
+    /// Output format (default: table; arrow when --output ends in .arrows/.arrow).
+    #[arg(long, short, value_enum)]
+    format: Option<Format>,
+    /// Write results to this file instead of stdout.
+    #[arg(long, short, value_name = "PATH")]
+    output: Option<String>,
+    /// Producer streams: stop (cancel) after this many rows.
+    #[arg(long, value_name = "N")]
+    limit: Option<u64>,
+    /// Exchange streams: read input batches from this Arrow IPC file (default: JSON
+    /// lines on stdin).
+    #[arg(long, short, value_name = "PATH")]
+    input: Option<String>,
+    /// Never show the progress line.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            failure.report(cli.global.verbose);
+            failure.exit_code()
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Outcome {
+    let mut options = CallOptions::default();
+    if let Some(secs) = cli.global.timeout {
+        let timeout = Duration::try_from_secs_f64(secs)
+            .map_err(|e| Failure::usage(format!("--timeout {secs}: {e}")))?;
+        options = options.with_timeout(timeout);
+    }
+    match &cli.command {
+        Command::Describe(a) => {
+            let mut client = connect(&a.address, &cli.global)?;
+            describe(&mut client, &options, a)
+        }
+        Command::Call(a) => {
+            let format = match (a.format, a.output.as_deref()) {
+                (Some(f), _) => f,
+                (None, Some(p)) if p.ends_with(".arrows") || p.ends_with(".arrow") => Format::Arrow,
+                (None, _) => Format::Table,
+            };
+            let mut client = connect(&a.address, &cli.global)?;
+            let request = call::CallRequest {
+                method: a.method.clone(),
+                args: a.args.clone(),
+                limit: a.limit,
+                input: a.input.clone(),
+                progress: !a.no_progress && !cli.global.quiet,
+            };
+            let mut sink = Sink::open(format, a.output.as_deref())?;
+            call::run(&mut client, &options, &request, &mut sink)
+        }
+    }
+}
+
+fn connect(address: &str, global: &Global) -> Outcome<Client> {
+    let address = address
+        .parse()
+        .map_err(|e| Failure::usage(format!("bad address `{address}`: {e}")))?;
+    let mut client = Client::connect_with(&address, vgi_rpc::client::ConnectOptions::default())
+        .map_err(|e| Failure::Transport(format!("cannot connect to {address}: {e}")))?;
+    if !global.quiet {
+        client.set_log_handler(|record| {
+            if record.extra.is_empty() {
+                eprintln!("[{}] {}", record.level.as_str(), record.message);
+            } else {
+                eprintln!(
+                    "[{}] {} {}",
+                    record.level.as_str(),
+                    record.message,
+                    serde_json::Value::Object(record.extra.clone())
+                );
+            }
+        });
+    }
+    Ok(client)
+}
+
+fn describe(client: &mut Client, options: &CallOptions, a: &DescribeArgs) -> Outcome {
+    let server = describe::list_protocols(client, options)?;
+    let names: Vec<String> = server
+        .protocols
+        .iter()
+        .filter(|p| match &a.protocol {
+            Some(wanted) => &p.name == wanted,
+            None => a.all || !p.is_framework(),
+        })
+        .map(|p| p.name.clone())
+        .collect();
+    if let (Some(wanted), true) = (&a.protocol, names.is_empty()) {
+        let hosted: Vec<&str> = server.protocols.iter().map(|p| p.name.as_str()).collect();
+        return Err(Failure::usage(format!(
+            "the server hosts no protocol `{wanted}`; hosted: {}",
+            hosted.join(", ")
+        )));
+    }
+    let mut protocols = Vec::with_capacity(names.len());
+    for name in &names {
+        protocols.push(describe::describe_protocol(client, name, options)?);
+    }
+    let text = match a.format {
+        DescribeFormat::Table => render::text(&server, &protocols),
+        DescribeFormat::Json => format!("{:#}\n", render::json(&server, &protocols)),
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(output::io)
+}
