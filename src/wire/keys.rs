@@ -55,12 +55,12 @@ pub const DESCRIBE_METHOD: &str = "__describe__";
 /// Protocol name of the reflection service every server hosts.
 pub const REFLECTION_PROTOCOL: &str = "vgi_rpc.Reflection.v1";
 
-/// Reflection extension (this implementation only): the method's doc text, as schema-level
+/// Reflection extension (this implementation only, so vendor-prefixed): the method's doc text, as schema-level
 /// metadata on the `params_schema_ipc` that `describe` reports. Readers that do not know
 /// it ignore it; the protocol hash does not cover it.
-pub const DESCRIBE_DOC: &str = "vgi_rpc.doc";
+pub const DESCRIBE_DOC: &str = "vgi_rpc_rs.doc";
 /// Reflection extension (this implementation only): a JSON object mapping each parameter
 /// that has a client-side default to that default's JSON text, as schema-level metadata on
 /// the reported `params_schema_ipc`. Its presence also says the parameters without an
 /// entry are required.
-pub const DESCRIBE_PARAM_DEFAULTS: &str = "vgi_rpc.param_defaults";
+pub const DESCRIBE_PARAM_DEFAULTS: &str = "vgi_rpc_rs.param_defaults";

@@ -5,7 +5,7 @@
 //! Only the reflection protocol is used, so this works against a worker written in any
 //! language. Defaults and docs are not part of the reference's reflection record; this
 //! implementation's servers add them as schema metadata on the reported parameter schema
-//! (`vgi_rpc.param_defaults`, `vgi_rpc.doc`), and they are shown when present.
+//! (`vgi_rpc_rs.param_defaults`, `vgi_rpc_rs.doc`; vendor-prefixed since the reference does not define them), and they are shown when present.
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
