@@ -4,9 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
 use std::process::Command;
+
+#[path = "support/cargo_build.rs"]
+mod cargo_build;
+use cargo_build::cargo_build;
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 const EXAMPLES: [&str; 4] = [
@@ -16,36 +18,11 @@ const EXAMPLES: [&str; 4] = [
     "exchange",
 ];
 
-/// `target/<profile>`: the parent of the `deps` directory holding this test binary.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in target/<profile>/deps")
-        .to_path_buf()
-}
-
 /// Builds the examples for this profile (a no-op when fresh: `cargo test --test examples`
 /// alone does not build them) and returns the stdout of `name`.
 fn run(name: &str) -> String {
-    let dir = profile_dir();
-    let mut args: Vec<OsString> = vec!["build".into(), "-q".into()];
-    for example in EXAMPLES {
-        args.extend(["--example".into(), example.into()]);
-    }
-    match dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => {}
-        Some("release") => args.push("--release".into()),
-        Some(other) => args.extend(["--profile".into(), other.into()]),
-    }
-    args.extend(["--target-dir".into(), dir.parent().unwrap().into()]);
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-    let status = Command::new(cargo)
-        .args(args)
-        .current_dir(MANIFEST_DIR)
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building the examples failed: {status}");
+    let what: Vec<&str> = EXAMPLES.iter().flat_map(|e| ["--example", e]).collect();
+    let dir = cargo_build(MANIFEST_DIR, &what);
     let output = Command::new(dir.join("examples").join(name))
         .output()
         .expect("the example runs");

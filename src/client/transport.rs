@@ -33,33 +33,38 @@ impl Transport {
                         format!("cannot connect to unix:{}: {e}", path.display()),
                     ))
                 })?;
-                let writer = stream.try_clone()?;
                 let interrupter = Interrupter::Unix(stream.try_clone()?);
-                Ok(Transport {
-                    conn: Connection::new(
-                        Box::new(DeadlineReader::new(stream, Arc::clone(&deadline))),
-                        Box::new(writer),
-                    ),
-                    deadline,
-                    interrupter,
-                    worker: None,
-                })
+                let writer = stream.try_clone()?;
+                Ok(Transport::socket(stream, writer, interrupter, deadline))
             }
             Address::Tcp(host, port) => {
                 let stream = connect_tcp(host, *port, options.connect_timeout)?;
                 stream.set_nodelay(true)?;
-                let writer = stream.try_clone()?;
                 let interrupter = Interrupter::Tcp(stream.try_clone()?);
-                Ok(Transport {
-                    conn: Connection::new(
-                        Box::new(DeadlineReader::new(stream, Arc::clone(&deadline))),
-                        Box::new(writer),
-                    ),
-                    deadline,
-                    interrupter,
-                    worker: None,
-                })
+                let writer = stream.try_clone()?;
+                Ok(Transport::socket(stream, writer, interrupter, deadline))
             }
+        }
+    }
+
+    /// A socket transport: reads go through the deadline, writes straight out.
+    fn socket<S>(
+        reader: S,
+        writer: S,
+        interrupter: Interrupter,
+        deadline: Arc<DeadlineCell>,
+    ) -> Transport
+    where
+        S: Read + std::io::Write + std::os::fd::AsFd + Send + 'static,
+    {
+        Transport {
+            conn: Connection::new(
+                Box::new(DeadlineReader::new(reader, Arc::clone(&deadline))),
+                Box::new(writer),
+            ),
+            deadline,
+            interrupter,
+            worker: None,
         }
     }
 

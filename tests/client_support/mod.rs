@@ -3,7 +3,6 @@
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
-use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,6 +13,10 @@ use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::Schema;
 use vgi_rpc::client::Target;
+
+#[path = "../support/cargo_build.rs"]
+mod cargo_build;
+pub use cargo_build::cargo_build;
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -27,42 +30,20 @@ pub fn secondary() -> Target {
     Target::new("conformance.Secondary.v1", None)
 }
 
-/// `target/<profile>`: the parent of the `deps` directory holding this test binary.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in target/<profile>/deps")
-        .to_path_buf()
-}
-
 /// Our conformance worker, built for this profile (`cargo build` is a no-op when fresh).
 pub fn our_worker() -> PathBuf {
     static WORKER: OnceLock<PathBuf> = OnceLock::new();
     WORKER
         .get_or_init(|| {
-            let dir = profile_dir();
-            let mut args: Vec<OsString> = vec![
-                "build".into(),
-                "-q".into(),
-                "-p".into(),
-                "vgi-rpc-conformance".into(),
-                "--bin".into(),
-                "vgi-rpc-conformance-worker".into(),
-            ];
-            match dir.file_name().and_then(|n| n.to_str()) {
-                Some("debug") | None => {}
-                Some("release") => args.push("--release".into()),
-                Some(other) => args.extend(["--profile".into(), other.into()]),
-            }
-            args.extend(["--target-dir".into(), dir.parent().unwrap().into()]);
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-            let status = Command::new(cargo)
-                .args(args)
-                .current_dir(MANIFEST_DIR)
-                .status()
-                .expect("cargo runs");
-            assert!(status.success(), "building the conformance worker failed");
+            let dir = cargo_build(
+                MANIFEST_DIR,
+                &[
+                    "-p",
+                    "vgi-rpc-conformance",
+                    "--bin",
+                    "vgi-rpc-conformance-worker",
+                ],
+            );
             let worker = dir.join("vgi-rpc-conformance-worker");
             assert!(worker.exists(), "no worker at {}", worker.display());
             worker

@@ -7,7 +7,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,39 +14,25 @@ use std::sync::OnceLock;
 
 use assert_cmd::Command as Cli;
 
-const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+#[path = "../../tests/support/cargo_build.rs"]
+mod cargo_build;
+use cargo_build::cargo_build;
 
-/// `target/<profile>`: the parent of the `deps` directory holding this test binary.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
-}
+const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
 /// Our conformance worker, built once with this test's profile and target directory.
 fn our_worker() -> &'static Path {
     static WORKER: OnceLock<PathBuf> = OnceLock::new();
     WORKER.get_or_init(|| {
-        let dir = profile_dir();
-        let mut args: Vec<OsString> = vec![
-            "build".into(),
-            "-p".into(),
-            "vgi-rpc-conformance".into(),
-            "--bin".into(),
-            "vgi-rpc-conformance-worker".into(),
-        ];
-        match dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => {}
-            Some("release") => args.push("--release".into()),
-            Some(other) => args.extend(["--profile".into(), other.into()]),
-        }
-        args.extend(["--target-dir".into(), dir.parent().unwrap().into()]);
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(args)
-            .current_dir(WORKSPACE)
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the conformance worker failed");
+        let dir = cargo_build(
+            WORKSPACE,
+            &[
+                "-p",
+                "vgi-rpc-conformance",
+                "--bin",
+                "vgi-rpc-conformance-worker",
+            ],
+        );
         let worker = dir.join(format!(
             "vgi-rpc-conformance-worker{}",
             std::env::consts::EXE_SUFFIX
