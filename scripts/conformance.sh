@@ -18,13 +18,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts the worker with "$@" in the background; prints its discovery line once bound.
+# Starts the worker with "$@" in the background (in this shell, so cleanup can kill it)
+# and sets $line to its discovery line once the socket is bound.
 start_worker() {
-  local out="$scratch/discovery.$RANDOM"
+  local out="$scratch/discovery.${#pids[@]}"
   "$worker" "$@" >"$out" &
   pids+=("$!")
   for _ in $(seq 200); do
-    if [ -s "$out" ]; then head -n1 "$out"; return; fi
+    if [ -s "$out" ]; then line=$(head -n1 "$out"); return; fi
     sleep 0.05
   done
   echo "worker did not announce its address: $worker $*" >&2
@@ -43,11 +44,11 @@ runner --cmd "$worker --pipe --access-log $scratch/debug.jsonl --access-log-debu
   --access-log "$scratch/debug.jsonl" || status=1
 
 echo "== Unix socket (threaded), access log validated =="
-line=$(start_worker --unix "$scratch/worker.sock" --threaded --access-log "$scratch/unix.jsonl")
+start_worker --unix "$scratch/worker.sock" --threaded --access-log "$scratch/unix.jsonl"
 runner --unix "${line#UNIX:}" --access-log "$scratch/unix.jsonl" || status=1
 
 echo "== TCP (threaded), access log validated =="
-line=$(start_worker --tcp 127.0.0.1:0 --threaded --access-log "$scratch/tcp.jsonl")
+start_worker --tcp 127.0.0.1:0 --threaded --access-log "$scratch/tcp.jsonl"
 runner --tcp "${line#TCP:}" --access-log "$scratch/tcp.jsonl" || status=1
 
 exit $status
