@@ -44,10 +44,14 @@ pub struct RawMessage {
 }
 
 impl RawMessage {
-    /// The flatbuffer `Message` (verified when the message was read).
+    /// The flatbuffer `Message`, verified.
+    ///
+    /// # Errors
+    /// [`Error::InvalidMessage`] when the flatbuffer does not verify (the message itself
+    /// was read whole, so the stream is still in step).
     pub fn message(&self) -> Result<arrow_ipc::Message<'_>> {
         arrow_ipc::root_as_message(&self.meta)
-            .map_err(|e| Error::protocol(format!("invalid IPC message flatbuffer: {e}")))
+            .map_err(|e| Error::InvalidMessage(format!("invalid IPC message flatbuffer: {e}")))
     }
 
     /// The message body.
@@ -101,20 +105,13 @@ pub fn read_message<R: Read + ?Sized>(
     }
     let mut meta = vec![0u8; len];
     read_exact(r, &mut meta)?;
-    let (body_len, defect) = match arrow_ipc::root_as_message(&meta) {
-        Ok(message) => (message.bodyLength(), None),
-        // Verification also rejects things that do not break framing (a custom-metadata
-        // string that is not UTF-8). When the body length can still be read, skip the
-        // body and report the message alone, keeping the connection in step.
-        Err(e) => match unverified_body_length(&meta) {
-            Some(body_len) => (body_len, Some(e)),
-            None => {
-                return Err(Error::protocol(format!(
-                    "invalid IPC message flatbuffer: {e}"
-                )));
-            }
-        },
-    };
+    // Only the body length is needed to keep the stream in step, and it is read with
+    // every offset checked; the flatbuffer is verified once, when the message is decoded.
+    // A message that fails verification then (say, a custom-metadata string that is not
+    // UTF-8) has still been consumed whole, so the connection stays usable.
+    let body_len = unverified_body_length(&meta).ok_or_else(|| {
+        Error::protocol("invalid IPC message flatbuffer: no readable body length")
+    })?;
     let body_len = u64::try_from(body_len)
         .map_err(|_| Error::protocol(format!("negative IPC body length {body_len}")))?;
     if body_len > limits.max_body {
@@ -126,9 +123,6 @@ pub fn read_message<R: Read + ?Sized>(
     let body_len = usize::try_from(body_len)
         .map_err(|_| Error::protocol("IPC body too large for this platform"))?;
     let body = read_body(r, body_len)?;
-    if let Some(e) = defect {
-        return Err(Error::InvalidMessage(format!("invalid IPC message: {e}")));
-    }
     Ok(Some(RawMessage { meta, body }))
 }
 
