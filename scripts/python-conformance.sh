@@ -9,10 +9,11 @@
 # (The native lane, our client against vgi_rpc.conformance.client_worker, is the cargo
 # test conformance/tests/native_client.rs.)
 #
-# VGI_LANES overrides the lanes, e.g. VGI_LANES="client:unix,tcp". A transport the
-# worker does not support fails its tests; nothing is skipped silently: excluded tests
-# are listed with reasons, and any other skip counts as a failure. Extra arguments go to
-# pytest. Exit status: 0 only when every lane passed.
+# VGI_LANES overrides the lanes, e.g. VGI_LANES="client:unix,tcp"; VGI_RUST_WORKER and
+# VGI_CLIENT_DRIVER override the binaries under test (default: this tree's release
+# build). A transport the worker does not support fails its tests; nothing is skipped
+# silently: excluded tests are listed with reasons, and any other skip counts as a
+# failure. Extra arguments go to pytest. Exit status: 0 only when every lane passed.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
@@ -33,8 +34,8 @@ for lane in $lanes; do
   echo "== shared conformance suite: role=$role transports=$transports =="
   log=$(mktemp)
   VGI_CONFORMANCE_ROLE=$role VGI_TRANSPORTS=$transports \
-  VGI_RUST_WORKER="$bin/vgi-rpc-conformance-worker" \
-  VGI_CLIENT_DRIVER="$bin/vgi-rpc-client-driver" \
+  VGI_RUST_WORKER="${VGI_RUST_WORKER:-$bin/vgi-rpc-conformance-worker}" \
+  VGI_CLIENT_DRIVER="${VGI_CLIENT_DRIVER:-$bin/vgi-rpc-client-driver}" \
   PYTHONDONTWRITEBYTECODE=1 \
     "$venv/bin/python" -m pytest -p no:cacheprovider -q -rfE --tb=short "${parallel[@]}" \
       tests/python/conformance "$@" 2>&1 | tee "$log"

@@ -66,6 +66,7 @@ fn unary(client: &mut Client) {
         .unwrap();
     assert_eq!(string_value(answer.batch.as_ref().unwrap()), "hello");
     assert!(answer.logs.is_empty());
+    assert!(answer.metadata.is_empty(), "{:?}", answer.metadata);
 
     // Routed by protocol: the secondary's echo_string answers differently.
     let answer = client
@@ -87,6 +88,22 @@ fn unary(client: &mut Client) {
         .call(&primary(), "void_noop", &no_params(), &opts)
         .unwrap();
     assert!(void.batch.is_none());
+}
+
+fn large_payload(client: &mut Client) {
+    // Bigger than any pipe or socket buffer in both directions.
+    let big = "x".repeat(3 << 20);
+    let value = row(vec![(
+        "value",
+        Arc::new(StringArray::from(vec![big.as_str()])),
+    )]);
+    let answer = client
+        .call(&primary(), "echo_string", &value, &CallOptions::default())
+        .unwrap();
+    assert_eq!(
+        string_value(answer.batch.as_ref().unwrap()).len(),
+        big.len()
+    );
 }
 
 fn errors(client: &mut Client) {
@@ -359,6 +376,7 @@ macro_rules! scenarios {
     ($($backend:ident),* $(,)?) => {$(
         mod $backend {
             #[test] fn unary() { super::unary(&mut super::$backend().client) }
+            #[test] fn large_payload() { super::large_payload(&mut super::$backend().client) }
             #[test] fn errors() { super::errors(&mut super::$backend().client) }
             #[test] fn logs() { super::logs(&mut super::$backend().client) }
             #[test] fn producer() { super::producer(&mut super::$backend().client) }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use arrow_array::RecordBatch;
 
 use super::io::DeadlineCell;
+use super::request::RequestEncoder;
 use super::stream::{CallGuard, ClientStream};
 use super::transport::{Transport, Worker};
 use super::{Address, CallOptions, ConnectOptions, LogHandler, Target, UnaryResult};
@@ -42,6 +43,7 @@ pub struct Client {
     transport: Option<Transport>,
     broken: bool,
     log_handler: Option<LogHandler>,
+    encoder: RequestEncoder,
 }
 
 impl Client {
@@ -65,6 +67,7 @@ impl Client {
             transport: Some(transport),
             broken: false,
             log_handler: None,
+            encoder: RequestEncoder::default(),
         })
     }
 
@@ -128,17 +131,28 @@ impl Client {
         if options.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
             return Err(cancelled_error());
         }
-        let request = super::encode_request(target, method, params, &options.metadata)?;
-        let transport = self.ready()?;
+        self.ready()?;
+        let Client {
+            transport, encoder, ..
+        } = self;
+        let transport = transport.as_mut().ok_or(Error::Closed)?;
+        let request = encoder.encode(target, method, params, &options.metadata)?;
         let guard = CallGuard::call(&transport.deadline, &transport.interrupter, options)?;
         let mut logs = Vec::new();
         let outcome = transport
             .conn
-            .send(&request)
+            .send(request)
             .and_then(|()| transport.conn.read_single_result(&mut logs));
         drop(guard);
         match outcome {
-            Ok(batch) => Ok(UnaryResult { batch, logs }),
+            Ok(result) => {
+                let (batch, metadata) = result.unzip();
+                Ok(UnaryResult {
+                    batch,
+                    metadata: metadata.unwrap_or_default(),
+                    logs,
+                })
+            }
             Err(e @ Error::Rpc(_)) => Err(e),
             Err(e) => Err(self.fail(e, options)),
         }
@@ -160,15 +174,16 @@ impl Client {
         if options.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
             return Err(cancelled_error());
         }
-        let request = super::encode_request(target, method, params, &options.metadata)?;
         self.ready()?;
         let Client {
-            transport, broken, ..
+            transport,
+            broken,
+            encoder,
+            ..
         } = self;
-        let Some(transport) = transport.as_mut() else {
-            return Err(Error::Closed);
-        };
-        ClientStream::open(transport, broken, &request, has_header, options)
+        let transport = transport.as_mut().ok_or(Error::Closed)?;
+        let request = encoder.encode(target, method, params, &options.metadata)?;
+        ClientStream::open(transport, broken, request, has_header, options)
     }
 
     /// The live transport, reopening it first if a failed call dropped it.
@@ -263,5 +278,22 @@ impl Drop for Client {
     fn drop(&mut self) {
         // Transport drop closes the connection, then reaps the worker.
         drop(self.transport.take());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{CancelHandle, ClientStream};
+
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn clients_move_between_threads_and_cancel_handles_are_shared() {
+        send::<Client>();
+        send::<ClientStream<'static>>();
+        send_sync::<CancelHandle>();
+        send_sync::<CallOptions>();
     }
 }

@@ -20,6 +20,7 @@ mod decode_error;
 mod dynamic;
 mod io;
 mod options;
+mod request;
 mod session;
 mod stream;
 mod subprocess;
@@ -30,6 +31,7 @@ pub use address::{Address, split_command_line};
 pub use decode_error::rpc_error_from_metadata;
 pub use dynamic::{BoxRead, BoxWrite, Client};
 pub use options::{CallOptions, CancelHandle, ConnectOptions, StderrMode};
+pub use request::RequestEncoder;
 pub use session::StreamSession;
 pub use stream::ClientStream;
 pub use subprocess::Subprocess;
@@ -62,11 +64,14 @@ impl Target {
     }
 }
 
-/// A unary call's answer: the result batch (`None` for void) and the server's logs.
+/// A unary call's answer: the result batch (`None` for void), its custom metadata and the
+/// server's logs.
 #[derive(Debug)]
 pub struct UnaryResult {
     /// The one-row result batch, or `None` for a void method.
     pub batch: Option<RecordBatch>,
+    /// The custom metadata of the result batch as received (empty for void).
+    pub metadata: Metadata,
     /// Log messages the server sent before the result.
     pub logs: Vec<LogRecord>,
 }
@@ -119,8 +124,12 @@ impl<R: Read, W: Write> Connection<R, W> {
     ) -> Result<UnaryResult> {
         self.send_request(target, method, params)?;
         let mut logs = Vec::new();
-        let batch = self.read_single_result(&mut logs)?;
-        Ok(UnaryResult { batch, logs })
+        let (batch, metadata) = self.read_single_result(&mut logs)?.unzip();
+        Ok(UnaryResult {
+            batch,
+            metadata: metadata.unwrap_or_default(),
+            logs,
+        })
     }
 
     /// Opens a producer or exchange stream. `has_header` must match the method's
@@ -157,11 +166,12 @@ impl<R: Read, W: Write> Connection<R, W> {
         Ok(())
     }
 
-    /// Reads one whole response stream holding at most one data batch.
+    /// Reads one whole response stream holding at most one data batch; returns it with its
+    /// custom metadata (`None` for a void result).
     pub(crate) fn read_single_result(
         &mut self,
         logs: &mut Vec<LogRecord>,
-    ) -> Result<Option<RecordBatch>> {
+    ) -> Result<Option<(RecordBatch, Metadata)>> {
         let mut decoder =
             wire::read_stream_start(&mut self.reader, &self.limits).map_err(closed_mid_call)?;
         let mut result = None;
@@ -170,7 +180,7 @@ impl<R: Read, W: Write> Connection<R, W> {
             match wire::read_stream_item(&mut self.reader, &mut decoder, &self.limits)? {
                 StreamItem::End => break,
                 StreamItem::Batch(batch, md) => match classify(&batch, &md, logs) {
-                    Some(Ok(())) if result.is_none() => result = Some(batch),
+                    Some(Ok(())) if result.is_none() => result = Some((batch, md)),
                     Some(Ok(())) => {}
                     Some(Err(e)) => error = Some(e),
                     None => self.emit_log(logs.last()),
@@ -181,7 +191,7 @@ impl<R: Read, W: Write> Connection<R, W> {
             return Err(e);
         }
         // A void result is a zero-row batch on the empty schema.
-        Ok(result.filter(|b| b.num_columns() > 0))
+        Ok(result.filter(|(b, _)| b.num_columns() > 0))
     }
 }
 
@@ -199,15 +209,7 @@ pub fn encode_request(
     params: &RecordBatch,
     extra: &Metadata,
 ) -> Result<Vec<u8>> {
-    let mut md = extra.clone();
-    md.insert(keys::METHOD, method);
-    md.insert(keys::REQUEST_VERSION, keys::REQUEST_VERSION_VALUE);
-    if !target.protocol.is_empty() {
-        md.insert(keys::PROTOCOL, target.protocol.as_str());
-    }
-    if let Some(version) = &target.version {
-        md.insert(keys::PROTOCOL_VERSION, version.as_str());
-    }
+    let md = request::request_metadata(target, method, extra);
     let mut out = Vec::new();
     let mut enc = StreamEncoder::new();
     enc.schema(&mut out, &params.schema());

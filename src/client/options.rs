@@ -124,6 +124,9 @@ impl ConnectOptions {
 /// killed, a socket is shut down): the call fails with `CANCELLED` and the connection is
 /// reopened on the next call. A stream that is idle between turns is cancelled in-band
 /// instead: its next turn sends the protocol's cancel, and the connection stays usable.
+///
+/// Use one handle per call. A handle shared by calls running at the same time interrupts
+/// the one that attached last; the others see the cancel at their next step.
 #[derive(Debug, Clone, Default)]
 pub struct CancelHandle(Arc<CancelState>);
 

@@ -37,7 +37,7 @@ impl<'c, R: Read, W: Write> StreamSession<'c, R, W> {
         };
         if has_header {
             match session.conn.read_single_result(&mut session.logs) {
-                Ok(header) => session.header = header,
+                Ok(header) => session.header = header.map(|(batch, _)| batch),
                 Err(e) => {
                     // The error stream replaced the header; the server still drains one
                     // input stream.

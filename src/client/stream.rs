@@ -252,7 +252,12 @@ impl<'c> ClientStream<'c> {
         }
         *self.broken = true;
         let error = explain_failure(self.deadline, self.worker, error, &self.options);
-        self.interrupter.interrupt();
+        // The transport is borrowed until the stream drops, so end it here: shut the
+        // socket down, or kill and reap the worker.
+        match self.worker {
+            Some(worker) => worker.kill_and_reap(),
+            None => self.interrupter.interrupt(),
+        }
         error
     }
 }

@@ -179,6 +179,14 @@ impl Worker {
         report
     }
 
+    /// Kills and reaps the worker now (a no-op if it was already reaped).
+    pub(crate) fn kill_and_reap(&self) {
+        if let Ok(mut child) = self.child.lock() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     fn wait_exit(&self, wait: Duration) -> Option<ExitStatus> {
         let start = Instant::now();
         let mut nap = Duration::from_micros(50);
@@ -201,12 +209,8 @@ impl Drop for Worker {
     fn drop(&mut self) {
         // The connection (the worker's stdin) is already closed: a well-behaved worker
         // exits at EOF. Give it `grace`, then kill; always reap.
-        if self.wait_exit(self.grace).is_some() {
-            return;
-        }
-        if let Ok(mut child) = self.child.lock() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if self.wait_exit(self.grace).is_none() {
+            self.kill_and_reap();
         }
     }
 }

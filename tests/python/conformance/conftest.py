@@ -81,13 +81,31 @@ def _peer_flags() -> list[str]:
     return ["--describe"]
 
 
-def _driver():  # -> ClientDriver
+def _driver_class() -> type:
+    """The reference's ``ClientDriver`` with a buffered control channel.
+
+    The shipped shim spawns the driver with ``bufsize=0``, so every ``readline`` of a
+    response reads its pipe one byte per system call: a 200 KB batch costs ~0.4 s and the
+    large-data tests hit the suite's 5 s timeout. Only the Python end's buffering changes;
+    the lockstep protocol is unaffected (the shim flushes every request).
+    """
     from vgi_rpc.conformance.client_driver import ClientDriver
 
+    class BufferedClientDriver(ClientDriver):
+        def spawn(self) -> subprocess.Popen[bytes]:
+            env = {**os.environ, **self.env} if self.env is not None else None
+            return subprocess.Popen(
+                list(self.command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=self.cwd
+            )
+
+    return BufferedClientDriver
+
+
+def _driver_command() -> list[str]:
     raw = os.environ.get("VGI_CLIENT_DRIVER")
     if not raw:
         pytest.fail("VGI_CLIENT_DRIVER must name the built vgi-rpc-client-driver")
-    return ClientDriver(shlex.split(raw))
+    return shlex.split(raw)
 
 
 # ---------------------------------------------------------------------------
@@ -236,11 +254,8 @@ def _driver_client(
     request: pytest.FixtureRequest, transport: str, protocol: type, on_log: Any
 ) -> contextlib.AbstractContextManager[Any]:
     """OUR client through the driver on ``transport`` (client role)."""
-    from vgi_rpc.conformance.client_driver import ClientDriver
-
     kind, target = _driver_target(request, transport)
-    base = _driver()
-    driver = ClientDriver(base.command, service=protocol)
+    driver = _driver_class()(_driver_command(), service=protocol)
 
     @contextlib.contextmanager
     def _conn() -> Iterator[Any]:
@@ -324,6 +339,47 @@ def conformance_describe(request: pytest.FixtureRequest) -> Any:
         conn.close()
 
 
+@pytest.fixture
+def conformance_resource_soak_target() -> Iterator[Any]:
+    """A dedicated worker of ours on a Unix socket for the shared resource soak (server role).
+
+    Each case gets a fresh, otherwise idle process; the soak samples its RSS, descriptors,
+    threads and children between epochs while the Python client churns connections.
+    """
+    from vgi_rpc.conformance import ConformanceService
+    from vgi_rpc.conformance._resource_soak_pytest import ResourceSoakTarget
+    from vgi_rpc.rpc import unix_connect
+
+    if ROLE != "server":
+        pytest.fail("the resource soak measures a server of ours; excluded in client role")
+    path = _short_socket_path("soak")
+    stderr = tempfile.TemporaryFile()
+    proc = subprocess.Popen(
+        [*_rust_worker(), "--unix", path], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr
+    )
+    try:
+        line = proc.stdout.readline().decode("utf-8", "replace").strip()  # type: ignore[union-attr]
+        if line != f"UNIX:{path}":
+            stderr.seek(0)
+            pytest.fail(f"soak worker did not report UNIX:{path}: {line!r}\n{stderr.read()[-2000:]!r}")
+        _wait_connectable(socket.AF_UNIX, path)
+        yield ResourceSoakTarget(
+            name="vgi-rpc-rs-unix",
+            pid=proc.pid,
+            connect=lambda: unix_connect(ConformanceService, path, on_log=None),
+        )
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        stderr.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
 # ---------------------------------------------------------------------------
 # Exclusions and skip policy
 # ---------------------------------------------------------------------------
@@ -363,6 +419,8 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 
 def _transport_of(item: pytest.Item) -> str:
+    if "::TestResourceSoak::" in item.nodeid:
+        return "unix-soak"  # its own dedicated worker on a Unix socket
     params = getattr(getattr(item, "callspec", None), "params", {})
     for name in _TRANSPORT_FIXTURES:
         if name in params:

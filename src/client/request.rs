@@ -1,0 +1,124 @@
+//! Encoding requests on the call path without per-call allocation churn.
+//!
+//! A unary call's request is a whole IPC stream: schema, one batch, EOS. Encoding it
+//! afresh each time (a new flatbuffer builder, a new output buffer, the schema message
+//! rebuilt) cost more than the pipe round trip it rides on, so a [`Client`](super::Client)
+//! keeps one [`RequestEncoder`]: the encoder and output buffer are reused, and the schema
+//! message is reused while the parameter schema stays the same (it always does for
+//! repeated calls of one method). Schemas with dictionary fields are re-encoded every
+//! time, because their schema message also resets the dictionary state.
+
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType, Field, SchemaRef};
+
+use super::Target;
+use crate::Result;
+use crate::wire::{Metadata, StreamEncoder, keys};
+
+/// Reusable request encoding state: one per connection.
+#[derive(Debug, Default)]
+pub struct RequestEncoder {
+    encoder: StreamEncoder,
+    buf: Vec<u8>,
+    schema: Option<(SchemaRef, Vec<u8>)>,
+    metadata: Option<MetadataCache>,
+}
+
+/// The last request's metadata and what it was built from.
+#[derive(Debug)]
+struct MetadataCache {
+    target: Target,
+    method: String,
+    extra: Metadata,
+    built: Metadata,
+}
+
+impl RequestEncoder {
+    /// An encoder with empty buffers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Encodes a request (see [`encode_request`](super::encode_request) for the metadata
+    /// rule); the bytes are valid until the next call.
+    ///
+    /// # Errors
+    /// Fails when `params` cannot be encoded.
+    pub fn encode(
+        &mut self,
+        target: &Target,
+        method: &str,
+        params: &RecordBatch,
+        extra: &Metadata,
+    ) -> Result<&[u8]> {
+        self.buf.clear();
+        let schema = params.schema();
+        match &self.schema {
+            Some((cached, bytes)) if same_schema(cached, &schema) => {
+                self.buf.extend_from_slice(bytes);
+            }
+            _ => {
+                self.encoder.schema(&mut self.buf, &schema);
+                self.schema = (!schema.fields().iter().any(|f| has_dictionary(f)))
+                    .then(|| (schema.clone(), self.buf.clone()));
+            }
+        }
+        let fresh = match &self.metadata {
+            Some(c) => c.method != method || c.target != *target || c.extra != *extra,
+            None => true,
+        };
+        if fresh {
+            self.metadata = Some(MetadataCache {
+                target: target.clone(),
+                method: method.to_owned(),
+                extra: extra.clone(),
+                built: request_metadata(target, method, extra),
+            });
+        }
+        let md = self.metadata.as_ref().map(|c| &c.built);
+        self.encoder
+            .batch(&mut self.buf, params, md.unwrap_or(&Metadata::new()))?;
+        self.encoder.eos(&mut self.buf);
+        Ok(&self.buf)
+    }
+}
+
+fn same_schema(a: &SchemaRef, b: &SchemaRef) -> bool {
+    std::sync::Arc::ptr_eq(a, b) || a == b
+}
+
+fn has_dictionary(field: &Field) -> bool {
+    data_type_has_dictionary(field.data_type())
+}
+
+fn data_type_has_dictionary(dt: &DataType) -> bool {
+    match dt {
+        DataType::Dictionary(..) => true,
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::ListView(f)
+        | DataType::LargeListView(f)
+        | DataType::FixedSizeList(f, _)
+        | DataType::Map(f, _) => has_dictionary(f),
+        DataType::Struct(fields) => fields.iter().any(|f| has_dictionary(f)),
+        DataType::Union(fields, _) => fields.iter().any(|(_, f)| has_dictionary(f)),
+        DataType::RunEndEncoded(a, b) => has_dictionary(a) || has_dictionary(b),
+        _ => false,
+    }
+}
+
+/// The request batch's metadata: `extra` first, verbatim and in order, then the framework
+/// keys replacing a same-named entry in place or appended (the reference client's rule).
+/// An empty `target.protocol` sends no `vgi_rpc.protocol` key.
+pub(crate) fn request_metadata(target: &Target, method: &str, extra: &Metadata) -> Metadata {
+    let mut md = extra.clone();
+    md.insert(keys::METHOD, method);
+    md.insert(keys::REQUEST_VERSION, keys::REQUEST_VERSION_VALUE);
+    if !target.protocol.is_empty() {
+        md.insert(keys::PROTOCOL, target.protocol.as_str());
+    }
+    if let Some(version) = &target.version {
+        md.insert(keys::PROTOCOL_VERSION, version.as_str());
+    }
+    md
+}
