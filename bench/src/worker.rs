@@ -19,8 +19,9 @@ use vgi_rpc_conformance::{ConformanceImpl, ConformanceServer, SecondaryImpl, Sec
 
 use crate::service::{BenchServer, BenchService};
 
-/// Pipe buffer size asked for with `F_SETPIPE_SZ` (the unprivileged maximum by default).
-pub const PIPE_BUFFER: usize = 1 << 20;
+/// Pipe buffer size asked for with `F_SETPIPE_SZ`: the same as `serve_stdio`, so the
+/// raw baseline and the worker get equal pipes.
+pub const PIPE_BUFFER: usize = vgi_rpc::server::STDIO_PIPE_BUFFER;
 
 /// Where a worker serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +73,7 @@ pub fn run_worker(listen: &Listen) -> anyhow::Result<()> {
     let shutdown = Shutdown::new()?;
     match listen {
         Listen::Pipe => {
-            grow_stdio_pipes();
+            // serve_stdio grows the pipes itself.
             vgi_rpc::serve_stdio(server)?;
         }
         Listen::Unix(path) => {
