@@ -6,6 +6,7 @@
 //! vgi-rpc-bench [--out DIR] [--no-python]      # summary (VGI_BENCH_PLACEMENT=same|split)
 //! vgi-rpc-bench worker [--pipe | --unix PATH | --tcp HOST:PORT] [--threaded]
 //! vgi-rpc-bench raw-server [--pipe | --unix PATH | --tcp HOST:PORT]
+//! vgi-rpc-bench drive ADDRESS noop|produce N [BATCH_BYTES]   # a fixed load, for strace/perf
 //! ```
 
 use std::path::PathBuf;
@@ -33,8 +34,32 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("worker") => run_worker(&parse_listen(&args[1..])?),
         Some("raw-server") => run_raw_server(&parse_listen(&args[1..])?),
+        Some("drive") => drive(&args[1..]),
         _ => summary(&args),
     }
+}
+
+/// `drive ADDRESS noop N` makes N `void_noop` calls; `drive ADDRESS produce N` drains
+/// N mixed batches of BATCH_BYTES (default 1 MiB). Prints the elapsed time.
+fn drive(args: &[String]) -> anyhow::Result<()> {
+    let (address, what, n, batch) = match args {
+        [a, w, n] => (a, w, n, PRODUCER_BATCH),
+        [a, w, n, b] => (a, w, n, b.parse()?),
+        _ => anyhow::bail!("usage: vgi-rpc-bench drive ADDRESS noop|produce N [BATCH_BYTES]"),
+    };
+    let n: usize = n.parse()?;
+    let p = Params::new()?;
+    let mut client = Client::connect(address)?;
+    let start = Instant::now();
+    match what.as_str() {
+        "noop" => (0..n).try_for_each(|_| scenario::noop(&mut client, &p))?,
+        "produce" => {
+            scenario::produce_mixed(&mut client, scenario::mixed_rows_for(batch), n)?;
+        }
+        other => anyhow::bail!("unknown load {other:?}"),
+    }
+    println!("{what} x{n}: {:.3} s", start.elapsed().as_secs_f64());
+    Ok(())
 }
 
 struct Options {

@@ -67,7 +67,7 @@ pub fn run_worker(listen: &Listen) -> anyhow::Result<()> {
     let server = vgi_rpc::Server::builder()
         .service(ConformanceServer::new(ConformanceImpl::new()))
         .service(SecondaryServer::new(SecondaryImpl))
-        .service(BenchServer::new(BenchService))
+        .service(BenchServer::new(BenchService::default()))
         .build()?;
     let options = ServeOptions::default().threaded(true);
     let shutdown = Shutdown::new()?;
