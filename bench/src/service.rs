@@ -38,7 +38,10 @@ impl Bench for BenchService {
     fn produce_mixed(&self, rows_per_batch: i64, batch_count: i64) -> Result<Producer<Mixed>> {
         let rows = usize::try_from(rows_per_batch)
             .map_err(|_| RpcError::value_error("rows_per_batch must be non-negative"))?;
-        let mut last = self.last.lock().map_err(|_| RpcError::runtime_error("poisoned"))?;
+        let mut last = self
+            .last
+            .lock()
+            .map_err(|_| RpcError::runtime_error("poisoned"))?;
         let batch = match &*last {
             Some(b) if b.num_rows() == rows => b.clone(),
             _ => {
