@@ -220,7 +220,7 @@ fn panel(s: &mut String, top: f64, title: &str, unit: &str, bars: &[Bar], width:
         let w = (b.value / max * plot_w).max(1.0);
         let _ = writeln!(
             s,
-            r#"<text x="{}" y="{}" text-anchor="end">{}</text><rect x="{left}" y="{y}" width="{w:.1}" height="16" fill="{}"/><text x="{}" y="{}">{:.2} {unit}</text>"#,
+            r#"<text x="{}" y="{}" text-anchor="end">{}</text><rect x="{left}" y="{y}" width="{w:.1}" height="16" fill="{}"/><text x="{:.1}" y="{}">{:.2} {unit}</text>"#,
             left - 6.0,
             y + 12.0,
             escape(&b.label),
