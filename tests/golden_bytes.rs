@@ -111,3 +111,39 @@ fn pointer_batches_are_classified_as_pointers() {
         }
     }
 }
+
+#[test]
+fn split_batch_bytes_equal_the_whole_message() {
+    use arrow_array::{ArrayRef, Int64Array, StringArray};
+    let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..50_000));
+    let labels: ArrayRef = Arc::new(StringArray::from_iter_values(
+        (0..50_000).map(|i| format!("label-{i}")),
+    ));
+    let batch = RecordBatch::try_from_iter([("id", ids), ("label", labels)]).unwrap();
+    let mut md = Metadata::new();
+    md.insert("k", "v");
+
+    let mut whole = Vec::new();
+    let mut enc = StreamEncoder::new();
+    enc.schema(&mut whole, &batch.schema());
+    enc.batch(&mut whole, &batch, &md).unwrap();
+
+    let mut split = Vec::new();
+    let mut enc = StreamEncoder::new();
+    enc.schema(&mut split, &batch.schema());
+    let body = enc.batch_split(&mut split, &batch, &md, 1024).unwrap();
+    let body = body.expect("a body over the threshold comes back separately");
+    assert!(body.len() > 400_000);
+    split.extend_from_slice(&body);
+    assert_eq!(split, whole);
+
+    let mut small = Vec::new();
+    let mut enc = StreamEncoder::new();
+    enc.schema(&mut small, &batch.schema());
+    assert!(
+        enc.batch_split(&mut small, &batch, &md, usize::MAX)
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(small, whole);
+}

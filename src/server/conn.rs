@@ -51,11 +51,17 @@ impl<R: Read, W: Write> Conn<R, W> {
 
     /// Writes `bytes` in chunks below `i32::MAX` and flushes.
     pub(crate) fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        self.send_unflushed(bytes)?;
+        self.writer.flush()?;
+        Ok(())
+    }
+
+    /// Writes `bytes` in chunks below `i32::MAX`; a later [`Conn::send`] flushes.
+    pub(crate) fn send_unflushed(&mut self, bytes: &[u8]) -> Result<()> {
         for chunk in bytes.chunks(MAX_IO_CHUNK) {
             self.writer.write_all(chunk)?;
             self.written += chunk.len() as u64;
         }
-        self.writer.flush()?;
         Ok(())
     }
 }

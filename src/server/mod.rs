@@ -41,4 +41,4 @@ pub use refuse::refuse_connection;
 pub use registry::{Server, ServerBuilder};
 pub use service::{MethodKind, MethodSpec, ProtocolSpec, Response, Service};
 pub use stats::CallStats;
-pub use stdio::serve_stdio;
+pub use stdio::{STDIO_PIPE_BUFFER, serve_stdio};

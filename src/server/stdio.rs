@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
 use super::{Server, serve_connection};
 use crate::Result;
@@ -11,13 +11,31 @@ use crate::Result;
 ///
 /// Diagnostics must go to stderr: stdout carries only IPC streams. The pipes are used
 /// through duplicated raw descriptors, bypassing std's line-buffered stdout, so each
-/// response is one `write(2)`.
+/// response is one `write(2)`. When they are pipes, both are grown to
+/// [`STDIO_PIPE_BUFFER`] (`F_SETPIPE_SZ`, best effort): with the default 64 KiB a large
+/// batch crosses in many wake-ups of the reader.
 ///
 /// # Errors
 /// Transport errors, or a client that broke the IPC framing.
 pub fn serve_stdio(server: impl Into<Server>) -> Result<()> {
     let server = server.into();
+    grow_pipe(io::stdin().as_fd());
+    grow_pipe(io::stdout().as_fd());
     let stdin = File::from(io::stdin().as_fd().try_clone_to_owned()?);
     let stdout = File::from(io::stdout().as_fd().try_clone_to_owned()?);
     serve_connection(&server, stdin, stdout)
+}
+
+/// Pipe buffer size [`serve_stdio`] asks for: 1 MiB, Linux's default
+/// `/proc/sys/fs/pipe-max-size` for unprivileged processes.
+pub const STDIO_PIPE_BUFFER: usize = 1 << 20;
+
+/// Grows a pipe's buffer; ignores failures (not a pipe, over the limit, not Linux).
+fn grow_pipe(fd: BorrowedFd<'_>) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let _ = rustix::pipe::fcntl_setpipe_size(fd, STDIO_PIPE_BUFFER);
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = fd;
 }

@@ -175,8 +175,14 @@ pub(crate) fn drive<R: Read, W: Write>(
             }
             Ok(()) => {
                 if let Some((batch, md)) = turn.output.take() {
-                    enc.batch(&mut out, &batch, &md)?;
+                    let body = enc.batch_split(&mut out, &batch, &md, SPLIT_BODY_AT)?;
                     conn.meter.output(&batch);
+                    if let Some(body) = body {
+                        // A large body goes out from arrow's buffer: no second copy.
+                        conn.send_unflushed(&out)?;
+                        out.clear();
+                        conn.send_unflushed(&body)?;
+                    }
                 }
                 if turn.finished {
                     enc.eos(&mut out);
@@ -189,6 +195,11 @@ pub(crate) fn drive<R: Read, W: Write>(
         }
     }
 }
+
+/// Output batch bodies of at least this many bytes are written from arrow's encoded
+/// buffer instead of being copied into the turn's output buffer first (one extra
+/// `write` per batch, worth it only for large bodies).
+const SPLIT_BODY_AT: usize = 256 << 10;
 
 /// Removes the keys the protocol owns so application code sees only its own metadata.
 fn strip_protocol_keys(md: &mut Metadata) {

@@ -91,6 +91,35 @@ impl StreamEncoder {
         self.reframe(out, encoded, metadata)
     }
 
+    /// Like [`StreamEncoder::batch`], but a batch message whose body is at least
+    /// `split_at` bytes is appended only up to its body, which is returned for the caller
+    /// to write right after `out`. Large batches then cross to the writer from arrow's
+    /// encoded buffer directly: one copy of the body in memory instead of two.
+    ///
+    /// # Errors
+    /// Fails when arrow cannot encode the batch.
+    pub fn batch_split(
+        &mut self,
+        out: &mut Vec<u8>,
+        batch: &RecordBatch,
+        metadata: &Metadata,
+        split_at: usize,
+    ) -> Result<Option<Vec<u8>>> {
+        let (dictionaries, mut encoded) =
+            self.generator
+                .encode(batch, &mut self.tracker, &self.options, &mut self.context)?;
+        for dictionary in dictionaries {
+            self.reframe(out, dictionary, &Metadata::new())?;
+        }
+        if encoded.arrow_data.len() < split_at {
+            self.reframe(out, encoded, metadata)?;
+            return Ok(None);
+        }
+        let body = std::mem::take(&mut encoded.arrow_data);
+        self.reframe(out, encoded, metadata)?;
+        Ok(Some(body))
+    }
+
     /// Appends the end-of-stream marker.
     pub fn eos(&mut self, out: &mut Vec<u8>) {
         out.extend_from_slice(&EOS);

@@ -1,0 +1,187 @@
+//! Criterion matrix over every transport in [`TRANSPORTS`] and both placements
+//! (client and worker on one core, or on two; `VGI_BENCH_PLACEMENT=same|split` runs one):
+//!
+//! - `baseline`: raw 1-byte ping-pong and raw bulk bytes over the same transport
+//!   (against `vgi-rpc-bench raw-server`), memcpy of the same bytes;
+//! - `unary`: `void_noop`, `echo_string` (small args), `echo_bytes` 1 MiB;
+//! - `producer`: `produce_mixed` (int64 + float64 + utf8) from 1-row to ~3 MB batches;
+//! - `exchange`: one `exchange_scale` round trip;
+//! - `concurrent`: 1, 4 and 16 clients calling `void_noop` (calls/s);
+//! - `python`: the same conformance calls against the Python reference worker, when
+//!   its venv exists (`VGI_VENV`, default `/work/main/target/py-venv`).
+//!
+//! Each benchmark id is `<placement>/<group>/<transport>/...`; compare only ids of the
+//! same placement. Workers start outside the timed loops. The HTML report (with plots)
+//! lands in `target/criterion/report/index.html`.
+//!
+//! `cargo bench -p vgi-rpc-bench --bench transports [-- FILTER]`
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::Path;
+use std::sync::{Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use vgi_rpc::client::Client;
+use vgi_rpc_bench::placement::{self, Placement};
+use vgi_rpc_bench::raw::{READ_CHUNK, memcpy};
+use vgi_rpc_bench::scenario::{self, ExchangeSession, Params};
+use vgi_rpc_bench::service::MIXED_ROW_BYTES;
+use vgi_rpc_bench::transport::{Endpoint, TRANSPORTS, Transport, WorkerProgram};
+
+/// Producer batch sizes in bytes of payload (1 row ... ~3 MB).
+const BATCH_SIZES: [usize; 5] = [MIXED_ROW_BYTES, 1 << 10, 64 << 10, 1 << 20, 3_000_000];
+
+fn exe() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_vgi-rpc-bench"))
+}
+
+/// Batches per producer iteration: about 8 MB, at least 1, at most 1000 batches.
+fn batches_for(rows: usize) -> usize {
+    (8_000_000 / (rows * MIXED_ROW_BYTES)).clamp(1, 1000)
+}
+
+fn baseline(c: &mut Criterion, place: &Placement, t: &Transport) {
+    let end = Endpoint::start(&WorkerProgram::raw(exe()), t, place).unwrap();
+    let mut stream = end.connect_raw().unwrap();
+    let mut g = c.benchmark_group(format!("{}/baseline/{}", place.name, t.name));
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("pingpong-1B", |b| b.iter(|| stream.ping().unwrap()));
+    let mut buf = vec![0u8; READ_CHUNK];
+    let src = vec![1u8; 3_000_000];
+    let mut dst = vec![0u8; 3_000_000];
+    for size in BATCH_SIZES {
+        let rows = scenario::mixed_rows_for(size);
+        let total = (rows * batches_for(rows) * MIXED_ROW_BYTES) as u64;
+        g.throughput(Throughput::Bytes(total));
+        g.bench_with_input(BenchmarkId::new("raw-bytes", size), &total, |b, &n| {
+            b.iter(|| stream.bulk(n, &mut buf).unwrap())
+        });
+        g.bench_with_input(BenchmarkId::new("memcpy", size), &total, |b, &n| {
+            let chunk = (rows * MIXED_ROW_BYTES).min(src.len());
+            b.iter(|| memcpy(&src[..chunk], &mut dst[..chunk], n))
+        });
+    }
+    g.finish();
+}
+
+fn ours(c: &mut Criterion, place: &Placement, t: &Transport) {
+    let end = Endpoint::start(&WorkerProgram::rust(exe()), t, place).unwrap();
+    let p = Params::new().unwrap();
+    let mut client = Client::connect(&end.address).unwrap();
+
+    let mut g = c.benchmark_group(format!("{}/unary/{}", place.name, t.name));
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("noop", |b| {
+        b.iter(|| scenario::noop(&mut client, &p).unwrap())
+    });
+    g.bench_function("small-args", |b| {
+        b.iter(|| scenario::small_args(&mut client, &p).unwrap())
+    });
+    g.throughput(Throughput::Bytes(2 * scenario::ECHO_BYTES as u64));
+    g.bench_function("echo-1MiB", |b| {
+        b.iter(|| scenario::echo_mib(&mut client, &p).unwrap())
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group(format!("{}/producer/{}", place.name, t.name));
+    for size in BATCH_SIZES {
+        let rows = scenario::mixed_rows_for(size);
+        let batches = batches_for(rows);
+        g.throughput(Throughput::Bytes((rows * batches * MIXED_ROW_BYTES) as u64));
+        g.bench_with_input(BenchmarkId::new("mixed", size), &rows, |b, &rows| {
+            b.iter(|| scenario::produce_mixed(&mut client, rows, batches).unwrap())
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group(format!("{}/exchange/{}", place.name, t.name));
+    g.throughput(Throughput::Elements(1));
+    let mut ex = ExchangeSession::open(&mut client, &p).unwrap();
+    g.bench_function("round-trip", |b| b.iter(|| ex.round_trip().unwrap()));
+    ex.close().unwrap();
+    g.finish();
+    drop(client);
+
+    let mut g = c.benchmark_group(format!("{}/concurrent/{}", place.name, t.name));
+    for n in [1usize, 4, 16] {
+        let clients: Vec<Mutex<Client>> = (0..n)
+            .map(|_| Mutex::new(Client::connect(&end.address).unwrap()))
+            .collect();
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::new("noop-clients", n), &n, |b, &n| {
+            b.iter_custom(|iters| concurrent(&clients, &p, iters, n))
+        });
+    }
+    g.finish();
+}
+
+/// `n` clients each make `iters` calls; the time until the last one finishes.
+fn concurrent(clients: &[Mutex<Client>], p: &Params, iters: u64, n: usize) -> Duration {
+    let barrier = Barrier::new(n + 1);
+    std::thread::scope(|s| {
+        for client in clients {
+            let barrier = &barrier;
+            s.spawn(move || {
+                let mut client = client.lock().unwrap();
+                barrier.wait();
+                for _ in 0..iters {
+                    scenario::noop(&mut client, p).unwrap();
+                }
+            });
+        }
+        barrier.wait();
+        let start = Instant::now();
+        // Scope end joins every client thread.
+        start
+    })
+    .elapsed()
+}
+
+fn python(c: &mut Criterion, place: &Placement, t: &Transport, py: &WorkerProgram) {
+    let p = Params::new().unwrap();
+    let mut g = c.benchmark_group(format!("{}/python-vs-rust/{}", place.name, t.name));
+    let (rows, batches) = (131_072usize, 8usize);
+    for program in [WorkerProgram::rust(exe()), py.clone()] {
+        let end = Endpoint::start(&program, t, place).unwrap();
+        let mut client = Client::connect(&end.address).unwrap();
+        g.throughput(Throughput::Elements(1));
+        g.bench_function(format!("{}/noop", program.label), |b| {
+            b.iter(|| scenario::noop(&mut client, &p).unwrap())
+        });
+        g.throughput(Throughput::Bytes((rows * batches * 8) as u64));
+        g.bench_function(
+            format!("{}/produce_large_batches-1MiB", program.label),
+            |b| b.iter(|| scenario::produce_int64(&mut client, rows, batches).unwrap()),
+        );
+    }
+    g.finish();
+}
+
+fn matrix(c: &mut Criterion) {
+    let py = WorkerProgram::python();
+    if py.is_none() {
+        eprintln!("Python reference venv not found (set VGI_VENV): skipping python-vs-rust");
+    }
+    for place in placement::selected() {
+        placement::pin_current_thread(place.client).unwrap();
+        for t in TRANSPORTS {
+            baseline(c, &place, t);
+            ours(c, &place, t);
+            if let Some(py) = &py {
+                python(c, &place, t, py);
+            }
+        }
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = matrix
+}
+criterion_main!(benches);

@@ -1,0 +1,58 @@
+//! Physical baselines, client side: 1-byte ping-pong and bulk bytes against
+//! `vgi-rpc-bench raw-server` over the same transport, and memcpy of the same bytes.
+
+use std::io::{Read, Write};
+
+use crate::transport::RawStream;
+use crate::worker::{CMD_BULK, CMD_PING};
+
+/// Size of the client's read buffer in bulk transfers (as large as a batch read).
+pub const READ_CHUNK: usize = 1 << 20;
+
+impl RawStream {
+    /// One 1-byte round trip.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn ping(&mut self) -> std::io::Result<()> {
+        let mut b = [CMD_PING];
+        self.writer.write_all(&b)?;
+        self.writer.flush()?;
+        self.reader.read_exact(&mut b)
+    }
+
+    /// Asks for `n` bytes and reads them all into `buf` chunks; returns `n`.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn bulk(&mut self, n: u64, buf: &mut [u8]) -> std::io::Result<u64> {
+        let mut req = [0u8; 9];
+        req[0] = CMD_BULK;
+        req[1..].copy_from_slice(&n.to_le_bytes());
+        self.writer.write_all(&req)?;
+        self.writer.flush()?;
+        let mut left = n as usize;
+        while left > 0 {
+            let take = left.min(buf.len());
+            let got = self.reader.read(&mut buf[..take])?;
+            if got == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            left -= got;
+        }
+        Ok(n)
+    }
+}
+
+/// Copies `total` bytes in `chunk`-sized memcpys from `src` into `dst`; returns `total`.
+pub fn memcpy(src: &[u8], dst: &mut [u8], total: u64) -> u64 {
+    let chunk = src.len().min(dst.len()).max(1);
+    let mut left = total as usize;
+    while left > 0 {
+        let take = left.min(chunk);
+        dst[..take].copy_from_slice(&src[..take]);
+        std::hint::black_box(&mut *dst);
+        left -= take;
+    }
+    total
+}

@@ -1,0 +1,177 @@
+//! The worker side of the harness: `vgi-rpc-bench worker` (the conformance services plus
+//! `VgiBench`, i.e. the same methods the Python reference serves) and
+//! `vgi-rpc-bench raw-server` (the physical baselines). Both take the conformance
+//! worker's flags: `--pipe` (default) | `--unix PATH` | `--tcp HOST:PORT`, and announce
+//! `UNIX:<path>` / `TCP:<host>:<port>` on stdout for sockets.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::TcpListener;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixListener;
+use std::thread;
+
+use anyhow::{Context as _, bail};
+use vgi_rpc::transport::{
+    ServeOptions, Shutdown, TcpSocketListener, UnixSocketListener, serve_listener,
+};
+use vgi_rpc_conformance::{ConformanceImpl, ConformanceServer, SecondaryImpl, SecondaryServer};
+
+use crate::service::{BenchServer, BenchService};
+
+/// Pipe buffer size asked for with `F_SETPIPE_SZ`: the same as `serve_stdio`, so the
+/// raw baseline and the worker get equal pipes.
+pub const PIPE_BUFFER: usize = vgi_rpc::server::STDIO_PIPE_BUFFER;
+
+/// Where a worker serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    /// stdin/stdout.
+    Pipe,
+    /// A Unix socket path.
+    Unix(String),
+    /// A TCP `host:port`.
+    Tcp(String),
+}
+
+/// Parses the worker flags (`--threaded` is accepted; sockets are always threaded).
+///
+/// # Errors
+/// An unknown flag or a missing value.
+pub fn parse_listen(args: &[String]) -> anyhow::Result<Listen> {
+    let mut listen = Listen::Pipe;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--pipe" => listen = Listen::Pipe,
+            "--unix" => listen = Listen::Unix(it.next().context("--unix PATH")?.clone()),
+            "--tcp" => listen = Listen::Tcp(it.next().context("--tcp HOST:PORT")?.clone()),
+            "--threaded" => {}
+            other => bail!("unknown worker flag {other:?}"),
+        }
+    }
+    Ok(listen)
+}
+
+/// Grows both stdio pipes (best effort: not a pipe, or over the limit, is fine).
+pub fn grow_stdio_pipes() {
+    let _ = rustix::pipe::fcntl_setpipe_size(io::stdin().as_fd(), PIPE_BUFFER);
+    let _ = rustix::pipe::fcntl_setpipe_size(io::stdout().as_fd(), PIPE_BUFFER);
+}
+
+/// Serves the conformance services and `VgiBench` until stdin closes (pipe) or forever.
+///
+/// # Errors
+/// Binding or serving failed.
+pub fn run_worker(listen: &Listen) -> anyhow::Result<()> {
+    let server = vgi_rpc::Server::builder()
+        .service(ConformanceServer::new(ConformanceImpl::new()))
+        .service(SecondaryServer::new(SecondaryImpl))
+        .service(BenchServer::new(BenchService::default()))
+        .build()?;
+    let options = ServeOptions::default().threaded(true);
+    let shutdown = Shutdown::new()?;
+    match listen {
+        Listen::Pipe => {
+            // serve_stdio grows the pipes itself.
+            vgi_rpc::serve_stdio(server)?;
+        }
+        Listen::Unix(path) => {
+            let _ = std::fs::remove_file(path);
+            let listener = UnixSocketListener::bind(path)?;
+            announce(&format!("UNIX:{path}"))?;
+            serve_listener(&server, &listener, &options, &shutdown)?;
+        }
+        Listen::Tcp(addr) => {
+            let listener = TcpSocketListener::bind(addr.as_str())?;
+            announce(&format!("TCP:{}", listener.local_addr()))?;
+            serve_listener(&server, &listener, &options, &shutdown)?;
+        }
+    }
+    Ok(())
+}
+
+fn announce(line: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()
+}
+
+/// Raw-server command: 1-byte ping.
+pub const CMD_PING: u8 = b'p';
+/// Raw-server command: followed by a little-endian u64 `n`, asks for `n` bytes.
+pub const CMD_BULK: u8 = b'b';
+/// Chunk size of raw bulk writes.
+pub const RAW_CHUNK: usize = 1 << 20;
+
+/// Serves the raw baseline protocol on one byte stream until EOF.
+///
+/// # Errors
+/// I/O errors other than the peer closing.
+pub fn raw_session(mut reader: impl Read, mut writer: impl Write) -> io::Result<()> {
+    let chunk = vec![0x5au8; RAW_CHUNK];
+    let mut cmd = [0u8; 1];
+    loop {
+        match reader.read_exact(&mut cmd) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        match cmd[0] {
+            CMD_PING => writer.write_all(&cmd)?,
+            CMD_BULK => {
+                let mut n = [0u8; 8];
+                reader.read_exact(&mut n)?;
+                let mut left = u64::from_le_bytes(n) as usize;
+                while left > 0 {
+                    let take = left.min(RAW_CHUNK);
+                    writer.write_all(&chunk[..take])?;
+                    left -= take;
+                }
+            }
+            other => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("raw command {other}"),
+                ));
+            }
+        }
+        writer.flush()?;
+    }
+}
+
+/// Serves the raw baseline protocol on `listen` (sockets: one thread per connection).
+///
+/// # Errors
+/// Binding failed.
+pub fn run_raw_server(listen: &Listen) -> anyhow::Result<()> {
+    match listen {
+        Listen::Pipe => {
+            grow_stdio_pipes();
+            let stdin = File::from(io::stdin().as_fd().try_clone_to_owned()?);
+            let stdout = File::from(io::stdout().as_fd().try_clone_to_owned()?);
+            raw_session(stdin, stdout)?;
+        }
+        Listen::Unix(path) => {
+            let _ = std::fs::remove_file(path);
+            let listener = UnixListener::bind(path)?;
+            announce(&format!("UNIX:{path}"))?;
+            for stream in listener.incoming() {
+                let stream = stream?;
+                let reader = stream.try_clone()?;
+                thread::spawn(move || raw_session(reader, stream));
+            }
+        }
+        Listen::Tcp(addr) => {
+            let listener = TcpListener::bind(addr.as_str())?;
+            announce(&format!("TCP:{}", listener.local_addr()?))?;
+            for stream in listener.incoming() {
+                let stream = stream?;
+                stream.set_nodelay(true)?;
+                let reader = stream.try_clone()?;
+                thread::spawn(move || raw_session(reader, stream));
+            }
+        }
+    }
+    Ok(())
+}
