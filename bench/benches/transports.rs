@@ -8,7 +8,7 @@
 //! - `exchange`: one `exchange_scale` round trip;
 //! - `concurrent`: 1, 4 and 16 clients calling `void_noop` (calls/s);
 //! - `python`: the same conformance calls against the Python reference worker, when
-//!   its venv exists (`VGI_VENV`, default `/work/main/target/py-venv`).
+//!   its venv exists (`VGI_VENV`, default `target/py-venv` of this workspace).
 //!
 //! Each benchmark id is `<placement>/<group>/<transport>/...`; compare only ids of the
 //! same placement. Workers start outside the timed loops. The HTML report (with plots)

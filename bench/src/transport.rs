@@ -82,11 +82,11 @@ impl WorkerProgram {
     }
 
     /// The Python reference worker, when the venv exists (`VGI_VENV`, default
-    /// `/work/main/target/py-venv`).
+    /// `target/py-venv` of this workspace, where `scripts/python-venv.sh` creates it).
     pub fn python() -> Option<Self> {
         let venv = std::env::var_os("VGI_VENV")
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/work/main/target/py-venv"));
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/py-venv"));
         let bin = venv.join("bin/vgi-rpc-conformance");
         bin.exists().then(|| WorkerProgram {
             label: "python",
