@@ -309,13 +309,14 @@ pub(crate) fn encode_logs(
     Ok(())
 }
 
-fn write_unary<R: Read, W: Write>(
+/// Starts a one-shot answer stream: the schema message, then the call's logs.
+fn begin_answer<R: Read, W: Write>(
     inner: &ServerInner,
     conn: &mut Conn<R, W>,
     schema: &SchemaRef,
-    batch: Option<RecordBatch>,
-    ctx: &CallContext,
-) -> Result<()> {
+    logs: &[LogRecord],
+    request_id: &str,
+) -> Result<(StreamEncoder, Vec<u8>)> {
     let mut out = Vec::new();
     let mut enc = StreamEncoder::new();
     enc.schema(&mut out, schema);
@@ -323,11 +324,22 @@ fn write_unary<R: Read, W: Write>(
         &mut enc,
         &mut out,
         schema,
-        &ctx.take_logs(),
+        logs,
         &inner.server_id,
-        Some(ctx.request_id()),
+        Some(request_id),
         &mut conn.meter,
     )?;
+    Ok((enc, out))
+}
+
+fn write_unary<R: Read, W: Write>(
+    inner: &ServerInner,
+    conn: &mut Conn<R, W>,
+    schema: &SchemaRef,
+    batch: Option<RecordBatch>,
+    ctx: &CallContext,
+) -> Result<()> {
+    let (mut enc, mut out) = begin_answer(inner, conn, schema, &ctx.take_logs(), ctx.request_id())?;
     let batch = batch.unwrap_or_else(|| RecordBatch::new_empty(schema.clone()));
     enc.batch(&mut out, &batch, &Metadata::new())?;
     conn.meter.output(&batch);
@@ -346,18 +358,7 @@ pub(crate) fn write_error_stream<R: Read, W: Write>(
     request_id: &str,
     logs: &[LogRecord],
 ) -> Result<()> {
-    let mut out = Vec::new();
-    let mut enc = StreamEncoder::new();
-    enc.schema(&mut out, schema);
-    encode_logs(
-        &mut enc,
-        &mut out,
-        schema,
-        logs,
-        &inner.server_id,
-        Some(request_id),
-        &mut conn.meter,
-    )?;
+    let (mut enc, mut out) = begin_answer(inner, conn, schema, logs, request_id)?;
     let site = ErrorSite {
         protocol,
         method,
