@@ -143,16 +143,7 @@ pub fn mixed_rows_for(bytes: usize) -> usize {
 /// # Errors
 /// The stream failed.
 pub fn produce_mixed(client: &mut Client, rows: usize, batches: usize) -> Result<u64> {
-    let p = params(vec![
-        (
-            "rows_per_batch",
-            Arc::new(Int64Array::from(vec![rows as i64])) as ArrayRef,
-        ),
-        (
-            "batch_count",
-            Arc::new(Int64Array::from(vec![batches as i64])) as ArrayRef,
-        ),
-    ])?;
+    let p = producer_params(rows, batches)?;
     drain(client, &bench(), "produce_mixed", &p)?;
     Ok((rows * batches * MIXED_ROW_BYTES) as u64)
 }
@@ -163,7 +154,14 @@ pub fn produce_mixed(client: &mut Client, rows: usize, batches: usize) -> Result
 /// # Errors
 /// The stream failed.
 pub fn produce_int64(client: &mut Client, rows: usize, batches: usize) -> Result<u64> {
-    let p = params(vec![
+    let p = producer_params(rows, batches)?;
+    drain(client, &conformance(), "produce_large_batches", &p)?;
+    Ok((rows * batches * 8) as u64)
+}
+
+/// `{rows_per_batch, batch_count}`, the parameters of both producers.
+fn producer_params(rows: usize, batches: usize) -> Result<RecordBatch> {
+    params(vec![
         (
             "rows_per_batch",
             Arc::new(Int64Array::from(vec![rows as i64])) as ArrayRef,
@@ -172,9 +170,7 @@ pub fn produce_int64(client: &mut Client, rows: usize, batches: usize) -> Result
             "batch_count",
             Arc::new(Int64Array::from(vec![batches as i64])) as ArrayRef,
         ),
-    ])?;
-    drain(client, &conformance(), "produce_large_batches", &p)?;
-    Ok((rows * batches * 8) as u64)
+    ])
 }
 
 fn drain(client: &mut Client, target: &Target, method: &str, p: &RecordBatch) -> Result<usize> {

@@ -13,9 +13,8 @@ use std::thread;
 
 use anyhow::{Context as _, bail};
 use vgi_rpc::transport::{
-    ServeOptions, Shutdown, TcpSocketListener, UnixSocketListener, serve_listener,
+    Listener, ServeOptions, Shutdown, TcpSocketListener, UnixSocketListener, serve_listener,
 };
-use vgi_rpc_conformance::{ConformanceImpl, ConformanceServer, SecondaryImpl, SecondaryServer};
 
 use crate::service::{BenchServer, BenchService};
 
@@ -64,9 +63,7 @@ pub fn grow_stdio_pipes() {
 /// # Errors
 /// Binding or serving failed.
 pub fn run_worker(listen: &Listen) -> anyhow::Result<()> {
-    let server = vgi_rpc::Server::builder()
-        .service(ConformanceServer::new(ConformanceImpl::new()))
-        .service(SecondaryServer::new(SecondaryImpl))
+    let server = vgi_rpc_conformance::server_builder()
         .service(BenchServer::new(BenchService::default()))
         .build()?;
     let options = ServeOptions::default().threaded(true);
@@ -77,14 +74,13 @@ pub fn run_worker(listen: &Listen) -> anyhow::Result<()> {
             vgi_rpc::serve_stdio(server)?;
         }
         Listen::Unix(path) => {
-            let _ = std::fs::remove_file(path);
             let listener = UnixSocketListener::bind(path)?;
-            announce(&format!("UNIX:{path}"))?;
+            announce(&listener.discovery_line())?;
             serve_listener(&server, &listener, &options, &shutdown)?;
         }
         Listen::Tcp(addr) => {
             let listener = TcpSocketListener::bind(addr.as_str())?;
-            announce(&format!("TCP:{}", listener.local_addr()))?;
+            announce(&listener.discovery_line())?;
             serve_listener(&server, &listener, &options, &shutdown)?;
         }
     }

@@ -13,13 +13,8 @@
 //! - [`producers`] / [`exchanges`]: the stream states.
 //!
 //! ```no_run
-//! use vgi_rpc_conformance::{ConformanceImpl, ConformanceServer, SecondaryImpl, SecondaryServer};
-//!
 //! # fn main() -> vgi_rpc::Result<()> {
-//! let server = vgi_rpc::Server::builder()
-//!     .service(ConformanceServer::new(ConformanceImpl::new()))
-//!     .service(SecondaryServer::new(SecondaryImpl))
-//!     .build()?;
+//! let server = vgi_rpc_conformance::server_builder().build()?;
 //! vgi_rpc::serve_stdio(server)
 //! # }
 //! ```
@@ -41,3 +36,12 @@ pub use handlers::ConformanceImpl;
 pub use pytext::{python_float_repr, python_str_repr};
 pub use secondary::{Secondary, SecondaryClient, SecondaryImpl, SecondaryServer};
 pub use service::{Conformance, ConformanceClient, ConformanceServer};
+
+/// A server builder hosting what the reference worker hosts, in its order:
+/// `ConformanceService` first, then `conformance.Secondary.v1` (reflection is appended by
+/// the builder). Callers add options (access log, more services) before `build()`.
+pub fn server_builder() -> vgi_rpc::server::ServerBuilder {
+    vgi_rpc::Server::builder()
+        .service(ConformanceServer::new(ConformanceImpl::new()))
+        .service(SecondaryServer::new(SecondaryImpl))
+}

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use vgi_rpc::server::serve_connection;
-use vgi_rpc_conformance::{ConformanceImpl, ConformanceServer, SecondaryImpl, SecondaryServer};
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -18,11 +17,7 @@ const FIXTURES: &str = concat!(
 );
 
 fn server() -> vgi_rpc::Server {
-    vgi_rpc::Server::builder()
-        .service(ConformanceServer::new(ConformanceImpl::new()))
-        .service(SecondaryServer::new(SecondaryImpl))
-        .build()
-        .unwrap()
+    vgi_rpc_conformance::server_builder().build().unwrap()
 }
 
 fn capture() -> Vec<u8> {

@@ -12,7 +12,6 @@ use arrow_schema::{DataType, SchemaRef};
 use vgi_rpc::client::rpc_error_from_metadata;
 use vgi_rpc::server::serve_connection;
 use vgi_rpc::wire::{self, BatchKind, Limits, Metadata, StreamItem};
-use vgi_rpc_conformance::{ConformanceImpl, ConformanceServer, SecondaryImpl, SecondaryServer};
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -45,11 +44,7 @@ fn split_streams(bytes: &[u8]) -> Vec<Stream> {
 }
 
 fn serve(requests: &[u8]) -> Vec<u8> {
-    let server = vgi_rpc::Server::builder()
-        .service(ConformanceServer::new(ConformanceImpl::new()))
-        .service(SecondaryServer::new(SecondaryImpl))
-        .build()
-        .unwrap();
+    let server = vgi_rpc_conformance::server_builder().build().unwrap();
     let mut out = Vec::new();
     serve_connection(&server, requests, &mut out).unwrap();
     out

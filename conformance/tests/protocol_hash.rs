@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use vgi_rpc::server::protocol_hash_preimage;
-use vgi_rpc_conformance::{ConformanceImpl, ConformanceServer, SecondaryImpl, SecondaryServer};
+use vgi_rpc_conformance::ConformanceServer;
 
 const PREIMAGE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -12,11 +12,7 @@ const PREIMAGE: &str = concat!(
 );
 
 fn server() -> vgi_rpc::Server {
-    vgi_rpc::Server::builder()
-        .service(ConformanceServer::new(ConformanceImpl::new()))
-        .service(SecondaryServer::new(SecondaryImpl))
-        .build()
-        .unwrap()
+    vgi_rpc_conformance::server_builder().build().unwrap()
 }
 
 #[test]

@@ -21,7 +21,6 @@ use anyhow::Context as _;
 use vgi_rpc::transport::{
     Listener, ServeOptions, Shutdown, TcpSocketListener, UnixSocketListener, serve_listener,
 };
-use vgi_rpc_conformance::{ConformanceImpl, ConformanceServer, SecondaryImpl, SecondaryServer};
 
 const USAGE: &str = "\
 usage: vgi-rpc-conformance-worker [-h] [--pipe | --http [PORT] | --unix PATH | --tcp [HOST:]PORT]
@@ -232,9 +231,7 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
 }
 
 fn serve(options: &Options) -> anyhow::Result<()> {
-    let mut builder = vgi_rpc::Server::builder()
-        .service(ConformanceServer::new(ConformanceImpl::new()))
-        .service(SecondaryServer::new(SecondaryImpl));
+    let mut builder = vgi_rpc_conformance::server_builder();
     if let Some(path) = &options.access_log {
         let level = if options.access_log_debug {
             vgi_rpc::server::AccessLogLevel::Debug
