@@ -12,7 +12,7 @@ mod client_support;
 
 use arrow_schema::Schema;
 use criterion::{Criterion, criterion_group, criterion_main};
-use vgi_rpc::client::{RequestEncoder, encode_request};
+use vgi_rpc::private::RequestEncoder;
 use vgi_rpc::wire::{self, Limits, Metadata, StreamEncoder, StreamItem};
 
 use client_support::{no_params, primary};
@@ -25,7 +25,12 @@ fn client_cpu(c: &mut Criterion) {
     let target = primary();
     let empty = Metadata::new();
     group.bench_function("encode_request_oneshot", |b| {
-        b.iter(|| encode_request(&target, "void_noop", &params, &empty).unwrap())
+        b.iter(|| {
+            RequestEncoder::new()
+                .encode(&target, "void_noop", &params, &empty)
+                .unwrap()
+                .len()
+        })
     });
     let mut reused = RequestEncoder::new();
     group.bench_function("encode_request_reused", |b| {

@@ -49,14 +49,15 @@
 //! - [`schema`]: Rust type <-> Arrow type mapping, schema validation, protocol hashes.
 //! - [`stream`]: producer / exchange stream states.
 //! - [`server`]: protocol registry, dispatch, reflection, and the serve loops.
-//! - [`client`]: the client: connections by address, the call engine, typed stream
-//!   handles used by generated `{Trait}Client`s.
-//! - [`transport`]: Unix-domain and TCP socket servers.
+//! - [`client`]: the client engine: calls, stream sessions, typed stream handles used by
+//!   generated `{Trait}Client`s, over any [`client::Link`].
+//! - [`transport`]: where bytes meet the engines: stdio/`exec:`, Unix and TCP, each with
+//!   its server and client end, the accept loop, shutdown and the address parser.
 
 extern crate self as vgi_rpc;
 
 pub mod client;
-mod error;
+pub mod error;
 pub mod log;
 pub mod schema;
 pub mod server;
@@ -70,8 +71,9 @@ pub mod private;
 pub use error::{Error, ErrorCode, Result, RpcError};
 pub use log::{LogLevel, LogRecord};
 pub use schema::{ArrowEnum, ArrowRecord, ArrowValue};
-pub use server::{CallContext, Server, serve_stdio};
+pub use server::{CallContext, Server};
 pub use stream::{Exchange, ExchangeState, Producer, ProducerState, Turn};
+pub use transport::serve_stdio;
 pub use vgi_rpc_macros::{ArrowEnum, ArrowRecord, service};
 
 /// The names most services need.

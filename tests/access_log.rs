@@ -8,7 +8,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
-use std::io::{PipeReader, PipeWriter};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -16,7 +15,7 @@ use std::thread;
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::SchemaRef;
 use serde_json::Value;
-use vgi_rpc::client::{Connection, Target};
+use vgi_rpc::client::{CallOptions, Client, ConnectOptions, Link, Target};
 use vgi_rpc::prelude::*;
 use vgi_rpc::server::{
     AccessLog, AccessLogLevel, CallHook, CallRecord, MethodType, Peer, ProtocolSpec,
@@ -164,16 +163,12 @@ fn text(s: &str) -> ArrayRef {
 }
 
 /// Serves `server` to a client on the current thread, running `client` against it.
-fn with_connection(
-    server: &Server,
-    peer: Peer,
-    client: impl FnOnce(&mut Connection<PipeReader, PipeWriter>),
-) {
+fn with_connection(server: &Server, peer: Peer, client: impl FnOnce(&mut Client)) {
     let (req_r, req_w) = std::io::pipe().unwrap();
     let (resp_r, resp_w) = std::io::pipe().unwrap();
     thread::scope(|s| {
         let served = s.spawn(|| serve_connection_from(server, peer, req_r, resp_w));
-        let mut conn = Connection::new(resp_r, req_w);
+        let mut conn = Client::from_link(Link::new(resp_r, req_w), ConnectOptions::default());
         client(&mut conn);
         drop(conn);
         served.join().unwrap().unwrap();
@@ -181,19 +176,34 @@ fn with_connection(
 }
 
 /// The five call shapes of the brief, plus a call to a method that does not exist.
-fn run_calls(conn: &mut Connection<PipeReader, PipeWriter>) {
+fn run_calls(conn: &mut Client) {
     let vault = Target::new("Vault", Some("1.0.0"));
     let stored = conn
-        .call(&vault, "store", &args("store", vec![text(SECRET)]))
+        .call(
+            &vault,
+            "store",
+            &args("store", vec![text(SECRET)]),
+            &CallOptions::default(),
+        )
         .unwrap();
     assert!(stored.batch.is_some());
-    match conn.call(&vault, "refuse", &args("refuse", vec![text(SECRET)])) {
+    match conn.call(
+        &vault,
+        "refuse",
+        &args("refuse", vec![text(SECRET)]),
+        &CallOptions::default(),
+    ) {
         Err(Error::Rpc(e)) => assert_eq!(e.error_type, "ValueError"),
         other => panic!("refuse should fail, got {other:?}"),
     }
     let n: ArrayRef = Arc::new(Int64Array::from(vec![3]));
     let mut count = conn
-        .open_stream(&vault, "count", &args("count", vec![n]), false)
+        .open_stream(
+            &vault,
+            "count",
+            &args("count", vec![n]),
+            &CallOptions::default(),
+        )
         .unwrap();
     let mut ticks = 0;
     while count.tick().unwrap().is_some() {
@@ -203,7 +213,12 @@ fn run_calls(conn: &mut Connection<PipeReader, PipeWriter>) {
     assert_eq!(ticks, 3);
     let factor: ArrayRef = Arc::new(Float64Array::from(vec![2.0]));
     let mut scale = conn
-        .open_stream(&vault, "scale", &args("scale", vec![factor]), false)
+        .open_stream(
+            &vault,
+            "scale",
+            &args("scale", vec![factor]),
+            &CallOptions::default(),
+        )
         .unwrap();
     let input = Row::to_batch(vec![Row { value: 1.0 }, Row { value: 2.0 }]).unwrap();
     assert_eq!(scale.exchange(&input).unwrap().num_rows(), 2);
@@ -213,12 +228,17 @@ fn run_calls(conn: &mut Connection<PipeReader, PipeWriter>) {
             &vault,
             "endless",
             &args("endless", vec![text(SECRET)]),
-            false,
+            &CallOptions::default(),
         )
         .unwrap();
     endless.tick().unwrap();
     endless.cancel().unwrap();
-    let missing = conn.call(&vault, "no_such_method", &args("store", vec![text(SECRET)]));
+    let missing = conn.call(
+        &vault,
+        "no_such_method",
+        &args("store", vec![text(SECRET)]),
+        &CallOptions::default(),
+    );
     assert!(matches!(missing, Err(Error::Rpc(_))));
 }
 
@@ -332,7 +352,7 @@ fn access_log_records_every_call_shape_without_payloads() {
         let (resp_r, resp_w) = std::io::pipe().unwrap();
         thread::scope(|s| {
             let served = s.spawn(|| serve_connection(&server, req_r, resp_w));
-            let mut conn = Connection::new(resp_r, req_w);
+            let mut conn = Client::from_link(Link::new(resp_r, req_w), ConnectOptions::default());
             run_calls(&mut conn);
             drop(conn);
             served.join().unwrap().unwrap();

@@ -194,7 +194,6 @@ fn logs(client: &mut Client) {
             &primary(),
             "produce_with_logs",
             &count,
-            false,
             &CallOptions::default(),
         )
         .unwrap();
@@ -209,7 +208,7 @@ fn producer(client: &mut Client) {
     let opts = CallOptions::default();
     let count = row(vec![("count", Arc::new(Int64Array::from(vec![3_i64])))]);
     let mut stream = client
-        .open_stream(&primary(), "produce_n", &count, false, &opts)
+        .open_stream(&primary(), "produce_n", &count, &opts)
         .unwrap();
     let mut values = Vec::new();
     while let Some(batch) = stream.tick().unwrap() {
@@ -221,7 +220,7 @@ fn producer(client: &mut Client) {
 
     let count = row(vec![("count", Arc::new(Int64Array::from(vec![1_i64])))]);
     let mut stream = client
-        .open_stream(&primary(), "produce_with_header", &count, true, &opts)
+        .open_stream_with_header(&primary(), "produce_with_header", &count, &opts)
         .unwrap();
     assert!(stream.header().is_some());
     assert!(stream.tick().unwrap().is_some());
@@ -234,7 +233,7 @@ fn producer(client: &mut Client) {
         Arc::new(Int64Array::from(vec![1_i64])),
     )]);
     let mut stream = client
-        .open_stream(&primary(), "produce_error_mid_stream", &emit, false, &opts)
+        .open_stream(&primary(), "produce_error_mid_stream", &emit, &opts)
         .unwrap();
     assert!(stream.tick().unwrap().is_some());
     let err = rpc_error(stream.tick());
@@ -242,13 +241,7 @@ fn producer(client: &mut Client) {
     drop(stream);
     // Without a header the init error arrives on the first tick.
     let mut stream = client
-        .open_stream(
-            &primary(),
-            "produce_error_on_init",
-            &no_params(),
-            false,
-            &opts,
-        )
+        .open_stream(&primary(), "produce_error_on_init", &no_params(), &opts)
         .unwrap();
     let err = rpc_error(stream.tick());
     assert!(!err.message.is_empty());
@@ -265,7 +258,7 @@ fn exchange(client: &mut Client) {
     let opts = CallOptions::default();
     let factor = row(vec![("factor", Arc::new(Float64Array::from(vec![2.0])))]);
     let mut stream = client
-        .open_stream(&primary(), "exchange_scale", &factor, false, &opts)
+        .open_stream(&primary(), "exchange_scale", &factor, &opts)
         .unwrap();
     for x in [1.0, 2.5] {
         let input = row(vec![("value", Arc::new(Float64Array::from(vec![x, -x])))]);
@@ -275,13 +268,7 @@ fn exchange(client: &mut Client) {
     stream.close().unwrap();
 
     let mut stream = client
-        .open_stream(
-            &primary(),
-            "exchange_input_metadata",
-            &no_params(),
-            false,
-            &opts,
-        )
+        .open_stream(&primary(), "exchange_input_metadata", &no_params(), &opts)
         .unwrap();
     let input = row(vec![("value", Arc::new(Float64Array::from(vec![1.0])))]);
     let (out, _) = stream
@@ -307,7 +294,6 @@ fn stream_cancel(client: &mut Client) {
             &primary(),
             "cancellable_producer",
             &no_params(),
-            false,
             &CallOptions::default().with_cancel(cancel.clone()),
         )
         .unwrap();
@@ -315,8 +301,8 @@ fn stream_cancel(client: &mut Client) {
     assert!(stream.tick().unwrap().is_some());
     // Cancelled from another thread while the stream is idle: sent in-band.
     std::thread::spawn(move || cancel.cancel()).join().unwrap();
-    let err = rpc_error(stream.tick());
-    assert_eq!(err.code, ErrorCode::Cancelled);
+    let err = stream.tick().unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err:?}");
     drop(stream);
     assert!(
         !client.is_broken(),
@@ -342,13 +328,15 @@ fn stream_cancel(client: &mut Client) {
     // A handle cancelled before the call: refused without touching the connection.
     let cancelled = CancelHandle::new();
     cancelled.cancel();
-    let err = rpc_error(client.call(
-        &primary(),
-        "void_noop",
-        &no_params(),
-        &CallOptions::default().with_cancel(cancelled),
-    ));
-    assert_eq!(err.code, ErrorCode::Cancelled);
+    let err = client
+        .call(
+            &primary(),
+            "void_noop",
+            &no_params(),
+            &CallOptions::default().with_cancel(cancelled),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err:?}");
     assert!(!client.is_broken());
 }
 

@@ -14,15 +14,9 @@ use std::time::{Duration, Instant};
 
 use arrow_array::StringArray;
 use client_support::*;
-use vgi_rpc::client::{Address, CallOptions, CancelHandle, Client, ConnectOptions};
-use vgi_rpc::{Error, ErrorCode, RpcError};
-
-fn rpc_error<T: std::fmt::Debug>(result: vgi_rpc::Result<T>) -> RpcError {
-    match result {
-        Err(Error::Rpc(e)) => *e,
-        other => panic!("expected an RpcError, got {other:?}"),
-    }
-}
+use vgi_rpc::Error;
+use vgi_rpc::client::{CallOptions, CancelHandle, Client, ConnectOptions};
+use vgi_rpc::transport::Address;
 
 fn noop(client: &mut Client, options: &CallOptions) -> vgi_rpc::Result<()> {
     client
@@ -71,12 +65,12 @@ fn a_worker_dying_mid_call_is_an_error_with_its_stderr() {
         Client::connect("exec:sh -c 'head -c 8 >/dev/null; echo worker fell over >&2; exit 3'")
             .unwrap();
     let start = Instant::now();
-    let err = rpc_error(noop(&mut client, &CallOptions::default()));
+    let err = noop(&mut client, &CallOptions::default()).unwrap_err();
     assert!(start.elapsed() < Duration::from_secs(5));
-    assert_eq!(err.code, ErrorCode::Unavailable);
-    assert!(err.is_retryable());
-    assert!(err.message.contains("exit status: 3"), "{err}");
-    assert!(err.message.contains("worker fell over"), "{err}");
+    assert!(matches!(err, Error::Disconnected(_)), "{err:?}");
+    assert!(err.to_rpc().is_retryable());
+    assert!(err.to_string().contains("exit status: 3"), "{err}");
+    assert!(err.to_string().contains("worker fell over"), "{err}");
     assert!(client.is_broken());
 }
 
@@ -91,10 +85,10 @@ fn a_worker_killed_mid_call_is_an_error_not_a_hang() {
             .status()
             .unwrap();
     });
-    let err = rpc_error(noop(&mut client, &CallOptions::default()));
+    let err = noop(&mut client, &CallOptions::default()).unwrap_err();
     killer.join().unwrap();
-    assert_eq!(err.code, ErrorCode::Unavailable);
-    assert!(err.message.contains("signal: 9"), "{err}");
+    assert!(matches!(err, Error::Disconnected(_)), "{err:?}");
+    assert!(err.to_string().contains("signal: 9"), "{err}");
     assert!(!process_exists(pid), "the dead worker was reaped");
 }
 
@@ -106,13 +100,14 @@ fn timeout_then_the_next_call_reconnects() {
     let mut client = Client::connect(&address).unwrap();
     let first_pid = client.worker_pid().unwrap();
     let start = Instant::now();
-    let err = rpc_error(noop(
+    let err = noop(
         &mut client,
         &CallOptions::default().with_timeout(Duration::from_millis(50)),
-    ));
+    )
+    .unwrap_err();
     let waited = start.elapsed();
-    assert_eq!(err.code, ErrorCode::DeadlineExceeded, "{err}");
-    assert!(!err.is_retryable());
+    assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+    assert!(!err.to_rpc().is_retryable());
     assert!(
         waited >= Duration::from_millis(50) && waited < Duration::from_millis(900),
         "{waited:?}"
@@ -145,12 +140,11 @@ fn without_reconnect_a_broken_client_says_so_until_reconnect() {
     let mut client =
         Client::connect_with(&address, ConnectOptions::default().with_reconnect(false)).unwrap();
     let short = CallOptions::default().with_timeout(Duration::from_millis(20));
-    assert_eq!(
-        rpc_error(noop(&mut client, &short)).code,
-        ErrorCode::DeadlineExceeded
-    );
-    let err = rpc_error(noop(&mut client, &CallOptions::default()));
-    assert!(err.message.contains("reconnect"), "{err}");
+    let err = noop(&mut client, &short).unwrap_err();
+    assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+    let err = noop(&mut client, &CallOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::Disconnected(_)), "{err:?}");
+    assert!(err.to_string().contains("reconnect"), "{err}");
     client.reconnect().unwrap();
     noop(&mut client, &CallOptions::default()).unwrap();
 }
@@ -166,12 +160,9 @@ fn cancel_from_another_thread_interrupts_a_blocked_call() {
         remote.cancel();
     });
     let start = Instant::now();
-    let err = rpc_error(noop(
-        &mut client,
-        &CallOptions::default().with_cancel(cancel),
-    ));
+    let err = noop(&mut client, &CallOptions::default().with_cancel(cancel)).unwrap_err();
     canceller.join().unwrap();
-    assert_eq!(err.code, ErrorCode::Cancelled, "{err}");
+    assert!(matches!(err, Error::Cancelled), "{err:?}");
     assert!(
         start.elapsed() >= Duration::from_millis(300),
         "the call was under way"
@@ -224,11 +215,12 @@ fn socket_timeout_then_reuse_against_the_reference_worker() {
     let upstream = server.address.strip_prefix("unix:").unwrap().to_owned();
     let (_dir, address) = delaying_proxy(upstream, Duration::from_secs(1));
     let mut client = Client::connect(&address).unwrap();
-    let err = rpc_error(noop(
+    let err = noop(
         &mut client,
         &CallOptions::default().with_timeout(Duration::from_millis(100)),
-    ));
-    assert_eq!(err.code, ErrorCode::DeadlineExceeded);
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Timeout(_)), "{err:?}");
     let value = row(vec![("value", Arc::new(StringArray::from(vec!["again"])))]);
     let answer = client
         .call(&primary(), "echo_string", &value, &CallOptions::default())
@@ -243,16 +235,10 @@ fn stream_timeout_bounds_the_whole_stream() {
     let mut client = Client::connect(&address).unwrap();
     let options = CallOptions::default().with_timeout(Duration::from_millis(50));
     let mut stream = client
-        .open_stream(
-            &primary(),
-            "cancellable_producer",
-            &no_params(),
-            false,
-            &options,
-        )
+        .open_stream(&primary(), "cancellable_producer", &no_params(), &options)
         .unwrap();
-    let err = rpc_error(stream.tick());
-    assert_eq!(err.code, ErrorCode::DeadlineExceeded);
+    let err = stream.tick().unwrap_err();
+    assert!(matches!(err, Error::Timeout(_)), "{err:?}");
     drop(stream);
     assert!(client.is_broken());
     noop(&mut client, &CallOptions::default()).unwrap();
@@ -269,6 +255,14 @@ fn connect_errors_name_the_problem() {
     assert!(msg("exec:'unterminated").contains("unterminated single quote"));
     assert!(msg("tcp://127.0.0.1").contains("missing `:port`"));
     assert!(msg("http://localhost:1").contains("not available"));
+    assert!(matches!(
+        Client::connect("unix:/nonexistent/w.sock"),
+        Err(Error::Connect { .. })
+    ));
+    assert!(matches!(
+        Client::connect("ftp://x"),
+        Err(Error::InvalidAddress { .. })
+    ));
 }
 
 #[test]
@@ -279,22 +273,16 @@ fn cancel_interrupts_a_blocked_stream_turn() {
     let remote = cancel.clone();
     let options = CallOptions::default().with_cancel(cancel);
     let mut stream = client
-        .open_stream(
-            &primary(),
-            "cancellable_producer",
-            &no_params(),
-            false,
-            &options,
-        )
+        .open_stream(&primary(), "cancellable_producer", &no_params(), &options)
         .unwrap();
     let canceller = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(300));
         remote.cancel();
     });
     let start = Instant::now();
-    let err = rpc_error(stream.tick());
+    let err = stream.tick().unwrap_err();
     canceller.join().unwrap();
-    assert_eq!(err.code, ErrorCode::Cancelled, "{err}");
+    assert!(matches!(err, Error::Cancelled), "{err:?}");
     assert!(start.elapsed() >= Duration::from_millis(300));
     drop(stream);
     assert!(client.is_broken());

@@ -11,7 +11,7 @@ use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata as TracingMetadata, Subscriber};
-use vgi_rpc::client::{Connection, Target};
+use vgi_rpc::client::{CallOptions, Client, ConnectOptions, Link, Target};
 use vgi_rpc::prelude::*;
 use vgi_rpc::server::serve_connection;
 
@@ -83,14 +83,20 @@ fn server_logs_are_forwarded_to_tracing() {
     });
     let capture = Capture::default();
     let answer = tracing::subscriber::with_default(capture.clone(), || {
-        let mut conn = Connection::new(client_end.try_clone().unwrap(), client_end);
+        let link = Link::new(client_end.try_clone().unwrap(), client_end);
+        let mut conn = Client::from_link(link, ConnectOptions::default());
         let params = RecordBatch::try_from_iter([(
             "text",
             Arc::new(StringArray::from(vec!["hi"])) as ArrayRef,
         )])
         .unwrap();
         let result = conn
-            .call(&Target::new("Chatty", Some("1.0.0")), "shout", &params)
+            .call(
+                &Target::new("Chatty", Some("1.0.0")),
+                "shout",
+                &params,
+                &CallOptions::default(),
+            )
             .unwrap();
         result.batch.unwrap()
     });

@@ -15,7 +15,7 @@ use arrow_array::types::Int64Type;
 use arrow_array::{ArrayRef, Int64Array, RecordBatch};
 use arrow_schema::SchemaRef;
 use vgi_rpc::Server;
-use vgi_rpc::client::{Connection, Target};
+use vgi_rpc::client::{CallOptions, Client, ConnectOptions, Link, Target};
 use vgi_rpc::prelude::*;
 use vgi_rpc::transport::{ServeOptions, Shutdown, UnixSocketListener, serve_listener};
 
@@ -70,9 +70,10 @@ fn one_int(name: &str, value: i64) -> RecordBatch {
         .unwrap()
 }
 
-fn connect(path: &std::path::Path) -> Connection<UnixStream, UnixStream> {
+fn connect(path: &std::path::Path) -> Client {
     let stream = UnixStream::connect(path).unwrap();
-    Connection::new(stream.try_clone().unwrap(), stream)
+    let link = Link::new(stream.try_clone().unwrap(), stream);
+    Client::from_link(link, ConnectOptions::default())
 }
 
 #[test]
@@ -98,7 +99,14 @@ fn shutdown_finishes_the_batch_in_flight_then_closes_everything() {
     let target = Target::new("Slow", Some("1.0.0"));
 
     let mut idle = connect(&path);
-    let echoed = idle.call(&target, "echo", &one_int("value", 7)).unwrap();
+    let echoed = idle
+        .call(
+            &target,
+            "echo",
+            &one_int("value", 7),
+            &CallOptions::default(),
+        )
+        .unwrap();
     assert_eq!(
         echoed
             .batch
@@ -111,7 +119,12 @@ fn shutdown_finishes_the_batch_in_flight_then_closes_everything() {
 
     let mut conn = connect(&path);
     let mut stream = conn
-        .open_stream(&target, "crawl", &one_int("delay_ms", 400), false)
+        .open_stream(
+            &target,
+            "crawl",
+            &one_int("delay_ms", 400),
+            &CallOptions::default(),
+        )
         .unwrap();
     let first = stream.tick().unwrap().unwrap();
     assert_eq!(first.column(0).as_primitive::<Int64Type>().value(0), 0);
@@ -137,5 +150,13 @@ fn shutdown_finishes_the_batch_in_flight_then_closes_everything() {
     assert!(stream.tick().is_err());
     serving.join().unwrap().unwrap();
     assert!(!path.exists(), "socket file left behind");
-    assert!(idle.call(&target, "echo", &one_int("value", 8)).is_err());
+    assert!(
+        idle.call(
+            &target,
+            "echo",
+            &one_int("value", 8),
+            &CallOptions::default()
+        )
+        .is_err()
+    );
 }

@@ -174,7 +174,7 @@ fn producer_params(rows: usize, batches: usize) -> Result<RecordBatch> {
 }
 
 fn drain(client: &mut Client, target: &Target, method: &str, p: &RecordBatch) -> Result<usize> {
-    let mut stream = client.open_stream(target, method, p, false, &CallOptions::default())?;
+    let mut stream = client.open_stream(target, method, p, &CallOptions::default())?;
     let mut n = 0;
     while let Some(batch) = stream.tick()? {
         n += batch.num_rows();
@@ -199,7 +199,6 @@ impl<'c> ExchangeSession<'c> {
             &conformance(),
             "exchange_scale",
             &p.scale,
-            false,
             &CallOptions::default(),
         )?;
         Ok(ExchangeSession {

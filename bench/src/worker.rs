@@ -20,7 +20,7 @@ use crate::service::{BenchServer, BenchService};
 
 /// Pipe buffer size asked for with `F_SETPIPE_SZ`: the same as `serve_stdio`, so the
 /// raw baseline and the worker get equal pipes.
-pub const PIPE_BUFFER: usize = vgi_rpc::server::STDIO_PIPE_BUFFER;
+pub const PIPE_BUFFER: usize = vgi_rpc::transport::STDIO_PIPE_BUFFER;
 
 /// Where a worker serves.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -30,7 +30,8 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Int16Type, Int64Type};
 use arrow_array::{Array, ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
-use vgi_rpc::client::{Address, CallOptions, Client, ConnectOptions, Target};
+use vgi_rpc::client::{CallOptions, Client, ConnectOptions, Target};
+use vgi_rpc::transport::Address;
 use vgi_rpc::wire::{self, Limits, Metadata, StreamItem};
 use vgi_rpc::{Error, ErrorCode};
 
@@ -125,7 +126,7 @@ fn echo_bytes(client: &mut Client) {
 /// Ticks a producer to its end, returning every batch.
 fn produce(client: &mut Client, method: &str, params: &RecordBatch) -> Vec<RecordBatch> {
     let mut stream = client
-        .open_stream(&target(), method, params, false, &CallOptions::default())
+        .open_stream(&target(), method, params, &CallOptions::default())
         .unwrap();
     let mut batches = Vec::new();
     while let Some(batch) = stream.tick().unwrap() {
@@ -322,7 +323,6 @@ fn typed_exchange(client: &mut Client) {
             &target(),
             "typed_exchange",
             &empty_params(),
-            false,
             &CallOptions::default(),
         )
         .unwrap();

@@ -16,7 +16,7 @@ use anyhow::{Context as _, Result, bail, ensure};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
-use vgi_rpc::client::{Connection, Target};
+use vgi_rpc::client::{CallOptions, Client as VgiClient, ConnectOptions, Link, Target};
 use vgi_rpc::{Error, ErrorCode};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_vgi-rpc-conformance-worker");
@@ -111,12 +111,16 @@ impl Socket for TcpStream {
     }
 }
 
-type Client = Connection<Box<dyn Socket>, Box<dyn Socket>>;
+type Client = VgiClient;
 
 fn client(worker: &Worker) -> Result<(Client, Box<dyn Socket>)> {
     let socket = worker.connect()?;
     let handle = socket.duplicate()?;
-    Ok((Connection::new(socket.duplicate()?, socket), handle))
+    let link = Link::new(socket.duplicate()?, socket);
+    Ok((
+        VgiClient::from_link(link, ConnectOptions::default()),
+        handle,
+    ))
 }
 
 fn target() -> Target {
@@ -140,14 +144,15 @@ fn mixed_call(conn: &mut Client, client: usize, i: usize) -> Result<()> {
     match i % 5 {
         0 => {
             let params = batch("value", Arc::new(StringArray::from(vec![tag.as_str()])))?;
-            let result = conn.call(&target(), "echo_string", &params)?;
+            let result = conn.call(&target(), "echo_string", &params, &CallOptions::default())?;
             let got = result.batch.context("no result")?;
             ensure!(got.column(0).as_string::<i32>().value(0) == tag);
         }
         1 => {
             let count = (i % 7) as i64 + 1;
             let params = batch("count", Arc::new(Int64Array::from(vec![count])))?;
-            let mut stream = conn.open_stream(&target(), "produce_n", &params, false)?;
+            let mut stream =
+                conn.open_stream(&target(), "produce_n", &params, &CallOptions::default())?;
             let mut seen = Vec::new();
             while let Some(b) = stream.tick()? {
                 seen.push(b.column(1).as_primitive::<Int64Type>().value(0));
@@ -158,7 +163,12 @@ fn mixed_call(conn: &mut Client, client: usize, i: usize) -> Result<()> {
         2 => {
             let factor = (client + 1) as f64;
             let params = batch("factor", Arc::new(Float64Array::from(vec![factor])))?;
-            let mut stream = conn.open_stream(&target(), "exchange_scale", &params, false)?;
+            let mut stream = conn.open_stream(
+                &target(),
+                "exchange_scale",
+                &params,
+                &CallOptions::default(),
+            )?;
             for k in 0..3 {
                 let values = Float64Array::from(vec![k as f64, 1.5]);
                 let input = batch_of("value", Arc::new(values), true)?;
@@ -170,7 +180,12 @@ fn mixed_call(conn: &mut Client, client: usize, i: usize) -> Result<()> {
         }
         3 => {
             let params = batch("message", Arc::new(StringArray::from(vec![tag.as_str()])))?;
-            match conn.call(&target(), "raise_value_error", &params) {
+            match conn.call(
+                &target(),
+                "raise_value_error",
+                &params,
+                &CallOptions::default(),
+            ) {
                 Err(Error::Rpc(e)) => {
                     ensure!(
                         e.error_type == "ValueError" && e.message.contains(&tag),
@@ -184,7 +199,7 @@ fn mixed_call(conn: &mut Client, client: usize, i: usize) -> Result<()> {
             let value = (client * 1_000_000 + i) as i64;
             let params = batch("value", Arc::new(Int64Array::from(vec![value])))?;
             let got = conn
-                .call(&target(), "echo_int", &params)?
+                .call(&target(), "echo_int", &params, &CallOptions::default())?
                 .batch
                 .context("none")?;
             ensure!(got.column(0).as_primitive::<Int64Type>().value(0) == value);
@@ -215,7 +230,8 @@ fn many_clients(worker: &Worker) -> Result<()> {
             for _ in 0..20 {
                 let (mut conn, socket) = client(&worker)?;
                 let params = batch("count", Arc::new(Int64Array::from(vec![1_000_000_i64])))?;
-                let mut stream = conn.open_stream(&target(), "produce_n", &params, false)?;
+                let mut stream =
+                    conn.open_stream(&target(), "produce_n", &params, &CallOptions::default())?;
                 for _ in 0..5 {
                     stream.tick()?;
                 }
@@ -258,7 +274,7 @@ fn echo_int(conn: &mut Client, value: i64) -> vgi_rpc::Result<i64> {
         "value",
         Arc::new(Int64Array::from(vec![value])) as ArrayRef,
     )])?;
-    let result = conn.call(&target(), "echo_int", &params)?;
+    let result = conn.call(&target(), "echo_int", &params, &CallOptions::default())?;
     let batch = result.batch.ok_or(Error::protocol("no result"))?;
     Ok(batch.column(0).as_primitive::<Int64Type>().value(0))
 }
@@ -336,7 +352,7 @@ fn sigterm_during_a_producer_stream_exits_zero_and_removes_the_socket() -> Resul
     ensure!(echo_int(&mut idle, 1)? == 1);
     let (mut conn, _) = client(&worker)?;
     let params = batch("count", Arc::new(Int64Array::from(vec![1_000_000_i64])))?;
-    let mut stream = conn.open_stream(&target(), "produce_n", &params, false)?;
+    let mut stream = conn.open_stream(&target(), "produce_n", &params, &CallOptions::default())?;
     for k in 0..10 {
         let b = stream.tick()?.context("stream ended early")?;
         ensure!(b.column(1).as_primitive::<Int64Type>().value(0) == k * 10);

@@ -2,12 +2,12 @@
 //! the `{pid}`-expanded file, one per call, attributed to the protocol that owns each
 //! method, and no argument value reaches them at either level.
 
-use std::process::Command;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, ensure};
 use arrow_array::{RecordBatch, StringArray};
-use vgi_rpc::client::{Subprocess, Target};
+use vgi_rpc::client::{CallOptions, Client, ConnectOptions, Target};
+use vgi_rpc::transport::Address;
 
 const WORKER: &str = env!("CARGO_BIN_EXE_vgi-rpc-conformance-worker");
 const SECRET: &str = "s3cr3t-VALUE-do-not-log-91b2";
@@ -15,25 +15,32 @@ const SECRET: &str = "s3cr3t-VALUE-do-not-log-91b2";
 fn records(debug: bool) -> Result<Vec<serde_json::Value>> {
     let dir = std::env::temp_dir();
     let template = dir.join(format!("vgi-worker-access-{debug}-{{pid}}.jsonl"));
-    let mut command = Command::new(WORKER);
-    command.arg("--pipe").arg("--access-log").arg(&template);
+    let mut argv = vec![
+        WORKER.to_owned(),
+        "--pipe".to_owned(),
+        "--access-log".to_owned(),
+        template.display().to_string(),
+    ];
     if debug {
-        command.arg("--access-log-debug");
+        argv.push("--access-log-debug".to_owned());
     }
-    let mut worker = Subprocess::spawn(command)?;
-    let path = dir.join(format!("vgi-worker-access-{debug}-{}.jsonl", worker.id()));
+    let mut worker = Client::connect_with(&Address::Exec(argv), ConnectOptions::default())?;
+    let pid = worker.worker_pid().context("no worker pid")?;
+    let path = dir.join(format!("vgi-worker-access-{debug}-{pid}.jsonl"));
     let value = Arc::new(StringArray::from(vec![SECRET]));
     let batch = RecordBatch::try_from_iter([("value", value as _)])?;
-    let conn = worker.connection();
+    let conn = &mut worker;
     conn.call(
         &Target::new("ConformanceService", Some("2.0.0")),
         "echo_string",
         &batch,
+        &CallOptions::default(),
     )?;
     conn.call(
         &Target::new("conformance.Secondary.v1", None),
         "echo_string",
         &batch,
+        &CallOptions::default(),
     )?;
     drop(worker); // closes stdin; the worker exits and the log is complete
     let text = std::fs::read_to_string(&path).with_context(|| format!("{path:?}"))?;

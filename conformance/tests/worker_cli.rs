@@ -9,7 +9,8 @@ use anyhow::{Context as _, Result, ensure};
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
-use vgi_rpc::client::{Subprocess, Target};
+use vgi_rpc::client::{CallOptions, Client, ConnectOptions, Target};
+use vgi_rpc::transport::Address;
 
 const WORKER: &str = env!("CARGO_BIN_EXE_vgi-rpc-conformance-worker");
 
@@ -66,22 +67,30 @@ fn string_result(batch: Option<&RecordBatch>) -> Result<String> {
 
 #[test]
 fn serves_both_protocols_over_pipes() -> Result<()> {
-    let mut worker = Subprocess::spawn(Command::new(WORKER))?;
-    let conn = worker.connection();
+    let mut worker = Client::connect_with(
+        &Address::Exec(vec![WORKER.to_owned()]),
+        ConnectOptions::default(),
+    )?;
+    let conn = &mut worker;
     let primary = Target::new("ConformanceService", Some("2.0.0"));
     let secondary = Target::new("conformance.Secondary.v1", None);
     let value = one_column("value", Arc::new(StringArray::from(vec!["hi"])))?;
 
-    let echoed = conn.call(&primary, "echo_string", &value)?;
+    let echoed = conn.call(&primary, "echo_string", &value, &CallOptions::default())?;
     ensure!(string_result(echoed.batch.as_ref())? == "hi");
-    let echoed = conn.call(&secondary, "echo_string", &value)?;
+    let echoed = conn.call(&secondary, "echo_string", &value, &CallOptions::default())?;
     ensure!(string_result(echoed.batch.as_ref())? == "secondary:hi");
 
-    let logged = conn.call(&primary, "echo_with_info_log", &value)?;
+    let logged = conn.call(
+        &primary,
+        "echo_with_info_log",
+        &value,
+        &CallOptions::default(),
+    )?;
     ensure!(logged.logs.len() == 1 && logged.logs[0].message == "info: hi");
 
     let count = one_column("count", Arc::new(Int64Array::from(vec![2_i64])))?;
-    let mut stream = conn.open_stream(&primary, "produce_n", &count, false)?;
+    let mut stream = conn.open_stream(&primary, "produce_n", &count, &CallOptions::default())?;
     let mut values = Vec::new();
     while let Some(batch) = stream.tick()? {
         values.push(batch.column(1).as_primitive::<Int64Type>().value(0));

@@ -1,5 +1,5 @@
-//! [`Client`]: a connection to a worker named by an [`Address`], calling methods by name
-//! with Arrow batches. Typed clients and the CLI are thin layers over it.
+//! [`Client`]: a connection to one worker, calling methods by name with Arrow batches.
+//! Typed clients and the CLI are thin layers over it.
 //!
 //! # After a failure
 //! A remote error (an EXCEPTION batch) leaves the connection as it was. A timeout, a
@@ -11,94 +11,138 @@
 //! stuck worker. A reconnected `exec:` worker is a new process: state held by the old
 //! one is gone. Nothing is ever retried: the failed call reports its error.
 
-use std::io::{Read, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_array::RecordBatch;
 
-use super::io::DeadlineCell;
+use super::connection::Connection;
+use super::link::{CheckedReader, Connect, Deadline, Link, LinkControl};
 use super::request::RequestEncoder;
-use super::stream::{CallGuard, ClientStream};
-use super::transport::{Transport, Worker};
-use super::{Address, CallOptions, ConnectOptions, LogHandler, Target, UnaryResult};
+use super::stream::{CallGuard, ClientStream, StreamOpen};
+use super::{CallOptions, ConnectOptions, LogHandler, Target, UnaryResult};
 use crate::log::LogRecord;
-use crate::{Error, ErrorCode, Result, RpcError};
-
-/// The reading half of a client connection.
-pub type BoxRead = Box<dyn Read + Send>;
-/// The writing half of a client connection.
-pub type BoxWrite = Box<dyn Write + Send>;
+use crate::{Error, Result};
 
 /// How long a failed call waits for an `exec:` worker's exit status and stderr.
 const EXIT_REPORT_WAIT: Duration = Duration::from_millis(200);
 
-/// A connection to one worker: `exec:` subprocess, Unix socket or TCP.
+/// A connection to one worker: an `exec:` subprocess, a Unix or TCP socket, or any
+/// [`Link`].
 ///
-/// Owns the connection and, for `exec:`, the worker process, which is reaped when the
-/// client drops (after [`ConnectOptions::exit_grace`], killed if it has not exited).
-/// See the [module docs](self) for what happens after a failed call.
+/// `Client::connect` (provided by [`vgi_rpc::transport`](crate::transport)) opens one
+/// from an address string. A client owns its connection and, for `exec:`, the worker
+/// process, which is reaped when the client drops. See the [module docs](self) for what
+/// happens after a failed call.
 pub struct Client {
-    address: Address,
+    connector: Option<Arc<dyn Connect>>,
+    endpoint: String,
     options: ConnectOptions,
-    transport: Option<Transport>,
+    deadline: Arc<Deadline>,
+    link: Option<Active>,
     broken: bool,
     log_handler: Option<LogHandler>,
     encoder: RequestEncoder,
 }
 
-impl Client {
-    /// Connects to `address` (see [`Address`] for the syntax) with default options.
-    ///
-    /// # Errors
-    /// An invalid address, a worker that cannot be started, or a refused connection.
-    pub fn connect(address: &str) -> Result<Client> {
-        Self::connect_with(&address.parse()?, ConnectOptions::default())
-    }
+/// The live connection and its control. Field order matters: the connection (an `exec:`
+/// worker's stdin) is dropped before the control, which reaps the worker.
+pub(crate) struct Active {
+    pub(crate) conn: Connection,
+    pub(crate) control: Arc<dyn LinkControl>,
+}
 
-    /// Connects to `address` with `options`.
+impl Active {
+    fn new(link: Link, options: &ConnectOptions) -> Active {
+        Active {
+            conn: Connection::new(link.reader, link.writer, options.limits),
+            control: link.control,
+        }
+    }
+}
+
+impl Client {
+    /// A client that opens its connections with `connector` (and reopens them after a
+    /// failed call).
     ///
     /// # Errors
-    /// A worker that cannot be started, or a refused connection.
-    pub fn connect_with(address: &Address, options: ConnectOptions) -> Result<Client> {
-        let transport = Transport::open(address, &options)?;
+    /// As [`Connect::connect`].
+    pub fn from_connector(connector: Arc<dyn Connect>, options: ConnectOptions) -> Result<Client> {
+        let deadline = Deadline::new();
+        let link = connector.connect(&deadline)?;
         Ok(Client {
-            address: address.clone(),
+            endpoint: connector.endpoint(),
+            link: Some(Active::new(link, &options)),
+            connector: Some(connector),
             options,
-            transport: Some(transport),
+            deadline,
             broken: false,
             log_handler: None,
             encoder: RequestEncoder::default(),
         })
     }
 
-    /// The address this client connects to.
-    pub fn address(&self) -> &Address {
-        &self.address
+    /// A client over an already open link (any reader/writer pair: see [`Link::new`]).
+    /// It cannot reconnect: after a failed call every later call fails.
+    pub fn from_link(link: Link, options: ConnectOptions) -> Client {
+        let deadline = Deadline::new();
+        let reader = Box::new(CheckedReader {
+            inner: link.reader,
+            deadline: Arc::clone(&deadline),
+        });
+        let link = Link::from_parts(reader, link.writer, link.control);
+        Client {
+            connector: None,
+            endpoint: "link".to_owned(),
+            link: Some(Active::new(link, &options)),
+            options,
+            deadline,
+            broken: false,
+            log_handler: None,
+            encoder: RequestEncoder::default(),
+        }
+    }
+
+    /// The endpoint this client talks to, as an address string.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The options the client was opened with.
+    pub fn connect_options(&self) -> &ConnectOptions {
+        &self.options
     }
 
     /// The `exec:` worker's process id (`None` for sockets or while disconnected).
     pub fn worker_pid(&self) -> Option<u32> {
-        self.transport.as_ref()?.worker.as_ref()?.id()
+        self.link.as_ref()?.control.process_id()
     }
 
     /// Whether the connection was dropped by a failed call and not yet reopened.
     pub fn is_broken(&self) -> bool {
-        self.broken || self.transport.is_none()
+        self.broken || self.link.is_none()
     }
 
     /// Drops the current connection (killing an `exec:` worker) and opens a new one.
     ///
     /// # Errors
-    /// As [`Client::connect_with`].
+    /// [`Error::Disconnected`] for a client made with [`Client::from_link`], which has
+    /// nothing to reconnect with; otherwise as [`Connect::connect`].
     pub fn reconnect(&mut self) -> Result<()> {
+        let Some(connector) = self.connector.clone() else {
+            return Err(Error::disconnected(
+                "the connection was dropped after a failed call, and a client made from a link cannot reconnect",
+            ));
+        };
         let handler = self.take_handler();
-        if let Some(old) = self.transport.take() {
-            old.kill();
+        if let Some(old) = self.link.take() {
+            old.control.abort();
         }
+        self.log_handler = handler;
         self.broken = true;
-        let mut transport = Transport::open(&self.address, &self.options)?;
-        transport.conn.log_handler = handler;
-        self.transport = Some(transport);
+        let mut active = Active::new(connector.connect(&self.deadline)?, &self.options);
+        active.conn.log_handler = self.log_handler.take();
+        self.link = Some(active);
         self.broken = false;
         Ok(())
     }
@@ -107,8 +151,8 @@ impl Client {
     /// returned in [`UnaryResult::logs`] and by [`ClientStream::take_logs`].
     pub fn set_log_handler(&mut self, handler: impl FnMut(&LogRecord) + Send + 'static) {
         let handler: LogHandler = Box::new(handler);
-        match &mut self.transport {
-            Some(t) => t.conn.log_handler = Some(handler),
+        match &mut self.link {
+            Some(active) => active.conn.log_handler = Some(handler),
             None => self.log_handler = Some(handler),
         }
     }
@@ -117,10 +161,10 @@ impl Client {
     /// batch for a method without parameters).
     ///
     /// # Errors
-    /// [`Error::Rpc`] for a remote error (connection intact) and for a timeout
-    /// (`DEADLINE_EXCEEDED`), a cancel (`CANCELLED`) or a worker or peer that went away
-    /// (`UNAVAILABLE`, with the worker's exit status and stderr tail); encoding and other
-    /// transport errors otherwise.
+    /// [`Error::Rpc`] for an error the server sent (the connection stays usable);
+    /// [`Error::Timeout`], [`Error::Cancelled`], [`Error::Disconnected`] (with an `exec:`
+    /// worker's exit status and stderr tail) and [`Error::Protocol`] for failures met
+    /// locally, after which the connection is dropped.
     pub fn call(
         &mut self,
         target: &Target,
@@ -129,37 +173,37 @@ impl Client {
         options: &CallOptions,
     ) -> Result<UnaryResult> {
         if options.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
-            return Err(cancelled_error());
+            return Err(Error::Cancelled);
         }
         self.ready()?;
         let Client {
-            transport, encoder, ..
+            link,
+            encoder,
+            deadline,
+            ..
         } = self;
-        let transport = transport.as_mut().ok_or(Error::Closed)?;
+        let active = link.as_mut().ok_or(Error::Closed)?;
         let request = encoder.encode(target, method, params, &options.metadata)?;
-        let guard = CallGuard::call(&transport.deadline, &transport.interrupter, options)?;
+        let guard = CallGuard::call(deadline, &active.control, options)?;
         let mut logs = Vec::new();
-        let outcome = transport
+        let outcome = active
             .conn
             .send(request)
-            .and_then(|()| transport.conn.read_single_result(&mut logs));
+            .and_then(|()| active.conn.read_single_result(&mut logs));
         drop(guard);
         match outcome {
-            Ok(result) => {
-                let (batch, metadata) = result.unzip();
-                Ok(UnaryResult {
-                    batch,
-                    metadata: metadata.unwrap_or_default(),
-                    logs,
-                })
-            }
+            Ok((batch, metadata)) => Ok(UnaryResult {
+                batch,
+                metadata,
+                logs,
+            }),
             Err(e @ Error::Rpc(_)) => Err(e),
             Err(e) => Err(self.fail(e, options)),
         }
     }
 
-    /// Opens a producer or exchange stream. `has_header` must match the method's
-    /// declaration. The call's timeout bounds the whole stream, from open to close.
+    /// Opens a producer or exchange stream of a method that declares no header. The
+    /// call's timeout bounds the whole stream, from open to close.
     ///
     /// # Errors
     /// As [`Client::call`]; a remote error when the stream failed at init.
@@ -168,44 +212,66 @@ impl Client {
         target: &Target,
         method: &str,
         params: &RecordBatch,
-        has_header: bool,
+        options: &CallOptions,
+    ) -> Result<ClientStream<'_>> {
+        self.open(target, method, params, StreamOpen::Plain, options)
+    }
+
+    /// Opens a producer or exchange stream of a method that declares a header; the header
+    /// is read before this returns ([`ClientStream::header`]).
+    ///
+    /// # Errors
+    /// As [`Client::open_stream`].
+    pub fn open_stream_with_header(
+        &mut self,
+        target: &Target,
+        method: &str,
+        params: &RecordBatch,
+        options: &CallOptions,
+    ) -> Result<ClientStream<'_>> {
+        self.open(target, method, params, StreamOpen::WithHeader, options)
+    }
+
+    fn open(
+        &mut self,
+        target: &Target,
+        method: &str,
+        params: &RecordBatch,
+        open: StreamOpen,
         options: &CallOptions,
     ) -> Result<ClientStream<'_>> {
         if options.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
-            return Err(cancelled_error());
+            return Err(Error::Cancelled);
         }
         self.ready()?;
         let Client {
-            transport,
+            link,
             broken,
             encoder,
+            deadline,
             ..
         } = self;
-        let transport = transport.as_mut().ok_or(Error::Closed)?;
+        let active = link.as_mut().ok_or(Error::Closed)?;
         let request = encoder.encode(target, method, params, &options.metadata)?;
-        ClientStream::open(transport, broken, request, has_header, options)
+        ClientStream::open(active, deadline, broken, request, open, options)
     }
 
-    /// The live transport, reopening it first if a failed call dropped it.
-    fn ready(&mut self) -> Result<&mut Transport> {
+    /// The live connection, reopening it first if a failed call dropped it.
+    fn ready(&mut self) -> Result<()> {
         if self.is_broken() {
             if !self.options.reconnect {
-                return Err(Error::from(
-                    RpcError::new(
-                        "ConnectionError",
-                        "the connection was dropped after a failed call; call Client::reconnect",
-                    )
-                    .with_code(ErrorCode::Unavailable),
+                return Err(Error::disconnected(
+                    "the connection was dropped after a failed call; call Client::reconnect",
                 ));
             }
             self.reconnect()?;
         }
-        self.transport.as_mut().ok_or(Error::Closed)
+        Ok(())
     }
 
     fn take_handler(&mut self) -> Option<LogHandler> {
-        match &mut self.transport {
-            Some(t) => t.conn.log_handler.take(),
+        match &mut self.link {
+            Some(active) => active.conn.log_handler.take(),
             None => self.log_handler.take(),
         }
     }
@@ -216,68 +282,58 @@ impl Client {
         let handler = self.take_handler();
         self.log_handler = handler;
         self.broken = true;
-        let Some(transport) = self.transport.take() else {
+        let Some(active) = self.link.take() else {
             return error;
         };
-        let error = explain_failure(
-            &transport.deadline,
-            transport.worker.as_ref(),
-            error,
-            options,
-        );
-        transport.kill();
+        let error = explain_failure(&self.deadline, active.control.as_ref(), error, options);
+        active.control.abort();
         error
     }
 }
 
-/// The error a caller sees when the transport failed mid-call.
+/// The error a caller sees when the transport failed mid-call: the deadline or cancel
+/// that caused it, or a disconnect (with what the link knows about why), or the error.
 pub(crate) fn explain_failure(
-    deadline: &DeadlineCell,
-    worker: Option<&Worker>,
+    deadline: &Deadline,
+    control: &dyn LinkControl,
     error: Error,
     options: &CallOptions,
 ) -> Error {
     if deadline.expired() {
-        let timeout = options.timeout.unwrap_or_default();
-        return RpcError::new(
-            "DeadlineExceeded",
-            format!("no answer within the call's {timeout:?} deadline"),
-        )
-        .with_code(ErrorCode::DeadlineExceeded)
-        .into();
+        return Error::Timeout(options.timeout.unwrap_or_default());
     }
     if options.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
-        return cancelled_error();
+        return Error::Cancelled;
     }
-    match (&error, worker) {
-        (Error::Io(_) | Error::Protocol(_) | Error::Closed, Some(worker)) => RpcError::new(
-            "ConnectionError",
-            format!("{error}; {}", worker.failure_report(EXIT_REPORT_WAIT)),
-        )
-        .with_code(ErrorCode::Unavailable)
-        .into(),
-        (Error::Closed, None) => {
-            RpcError::new("ConnectionError", "the server closed the connection")
-                .with_code(ErrorCode::Unavailable)
-                .into()
-        }
-        (Error::Io(e), None) => RpcError::new("ConnectionError", e.to_string())
-            .with_code(ErrorCode::Unavailable)
-            .into(),
-        _ => error,
+    let detail = match &error {
+        Error::Disconnected(m) => m.clone(),
+        Error::Closed => "the server closed the connection".to_owned(),
+        Error::Io(e) if is_disconnect(e) => format!("the connection broke: {e}"),
+        _ => return error,
+    };
+    match control.failure_report(EXIT_REPORT_WAIT) {
+        Some(report) => Error::Disconnected(format!("{detail}; {report}")),
+        None => Error::Disconnected(detail),
     }
 }
 
-pub(crate) fn cancelled_error() -> Error {
-    RpcError::new("Cancelled", "the call was cancelled")
-        .with_code(ErrorCode::Cancelled)
-        .into()
+/// I/O errors that mean the peer is gone (as opposed to a local failure).
+fn is_disconnect(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::UnexpectedEof
+            | K::BrokenPipe
+            | K::ConnectionReset
+            | K::ConnectionAborted
+            | K::NotConnected
+    )
 }
 
 impl Drop for Client {
     fn drop(&mut self) {
-        // Transport drop closes the connection, then reaps the worker.
-        drop(self.transport.take());
+        // The connection closes first, then the control reaps an `exec:` worker.
+        drop(self.link.take());
     }
 }
 

@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::io::Interrupter;
-use crate::wire::Metadata;
+use super::link::LinkControl;
+use crate::wire::{Limits, Metadata};
 
 /// Options for one call (unary or stream).
 ///
@@ -16,6 +16,7 @@ use crate::wire::Metadata;
 /// assert_eq!(options.timeout, Some(Duration::from_secs(2)));
 /// ```
 #[derive(Debug, Default, Clone)]
+#[non_exhaustive]
 pub struct CallOptions {
     /// Deadline for the whole call, measured from its start. When it passes the call
     /// fails with `DEADLINE_EXCEEDED` and the connection is dropped (see
@@ -78,6 +79,8 @@ pub struct ConnectOptions {
     /// call. Default true; when false the next call fails until
     /// [`Client::reconnect`](super::Client::reconnect).
     pub reconnect: bool,
+    /// Bounds on what a server's answers may make the client allocate.
+    pub limits: Limits,
 }
 
 impl Default for ConnectOptions {
@@ -87,6 +90,7 @@ impl Default for ConnectOptions {
             stderr: StderrMode::Capture(64 << 10),
             exit_grace: Duration::from_millis(500),
             reconnect: true,
+            limits: Limits::default(),
         }
     }
 }
@@ -115,6 +119,12 @@ impl ConnectOptions {
         self.reconnect = reconnect;
         self
     }
+
+    /// Sets [`ConnectOptions::limits`].
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
 }
 
 /// Cancels a call from any thread. Cloning shares the handle; a cancelled handle stays
@@ -130,10 +140,18 @@ impl ConnectOptions {
 #[derive(Debug, Clone, Default)]
 pub struct CancelHandle(Arc<CancelState>);
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct CancelState {
     cancelled: AtomicBool,
-    target: Mutex<Option<Interrupter>>,
+    target: Mutex<Option<Arc<dyn LinkControl>>>,
+}
+
+impl std::fmt::Debug for CancelState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CancelState")
+            .field("cancelled", &self.cancelled)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CancelHandle {
@@ -149,8 +167,8 @@ impl CancelHandle {
             return;
         };
         self.0.cancelled.store(true, Ordering::SeqCst);
-        if let Some(interrupter) = target.as_ref() {
-            interrupter.interrupt();
+        if let Some(control) = target.as_ref() {
+            control.interrupt();
         }
     }
 
@@ -160,14 +178,14 @@ impl CancelHandle {
     }
 
     /// Registers what to interrupt while a call blocks; false if already cancelled.
-    pub(crate) fn attach(&self, interrupter: &Interrupter) -> bool {
+    pub(crate) fn attach(&self, control: &Arc<dyn LinkControl>) -> bool {
         let Ok(mut target) = self.0.target.lock() else {
             return false;
         };
         if self.is_cancelled() {
             return false;
         }
-        *target = interrupter.try_clone().ok();
+        *target = Some(Arc::clone(control));
         true
     }
 

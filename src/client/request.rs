@@ -39,8 +39,8 @@ impl RequestEncoder {
         Self::default()
     }
 
-    /// Encodes a request (see [`encode_request`](super::encode_request) for the metadata
-    /// rule); the bytes are valid until the next call.
+    /// Encodes a whole request stream (schema, the params batch, EOS); the bytes are valid
+    /// until the next call. See [`request_metadata`] for the metadata rule.
     ///
     /// # Errors
     /// Fails when `params` cannot be encoded.

@@ -1,23 +1,32 @@
 //! A stream session on the client side: producer ticks or exchange turns over one input
 //! stream (written lazily: schema and first batch go out together) and one output stream.
 
-use std::io::{Read, Write};
 use std::sync::Arc;
 
 use arrow_array::{RecordBatch, RecordBatchOptions};
 use arrow_schema::{Schema, SchemaRef};
 
-use super::{Connection, classify, closed_mid_call};
+use super::connection::{Connection, classify, closed_mid_call};
 use crate::log::LogRecord;
 use crate::wire::{self, Metadata, StreamDecoder, StreamEncoder, StreamItem, keys};
 use crate::{Error, Result};
 
-/// An open producer or exchange stream.
+/// Whether the method declares a stream header: it decides what the client reads first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StreamOpen {
+    /// No header: the first thing read is the output stream.
+    Plain,
+    /// A header stream comes first, read at open.
+    WithHeader,
+}
+
+/// An open producer or exchange stream on one connection (no deadline or cancel: those
+/// are [`ClientStream`](super::ClientStream)'s).
 ///
 /// Dropping a session that is still open closes it (best effort); call
 /// [`StreamSession::close`] to see errors.
-pub struct StreamSession<'c, R: Read, W: Write> {
-    conn: &'c mut Connection<R, W>,
+pub(crate) struct StreamSession<'c> {
+    conn: &'c mut Connection,
     header: Option<RecordBatch>,
     logs: Vec<LogRecord>,
     input: Option<(StreamEncoder, SchemaRef)>,
@@ -25,8 +34,8 @@ pub struct StreamSession<'c, R: Read, W: Write> {
     finished: bool,
 }
 
-impl<'c, R: Read, W: Write> StreamSession<'c, R, W> {
-    pub(crate) fn open(conn: &'c mut Connection<R, W>, has_header: bool) -> Result<Self> {
+impl<'c> StreamSession<'c> {
+    pub(crate) fn open(conn: &'c mut Connection, open: StreamOpen) -> Result<Self> {
         let mut session = StreamSession {
             conn,
             header: None,
@@ -35,9 +44,9 @@ impl<'c, R: Read, W: Write> StreamSession<'c, R, W> {
             output: None,
             finished: false,
         };
-        if has_header {
+        if open == StreamOpen::WithHeader {
             match session.conn.read_single_result(&mut session.logs) {
-                Ok(header) => session.header = header.map(|(batch, _)| batch),
+                Ok((header, _)) => session.header = header,
                 Err(e) => {
                     // The error stream replaced the header; the server still drains one
                     // input stream.
@@ -55,17 +64,17 @@ impl<'c, R: Read, W: Write> StreamSession<'c, R, W> {
     }
 
     /// The stream's header batch, if the method declares one.
-    pub fn header(&self) -> Option<&RecordBatch> {
+    pub(crate) fn header(&self) -> Option<&RecordBatch> {
         self.header.as_ref()
     }
 
     /// Takes the log messages received so far.
-    pub fn take_logs(&mut self) -> Vec<LogRecord> {
+    pub(crate) fn take_logs(&mut self) -> Vec<LogRecord> {
         std::mem::take(&mut self.logs)
     }
 
     /// Whether the server has ended the stream.
-    pub fn is_finished(&self) -> bool {
+    pub(crate) fn is_finished(&self) -> bool {
         self.finished
     }
 
@@ -73,7 +82,7 @@ impl<'c, R: Read, W: Write> StreamSession<'c, R, W> {
     ///
     /// # Errors
     /// A remote error ends the stream; transport errors.
-    pub fn tick(&mut self) -> Result<Option<RecordBatch>> {
+    pub(crate) fn tick(&mut self) -> Result<Option<RecordBatch>> {
         Ok(self
             .tick_with_metadata(Metadata::new())?
             .map(|(batch, _)| batch))
@@ -84,7 +93,7 @@ impl<'c, R: Read, W: Write> StreamSession<'c, R, W> {
     ///
     /// # Errors
     /// As [`StreamSession::tick`].
-    pub fn tick_with_metadata(
+    pub(crate) fn tick_with_metadata(
         &mut self,
         metadata: Metadata,
     ) -> Result<Option<(RecordBatch, Metadata)>> {
@@ -97,7 +106,7 @@ impl<'c, R: Read, W: Write> StreamSession<'c, R, W> {
     /// # Errors
     /// A remote error ends the stream; a stream the server already ended is a protocol
     /// error.
-    pub fn exchange(&mut self, input: &RecordBatch) -> Result<RecordBatch> {
+    pub(crate) fn exchange(&mut self, input: &RecordBatch) -> Result<RecordBatch> {
         self.exchange_with_metadata(input, Metadata::new())
             .map(|(batch, _)| batch)
     }
@@ -106,7 +115,7 @@ impl<'c, R: Read, W: Write> StreamSession<'c, R, W> {
     ///
     /// # Errors
     /// As [`StreamSession::exchange`].
-    pub fn exchange_with_metadata(
+    pub(crate) fn exchange_with_metadata(
         &mut self,
         input: &RecordBatch,
         metadata: Metadata,
@@ -176,7 +185,7 @@ impl<'c, R: Read, W: Write> StreamSession<'c, R, W> {
     ///
     /// # Errors
     /// Transport errors.
-    pub fn cancel(mut self) -> Result<()> {
+    pub(crate) fn cancel(mut self) -> Result<()> {
         if self.finished {
             return Ok(());
         }
@@ -203,7 +212,7 @@ impl<'c, R: Read, W: Write> StreamSession<'c, R, W> {
     ///
     /// # Errors
     /// Transport errors.
-    pub fn close(mut self) -> Result<()> {
+    pub(crate) fn close(mut self) -> Result<()> {
         self.close_inner()
     }
 
@@ -255,7 +264,7 @@ fn same_layout(a: &Schema, b: &Schema) -> bool {
             .all(|(x, y)| x.data_type() == y.data_type())
 }
 
-impl<R: Read, W: Write> Drop for StreamSession<'_, R, W> {
+impl Drop for StreamSession<'_> {
     fn drop(&mut self) {
         let _ = self.close_inner();
     }

@@ -1,12 +1,16 @@
 //! [`ClientStream`]: a producer or exchange stream opened by a [`Client`](super::Client),
 //! with the call's deadline and cancel handle applied to every turn.
 
+use std::sync::Arc;
+
 use arrow_array::RecordBatch;
 
-use super::dynamic::{cancelled_error, explain_failure};
-use super::io::{DeadlineCell, Interrupter};
-use super::transport::{Transport, Worker};
-use super::{BoxRead, BoxWrite, CallOptions, CancelHandle, StreamSession};
+pub(crate) use super::session::StreamOpen;
+
+use super::dynamic::{Active, explain_failure};
+use super::link::{Deadline, LinkControl};
+use super::session::StreamSession;
+use super::{CallOptions, CancelHandle};
 use crate::log::LogRecord;
 use crate::wire::Metadata;
 use crate::{Error, Result};
@@ -14,7 +18,7 @@ use crate::{Error, Result};
 /// Arms a call's deadline and lets its cancel handle interrupt the transport, for as long
 /// as the guard lives.
 pub(crate) struct CallGuard<'a> {
-    deadline: &'a DeadlineCell,
+    deadline: &'a Deadline,
     cancel: Option<CancelHandle>,
     disarm: bool,
 }
@@ -25,11 +29,11 @@ impl<'a> CallGuard<'a> {
     /// # Errors
     /// `CANCELLED` when the handle was cancelled before the call started.
     pub(crate) fn call(
-        deadline: &'a DeadlineCell,
-        interrupter: &Interrupter,
+        deadline: &'a Deadline,
+        control: &Arc<dyn LinkControl>,
         options: &CallOptions,
     ) -> Result<Self> {
-        let mut guard = Self::turn(deadline, interrupter, options.cancel.as_ref())?;
+        let mut guard = Self::turn(deadline, control, options.cancel.as_ref())?;
         deadline.arm(options.timeout);
         guard.disarm = true;
         Ok(guard)
@@ -41,14 +45,14 @@ impl<'a> CallGuard<'a> {
     /// # Errors
     /// `CANCELLED` when the handle is already cancelled.
     pub(crate) fn turn(
-        deadline: &'a DeadlineCell,
-        interrupter: &Interrupter,
+        deadline: &'a Deadline,
+        control: &Arc<dyn LinkControl>,
         cancel: Option<&CancelHandle>,
     ) -> Result<Self> {
         if let Some(cancel) = cancel
-            && !cancel.attach(interrupter)
+            && !cancel.attach(control)
         {
-            return Err(cancelled_error());
+            return Err(Error::Cancelled);
         }
         Ok(CallGuard {
             deadline,
@@ -76,40 +80,34 @@ impl Drop for CallGuard<'_> {
 /// connection stays usable); one that lands while a turn waits interrupts the transport.
 /// Dropping an open stream closes it; call [`ClientStream::close`] to see errors.
 pub struct ClientStream<'c> {
-    session: Option<StreamSession<'c, BoxRead, BoxWrite>>,
-    deadline: &'c DeadlineCell,
-    interrupter: &'c Interrupter,
-    worker: Option<&'c Worker>,
+    session: Option<StreamSession<'c>>,
+    deadline: &'c Deadline,
+    control: &'c Arc<dyn LinkControl>,
     broken: &'c mut bool,
     options: CallOptions,
 }
 
 impl<'c> ClientStream<'c> {
     pub(crate) fn open(
-        transport: &'c mut Transport,
+        active: &'c mut Active,
+        deadline: &'c Deadline,
         broken: &'c mut bool,
         request: &[u8],
-        has_header: bool,
+        open: StreamOpen,
         options: &CallOptions,
     ) -> Result<Self> {
-        let Transport {
-            conn,
-            deadline,
-            interrupter,
-            worker,
-        } = transport;
-        let guard = CallGuard::turn(deadline, interrupter, options.cancel.as_ref())?;
+        let Active { conn, control } = active;
+        let guard = CallGuard::turn(deadline, control, options.cancel.as_ref())?;
         deadline.arm(options.timeout);
         let opened = match conn.send(request) {
-            Ok(()) => StreamSession::open(conn, has_header),
+            Ok(()) => StreamSession::open(conn, open),
             Err(e) => Err(e),
         };
         drop(guard);
         let mut stream = ClientStream {
             session: None,
             deadline,
-            interrupter,
-            worker: worker.as_ref(),
+            control,
             broken,
             options: options.clone(),
         };
@@ -196,21 +194,15 @@ impl<'c> ClientStream<'c> {
         self.finish(StreamSession::close)
     }
 
-    fn turn<T>(
-        &mut self,
-        op: impl FnOnce(&mut StreamSession<'c, BoxRead, BoxWrite>) -> Result<T>,
-    ) -> Result<T> {
+    fn turn<T>(&mut self, op: impl FnOnce(&mut StreamSession<'c>) -> Result<T>) -> Result<T> {
         if self.is_finished() {
             return match self.session.as_mut() {
                 Some(session) => op(session),
                 None => Err(Error::protocol("the stream has already ended")),
             };
         }
-        let guard = match CallGuard::turn(
-            self.deadline,
-            self.interrupter,
-            self.options.cancel.as_ref(),
-        ) {
+        let guard = match CallGuard::turn(self.deadline, self.control, self.options.cancel.as_ref())
+        {
             Ok(guard) => guard,
             Err(cancelled) => {
                 // Cancelled while idle: tell the server in-band; the connection stays usable.
@@ -226,10 +218,7 @@ impl<'c> ClientStream<'c> {
         outcome.map_err(|e| self.fail(e))
     }
 
-    fn finish(
-        &mut self,
-        op: impl FnOnce(StreamSession<'c, BoxRead, BoxWrite>) -> Result<()>,
-    ) -> Result<()> {
+    fn finish(&mut self, op: impl FnOnce(StreamSession<'c>) -> Result<()>) -> Result<()> {
         let Some(session) = self.session.take() else {
             return Ok(());
         };
@@ -237,7 +226,7 @@ impl<'c> ClientStream<'c> {
             .options
             .cancel
             .as_ref()
-            .filter(|c| c.attach(self.interrupter));
+            .filter(|c| c.attach(self.control));
         let outcome = op(session);
         if let Some(cancel) = cancel {
             cancel.detach();
@@ -255,13 +244,10 @@ impl<'c> ClientStream<'c> {
             session.abandon();
         }
         *self.broken = true;
-        let error = explain_failure(self.deadline, self.worker, error, &self.options);
-        // The transport is borrowed until the stream drops, so end it here: shut the
-        // socket down, or kill and reap the worker.
-        match self.worker {
-            Some(worker) => worker.kill_and_reap(),
-            None => self.interrupter.interrupt(),
-        }
+        let error = explain_failure(self.deadline, self.control.as_ref(), error, &self.options);
+        // The link is borrowed until the stream drops, so end it here: shut the socket
+        // down, or kill and reap the worker.
+        self.control.abort();
         error
     }
 }

@@ -15,14 +15,14 @@ use arrow_array::{
 use arrow_cast::CastOptions;
 use arrow_schema::{DataType, SchemaRef};
 
-use crate::client::{CallOptions, Client, ExchangeStream, ProducerStream, Target};
+use crate::client::{CallOptions, Client, ClientStream, ExchangeStream, ProducerStream, Target};
 use crate::schema::ArrowValue;
 use crate::server::{MethodSpec, ProtocolSpec};
 use crate::stream::{ExchangeState, ProducerState, StreamHeader};
 use crate::{Error, Result};
 
-/// The state every generated client holds: the connection, where calls go, the options
-/// sent with each call, and the protocol description (for request schemas).
+/// The state every generated client holds: the connection, where calls go, the default
+/// options sent with each call, and the protocol description (for request schemas).
 pub struct ClientCore {
     client: Client,
     target: Target,
@@ -56,12 +56,12 @@ impl ClientCore {
         self.client
     }
 
-    /// The options sent with every call.
+    /// The options sent with calls that are given none.
     pub fn options(&self) -> &CallOptions {
         &self.options
     }
 
-    /// Replaces the options sent with every later call.
+    /// Replaces the options sent with later calls that are given none.
     pub fn set_options(&mut self, options: CallOptions) {
         self.options = options;
     }
@@ -84,11 +84,15 @@ impl ClientCore {
     /// # Errors
     /// [`Error::Rpc`] for a remote error; transport errors; a type error when the result
     /// does not decode as `T`.
-    pub fn unary<T: UnaryOutput>(&mut self, index: usize, params: &RecordBatch) -> Result<T> {
+    pub fn unary<T: UnaryOutput>(
+        &mut self,
+        index: usize,
+        params: &RecordBatch,
+        options: Option<&CallOptions>,
+    ) -> Result<T> {
         let method = self.method_name(index)?;
-        let answer = self
-            .client
-            .call(&self.target, &method, params, &self.options)?;
+        let options = options.unwrap_or(&self.options);
+        let answer = self.client.call(&self.target, &method, params, options)?;
         T::from_result(answer.batch.as_ref())
     }
 
@@ -101,13 +105,9 @@ impl ClientCore {
         &mut self,
         index: usize,
         params: &RecordBatch,
+        options: Option<&CallOptions>,
     ) -> Result<ProducerStream<'_, H>> {
-        let method = self.method_name(index)?;
-        let has_header = H::header_schema().is_some();
-        let stream =
-            self.client
-                .open_stream(&self.target, &method, params, has_header, &self.options)?;
-        ProducerStream::new(stream)
+        ProducerStream::new(self.open::<H>(index, params, options)?)
     }
 
     /// Opens exchange method `index`; the header (if `H` is one) is decoded before this
@@ -119,13 +119,27 @@ impl ClientCore {
         &mut self,
         index: usize,
         params: &RecordBatch,
+        options: Option<&CallOptions>,
     ) -> Result<ExchangeStream<'_, H>> {
+        ExchangeStream::new(self.open::<H>(index, params, options)?)
+    }
+
+    /// Opens stream method `index`, reading its header first when `H` is one.
+    fn open<H: StreamHeader>(
+        &mut self,
+        index: usize,
+        params: &RecordBatch,
+        options: Option<&CallOptions>,
+    ) -> Result<ClientStream<'_>> {
         let method = self.method_name(index)?;
-        let has_header = H::header_schema().is_some();
-        let stream =
+        let options = options.unwrap_or(&self.options);
+        if H::header_schema().is_some() {
             self.client
-                .open_stream(&self.target, &method, params, has_header, &self.options)?;
-        ExchangeStream::new(stream)
+                .open_stream_with_header(&self.target, &method, params, options)
+        } else {
+            self.client
+                .open_stream(&self.target, &method, params, options)
+        }
     }
 
     fn method(&self, index: usize) -> Result<&MethodSpec> {

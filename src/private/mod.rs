@@ -13,6 +13,8 @@ pub use arrow_array;
 pub use arrow_schema;
 pub use serde_json;
 
+/// Benchmark access to the request encoder (not an API).
+pub use crate::client::request::RequestEncoder;
 pub use client::{ClientCore, Request, UnaryOutput, default_arg};
 
 use crate::schema::ArrowValue;

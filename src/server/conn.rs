@@ -1,5 +1,5 @@
-//! Serving one byte-stream connection (stdio, Unix or TCP): read a request stream,
-//! validate and route it, run the handler, write the response — then the next call.
+//! Serving one byte-stream connection (stdio, Unix or TCP): read a request stream, hand it
+//! to the call engine, feed a stream call its input — then the next call.
 //!
 //! Every call-level failure is answered in-band and leaves the connection in sync. Only a
 //! broken transport or a peer that breaks the IPC framing (so we cannot find the next
@@ -9,60 +9,68 @@ use std::io::{BufReader, Read, Write};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow_array::RecordBatch;
-use arrow_schema::{Schema, SchemaRef};
-
-use super::emit::{Finished, Target, emit};
-use super::exception::{ErrorSite, exception_metadata, framework, log_metadata};
+use super::answer::{Out, Sink};
+use super::call::{Caller, Next, answer_error, dispatch, empty, site};
+use super::emit::{Finished, emit};
+use super::exception::framework;
 use super::peer::Peer;
 use super::registry::ServerInner;
-use super::route::{Call, Rejection, Request, Routed, error_schema, route};
-use super::service::{MethodKind, Response};
+use super::route::Request;
 use super::stats::{Meter, Metered};
-use super::{CallContext, Server, ids, streams};
-use crate::log::LogRecord;
-use crate::wire::{self, Metadata, StreamEncoder, StreamItem, keys};
+use super::streams::{Flow, StreamRun};
+use super::{Server, ids};
+use crate::wire::{self, StreamItem};
 use crate::{Error, Result, RpcError};
 
-/// Largest single write or read syscall; Linux caps at 0x7ffff000 and macOS rejects
-/// larger socket I/O, so stay well below `i32::MAX`.
-const MAX_IO_CHUNK: usize = 1 << 30;
+/// The writing half of a connection, counting what it sends.
+pub(crate) struct StreamSink<W> {
+    writer: W,
+    /// Bytes handed to `writer` on this connection.
+    written: u64,
+}
+
+impl<W: Write> Sink for StreamSink<W> {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        wire::write_chunked(&mut self.writer, bytes)?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.writer.flush()?;
+        Ok(())
+    }
+}
 
 /// A byte-stream connection: a buffered reader owned by the connection (so buffering
-/// past one stream's EOS is harmless), a writer that receives whole streams, and the
-/// current call's statistics.
+/// past one stream's EOS is harmless), the sink answers go to, the current call's
+/// statistics and the answer buffer reused by every call.
 pub(crate) struct Conn<R, W> {
-    pub reader: Metered<BufReader<R>>,
-    pub writer: W,
-    /// Bytes handed to `writer` on this connection.
-    pub written: u64,
-    pub meter: Meter,
+    reader: Metered<BufReader<R>>,
+    sink: StreamSink<W>,
+    meter: Meter,
+    buf: Vec<u8>,
 }
 
 impl<R: Read, W: Write> Conn<R, W> {
     pub(crate) fn new(reader: R, writer: W, metered: bool) -> Self {
         Conn {
             reader: Metered::new(BufReader::with_capacity(256 << 10, reader)),
-            writer,
-            written: 0,
+            sink: StreamSink { writer, written: 0 },
             meter: Meter::new(metered),
+            buf: Vec::new(),
         }
     }
 
-    /// Writes `bytes` in chunks below `i32::MAX` and flushes.
-    pub(crate) fn send(&mut self, bytes: &[u8]) -> Result<()> {
-        self.send_unflushed(bytes)?;
-        self.writer.flush()?;
-        Ok(())
-    }
-
-    /// Writes `bytes` in chunks below `i32::MAX`; a later [`Conn::send`] flushes.
-    pub(crate) fn send_unflushed(&mut self, bytes: &[u8]) -> Result<()> {
-        for chunk in bytes.chunks(MAX_IO_CHUNK) {
-            self.writer.write_all(chunk)?;
-            self.written += chunk.len() as u64;
-        }
-        Ok(())
+    /// The reader, and where answers go.
+    fn split(&mut self) -> (&mut Metered<BufReader<R>>, Out<'_, StreamSink<W>>) {
+        let Conn {
+            reader,
+            sink,
+            meter,
+            buf,
+        } = self;
+        (reader, Out { sink, buf, meter })
     }
 }
 
@@ -78,7 +86,8 @@ pub fn serve_connection<R: Read, W: Write>(server: &Server, reader: R, writer: W
 /// Serves calls on one connection from `peer` until the peer closes it.
 ///
 /// Transports call this once per accepted connection, each on its own thread; `server` is
-/// shared by reference. `peer` appears in every [`super::CallRecord`] of the connection.
+/// shared by reference. `peer` appears in every [`super::CallRecord`] of the connection
+/// and in every call's [`super::CallContext`].
 ///
 /// # Errors
 /// Transport errors, or framing the server could not recover from.
@@ -89,6 +98,7 @@ pub fn serve_connection_from<R: Read, W: Write>(
     writer: W,
 ) -> Result<()> {
     let inner = &server.inner;
+    let peer = Arc::new(peer);
     let mut conn = Conn::new(reader, writer, !inner.hooks.is_empty());
     loop {
         match serve_call(inner, &mut conn, &peer) {
@@ -99,15 +109,17 @@ pub fn serve_connection_from<R: Read, W: Write>(
     }
 }
 
+/// Reads one whole request stream; its first batch is the request.
 pub(crate) fn read_request<R: Read, W: Write>(
     inner: &ServerInner,
     conn: &mut Conn<R, W>,
 ) -> Result<Option<Request>> {
     let mut first = None;
+    let reader = &mut conn.reader;
     let read = (|| {
-        let mut decoder = wire::read_stream_start(&mut conn.reader, &inner.limits)?;
+        let mut decoder = wire::read_stream_start(reader, &inner.limits)?;
         loop {
-            match wire::read_stream_item(&mut conn.reader, &mut decoder, &inner.limits)? {
+            match wire::read_stream_item(reader, &mut decoder, &inner.limits)? {
                 StreamItem::Batch(batch, metadata) => {
                     if first.is_none() {
                         first = Some(Request { batch, metadata });
@@ -132,60 +144,52 @@ pub(crate) fn read_request<R: Read, W: Write>(
 fn serve_call<R: Read, W: Write>(
     inner: &ServerInner,
     conn: &mut Conn<R, W>,
-    peer: &Peer,
+    peer: &Arc<Peer>,
 ) -> Result<()> {
     let request_id = ids::random_hex(16);
     conn.meter.reset();
-    let (read_before, written_before) = (conn.reader.consumed, conn.written);
+    let (read_before, written_before) = (conn.reader.consumed, conn.sink.written);
     let request = match read_request(inner, conn) {
         Ok(Some(request)) => request,
         Ok(None) => {
             let err = framework::protocol_error("Request stream carried no batch");
-            return write_error_stream(inner, conn, &empty(), &err, "", "", &request_id, &[]);
+            return answer_unrouted(inner, conn, &err, &request_id);
         }
-        Err(e @ (Error::Closed | Error::Io(_))) => return Err(e),
+        Err(e @ (Error::Closed | Error::Disconnected(_) | Error::Io(_))) => return Err(e),
         Err(Error::InvalidMessage(message)) => {
             let err = framework::protocol_error(message);
-            return write_error_stream(inner, conn, &empty(), &err, "", "", &request_id, &[]);
+            return answer_unrouted(inner, conn, &err, &request_id);
         }
         Err(e) => {
             // We lost the stream boundary: report, then give up on the connection.
             let err = framework::protocol_error(e.to_string());
-            let _ = write_error_stream(inner, conn, &empty(), &err, "", "", &request_id, &[]);
+            let _ = answer_unrouted(inner, conn, &err, &request_id);
             return Err(e);
         }
     };
     let started = Instant::now();
     conn.meter.input(&request.batch);
-    let routed = route(inner, &request);
-    let (target, result) = match &routed {
-        Ok(Routed::TransportOptions) => {
-            let target = Target::named(inner, "", keys::TRANSPORT_OPTIONS_METHOD, false);
-            (target, write_transport_options(inner, conn))
-        }
-        Ok(Routed::Call(call)) => (
-            Some(Target::method(call.binding, call.index)),
-            run_call(inner, conn, *call, &request, &request_id),
-        ),
-        Err(rejection) => {
-            let target = Target::named(
-                inner,
-                &rejection.protocol,
-                &rejection.method,
-                rejection.stream,
-            );
-            (target, reject(inner, conn, rejection, &request_id))
-        }
+    let shape = conn.meter.enabled.then(|| request.batch.clone());
+    let caller = Caller {
+        peer,
+        request_id: &request_id,
     };
-    if let Some(target) = target.filter(|_| conn.meter.enabled) {
+    let (reader, mut out) = conn.split();
+    let (target, next) = dispatch(inner, &caller, request, &mut out);
+    let result = next.and_then(|next| match next {
+        Next::Done => Ok(()),
+        Next::DrainInput => drain_input(inner, reader),
+        Next::Stream(run) => pump(inner, reader, *run, &mut out),
+    });
+    if let (Some(target), Some(request)) = (target, shape) {
         conn.meter.stats.request_bytes = conn.reader.consumed - read_before;
-        conn.meter.stats.response_bytes = conn.written - written_before;
+        conn.meter.stats.response_bytes = conn.sink.written - written_before;
         let done = Finished {
             inner,
             peer,
             target,
             request_id: &request_id,
-            request: &request.batch,
+            request: &request,
             started,
         };
         emit(&done, &conn.meter, &result);
@@ -193,202 +197,72 @@ fn serve_call<R: Read, W: Write>(
     result
 }
 
-/// Answers a request refused before dispatch.
-fn reject<R: Read, W: Write>(
+/// Feeds a stream call the client's input stream, one batch per turn, until either side
+/// ends it.
+fn pump<R: Read, S: Sink>(
     inner: &ServerInner,
-    conn: &mut Conn<R, W>,
-    rejection: &Rejection,
-    request_id: &str,
+    reader: &mut Metered<BufReader<R>>,
+    mut run: StreamRun<'_>,
+    out: &mut Out<'_, S>,
 ) -> Result<()> {
-    write_error_stream(
-        inner,
-        conn,
-        &rejection.schema,
-        &rejection.error,
-        &rejection.protocol,
-        &rejection.method,
-        request_id,
-        &[],
-    )?;
-    // Our clients (and the reference's) send an input stream after a stream request;
-    // consume it so the next call starts in sync.
-    if rejection.stream {
-        drain_input(inner, conn)
-    } else {
-        Ok(())
-    }
-}
-
-/// Runs a routed call and writes its response.
-fn run_call<R: Read, W: Write>(
-    inner: &ServerInner,
-    conn: &mut Conn<R, W>,
-    call: Call<'_>,
-    request: &Request,
-    request_id: &str,
-) -> Result<()> {
-    let Call { binding, index } = call;
-    let spec = &binding.spec.methods[index];
-    let (protocol, method) = (binding.spec.name.as_str(), spec.name.as_str());
-    let ctx = CallContext::new(protocol, method, request_id.to_owned(), &inner.server_id);
-    match binding.service.call(index, &request.batch, &ctx) {
-        Ok(Response::Unary(batch)) => {
-            let schema = spec.result.clone().unwrap_or_else(empty);
-            write_unary(inner, conn, &schema, batch, &ctx)
-        }
-        Ok(Response::Producer(state, header)) => streams::drive(
-            inner,
-            conn,
-            &ctx,
-            spec,
-            streams::State::Producer(state),
-            header,
-        ),
-        Ok(Response::Exchange(state, header)) => streams::drive(
-            inner,
-            conn,
-            &ctx,
-            spec,
-            streams::State::Exchange(state),
-            header,
-        ),
-        Err(e) => {
-            let is_stream = spec.kind != MethodKind::Unary;
-            let logs = ctx.take_logs();
-            let schema = error_schema(spec);
-            write_error_stream(
-                inner,
-                conn,
-                &schema,
-                &e.to_rpc(),
-                protocol,
-                method,
-                request_id,
-                &logs,
-            )?;
-            if is_stream {
-                drain_input(inner, conn)
-            } else {
-                Ok(())
+    let mut input = wire::read_stream_start(reader, &inner.limits).map_err(|e| match e {
+        Error::Closed => Error::disconnected("connection closed before the stream's input began"),
+        other => other,
+    })?;
+    run.begin_output(out)?;
+    loop {
+        match wire::read_stream_item(reader, &mut input, &inner.limits)? {
+            StreamItem::End => return run.end(out),
+            StreamItem::Batch(batch, metadata) => {
+                if run.turn(batch, metadata, out)? == Flow::Over {
+                    return wire::drain_stream(reader, &inner.limits);
+                }
             }
         }
     }
 }
 
-/// Reads and discards one whole input stream (used after a stream call failed early).
-pub(crate) fn drain_input<R: Read, W: Write>(
+/// Answers a request that could not be attributed to any method.
+fn answer_unrouted<R: Read, W: Write>(
     inner: &ServerInner,
     conn: &mut Conn<R, W>,
-) -> Result<()> {
-    wire::read_stream_start(&mut conn.reader, &inner.limits)?;
-    wire::drain_stream(&mut conn.reader, &inner.limits)
-}
-
-pub(crate) fn empty() -> SchemaRef {
-    Arc::new(Schema::empty())
-}
-
-/// Appends log batches on `schema` to `out`.
-pub(crate) fn encode_logs(
-    enc: &mut StreamEncoder,
-    out: &mut Vec<u8>,
-    schema: &SchemaRef,
-    logs: &[LogRecord],
-    server_id: &str,
-    request_id: Option<&str>,
-    meter: &mut Meter,
-) -> Result<()> {
-    if logs.is_empty() {
-        return Ok(());
-    }
-    let empty_batch = RecordBatch::new_empty(schema.clone());
-    for log in logs {
-        enc.batch(out, &empty_batch, &log_metadata(log, server_id, request_id))?;
-    }
-    meter.outputs(&empty_batch, logs.len() as u64);
-    Ok(())
-}
-
-/// Starts a one-shot answer stream: the schema message, then the call's logs.
-fn begin_answer<R: Read, W: Write>(
-    inner: &ServerInner,
-    conn: &mut Conn<R, W>,
-    schema: &SchemaRef,
-    logs: &[LogRecord],
-    request_id: &str,
-) -> Result<(StreamEncoder, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut enc = StreamEncoder::new();
-    enc.schema(&mut out, schema);
-    encode_logs(
-        &mut enc,
-        &mut out,
-        schema,
-        logs,
-        &inner.server_id,
-        Some(request_id),
-        &mut conn.meter,
-    )?;
-    Ok((enc, out))
-}
-
-fn write_unary<R: Read, W: Write>(
-    inner: &ServerInner,
-    conn: &mut Conn<R, W>,
-    schema: &SchemaRef,
-    batch: Option<RecordBatch>,
-    ctx: &CallContext,
-) -> Result<()> {
-    let (mut enc, mut out) = begin_answer(inner, conn, schema, &ctx.take_logs(), ctx.request_id())?;
-    let batch = batch.unwrap_or_else(|| RecordBatch::new_empty(schema.clone()));
-    enc.batch(&mut out, &batch, &Metadata::new())?;
-    conn.meter.output(&batch);
-    enc.eos(&mut out);
-    conn.send(&out)
-}
-
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn write_error_stream<R: Read, W: Write>(
-    inner: &ServerInner,
-    conn: &mut Conn<R, W>,
-    schema: &SchemaRef,
     error: &RpcError,
-    protocol: &str,
-    method: &str,
     request_id: &str,
-    logs: &[LogRecord],
 ) -> Result<()> {
-    let (mut enc, mut out) = begin_answer(inner, conn, schema, logs, request_id)?;
-    let site = ErrorSite {
-        protocol,
-        method,
-        server_id: &inner.server_id,
-        request_id,
-        include_traceback: inner.include_tracebacks,
-    };
-    let batch = RecordBatch::new_empty(schema.clone());
-    enc.batch(&mut out, &batch, &exception_metadata(error, &site))?;
-    conn.meter.output(&batch);
-    conn.meter.error(error);
-    enc.eos(&mut out);
-    conn.send(&out)
+    let (_, mut out) = conn.split();
+    answer_error(
+        inner,
+        &mut out,
+        &empty(),
+        error,
+        &site(inner, "", "", request_id),
+        &[],
+    )
 }
 
-fn write_transport_options<R: Read, W: Write>(
+/// Answers the connection's first request with `error` (used to refuse a connection).
+pub(crate) fn refuse_with<R: Read, W: Write>(
     inner: &ServerInner,
     conn: &mut Conn<R, W>,
+    error: &RpcError,
 ) -> Result<()> {
-    let schema = empty();
-    let md = Metadata::new()
-        .with(keys::TRANSPORT_SHM, "false")
-        .with(keys::REQUEST_VERSION, keys::REQUEST_VERSION_VALUE)
-        .with(keys::SERVER_ID, inner.server_id.clone());
-    let mut out = Vec::new();
-    let mut enc = StreamEncoder::new();
-    enc.schema(&mut out, &schema);
-    let batch = RecordBatch::new_empty(schema.clone());
-    enc.batch(&mut out, &batch, &md)?;
-    conn.meter.output(&batch);
-    enc.eos(&mut out);
-    conn.send(&out)
+    let request = read_request(inner, conn)?;
+    let md = request.as_ref().map(|r| &r.metadata);
+    let protocol = md.and_then(|m| m.get(crate::wire::keys::PROTOCOL));
+    let method = md.and_then(|m| m.get(crate::wire::keys::METHOD));
+    let request_id = ids::random_hex(16);
+    let site = site(
+        inner,
+        protocol.unwrap_or_default(),
+        method.unwrap_or_default(),
+        &request_id,
+    );
+    let (_, mut out) = conn.split();
+    answer_error(inner, &mut out, &empty(), error, &site, &[])
+}
+
+/// Reads and discards one whole input stream (after a stream call failed early).
+fn drain_input<R: Read>(inner: &ServerInner, reader: &mut Metered<BufReader<R>>) -> Result<()> {
+    wire::read_stream_start(reader, &inner.limits)?;
+    wire::drain_stream(reader, &inner.limits)
 }

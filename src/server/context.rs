@@ -1,29 +1,63 @@
 //! The per-call context a handler may ask for by taking `ctx: &CallContext`.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use super::interceptor::Extensions;
+use super::peer::Peer;
 use crate::log::{LogLevel, LogRecord};
+use crate::wire::Metadata;
 
-/// Identity of the call being served, and the channel for in-band logs emitted before the
-/// call's result (unary) or header/output stream (streams).
+/// The call being served: its identity, request metadata, caller and the values
+/// interceptors attached, plus the channel for in-band logs emitted before the call's
+/// result (unary) or header/output stream (streams).
 #[derive(Debug)]
 pub struct CallContext {
     protocol: String,
     method: String,
     request_id: String,
     server_id: String,
+    metadata: Metadata,
+    peer: Arc<Peer>,
+    extensions: Extensions,
     logs: Mutex<Vec<LogRecord>>,
 }
 
+/// What the engine knows of a call when it builds its context.
+pub(crate) struct CallOrigin<'a> {
+    pub protocol: &'a str,
+    pub method: &'a str,
+    pub request_id: &'a str,
+    pub server_id: &'a str,
+    pub peer: &'a Arc<Peer>,
+}
+
 impl CallContext {
-    pub(crate) fn new(protocol: &str, method: &str, request_id: String, server_id: &str) -> Self {
+    pub(crate) fn new(origin: &CallOrigin<'_>, metadata: Metadata, extensions: Extensions) -> Self {
         CallContext {
-            protocol: protocol.to_owned(),
-            method: method.to_owned(),
-            request_id,
-            server_id: server_id.to_owned(),
+            protocol: origin.protocol.to_owned(),
+            method: origin.method.to_owned(),
+            request_id: origin.request_id.to_owned(),
+            server_id: origin.server_id.to_owned(),
+            metadata,
+            peer: Arc::clone(origin.peer),
+            extensions,
             logs: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The request batch's custom metadata, framework keys (`vgi_rpc.*`) included.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// Who is calling.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    /// The value of type `T` an [`Interceptor`](super::Interceptor) attached to this call.
+    pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.extensions.get()
     }
 
     /// The protocol that owns the method.

@@ -8,6 +8,7 @@
 //! attributable to any call and yields no record; every other request does, including
 //! those refused before dispatch (unknown method, bad version, bad parameters).
 
+use std::borrow::Cow;
 use std::time::{Instant, SystemTime};
 
 use super::hook::{CallRecord, MethodType, RequestShape};
@@ -19,11 +20,11 @@ use crate::RpcError;
 use arrow_array::RecordBatch;
 
 /// What a call addressed, as far as routing got.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Target<'a> {
     pub protocol: &'a str,
     pub protocol_hash: &'a str,
-    pub method: &'a str,
+    pub method: Cow<'a, str>,
     pub method_type: MethodType,
 }
 
@@ -34,7 +35,7 @@ impl<'a> Target<'a> {
         Target {
             protocol: &binding.spec.name,
             protocol_hash: &binding.hash,
-            method: &spec.name,
+            method: Cow::Borrowed(&spec.name),
             method_type: method_type(spec.kind),
         }
     }
@@ -43,7 +44,7 @@ impl<'a> Target<'a> {
     pub(crate) fn named(
         inner: &'a ServerInner,
         protocol: &str,
-        method: &'a str,
+        method: &str,
         stream: bool,
     ) -> Option<Self> {
         let binding = inner.binding(protocol).or_else(|| inner.bindings.first())?;
@@ -51,7 +52,7 @@ impl<'a> Target<'a> {
         (!method.is_empty()).then_some(Target {
             protocol: &binding.spec.name,
             protocol_hash: &binding.hash,
-            method,
+            method: Cow::Owned(method.to_owned()),
             method_type: if stream {
                 MethodType::Stream
             } else {
@@ -94,7 +95,7 @@ pub(crate) fn emit(done: &Finished<'_>, meter: &Meter, result: &crate::Result<()
         server_id: &done.inner.server_id,
         protocol: done.target.protocol,
         protocol_hash: done.target.protocol_hash,
-        method: done.target.method,
+        method: &done.target.method,
         method_type: done.target.method_type,
         request_id: done.request_id,
         stream_id: stream_id.as_deref(),

@@ -7,6 +7,7 @@
 use serde_json::{Map, Value, json};
 
 use super::pyjson;
+use crate::error::details;
 use crate::log::LogRecord;
 use crate::wire::{Metadata, keys};
 use crate::{ErrorCode, RpcError};
@@ -15,18 +16,6 @@ use crate::{ErrorCode, RpcError};
 const MAX_DETAILS_BYTES: usize = 4096;
 /// Longest traceback text sent.
 const MAX_TRACEBACK_CHARS: usize = 16000;
-
-/// Detail types any protocol may raise.
-const STANDARD_DETAIL_TYPES: [&str; 8] = [
-    "vgi_rpc.ErrorInfo",
-    "vgi_rpc.RetryInfo",
-    "vgi_rpc.BadRequest",
-    "vgi_rpc.PreconditionFailure",
-    "vgi_rpc.QuotaFailure",
-    "vgi_rpc.ResourceInfo",
-    "vgi_rpc.Help",
-    "vgi_rpc.LocalizedMessage",
-];
 
 /// Where an error happened, for the traceback and detail filtering.
 pub(crate) struct ErrorSite<'a> {
@@ -116,7 +105,7 @@ fn filter_details(details: &[Value], protocol: &str) -> Vec<Value> {
         let Some(ty) = detail.get("@type").and_then(Value::as_str) else {
             continue;
         };
-        let allowed = STANDARD_DETAIL_TYPES.contains(&ty)
+        let allowed = details::STANDARD_TYPES.contains(&ty)
             || ty
                 .strip_prefix(protocol)
                 .is_some_and(|rest| rest.starts_with('.'));
@@ -221,17 +210,15 @@ pub(crate) mod framework {
         RpcError::new("ProtocolVersionError", message)
             .with_code(ErrorCode::FailedPrecondition)
             .with_kind("protocol_version_mismatch")
-            .with_detail(json!({
-                "@type": "vgi_rpc.PreconditionFailure",
-                "violations": [{
-                    "type": "protocol_version",
-                    "subject": protocol,
-                    "description": format!(
-                        "client declares {}, server requires {server}; major and minor must match",
-                        client.unwrap_or("<none>")
-                    ),
-                }],
-            }))
+            .with_detail(details::precondition_failure([(
+                "protocol_version",
+                protocol,
+                format!(
+                    "client declares {}, server requires {server}; major and minor must match",
+                    client.unwrap_or("<none>")
+                )
+                .as_str(),
+            )]))
     }
 
     fn version_key(v: &str) -> Vec<u64> {

@@ -11,6 +11,8 @@
 //! [`serve_connection_from`].
 
 mod access_log;
+mod answer;
+mod call;
 mod conn;
 mod context;
 mod emit;
@@ -18,6 +20,7 @@ mod exception;
 mod hash;
 mod hook;
 mod ids;
+mod interceptor;
 mod peer;
 pub(crate) mod pyjson;
 mod reflection;
@@ -26,7 +29,6 @@ mod registry;
 mod route;
 mod service;
 mod stats;
-mod stdio;
 mod streams;
 mod validate;
 
@@ -35,10 +37,10 @@ pub use conn::{serve_connection, serve_connection_from};
 pub use context::CallContext;
 pub use hash::{protocol_hash, protocol_hash_preimage};
 pub use hook::{CallHook, CallRecord, MethodType, RequestShape};
+pub use interceptor::{CallInfo, Extensions, Interceptor};
 pub use peer::{Peer, TransportKind};
 pub(crate) use refuse::connection_limit_error;
 pub use refuse::refuse_connection;
 pub use registry::{Server, ServerBuilder};
 pub use service::{MethodKind, MethodSpec, ProtocolSpec, Response, Service};
 pub use stats::CallStats;
-pub use stdio::{STDIO_PIPE_BUFFER, serve_stdio};

@@ -8,9 +8,8 @@
 
 use std::io::{Read, Write};
 
-use super::conn::{Conn, empty, read_request, write_error_stream};
-use super::{Server, ids};
-use crate::wire::keys;
+use super::Server;
+use super::conn::{Conn, refuse_with};
 use crate::{ErrorCode, Result, RpcError};
 
 /// The error a refused client receives.
@@ -21,7 +20,7 @@ pub(crate) fn connection_limit_error(limit: usize) -> RpcError {
     )
     .with_code(ErrorCode::ResourceExhausted)
     .with_kind("max_connections")
-    .with_detail(serde_json::json!({"@type": "vgi_rpc.RetryInfo", "retry_delay_seconds": 1}))
+    .with_retry_after(std::time::Duration::from_secs(1))
 }
 
 /// Reads one request from the connection and answers it with `error`.
@@ -34,21 +33,6 @@ pub fn refuse_connection<R: Read, W: Write>(
     writer: W,
     error: &RpcError,
 ) -> Result<()> {
-    let inner = &server.inner;
     let mut conn = Conn::new(reader, writer, false);
-    let request = read_request(inner, &mut conn)?;
-    let md = request.as_ref().map(|r| &r.metadata);
-    let protocol = md.and_then(|m| m.get(keys::PROTOCOL)).unwrap_or_default();
-    let method = md.and_then(|m| m.get(keys::METHOD)).unwrap_or_default();
-    let request_id = ids::random_hex(16);
-    write_error_stream(
-        inner,
-        &mut conn,
-        &empty(),
-        error,
-        protocol,
-        method,
-        &request_id,
-        &[],
-    )
+    refuse_with(&server.inner, &mut conn, error)
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::access_log::{AccessLog, AccessLogLevel};
 use super::hash::protocol_hash;
 use super::hook::CallHook;
+use super::interceptor::Interceptor;
 use super::reflection::ReflectionService;
 use super::service::{ProtocolSpec, Service};
 use crate::Result;
@@ -35,6 +36,8 @@ pub(crate) struct ServerInner {
     pub limits: Limits,
     /// Observers of every completed call; empty means no statistics are gathered.
     pub hooks: Vec<Arc<dyn CallHook>>,
+    /// Run before every call's handler, in order.
+    pub interceptors: Vec<Arc<dyn Interceptor>>,
 }
 
 impl Server {
@@ -46,6 +49,7 @@ impl Server {
             limits: Limits::default(),
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
             hooks: Vec::new(),
+            interceptors: Vec::new(),
             access_log: None,
         }
     }
@@ -83,6 +87,7 @@ pub struct ServerBuilder {
     limits: Limits,
     server_version: String,
     hooks: Vec<Arc<dyn CallHook>>,
+    interceptors: Vec<Arc<dyn Interceptor>>,
     access_log: Option<(PathBuf, AccessLogLevel)>,
 }
 
@@ -115,6 +120,13 @@ impl ServerBuilder {
     /// the order attached.
     pub fn hook(mut self, hook: Arc<dyn CallHook>) -> Self {
         self.hooks.push(hook);
+        self
+    }
+
+    /// Adds an interceptor run before every call's handler (after routing and parameter
+    /// validation); interceptors run in the order added and the first refusal wins.
+    pub fn interceptor(mut self, interceptor: impl Interceptor + 'static) -> Self {
+        self.interceptors.push(Arc::new(interceptor));
         self
     }
 
@@ -172,6 +184,7 @@ impl ServerBuilder {
                 include_tracebacks: self.include_tracebacks,
                 limits: self.limits,
                 hooks,
+                interceptors: self.interceptors,
             }),
         })
     }

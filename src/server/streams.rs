@@ -1,24 +1,32 @@
-//! Driving a producer or exchange stream over a byte-stream connection.
+//! A producer or exchange stream as the engine runs it, one turn at a time.
 //!
-//! After the request: an optional header stream, then lockstep over one long-lived client
-//! input stream and one long-lived server output stream. The output schema goes out only
-//! once the client's input schema has arrived (the client writes its first tick without
-//! waiting). Each turn's logs and batch are written with one syscall.
-
-use std::io::{Read, Write};
+//! After the request: an optional header stream, then lockstep over one client input
+//! stream and one server output stream. The output schema goes out only once the
+//! client's input has begun (the client writes its first tick without waiting). Each
+//! turn's logs and batch are flushed together.
+//!
+//! [`StreamRun`] never reads: the transport hands it each input batch. A byte-stream
+//! connection feeds it from the socket until the input's EOS; a request/response
+//! transport feeds it the batches of one request body and keeps the run between
+//! requests. The run owns its state object (`Box<dyn ProducerState>` /
+//! `Box<dyn ExchangeState>`), so continuing a stream across HTTP requests means keeping
+//! the run in a server-side table keyed by the continuation token (pinned to the worker
+//! that holds it); a state type that can serialise itself can later be resumed anywhere
+//! through the same `turn` without changing this module.
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
 use super::CallContext;
-use super::conn::{Conn, drain_input, empty, encode_logs, write_error_stream};
-use super::exception::{ErrorSite, exception_metadata};
+use super::answer::{Answer, Out, Sink};
+use super::call::{Next, answer_error, empty, site};
 use super::registry::ServerInner;
 use super::service::MethodSpec;
+use crate::log::LogRecord;
 use crate::stream::coerce_batch;
 use crate::stream::{ExchangeState, ProducerState, Turn};
-use crate::wire::{self, Metadata, StreamEncoder, StreamItem, keys};
-use crate::{Error, Result, RpcError};
+use crate::wire::{Metadata, keys};
+use crate::{Result, RpcError};
 
 /// The state object behind a stream call.
 pub(crate) enum State {
@@ -53,164 +61,142 @@ impl State {
     }
 }
 
-/// Runs a stream call to completion.
-pub(crate) fn drive<R: Read, W: Write>(
-    inner: &ServerInner,
-    conn: &mut Conn<R, W>,
-    ctx: &CallContext,
-    spec: &MethodSpec,
-    mut state: State,
-    header: Option<RecordBatch>,
-) -> Result<()> {
-    let site = ErrorSite {
-        protocol: ctx.protocol(),
-        method: ctx.method(),
-        server_id: &inner.server_id,
-        request_id: ctx.request_id(),
-        include_traceback: inner.include_tracebacks,
-    };
-    let mut init_logs = ctx.take_logs();
-    if let Some(header_schema) = &spec.header {
-        let Some(header) = header else {
-            let err = RpcError::runtime_error(format!(
-                "{}() declared a header but returned none",
-                spec.name
-            ));
-            write_error_stream(
-                inner,
-                conn,
-                &empty(),
-                &err,
-                site.protocol,
-                site.method,
-                site.request_id,
-                &init_logs,
-            )?;
-            return drain_input(inner, conn);
-        };
-        let mut out = Vec::new();
-        let mut enc = StreamEncoder::new();
-        enc.schema(&mut out, header_schema);
-        encode_logs(
-            &mut enc,
-            &mut out,
-            header_schema,
-            &init_logs,
-            &inner.server_id,
-            Some(ctx.request_id()),
-            &mut conn.meter,
-        )?;
-        enc.batch(&mut out, &header, &Metadata::new())?;
-        conn.meter.output(&header);
-        enc.eos(&mut out);
-        conn.send(&out)?;
-        init_logs.clear();
+/// Whether a stream goes on after a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flow {
+    /// Waiting for the next input batch.
+    Continue,
+    /// The output stream has ended (finished, failed or cancelled); the rest of the
+    /// client's input is to be discarded.
+    Over,
+}
+
+/// An open stream call.
+pub(crate) struct StreamRun<'a> {
+    inner: &'a ServerInner,
+    spec: &'a MethodSpec,
+    ctx: CallContext,
+    state: State,
+    output_schema: SchemaRef,
+    /// Logs from init not yet sent (no header stream carried them).
+    init_logs: Vec<LogRecord>,
+    output: Option<Answer>,
+}
+
+impl<'a> StreamRun<'a> {
+    /// Opens a stream: sends the header stream when the method declares one.
+    pub(crate) fn open<S: Sink + ?Sized>(
+        inner: &'a ServerInner,
+        ctx: CallContext,
+        spec: &'a MethodSpec,
+        state: State,
+        header: Option<RecordBatch>,
+        out: &mut Out<'_, S>,
+    ) -> Result<Next<'a>> {
+        let mut init_logs = ctx.take_logs();
+        if let Some(header_schema) = &spec.header {
+            let site = site(inner, ctx.protocol(), ctx.method(), ctx.request_id());
+            let Some(header) = header else {
+                let err = RpcError::runtime_error(format!(
+                    "{}() declared a header but returned none",
+                    spec.name
+                ));
+                answer_error(inner, out, &empty(), &err, &site, &init_logs)?;
+                return Ok(Next::DrainInput);
+            };
+            let mut answer = Answer::begin(out, header_schema);
+            answer.logs(out, &init_logs, &inner.server_id, Some(ctx.request_id()))?;
+            answer.batch(out, &header, &Metadata::new())?;
+            answer.end(out)?;
+            init_logs.clear();
+        }
+        let output_schema = state.output_schema();
+        Ok(Next::Stream(Box::new(StreamRun {
+            inner,
+            spec,
+            ctx,
+            state,
+            output_schema,
+            init_logs,
+            output: None,
+        })))
     }
 
-    let mut input =
-        wire::read_stream_start(&mut conn.reader, &inner.limits).map_err(closed_is_protocol)?;
-    let output_schema = state.output_schema();
-    let mut out = Vec::new();
-    let mut enc = StreamEncoder::new();
-    enc.schema(&mut out, &output_schema);
-    encode_logs(
-        &mut enc,
-        &mut out,
-        &output_schema,
-        &init_logs,
-        &inner.server_id,
-        Some(ctx.request_id()),
-        &mut conn.meter,
-    )?;
+    /// Starts the output stream (its schema and the logs from init, sent with the first
+    /// turn): call once the client's input stream has begun.
+    pub(crate) fn begin_output<S: Sink + ?Sized>(&mut self, out: &mut Out<'_, S>) -> Result<()> {
+        let mut answer = Answer::begin(out, &self.output_schema);
+        let logs = std::mem::take(&mut self.init_logs);
+        let request_id = Some(self.ctx.request_id());
+        answer.logs(out, &logs, &self.inner.server_id, request_id)?;
+        self.output = Some(answer);
+        Ok(())
+    }
 
-    loop {
-        let (batch, mut metadata) =
-            match wire::read_stream_item(&mut conn.reader, &mut input, &inner.limits)? {
-                StreamItem::End => {
-                    enc.eos(&mut out);
-                    return conn.send(&out);
-                }
-                StreamItem::Batch(batch, metadata) => (batch, metadata),
-            };
+    /// Runs one turn on an input batch (a tick or an exchange input) and sends its logs
+    /// and output, or the error that ends the stream.
+    pub(crate) fn turn<S: Sink + ?Sized>(
+        &mut self,
+        batch: RecordBatch,
+        mut metadata: Metadata,
+        out: &mut Out<'_, S>,
+    ) -> Result<Flow> {
+        let Some(mut answer) = self.output.take() else {
+            return Err(crate::Error::protocol(
+                "stream turn before its output began",
+            ));
+        };
         if metadata.contains(keys::CANCEL) {
-            conn.meter.cancelled = true;
-            state.on_cancel();
-            enc.eos(&mut out);
-            conn.send(&out)?;
-            return wire::drain_stream(&mut conn.reader, &inner.limits);
+            out.meter.cancelled = true;
+            self.state.on_cancel();
+            answer.end(out)?;
+            return Ok(Flow::Over);
         }
-        if matches!(state, State::Exchange(_)) {
-            conn.meter.input(&batch);
+        if matches!(self.state, State::Exchange(_)) {
+            out.meter.input(&batch);
         }
         strip_protocol_keys(&mut metadata);
-        let mut turn = Turn::new(&metadata, &output_schema);
-        let mut result = state.turn(batch, &mut turn);
+        let mut turn = Turn::new(&metadata, &self.output_schema);
+        let mut result = self.state.turn(batch, &mut turn);
         if result.is_ok() && turn.output.is_none() && !turn.finished {
             result = Err(RpcError::runtime_error(format!(
                 "{}() turn produced no output batch",
-                spec.name
+                self.spec.name
             ))
             .into());
         }
-        encode_logs(
-            &mut enc,
-            &mut out,
-            &output_schema,
-            &turn.logs,
-            &inner.server_id,
-            None,
-            &mut conn.meter,
-        )?;
-        match result {
-            Err(e) => {
-                let error = e.to_rpc();
-                let md = exception_metadata(&error, &site);
-                let batch = RecordBatch::new_empty(output_schema.clone());
-                enc.batch(&mut out, &batch, &md)?;
-                conn.meter.output(&batch);
-                conn.meter.error(&error);
-                enc.eos(&mut out);
-                conn.send(&out)?;
-                return wire::drain_stream(&mut conn.reader, &inner.limits);
-            }
-            Ok(()) => {
-                if let Some((batch, md)) = turn.output.take() {
-                    let body = enc.batch_split(&mut out, &batch, &md, SPLIT_BODY_AT)?;
-                    conn.meter.output(&batch);
-                    if let Some(body) = body {
-                        // A large body goes out from arrow's buffer: no second copy.
-                        conn.send_unflushed(&out)?;
-                        out.clear();
-                        conn.send_unflushed(&body)?;
-                    }
-                }
-                if turn.finished {
-                    enc.eos(&mut out);
-                    conn.send(&out)?;
-                    return wire::drain_stream(&mut conn.reader, &inner.limits);
-                }
-                conn.send(&out)?;
-                out.clear();
-            }
+        answer.logs(out, &turn.logs, &self.inner.server_id, None)?;
+        if let Err(e) = result {
+            let ctx = &self.ctx;
+            let site = site(self.inner, ctx.protocol(), ctx.method(), ctx.request_id());
+            answer.error(out, &e.to_rpc(), &site)?;
+            answer.end(out)?;
+            return Ok(Flow::Over);
+        }
+        if let Some((batch, md)) = turn.output.take() {
+            answer.batch(out, &batch, &md)?;
+        }
+        if turn.finished {
+            answer.end(out)?;
+            return Ok(Flow::Over);
+        }
+        answer.flush(out)?;
+        self.output = Some(answer);
+        Ok(Flow::Continue)
+    }
+
+    /// The client ended its input: ends the output stream.
+    pub(crate) fn end<S: Sink + ?Sized>(mut self, out: &mut Out<'_, S>) -> Result<()> {
+        match self.output.take() {
+            Some(answer) => answer.end(out),
+            None => Ok(()),
         }
     }
 }
 
-/// Output batch bodies of at least this many bytes are written from arrow's encoded
-/// buffer instead of being copied into the turn's output buffer first (one extra
-/// `write` per batch, worth it only for large bodies).
-const SPLIT_BODY_AT: usize = 256 << 10;
-
 /// Removes the keys the protocol owns so application code sees only its own metadata.
 fn strip_protocol_keys(md: &mut Metadata) {
-    for key in [keys::CANCEL, keys::STREAM_STATE, "vgi_rpc.call_state#b64"] {
+    for key in [keys::CANCEL, keys::STREAM_STATE, keys::CALL_STATE] {
         md.remove(key);
-    }
-}
-
-fn closed_is_protocol(e: Error) -> Error {
-    match e {
-        Error::Closed => Error::protocol("connection closed before the stream's input began"),
-        other => other,
     }
 }

@@ -1,9 +1,24 @@
-//! Socket transports: Unix-domain and TCP servers over the shared connection loop.
+//! Where bytes meet the engines: one module per transport, each holding both its server
+//! end and its client end, plus the accept loop, graceful shutdown and the one address
+//! parser.
 //!
-//! A transport only moves bytes; validation, dispatch, streams and error reporting are
-//! the server's, so a call behaves identically on stdio, Unix and TCP. Both socket kinds
-//! implement [`Listener`] and share [`serve_listener`]'s accept loop, thread-per-connection
-//! model, connection limit and graceful [`Shutdown`].
+//! | module | server end | client end |
+//! |---|---|---|
+//! | `stdio` | [`serve_stdio`]: stdin/stdout | `exec:<command line>`: a worker process's pipes |
+//! | `unix` | [`UnixSocketListener`] | `unix:<path>` |
+//! | `tcp` | [`TcpSocketListener`] | `tcp://host:port` |
+//!
+//! The engines know none of this. The server engine serves any `Read`/`Write` pair
+//! ([`crate::server::serve_connection_from`]) and says who is calling through a
+//! [`Peer`](crate::server::Peer); the client engine runs over a
+//! [`Link`](crate::client::Link) opened by a [`Connect`](crate::client::Connect). That is
+//! the whole seam: this module imports the engines, never the other way round
+//! (`Client::connect` is defined here, in [`connect`](AddressConnector)).
+//!
+//! Adding a transport touches one new module here (both ends), one arm of
+//! [`Address::parse`] and [`AddressConnector`], one row of the bench table
+//! (`bench/src/transport.rs`), one row of the test matrix (`tests/support/matrix.rs`) and
+//! one lane of the conformance scripts.
 //!
 //! ```no_run
 //! # fn demo(server: vgi_rpc::Server) -> vgi_rpc::Result<()> {
@@ -15,13 +30,24 @@
 //! # Ok(()) }
 //! ```
 
+mod address;
+mod connect;
+mod fd;
 mod listener;
 mod serve;
 mod shutdown;
+mod stdio;
+mod tcp;
+mod unix;
 
-pub use listener::{Listener, SocketStream, TcpSocketListener, UnixSocketListener};
+pub use address::{Address, split_command_line};
+pub use connect::AddressConnector;
+pub use listener::{Listener, SocketStream};
 pub use serve::{ServeOptions, serve_listener};
 pub use shutdown::Shutdown;
+pub use stdio::{STDIO_PIPE_BUFFER, serve_stdio};
+pub use tcp::TcpSocketListener;
+pub use unix::UnixSocketListener;
 
 use std::net::ToSocketAddrs;
 use std::path::Path;

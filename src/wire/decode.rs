@@ -20,11 +20,28 @@ use crate::{Error, Result};
 
 /// Upper bounds on what a peer may make us allocate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Largest flatbuffer metadata block accepted (bytes).
     pub max_metadata: usize,
     /// Largest message body accepted (bytes).
     pub max_body: u64,
+}
+
+impl Limits {
+    /// Sets [`Limits::max_metadata`].
+    #[must_use]
+    pub fn with_max_metadata(mut self, bytes: usize) -> Self {
+        self.max_metadata = bytes;
+        self
+    }
+
+    /// Sets [`Limits::max_body`].
+    #[must_use]
+    pub fn with_max_body(mut self, bytes: u64) -> Self {
+        self.max_body = bytes;
+        self
+    }
 }
 
 impl Default for Limits {
@@ -66,8 +83,8 @@ const GROW_CHUNK: usize = 64 << 20;
 /// Reads one message. `Ok(None)` is end-of-stream.
 ///
 /// When `at_stream_start` is true and the source is at EOF before the first byte,
-/// returns [`Error::Closed`] (a clean close between calls); EOF anywhere else is a
-/// protocol error.
+/// returns [`Error::Closed`] (a clean close between calls); EOF anywhere else is
+/// [`Error::Disconnected`].
 ///
 /// # Errors
 /// I/O errors, truncation, lengths over `limits`, or a metadata block that is not a valid
@@ -82,7 +99,7 @@ pub fn read_message<R: Read + ?Sized>(
         return Err(if at_stream_start {
             Error::Closed
         } else {
-            Error::protocol("connection closed inside an IPC stream")
+            Error::disconnected("connection closed inside an IPC stream")
         });
     }
     let len = if word == [0xff; 4] {
@@ -176,7 +193,11 @@ fn read_full_or_eof<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> Result<bool>
     while filled < buf.len() {
         match r.read(&mut buf[filled..]) {
             Ok(0) if filled == 0 => return Ok(false),
-            Ok(0) => return Err(Error::protocol("connection closed inside an IPC message")),
+            Ok(0) => {
+                return Err(Error::disconnected(
+                    "connection closed inside an IPC message",
+                ));
+            }
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
@@ -189,7 +210,9 @@ fn read_exact<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> Result<()> {
     if read_full_or_eof(r, buf)? || buf.is_empty() {
         Ok(())
     } else {
-        Err(Error::protocol("connection closed inside an IPC message"))
+        Err(Error::disconnected(
+            "connection closed inside an IPC message",
+        ))
     }
 }
 

@@ -45,6 +45,8 @@ pub const SHM_SEGMENT_NAME: &str = "vgi_rpc.shm_segment_name";
 pub const SHM_SEGMENT_SIZE: &str = "vgi_rpc.shm_segment_size";
 /// HTTP stream continuation state.
 pub const STREAM_STATE: &str = "vgi_rpc.stream_state#b64";
+/// HTTP call state (the call-token half of a continuation).
+pub const CALL_STATE: &str = "vgi_rpc.call_state#b64";
 /// Transport option: shared memory supported.
 pub const TRANSPORT_SHM: &str = "vgi_rpc.transport.shm";
 

@@ -20,7 +20,7 @@ pub use decode::{Limits, RawMessage, StreamDecoder, StreamItem, read_message};
 pub use encode::{EOS, StreamEncoder};
 pub use metadata::Metadata;
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use arrow_array::RecordBatch;
 use arrow_schema::{Schema, SchemaRef};
@@ -44,7 +44,7 @@ pub fn read_stream_start<R: Read + ?Sized>(r: &mut R, limits: &Limits) -> Result
 /// as [`Error::InvalidMessage`] so the caller can skip to the stream's end and go on.
 fn in_step(e: Error) -> Error {
     match e {
-        Error::Io(_) | Error::Closed | Error::InvalidMessage(_) => e,
+        Error::Io(_) | Error::Closed | Error::Disconnected(_) | Error::InvalidMessage(_) => e,
         other => Error::InvalidMessage(other.to_string()),
     }
 }
@@ -68,6 +68,22 @@ pub fn read_stream_item<R: Read + ?Sized>(
             }
         }
     }
+}
+
+/// Largest single write syscall: Linux caps one at 0x7ffff000 bytes and macOS rejects
+/// larger socket writes, so stay well below `i32::MAX`.
+const MAX_IO_CHUNK: usize = 1 << 30;
+
+/// Writes `bytes` whole, in chunks every platform accepts (the only write loop of both
+/// ends; callers flush).
+///
+/// # Errors
+/// The writer's errors.
+pub(crate) fn write_chunked<W: Write + ?Sized>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    for chunk in bytes.chunks(MAX_IO_CHUNK) {
+        w.write_all(chunk)?;
+    }
+    Ok(())
 }
 
 /// Reads and discards the rest of a stream up to its EOS.

@@ -107,13 +107,11 @@ fn stream(
     request: &CallRequest,
     sink: &mut Sink,
 ) -> Outcome {
-    let mut stream = client.open_stream(
-        target,
-        &method.name,
-        params,
-        method.header.is_some(),
-        options,
-    )?;
+    let mut stream = if method.header.is_some() {
+        client.open_stream_with_header(target, &method.name, params, options)?
+    } else {
+        client.open_stream(target, &method.name, params, options)?
+    };
     if let Some(header) = stream.header() {
         sink.header(&header.clone())?;
     }

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::process::ExitCode;
 
-use vgi_rpc::{Error, ErrorCode, RpcError};
+use vgi_rpc::{Error, RpcError};
 
 /// Exit status of a remote error (the server answered with an EXCEPTION).
 pub(crate) const EXIT_REMOTE: u8 = 1;
@@ -80,26 +80,11 @@ impl Failure {
     }
 }
 
-/// Errors the client raises itself for a connection that failed, rather than ones the
-/// server sent: the client reports them as `RpcError`s so callers see one error type.
-fn is_local_transport_error(e: &RpcError) -> bool {
-    let raised_by_client = e.traceback.is_empty() && e.request_id.is_none();
-    raised_by_client
-        && matches!(
-            (e.error_type.as_str(), e.code),
-            ("ConnectionError", ErrorCode::Unavailable)
-                | ("DeadlineExceeded", ErrorCode::DeadlineExceeded)
-                | ("Cancelled", ErrorCode::Cancelled)
-        )
-}
-
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         match e {
-            Error::Rpc(rpc) if is_local_transport_error(&rpc) => {
-                Failure::Transport(format!("{}: {}", rpc.error_type, rpc.message))
-            }
             Error::Rpc(rpc) => Failure::Remote(rpc),
+            e @ Error::InvalidAddress { .. } => Failure::Usage(e.to_string()),
             other => Failure::Transport(other.to_string()),
         }
     }
@@ -110,21 +95,33 @@ pub(crate) type Outcome<T = ()> = Result<T, Failure>;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vgi_rpc::ErrorCode;
 
     #[test]
-    fn client_raised_connection_errors_are_transport_failures() {
-        let local = RpcError::new("ConnectionError", "gone").with_code(ErrorCode::Unavailable);
-        assert!(matches!(
-            Failure::from(Error::from(local)),
-            Failure::Transport(_)
-        ));
+    fn failures_map_by_variant() {
         let remote = RpcError::value_error("x").with_code(ErrorCode::InvalidArgument);
         let failure = Failure::from(Error::from(remote));
         assert!(matches!(failure, Failure::Remote(_)));
         assert_eq!(failure.exit_code(), ExitCode::from(EXIT_REMOTE));
+        // A server may send any error type, even one named like a local failure.
+        let lookalike = RpcError::new("ConnectionError", "gone").with_code(ErrorCode::Unavailable);
         assert!(matches!(
-            Failure::from(Error::Closed),
-            Failure::Transport(_)
+            Failure::from(Error::from(lookalike)),
+            Failure::Remote(_)
         ));
+        for local in [
+            Error::Timeout(std::time::Duration::from_secs(1)),
+            Error::Cancelled,
+            Error::disconnected("gone"),
+            Error::protocol("bad bytes"),
+            Error::Closed,
+        ] {
+            let failure = Failure::from(local);
+            assert_eq!(failure.exit_code(), ExitCode::from(EXIT_TRANSPORT));
+        }
+        let bad = "ftp://x"
+            .parse::<vgi_rpc::transport::Address>()
+            .unwrap_err();
+        assert_eq!(Failure::from(bad).exit_code(), ExitCode::from(EXIT_USAGE));
     }
 }

@@ -189,11 +189,7 @@ fn run(cli: &Cli) -> Outcome {
 }
 
 fn connect(address: &str, global: &Global) -> Outcome<Client> {
-    let address = address
-        .parse()
-        .map_err(|e| Failure::usage(format!("bad address `{address}`: {e}")))?;
-    let mut client = Client::connect_with(&address, vgi_rpc::client::ConnectOptions::default())
-        .map_err(|e| Failure::Transport(format!("cannot connect to {address}: {e}")))?;
+    let mut client = Client::connect(address)?;
     if !global.quiet {
         client.set_log_handler(|record| {
             if record.extra.is_empty() {

@@ -22,7 +22,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 use vgi_rpc::LogRecord;
-use vgi_rpc::client::{Address, CallOptions, Client, ConnectOptions, Target};
+use vgi_rpc::client::{CallOptions, Client, ConnectOptions, Target};
+use vgi_rpc::transport::Address;
 use vgi_rpc::wire::{Metadata, keys};
 
 use reply::{Reply, call_error, ok, refused, with_logs};

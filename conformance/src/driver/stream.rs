@@ -49,9 +49,15 @@ pub(crate) fn open<R: BufRead, W: Write>(
         Ok(mut logs) => std::mem::take(&mut *logs),
         Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
     };
-    let opened = session
-        .client
-        .open_stream(&target, &method, &params, has_header, &options);
+    let opened = if has_header {
+        session
+            .client
+            .open_stream_with_header(&target, &method, &params, &options)
+    } else {
+        session
+            .client
+            .open_stream(&target, &method, &params, &options)
+    };
     let stream = match opened {
         Ok(stream) => stream,
         Err(e) => {

@@ -1,11 +1,18 @@
-//! The stdio transport: requests on stdin, responses on stdout, until stdin closes.
+//! Pipes: the server end serves a `Server` on this process's stdin/stdout
+//! ([`serve_stdio`]); the client end (`exec:<command line>` addresses) starts a worker
+//! process and speaks over its pipes ([`exec`]).
+
+mod exec;
+mod stderr_tail;
+
+pub(crate) use exec::spawn;
 
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use super::{Server, serve_connection};
 use crate::Result;
+use crate::server::{Server, serve_connection};
 
 /// Serves `server` on this process's stdin/stdout until stdin reaches EOF.
 ///

@@ -3,38 +3,74 @@
 //!
 //! A handler returns `vgi_rpc::Result<T>`; whatever error it returns is turned into an
 //! in-band EXCEPTION batch by the server (see [`Error::to_rpc`]), so the connection stays
-//! usable. On the client side a remote failure arrives as [`Error::Rpc`].
+//! usable. On the client side [`Error::Rpc`] is exactly what a server sent; failures the
+//! client meets itself (a deadline, a cancel, a peer that went away, an address it cannot
+//! use, bytes that break the protocol) have variants of their own, and the same failure
+//! gives the same variant on every transport.
+
+pub mod details;
 
 use std::fmt;
+use std::time::Duration;
 
 /// Result alias used across the crate and by service implementations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything that can fail locally: I/O, malformed frames, schema mismatches, and remote
-/// errors carried back to a client.
+/// Everything that can fail locally, plus remote errors carried back to a client.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A remote (or handler-raised) RPC error (boxed: it is large and rare).
+    /// An error a server sent (an EXCEPTION batch), or one a handler returns to be sent.
+    /// Boxed: it is large and rare.
     #[error(transparent)]
     Rpc(Box<RpcError>),
-    /// Reading or writing the transport failed.
-    #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
-    /// Arrow could not encode or decode a value.
-    #[error("arrow error: {0}")]
-    Arrow(#[from] arrow_schema::ArrowError),
+    /// The call's deadline passed before its answer arrived. The connection was dropped.
+    #[error("no answer within the call's {0:?} deadline")]
+    Timeout(Duration),
+    /// The call was cancelled through its [`CancelHandle`](crate::client::CancelHandle).
+    #[error("the call was cancelled")]
+    Cancelled,
+    /// The connection ended or broke under a call: the peer closed it, reset it, or (for
+    /// `exec:`) the worker died. The message says what is known (exit status, stderr).
+    #[error("disconnected: {0}")]
+    Disconnected(String),
+    /// A connection could not be opened: a worker that would not start, a refused or
+    /// unreachable socket.
+    #[error("cannot connect to {endpoint}: {source}")]
+    Connect {
+        /// The address that was dialled.
+        endpoint: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An address string that does not parse, or names a transport this build lacks.
+    #[error("invalid address {address:?}: {reason}")]
+    InvalidAddress {
+        /// The address as given.
+        address: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The peer broke the framing or the call protocol.
-    #[error("protocol error: {0}")]
+    #[error("protocol violation: {0}")]
     Protocol(String),
+    /// One IPC message could not be decoded, but its length was readable and it was
+    /// skipped whole, so the connection is still in step with the peer.
+    #[error("invalid message: {0}")]
+    InvalidMessage(String),
     /// A value or schema does not have the declared type.
     #[error("type error: {0}")]
     Type(String),
-    /// One IPC message could not be decoded, but its length was readable and it was
-    /// skipped whole, so the connection is still in step with the peer.
-    #[error("protocol error: {0}")]
-    InvalidMessage(String),
-    /// The peer closed the connection.
+    /// Arrow could not encode or decode a value.
+    #[error("arrow error: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    /// Local I/O failed (a file, a socket option) outside of a call's connection.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The peer closed the connection cleanly at a stream boundary: how a server learns
+    /// that its client left. A client reports a close under a call as
+    /// [`Error::Disconnected`].
     #[error("connection closed")]
     Closed,
 }
@@ -50,6 +86,24 @@ impl Error {
         Error::Type(msg.to_string())
     }
 
+    /// A [`Error::Disconnected`] from anything printable.
+    pub fn disconnected(msg: impl fmt::Display) -> Self {
+        Error::Disconnected(msg.to_string())
+    }
+
+    /// The remote error, when this is one.
+    pub fn as_rpc(&self) -> Option<&RpcError> {
+        match self {
+            Error::Rpc(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether the failure happened in this process rather than being sent by a server.
+    pub fn is_local(&self) -> bool {
+        !matches!(self, Error::Rpc(_))
+    }
+
     /// The wire form of this error, as the server reports it to the caller.
     pub fn to_rpc(&self) -> RpcError {
         match self {
@@ -59,12 +113,51 @@ impl Error {
             Error::Protocol(m) | Error::InvalidMessage(m) => {
                 RpcError::new("ProtocolError", m.clone())
             }
-            Error::Io(e) => {
-                RpcError::new("IOError", e.to_string()).with_code(ErrorCode::Unavailable)
+            Error::Io(e) => RpcError::new(io_error_type(e), e.to_string()).with_code(io_code(e)),
+            Error::Timeout(_) => RpcError::new("DeadlineExceeded", self.to_string())
+                .with_code(ErrorCode::DeadlineExceeded),
+            Error::Cancelled => {
+                RpcError::new("Cancelled", self.to_string()).with_code(ErrorCode::Cancelled)
             }
-            Error::Closed => RpcError::new("ConnectionError", "connection closed")
-                .with_code(ErrorCode::Unavailable),
+            Error::Disconnected(_) | Error::Closed | Error::Connect { .. } => {
+                RpcError::new("ConnectionError", self.to_string()).with_code(ErrorCode::Unavailable)
+            }
+            Error::InvalidAddress { .. } => {
+                RpcError::new("ValueError", self.to_string()).with_code(ErrorCode::InvalidArgument)
+            }
         }
+    }
+}
+
+/// The Python exception class a reference client would see for an I/O error.
+fn io_error_type(e: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::NotFound => "FileNotFoundError",
+        K::PermissionDenied => "PermissionError",
+        K::AlreadyExists => "FileExistsError",
+        K::TimedOut => "TimeoutError",
+        K::ConnectionRefused | K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => {
+            "ConnectionError"
+        }
+        _ => "OSError",
+    }
+}
+
+/// The status code of an I/O error a handler returned: only a failed connection to
+/// something else is retryable; a missing file is not.
+fn io_code(e: &std::io::Error) -> ErrorCode {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::NotFound => ErrorCode::NotFound,
+        K::PermissionDenied => ErrorCode::PermissionDenied,
+        K::AlreadyExists => ErrorCode::AlreadyExists,
+        K::TimedOut => ErrorCode::DeadlineExceeded,
+        K::InvalidInput | K::InvalidData => ErrorCode::InvalidArgument,
+        K::ConnectionRefused | K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => {
+            ErrorCode::Unavailable
+        }
+        _ => ErrorCode::Unknown,
     }
 }
 
@@ -155,6 +248,7 @@ impl fmt::Display for ErrorCode {
 /// An error as it travels on the wire: the exception type name, message, status code,
 /// optional machine-readable kind and structured details (`{"@type": ...}` objects).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct RpcError {
     /// Exception class name, e.g. `ValueError` (the reference's `error_type`).
     pub error_type: String,
@@ -213,10 +307,21 @@ impl RpcError {
         self
     }
 
-    /// Appends one structured detail object.
+    /// Appends one structured detail object (see [`details`] for typed constructors).
     pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
         self.details.push(detail);
         self
+    }
+
+    /// Appends a `vgi_rpc.RetryInfo` detail: with `RESOURCE_EXHAUSTED` it makes the error
+    /// retryable after `delay`.
+    pub fn with_retry_after(self, delay: Duration) -> Self {
+        self.with_detail(details::retry_info(delay))
+    }
+
+    /// The delay a `vgi_rpc.RetryInfo` detail asks for, if the error carries a valid one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.details.iter().find_map(details::parse_retry_info)
     }
 
     /// Whether a caller may retry (WIRE_PROTOCOL.md §8): `UNAVAILABLE` always;
@@ -227,18 +332,10 @@ impl RpcError {
     pub fn is_retryable(&self) -> bool {
         match self.code {
             ErrorCode::Unavailable => true,
-            ErrorCode::ResourceExhausted => self.details.iter().any(is_valid_retry_info),
+            ErrorCode::ResourceExhausted => self.retry_after().is_some(),
             _ => false,
         }
     }
-}
-
-fn is_valid_retry_info(detail: &serde_json::Value) -> bool {
-    detail.get("@type").and_then(serde_json::Value::as_str) == Some("vgi_rpc.RetryInfo")
-        && detail
-            .get("retry_delay_seconds")
-            .and_then(serde_json::Value::as_f64)
-            .is_some_and(|delay| delay >= 0.0)
 }
 
 impl fmt::Display for RpcError {

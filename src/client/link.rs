@@ -1,0 +1,176 @@
+//! The seam between the client engine and the transports.
+//!
+//! The call engine needs three things from a connection: a byte stream to read answers
+//! from and write requests to, a way for another thread to unblock it (cancel), and a way
+//! to bound a call in time (deadline). A [`Link`] bundles them; a [`Connect`] opens one
+//! (again, after a failed call dropped the last). `vgi_rpc::transport` implements both for
+//! every transport it knows; any other byte stream can be wrapped with [`Link::new`] and
+//! handed to [`Client::from_link`](super::Client::from_link).
+//!
+//! Deadlines do not assume a file descriptor: the engine arms one shared [`Deadline`] per
+//! call and the link's reader honours it however its transport can (`poll(2)` on a socket
+//! or pipe, a timed wait on shared memory, a request timeout over HTTP). A reader that
+//! cannot wait with a timeout still checks the deadline before each read.
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::Result;
+
+/// The reading half of a link.
+pub type BoxRead = Box<dyn Read + Send>;
+/// The writing half of a link.
+pub type BoxWrite = Box<dyn Write + Send>;
+
+/// The deadline of the call in flight, shared between the engine and the link's reader.
+#[derive(Debug)]
+pub struct Deadline {
+    base: Instant,
+    /// Nanoseconds after `base`, plus one; 0 means "no deadline".
+    at: AtomicU64,
+    /// Set by whoever noticed the deadline pass.
+    expired: AtomicBool,
+}
+
+impl Deadline {
+    /// A deadline that is not armed.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Deadline {
+            base: Instant::now(),
+            at: AtomicU64::new(0),
+            expired: AtomicBool::new(false),
+        })
+    }
+
+    /// Time left before the deadline; `None` when no deadline is armed.
+    pub fn remaining(&self) -> Option<Duration> {
+        match self.at.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(Duration::from_nanos(at - 1).saturating_sub(self.base.elapsed())),
+        }
+    }
+
+    /// The error a reader returns once [`Deadline::remaining`] reached zero; also records
+    /// that the deadline fired, so the engine reports a timeout rather than an I/O error.
+    pub fn expire(&self) -> io::Error {
+        self.expired.store(true, Ordering::Relaxed);
+        io::Error::new(io::ErrorKind::TimedOut, "call deadline exceeded")
+    }
+
+    /// Starts a call: clears the expired flag and arms the deadline `timeout` from now
+    /// (none with `None`).
+    pub(crate) fn arm(&self, timeout: Option<Duration>) {
+        self.expired.store(false, Ordering::Relaxed);
+        let at = timeout.map_or(0, |t| {
+            let nanos = (self.base.elapsed() + t).as_nanos();
+            u64::try_from(nanos).unwrap_or(u64::MAX - 1) + 1
+        });
+        self.at.store(at, Ordering::Relaxed);
+    }
+
+    /// Ends a call: no deadline, but [`Deadline::expired`] still reports whether it fired.
+    pub(crate) fn disarm(&self) {
+        self.at.store(0, Ordering::Relaxed);
+    }
+
+    pub(crate) fn expired(&self) -> bool {
+        self.expired.load(Ordering::Relaxed)
+    }
+}
+
+/// Out-of-band control over a link, callable from any thread.
+pub trait LinkControl: Send + Sync {
+    /// Unblocks a read or write in flight (a cancel): shut a socket down, kill a worker.
+    fn interrupt(&self);
+
+    /// Ends the link at once after a failed call (the default interrupts it).
+    fn abort(&self) {
+        self.interrupt();
+    }
+
+    /// What is known about why the link failed (a worker's exit status and the tail of
+    /// its standard error), waiting up to `wait` for it to be known.
+    fn failure_report(&self, wait: Duration) -> Option<String> {
+        let _ = wait;
+        None
+    }
+
+    /// The worker process behind the link, if the client started one.
+    fn process_id(&self) -> Option<u32> {
+        None
+    }
+}
+
+/// A link whose I/O cannot be interrupted from outside.
+struct NoControl;
+
+impl LinkControl for NoControl {
+    fn interrupt(&self) {}
+}
+
+/// An open connection as the client engine sees it.
+pub struct Link {
+    pub(crate) reader: BoxRead,
+    pub(crate) writer: BoxWrite,
+    pub(crate) control: Arc<dyn LinkControl>,
+}
+
+impl Link {
+    /// A link over any reader/writer pair. Its reader checks the deadline before each read
+    /// but cannot interrupt a read already blocked; attach a [`LinkControl`] with
+    /// [`Link::with_control`] to make cancel and deadlines preemptive.
+    pub fn new(reader: impl Read + Send + 'static, writer: impl Write + Send + 'static) -> Self {
+        Link {
+            reader: Box::new(reader),
+            writer: Box::new(writer),
+            control: Arc::new(NoControl),
+        }
+    }
+
+    /// A link over halves that already honour the deadline they were built with.
+    pub fn from_parts(reader: BoxRead, writer: BoxWrite, control: Arc<dyn LinkControl>) -> Self {
+        Link {
+            reader,
+            writer,
+            control,
+        }
+    }
+
+    /// Replaces the link's control.
+    #[must_use]
+    pub fn with_control(mut self, control: Arc<dyn LinkControl>) -> Self {
+        self.control = control;
+        self
+    }
+}
+
+/// Opens links to one endpoint: how a [`Client`](super::Client) connects, and reconnects
+/// after a failed call dropped its link.
+pub trait Connect: Send + Sync {
+    /// Opens a new link whose reader honours `deadline`.
+    ///
+    /// # Errors
+    /// [`Error::Connect`](crate::Error::Connect) when the endpoint cannot be reached.
+    fn connect(&self, deadline: &Arc<Deadline>) -> Result<Link>;
+
+    /// The endpoint, as an address string (for messages).
+    fn endpoint(&self) -> String;
+}
+
+/// A reader that checks a deadline before each read (for links without a way to wait
+/// with a timeout).
+pub(crate) struct CheckedReader {
+    pub(crate) inner: BoxRead,
+    pub(crate) deadline: Arc<Deadline>,
+}
+
+impl Read for CheckedReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.deadline.remaining().is_some_and(|left| left.is_zero()) {
+            return Err(self.deadline.expire());
+        }
+        self.inner.read(buf)
+    }
+}

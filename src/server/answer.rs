@@ -1,0 +1,125 @@
+//! Everything the server sends, encoded in one place.
+//!
+//! An answer is one outgoing IPC stream: a schema, log batches, data batches, perhaps an
+//! EXCEPTION batch, then EOS. [`Answer::batch`] is the only place an outgoing data batch
+//! becomes wire bytes, so a transport that moves batches differently (a shared-memory
+//! pointer batch, an external-storage location) changes one function. Bytes go to a
+//! [`Sink`]: a byte-stream connection writes them, an HTTP response collects them.
+//!
+//! Answers are built in a per-connection buffer; each flush writes it with one call (or
+//! two for a large batch, whose body goes out from arrow's own buffer without a copy).
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+
+use super::exception::{ErrorSite, exception_metadata, log_metadata};
+use super::stats::Meter;
+use crate::log::LogRecord;
+use crate::wire::{Metadata, StreamEncoder};
+use crate::{Result, RpcError};
+
+/// Output batch bodies of at least this many bytes are written from arrow's encoded
+/// buffer instead of being copied into the answer buffer first (one extra write per
+/// batch, worth it only for large bodies).
+const SPLIT_BODY_AT: usize = 256 << 10;
+
+/// Where an answer's bytes go.
+pub(crate) trait Sink {
+    /// Appends `bytes` to the answer.
+    fn write(&mut self, bytes: &[u8]) -> Result<()>;
+    /// Ends a turn: everything written so far must reach the peer now.
+    fn flush(&mut self) -> Result<()>;
+}
+
+/// The statistics and reusable buffer of the call an answer belongs to.
+pub(crate) struct Out<'a, S: Sink + ?Sized> {
+    pub sink: &'a mut S,
+    pub buf: &'a mut Vec<u8>,
+    pub meter: &'a mut Meter,
+}
+
+/// One outgoing IPC stream.
+pub(crate) struct Answer {
+    enc: StreamEncoder,
+    schema: SchemaRef,
+}
+
+impl Answer {
+    /// Starts a stream on `schema` (the schema message goes into the buffer).
+    pub(crate) fn begin<S: Sink + ?Sized>(out: &mut Out<'_, S>, schema: &SchemaRef) -> Self {
+        let mut enc = StreamEncoder::new();
+        enc.schema(out.buf, schema);
+        Answer {
+            enc,
+            schema: schema.clone(),
+        }
+    }
+
+    /// Appends one log batch per record (zero-row batches on the stream's schema).
+    pub(crate) fn logs<S: Sink + ?Sized>(
+        &mut self,
+        out: &mut Out<'_, S>,
+        logs: &[LogRecord],
+        server_id: &str,
+        request_id: Option<&str>,
+    ) -> Result<()> {
+        if logs.is_empty() {
+            return Ok(());
+        }
+        let empty = RecordBatch::new_empty(self.schema.clone());
+        for log in logs {
+            let md = log_metadata(log, server_id, request_id);
+            self.enc.batch(out.buf, &empty, &md)?;
+        }
+        out.meter.outputs(&empty, logs.len() as u64);
+        Ok(())
+    }
+
+    /// Appends a data batch: the one place an outgoing batch is encoded.
+    pub(crate) fn batch<S: Sink + ?Sized>(
+        &mut self,
+        out: &mut Out<'_, S>,
+        batch: &RecordBatch,
+        metadata: &Metadata,
+    ) -> Result<()> {
+        let body = self
+            .enc
+            .batch_split(out.buf, batch, metadata, SPLIT_BODY_AT)?;
+        out.meter.output(batch);
+        if let Some(body) = body {
+            // A large body goes out from arrow's buffer: no second copy.
+            out.sink.write(out.buf)?;
+            out.buf.clear();
+            out.sink.write(&body)?;
+        }
+        Ok(())
+    }
+
+    /// Appends the EXCEPTION batch reporting `error`.
+    pub(crate) fn error<S: Sink + ?Sized>(
+        &mut self,
+        out: &mut Out<'_, S>,
+        error: &RpcError,
+        site: &ErrorSite<'_>,
+    ) -> Result<()> {
+        let empty = RecordBatch::new_empty(self.schema.clone());
+        self.enc
+            .batch(out.buf, &empty, &exception_metadata(error, site))?;
+        out.meter.output(&empty);
+        out.meter.error(error);
+        Ok(())
+    }
+
+    /// Sends what is buffered and flushes; the stream stays open.
+    pub(crate) fn flush<S: Sink + ?Sized>(&mut self, out: &mut Out<'_, S>) -> Result<()> {
+        out.sink.write(out.buf)?;
+        out.buf.clear();
+        out.sink.flush()
+    }
+
+    /// Ends the stream (EOS), sends it and flushes.
+    pub(crate) fn end<S: Sink + ?Sized>(mut self, out: &mut Out<'_, S>) -> Result<()> {
+        self.enc.eos(out.buf);
+        self.flush(out)
+    }
+}

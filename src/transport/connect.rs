@@ -1,0 +1,67 @@
+//! The client end of every transport behind one door: an [`Address`] becomes a
+//! [`Link`], and `Client::connect` / `Client::connect_with` are defined here, so the
+//! client engine never names a transport.
+
+use std::sync::Arc;
+
+use super::{Address, stdio, tcp, unix};
+use crate::Result;
+use crate::client::{Client, Connect, ConnectOptions, Deadline, Link};
+
+/// Opens links to one [`Address`] with one set of [`ConnectOptions`].
+#[derive(Debug, Clone)]
+pub struct AddressConnector {
+    address: Address,
+    options: ConnectOptions,
+}
+
+impl AddressConnector {
+    /// A connector for `address`.
+    pub fn new(address: Address, options: ConnectOptions) -> Self {
+        AddressConnector { address, options }
+    }
+
+    /// The address it connects to.
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+}
+
+impl Connect for AddressConnector {
+    fn connect(&self, deadline: &Arc<Deadline>) -> Result<Link> {
+        match &self.address {
+            Address::Exec(argv) => stdio::spawn(argv, &self.options, deadline),
+            Address::Unix(path) => unix::connect(path, deadline),
+            Address::Tcp(host, port) => {
+                tcp::connect(host, *port, self.options.connect_timeout, deadline)
+            }
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        self.address.to_string()
+    }
+}
+
+impl Client {
+    /// Connects to `address` with default options: `exec:<command line>` starts a worker
+    /// and speaks over its pipes, `unix:<path>` and `tcp://host:port` dial a socket (see
+    /// [`Address`] for the syntax).
+    ///
+    /// # Errors
+    /// [`Error::InvalidAddress`](crate::Error::InvalidAddress) for a malformed address,
+    /// [`Error::Connect`](crate::Error::Connect) when the worker cannot be started or the
+    /// socket cannot be reached.
+    pub fn connect(address: &str) -> Result<Client> {
+        Self::connect_with(&address.parse()?, ConnectOptions::default())
+    }
+
+    /// Connects to `address` with `options`.
+    ///
+    /// # Errors
+    /// As [`Client::connect`].
+    pub fn connect_with(address: &Address, options: ConnectOptions) -> Result<Client> {
+        let connector = AddressConnector::new(address.clone(), options.clone());
+        Client::from_connector(Arc::new(connector), options)
+    }
+}
