@@ -17,6 +17,8 @@
 
 mod listener;
 mod serve;
+#[cfg(feature = "shm")]
+pub mod shm;
 mod shutdown;
 
 pub use listener::{Listener, SocketStream, TcpSocketListener, UnixSocketListener};
