@@ -35,6 +35,8 @@ mod connect;
 mod fd;
 mod listener;
 mod serve;
+#[cfg(feature = "shm")]
+pub mod shm;
 mod shutdown;
 mod stdio;
 mod tcp;
