@@ -10,8 +10,8 @@
 mod calculator;
 
 use anyhow::bail;
-use calculator::{CalculatorClient, Sample, Tick, rows};
-use vgi_rpc::ArrowRecord;
+use calculator::{CalculatorClient, Sample, Tick};
+use vgi_rpc::{ArrowRecord, RecordRows};
 
 fn main() -> anyhow::Result<()> {
     if calculator::serve_if_worker()? {
@@ -44,16 +44,20 @@ fn main() -> anyhow::Result<()> {
         calc.greet("Bob".into(), "Hi".into())?
     );
 
-    let mut values = Vec::new();
-    for batch in calc.countdown(3)? {
-        values.extend(rows::<Tick>(&batch?)?.into_iter().map(|tick| tick.value));
-    }
+    // A producer stream read as typed records, across its batches.
+    let values: Vec<i64> = calc
+        .countdown(3)?
+        .into_rows::<Tick>()
+        .map(|tick| tick.map(|t| t.value))
+        .collect::<vgi_rpc::Result<_>>()?;
     println!("countdown(3) = {values:?}");
 
     let mut scale = calc.scale(10.0)?;
     for input in [vec![1.0, 2.0], vec![0.5]] {
         let batch = Sample::to_batch(input.iter().map(|&value| Sample { value }).collect())?;
-        let output: Vec<f64> = rows::<Sample>(&scale.exchange(&batch)?)?
+        let output: Vec<f64> = scale
+            .exchange(&batch)?
+            .rows::<Sample>()?
             .into_iter()
             .map(|s| s.value)
             .collect();

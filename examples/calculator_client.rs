@@ -24,9 +24,15 @@ fn main() -> anyhow::Result<()> {
     };
     println!("connecting to {address}");
 
-    // Options go with every later call: here, a 5 s deadline per call.
+    // Default options go with every call: here, a 5 s deadline per call.
     let options = CallOptions::default().with_timeout(Duration::from_secs(5));
     let mut calc = CalculatorClient::connect(&address)?.with_options(options);
+    // One call may take its own options without changing the defaults.
+    let quick = CallOptions::default().with_timeout(Duration::from_millis(500));
+    println!(
+        "add(1, 1) = {} (500 ms deadline)",
+        calc.call_with(quick).add(1.0, 1.0)?
+    );
 
     // Server logs reach a handler on the inner client, whatever method sends them.
     let logs = Arc::new(Mutex::new(Vec::new()));

@@ -8,8 +8,8 @@
 #[path = "shared/calculator.rs"]
 mod calculator;
 
-use calculator::{CalculatorClient, Sample, rows};
-use vgi_rpc::ArrowRecord;
+use calculator::{CalculatorClient, Sample};
+use vgi_rpc::{ArrowRecord, RecordRows};
 
 fn main() -> anyhow::Result<()> {
     if calculator::serve_if_worker()? {
@@ -21,7 +21,7 @@ fn main() -> anyhow::Result<()> {
     for input in [vec![1.0], vec![2.0, 4.0], vec![-1.0, 0.0, 10.0]] {
         let batch = Sample::to_batch(input.iter().map(|&value| Sample { value }).collect())?;
         let output = session.exchange(&batch)?;
-        let values: Vec<f64> = rows::<Sample>(&output)?.iter().map(|s| s.value).collect();
+        let values: Vec<f64> = output.rows::<Sample>()?.iter().map(|s| s.value).collect();
         println!("scale(2.5): {input:?} -> {values:?}");
     }
     session.close()?;
@@ -31,7 +31,8 @@ fn main() -> anyhow::Result<()> {
     let output = session.exchange(&batch)?;
     println!(
         "scale(-1): [3.0] -> {:?}, then cancel",
-        rows::<Sample>(&output)?
+        output
+            .rows::<Sample>()?
             .iter()
             .map(|s| s.value)
             .collect::<Vec<_>>()

@@ -9,7 +9,8 @@
 mod calculator;
 
 use arrow_array::RecordBatch;
-use calculator::{CalculatorClient, Tick, rows};
+use calculator::{CalculatorClient, Tick};
+use vgi_rpc::RecordRows;
 
 fn main() -> anyhow::Result<()> {
     if calculator::serve_if_worker()? {
@@ -25,7 +26,7 @@ fn main() -> anyhow::Result<()> {
     let rows_total: usize = batches.iter().map(RecordBatch::num_rows).sum();
     println!("collected {} batches, {rows_total} rows", batches.len());
     for (i, batch) in batches.iter().enumerate() {
-        let values: Vec<i64> = rows::<Tick>(batch)?.iter().map(|t| t.value).collect();
+        let values: Vec<i64> = batch.rows::<Tick>()?.iter().map(|t| t.value).collect();
         println!("  batch {i}: {values:?}");
     }
 

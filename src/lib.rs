@@ -70,7 +70,7 @@ pub mod private;
 
 pub use error::{Error, ErrorCode, Result, RpcError};
 pub use log::{LogLevel, LogRecord};
-pub use schema::{ArrowEnum, ArrowRecord, ArrowValue};
+pub use schema::{ArrowEnum, ArrowRecord, ArrowValue, RecordRows};
 pub use server::{CallContext, Server};
 pub use stream::{Exchange, ExchangeState, Producer, ProducerState, Turn};
 pub use transport::serve_stdio;
@@ -80,6 +80,6 @@ pub use vgi_rpc_macros::{ArrowEnum, ArrowRecord, service};
 pub mod prelude {
     pub use crate::{
         ArrowEnum, ArrowRecord, ArrowValue, CallContext, Error, Exchange, ExchangeState, LogLevel,
-        Producer, ProducerState, Result, RpcError, Server, Turn, service,
+        Producer, ProducerState, RecordRows, Result, RpcError, Server, Turn, service,
     };
 }

@@ -84,18 +84,11 @@ impl ExchangeState for Scaler {
     }
 
     fn exchange(&mut self, input: RecordBatch, turn: &mut Turn<'_>) -> Result<()> {
-        let scaled = rows::<Sample>(&input)?.into_iter().map(|s| Sample {
+        let scaled = input.rows::<Sample>()?.into_iter().map(|s| Sample {
             value: s.value * self.factor,
         });
         turn.emit_rows(scaled.collect())
     }
-}
-
-/// Every row of `batch` as a record.
-pub(crate) fn rows<R: ArrowRecord>(batch: &RecordBatch) -> Result<Vec<R>> {
-    (0..batch.num_rows())
-        .map(|row| R::from_batch(batch, row))
-        .collect()
 }
 
 /// The implementation behind the worker.

@@ -103,6 +103,15 @@ impl Client {
         }
     }
 
+    /// A client over any reader/writer pair with default options: shorthand for
+    /// [`Client::from_link`] with [`Link::new`].
+    pub fn from_io(
+        reader: impl std::io::Read + Send + 'static,
+        writer: impl std::io::Write + Send + 'static,
+    ) -> Client {
+        Client::from_link(Link::new(reader, writer), ConnectOptions::default())
+    }
+
     /// The endpoint this client talks to, as an address string.
     pub fn endpoint(&self) -> &str {
         &self.endpoint

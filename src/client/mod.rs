@@ -32,7 +32,7 @@ pub use dynamic::Client;
 pub use link::{BoxRead, BoxWrite, Connect, Deadline, Link, LinkControl};
 pub use options::{CallOptions, CancelHandle, ConnectOptions, StderrMode};
 pub use stream::ClientStream;
-pub use typed::{ExchangeStream, ProducerStream};
+pub use typed::{ExchangeStream, ProducerStream, Rows};
 
 use arrow_array::RecordBatch;
 

@@ -11,6 +11,7 @@ use arrow_array::RecordBatch;
 use super::ClientStream;
 use crate::Result;
 use crate::log::LogRecord;
+use crate::schema::{ArrowRecord, RecordRows};
 use crate::stream::StreamHeader;
 
 /// An open producer stream: iterate to receive batches, one per tick.
@@ -41,7 +42,7 @@ impl<'c, H: StreamHeader> ProducerStream<'c, H> {
     }
 }
 
-impl<H> ProducerStream<'_, H> {
+impl<'c, H> ProducerStream<'c, H> {
     /// The stream header, decoded (`&()` when the method declares none).
     pub fn header(&self) -> &H {
         &self.header
@@ -80,6 +81,46 @@ impl<H> ProducerStream<'_, H> {
         match self.inner.take() {
             Some(inner) => inner.close(),
             None => Ok(()),
+        }
+    }
+
+    /// The stream as records of type `T`, row by row across batches. An error (remote,
+    /// or a batch that does not decode as `T`) is the last item.
+    pub fn into_rows<T: ArrowRecord>(self) -> Rows<'c, T, H> {
+        Rows {
+            stream: self,
+            pending: Vec::new().into_iter(),
+            failed: false,
+        }
+    }
+}
+
+/// A producer stream read as records: see [`ProducerStream::into_rows`].
+pub struct Rows<'c, T, H = ()> {
+    stream: ProducerStream<'c, H>,
+    pending: std::vec::IntoIter<T>,
+    failed: bool,
+}
+
+impl<T: ArrowRecord, H> Iterator for Rows<'_, T, H> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        loop {
+            if let Some(row) = self.pending.next() {
+                return Some(Ok(row));
+            }
+            if self.failed {
+                return None;
+            }
+            let rows = self.stream.next()?.and_then(|batch| batch.rows::<T>());
+            match rows {
+                Ok(rows) => self.pending = rows.into_iter(),
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
         }
     }
 }

@@ -60,4 +60,4 @@ pub use record::{
 };
 pub use text::{DictString, LargeString, dictionary_utf8_type};
 pub use token::{parse_type_token, type_token};
-pub use value::{ArrowEnum, ArrowRecord, ArrowValue};
+pub use value::{ArrowEnum, ArrowRecord, ArrowValue, RecordRows};

@@ -77,6 +77,37 @@ pub trait ArrowRecord: Sized + Send + 'static {
     fn from_batch(batch: &RecordBatch, index: usize) -> Result<Self>;
 }
 
+/// Reads whole batches as records: `batch.rows::<T>()`.
+///
+/// ```
+/// use vgi_rpc::prelude::*;
+/// use vgi_rpc::schema::RecordRows;
+///
+/// #[derive(ArrowRecord, Debug, PartialEq)]
+/// struct Tick {
+///     value: i64,
+/// }
+///
+/// let batch = Tick::to_batch(vec![Tick { value: 1 }, Tick { value: 2 }])?;
+/// assert_eq!(batch.rows::<Tick>()?, [Tick { value: 1 }, Tick { value: 2 }]);
+/// # Ok::<(), vgi_rpc::Error>(())
+/// ```
+pub trait RecordRows {
+    /// Every row as a record of type `T`, in order.
+    ///
+    /// # Errors
+    /// As [`ArrowRecord::from_batch`].
+    fn rows<T: ArrowRecord>(&self) -> Result<Vec<T>>;
+}
+
+impl RecordRows for RecordBatch {
+    fn rows<T: ArrowRecord>(&self) -> Result<Vec<T>> {
+        (0..self.num_rows())
+            .map(|row| T::from_batch(self, row))
+            .collect()
+    }
+}
+
 /// A fieldless enum carried as `dictionary<int16, utf8>` holding the member name.
 ///
 /// Derive it with `#[derive(vgi_rpc::ArrowEnum)]`.

@@ -115,7 +115,14 @@ fn run<'a, S: Sink + ?Sized>(
             extensions: &mut extensions,
         };
         if let Err(refusal) = interceptor.intercept(&mut info) {
-            answer_error(inner, out, &error_schema(spec), &refusal.to_rpc(), &site, &[])?;
+            answer_error(
+                inner,
+                out,
+                &error_schema(spec),
+                &refusal.to_rpc(),
+                &site,
+                &[],
+            )?;
             return Ok(failed);
         }
     }
