@@ -7,6 +7,12 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
 scripts/python-venv.sh >/dev/null
+# Layering: the engines never import the transports, and no two files import each other.
+if grep -rn "crate::transport" src/server src/client; then
+    echo "error: src/server or src/client imports crate::transport" >&2
+    exit 1
+fi
+python3 scripts/module-cycles.py src
 cargo test --workspace --release
 scripts/conformance.sh
 scripts/python-conformance.sh

@@ -192,3 +192,25 @@ fn default_options_apply_to_calls_without_their_own() {
     drop(client);
     serving.join().unwrap();
 }
+
+#[test]
+fn void_results_keep_their_metadata() {
+    // `__transport_options__` answers with metadata on a void result: the shm negotiation.
+    let seen = Arc::new(Seen::default());
+    let (client, serving) = connect(&seen);
+    let mut client = client.into_client();
+    let empty = arrow_array::RecordBatch::new_empty(Arc::new(arrow_schema::Schema::empty()));
+    let answer = client
+        .call(
+            &vgi_rpc::client::Target::new("", None),
+            "__transport_options__",
+            &empty,
+            &CallOptions::default(),
+        )
+        .unwrap();
+    assert!(answer.batch.is_none());
+    assert_eq!(answer.metadata.get("vgi_rpc.transport.shm"), Some("false"));
+    assert_eq!(answer.metadata.get("vgi_rpc.request_version"), Some("1"));
+    drop(client);
+    serving.join().unwrap();
+}

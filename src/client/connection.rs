@@ -3,14 +3,31 @@
 //! [`Client`](super::Client)'s; everything below (sockets, pipes) the link's.
 
 use std::io::{BufReader, Write};
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 
-use super::link::{BoxRead, BoxWrite};
-use super::{LogHandler, rpc_error_from_metadata};
+use super::link::{BoxRead, BoxWrite, Link, LinkControl};
+use super::{ConnectOptions, LogHandler, rpc_error_from_metadata};
 use crate::log::LogRecord;
 use crate::wire::{self, BatchKind, Limits, Metadata, StreamItem, keys};
 use crate::{Error, LogLevel, Result};
+
+/// The live connection and its control. Field order matters: the connection (an `exec:`
+/// worker's stdin) is dropped before the control, which reaps the worker.
+pub(crate) struct Active {
+    pub(crate) conn: Connection,
+    pub(crate) control: Arc<dyn LinkControl>,
+}
+
+impl Active {
+    pub(crate) fn new(link: Link, options: &ConnectOptions) -> Active {
+        Active {
+            conn: Connection::new(link.reader, link.writer, options.limits),
+            control: link.control,
+        }
+    }
+}
 
 /// A byte-stream connection with its read buffer, limits and log handler.
 pub(crate) struct Connection {

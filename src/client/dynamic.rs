@@ -12,25 +12,22 @@
 //! one is gone. Nothing is ever retried: the failed call reports its error.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use arrow_array::RecordBatch;
 
-use super::connection::Connection;
-use super::link::{CheckedReader, Connect, Deadline, Link, LinkControl};
+use super::connection::Active;
+use super::failure::explain_failure;
+use super::link::{CheckedReader, Connect, Deadline, Link};
 use super::request::RequestEncoder;
 use super::stream::{CallGuard, ClientStream, StreamOpen};
 use super::{CallOptions, ConnectOptions, LogHandler, Target, UnaryResult};
 use crate::log::LogRecord;
 use crate::{Error, Result};
 
-/// How long a failed call waits for an `exec:` worker's exit status and stderr.
-const EXIT_REPORT_WAIT: Duration = Duration::from_millis(200);
-
 /// A connection to one worker: an `exec:` subprocess, a Unix or TCP socket, or any
 /// [`Link`].
 ///
-/// `Client::connect` (provided by [`vgi_rpc::transport`](crate::transport)) opens one
+/// `Client::connect` (provided by the `vgi_rpc::transport` module) opens one
 /// from an address string. A client owns its connection and, for `exec:`, the worker
 /// process, which is reaped when the client drops. See the [module docs](self) for what
 /// happens after a failed call.
@@ -43,22 +40,6 @@ pub struct Client {
     broken: bool,
     log_handler: Option<LogHandler>,
     encoder: RequestEncoder,
-}
-
-/// The live connection and its control. Field order matters: the connection (an `exec:`
-/// worker's stdin) is dropped before the control, which reaps the worker.
-pub(crate) struct Active {
-    pub(crate) conn: Connection,
-    pub(crate) control: Arc<dyn LinkControl>,
-}
-
-impl Active {
-    fn new(link: Link, options: &ConnectOptions) -> Active {
-        Active {
-            conn: Connection::new(link.reader, link.writer, options.limits),
-            control: link.control,
-        }
-    }
 }
 
 impl Client {
@@ -298,45 +279,6 @@ impl Client {
         active.control.abort();
         error
     }
-}
-
-/// The error a caller sees when the transport failed mid-call: the deadline or cancel
-/// that caused it, or a disconnect (with what the link knows about why), or the error.
-pub(crate) fn explain_failure(
-    deadline: &Deadline,
-    control: &dyn LinkControl,
-    error: Error,
-    options: &CallOptions,
-) -> Error {
-    if deadline.expired() {
-        return Error::Timeout(options.timeout.unwrap_or_default());
-    }
-    if options.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
-        return Error::Cancelled;
-    }
-    let detail = match &error {
-        Error::Disconnected(m) => m.clone(),
-        Error::Closed => "the server closed the connection".to_owned(),
-        Error::Io(e) if is_disconnect(e) => format!("the connection broke: {e}"),
-        _ => return error,
-    };
-    match control.failure_report(EXIT_REPORT_WAIT) {
-        Some(report) => Error::Disconnected(format!("{detail}; {report}")),
-        None => Error::Disconnected(detail),
-    }
-}
-
-/// I/O errors that mean the peer is gone (as opposed to a local failure).
-fn is_disconnect(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind as K;
-    matches!(
-        e.kind(),
-        K::UnexpectedEof
-            | K::BrokenPipe
-            | K::ConnectionReset
-            | K::ConnectionAborted
-            | K::NotConnected
-    )
 }
 
 impl Drop for Client {

@@ -20,6 +20,7 @@
 mod connection;
 mod decode_error;
 mod dynamic;
+mod failure;
 mod link;
 mod options;
 pub(crate) mod request;

@@ -7,7 +7,8 @@ use arrow_array::RecordBatch;
 
 pub(crate) use super::session::StreamOpen;
 
-use super::dynamic::{Active, explain_failure};
+use super::connection::Active;
+use super::failure::explain_failure;
 use super::link::{Deadline, LinkControl};
 use super::session::StreamSession;
 use super::{CallOptions, CancelHandle};

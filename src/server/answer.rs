@@ -9,10 +9,13 @@
 //! Answers are built in a per-connection buffer; each flush writes it with one call (or
 //! two for a large batch, whose body goes out from arrow's own buffer without a copy).
 
+use std::sync::Arc;
+
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
+use arrow_schema::{Schema, SchemaRef};
 
 use super::exception::{ErrorSite, exception_metadata, log_metadata};
+use super::registry::ServerInner;
 use super::stats::Meter;
 use crate::log::LogRecord;
 use crate::wire::{Metadata, StreamEncoder};
@@ -122,4 +125,40 @@ impl Answer {
         self.enc.eos(out.buf);
         self.flush(out)
     }
+}
+
+/// Where an error happened, for its EXCEPTION batch.
+pub(crate) fn site<'a>(
+    inner: &'a ServerInner,
+    protocol: &'a str,
+    method: &'a str,
+    request_id: &'a str,
+) -> ErrorSite<'a> {
+    ErrorSite {
+        protocol,
+        method,
+        server_id: &inner.server_id,
+        request_id,
+        include_traceback: inner.include_tracebacks,
+    }
+}
+
+/// A whole answer reporting `error`: the schema, the call's logs, the EXCEPTION batch.
+pub(crate) fn answer_error<S: Sink + ?Sized>(
+    inner: &ServerInner,
+    out: &mut Out<'_, S>,
+    schema: &SchemaRef,
+    error: &RpcError,
+    site: &ErrorSite<'_>,
+    logs: &[LogRecord],
+) -> Result<()> {
+    let mut answer = Answer::begin(out, schema);
+    answer.logs(out, logs, &inner.server_id, Some(site.request_id))?;
+    answer.error(out, error, site)?;
+    answer.end(out)
+}
+
+/// The empty schema (void results, errors of streams, built-ins).
+pub(crate) fn empty() -> SchemaRef {
+    Arc::new(Schema::empty())
 }

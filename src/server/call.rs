@@ -9,32 +9,18 @@
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_schema::{Schema, SchemaRef};
 
-use super::answer::{Answer, Out, Sink};
+use super::answer::{Answer, Out, Sink, answer_error, empty, site};
 use super::context::{CallContext, CallOrigin};
 use super::emit::Target;
-use super::exception::ErrorSite;
 use super::interceptor::{CallInfo, Extensions};
 use super::peer::Peer;
 use super::registry::ServerInner;
 use super::route::{Call, Rejection, Request, Routed, error_schema, route};
 use super::service::{MethodKind, Response};
-use super::streams::{State, StreamRun};
-use crate::log::LogRecord;
+use super::streams::{Next, State, StreamRun};
+use crate::Result;
 use crate::wire::{Metadata, keys};
-use crate::{Result, RpcError};
-
-/// What the transport must do once the engine has answered the request.
-pub(crate) enum Next<'a> {
-    /// The call is over.
-    Done,
-    /// The call was answered with an error, but the client still sends the stream's
-    /// input: consume it.
-    DrainInput,
-    /// A stream is open: feed it the client's input.
-    Stream(Box<StreamRun<'a>>),
-}
 
 /// One call's identity as the engine passes it around.
 pub(crate) struct Caller<'a> {
@@ -163,37 +149,6 @@ fn run<'a, S: Sink + ?Sized>(
     }
 }
 
-/// Where an error happened, for its EXCEPTION batch.
-pub(crate) fn site<'a>(
-    inner: &'a ServerInner,
-    protocol: &'a str,
-    method: &'a str,
-    request_id: &'a str,
-) -> ErrorSite<'a> {
-    ErrorSite {
-        protocol,
-        method,
-        server_id: &inner.server_id,
-        request_id,
-        include_traceback: inner.include_tracebacks,
-    }
-}
-
-/// A whole answer reporting `error`: the schema, the call's logs, the EXCEPTION batch.
-pub(crate) fn answer_error<S: Sink + ?Sized>(
-    inner: &ServerInner,
-    out: &mut Out<'_, S>,
-    schema: &SchemaRef,
-    error: &RpcError,
-    site: &ErrorSite<'_>,
-    logs: &[LogRecord],
-) -> Result<()> {
-    let mut answer = Answer::begin(out, schema);
-    answer.logs(out, logs, &inner.server_id, Some(site.request_id))?;
-    answer.error(out, error, site)?;
-    answer.end(out)
-}
-
 /// The `__transport_options__` answer: what this server's transport supports.
 fn transport_options<S: Sink + ?Sized>(inner: &ServerInner, out: &mut Out<'_, S>) -> Result<()> {
     let schema = empty();
@@ -204,9 +159,4 @@ fn transport_options<S: Sink + ?Sized>(inner: &ServerInner, out: &mut Out<'_, S>
     let mut answer = Answer::begin(out, &schema);
     answer.batch(out, &RecordBatch::new_empty(schema.clone()), &md)?;
     answer.end(out)
-}
-
-/// The empty schema (void results, errors of streams, built-ins).
-pub(crate) fn empty() -> SchemaRef {
-    Arc::new(Schema::empty())
 }

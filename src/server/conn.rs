@@ -9,15 +9,15 @@ use std::io::{BufReader, Read, Write};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::answer::{Out, Sink};
-use super::call::{Caller, Next, answer_error, dispatch, empty, site};
+use super::answer::{Out, Sink, answer_error, empty, site};
+use super::call::{Caller, dispatch};
 use super::emit::{Finished, emit};
 use super::exception::framework;
 use super::peer::Peer;
 use super::registry::ServerInner;
 use super::route::Request;
 use super::stats::{Meter, Metered};
-use super::streams::{Flow, StreamRun};
+use super::streams::{Flow, Next, StreamRun};
 use super::{Server, ids};
 use crate::wire::{self, StreamItem};
 use crate::{Error, Result, RpcError};

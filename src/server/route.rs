@@ -6,7 +6,7 @@
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
-use super::call::empty;
+use super::answer::empty;
 use super::exception::framework;
 use super::registry::{Binding, ServerInner};
 use super::service::{MethodKind, MethodSpec};

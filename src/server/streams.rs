@@ -18,8 +18,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
 use super::CallContext;
-use super::answer::{Answer, Out, Sink};
-use super::call::{Next, answer_error, empty, site};
+use super::answer::{Answer, Out, Sink, answer_error, empty, site};
 use super::registry::ServerInner;
 use super::service::MethodSpec;
 use crate::log::LogRecord;
@@ -59,6 +58,17 @@ impl State {
             }
         }
     }
+}
+
+/// What the transport must do once the engine has answered the request.
+pub(crate) enum Next<'a> {
+    /// The call is over.
+    Done,
+    /// The call was answered with an error, but the client still sends the stream's
+    /// input: consume it.
+    DrainInput,
+    /// A stream is open: feed it the client's input.
+    Stream(Box<StreamRun<'a>>),
 }
 
 /// Whether a stream goes on after a turn.
