@@ -43,6 +43,7 @@ impl fmt::Display for TransportKind {
 
 /// The remote end of one connection, as the transport that accepted it saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Peer {
     /// How the connection arrived.
     pub kind: TransportKind,
