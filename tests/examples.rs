@@ -6,24 +6,13 @@
 
 use std::process::Command;
 
-#[path = "support/cargo_build.rs"]
-mod cargo_build;
-use cargo_build::cargo_build;
+#[path = "support/bins.rs"]
+mod bins;
 
-const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
-const EXAMPLES: [&str; 4] = [
-    "calculator",
-    "calculator_client",
-    "producer_collect",
-    "exchange",
-];
-
-/// Builds the examples for this profile (a no-op when fresh: `cargo test --test examples`
-/// alone does not build them) and returns the stdout of `name`.
+/// The stdout of example `name`, as `cargo test` built it for this profile
+/// (`cargo test --test examples` alone does not build the examples).
 fn run(name: &str) -> String {
-    let what: Vec<&str> = EXAMPLES.iter().flat_map(|e| ["--example", e]).collect();
-    let dir = cargo_build(MANIFEST_DIR, &what);
-    let output = Command::new(dir.join("examples").join(name))
+    let output = Command::new(bins::example_bin("vgi-rpc", name))
         .output()
         .expect("the example runs");
     let stdout = String::from_utf8(output.stdout).unwrap();

@@ -51,7 +51,7 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/protocol/fixtures");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/protocol");
 
 /// Decodes every capture, checking stream count and per-stream batch counts against the
 /// reference's decoded listing (`*.index.txt`).

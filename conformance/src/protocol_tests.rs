@@ -1,8 +1,8 @@
 //! Unit tests: the macro-generated protocol descriptions must match the reference's exactly: method
 //! names, kinds, parameter names and order, Arrow types and nullability, result and header
-//! schemas. `fixtures/conformance_protocol_hash_preimage.json` is the reference's canonical
-//! (RFC 8785) description of `ConformanceService`; the protocol hash is the SHA-256 of it,
-//! so equal descriptions mean equal hashes.
+//! schemas. The workspace's `tests/fixtures/protocol/conformance_protocol_hash_preimage.json`
+//! is the reference's canonical (RFC 8785) description of `ConformanceService`; the protocol
+//! hash is the SHA-256 of it, so equal descriptions mean equal hashes.
 
 use std::collections::BTreeSet;
 
@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use vgi_rpc::schema::type_token;
 use vgi_rpc::server::{MethodKind, MethodSpec, ProtocolSpec, protocol_hash};
 
-const PREIMAGE: &str = include_str!("../tests/fixtures/conformance_protocol_hash_preimage.json");
+const PREIMAGE: &str =
+    include_str!("../../tests/fixtures/protocol/conformance_protocol_hash_preimage.json");
 
 fn fields(schema: &Schema) -> Result<Value> {
     let mut out = Vec::new();

@@ -11,10 +11,7 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use vgi_rpc::server::serve_connection;
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/protocol/fixtures"
-);
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/protocol");
 
 fn server() -> vgi_rpc::Server {
     vgi_rpc_conformance::server_builder().build().unwrap()

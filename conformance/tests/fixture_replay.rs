@@ -13,10 +13,7 @@ use vgi_rpc::client::rpc_error_from_metadata;
 use vgi_rpc::server::serve_connection;
 use vgi_rpc::wire::{self, BatchKind, Limits, Metadata, StreamItem};
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/protocol/fixtures"
-);
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/protocol");
 
 struct Stream {
     schema: SchemaRef,

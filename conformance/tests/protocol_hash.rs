@@ -8,7 +8,7 @@ use vgi_rpc_conformance::ConformanceServer;
 
 const PREIMAGE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/protocol/fixtures/conformance_protocol_hash_preimage.json"
+    "/../tests/fixtures/protocol/conformance_protocol_hash_preimage.json"
 );
 
 fn server() -> vgi_rpc::Server {

@@ -1,5 +1,5 @@
 //! Reads values out of golden captures from the Python reference
-//! (`/work/shared/protocol/fixtures`), proving the mapping matches what pyarrow writes.
+//! (`tests/fixtures/protocol`), proving the mapping matches what pyarrow writes.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,33 +11,26 @@ use crate::schema::test_support::{Point, Status, p};
 use crate::schema::{ArrowValue, DictString, types_equal_ignoring_child_names};
 use crate::wire;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/protocol/fixtures/");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/protocol/");
 
-/// The single batch of the IPC stream at `range` of fixture `file`, or `None` (with a note)
-/// when the fixtures are not present.
-fn capture(file: &str, range: std::ops::Range<usize>) -> Option<RecordBatch> {
-    let Ok(bytes) = std::fs::read(format!("{FIXTURES}{file}")) else {
-        eprintln!("skipping: fixture {file} not found");
-        return None;
-    };
+/// The single batch of the IPC stream at `range` of fixture `file`.
+fn capture(file: &str, range: std::ops::Range<usize>) -> RecordBatch {
+    let bytes =
+        std::fs::read(format!("{FIXTURES}{file}")).unwrap_or_else(|e| panic!("{file}: {e}"));
     let (_, mut batches) = wire::decode_stream(&bytes[range]).unwrap();
-    batches.pop()
+    batches.pop().unwrap()
 }
 
 #[test]
 fn enum_from_reference() {
-    let Some(request) = capture("pipe_unary.c2s.bin", 2864..3616) else {
-        return;
-    };
+    let request = capture("pipe_unary.c2s.bin", 2864..3616);
     let column = request.column_by_name("status").unwrap();
     assert_eq!(column.data_type(), &Status::data_type());
     assert_eq!(
         Status::from_top_level_array(column.as_ref(), 0).unwrap(),
         Some(Status::Active)
     );
-    let Some(response) = capture("pipe_unary.s2c.bin", 2984..3488) else {
-        return;
-    };
+    let response = capture("pipe_unary.s2c.bin", 2984..3488);
     let column = response.column(0);
     assert_eq!(
         DictString::from_array(column.as_ref(), 0).unwrap(),
@@ -47,18 +40,14 @@ fn enum_from_reference() {
 
 #[test]
 fn dataclass_from_reference() {
-    let Some(request) = capture("pipe_unary.c2s.bin", 3616..4544) else {
-        return;
-    };
+    let request = capture("pipe_unary.c2s.bin", 3616..4544);
     let column = request.column_by_name("point").unwrap();
     assert_eq!(column.data_type(), &Point::top_level_data_type());
     assert_eq!(
         Point::from_top_level_array(column.as_ref(), 0).unwrap(),
         Some(p(1.5, -2.0))
     );
-    let Some(response) = capture("pipe_unary.s2c.bin", 3488..4168) else {
-        return;
-    };
+    let response = capture("pipe_unary.s2c.bin", 3488..4168);
     assert_eq!(
         Point::from_top_level_array(response.column(0).as_ref(), 0).unwrap(),
         Some(p(1.5, -2.0))
@@ -70,9 +59,7 @@ fn dataclass_from_reference() {
 /// flatbuffer tables differently.)
 #[test]
 fn dataclass_stream_matches_reference() {
-    let Some(response) = capture("pipe_unary.s2c.bin", 3488..4168) else {
-        return;
-    };
+    let response = capture("pipe_unary.s2c.bin", 3488..4168);
     let theirs = response
         .column(0)
         .as_any()
@@ -93,9 +80,7 @@ fn dataclass_stream_matches_reference() {
 
 #[test]
 fn optional_and_map_from_reference() {
-    let Some(null_int) = capture("pipe_unary.s2c.bin", 4168..4472) else {
-        return;
-    };
+    let null_int = capture("pipe_unary.s2c.bin", 4168..4472);
     assert_eq!(
         <Option<i64>>::from_top_level_array(null_int.column(0).as_ref(), 0).unwrap(),
         Some(None)
@@ -105,9 +90,7 @@ fn optional_and_map_from_reference() {
         None
     );
 
-    let Some(map) = capture("pipe_unary.s2c.bin", 4472..5096) else {
-        return;
-    };
+    let map = capture("pipe_unary.s2c.bin", 4472..5096);
     let column = map.column(0);
     assert_eq!(column.data_type(), &<HashMap<String, i64>>::data_type());
     assert!(types_equal_ignoring_child_names(

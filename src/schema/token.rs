@@ -304,12 +304,9 @@ mod tests {
     fn preimage_types() -> Vec<String> {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/protocol/fixtures/conformance_protocol_hash_preimage.json"
+            "/tests/fixtures/protocol/conformance_protocol_hash_preimage.json"
         );
-        let Ok(text) = std::fs::read_to_string(path) else {
-            eprintln!("skipping: {path} not found");
-            return Vec::new();
-        };
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let desc: serde_json::Value = serde_json::from_str(&text).unwrap();
         let mut types = Vec::new();
         for method in desc["methods"].as_array().unwrap() {

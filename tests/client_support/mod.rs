@@ -1,5 +1,5 @@
-//! Shared by the `client_*` integration tests: locating (and building) our conformance
-//! worker, starting the reference Python worker on a socket, and small batch helpers.
+//! Shared by the `client_*` integration tests: locating our conformance worker, starting
+//! the reference Python worker on a socket, and small batch helpers.
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,9 +14,8 @@ use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::Schema;
 use vgi_rpc::client::Target;
 
-#[path = "../support/cargo_build.rs"]
-mod cargo_build;
-pub use cargo_build::cargo_build;
+#[path = "../support/bins.rs"]
+mod bins;
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -30,25 +29,9 @@ pub fn secondary() -> Target {
     Target::new("conformance.Secondary.v1", None)
 }
 
-/// Our conformance worker, built for this profile (`cargo build` is a no-op when fresh).
+/// Our conformance worker, as `cargo test --workspace` built it for this profile.
 pub fn our_worker() -> PathBuf {
-    static WORKER: OnceLock<PathBuf> = OnceLock::new();
-    WORKER
-        .get_or_init(|| {
-            let dir = cargo_build(
-                MANIFEST_DIR,
-                &[
-                    "-p",
-                    "vgi-rpc-conformance",
-                    "--bin",
-                    "vgi-rpc-conformance-worker",
-                ],
-            );
-            let worker = dir.join("vgi-rpc-conformance-worker");
-            assert!(worker.exists(), "no worker at {}", worker.display());
-            worker
-        })
-        .clone()
+    bins::workspace_bin("vgi-rpc-conformance", "vgi-rpc-conformance-worker")
 }
 
 /// `exec:` address of our worker over pipes.

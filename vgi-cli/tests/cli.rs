@@ -14,32 +14,16 @@ use std::sync::OnceLock;
 
 use assert_cmd::Command as Cli;
 
-#[path = "../../tests/support/cargo_build.rs"]
-mod cargo_build;
-use cargo_build::cargo_build;
+#[path = "../../tests/support/bins.rs"]
+mod bins;
 
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+/// The `vgi-rpc` binary under test.
+const VGI_RPC: &str = env!("CARGO_BIN_EXE_vgi-rpc");
 
-/// Our conformance worker, built once with this test's profile and target directory.
-fn our_worker() -> &'static Path {
-    static WORKER: OnceLock<PathBuf> = OnceLock::new();
-    WORKER.get_or_init(|| {
-        let dir = cargo_build(
-            WORKSPACE,
-            &[
-                "-p",
-                "vgi-rpc-conformance",
-                "--bin",
-                "vgi-rpc-conformance-worker",
-            ],
-        );
-        let worker = dir.join(format!(
-            "vgi-rpc-conformance-worker{}",
-            std::env::consts::EXE_SUFFIX
-        ));
-        assert!(worker.exists(), "no worker at {}", worker.display());
-        worker
-    })
+/// Our conformance worker, as `cargo test --workspace` built it for this profile.
+fn our_worker() -> PathBuf {
+    bins::workspace_bin("vgi-rpc-conformance", "vgi-rpc-conformance-worker")
 }
 
 /// The reference venv (`scripts/python-venv.sh`).
@@ -126,7 +110,7 @@ impl Drop for Server {
 }
 
 fn vgi_rpc() -> Cli {
-    Cli::cargo_bin("vgi-rpc").unwrap()
+    Cli::new(VGI_RPC)
 }
 
 struct Run {
@@ -369,7 +353,7 @@ fn write_values(path: &Path, batches: &[&[f64]]) {
 
 #[test]
 fn a_closed_stdout_stops_an_endless_producer_quietly() {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("vgi-rpc"))
+    let mut child = Command::new(VGI_RPC)
         .args([
             "call",
             &exec_address(Impl::Ours),
