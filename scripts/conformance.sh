@@ -8,7 +8,9 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
 venv=$(scripts/python-venv.sh)
-cargo build --release -p vgi-rpc-conformance --bin vgi-rpc-conformance-worker
+# The same build as `cargo test --workspace --release` (same features), so after the
+# test step this compiles nothing; a narrower `-p` build would rebuild the library.
+cargo test --workspace --release --no-run -q
 worker="${CARGO_TARGET_DIR:-$here/target}/release/vgi-rpc-conformance-worker"
 scratch=$(mktemp -d)
 pids=()

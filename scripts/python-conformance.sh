@@ -18,7 +18,9 @@ set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
 venv=$(scripts/python-venv.sh) || exit 2
-cargo build --release -p vgi-rpc-conformance --bins || exit 2
+# The same build as `cargo test --workspace --release` (same features), so after the
+# test step this compiles nothing; a narrower `-p` build would rebuild the library.
+cargo test --workspace --release --no-run -q || exit 2
 bin="${CARGO_TARGET_DIR:-$here/target}/release"
 lanes=${VGI_LANES:-"server:pipe,subprocess,unix,tcp client:pipe,unix,tcp"}
 
