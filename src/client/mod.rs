@@ -17,6 +17,7 @@
 
 mod address;
 mod decode_error;
+mod describe;
 mod dynamic;
 mod io;
 mod options;
@@ -29,6 +30,7 @@ mod typed;
 
 pub use address::{Address, split_command_line};
 pub use decode_error::rpc_error_from_metadata;
+pub use describe::{MethodDescription, MethodKind, ProtocolDescription, ServerDescription};
 pub use dynamic::{BoxRead, BoxWrite, Client};
 pub use options::{CallOptions, CancelHandle, ConnectOptions, StderrMode};
 pub use request::RequestEncoder;
