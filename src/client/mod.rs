@@ -19,6 +19,7 @@
 
 mod connection;
 mod decode_error;
+mod describe;
 mod dynamic;
 mod failure;
 mod link;
@@ -29,6 +30,7 @@ mod stream;
 mod typed;
 
 pub use decode_error::rpc_error_from_metadata;
+pub use describe::{MethodDescription, MethodKind, ProtocolDescription, ServerDescription};
 pub use dynamic::Client;
 pub use link::{BoxRead, BoxWrite, Connect, Deadline, Link, LinkControl};
 pub use options::{CallOptions, CancelHandle, ConnectOptions, StderrMode};

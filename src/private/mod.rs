@@ -32,12 +32,6 @@ pub fn param_field<T: ArrowValue>(name: &str, arrow: Option<DataType>) -> Field 
     )
 }
 
-/// Parses an Arrow type override written as a type token (`int32`, `large_utf8`, ...).
-/// The macro validates the token at compile time, so the fallback is unreachable.
-pub fn override_type(token: &str) -> DataType {
-    crate::schema::parse_type_token(token).unwrap_or(DataType::Null)
-}
-
 /// Decodes argument `index` (row 0) of a validated request batch.
 ///
 /// # Errors

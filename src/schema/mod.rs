@@ -24,8 +24,9 @@
 //!
 //! `Vec<u8>` is a list of `uint8`; use [`Bytes`] for a byte string.
 //!
-//! [`type_token`] / [`parse_type_token`] spell types as the protocol hash does, and
-//! [`types_equal_ignoring_child_names`] is the exact comparison used to validate requests.
+//! [`type_token`] spells types as the protocol hash does,
+//! [`types_equal_ignoring_child_names`] is the exact comparison used to validate requests,
+//! and [`reflection`] holds the records of the protocol that describes a server.
 
 mod bytes;
 mod compare;
@@ -37,6 +38,7 @@ mod nested;
 mod option;
 mod primitive;
 mod record;
+pub mod reflection;
 mod temporal;
 mod text;
 mod token;
@@ -59,5 +61,5 @@ pub use record::{
     record_to_struct_array,
 };
 pub use text::{DictString, LargeString, dictionary_utf8_type};
-pub use token::{parse_type_token, type_token};
+pub use token::type_token;
 pub use value::{ArrowEnum, ArrowRecord, ArrowValue, RecordRows};

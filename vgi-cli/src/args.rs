@@ -12,14 +12,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::failure::{Failure, Outcome};
+use crate::input::read_ipc_batches;
 use arrow_array::{Array, ArrayRef, BinaryArray, LargeBinaryArray, RecordBatch, StringArray};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use base64::Engine as _;
-
-use crate::describe::MethodDescription;
-use crate::failure::{Failure, Outcome};
-use crate::input::read_ipc_batches;
+use vgi_rpc::client::MethodDescription;
 
 /// Builds the parameters batch for `method` from the command-line arguments.
 ///

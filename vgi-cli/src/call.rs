@@ -4,10 +4,12 @@
 use std::io::IsTerminal;
 
 use arrow_array::RecordBatch;
-use vgi_rpc::client::{CallOptions, Client, Target};
+use vgi_rpc::client::{
+    CallOptions, Client, MethodDescription, MethodKind, ProtocolDescription, Target,
+};
 
 use crate::args::params_batch;
-use crate::describe::{self, MethodDescription, MethodKind, ProtocolDescription};
+use crate::describe;
 use crate::failure::{Failure, Outcome};
 use crate::input::{JsonLines, read_ipc_batches};
 use crate::output::Sink;
@@ -34,8 +36,7 @@ pub(crate) fn run(
 ) -> Outcome {
     let (protocol, method) = find_method(client, options, &request.method)?;
     let params = params_batch(&method, &request.args)?;
-    let version = (!protocol.version.is_empty()).then_some(protocol.version.as_str());
-    let target = Target::new(protocol.name.clone(), version);
+    let target = protocol.target();
     match method.kind {
         MethodKind::Unary => {
             let answer = client.call(&target, &method.name, &params, options)?;
@@ -44,9 +45,7 @@ pub(crate) fn run(
                 None => sink.finish(),
             }
         }
-        MethodKind::Producer | MethodKind::Exchange => {
-            stream(client, options, &target, &method, &params, request, sink)
-        }
+        _ => stream(client, options, &target, &method, &params, request, sink),
     }
 }
 
@@ -66,13 +65,17 @@ fn find_method(
         .protocols
         .iter()
         .filter(|p| match wanted_protocol {
-            Some(w) => p.name == w,
+            Some(w) => p.protocol == w,
             None => !p.is_framework(),
         })
-        .map(|p| p.name.clone())
+        .map(|p| p.protocol.clone())
         .collect();
     if candidates.is_empty() {
-        let hosted: Vec<&str> = listing.protocols.iter().map(|p| p.name.as_str()).collect();
+        let hosted: Vec<&str> = listing
+            .protocols
+            .iter()
+            .map(|p| p.protocol.as_str())
+            .collect();
         return Err(Failure::usage(format!(
             "the server hosts no protocol `{}`; hosted: {}",
             wanted_protocol.unwrap_or("(application)"),
@@ -81,7 +84,7 @@ fn find_method(
     }
     let mut searched = Vec::new();
     for protocol in candidates {
-        let description = describe::describe_protocol(client, &protocol, options)?;
+        let description = client.describe_protocol(&protocol, options)?;
         if let Some(method) = description.methods.iter().find(|m| m.name == name) {
             let method = method.clone();
             return Ok((description, method));

@@ -213,13 +213,17 @@ fn describe(client: &mut Client, options: &CallOptions, a: &DescribeArgs) -> Out
         .protocols
         .iter()
         .filter(|p| match &a.protocol {
-            Some(wanted) => &p.name == wanted,
+            Some(wanted) => &p.protocol == wanted,
             None => a.all || !p.is_framework(),
         })
-        .map(|p| p.name.clone())
+        .map(|p| p.protocol.clone())
         .collect();
     if let (Some(wanted), true) = (&a.protocol, names.is_empty()) {
-        let hosted: Vec<&str> = server.protocols.iter().map(|p| p.name.as_str()).collect();
+        let hosted: Vec<&str> = server
+            .protocols
+            .iter()
+            .map(|p| p.protocol.as_str())
+            .collect();
         return Err(Failure::usage(format!(
             "the server hosts no protocol `{wanted}`; hosted: {}",
             hosted.join(", ")
@@ -227,7 +231,7 @@ fn describe(client: &mut Client, options: &CallOptions, a: &DescribeArgs) -> Out
     }
     let mut protocols = Vec::with_capacity(names.len());
     for name in &names {
-        protocols.push(describe::describe_protocol(client, name, options)?);
+        protocols.push(client.describe_protocol(name, options)?);
     }
     let text = match a.format {
         DescribeFormat::Table => render::text(&server, &protocols),

@@ -4,12 +4,14 @@ use std::fmt::Write as _;
 
 use arrow_schema::Schema;
 use serde_json::{Value, json};
+use vgi_rpc::client::{MethodDescription, ProtocolDescription};
+use vgi_rpc::schema::reflection::ProtocolList;
 
 use crate::args::type_name;
-use crate::describe::{MethodDescription, ProtocolDescription, ServerInfo};
+use crate::describe::kind_name;
 
 /// The human listing: server, then each protocol with its methods.
-pub(crate) fn text(server: &ServerInfo, protocols: &[ProtocolDescription]) -> String {
+pub(crate) fn text(server: &ProtocolList, protocols: &[ProtocolDescription]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -58,7 +60,7 @@ fn method_text(out: &mut String, m: &MethodDescription) {
     let _ = writeln!(
         out,
         "  {:<8}  {}({}){returns}",
-        m.kind.as_str(),
+        kind_name(m.kind),
         m.name,
         params.join(", ")
     );
@@ -102,7 +104,7 @@ fn schema_json(schema: &Schema) -> Value {
 }
 
 /// The JSON document: stable keys, one object per protocol and per method.
-pub(crate) fn json(server: &ServerInfo, protocols: &[ProtocolDescription]) -> Value {
+pub(crate) fn json(server: &ProtocolList, protocols: &[ProtocolDescription]) -> Value {
     let protocols: Vec<Value> = protocols
         .iter()
         .map(|p| {
@@ -112,7 +114,7 @@ pub(crate) fn json(server: &ServerInfo, protocols: &[ProtocolDescription]) -> Va
                 .map(|m| {
                     json!({
                         "name": m.name,
-                        "kind": m.kind.as_str(),
+                        "kind": kind_name(m.kind),
                         "params": schema_json(&m.params),
                         "defaults": m.defaults,
                         "result": m.result.as_deref().map(schema_json),

@@ -18,6 +18,8 @@ mod expanded {
     struct String;
     struct Vec;
     struct Arc;
+    struct Box;
+    struct From;
     struct Field;
     struct Schema;
     struct SCHEMA;
@@ -55,7 +57,11 @@ mod expanded {
             #[vgi(default = "x")] s: ::std::string::String,
             status: Status,
         ) -> ::vgi_rpc::Result<::std::vec::Vec<Point>>;
-        fn void(&self) -> ::vgi_rpc::Result<()>;
+        fn void(
+            &self,
+            #[vgi(arrow = "timestamp(us,tz=UTC)")] at: i64,
+            #[vgi(arrow = "dictionary<index:int8,value:utf8>")] label: ::std::string::String,
+        ) -> ::vgi_rpc::Result<()>;
         fn alias(&self, value: T) -> ::vgi_rpc::Result<T>;
         fn produce(&self) -> ::vgi_rpc::Result<::vgi_rpc::Producer<super::Ticker, Point>>;
         fn exchange(&self) -> ::vgi_rpc::Result<::vgi_rpc::Exchange<super::Echo>>;
@@ -131,7 +137,7 @@ fn client_signatures(client: &mut expanded::HygieneClient) -> vgi_rpc::Result<()
         client.unary(point, 1, "s".to_owned(), expanded::Status::Active)?;
     let point = expanded::Point { x: 1.0, y: None };
     let _: Vec<expanded::Point> = client.unary_with_defaults(point, 1, expanded::Status::Active)?;
-    client.void()?;
+    client.void(0, "label".to_owned())?;
     let _: i64 = client.alias(1)?;
     let stream: vgi_rpc::client::ProducerStream<'_, expanded::Point> = client.produce()?;
     let _: f64 = stream.header().x;

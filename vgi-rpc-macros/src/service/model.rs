@@ -4,6 +4,8 @@
 use proc_macro2::Span;
 use syn::{Ident, Type, Visibility};
 
+use crate::arrow_type::ArrowType;
+
 /// A service trait.
 pub(crate) struct ServiceDef {
     /// The trait's visibility, given to every generated item.
@@ -86,12 +88,6 @@ pub(crate) struct ParamDef {
     pub(crate) ty: Type,
     /// Client-side default as JSON-like source text (`"\"-\""`, `42`, `true`, `null`).
     pub(crate) default: Option<String>,
-    /// Arrow type override.
-    pub(crate) arrow: Option<ArrowOverride>,
-}
-
-/// An `#[vgi(arrow = "...")]` override, checked against the type-token grammar.
-pub(crate) struct ArrowOverride {
-    /// The token in canonical spelling (what the runtime parses).
-    pub(crate) canonical: String,
+    /// Arrow type override (`#[vgi(arrow = "...")]`), parsed.
+    pub(crate) arrow: Option<ArrowType>,
 }

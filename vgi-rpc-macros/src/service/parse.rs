@@ -13,8 +13,8 @@ use syn::{
 };
 
 use super::defaults;
-use super::model::{ArrowOverride, CallShape, ContextParam, MethodDef, ParamDef, ServiceDef};
-use crate::arrow_type;
+use super::model::{CallShape, ContextParam, MethodDef, ParamDef, ServiceDef};
+use crate::arrow_type::ArrowType;
 use crate::attrs::{self, VgiOptions};
 use crate::diag::Errors;
 
@@ -160,8 +160,7 @@ fn param(arg: &mut PatType, has_body: bool, errors: &mut Errors) -> Option<Param
         .expr("default")
         .and_then(|expr| errors.ok(defaults::to_json(expr)));
     let arrow = options.string("arrow", errors).and_then(|literal| {
-        arrow_type::canonical(&literal.value())
-            .map(|canonical| ArrowOverride { canonical })
+        ArrowType::parse(&literal.value())
             .map_err(|message| errors.spanned(&literal, message))
             .ok()
     });

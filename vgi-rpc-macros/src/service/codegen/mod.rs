@@ -10,6 +10,7 @@ use quote::{format_ident, quote};
 use syn::Ident;
 
 use super::model::{ParamDef, ServiceDef};
+use crate::arrow_type::ArrowType;
 
 /// Every item generated for `def` (the trait itself is emitted by the caller).
 pub(crate) fn generate(def: &ServiceDef) -> TokenStream {
@@ -41,8 +42,5 @@ fn option(value: Option<TokenStream>) -> TokenStream {
 
 /// The parameter's Arrow type override as an `Option<DataType>` expression.
 fn arrow_override(param: &ParamDef) -> TokenStream {
-    option(param.arrow.as_ref().map(|arrow| {
-        let token = &arrow.canonical;
-        quote!(::vgi_rpc::private::override_type(#token))
-    }))
+    option(param.arrow.as_ref().map(ArrowType::data_type))
 }
