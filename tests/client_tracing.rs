@@ -4,16 +4,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::os::unix::net::UnixStream;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Metadata as TracingMetadata, Subscriber};
+use tracing::Level;
 use vgi_rpc::client::{CallOptions, Client, ConnectOptions, Link, Target};
 use vgi_rpc::prelude::*;
 use vgi_rpc::server::serve_connection;
+
+#[path = "support/capture.rs"]
+mod capture;
+use capture::Capture;
 
 #[vgi_rpc::service(protocol = "Chatty", version = "1.0.0")]
 pub trait Chatty: Send + Sync + 'static {
@@ -35,40 +37,6 @@ impl Chatty for ChattyImpl {
         );
         Ok(text.to_uppercase())
     }
-}
-
-/// Records every event as (target, level, rendered fields).
-#[derive(Default, Clone)]
-struct Capture(Arc<Mutex<Vec<(String, Level, String)>>>);
-
-struct Fields(String);
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.push_str(&format!("{}={:?};", field.name(), value));
-    }
-}
-
-impl Subscriber for Capture {
-    fn enabled(&self, _: &TracingMetadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let mut fields = Fields(String::new());
-        event.record(&mut fields);
-        let meta = event.metadata();
-        self.0
-            .lock()
-            .unwrap()
-            .push((meta.target().to_owned(), *meta.level(), fields.0));
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
 }
 
 #[test]

@@ -23,7 +23,11 @@ pub(crate) struct Active {
 impl Active {
     pub(crate) fn new(link: Link, options: &ConnectOptions) -> Active {
         Active {
-            conn: Connection::new(link.reader, link.writer, options.limits),
+            conn: Connection::new(
+                link.reader,
+                link.writer,
+                options.limits.on_channel(link.trusted),
+            ),
             control: link.control,
         }
     }

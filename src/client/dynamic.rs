@@ -71,7 +71,7 @@ impl Client {
             inner: link.reader,
             deadline: Arc::clone(&deadline),
         });
-        let link = Link::from_parts(reader, link.writer, link.control);
+        let link = Link { reader, ..link };
         Client {
             connector: None,
             endpoint: "link".to_owned(),
@@ -173,6 +173,7 @@ impl Client {
             ..
         } = self;
         let active = link.as_mut().ok_or(Error::Closed)?;
+        let _span = call_span(target, method);
         let request = encoder.encode(target, method, params, &options.metadata)?;
         let guard = CallGuard::call(deadline, &active.control, options)?;
         let mut logs = Vec::new();
@@ -242,8 +243,9 @@ impl Client {
             ..
         } = self;
         let active = link.as_mut().ok_or(Error::Closed)?;
+        let span = call_span(target, method);
         let request = encoder.encode(target, method, params, &options.metadata)?;
-        ClientStream::open(active, deadline, broken, request, open, options)
+        ClientStream::open(active, deadline, broken, request, open, options, span)
     }
 
     /// The live connection, reopening it first if a failed call dropped it.
@@ -279,6 +281,17 @@ impl Client {
         active.control.abort();
         error
     }
+}
+
+/// The span a call's wire events belong to (entered for as long as it is held).
+fn call_span(target: &Target, method: &str) -> tracing::span::EnteredSpan {
+    tracing::debug_span!(
+        target: crate::wire::trace::TARGET,
+        "call",
+        protocol = %target.protocol,
+        method = %method,
+    )
+    .entered()
 }
 
 impl Drop for Client {

@@ -115,6 +115,9 @@ pub struct Link {
     pub(crate) reader: BoxRead,
     pub(crate) writer: BoxWrite,
     pub(crate) control: Arc<dyn LinkControl>,
+    /// The peer is a process the caller controls (an `exec:` worker): a cheaper
+    /// [`Validation`](crate::wire::Validation) level applies.
+    pub(crate) trusted: bool,
 }
 
 impl Link {
@@ -126,6 +129,7 @@ impl Link {
             reader: Box::new(reader),
             writer: Box::new(writer),
             control: Arc::new(NoControl),
+            trusted: false,
         }
     }
 
@@ -135,7 +139,15 @@ impl Link {
             reader,
             writer,
             control,
+            trusted: false,
         }
+    }
+
+    /// Marks the peer as a process the caller controls (a worker it spawned), so a
+    /// validation level below full, set through `unsafe`, applies to it.
+    pub(crate) fn trusted(mut self) -> Self {
+        self.trusted = true;
+        self
     }
 
     /// Replaces the link's control.

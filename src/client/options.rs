@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::link::LinkControl;
-use crate::wire::{Limits, Metadata};
+use crate::wire::{Limits, Metadata, Validation};
 
 /// Options for one call (unary or stream).
 ///
@@ -123,6 +123,21 @@ impl ConnectOptions {
     /// Sets [`ConnectOptions::limits`].
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Sets how much of each received batch is checked (default [`Validation::Full`]).
+    /// A cheaper level applies only to an `exec:` worker; on sockets it is ignored (with
+    /// a warning) and every batch is fully validated.
+    ///
+    /// # Safety
+    /// As [`Limits::with_validation`]: the worker must be trusted to send well-formed
+    /// Arrow data; a malformed batch read unchecked is undefined behaviour.
+    #[must_use]
+    #[allow(unsafe_code)]
+    pub unsafe fn with_validation(mut self, validation: Validation) -> Self {
+        // SAFETY: the caller upholds `Limits::with_validation`'s contract (ours).
+        self.limits = unsafe { self.limits.with_validation(validation) };
         self
     }
 }

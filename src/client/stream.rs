@@ -86,6 +86,8 @@ pub struct ClientStream<'c> {
     control: &'c Arc<dyn LinkControl>,
     broken: &'c mut bool,
     options: CallOptions,
+    /// The call's span, re-entered for every turn.
+    span: tracing::Span,
 }
 
 impl<'c> ClientStream<'c> {
@@ -96,6 +98,7 @@ impl<'c> ClientStream<'c> {
         request: &[u8],
         open: StreamOpen,
         options: &CallOptions,
+        span: tracing::span::EnteredSpan,
     ) -> Result<Self> {
         let Active { conn, control } = active;
         let guard = CallGuard::turn(deadline, control, options.cancel.as_ref())?;
@@ -111,6 +114,7 @@ impl<'c> ClientStream<'c> {
             control,
             broken,
             options: options.clone(),
+            span: span.exit(),
         };
         match opened {
             Ok(session) => {
@@ -196,6 +200,8 @@ impl<'c> ClientStream<'c> {
     }
 
     fn turn<T>(&mut self, op: impl FnOnce(&mut StreamSession<'c>) -> Result<T>) -> Result<T> {
+        let span = self.span.clone();
+        let _entered = span.enter();
         if self.is_finished() {
             return match self.session.as_mut() {
                 Some(session) => op(session),
@@ -220,6 +226,8 @@ impl<'c> ClientStream<'c> {
     }
 
     fn finish(&mut self, op: impl FnOnce(StreamSession<'c>) -> Result<()>) -> Result<()> {
+        let span = self.span.clone();
+        let _entered = span.enter();
         let Some(session) = self.session.take() else {
             return Ok(());
         };

@@ -13,13 +13,13 @@ use super::answer::{Out, Sink, answer_error, empty, site};
 use super::call::{Caller, dispatch};
 use super::emit::{Finished, emit};
 use super::exception::framework;
-use super::peer::Peer;
+use super::peer::{Peer, TransportKind};
 use super::registry::ServerInner;
 use super::route::Request;
 use super::stats::{Meter, Metered};
 use super::streams::{Flow, Next, StreamRun};
 use super::{Server, ids};
-use crate::wire::{self, StreamItem};
+use crate::wire::{self, Limits, StreamItem};
 use crate::{Error, Result, RpcError};
 
 /// The writing half of a connection, counting what it sends.
@@ -46,6 +46,7 @@ impl<W: Write> Sink for StreamSink<W> {
 /// past one stream's EOS is harmless), the sink answers go to, the current call's
 /// statistics and the answer buffer reused by every call.
 pub(crate) struct Conn<R, W> {
+    limits: Limits,
     reader: Metered<BufReader<R>>,
     sink: StreamSink<W>,
     meter: Meter,
@@ -53,8 +54,9 @@ pub(crate) struct Conn<R, W> {
 }
 
 impl<R: Read, W: Write> Conn<R, W> {
-    pub(crate) fn new(reader: R, writer: W, metered: bool) -> Self {
+    pub(crate) fn new(reader: R, writer: W, metered: bool, limits: Limits) -> Self {
         Conn {
+            limits,
             reader: Metered::new(BufReader::with_capacity(256 << 10, reader)),
             sink: StreamSink { writer, written: 0 },
             meter: Meter::new(metered),
@@ -69,6 +71,7 @@ impl<R: Read, W: Write> Conn<R, W> {
             sink,
             meter,
             buf,
+            ..
         } = self;
         (reader, Out { sink, buf, meter })
     }
@@ -98,8 +101,10 @@ pub fn serve_connection_from<R: Read, W: Write>(
     writer: W,
 ) -> Result<()> {
     let inner = &server.inner;
+    // A worker's stdio leads to the client that started it; sockets to anyone.
+    let limits = inner.limits.on_channel(peer.kind == TransportKind::Pipe);
     let peer = Arc::new(peer);
-    let mut conn = Conn::new(reader, writer, !inner.hooks.is_empty());
+    let mut conn = Conn::new(reader, writer, !inner.hooks.is_empty(), limits);
     loop {
         match serve_call(inner, &mut conn, &peer) {
             Ok(()) => {}
@@ -110,16 +115,13 @@ pub fn serve_connection_from<R: Read, W: Write>(
 }
 
 /// Reads one whole request stream; its first batch is the request.
-pub(crate) fn read_request<R: Read, W: Write>(
-    inner: &ServerInner,
-    conn: &mut Conn<R, W>,
-) -> Result<Option<Request>> {
+pub(crate) fn read_request<R: Read, W: Write>(conn: &mut Conn<R, W>) -> Result<Option<Request>> {
     let mut first = None;
-    let reader = &mut conn.reader;
+    let (reader, limits) = (&mut conn.reader, &conn.limits);
     let read = (|| {
-        let mut decoder = wire::read_stream_start(reader, &inner.limits)?;
+        let mut decoder = wire::read_stream_start(reader, limits)?;
         loop {
-            match wire::read_stream_item(reader, &mut decoder, &inner.limits)? {
+            match wire::read_stream_item(reader, &mut decoder, limits)? {
                 StreamItem::Batch(batch, metadata) => {
                     if first.is_none() {
                         first = Some(Request { batch, metadata });
@@ -134,7 +136,7 @@ pub(crate) fn read_request<R: Read, W: Write>(
         Err(e @ Error::InvalidMessage(_)) => {
             // The bad message was skipped whole: consume the rest of the request so
             // the answer lines up with it and the connection stays usable.
-            wire::drain_stream(&mut conn.reader, &inner.limits)?;
+            wire::drain_stream(&mut conn.reader, &conn.limits)?;
             Err(e)
         }
         Err(e) => Err(e),
@@ -149,7 +151,7 @@ fn serve_call<R: Read, W: Write>(
     let request_id = ids::random_hex(16);
     conn.meter.reset();
     let (read_before, written_before) = (conn.reader.consumed, conn.sink.written);
-    let request = match read_request(inner, conn) {
+    let request = match read_request(conn) {
         Ok(Some(request)) => request,
         Ok(None) => {
             let err = framework::protocol_error("Request stream carried no batch");
@@ -168,18 +170,26 @@ fn serve_call<R: Read, W: Write>(
         }
     };
     let started = Instant::now();
+    let _span = tracing::debug_span!(
+        target: wire::trace::TARGET,
+        "serve",
+        method = %request.metadata.get(wire::keys::METHOD).unwrap_or_default(),
+        request_id = %request_id,
+    )
+    .entered();
     conn.meter.input(&request.batch);
     let shape = conn.meter.enabled.then(|| request.batch.clone());
     let caller = Caller {
         peer,
         request_id: &request_id,
     };
+    let limits = conn.limits;
     let (reader, mut out) = conn.split();
     let (target, next) = dispatch(inner, &caller, request, &mut out);
     let result = next.and_then(|next| match next {
         Next::Done => Ok(()),
-        Next::DrainInput => drain_input(inner, reader),
-        Next::Stream(run) => pump(inner, reader, *run, &mut out),
+        Next::DrainInput => drain_input(&limits, reader),
+        Next::Stream(run) => pump(&limits, reader, *run, &mut out),
     });
     if let (Some(target), Some(request)) = (target, shape) {
         conn.meter.stats.request_bytes = conn.reader.consumed - read_before;
@@ -200,22 +210,22 @@ fn serve_call<R: Read, W: Write>(
 /// Feeds a stream call the client's input stream, one batch per turn, until either side
 /// ends it.
 fn pump<R: Read, S: Sink>(
-    inner: &ServerInner,
+    limits: &Limits,
     reader: &mut Metered<BufReader<R>>,
     mut run: StreamRun<'_>,
     out: &mut Out<'_, S>,
 ) -> Result<()> {
-    let mut input = wire::read_stream_start(reader, &inner.limits).map_err(|e| match e {
+    let mut input = wire::read_stream_start(reader, limits).map_err(|e| match e {
         Error::Closed => Error::disconnected("connection closed before the stream's input began"),
         other => other,
     })?;
     run.begin_output(out)?;
     loop {
-        match wire::read_stream_item(reader, &mut input, &inner.limits)? {
+        match wire::read_stream_item(reader, &mut input, limits)? {
             StreamItem::End => return run.end(out),
             StreamItem::Batch(batch, metadata) => {
                 if run.turn(batch, metadata, out)? == Flow::Over {
-                    return wire::drain_stream(reader, &inner.limits);
+                    return wire::drain_stream(reader, limits);
                 }
             }
         }
@@ -246,7 +256,7 @@ pub(crate) fn refuse_with<R: Read, W: Write>(
     conn: &mut Conn<R, W>,
     error: &RpcError,
 ) -> Result<()> {
-    let request = read_request(inner, conn)?;
+    let request = read_request(conn)?;
     let md = request.as_ref().map(|r| &r.metadata);
     let protocol = md.and_then(|m| m.get(crate::wire::keys::PROTOCOL));
     let method = md.and_then(|m| m.get(crate::wire::keys::METHOD));
@@ -262,7 +272,7 @@ pub(crate) fn refuse_with<R: Read, W: Write>(
 }
 
 /// Reads and discards one whole input stream (after a stream call failed early).
-fn drain_input<R: Read>(inner: &ServerInner, reader: &mut Metered<BufReader<R>>) -> Result<()> {
-    wire::read_stream_start(reader, &inner.limits)?;
-    wire::drain_stream(reader, &inner.limits)
+fn drain_input<R: Read>(limits: &Limits, reader: &mut Metered<BufReader<R>>) -> Result<()> {
+    wire::read_stream_start(reader, limits)?;
+    wire::drain_stream(reader, limits)
 }

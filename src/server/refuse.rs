@@ -33,6 +33,6 @@ pub fn refuse_connection<R: Read, W: Write>(
     writer: W,
     error: &RpcError,
 ) -> Result<()> {
-    let mut conn = Conn::new(reader, writer, false);
+    let mut conn = Conn::new(reader, writer, false, server.inner.limits.on_channel(false));
     refuse_with(&server.inner, &mut conn, error)
 }

@@ -10,7 +10,7 @@ use super::interceptor::Interceptor;
 use super::reflection::ReflectionService;
 use super::service::{ProtocolSpec, Service};
 use crate::Result;
-use crate::wire::Limits;
+use crate::wire::{Limits, Validation};
 
 /// One hosted protocol: its dispatcher, description and protocol hash.
 pub(crate) struct Binding {
@@ -107,6 +107,21 @@ impl ServerBuilder {
     /// Size limits applied to every message a client sends.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Sets how much of each received batch is checked (default [`Validation::Full`]).
+    /// A cheaper level applies only on stdio (the client that started this worker); Unix
+    /// and TCP connections are always fully validated.
+    ///
+    /// # Safety
+    /// As [`Limits::with_validation`]: the client must be trusted to send well-formed
+    /// Arrow data; a malformed batch read unchecked is undefined behaviour.
+    #[must_use]
+    #[allow(unsafe_code)]
+    pub unsafe fn validation(mut self, validation: Validation) -> Self {
+        // SAFETY: the caller upholds `Limits::with_validation`'s contract (ours).
+        self.limits = unsafe { self.limits.with_validation(validation) };
         self
     }
 

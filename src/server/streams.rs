@@ -91,6 +91,8 @@ pub(crate) struct StreamRun<'a> {
     /// Logs from init not yet sent (no header stream carried them).
     init_logs: Vec<LogRecord>,
     output: Option<Answer>,
+    /// Turns run so far.
+    turns: u64,
 }
 
 impl<'a> StreamRun<'a> {
@@ -129,6 +131,7 @@ impl<'a> StreamRun<'a> {
             output_schema,
             init_logs,
             output: None,
+            turns: 0,
         })))
     }
 
@@ -156,6 +159,10 @@ impl<'a> StreamRun<'a> {
                 "stream turn before its output began",
             ));
         };
+        self.turns += 1;
+        let _span =
+            tracing::debug_span!(target: crate::wire::trace::TARGET, "turn", n = self.turns)
+                .entered();
         if metadata.contains(keys::CANCEL) {
             out.meter.cancelled = true;
             self.state.on_cancel();

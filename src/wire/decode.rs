@@ -15,10 +15,12 @@ use arrow_buffer::Buffer;
 use arrow_ipc::MessageHeader;
 use arrow_schema::SchemaRef;
 
-use super::Metadata;
+use super::trace::{self, Direction};
+use super::{Metadata, Validation};
 use crate::{Error, Result};
 
-/// Upper bounds on what a peer may make us allocate.
+/// Upper bounds on what a peer may make us allocate, and how much of what it sends is
+/// checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
@@ -26,9 +28,37 @@ pub struct Limits {
     pub max_metadata: usize,
     /// Largest message body accepted (bytes).
     pub max_body: u64,
+    /// Set only through the `unsafe` [`Limits::with_validation`].
+    validation: Validation,
 }
 
 impl Limits {
+    /// How much of each received batch is checked (see [`Validation`]).
+    pub fn validation(&self) -> Validation {
+        self.validation
+    }
+
+    /// Sets the validation level of received batches.
+    ///
+    /// # Safety
+    /// A level below [`Validation::Full`] skips checks arrow relies on for memory safety
+    /// (UTF-8, offsets, dictionary keys): the peer must be trusted to send well-formed
+    /// Arrow data. The engines apply such a level only on channels to a process the caller
+    /// controls (an `exec:` worker, a worker's stdio, shared memory) and use
+    /// [`Validation::Full`] on sockets regardless.
+    #[must_use]
+    #[allow(unsafe_code)]
+    pub unsafe fn with_validation(mut self, validation: Validation) -> Self {
+        self.validation = validation;
+        self
+    }
+
+    /// These limits with the validation level a channel gets: the configured one where
+    /// the peer is trusted, [`Validation::Full`] elsewhere.
+    pub(crate) fn on_channel(mut self, trusted: bool) -> Self {
+        self.validation = self.validation.on_channel(trusted);
+        self
+    }
     /// Sets [`Limits::max_metadata`].
     #[must_use]
     pub fn with_max_metadata(mut self, bytes: usize) -> Self {
@@ -49,6 +79,7 @@ impl Default for Limits {
         Limits {
             max_metadata: 64 << 20,
             max_body: 16 << 30,
+            validation: Validation::Full,
         }
     }
 }
@@ -230,6 +261,7 @@ pub enum StreamItem {
 pub struct StreamDecoder {
     schema: SchemaRef,
     dictionaries: HashMap<i64, ArrayRef>,
+    validation: Validation,
 }
 
 impl StreamDecoder {
@@ -249,10 +281,19 @@ impl StreamDecoder {
             .header_as_schema()
             .ok_or_else(|| Error::protocol("schema message without a schema"))?;
         let schema = decode_fb_schema(fb)?;
+        trace::stream_start(Direction::In, &schema);
         Ok(StreamDecoder {
             schema,
             dictionaries: HashMap::new(),
+            validation: Validation::Full,
         })
+    }
+
+    /// Sets how much of each batch is checked (from [`Limits::validation`], which only
+    /// `unsafe` code can lower).
+    pub(crate) fn with_validation(mut self, validation: Validation) -> Self {
+        self.validation = validation;
+        self
     }
 
     /// The stream's schema.
@@ -273,17 +314,29 @@ impl StreamDecoder {
                     .header_as_record_batch()
                     .ok_or_else(|| Error::protocol("record batch message without a header"))?;
                 check_batch_shape(&fb, &self.schema, raw.body().len())?;
-                let batch = guard(|| {
-                    arrow_ipc::reader::read_record_batch(
-                        raw.body(),
-                        fb,
-                        self.schema.clone(),
-                        &self.dictionaries,
-                        None,
-                        &version,
-                    )
-                })?;
-                Ok(Some((batch, read_custom_metadata(&message))))
+                let batch = match self.validation {
+                    Validation::Full => guard(|| {
+                        arrow_ipc::reader::read_record_batch(
+                            raw.body(),
+                            fb,
+                            self.schema.clone(),
+                            &self.dictionaries,
+                            None,
+                            &version,
+                        )
+                    })?,
+                    level => {
+                        let batch = guard(|| {
+                            let dictionaries = &self.dictionaries;
+                            read_unvalidated(raw.body(), fb, &self.schema, dictionaries, &version)
+                        })?;
+                        level.check_unvalidated(&batch)?;
+                        batch
+                    }
+                };
+                let metadata = read_custom_metadata(&message);
+                trace::batch(Direction::In, &batch, &metadata, raw.body().len());
+                Ok(Some((batch, metadata)))
             }
             MessageHeader::DictionaryBatch => {
                 let fb = message
@@ -311,6 +364,27 @@ impl StreamDecoder {
             ))),
         }
     }
+}
+
+/// Decodes a batch without arrow's validation, for a level below [`Validation::Full`].
+#[allow(unsafe_code)]
+fn read_unvalidated(
+    body: &Buffer,
+    fb: arrow_ipc::RecordBatch<'_>,
+    schema: &SchemaRef,
+    dictionaries: &HashMap<i64, ArrayRef>,
+    version: &arrow_ipc::MetadataVersion,
+) -> std::result::Result<RecordBatch, arrow_schema::ArrowError> {
+    let mut skip = arrow_data::UnsafeFlag::new();
+    // SAFETY: this runs only when the stream's `Limits` carry a level below `Full`, which
+    // only `unsafe` `Limits::with_validation` sets, whose caller vouches that the peer
+    // sends well-formed Arrow data; and the engines lower the level only on channels to a
+    // process the caller controls (`Limits::on_channel`). Framing, the message header and
+    // the buffer table were checked against the body (`check_batch_shape`) either way.
+    unsafe { skip.set(true) };
+    arrow_ipc::reader::RecordBatchDecoder::try_new(body, fb, schema.clone(), dictionaries, version)?
+        .with_skip_validation(skip)
+        .read_record_batch()
 }
 
 /// Rejects record batch headers whose declared shape cannot fit the schema before arrow

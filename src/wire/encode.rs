@@ -14,6 +14,7 @@ use arrow_schema::Schema;
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 
 use super::Metadata;
+use super::trace::{self, Direction};
 use crate::{Error, Result};
 
 /// The end-of-stream marker: continuation token and a zero length.
@@ -69,6 +70,7 @@ impl StreamEncoder {
             .as_union_value();
         finish_message(fbb, MessageHeader::Schema, header, 0, &Metadata::new());
         frame(out, self.fbb.finished_data(), &[]);
+        trace::stream_start(Direction::Out, schema);
     }
 
     /// Appends one batch (preceded by any dictionary messages it needs), with `metadata`
@@ -88,6 +90,7 @@ impl StreamEncoder {
         for dictionary in dictionaries {
             self.reframe(out, dictionary, &Metadata::new())?;
         }
+        trace::batch(Direction::Out, batch, metadata, encoded.arrow_data.len());
         self.reframe(out, encoded, metadata)
     }
 
@@ -111,6 +114,7 @@ impl StreamEncoder {
         for dictionary in dictionaries {
             self.reframe(out, dictionary, &Metadata::new())?;
         }
+        trace::batch(Direction::Out, batch, metadata, encoded.arrow_data.len());
         if encoded.arrow_data.len() < split_at {
             self.reframe(out, encoded, metadata)?;
             return Ok(None);
@@ -123,6 +127,7 @@ impl StreamEncoder {
     /// Appends the end-of-stream marker.
     pub fn eos(&mut self, out: &mut Vec<u8>) {
         out.extend_from_slice(&EOS);
+        trace::stream_end(Direction::Out);
     }
 
     /// Rebuilds arrow-rs's message around the same header table, adding metadata.

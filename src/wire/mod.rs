@@ -14,11 +14,14 @@ mod decode;
 mod encode;
 pub mod keys;
 mod metadata;
+pub mod trace;
+mod validation;
 
 pub use classify::BatchKind;
 pub use decode::{Limits, RawMessage, StreamDecoder, StreamItem, read_message};
 pub use encode::{EOS, StreamEncoder};
 pub use metadata::Metadata;
+pub use validation::Validation;
 
 use std::io::{Read, Write};
 
@@ -34,7 +37,9 @@ use crate::{Error, Result};
 /// protocol errors for anything malformed, including an EOS where a schema should be.
 pub fn read_stream_start<R: Read + ?Sized>(r: &mut R, limits: &Limits) -> Result<StreamDecoder> {
     match read_message(r, limits, true)? {
-        Some(raw) => StreamDecoder::from_schema_message(&raw).map_err(in_step),
+        Some(raw) => StreamDecoder::from_schema_message(&raw)
+            .map(|decoder| decoder.with_validation(limits.validation()))
+            .map_err(in_step),
         None => Err(Error::protocol("IPC stream ended before its schema")),
     }
 }
@@ -60,7 +65,10 @@ pub fn read_stream_item<R: Read + ?Sized>(
 ) -> Result<StreamItem> {
     loop {
         match read_message(r, limits, false)? {
-            None => return Ok(StreamItem::End),
+            None => {
+                trace::stream_end(trace::Direction::In);
+                return Ok(StreamItem::End);
+            }
             Some(raw) => {
                 if let Some((batch, md)) = decoder.decode(&raw).map_err(in_step)? {
                     return Ok(StreamItem::Batch(batch, md));

@@ -19,7 +19,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use vgi_rpc::client::{CallOptions, Client};
+use vgi_rpc::client::{CallOptions, Client, ConnectOptions};
+use vgi_rpc::transport::Address;
+use vgi_rpc::wire::Validation;
 
 use crate::failure::{Failure, Outcome};
 use crate::output::{Format, Sink};
@@ -77,9 +79,15 @@ struct Global {
     /// Deadline for each call, in seconds.
     #[arg(long, global = true, value_name = "SECS")]
     timeout: Option<f64>,
-    /// Show remote tracebacks.
-    #[arg(short, long, global = true)]
-    verbose: bool,
+    /// Show remote tracebacks and log every message in and out on stderr
+    /// (`-v`: each batch; `-vv`: also stream starts and ends).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// How much of each received batch is checked. `standard` and `none` skip checks that
+    /// guard against malformed data and apply only to `exec:` workers you trust; sockets
+    /// are always checked in full.
+    #[arg(long, global = true, value_name = "LEVEL", default_value = "full")]
+    validation: ValidationArg,
     /// Do not print server log messages.
     #[arg(short, long, global = true)]
     quiet: bool,
@@ -150,13 +158,14 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            failure.report(cli.global.verbose);
+            failure.report(cli.global.verbose > 0);
             failure.exit_code()
         }
     }
 }
 
 fn run(cli: &Cli) -> Outcome {
+    wire_log(cli.global.verbose);
     let mut options = CallOptions::default();
     if let Some(secs) = cli.global.timeout {
         let timeout = Duration::try_from_secs_f64(secs)
@@ -188,8 +197,46 @@ fn run(cli: &Cli) -> Outcome {
     }
 }
 
+/// Validation levels as the command line spells them.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ValidationArg {
+    Full,
+    Standard,
+    None,
+}
+
+/// `-v`: wire events (`vgi_rpc::wire`) at DEBUG on stderr; `-vv`: TRACE.
+fn wire_log(verbosity: u8) {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let level = match verbosity {
+        0 => return,
+        1 => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
+    };
+    let filter = Targets::new().with_target(vgi_rpc::wire::trace::TARGET, level);
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    let _ = tracing_subscriber::registry()
+        .with(layer)
+        .with(filter)
+        .try_init();
+}
+
 fn connect(address: &str, global: &Global) -> Outcome<Client> {
-    let mut client = Client::connect(address)?;
+    let address: Address = address.parse()?;
+    let validation = match global.validation {
+        ValidationArg::Full => Validation::Full,
+        ValidationArg::Standard => Validation::Standard,
+        ValidationArg::None => Validation::None,
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: a level below full is the user's explicit, documented choice for a worker
+    // they trust (`--validation`); the library applies it only to `exec:` workers.
+    let options = unsafe { ConnectOptions::default().with_validation(validation) };
+    let mut client = Client::connect_with(&address, options)?;
     if !global.quiet {
         client.set_log_handler(|record| {
             if record.extra.is_empty() {

@@ -439,3 +439,41 @@ fn help_shows_examples() {
         assert!(text.contains("vgi-rpc call") || text.contains("vgi-rpc describe"));
     }
 }
+
+#[test]
+fn verbose_logs_the_wire_and_validation_levels_parse() {
+    let address = exec_address(Impl::Ours);
+    let r = run(&address, &["call", "-v", "echo_string", "value=hi"], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.trim(), "hi");
+    let wire: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("vgi_rpc::wire") && l.contains("method=echo_string"))
+        .collect();
+    assert_eq!(wire.len(), 2, "request out, result in: {}", r.stderr);
+    assert!(
+        wire.iter()
+            .any(|l| l.contains("dir=\"out\"") && l.contains("vgi_rpc.method"))
+    );
+    assert!(
+        !r.stderr.contains("value=hi"),
+        "payload values stay out of the log"
+    );
+    // Quiet without -v.
+    let r = run(&address, &["call", "echo_string", "value=hi"], None);
+    assert!(!r.stderr.contains("vgi_rpc::wire"), "{}", r.stderr);
+    // A cheaper level on an exec: worker still answers correctly.
+    let r = run(
+        &address,
+        &["call", "--validation", "none", "produce_n", "count=2"],
+        None,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = run(
+        &address,
+        &["call", "--validation", "partial", "echo_string", "value=x"],
+        None,
+    );
+    assert_eq!(r.code, 2, "a usage error: {}", r.stderr);
+}

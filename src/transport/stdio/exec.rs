@@ -60,7 +60,7 @@ pub(crate) fn spawn(
         grace: options.exit_grace,
     });
     let reader = DeadlineReader::new(stdout, deadline);
-    Ok(Link::from_parts(Box::new(reader), Box::new(stdin), control))
+    Ok(Link::from_parts(Box::new(reader), Box::new(stdin), control).trusted())
 }
 
 /// A spawned worker: reaped (and killed if need be) on drop, so none is left behind.
