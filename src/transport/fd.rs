@@ -8,14 +8,14 @@
 //! deadline no `poll` is made: the call path stays at one `read`.
 
 use std::io::{self, Read};
-use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsFd;
-use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
-use crate::client::{Deadline, LinkControl};
+use super::listener::SocketStream;
+use crate::Result;
+use crate::client::{Deadline, Link, LinkControl};
 
 /// A reader over a file descriptor that waits with `poll` while a deadline is armed.
 pub(crate) struct DeadlineReader<T> {
@@ -57,29 +57,28 @@ impl<T: Read + AsFd> Read for DeadlineReader<T> {
     }
 }
 
-/// A connected socket the client can shut down from another thread.
-pub(crate) trait ShutdownSocket: Send + Sync + 'static {
-    fn shutdown_both(&self);
-}
-
-impl ShutdownSocket for UnixStream {
-    fn shutdown_both(&self) {
-        let _ = self.shutdown(Shutdown::Both);
-    }
-}
-
-impl ShutdownSocket for TcpStream {
-    fn shutdown_both(&self) {
-        let _ = self.shutdown(Shutdown::Both);
-    }
-}
-
 /// Interrupts a socket link by shutting the socket down in both directions: a blocked
 /// read sees EOF, a blocked write fails.
-pub(crate) struct SocketControl<S>(pub(crate) S);
+struct SocketControl<S>(S);
 
-impl<S: ShutdownSocket> LinkControl for SocketControl<S> {
+impl<S: SocketStream + Sync> LinkControl for SocketControl<S> {
     fn interrupt(&self) {
-        self.0.shutdown_both();
+        self.0.shutdown_all();
     }
+}
+
+/// A client link over a connected socket: reads honour the deadline, a cancel shuts the
+/// socket down.
+pub(crate) fn socket_link<S: SocketStream + Sync>(
+    stream: S,
+    deadline: &Arc<Deadline>,
+) -> Result<Link> {
+    let control = Arc::new(SocketControl(stream.duplicate()?));
+    let writer = stream.duplicate()?;
+    let reader = DeadlineReader::new(stream, deadline);
+    Ok(Link::from_parts(
+        Box::new(reader),
+        Box::new(writer),
+        control,
+    ))
 }

@@ -6,7 +6,10 @@
 //! reads and writes on its own thread.
 
 use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
 
 use crate::server::Peer;
 
@@ -20,12 +23,36 @@ pub trait SocketStream: Read + Write + Send + AsFd + Sized + 'static {
     /// Ends the read side, so a thread blocked reading the next request sees EOF. Used
     /// to end idle connections at shutdown while letting in-flight writes finish.
     fn shutdown_read(&self);
+    /// Ends both directions, so a thread blocked reading or writing returns at once.
+    fn shutdown_all(&self);
     /// Sets (or clears) the timeout of every blocking read.
     ///
     /// # Errors
     /// When the socket rejects the option.
     fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> io::Result<()>;
 }
+
+/// The standard library's sockets are [`SocketStream`]s.
+macro_rules! socket_stream {
+    ($($socket:ty),*) => {$(
+        impl SocketStream for $socket {
+            fn duplicate(&self) -> io::Result<Self> {
+                self.try_clone()
+            }
+            fn shutdown_read(&self) {
+                let _ = self.shutdown(Shutdown::Read);
+            }
+            fn shutdown_all(&self) {
+                let _ = self.shutdown(Shutdown::Both);
+            }
+            fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+                <$socket>::set_read_timeout(self, timeout)
+            }
+        }
+    )*};
+}
+
+socket_stream!(UnixStream, TcpStream);
 
 /// A bound, listening socket.
 pub trait Listener: AsFd {

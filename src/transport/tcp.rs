@@ -3,28 +3,16 @@
 //! one complete write, so Nagle would only add latency.
 
 use std::io;
-use std::net::{Shutdown as HowShutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::fd::{DeadlineReader, SocketControl};
-use super::listener::{Listener, SocketStream};
+use super::fd::socket_link;
+use super::listener::Listener;
 use crate::client::{Deadline, Link};
 use crate::server::Peer;
 use crate::{Error, Result};
-
-impl SocketStream for TcpStream {
-    fn duplicate(&self) -> io::Result<Self> {
-        self.try_clone()
-    }
-    fn shutdown_read(&self) {
-        let _ = self.shutdown(HowShutdown::Read);
-    }
-    fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
-        TcpStream::set_read_timeout(self, timeout)
-    }
-}
 
 /// A TCP listening socket. Accepted streams get `TCP_NODELAY`: every response is one
 /// complete write, so Nagle would only add latency.
@@ -106,12 +94,5 @@ pub(crate) fn connect(
         }
     };
     stream.set_nodelay(true)?;
-    let control = Arc::new(SocketControl(stream.try_clone()?));
-    let writer = stream.try_clone()?;
-    let reader = DeadlineReader::new(stream, deadline);
-    Ok(Link::from_parts(
-        Box::new(reader),
-        Box::new(writer),
-        control,
-    ))
+    socket_link(stream, deadline)
 }

@@ -3,30 +3,17 @@
 
 use std::fs;
 use std::io;
-use std::net::Shutdown as HowShutdown;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::fd::{DeadlineReader, SocketControl};
-use super::listener::{Listener, SocketStream};
+use super::fd::socket_link;
+use super::listener::Listener;
 use crate::client::{Deadline, Link};
 use crate::server::Peer;
 use crate::{Error, Result};
-
-impl SocketStream for UnixStream {
-    fn duplicate(&self) -> io::Result<Self> {
-        self.try_clone()
-    }
-    fn shutdown_read(&self) {
-        let _ = self.shutdown(HowShutdown::Read);
-    }
-    fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> io::Result<()> {
-        UnixStream::set_read_timeout(self, timeout)
-    }
-}
 
 /// A Unix-domain listening socket; the socket file is removed when this is dropped.
 #[derive(Debug)]
@@ -113,12 +100,5 @@ pub(crate) fn connect(path: &Path, deadline: &Arc<Deadline>) -> Result<Link> {
         endpoint: format!("unix:{}", path.display()),
         source,
     })?;
-    let control = Arc::new(SocketControl(stream.try_clone()?));
-    let writer = stream.try_clone()?;
-    let reader = DeadlineReader::new(stream, deadline);
-    Ok(Link::from_parts(
-        Box::new(reader),
-        Box::new(writer),
-        control,
-    ))
+    socket_link(stream, deadline)
 }
