@@ -108,8 +108,8 @@ impl RawMessage {
     }
 }
 
-/// Chunk by which a body buffer grows while it is being received.
-const GROW_CHUNK: usize = 64 << 20;
+/// Most bytes reserved for a message body before any of it has arrived.
+const FIRST_BODY_STEP: usize = 4 << 20;
 
 /// Reads one message. `Ok(None)` is end-of-stream.
 ///
@@ -137,8 +137,16 @@ pub fn read_message<R: Read + ?Sized>(
         read_exact(r, &mut word)?;
         i32::from_le_bytes(word)
     } else {
-        // Pre-0.15 framing: the length comes first, without a continuation token.
-        i32::from_le_bytes(word)
+        // Pre-0.15 framing: the length comes first, without a continuation token. Bytes
+        // that are neither are not an IPC stream at all.
+        let legacy = i32::from_le_bytes(word);
+        if legacy < 0 || usize::try_from(legacy).is_ok_and(|l| l > limits.max_metadata) {
+            return Err(Error::protocol(format!(
+                "not an Arrow IPC stream (bad continuation marker {})",
+                hex(&word)
+            )));
+        }
+        legacy
     };
     if len == 0 {
         return Ok(None);
@@ -172,6 +180,10 @@ pub fn read_message<R: Read + ?Sized>(
         .map_err(|_| Error::protocol("IPC body too large for this platform"))?;
     let body = read_body(r, body_len)?;
     Ok(Some(RawMessage { meta, body }))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads `Message.bodyLength` from an unverified flatbuffer with every offset checked:
@@ -208,12 +220,16 @@ fn unverified_body_length(meta: &[u8]) -> Option<i64> {
 }
 
 fn read_body<R: Read + ?Sized>(r: &mut R, len: usize) -> Result<Buffer> {
-    let mut body: Vec<u8> = Vec::new();
-    while body.len() < len {
-        let start = body.len();
-        let end = start + (len - start).min(GROW_CHUNK);
-        body.resize(end, 0);
-        read_exact(r, &mut body[start..end])?;
+    // Reserve at most one step ahead of what has arrived: a peer that claims a huge body
+    // and sends nothing costs us `FIRST_BODY_STEP`, not its claim. Past that the buffer
+    // doubles as bytes arrive, so it never exceeds twice what the peer actually sent.
+    let mut body = Vec::with_capacity(len.min(FIRST_BODY_STEP));
+    let wanted = u64::try_from(len).map_err(|_| Error::protocol("IPC body length too large"))?;
+    let got = r.take(wanted).read_to_end(&mut body)?;
+    if got < len {
+        return Err(Error::disconnected(
+            "connection closed inside an IPC message",
+        ));
     }
     Ok(Buffer::from_vec(body))
 }
