@@ -29,8 +29,13 @@ use crate::{Error, Result};
 ///
 /// `Client::connect` (provided by the `vgi_rpc::transport` module) opens one
 /// from an address string. A client owns its connection and, for `exec:`, the worker
-/// process, which is reaped when the client drops. See the [module docs](self) for what
-/// happens after a failed call.
+/// process, which is reaped when the client drops.
+///
+/// After a remote error the connection is as it was. After a timeout, a cancel that
+/// interrupted the transport, or a transport or framing error, the byte stream is at an
+/// unknown position, so the client drops the connection at once (an `exec:` worker is
+/// killed and reaped) and opens a fresh one at the start of the next call
+/// ([`ConnectOptions::reconnect`]). Nothing is ever retried.
 pub struct Client {
     connector: Option<Arc<dyn Connect>>,
     endpoint: String,

@@ -19,7 +19,16 @@ use std::str::FromStr;
 
 use crate::{Error, Result};
 
-/// A parsed client address. See the [module docs](self) for the syntax.
+/// A parsed client address.
+///
+/// | Form | Meaning |
+/// |---|---|
+/// | `exec:<command line>` | spawn a worker and speak over its stdin/stdout |
+/// | `unix:<path>` | connect to a Unix domain socket |
+/// | `tcp://<host>:<port>` | connect over TCP (`[v6addr]:port` for IPv6 literals) |
+///
+/// The command line of `exec:` is split like a POSIX shell splits words (quotes and
+/// backslash escapes) but no shell is invoked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Address {
