@@ -13,6 +13,7 @@
 //! | [`native`] | python_client_worker | the reference's native-client lane (`ClientConformanceService`) |
 //! | [`failures`] | ours, python | deadlines and reconnects, worker death: the local error variants against real workers |
 //! | [`peers`] | fake | fake peers that stall, hang up, answer garbage or are not there |
+//! | [`bad_input`] | ours | raw bad bytes to the worker: what it answers, and that it keeps serving |
 //!
 //! Each test starts its own endpoint (a socket worker, or the `exec:` command its client
 //! spawns), so scenarios that kill or stall a worker touch nobody else; every scenario is
@@ -29,6 +30,7 @@
 /// every worker of its group and every transport.
 ///
 /// - `conformance: a, b;` runs `fn(&mut Backend)` against ours and the Python reference;
+/// - `ours: a, b;` runs `fn(&mut Backend)` against our worker only;
 /// - `client_worker: a, b;` runs `fn(&mut Backend)` against the reference's
 ///   native-client worker;
 /// - `fake: a, b;` runs `fn(&'static Transport)` (the scenario starts its own fake peers).
@@ -38,6 +40,9 @@
 macro_rules! matrix {
     (conformance: $($scenario:ident),+ $(,)?) => {
         $( matrix!(@scenario $scenario [ours, python] run); )+
+    };
+    (ours: $($scenario:ident),+ $(,)?) => {
+        $( matrix!(@scenario $scenario [ours] run); )+
     };
     (client_worker: $($scenario:ident),+ $(,)?) => {
         $( matrix!(@scenario $scenario [python_client_worker] run); )+
@@ -72,6 +77,7 @@ macro_rules! matrix {
     };
 }
 
+mod bad_input;
 mod dynamic;
 mod failures;
 mod fake;
