@@ -91,6 +91,18 @@ impl Endpoint {
             .transpose()
     }
 
+    /// The socket worker's exit status if it has exited (reaping it); `None` while it
+    /// runs, and for `exec:`.
+    ///
+    /// # Errors
+    /// Checking failed.
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        match &mut self.child {
+            Some((child, _)) => child.try_wait(),
+            None => Ok(None),
+        }
+    }
+
     pub(super) fn stderr_file(&self) -> io::Result<File> {
         File::options()
             .create(true)
