@@ -118,8 +118,7 @@ fn errors(b: &mut Backend) {
     // Unknown method: a typed error, and the connection survives.
     let err = rpc_error(client.call(&primary(), "no_such_method", &no_params(), &opts));
     assert_ne!(err.code, ErrorCode::Unknown, "{err}");
-    let again = client.call(&primary(), "void_noop", &no_params(), &opts);
-    assert!(again.is_ok());
+    noop(client, &opts).unwrap();
 }
 
 fn logs(b: &mut Backend) {
@@ -216,11 +215,7 @@ fn producer(b: &mut Backend) {
     assert!(!err.message.is_empty());
     assert!(stream.is_finished());
     drop(stream);
-    assert!(
-        client
-            .call(&primary(), "void_noop", &no_params(), &opts)
-            .is_ok()
-    );
+    noop(client, &opts).unwrap();
 }
 
 fn exchange(b: &mut Backend) {
@@ -246,11 +241,7 @@ fn exchange(b: &mut Backend) {
         .unwrap();
     assert!(format!("{out:?}").contains("app.key"), "{out:?}");
     drop(stream);
-    assert!(
-        client
-            .call(&primary(), "void_noop", &no_params(), &opts)
-            .is_ok()
-    );
+    noop(client, &opts).unwrap();
 }
 
 fn stream_cancel(b: &mut Backend) {
