@@ -78,6 +78,11 @@ fn errors(b: &mut Backend) {
     let msg = row(vec![("message", Arc::new(StringArray::from(vec!["boom"])))]);
     let err = rpc_error(client.call(&primary(), "raise_value_error", &msg, &opts));
     assert_eq!(err.error_type, "ValueError");
+    assert_eq!(
+        err.code,
+        ErrorCode::Unknown,
+        "a plain exception carries no code"
+    );
     assert!(err.message.contains("boom"), "{err}");
     assert!(!err.is_retryable());
 
