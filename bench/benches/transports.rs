@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use vgi_rpc::client::Client;
 use vgi_rpc_bench::placement::{self, Placement};
-use vgi_rpc_bench::raw::{READ_CHUNK, memcpy};
+use vgi_rpc_bench::raw::{Baseline as _, READ_CHUNK, memcpy};
 use vgi_rpc_bench::scenario::{self, ExchangeSession, Params};
 use vgi_rpc_bench::service::MIXED_ROW_BYTES;
-use vgi_rpc_bench::transport::{Endpoint, TRANSPORTS, Transport, WorkerProgram};
+use vgi_rpc_bench::transport::{self, TRANSPORTS, Transport, WorkerProgram};
 
 /// Producer batch sizes in bytes of payload (1 row ... ~3 MB).
 const BATCH_SIZES: [usize; 5] = [MIXED_ROW_BYTES, 1 << 10, 64 << 10, 1 << 20, 3_000_000];
@@ -43,8 +43,8 @@ fn batches_for(rows: usize) -> usize {
 }
 
 fn baseline(c: &mut Criterion, place: &Placement, t: &Transport) {
-    let end = Endpoint::start(&WorkerProgram::raw(exe()), t, place).unwrap();
-    let mut stream = end.connect_raw().unwrap();
+    let end = transport::start(&transport::raw_server(exe()), t, place).unwrap();
+    let mut stream = end.open_raw().unwrap();
     let mut g = c.benchmark_group(format!("{}/baseline/{}", place.name, t.name));
     g.throughput(Throughput::Elements(1));
     g.bench_function("pingpong-1B", |b| b.iter(|| stream.ping().unwrap()));
@@ -67,9 +67,9 @@ fn baseline(c: &mut Criterion, place: &Placement, t: &Transport) {
 }
 
 fn ours(c: &mut Criterion, place: &Placement, t: &Transport) {
-    let end = Endpoint::start(&WorkerProgram::rust(exe()), t, place).unwrap();
+    let end = transport::start(&transport::rust_worker(exe()), t, place).unwrap();
     let p = Params::new().unwrap();
-    let mut client = Client::connect(&end.address).unwrap();
+    let mut client = Client::connect(end.address()).unwrap();
 
     let mut g = c.benchmark_group(format!("{}/unary/{}", place.name, t.name));
     g.throughput(Throughput::Elements(1));
@@ -107,7 +107,7 @@ fn ours(c: &mut Criterion, place: &Placement, t: &Transport) {
     let mut g = c.benchmark_group(format!("{}/concurrent/{}", place.name, t.name));
     for n in [1usize, 4, 16] {
         let clients: Vec<Mutex<Client>> = (0..n)
-            .map(|_| Mutex::new(Client::connect(&end.address).unwrap()))
+            .map(|_| Mutex::new(Client::connect(end.address()).unwrap()))
             .collect();
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::new("noop-clients", n), &n, |b, &n| {
@@ -143,9 +143,9 @@ fn python(c: &mut Criterion, place: &Placement, t: &Transport, py: &WorkerProgra
     let p = Params::new().unwrap();
     let mut g = c.benchmark_group(format!("{}/python-vs-rust/{}", place.name, t.name));
     let (rows, batches) = (131_072usize, 8usize);
-    for program in [WorkerProgram::rust(exe()), py.clone()] {
-        let end = Endpoint::start(&program, t, place).unwrap();
-        let mut client = Client::connect(&end.address).unwrap();
+    for program in [transport::rust_worker(exe()), py.clone()] {
+        let end = transport::start(&program, t, place).unwrap();
+        let mut client = Client::connect(end.address()).unwrap();
         g.throughput(Throughput::Elements(1));
         g.bench_function(format!("{}/noop", program.label), |b| {
             b.iter(|| scenario::noop(&mut client, &p).unwrap())
@@ -160,7 +160,7 @@ fn python(c: &mut Criterion, place: &Placement, t: &Transport, py: &WorkerProgra
 }
 
 fn matrix(c: &mut Criterion) {
-    let py = WorkerProgram::python();
+    let py = transport::python_worker();
     if py.is_none() {
         eprintln!("Python reference venv not found (set VGI_VENV): skipping python-vs-rust");
     }

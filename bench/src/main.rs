@@ -16,10 +16,10 @@ use anyhow::Context as _;
 use vgi_rpc::client::Client;
 use vgi_rpc_bench::measure::{Latency, best_throughput, us};
 use vgi_rpc_bench::placement::{self, Placement, SAME_CORE};
-use vgi_rpc_bench::raw::{READ_CHUNK, memcpy};
+use vgi_rpc_bench::raw::{Baseline as _, READ_CHUNK, memcpy};
 use vgi_rpc_bench::report::{TransportRow, markdown, svg};
 use vgi_rpc_bench::scenario::{self, ExchangeSession, Params};
-use vgi_rpc_bench::transport::{Endpoint, TRANSPORTS, Transport, WorkerProgram};
+use vgi_rpc_bench::transport::{self, TRANSPORTS, Transport, WorkerProgram};
 use vgi_rpc_bench::worker::{parse_listen, run_raw_server, run_worker};
 
 /// Batch size of the summary's producer (bytes of payload per batch).
@@ -83,10 +83,10 @@ fn summary(args: &[String]) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     let exe = std::env::current_exe()?;
-    let ours = WorkerProgram::rust(&exe);
-    let raw = WorkerProgram::raw(&exe);
+    let ours = transport::rust_worker(&exe);
+    let raw = transport::raw_server(&exe);
     let python = if options.python {
-        WorkerProgram::python()
+        transport::python_worker()
     } else {
         None
     };
@@ -141,8 +141,8 @@ fn measure_transport(
     let rows = scenario::mixed_rows_for(PRODUCER_BATCH);
     let total = (rows * PRODUCER_BATCHES * vgi_rpc_bench::service::MIXED_ROW_BYTES) as u64;
 
-    let raw_end = Endpoint::start(raw, t, place)?;
-    let mut stream = raw_end.connect_raw()?;
+    let raw_end = transport::start(raw, t, place)?;
+    let mut stream = raw_end.open_raw()?;
     row.ping_p50 = Latency::measure(200, LATENCY_ITERS, || stream.ping())?.p50();
     let mut buf = vec![0u8; READ_CHUNK];
     row.raw_gbps = best_throughput(3, || stream.bulk(total, &mut buf))?;
@@ -151,9 +151,9 @@ fn measure_transport(
     row.memcpy_gbps = best_throughput(3, || Ok::<_, anyhow::Error>(memcpy(&src, &mut dst, total)))?;
     drop(stream);
 
-    let end = Endpoint::start(ours, t, place)?;
+    let end = transport::start(ours, t, place)?;
     let p = Params::new()?;
-    let mut client = Client::connect(&end.address)?;
+    let mut client = Client::connect(end.address())?;
     let noop = Latency::measure(200, LATENCY_ITERS, || scenario::noop(&mut client, &p))?;
     row.noop_p50 = noop.p50();
     row.noop_p99 = noop.p99();
@@ -171,7 +171,7 @@ fn measure_transport(
     ex.close()?;
     drop(client);
     for n in [1, 4, 16] {
-        let rate = scenario::concurrent_noop(&end.address, n, Duration::from_millis(400))?;
+        let rate = scenario::concurrent_noop(end.address(), n, Duration::from_millis(400))?;
         row.concurrent.push((n, rate));
     }
     Ok(row)
@@ -190,14 +190,14 @@ fn compare_python(
     const ROWS: usize = 131_072; // 1 MiB of int64 per batch
     const BATCHES: usize = 16;
     let p = Params::new()?;
-    let end = Endpoint::start(ours, t, place)?;
-    let mut client = Client::connect(&end.address)?;
+    let end = transport::start(ours, t, place)?;
+    let mut client = Client::connect(end.address())?;
     row.rust_int64_gbps = Some(best_throughput(3, || {
         scenario::produce_int64(&mut client, ROWS, BATCHES)
     })?);
     drop(client);
-    let end = Endpoint::start(py, t, place)?;
-    let mut client = Client::connect(&end.address)?;
+    let end = transport::start(py, t, place)?;
+    let mut client = Client::connect(end.address())?;
     row.py_noop_p50 = Some(Latency::measure(50, 300, || scenario::noop(&mut client, &p))?.p50());
     let mut ex = ExchangeSession::open(&mut client, &p)?;
     row.py_exchange_p50 = Some(Latency::measure(20, 200, || ex.round_trip())?.p50());
@@ -226,12 +226,12 @@ fn memory_checks(ours: &WorkerProgram) -> anyhow::Result<String> {
         .iter()
         .find(|t| t.name == "unix")
         .context("unix transport")?;
-    let end = Endpoint::start(ours, unix, &SAME_CORE)?;
+    let end = transport::start(ours, unix, &SAME_CORE)?;
     let pid = end.pid().context("socket worker pid")?;
     let p = Params::new()?;
     let mut clients = Vec::new();
     for _ in 0..16 {
-        let mut c = Client::connect(&end.address)?;
+        let mut c = Client::connect(end.address())?;
         scenario::noop(&mut c, &p)?;
         clients.push(c);
     }
@@ -251,8 +251,8 @@ fn memory_checks(ours: &WorkerProgram) -> anyhow::Result<String> {
         .iter()
         .find(|t| t.name == "pipe")
         .context("pipe transport")?;
-    let end = Endpoint::start(ours, pipe, &SAME_CORE)?;
-    let mut client = Client::connect(&end.address)?;
+    let end = transport::start(ours, pipe, &SAME_CORE)?;
+    let mut client = Client::connect(end.address())?;
     scenario::noop(&mut client, &p)?;
     let pid = client.worker_pid().context("pipe worker pid")?;
     let before = status_kib(pid, "VmRSS:")?;

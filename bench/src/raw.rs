@@ -3,29 +3,36 @@
 
 use std::io::{Read, Write};
 
-use crate::transport::RawStream;
+use crate::transport::RawConnection;
 use crate::worker::{CMD_BULK, CMD_PING};
 
 /// Size of the client's read buffer in bulk transfers (as large as a batch read).
 pub const READ_CHUNK: usize = 1 << 20;
 
-impl RawStream {
+/// The baseline protocol over a raw connection to `vgi-rpc-bench raw-server`.
+pub trait Baseline {
     /// One 1-byte round trip.
     ///
     /// # Errors
     /// I/O errors.
-    pub fn ping(&mut self) -> std::io::Result<()> {
+    fn ping(&mut self) -> std::io::Result<()>;
+
+    /// Asks for `n` bytes and reads them all into `buf` chunks; returns `n`.
+    ///
+    /// # Errors
+    /// I/O errors.
+    fn bulk(&mut self, n: u64, buf: &mut [u8]) -> std::io::Result<u64>;
+}
+
+impl Baseline for RawConnection {
+    fn ping(&mut self) -> std::io::Result<()> {
         let mut b = [CMD_PING];
         self.writer.write_all(&b)?;
         self.writer.flush()?;
         self.reader.read_exact(&mut b)
     }
 
-    /// Asks for `n` bytes and reads them all into `buf` chunks; returns `n`.
-    ///
-    /// # Errors
-    /// I/O errors.
-    pub fn bulk(&mut self, n: u64, buf: &mut [u8]) -> std::io::Result<u64> {
+    fn bulk(&mut self, n: u64, buf: &mut [u8]) -> std::io::Result<u64> {
         let mut req = [0u8; 9];
         req[0] = CMD_BULK;
         req[1..].copy_from_slice(&n.to_le_bytes());

@@ -7,10 +7,10 @@ use std::path::Path;
 
 use vgi_rpc::client::Client;
 use vgi_rpc_bench::placement::SAME_CORE;
-use vgi_rpc_bench::raw::READ_CHUNK;
+use vgi_rpc_bench::raw::{Baseline as _, READ_CHUNK};
 use vgi_rpc_bench::scenario::{self, ExchangeSession, Params};
 use vgi_rpc_bench::service::MIXED_ROW_BYTES;
-use vgi_rpc_bench::transport::{Endpoint, TRANSPORTS, WorkerProgram};
+use vgi_rpc_bench::transport::{self, TRANSPORTS};
 
 fn exe() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_vgi-rpc-bench"))
@@ -20,8 +20,8 @@ fn exe() -> &'static Path {
 fn every_transport_serves_the_measured_calls() {
     let p = Params::new().unwrap();
     for t in TRANSPORTS {
-        let end = Endpoint::start(&WorkerProgram::rust(exe()), t, &SAME_CORE).unwrap();
-        let mut client = Client::connect(&end.address).unwrap();
+        let end = transport::start(&transport::rust_worker(exe()), t, &SAME_CORE).unwrap();
+        let mut client = Client::connect(end.address()).unwrap();
         scenario::noop(&mut client, &p).unwrap();
         scenario::small_args(&mut client, &p).unwrap();
         assert_eq!(scenario::echo_mib(&mut client, &p).unwrap(), 2 << 20);
@@ -31,12 +31,13 @@ fn every_transport_serves_the_measured_calls() {
         let mut ex = ExchangeSession::open(&mut client, &p).unwrap();
         ex.round_trip().unwrap();
         ex.close().unwrap();
-        let rate = scenario::concurrent_noop(&end.address, 4, std::time::Duration::from_millis(50))
-            .unwrap();
+        let rate =
+            scenario::concurrent_noop(end.address(), 4, std::time::Duration::from_millis(50))
+                .unwrap();
         assert!(rate > 0.0, "{}: no calls completed", t.name);
 
-        let raw = Endpoint::start(&WorkerProgram::raw(exe()), t, &SAME_CORE).unwrap();
-        let mut stream = raw.connect_raw().unwrap();
+        let raw = transport::start(&transport::raw_server(exe()), t, &SAME_CORE).unwrap();
+        let mut stream = raw.open_raw().unwrap();
         stream.ping().unwrap();
         let mut buf = vec![0u8; READ_CHUNK];
         assert_eq!(stream.bulk(3 << 20, &mut buf).unwrap(), 3 << 20);
@@ -53,11 +54,11 @@ fn vm_rss_kib(pid: u32) -> u64 {
 #[test]
 fn worker_with_16_idle_connections_stays_under_16_mib() {
     let unix = TRANSPORTS.iter().find(|t| t.name == "unix").unwrap();
-    let end = Endpoint::start(&WorkerProgram::rust(exe()), unix, &SAME_CORE).unwrap();
+    let end = transport::start(&transport::rust_worker(exe()), unix, &SAME_CORE).unwrap();
     let p = Params::new().unwrap();
     let clients: Vec<Client> = (0..16)
         .map(|_| {
-            let mut c = Client::connect(&end.address).unwrap();
+            let mut c = Client::connect(end.address()).unwrap();
             scenario::noop(&mut c, &p).unwrap();
             c
         })

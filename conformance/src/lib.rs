@@ -11,6 +11,8 @@
 //! - [`Secondary`] / [`SecondaryImpl`]: the co-hosted fixture protocol.
 //! - [`types`]: the records and enums (the reference's dataclasses).
 //! - [`producers`] / [`exchanges`]: the stream states.
+//! - [`matrix`]: the transport table and worker starting shared by the test matrix and
+//!   the benchmarks.
 //!
 //! ```no_run
 //! # fn main() -> vgi_rpc::Result<()> {
@@ -23,6 +25,7 @@ mod batches;
 pub mod exchanges;
 mod handlers;
 mod headers;
+pub mod matrix;
 pub mod probe;
 pub mod producers;
 #[cfg(test)]

@@ -1,13 +1,13 @@
-//! The worker over Unix and TCP sockets, run for real: many concurrent clients with mixed
-//! calls, a client dying mid-stream, the connection limit, and SIGTERM during a stream.
+//! The worker on every socket transport of the shared table, run for real: many
+//! concurrent clients with mixed calls, a client dying mid-stream, the connection limit,
+//! and SIGTERM during a stream. (Server-side behaviour of sockets; what a client sees on
+//! every transport is the test matrix, `conformance/tests/matrix`.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -17,48 +17,53 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use vgi_rpc::client::{CallOptions, Client as VgiClient, ConnectOptions, Link, Target};
+use vgi_rpc::transport::Address;
 use vgi_rpc::{Error, ErrorCode};
+use vgi_rpc_conformance::matrix::{Endpoint, TRANSPORTS, Transport, WorkerProgram};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_vgi-rpc-conformance-worker");
 const CLIENTS: usize = 16;
 const CALLS_PER_CLIENT: usize = 1000;
 
-/// A worker process on a socket; killed (if still running) on drop.
+/// Our worker with `extra` flags on a socket transport of the shared table; killed (if
+/// still running) on drop.
 struct Worker {
-    child: Child,
-    address: String,
+    endpoint: Endpoint,
 }
 
 impl Worker {
-    fn start(args: &[&str]) -> Result<Worker> {
-        let mut child = Command::new(WORKER)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
-        Ok(Worker {
-            child,
-            address: line.trim_end().to_owned(),
-        })
+    fn start(transport: &Transport, extra: &[&str]) -> Result<Worker> {
+        let mut argv = vec![WORKER.to_owned()];
+        argv.extend(extra.iter().map(|s| (*s).to_owned()));
+        let endpoint = Endpoint::start(&WorkerProgram::new("ours", argv), transport)?;
+        // The announcement names what the table's flags asked for.
+        let flags = (transport.flags)(std::path::Path::new(""));
+        match Address::parse(endpoint.address())? {
+            Address::Unix(path) => ensure!(path.exists() && flags.iter().any(|f| f == "--unix")),
+            Address::Tcp(host, port) => {
+                ensure!(host == "127.0.0.1" && port != 0 && flags.iter().any(|f| f == "--tcp"))
+            }
+            other => bail!("{} announced {other}", transport.name),
+        }
+        Ok(Worker { endpoint })
     }
 
     fn connect(&self) -> Result<Box<dyn Socket>> {
-        if let Some(path) = self.address.strip_prefix("UNIX:") {
-            Ok(Box::new(UnixStream::connect(path)?))
-        } else if let Some(addr) = self.address.strip_prefix("TCP:") {
-            let stream = TcpStream::connect(addr)?;
-            stream.set_nodelay(true)?;
-            Ok(Box::new(stream))
-        } else {
-            bail!("unexpected discovery line {:?}", self.address)
+        match Address::parse(self.endpoint.address())? {
+            Address::Unix(path) => Ok(Box::new(UnixStream::connect(path)?)),
+            Address::Tcp(host, port) => {
+                let stream = TcpStream::connect((host.as_str(), port))?;
+                stream.set_nodelay(true)?;
+                Ok(Box::new(stream))
+            }
+            other => bail!("not a socket address: {other}"),
         }
     }
 
     fn sigterm(&self) -> Result<()> {
+        let pid = self.endpoint.pid().context("a socket worker")?;
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args(["-TERM", &pid.to_string()])
             .status()?;
         ensure!(status.success());
         Ok(())
@@ -68,7 +73,7 @@ impl Worker {
     fn wait_exit(&mut self, limit: Duration) -> Result<std::process::ExitStatus> {
         let start = Instant::now();
         loop {
-            if let Some(status) = self.child.try_wait()? {
+            if let Some(status) = self.endpoint.try_wait()? {
                 return Ok(status);
             }
             ensure!(
@@ -80,11 +85,9 @@ impl Worker {
     }
 }
 
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The socket rows of the shared transport table.
+fn socket_transports() -> impl Iterator<Item = &'static Transport> {
+    TRANSPORTS.iter().filter(|t| t.announced)
 }
 
 /// A connected socket, either kind.
@@ -246,27 +249,13 @@ fn many_clients(worker: &Worker) -> Result<()> {
     })
 }
 
-fn socket_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("vgi-{}-{name}.sock", std::process::id()))
-}
-
 #[test]
-fn sixteen_concurrent_clients_over_unix() -> Result<()> {
-    let path = socket_path("many");
-    let worker = Worker::start(&["--unix", path.to_str().unwrap(), "--threaded"])?;
-    ensure!(worker.address == format!("UNIX:{}", path.display()));
-    many_clients(&worker)
-}
-
-#[test]
-fn sixteen_concurrent_clients_over_tcp() -> Result<()> {
-    let worker = Worker::start(&["--tcp", "127.0.0.1:0", "--threaded"])?;
-    ensure!(
-        worker.address.starts_with("TCP:127.0.0.1:"),
-        "{}",
-        worker.address
-    );
-    many_clients(&worker)
+fn sixteen_concurrent_clients_over_every_socket_transport() -> Result<()> {
+    for transport in socket_transports() {
+        let worker = Worker::start(transport, &[])?;
+        many_clients(&worker).with_context(|| transport.name)?;
+    }
+    Ok(())
 }
 
 fn echo_int(conn: &mut Client, value: i64) -> vgi_rpc::Result<i64> {
@@ -321,32 +310,23 @@ fn connection_limit(worker: &Worker) -> Result<()> {
 }
 
 #[test]
-fn connection_limit_refuses_the_fifth_client_with_a_typed_error_over_unix() -> Result<()> {
-    let path = socket_path("limit");
-    let worker = Worker::start(&[
-        "--unix",
-        path.to_str().unwrap(),
-        "--threaded",
-        "--max-connections",
-        "4",
-    ])?;
-    connection_limit(&worker)
+fn connection_limit_refuses_the_fifth_client_with_a_typed_error_on_every_socket_transport()
+-> Result<()> {
+    for transport in socket_transports() {
+        let worker = Worker::start(transport, &["--max-connections", "4"])?;
+        connection_limit(&worker).with_context(|| transport.name)?;
+    }
+    Ok(())
 }
 
-#[test]
-fn connection_limit_refuses_the_fifth_client_with_a_typed_error_over_tcp() -> Result<()> {
-    let worker = Worker::start(&["--tcp", "0", "--threaded", "--max-connections", "4"])?;
-    connection_limit(&worker)
-}
-
-fn wait_gone(path: &Path) -> bool {
-    !path.exists()
-}
-
+/// Unix-specific: the worker removes its socket file on the way out.
 #[test]
 fn sigterm_during_a_producer_stream_exits_zero_and_removes_the_socket() -> Result<()> {
-    let path = socket_path("term");
-    let mut worker = Worker::start(&["--unix", path.to_str().unwrap(), "--threaded"])?;
+    let unix = vgi_rpc_conformance::matrix::transport("unix").context("the unix row")?;
+    let mut worker = Worker::start(unix, &[])?;
+    let Address::Unix(path) = Address::parse(worker.endpoint.address())? else {
+        bail!("not a unix address: {}", worker.endpoint.address());
+    };
     ensure!(path.exists());
     let (mut idle, _) = client(&worker)?;
     ensure!(echo_int(&mut idle, 1)? == 1);
@@ -378,11 +358,7 @@ fn sigterm_during_a_producer_stream_exits_zero_and_removes_the_socket() -> Resul
     );
     let status = worker.wait_exit(Duration::from_secs(10))?;
     ensure!(status.success(), "worker exited with {status}");
-    ensure!(
-        wait_gone(&path),
-        "socket file {} left behind",
-        path.display()
-    );
+    ensure!(!path.exists(), "socket file {} left behind", path.display());
     // The idle connection was closed too.
     ensure!(echo_int(&mut idle, 2).is_err());
     Ok(())

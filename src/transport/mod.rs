@@ -16,9 +16,9 @@
 //! (`Client::connect` is defined here, in [`connect`](AddressConnector)).
 //!
 //! Adding a transport touches one new module here (both ends), one arm of
-//! [`Address::parse`] and [`AddressConnector`], one row of the bench table
-//! (`bench/src/transport.rs`), one row of the test matrix (`tests/support/matrix.rs`) and
-//! one lane of the conformance scripts.
+//! [`Address::parse`] and [`AddressConnector`], one row of the transport table that the
+//! benches and the test matrix share (`conformance/src/matrix.rs`), and one lane of the
+//! conformance scripts.
 //!
 //! ```no_run
 //! # fn demo(server: vgi_rpc::Server) -> vgi_rpc::Result<()> {

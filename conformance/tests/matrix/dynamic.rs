@@ -1,55 +1,19 @@
-//! The dynamic [`Client`] against real workers: the same scenarios run over our
-//! conformance worker (`exec:`, pipes) and the reference Python worker (`exec:`, `unix:`,
-//! `tcp://`).
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod client_support;
+//! The dynamic [`Client`](vgi_rpc::client::Client) against ours and the reference worker: unary calls, large
+//! payloads, remote errors ([`Error::Rpc`] with the error type and code the server sent,
+//! the connection usable afterwards), logs, producer and exchange streams, in-band cancel
+//! of an idle stream ([`Error::Cancelled`], connection kept) and request metadata.
 
 use std::sync::{Arc, Mutex};
 
 use arrow_array::{Float64Array, Int64Array, StringArray};
-use client_support::*;
 use serde_json::json;
-use vgi_rpc::client::{CallOptions, CancelHandle, Client};
+use vgi_rpc::client::{CallOptions, CancelHandle};
 use vgi_rpc::wire::Metadata;
 use vgi_rpc::{Error, ErrorCode, LogLevel, RpcError};
 
-/// A connected client and whatever keeps its server alive.
-struct Backend {
-    client: Client,
-    _server: Option<PyServer>,
-}
+use crate::harness::*;
 
-fn our_exec() -> Backend {
-    Backend {
-        client: Client::connect(&our_exec_address()).unwrap(),
-        _server: None,
-    }
-}
-
-fn python_exec() -> Backend {
-    Backend {
-        client: Client::connect(&python_exec_address()).unwrap(),
-        _server: None,
-    }
-}
-
-fn python_unix() -> Backend {
-    let server = PyServer::unix();
-    Backend {
-        client: Client::connect(&server.address).unwrap(),
-        _server: Some(server),
-    }
-}
-
-fn python_tcp() -> Backend {
-    let server = PyServer::tcp();
-    Backend {
-        client: Client::connect(&server.address).unwrap(),
-        _server: Some(server),
-    }
-}
+matrix!(conformance: unary, large_payload, errors, logs, producer, exchange, stream_cancel, request_metadata);
 
 fn rpc_error(result: vgi_rpc::Result<impl std::fmt::Debug>) -> RpcError {
     match result {
@@ -58,7 +22,8 @@ fn rpc_error(result: vgi_rpc::Result<impl std::fmt::Debug>) -> RpcError {
     }
 }
 
-fn unary(client: &mut Client) {
+fn unary(b: &mut Backend) {
+    let client = &mut b.connect();
     let opts = CallOptions::default();
     let hello = row(vec![("value", Arc::new(StringArray::from(vec!["hello"])))]);
     let answer = client
@@ -90,7 +55,8 @@ fn unary(client: &mut Client) {
     assert!(void.batch.is_none());
 }
 
-fn large_payload(client: &mut Client) {
+fn large_payload(b: &mut Backend) {
+    let client = &mut b.connect();
     // Bigger than any pipe or socket buffer in both directions.
     let big = "x".repeat(3 << 20);
     let value = row(vec![(
@@ -106,11 +72,17 @@ fn large_payload(client: &mut Client) {
     );
 }
 
-fn errors(client: &mut Client) {
+fn errors(b: &mut Backend) {
+    let client = &mut b.connect();
     let opts = CallOptions::default();
     let msg = row(vec![("message", Arc::new(StringArray::from(vec!["boom"])))]);
     let err = rpc_error(client.call(&primary(), "raise_value_error", &msg, &opts));
     assert_eq!(err.error_type, "ValueError");
+    assert_eq!(
+        err.code,
+        ErrorCode::Unknown,
+        "a plain exception carries no code"
+    );
     assert!(err.message.contains("boom"), "{err}");
     assert!(!err.is_retryable());
 
@@ -151,11 +123,11 @@ fn errors(client: &mut Client) {
     // Unknown method: a typed error, and the connection survives.
     let err = rpc_error(client.call(&primary(), "no_such_method", &no_params(), &opts));
     assert_ne!(err.code, ErrorCode::Unknown, "{err}");
-    let again = client.call(&primary(), "void_noop", &no_params(), &opts);
-    assert!(again.is_ok());
+    noop(client, &opts).unwrap();
 }
 
-fn logs(client: &mut Client) {
+fn logs(b: &mut Backend) {
+    let client = &mut b.connect();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&seen);
     client.set_log_handler(move |record| sink.lock().unwrap().push(record.clone()));
@@ -204,7 +176,8 @@ fn logs(client: &mut Client) {
     assert_eq!(*seen.lock().unwrap(), taken);
 }
 
-fn producer(client: &mut Client) {
+fn producer(b: &mut Backend) {
+    let client = &mut b.connect();
     let opts = CallOptions::default();
     let count = row(vec![("count", Arc::new(Int64Array::from(vec![3_i64])))]);
     let mut stream = client
@@ -247,14 +220,11 @@ fn producer(client: &mut Client) {
     assert!(!err.message.is_empty());
     assert!(stream.is_finished());
     drop(stream);
-    assert!(
-        client
-            .call(&primary(), "void_noop", &no_params(), &opts)
-            .is_ok()
-    );
+    noop(client, &opts).unwrap();
 }
 
-fn exchange(client: &mut Client) {
+fn exchange(b: &mut Backend) {
+    let client = &mut b.connect();
     let opts = CallOptions::default();
     let factor = row(vec![("factor", Arc::new(Float64Array::from(vec![2.0])))]);
     let mut stream = client
@@ -276,14 +246,11 @@ fn exchange(client: &mut Client) {
         .unwrap();
     assert!(format!("{out:?}").contains("app.key"), "{out:?}");
     drop(stream);
-    assert!(
-        client
-            .call(&primary(), "void_noop", &no_params(), &opts)
-            .is_ok()
-    );
+    noop(client, &opts).unwrap();
 }
 
-fn stream_cancel(client: &mut Client) {
+fn stream_cancel(b: &mut Backend) {
+    let client = &mut b.connect();
     let opts = CallOptions::default();
     client
         .call(&primary(), "reset_cancel_probe", &no_params(), &opts)
@@ -340,7 +307,8 @@ fn stream_cancel(client: &mut Client) {
     assert!(!client.is_broken());
 }
 
-fn request_metadata(client: &mut Client) {
+fn request_metadata(b: &mut Backend) {
+    let client = &mut b.connect();
     // A whole metadata map passed through verbatim, framework keys included.
     let md = Metadata::new()
         .with("vgi_rpc.method", "echo_string")
@@ -359,20 +327,3 @@ fn request_metadata(client: &mut Client) {
         .unwrap();
     assert_eq!(string_value(answer.batch.as_ref().unwrap()), "m");
 }
-
-macro_rules! scenarios {
-    ($($backend:ident),* $(,)?) => {$(
-        mod $backend {
-            #[test] fn unary() { super::unary(&mut super::$backend().client) }
-            #[test] fn large_payload() { super::large_payload(&mut super::$backend().client) }
-            #[test] fn errors() { super::errors(&mut super::$backend().client) }
-            #[test] fn logs() { super::logs(&mut super::$backend().client) }
-            #[test] fn producer() { super::producer(&mut super::$backend().client) }
-            #[test] fn exchange() { super::exchange(&mut super::$backend().client) }
-            #[test] fn stream_cancel() { super::stream_cancel(&mut super::$backend().client) }
-            #[test] fn request_metadata() { super::request_metadata(&mut super::$backend().client) }
-        }
-    )*};
-}
-
-scenarios!(our_exec, python_exec, python_unix, python_tcp);

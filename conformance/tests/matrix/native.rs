@@ -1,6 +1,6 @@
 //! The native-client lane (docs/native-client-conformance.md, vgi-rpc 0.52.2): OUR client
-//! against the reference's `python -m vgi_rpc.conformance.client_worker` on the raw
-//! transports, stdio, unix and tcp.
+//! against the reference's `python -m vgi_rpc.conformance.client_worker`
+//! (`ClientConformanceService`, a worker only the reference has) on every transport.
 //!
 //! The shared suite drives servers with the Python client, so it cannot notice a client
 //! that builds batches from runtime samples instead of the declared schema. This lane
@@ -11,15 +11,7 @@
 //! Differences from the document, where the installed 0.52.2 code wins: `__describe__` is
 //! retired (it answers `UNIMPLEMENTED`), so the description is read through
 //! `vgi_rpc.Reflection.v1`.
-//!
-//! Needs Python >= 3.13 (`scripts/python-venv.sh` creates the venv on first use; set
-//! `VGI_PYTHON` to pick the interpreter). Without one these tests fail rather than skip.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 use arrow_array::builder::{
@@ -31,66 +23,18 @@ use arrow_array::types::{Int16Type, Int64Type};
 use arrow_array::{Array, ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use vgi_rpc::client::{CallOptions, Client, ConnectOptions, Target};
-use vgi_rpc::transport::Address;
 use vgi_rpc::wire::{self, Limits, Metadata, StreamItem};
 use vgi_rpc::{Error, ErrorCode};
 
-const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+use crate::harness::Backend;
+
 const PROTOCOL: &str = "ClientConformanceService";
 
-/// The reference venv's python, created by `scripts/python-venv.sh` if needed.
-fn python() -> PathBuf {
-    let output = Command::new("bash")
-        .arg(Path::new(WORKSPACE).join("scripts/python-venv.sh"))
-        .output()
-        .expect("bash runs");
-    assert!(
-        output.status.success(),
-        "cannot create the reference Python venv (vgi-rpc 0.52.2 needs Python >= 3.13; set \
-         VGI_PYTHON): {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let venv = String::from_utf8(output.stdout).expect("a UTF-8 venv path");
-    let python = Path::new(venv.lines().last().expect("the venv path").trim()).join("bin/python");
-    assert!(python.exists(), "no python at {}", python.display());
-    python
-}
+matrix!(client_worker: echo_bytes, producers, typed_exchange, describe);
 
-/// A socket worker process, killed and reaped on drop.
-struct Worker(Child);
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `client_worker` with `flag value` and reads its `PREFIX:<address>` line.
-fn socket_worker(flag: &str, value: &str, prefix: &str) -> (Worker, String) {
-    let mut child = Command::new(python())
-        .args(["-m", "vgi_rpc.conformance.client_worker", flag, value])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("client_worker starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped stdout"))
-        .read_line(&mut line)
-        .expect("client_worker prints its address");
-    let worker = Worker(child);
-    let address = line
-        .trim()
-        .strip_prefix(prefix)
-        .unwrap_or_else(|| panic!("expected {prefix}<address>, got {line:?}"))
-        .to_owned();
-    (worker, address)
-}
-
-fn connect(address: Address) -> Client {
-    Client::connect_with(&address, ConnectOptions::default().with_reconnect(false))
-        .expect("connects to client_worker")
+/// A client that does not reconnect: every check runs on one connection.
+fn connect(b: &Backend) -> Client {
+    b.connect_with(ConnectOptions::default().with_reconnect(false))
 }
 
 fn target() -> Target {
@@ -106,7 +50,11 @@ fn one_row(fields: Vec<Field>, columns: Vec<ArrayRef>) -> RecordBatch {
 }
 
 /// `echo_bytes` round-trips bytes exactly, the empty value and a 1 MiB value included.
-fn echo_bytes(client: &mut Client) {
+fn echo_bytes(b: &mut Backend) {
+    echo_all_bytes(&mut connect(b));
+}
+
+fn echo_all_bytes(client: &mut Client) {
     let big: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
     let all: Vec<u8> = (0..=255).collect();
     for value in [&b""[..], &all, &big] {
@@ -153,7 +101,8 @@ fn indices(batches: &[RecordBatch]) -> Vec<i64> {
 
 /// `producer_sequence(3, 4)` yields indices 0, 1, 2 once each, then ends; the other
 /// producer fixtures keep a zero-row data batch and end on their own.
-fn producers(client: &mut Client) {
+fn producers(b: &mut Backend) {
+    let client = &mut connect(b);
     let params = one_row(
         vec![
             Field::new("count", DataType::Int64, false),
@@ -299,7 +248,8 @@ fn typed_batch(rows: &[Option<TypedRow>]) -> RecordBatch {
 }
 
 /// `typed_exchange` echoes every batch of one exchange stream with the exact schema.
-fn typed_exchange(client: &mut Client) {
+fn typed_exchange(b: &mut Backend) {
+    let client = &mut connect(b);
     let populated = TypedRow {
         float: -2.5,
         tags: &["red", "blue"],
@@ -363,8 +313,9 @@ fn reflection(client: &mut Client, method: &str, params: &RecordBatch) -> Record
 
 /// Reflection lists `ClientConformanceService` and reports each method's shape; the
 /// retired `__describe__` is a typed `UNIMPLEMENTED` error; `__transport_options__` is
-/// answered without being described.
-fn describe(client: &mut Client) {
+/// answered without being described. The connection is still usable after all of it.
+fn describe(b: &mut Backend) {
+    let client = &mut connect(b);
     let listing = reflection(client, "list_protocols", &empty_params());
     let protocols = listing
         .column_by_name("protocols")
@@ -456,47 +407,5 @@ fn describe(client: &mut Client) {
     // A zero-row, empty-schema batch: no result value. (Its `vgi_rpc.transport.shm`
     // metadata is not observable: the client's UnaryResult carries no metadata yet.)
     assert!(answer.batch.is_none());
-}
-
-/// Every check, in order, on one persistent connection.
-fn run_all(mut client: Client) {
-    echo_bytes(&mut client);
-    producers(&mut client);
-    typed_exchange(&mut client);
-    describe(&mut client);
-    // The connection is still usable after all of it.
-    echo_bytes(&mut client);
-}
-
-#[test]
-fn native_client_over_stdio() {
-    let python = python().to_string_lossy().into_owned();
-    let argv = [
-        python.as_str(),
-        "-m",
-        "vgi_rpc.conformance.client_worker",
-        "--stdio",
-    ];
-    run_all(connect(Address::Exec(argv.map(str::to_owned).to_vec())));
-}
-
-#[test]
-fn native_client_over_unix() {
-    let dir = std::env::temp_dir().join(format!("vgi-native-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("w.sock");
-    let (_worker, reported) = socket_worker("--unix", path.to_str().unwrap(), "UNIX:");
-    assert_eq!(Path::new(&reported), path);
-    run_all(connect(Address::Unix(path)));
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[test]
-fn native_client_over_tcp() {
-    let (_worker, reported) = socket_worker("--tcp", "127.0.0.1:0", "TCP:");
-    let (host, port) = reported.rsplit_once(':').expect("TCP:<host>:<port>");
-    run_all(connect(Address::Tcp(
-        host.to_owned(),
-        port.parse().unwrap(),
-    )));
+    echo_all_bytes(client);
 }

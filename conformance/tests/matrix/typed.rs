@@ -1,14 +1,10 @@
-//! The generated `ConformanceClient` (typed, from the same trait as our worker) against two
-//! workers: ours and the Python reference (vgi-rpc 0.52.2), both started through `exec:`.
-//! The same assertions run against each, so the typed client's request schemas, defaults,
-//! result decoding, headers and streams are checked against an independent implementation.
-
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err)]
+//! The generated `ConformanceClient` (typed, from the same trait as our worker) against
+//! ours and the Python reference (vgi-rpc 0.52.2): the typed client's request schemas,
+//! defaults, result decoding, headers and streams, checked against an independent
+//! implementation.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
@@ -16,59 +12,20 @@ use arrow_array::{Float64Array, RecordBatch};
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 use vgi_rpc::schema::{Bytes, DictString, LargeBinary, LargeString};
 use vgi_rpc::{ArrowRecord, Error, LogLevel};
-use vgi_rpc_conformance::ConformanceClient;
 use vgi_rpc_conformance::types::{
     AllTypes, BoundingBox, ConformanceHeader, Point, RichHeader, ScaleRow, Status,
 };
 
-const WORKER: &str = env!("CARGO_BIN_EXE_vgi-rpc-conformance-worker");
+use crate::harness::Backend;
 
-fn ours() -> ConformanceClient {
-    ConformanceClient::connect(&format!("exec:{WORKER} --pipe")).unwrap()
-}
-
-/// The reference venv (created by `scripts/python-venv.sh` on first use).
-fn python() -> ConformanceClient {
-    static VENV: OnceLock<PathBuf> = OnceLock::new();
-    let venv = VENV.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/python-venv.sh");
-        let output = Command::new("bash").arg(script).output().unwrap();
-        assert!(
-            output.status.success(),
-            "cannot create the reference venv: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let stdout = String::from_utf8(output.stdout).unwrap();
-        PathBuf::from(stdout.lines().last().unwrap().trim())
-    });
-    let worker = venv.join("bin/vgi-rpc-conformance");
-    ConformanceClient::connect(&format!("exec:{} --pipe", worker.display())).unwrap()
-}
-
-/// Runs one scenario against our worker and the reference's.
-macro_rules! scenario {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-
-            #[test]
-            fn against_our_worker() {
-                ($body)(ours());
-            }
-
-            #[test]
-            fn against_the_python_reference() {
-                ($body)(python());
-            }
-        }
-    };
-}
+matrix!(conformance: scalars, temporal_and_decimal, containers_records_and_enums, defaults_and_annotated, errors_and_logs, producers, exchanges);
 
 fn point(x: f64, y: f64) -> Point {
     Point { x, y }
 }
 
-scenario!(scalars, |mut c: ConformanceClient| {
+fn scalars(b: &mut Backend) {
+    let mut c = b.typed();
     assert_eq!(c.echo_string("héllo".into()).unwrap(), "héllo");
     assert_eq!(
         c.echo_bytes(Bytes::from(vec![0, 1, 255])).unwrap(),
@@ -103,9 +60,10 @@ scenario!(scalars, |mut c: ConformanceClient| {
             .unwrap(),
         "dict"
     );
-});
+}
 
-scenario!(temporal_and_decimal, |mut c: ConformanceClient| {
+fn temporal_and_decimal(b: &mut Backend) {
+    let mut c = b.typed();
     let date = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
     assert_eq!(c.echo_date(date).unwrap(), date);
     let stamp = date.and_hms_micro_opt(23, 59, 58, 123_456).unwrap();
@@ -118,9 +76,10 @@ scenario!(temporal_and_decimal, |mut c: ConformanceClient| {
     assert_eq!(c.echo_duration(duration).unwrap(), duration);
     let decimal = "-12345.6789".parse().unwrap();
     assert_eq!(c.echo_decimal(decimal).unwrap(), decimal);
-});
+}
 
-scenario!(containers_records_and_enums, |mut c: ConformanceClient| {
+fn containers_records_and_enums(b: &mut Backend) {
+    let mut c = b.typed();
     assert_eq!(c.echo_enum(Status::Closed).unwrap(), Status::Closed);
     assert_eq!(c.echo_list(vec!["a".into(), "".into()]).unwrap(), ["a", ""]);
     let map = BTreeMap::from([("one".to_owned(), 1), ("two".to_owned(), 2)]);
@@ -171,9 +130,10 @@ scenario!(containers_records_and_enums, |mut c: ConformanceClient| {
         dict_str_str: BTreeMap::from([("a".to_owned(), "b".to_owned())]),
     };
     assert_eq!(c.echo_all_types(all.clone()).unwrap(), all);
-});
+}
 
-scenario!(defaults_and_annotated, |mut c: ConformanceClient| {
+fn defaults_and_annotated(b: &mut Backend) {
+    let mut c = b.typed();
     assert_eq!(
         c.concatenate_with_defaults("a".into(), "b".into()).unwrap(),
         "a-b"
@@ -188,9 +148,10 @@ scenario!(defaults_and_annotated, |mut c: ConformanceClient| {
     );
     assert_eq!(c.echo_annotated_optional_int(None).unwrap(), None);
     assert_eq!(c.echo_outer_optional_non_null(-7).unwrap(), -7);
-});
+}
 
-scenario!(errors_and_logs, |mut c: ConformanceClient| {
+fn errors_and_logs(b: &mut Backend) {
+    let mut c = b.typed();
     let err = c.raise_value_error("bad input".into()).unwrap_err();
     let Error::Rpc(rpc) = err else {
         panic!("expected a remote error, got {err:?}");
@@ -211,7 +172,7 @@ scenario!(errors_and_logs, |mut c: ConformanceClient| {
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(seen[0].0, LogLevel::Info);
-});
+}
 
 fn int_column(batches: &[RecordBatch], name: &str) -> Vec<i64> {
     batches
@@ -226,7 +187,8 @@ fn int_column(batches: &[RecordBatch], name: &str) -> Vec<i64> {
         .collect()
 }
 
-scenario!(producers, |mut c: ConformanceClient| {
+fn producers(b: &mut Backend) {
+    let mut c = b.typed();
     let batches = c
         .produce_n(3)
         .unwrap()
@@ -265,7 +227,7 @@ scenario!(producers, |mut c: ConformanceClient| {
     stream.next().unwrap().unwrap();
     stream.cancel().unwrap();
     assert_eq!(c.echo_int(2).unwrap(), 2);
-});
+}
 
 fn scale_rows(values: &[f64]) -> RecordBatch {
     ScaleRow::to_batch(
@@ -285,7 +247,8 @@ fn floats(batch: &RecordBatch) -> Vec<f64> {
     column.values().to_vec()
 }
 
-scenario!(exchanges, |mut c: ConformanceClient| {
+fn exchanges(b: &mut Backend) {
+    let mut c = b.typed();
     let mut session = c.exchange_scale(2.0).unwrap();
     assert_eq!(
         floats(&session.exchange(&scale_rows(&[1.0, 3.0])).unwrap()),
@@ -313,4 +276,4 @@ scenario!(exchanges, |mut c: ConformanceClient| {
     ));
     drop(session);
     assert_eq!(c.echo_int(3).unwrap(), 3);
-});
+}
