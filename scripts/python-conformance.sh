@@ -7,7 +7,7 @@
 #           the reference worker vgi-rpc-conformance           pipe unix tcp
 #
 # (The native lane, our client against vgi_rpc.conformance.client_worker, is the cargo
-# test conformance/tests/native_client.rs.)
+# test matrix's `native` group, conformance/tests/matrix/native.rs.)
 #
 # VGI_LANES overrides the lanes, e.g. VGI_LANES="client:unix,tcp"; VGI_RUST_WORKER and
 # VGI_CLIENT_DRIVER override the binaries under test (default: this tree's release

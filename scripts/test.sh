@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The project's test command: unit + integration tests (the native-client lane is one:
-# conformance/tests/native_client.rs), the reference conformance runner against our
+# The project's test command: unit + integration tests (among them the transport matrix,
+# conformance/tests/matrix/, whose `native` group is the native-client lane), the
+# reference conformance runner against our
 # worker, then the reference's shared pytest suite in the server and client lanes
 # (scripts/python-conformance.sh). Installs what it needs (the Python venv) by itself.
 set -euo pipefail
