@@ -27,7 +27,7 @@ fn client_cpu(c: &mut Criterion) {
     group.bench_function("encode_request_oneshot", |b| {
         b.iter(|| {
             RequestEncoder::new()
-                .encode(&target, "void_noop", &params, &empty)
+                .encode(&target, "void_noop", &params, &empty, None)
                 .unwrap()
                 .len()
         })
@@ -36,7 +36,7 @@ fn client_cpu(c: &mut Criterion) {
     group.bench_function("encode_request_reused", |b| {
         b.iter(|| {
             reused
-                .encode(&target, "void_noop", &params, &empty)
+                .encode(&target, "void_noop", &params, &empty, None)
                 .unwrap()
                 .len()
         })

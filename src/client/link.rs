@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::Result;
+use crate::wire::SideChannel;
 
 /// The reading half of a link.
 pub type BoxRead = Box<dyn Read + Send>;
@@ -110,11 +111,13 @@ impl LinkControl for NoControl {
     fn interrupt(&self) {}
 }
 
-/// An open connection as the client engine sees it.
+/// An open connection as the client engine sees it: a byte stream, its control, and
+/// optionally a side channel (shared memory) the transport opened beside it.
 pub struct Link {
     pub(crate) reader: BoxRead,
     pub(crate) writer: BoxWrite,
     pub(crate) control: Arc<dyn LinkControl>,
+    pub(crate) side_channel: Option<Arc<dyn SideChannel>>,
 }
 
 impl Link {
@@ -126,6 +129,7 @@ impl Link {
             reader: Box::new(reader),
             writer: Box::new(writer),
             control: Arc::new(NoControl),
+            side_channel: None,
         }
     }
 
@@ -135,6 +139,7 @@ impl Link {
             reader,
             writer,
             control,
+            side_channel: None,
         }
     }
 
@@ -142,6 +147,15 @@ impl Link {
     #[must_use]
     pub fn with_control(mut self, control: Arc<dyn LinkControl>) -> Self {
         self.control = control;
+        self
+    }
+
+    /// Adds a side channel (a shared-memory segment) for large batches. The client offers
+    /// it to the worker with `__transport_options__` before its first call and uses it
+    /// only if the worker accepts; otherwise it is dropped.
+    #[must_use]
+    pub fn with_side_channel(mut self, channel: Arc<dyn SideChannel>) -> Self {
+        self.side_channel = Some(channel);
         self
     }
 }

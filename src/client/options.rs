@@ -81,6 +81,12 @@ pub struct ConnectOptions {
     pub reconnect: bool,
     /// Bounds on what a server's answers may make the client allocate.
     pub limits: Limits,
+    /// Size in bytes (header included) of a shared-memory segment to create for each
+    /// connection, so large batches travel through it instead of the byte stream
+    /// (`exec:` and `unix:` addresses; feature `shm`). The client offers it with
+    /// `__transport_options__` before its first call and uses it only if the worker
+    /// says yes. `None` (the default): no shared memory.
+    pub shm: Option<usize>,
 }
 
 impl Default for ConnectOptions {
@@ -91,6 +97,7 @@ impl Default for ConnectOptions {
             exit_grace: Duration::from_millis(500),
             reconnect: true,
             limits: Limits::default(),
+            shm: None,
         }
     }
 }
@@ -123,6 +130,21 @@ impl ConnectOptions {
     /// Sets [`ConnectOptions::limits`].
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Sets [`ConnectOptions::shm`]: a shared-memory segment of `size` bytes per
+    /// connection (64 MiB holds many large batches; it must exceed the 64 KiB header).
+    ///
+    /// ```no_run
+    /// use vgi_rpc::client::{Client, ConnectOptions};
+    /// # fn main() -> vgi_rpc::Result<()> {
+    /// let options = ConnectOptions::default().with_shm(64 << 20);
+    /// let client = Client::connect_with(&"exec:my-worker --pipe".parse()?, options)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_shm(mut self, size: usize) -> Self {
+        self.shm = Some(size);
         self
     }
 }

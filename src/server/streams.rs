@@ -195,6 +195,25 @@ impl<'a> StreamRun<'a> {
         Ok(Flow::Continue)
     }
 
+    /// Ends the stream with `error` instead of running a turn (an input the transport
+    /// could not deliver, such as an unresolvable shared-memory pointer).
+    pub(crate) fn fail<S: Sink + ?Sized>(
+        &mut self,
+        error: &crate::Error,
+        out: &mut Out<'_, S>,
+    ) -> Result<Flow> {
+        let Some(mut answer) = self.output.take() else {
+            return Err(crate::Error::protocol(
+                "stream turn before its output began",
+            ));
+        };
+        let ctx = &self.ctx;
+        let site = site(self.inner, ctx.protocol(), ctx.method(), ctx.request_id());
+        answer.error(out, &error.to_rpc(), &site)?;
+        answer.end(out)?;
+        Ok(Flow::Over)
+    }
+
     /// The client ended its input: ends the output stream.
     pub(crate) fn end<S: Sink + ?Sized>(mut self, out: &mut Out<'_, S>) -> Result<()> {
         match self.output.take() {

@@ -7,8 +7,9 @@
 
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
+use std::sync::Arc;
 
-use crate::server::Peer;
+use crate::server::{Peer, SideChannelHost};
 
 /// A connected byte stream the accept loop can hand to a connection thread.
 pub trait SocketStream: Read + Write + Send + AsFd + Sized + 'static {
@@ -41,4 +42,10 @@ pub trait Listener: AsFd {
 
     /// The discovery line a worker prints once bound: `UNIX:<path>` or `TCP:<host>:<port>`.
     fn discovery_line(&self) -> String;
+
+    /// What attaches the shared-memory segments clients name, for listeners whose
+    /// clients run on this host; `None` (the default) keeps every batch inline.
+    fn side_channels(&self) -> Option<Arc<dyn SideChannelHost>> {
+        None
+    }
 }

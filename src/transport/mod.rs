@@ -53,8 +53,23 @@ pub use unix::UnixSocketListener;
 
 use std::net::ToSocketAddrs;
 use std::path::Path;
+use std::sync::Arc;
 
+use crate::server::SideChannelHost;
 use crate::{Result, Server};
+
+/// The worker's shared-memory host for connections whose peers share this host (pipes,
+/// Unix sockets); `None` without the `shm` feature.
+fn shm_host() -> Option<Arc<dyn SideChannelHost>> {
+    #[cfg(feature = "shm")]
+    {
+        Some(Arc::new(shm::ShmHost))
+    }
+    #[cfg(not(feature = "shm"))]
+    {
+        None
+    }
+}
 
 /// Serves `server` on a Unix socket at `path` until SIGTERM/SIGINT, then removes the
 /// socket file.

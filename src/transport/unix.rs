@@ -13,7 +13,7 @@ use std::sync::Arc;
 use super::fd::{DeadlineReader, SocketControl};
 use super::listener::{Listener, SocketStream};
 use crate::client::{Deadline, Link};
-use crate::server::Peer;
+use crate::server::{Peer, SideChannelHost};
 use crate::{Error, Result};
 
 impl SocketStream for UnixStream {
@@ -104,6 +104,10 @@ impl Listener for UnixSocketListener {
 
     fn discovery_line(&self) -> String {
         format!("UNIX:{}", self.path.display())
+    }
+
+    fn side_channels(&self) -> Option<Arc<dyn SideChannelHost>> {
+        super::shm_host()
     }
 }
 
