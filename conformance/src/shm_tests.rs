@@ -159,6 +159,35 @@ fn a_4mib_result_arrives_as_a_zero_copy_pointer_over_a_unix_socket() -> Result<(
 }
 
 #[test]
+fn typed_clients_take_shared_memory_through_connect_with() -> Result<()> {
+    let dir = scratch("typed")?;
+    let path = dir.join("w.sock");
+    let listener = UnixSocketListener::bind(&path)?;
+    let shutdown = Shutdown::new()?;
+    let stop = shutdown.clone();
+    let server = server()?;
+    std::thread::spawn(move || serve_listener(&server, &listener, &ServeOptions::default(), &stop));
+    let options = ConnectOptions::default().with_shm(16 * MIB);
+    let mut typed =
+        crate::ConformanceClient::connect_with(&format!("unix:{}", path.display()), options)?;
+    let echoed = typed.echo_large_binary(vgi_rpc::schema::LargeBinary(vec![7; 2 * MIB]))?;
+    ensure!(echoed.0.len() == 2 * MIB && echoed.0.iter().all(|&b| b == 7));
+    let segment = segment(typed.client())?;
+    // The typed result was converted to a Vec (a copy); the region is free again after
+    // the client's next turn boundary.
+    typed.client().side_channel().context("side")?.reclaim()?;
+    ensure!(
+        segment.allocations()?.is_empty(),
+        "{:?}",
+        segment.allocations()?
+    );
+    drop(typed);
+    shutdown.trigger();
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}
+
+#[test]
 fn producer_outputs_and_exchange_inputs_travel_through_the_segment() -> Result<()> {
     let mut client = pipe_client(true, 64 * MIB)?;
     let params = RecordBatch::try_from_iter([
