@@ -6,14 +6,14 @@
 //! vgi-rpc-bench [--out DIR] [--no-python]      # summary (VGI_BENCH_PLACEMENT=same|split)
 //! vgi-rpc-bench worker [--pipe | --unix PATH | --tcp HOST:PORT] [--threaded]
 //! vgi-rpc-bench raw-server [--pipe | --unix PATH | --tcp HOST:PORT]
-//! vgi-rpc-bench drive ADDRESS noop|produce N [BATCH_BYTES]   # a fixed load, for strace/perf
+//! vgi-rpc-bench drive [--shm SIZE] ADDRESS noop|produce N [BATCH_BYTES]   # a fixed load, for strace/perf
 //! ```
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use vgi_rpc::client::Client;
+use vgi_rpc::client::{Client, ConnectOptions};
 use vgi_rpc_bench::measure::{Latency, best_throughput, us};
 use vgi_rpc_bench::placement::{self, Placement, SAME_CORE};
 use vgi_rpc_bench::raw::{READ_CHUNK, memcpy};
@@ -24,6 +24,10 @@ use vgi_rpc_bench::worker::{parse_listen, run_raw_server, run_worker};
 
 /// Batch size of the summary's producer (bytes of payload per batch).
 const PRODUCER_BATCH: usize = 1 << 20;
+/// Batch size of the summary's large-batch producer (where shared memory pays off).
+const LARGE_BATCH: usize = 3_000_000;
+/// Batches per large-batch producer run.
+const LARGE_BATCHES: usize = 32;
 /// Batches per producer run.
 const PRODUCER_BATCHES: usize = 64;
 /// Latency iterations (per placement and transport).
@@ -40,16 +44,27 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// `drive ADDRESS noop N` makes N `void_noop` calls; `drive ADDRESS produce N` drains
-/// N mixed batches of BATCH_BYTES (default 1 MiB). Prints the elapsed time.
+/// N mixed batches of BATCH_BYTES (default 1 MiB). `--shm SIZE` (first) adds a
+/// shared-memory segment of SIZE bytes. Prints the elapsed time.
 fn drive(args: &[String]) -> anyhow::Result<()> {
+    let (shm, args) = match args {
+        [flag, size, rest @ ..] if flag == "--shm" => (Some(size.parse::<usize>()?), rest),
+        rest => (None, rest),
+    };
     let (address, what, n, batch) = match args {
         [a, w, n] => (a, w, n, PRODUCER_BATCH),
         [a, w, n, b] => (a, w, n, b.parse()?),
-        _ => anyhow::bail!("usage: vgi-rpc-bench drive ADDRESS noop|produce N [BATCH_BYTES]"),
+        _ => anyhow::bail!(
+            "usage: vgi-rpc-bench drive [--shm SIZE] ADDRESS noop|produce N [BATCH_BYTES]"
+        ),
     };
     let n: usize = n.parse()?;
     let p = Params::new()?;
-    let mut client = Client::connect(address)?;
+    let mut options = ConnectOptions::default();
+    if let Some(size) = shm {
+        options = options.with_shm(size);
+    }
+    let mut client = Client::connect_with(&address.parse()?, options)?;
     let start = Instant::now();
     match what.as_str() {
         "noop" => (0..n).try_for_each(|_| scenario::noop(&mut client, &p))?,
@@ -151,9 +166,17 @@ fn measure_transport(
     row.memcpy_gbps = best_throughput(3, || Ok::<_, anyhow::Error>(memcpy(&src, &mut dst, total)))?;
     drop(stream);
 
+    let large_rows = scenario::mixed_rows_for(LARGE_BATCH);
+    let large_total = (large_rows * LARGE_BATCHES * vgi_rpc_bench::service::MIXED_ROW_BYTES) as u64;
+    let large_src = vec![1u8; large_rows * vgi_rpc_bench::service::MIXED_ROW_BYTES];
+    let mut large_dst = vec![0u8; large_src.len()];
+    row.memcpy_large_gbps = best_throughput(3, || {
+        Ok::<_, anyhow::Error>(memcpy(&large_src, &mut large_dst, large_total))
+    })?;
+
     let end = Endpoint::start(ours, t, place)?;
     let p = Params::new()?;
-    let mut client = Client::connect(&end.address)?;
+    let mut client = end.connect()?;
     let noop = Latency::measure(200, LATENCY_ITERS, || scenario::noop(&mut client, &p))?;
     row.noop_p50 = noop.p50();
     row.noop_p99 = noop.p99();
@@ -166,12 +189,18 @@ fn measure_transport(
     row.producer_gbps = best_throughput(3, || {
         scenario::produce_mixed(&mut client, rows, PRODUCER_BATCHES)
     })?;
+    row.producer_large_gbps = best_throughput(3, || {
+        scenario::produce_mixed(&mut client, large_rows, LARGE_BATCHES)
+    })?;
+    if t.shm.is_some() && client.side_channel().is_none() {
+        anyhow::bail!("{}: the worker declined shared memory", t.name);
+    }
     let mut ex = ExchangeSession::open(&mut client, &p)?;
     row.exchange_p50 = Latency::measure(50, LATENCY_ITERS / 2, || ex.round_trip())?.p50();
     ex.close()?;
     drop(client);
     for n in [1, 4, 16] {
-        let rate = scenario::concurrent_noop(&end.address, n, Duration::from_millis(400))?;
+        let rate = scenario::concurrent_noop(&|| end.connect(), n, Duration::from_millis(400))?;
         row.concurrent.push((n, rate));
     }
     Ok(row)
@@ -191,13 +220,13 @@ fn compare_python(
     const BATCHES: usize = 16;
     let p = Params::new()?;
     let end = Endpoint::start(ours, t, place)?;
-    let mut client = Client::connect(&end.address)?;
+    let mut client = end.connect()?;
     row.rust_int64_gbps = Some(best_throughput(3, || {
         scenario::produce_int64(&mut client, ROWS, BATCHES)
     })?);
     drop(client);
     let end = Endpoint::start(py, t, place)?;
-    let mut client = Client::connect(&end.address)?;
+    let mut client = end.connect()?;
     row.py_noop_p50 = Some(Latency::measure(50, 300, || scenario::noop(&mut client, &p))?.p50());
     let mut ex = ExchangeSession::open(&mut client, &p)?;
     row.py_exchange_p50 = Some(Latency::measure(20, 200, || ex.round_trip())?.p50());

@@ -31,6 +31,10 @@ pub struct TransportRow {
     pub raw_gbps: f64,
     /// memcpy of the same bytes, GB/s.
     pub memcpy_gbps: f64,
+    /// `produce_mixed` with ~3 MB batches, GB/s of payload.
+    pub producer_large_gbps: f64,
+    /// memcpy of the same bytes in ~3 MB chunks, GB/s.
+    pub memcpy_large_gbps: f64,
     /// `exchange_scale` round trip, median.
     pub exchange_p50: Duration,
     /// `void_noop` calls/s with 1, 4 and 16 concurrent clients.
@@ -93,6 +97,19 @@ pub fn markdown(rows: &[TransportRow]) -> String {
             r.raw_gbps,
             ratio(r.producer_gbps, r.raw_gbps),
             r.memcpy_gbps,
+        );
+    }
+    s.push_str("\n| placement | transport | producer ~3 MB batches GB/s | memcpy 3 MB GB/s | producer / memcpy |\n");
+    s.push_str("|---|---|---:|---:|---:|\n");
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.2} | {:.2} | {} |",
+            r.placement,
+            r.transport,
+            r.producer_large_gbps,
+            r.memcpy_large_gbps,
+            ratio(r.producer_large_gbps, r.memcpy_large_gbps),
         );
     }
     if rows.iter().any(|r| r.py_noop_p50.is_some()) {

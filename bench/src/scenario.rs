@@ -225,17 +225,22 @@ impl<'c> ExchangeSession<'c> {
     }
 }
 
-/// `clients` threads, each with its own connection to `address`, calling `void_noop`
-/// for `duration`; returns total calls per second. Connections open before the clock.
+/// `clients` threads, each with its own connection (opened by `connect`), calling
+/// `void_noop` for `duration`; returns total calls per second. Connections open before
+/// the clock.
 ///
 /// # Errors
 /// A connection or call failed.
-pub fn concurrent_noop(address: &str, clients: usize, duration: Duration) -> anyhow::Result<f64> {
+pub fn concurrent_noop(
+    connect: &dyn Fn() -> Result<Client>,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<f64> {
     let p = Params::new()?;
     let barrier = Arc::new(Barrier::new(clients + 1));
     let mut handles = Vec::new();
     for _ in 0..clients {
-        let mut client = Client::connect(address)?;
+        let mut client = connect()?;
         noop(&mut client, &p)?;
         let barrier = Arc::clone(&barrier);
         let p = p.clone();

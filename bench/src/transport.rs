@@ -13,36 +13,50 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context as _, bail};
+use vgi_rpc::client::{Client, ConnectOptions};
 
 use crate::placement::Placement;
 
-/// One transport: its label and the worker flags selecting it.
+/// One transport: its label, the worker flags selecting it, and how clients connect.
 #[derive(Debug, Clone, Copy)]
 pub struct Transport {
-    /// Label in reports (`pipe`, `unix`, `tcp`, ...).
+    /// Label in reports (`pipe`, `unix`, `tcp`, `shm`, ...).
     pub name: &'static str,
     /// Worker flags, given a private temporary directory.
     pub flags: fn(&Path) -> Vec<String>,
     /// Whether the worker announces an address (sockets) rather than serving stdio.
     pub announced: bool,
+    /// Shared-memory segment size clients create per connection (`None`: no shared
+    /// memory). The byte stream beside it is the one `flags` select; raw baselines of
+    /// such a transport measure that byte stream.
+    pub shm: Option<usize>,
 }
 
-/// Every benchmarked transport. Shared memory and HTTP add their line here.
+/// Every benchmarked transport. HTTP adds its line here.
 pub const TRANSPORTS: &[Transport] = &[
     Transport {
         name: "pipe",
         flags: |_| strings(&["--pipe"]),
         announced: false,
+        shm: None,
     },
     Transport {
         name: "unix",
         flags: |d| unix_flags(d),
         announced: true,
+        shm: None,
     },
     Transport {
         name: "tcp",
         flags: |_| strings(&["--tcp", "127.0.0.1:0", "--threaded"]),
         announced: true,
+        shm: None,
+    },
+    Transport {
+        name: "shm",
+        flags: |_| strings(&["--pipe"]),
+        announced: false,
+        shm: Some(64 << 20),
     },
 ];
 
@@ -101,6 +115,8 @@ impl WorkerProgram {
 pub struct Endpoint {
     /// The client address (`exec:...`, `unix:...`, `tcp://...`).
     pub address: String,
+    /// The shared-memory segment size clients use, if any.
+    pub shm: Option<usize>,
     /// The socket worker process.
     child: Option<Child>,
     dir: PathBuf,
@@ -127,6 +143,7 @@ impl Endpoint {
         if !transport.announced {
             return Ok(Endpoint {
                 address: format!("exec:{}", argv.join(" ")),
+                shm: transport.shm,
                 child: None,
                 dir,
             });
@@ -151,9 +168,23 @@ impl Endpoint {
         };
         Ok(Endpoint {
             address,
+            shm: transport.shm,
             child: Some(child),
             dir,
         })
+    }
+
+    /// Opens a client connection the way this transport's clients do (with its
+    /// shared-memory segment, if any).
+    ///
+    /// # Errors
+    /// The address is invalid or the worker cannot be reached.
+    pub fn connect(&self) -> vgi_rpc::Result<Client> {
+        let mut options = ConnectOptions::default();
+        if let Some(size) = self.shm {
+            options = options.with_shm(size);
+        }
+        Client::connect_with(&self.address.parse()?, options)
     }
 
     /// The socket worker's pid (`None` for `exec:`, where each client spawns its own).

@@ -21,18 +21,28 @@ fn every_transport_serves_the_measured_calls() {
     let p = Params::new().unwrap();
     for t in TRANSPORTS {
         let end = Endpoint::start(&WorkerProgram::rust(exe()), t, &SAME_CORE).unwrap();
-        let mut client = Client::connect(&end.address).unwrap();
+        let mut client = end.connect().unwrap();
         scenario::noop(&mut client, &p).unwrap();
         scenario::small_args(&mut client, &p).unwrap();
         assert_eq!(scenario::echo_mib(&mut client, &p).unwrap(), 2 << 20);
         let bytes = scenario::produce_mixed(&mut client, 1000, 3).unwrap();
         assert_eq!(bytes, (3000 * MIXED_ROW_BYTES) as u64, "{}", t.name);
+        // ~3 MB batches: through the segment on the shm transport.
+        let rows = scenario::mixed_rows_for(3_000_000);
+        scenario::produce_mixed(&mut client, rows, 2).unwrap();
+        assert_eq!(
+            client.side_channel().is_some(),
+            t.shm.is_some(),
+            "{}: shared memory in use",
+            t.name
+        );
         scenario::produce_int64(&mut client, 10, 2).unwrap();
         let mut ex = ExchangeSession::open(&mut client, &p).unwrap();
         ex.round_trip().unwrap();
         ex.close().unwrap();
-        let rate = scenario::concurrent_noop(&end.address, 4, std::time::Duration::from_millis(50))
-            .unwrap();
+        let rate =
+            scenario::concurrent_noop(&|| end.connect(), 4, std::time::Duration::from_millis(50))
+                .unwrap();
         assert!(rate > 0.0, "{}: no calls completed", t.name);
 
         let raw = Endpoint::start(&WorkerProgram::raw(exe()), t, &SAME_CORE).unwrap();
