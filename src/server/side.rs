@@ -20,7 +20,7 @@ use crate::wire::{BatchKind, Metadata, SideChannel, keys};
 use crate::{Error, Result};
 
 /// Attaches the side channel a client names on its requests: the transport's half of the
-/// side-channel seam on the server (see the [module docs](self)).
+/// side-channel seam on the server (see the [`server`](crate::server) module docs).
 pub trait SideChannelHost: Send + Sync + fmt::Debug {
     /// Attaches the channel called `name` (a shared-memory segment's name).
     ///

@@ -114,10 +114,16 @@ impl<'a> StreamRun<'a> {
                 answer_error(inner, out, &empty(), &err, &site, &init_logs)?;
                 return Ok(Next::DrainInput);
             };
+            // Headers always travel inline: the reference's clients never resolve a
+            // shared-memory pointer in a header stream.
+            let side = out.side.take();
             let mut answer = Answer::begin(out, header_schema);
-            answer.logs(out, &init_logs, &inner.server_id, Some(ctx.request_id()))?;
-            answer.batch(out, &header, &Metadata::new())?;
-            answer.end(out)?;
+            let sent = answer
+                .logs(out, &init_logs, &inner.server_id, Some(ctx.request_id()))
+                .and_then(|()| answer.batch(out, &header, &Metadata::new()))
+                .and_then(|()| answer.end(out));
+            out.side = side;
+            sent?;
             init_logs.clear();
         }
         let output_schema = state.output_schema();
