@@ -12,7 +12,6 @@ use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, SchemaRef};
 
 use super::Target;
-use super::side::offer;
 use crate::Result;
 use crate::wire::{Metadata, SideChannel, StreamEncoder, keys};
 
@@ -86,7 +85,7 @@ impl RequestEncoder {
             Some(side) => {
                 let mut md = md.clone();
                 side.advertise(&mut md);
-                match offer(side, params, &md) {
+                match side.offer(params, &md) {
                     Some(pointer) => {
                         let stub = RecordBatch::new_empty(params.schema());
                         self.encoder.batch(&mut self.buf, &stub, &pointer)?;

@@ -7,7 +7,6 @@ use arrow_array::{RecordBatch, RecordBatchOptions};
 use arrow_schema::{Schema, SchemaRef};
 
 use super::connection::{Connection, Received, closed_mid_call};
-use super::side::offer;
 use crate::log::LogRecord;
 use crate::wire::{self, Metadata, StreamDecoder, StreamEncoder, StreamItem, keys};
 use crate::{Error, Result};
@@ -152,7 +151,7 @@ impl<'c> StreamSession<'c> {
         match self
             .conn
             .side()
-            .and_then(|side| offer(&**side, input, metadata))
+            .and_then(|side| side.offer(input, metadata))
         {
             Some(pointer) => {
                 enc.batch(&mut out, &RecordBatch::new_empty(input.schema()), &pointer)?;

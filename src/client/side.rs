@@ -19,7 +19,7 @@ use arrow_schema::Schema;
 use super::Target;
 use super::connection::{Connection, SideState};
 use super::request::RequestEncoder;
-use crate::wire::{Metadata, SideChannel, keys};
+use crate::wire::{Metadata, keys};
 use crate::{Error, Result};
 
 impl Connection {
@@ -60,22 +60,6 @@ impl Connection {
                 Ok(())
             }
             Err(e) => Err(e),
-        }
-    }
-}
-
-/// Offers `batch` to `side`: the pointer batch's metadata, or `None` to send it inline
-/// (declined, or the channel failed: logged).
-pub(crate) fn offer(
-    side: &dyn SideChannel,
-    batch: &RecordBatch,
-    md: &Metadata,
-) -> Option<Metadata> {
-    match side.send(batch, md) {
-        Ok(pointer) => pointer,
-        Err(e) => {
-            tracing::warn!(error = %e, "shared memory failed; sending the batch inline");
-            None
         }
     }
 }

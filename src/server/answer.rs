@@ -105,7 +105,7 @@ impl Answer {
         metadata: &Metadata,
     ) -> Result<()> {
         out.meter.output(batch);
-        if let Some(pointer) = out.side.and_then(|side| offer(side, batch, metadata)) {
+        if let Some(pointer) = out.side.and_then(|side| side.offer(batch, metadata)) {
             let stub = RecordBatch::new_empty(self.schema.clone());
             return self.enc.batch(out.buf, &stub, &pointer);
         }
@@ -148,18 +148,6 @@ impl Answer {
     pub(crate) fn end<S: Sink + ?Sized>(mut self, out: &mut Out<'_, S>) -> Result<()> {
         self.enc.eos(out.buf);
         self.flush(out)
-    }
-}
-
-/// Puts `batch` in the side channel; the pointer batch's metadata, or `None` to send it
-/// inline (declined, or the channel failed: logged, the answer still goes out).
-fn offer(side: &dyn SideChannel, batch: &RecordBatch, metadata: &Metadata) -> Option<Metadata> {
-    match side.send(batch, metadata) {
-        Ok(pointer) => pointer,
-        Err(e) => {
-            tracing::warn!(error = %e, "shared memory failed; sending the batch inline");
-            None
-        }
     }
 }
 

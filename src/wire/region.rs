@@ -166,10 +166,10 @@ pub fn decode_region(region: &Buffer, schema: &SchemaRef) -> Result<RecordBatch>
             }
             (d, false) => d.get_or_insert_with(|| StreamDecoder::with_schema(schema.clone())),
         };
-        if let Some((decoded, _)) = decoder.decode(&raw)? {
-            if batch.replace(decoded).is_some() {
-                return Err(Error::protocol("an shm region holds more than one batch"));
-            }
+        if let Some((decoded, _)) = decoder.decode(&raw)?
+            && batch.replace(decoded).is_some()
+        {
+            return Err(Error::protocol("an shm region holds more than one batch"));
         }
     }
     batch.ok_or_else(|| Error::protocol("an shm region holds no batch"))

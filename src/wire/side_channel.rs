@@ -48,6 +48,18 @@ pub trait SideChannel: Send + Sync + fmt::Debug {
     /// sending inline.
     fn send(&self, batch: &RecordBatch, metadata: &Metadata) -> Result<Option<Metadata>>;
 
+    /// [`SideChannel::send`] for callers that always have the inline path: a failure is
+    /// logged and treated as a decline.
+    fn offer(&self, batch: &RecordBatch, metadata: &Metadata) -> Option<Metadata> {
+        match self.send(batch, metadata) {
+            Ok(pointer) => pointer,
+            Err(e) => {
+                tracing::warn!(error = %e, "the side channel failed; sending the batch inline");
+                None
+            }
+        }
+    }
+
     /// Resolves a pointer batch received from the peer into the batch it names (without
     /// copying its data where the channel allows) and its metadata: the pointer keys
     /// replaced by `vgi_rpc.shm_source`.
