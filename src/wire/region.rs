@@ -293,6 +293,36 @@ mod tests {
         assert!(decode_region(&Buffer::from(vec![0xffu8; 64]), &batch.schema()).is_err());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// A peer's region bytes never make the decoder panic: arbitrary bytes, and a
+        /// valid region with bytes flipped, truncated or extended.
+        #[test]
+        fn arbitrary_regions_never_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            flips in proptest::collection::vec(
+                (proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()),
+                0..8,
+            ),
+            cut in proptest::prelude::any::<usize>(),
+            dictionary in proptest::prelude::any::<bool>(),
+        ) {
+            let batch = if dictionary { dict_batch() } else { int_batch(20) };
+            let _ = decode_region(&Buffer::from(bytes.clone()), &batch.schema());
+            let (mut valid, _) = round_trip(&batch);
+            for (at, value) in flips {
+                let len = valid.len();
+                valid[at % len] ^= value;
+            }
+            let _ = decode_region(&Buffer::from(valid.clone()), &batch.schema());
+            valid.truncate(cut % (valid.len() + 1));
+            let _ = decode_region(&Buffer::from(valid.clone()), &batch.schema());
+            valid.extend_from_slice(&bytes);
+            let _ = decode_region(&Buffer::from(valid), &batch.schema());
+        }
+    }
+
     #[test]
     fn a_short_destination_is_an_error() {
         let encoding = RegionEncoding::new(&int_batch(10)).unwrap();

@@ -85,6 +85,8 @@
 
 mod alloc;
 mod channel;
+#[cfg(test)]
+mod channel_tests;
 #[cfg(target_os = "linux")]
 mod cleanup;
 mod header;
