@@ -36,10 +36,18 @@
 //! table then could see it mid-update. An Arrow buffer can be dropped at any moment, on any
 //! thread, so dropping never writes the header either: it queues the offset for the next
 //! `allocate`, `free` or `reclaim`. The transports call `reclaim` where the reference
-//! frees: the client before it sends each request (results of the previous call), the
-//! worker after a turn's input is consumed and before it closes that turn's output. A
-//! region held past that point stays allocated (the peer will not reuse it) until a later
-//! turn.
+//! frees: the client before it sends each request or stream input (answers dropped
+//! since), the worker before it sends each turn's output (inputs consumed by then), so
+//! our worker's last output batch and its EOS leave in one write with no table update
+//! between them. A region held past that point stays allocated (the peer will not reuse
+//! it) until a later turn.
+//!
+//! **Residual window (reference workers).** A reference worker whose exchange stream
+//! finishes on its own frees its last *pointer* input after writing the last output
+//! batch and before its EOS. A client that writes the table in that window — its next
+//! input's allocation or reclaim — races with that free. The reference's own client has
+//! the same window; producer streams (whose inputs are ticks, never pointers) and streams
+//! the client ends are not affected.
 //!
 //! # Validation and the truncation defence
 //! Nothing from the peer is trusted. Each header transaction copies the header out of the
