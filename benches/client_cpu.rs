@@ -36,7 +36,7 @@ fn client_cpu(c: &mut Criterion) {
     group.bench_function("encode_request_oneshot", |b| {
         b.iter(|| {
             RequestEncoder::new()
-                .encode(&target, "void_noop", &params, &empty)
+                .encode(&target, "void_noop", &params, &empty, None)
                 .unwrap()
                 .len()
         })
@@ -45,7 +45,7 @@ fn client_cpu(c: &mut Criterion) {
     group.bench_function("encode_request_reused", |b| {
         b.iter(|| {
             reused
-                .encode(&target, "void_noop", &params, &empty)
+                .encode(&target, "void_noop", &params, &empty, None)
                 .unwrap()
                 .len()
         })
@@ -72,7 +72,7 @@ fn client_cpu(c: &mut Criterion) {
 fn void_call(encoder: &mut RequestEncoder, response: &[u8], limits: &Limits) -> usize {
     let params = no_params();
     let request = encoder
-        .encode(&primary(), "void_noop", &params, &Metadata::new())
+        .encode(&primary(), "void_noop", &params, &Metadata::new(), None)
         .unwrap()
         .len();
     let mut cursor = response;

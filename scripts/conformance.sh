@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the reference conformance runner (vgi-rpc-test from vgi-rpc==0.52.2) against our
-# release worker over stdio, a Unix socket and TCP, each time validating the worker's
-# access log against the reference's JSON schema. Creates the Python venv on first use.
+# release worker over stdio, stdio with a shared-memory segment, a Unix socket and TCP,
+# each time validating the worker's access log against the reference's JSON schema, and
+# checks that the shared-memory lane really moved the 4 MiB echo through the segment.
+# Creates the Python venv on first use.
 #
 # Exit status: 0 only when every run passed every non-skipped test and every log.
 set -euo pipefail
@@ -44,6 +46,25 @@ runner --cmd "$worker --pipe --access-log $scratch/pipe.jsonl" \
 echo "== stdio (pipe), debug-level access log validated =="
 runner --cmd "$worker --pipe --access-log $scratch/debug.jsonl --access-log-debug" \
   --access-log "$scratch/debug.jsonl" || status=1
+
+echo "== stdio (pipe) with shared memory (--shm 64 MiB), access log validated =="
+runner --cmd "$worker --pipe --access-log $scratch/shm.jsonl" --shm 67108864 \
+  --access-log "$scratch/shm.jsonl" || status=1
+
+# The runner's client logs every answer batch it reads (before resolving pointers): the
+# 4 MiB echo must come back as a zero-row pointer batch into the segment.
+echo "== shared memory used: the 4 MiB echo comes back as a pointer batch =="
+"$venv/bin/vgi-rpc-test" --format table --cmd "$worker --pipe" --shm 67108864 \
+  --filter large_payload.echo_binary_4mib --log-level DEBUG \
+  --log-logger vgi_rpc.wire.response >"$scratch/shm-wire.log" 2>&1 || status=1
+if grep -E 'Read batch: RecordBatch\(rows=0, cols=1, schema=\(result: large_binary\).*vgi_rpc\.shm_offset=' \
+    "$scratch/shm-wire.log"; then
+  echo "ok: the result arrived as a shared-memory pointer"
+else
+  echo "FAILED: the 4 MiB result did not arrive as a shared-memory pointer:" >&2
+  cat "$scratch/shm-wire.log" >&2
+  status=1
+fi
 
 echo "== Unix socket (threaded), access log validated =="
 start_worker --unix "$scratch/worker.sock" --threaded --access-log "$scratch/unix.jsonl"

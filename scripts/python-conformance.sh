@@ -2,9 +2,11 @@
 # Runs the reference's shared pytest conformance suite (vgi-rpc 0.52.2) in this repo's
 # lanes (tests/python/conformance; see its conftest.py):
 #
-#   server  the reference Python client against OUR worker      pipe subprocess unix tcp
+#   server  the reference Python client against OUR worker      pipe subprocess unix tcp shm
 #   client  OUR client, through vgi-rpc-client-driver, against
-#           the reference worker vgi-rpc-conformance           pipe unix tcp
+#           the reference worker vgi-rpc-conformance           pipe unix tcp shm
+#
+# (shm: a pipe plus a 64 MiB shared-memory segment created by the client side.)
 #
 # (The native lane, our client against vgi_rpc.conformance.client_worker, is the cargo
 # test matrix's `native` group, conformance/tests/matrix/native.rs.)
@@ -22,7 +24,7 @@ venv=$(scripts/python-venv.sh) || exit 2
 # test step this compiles nothing; a narrower `-p` build would rebuild the library.
 cargo test --workspace --release --no-run -q || exit 2
 bin="${CARGO_TARGET_DIR:-$here/target}/release"
-lanes=${VGI_LANES:-"server:pipe,subprocess,unix,tcp client:pipe,unix,tcp"}
+lanes=${VGI_LANES:-"server:pipe,subprocess,unix,tcp,shm client:pipe,unix,tcp,shm"}
 
 status=0
 summary=()
@@ -32,7 +34,9 @@ for lane in $lanes; do
   # The client lane's pipe transport starts a Python worker per connection (~0.5 s):
   # two xdist workers halve it. The other lanes finish in seconds serially.
   parallel=()
-  if [ "$role" = client ] && [[ ",$transports," == *,pipe,* ]]; then parallel=(-n 2); fi
+  if [ "$role" = client ] && [[ ",$transports," == *,pipe,* || ",$transports," == *,shm,* ]]; then
+    parallel=(-n 2)
+  fi
   echo "== shared conformance suite: role=$role transports=$transports =="
   log=$(mktemp)
   VGI_CONFORMANCE_ROLE=$role VGI_TRANSPORTS=$transports \

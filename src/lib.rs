@@ -52,7 +52,8 @@
 //! - [`client`]: the client engine: calls, stream sessions, typed stream handles used by
 //!   generated `{Trait}Client`s, over any [`client::Link`].
 //! - [`transport`]: where bytes meet the engines: stdio/`exec:`, Unix and TCP, each with
-//!   its server and client end, the accept loop, shutdown and the address parser.
+//!   its server and client end, shared memory beside pipes and Unix sockets
+//!   (`transport::shm`, feature `shm`), the accept loop, shutdown and the address parser.
 
 extern crate self as vgi_rpc;
 

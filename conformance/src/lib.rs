@@ -33,6 +33,8 @@ mod protocol_tests;
 mod pytext;
 pub mod secondary;
 mod service;
+#[cfg(test)]
+mod shm_tests;
 pub mod types;
 
 pub use handlers::ConformanceImpl;

@@ -1,6 +1,8 @@
 //! One client connection: writes request streams and reads answer streams over a link's
-//! byte stream. Everything above it (deadlines, cancel, reconnects) is the
-//! [`Client`](super::Client)'s; everything below (sockets, pipes) the link's.
+//! byte stream, and resolves the shared-memory pointers among the answers (`side.rs`
+//! negotiates the side channel). Everything above it (deadlines, cancel, reconnects) is
+//! the [`Client`](super::Client)'s; everything below (sockets, pipes, segments) the
+//! link's.
 
 use std::io::{BufReader, Write};
 use std::sync::Arc;
@@ -10,7 +12,7 @@ use arrow_array::RecordBatch;
 use super::link::{BoxRead, BoxWrite, Link, LinkControl};
 use super::{ConnectOptions, LogHandler, rpc_error_from_metadata};
 use crate::log::LogRecord;
-use crate::wire::{self, BatchKind, Limits, Metadata, StreamItem, keys};
+use crate::wire::{self, BatchKind, Limits, Metadata, SideChannel, StreamItem, keys};
 use crate::{Error, LogLevel, Result};
 
 /// The live connection and its control. Field order matters: the connection (an `exec:`
@@ -22,23 +24,36 @@ pub(crate) struct Active {
 
 impl Active {
     pub(crate) fn new(link: Link, options: &ConnectOptions) -> Active {
+        let limits = options.limits.on_channel(link.trusted);
+        let mut conn = Connection::new(link.reader, link.writer, limits);
+        conn.side = SideState::Offered(link.side_channel);
         Active {
-            conn: Connection::new(
-                link.reader,
-                link.writer,
-                options.limits.on_channel(link.trusted),
-            ),
+            conn,
             control: link.control,
         }
     }
 }
 
-/// A byte-stream connection with its read buffer, limits and log handler.
+/// Where the connection's side channel (shared memory) stands.
+pub(crate) enum SideState {
+    /// The link brought one (or none) and it was not offered to the worker yet.
+    Offered(Option<Arc<dyn SideChannel>>),
+    /// The worker accepted it; `established` once it answered a request naming it.
+    Accepted {
+        channel: Arc<dyn SideChannel>,
+        established: bool,
+    },
+    /// No side channel on this connection.
+    Off,
+}
+
+/// A byte-stream connection with its read buffer, limits, log handler and side channel.
 pub(crate) struct Connection {
     pub(crate) reader: BufReader<BoxRead>,
     pub(crate) writer: BoxWrite,
     pub(crate) limits: Limits,
     pub(crate) log_handler: Option<LogHandler>,
+    pub(crate) side: SideState,
 }
 
 impl Connection {
@@ -48,7 +63,40 @@ impl Connection {
             writer,
             limits,
             log_handler: None,
+            side: SideState::Off,
         }
+    }
+
+    /// The side channel in use (accepted by the worker).
+    pub(crate) fn side(&self) -> Option<&Arc<dyn SideChannel>> {
+        match &self.side {
+            SideState::Accepted { channel, .. } => Some(channel),
+            _ => None,
+        }
+    }
+
+    /// The worker answered a request that named the side channel: it holds its own
+    /// handle now, so the channel may drop its public name.
+    pub(crate) fn mark_established(&mut self) {
+        if let SideState::Accepted {
+            channel,
+            established,
+        } = &mut self.side
+            && !*established
+        {
+            *established = true;
+            channel.established();
+        }
+    }
+
+    /// Sorts a received batch (see [`receive`]) with this connection's side channel.
+    pub(crate) fn receive(
+        &self,
+        batch: RecordBatch,
+        md: Metadata,
+        logs: &mut Vec<LogRecord>,
+    ) -> Received {
+        receive(self.side().map(|s| &**s), batch, md, logs)
     }
 
     pub(crate) fn emit_log(&mut self, record: Option<&LogRecord>) {
@@ -59,7 +107,15 @@ impl Connection {
         }
     }
 
+    /// Sends bytes, the end of one of this side's turns. The side channel's releases (the
+    /// previous answers' regions, dropped since) are applied first, while this side
+    /// still holds the turn.
     pub(crate) fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        if let Some(side) = self.side()
+            && let Err(e) = side.reclaim()
+        {
+            tracing::warn!(error = %e, "cannot release shared-memory answers");
+        }
         wire::write_chunked(&mut self.writer, bytes)?;
         self.writer.flush()?;
         Ok(())
@@ -79,21 +135,22 @@ impl Connection {
         loop {
             match wire::read_stream_item(&mut self.reader, &mut decoder, &self.limits)? {
                 StreamItem::End => break,
-                StreamItem::Batch(batch, md) => match classify(&batch, &md, logs) {
-                    Some(Ok(())) if result.is_none() => result = Some((batch, md)),
-                    Some(Ok(())) => {
+                StreamItem::Batch(batch, md) => match self.receive(batch, md, logs) {
+                    Received::Data(batch, md) if result.is_none() => result = Some((batch, md)),
+                    Received::Data(..) => {
                         error.get_or_insert_with(|| {
                             Error::protocol("a single-result answer carried more than one batch")
                         });
                     }
-                    Some(Err(e)) => error = Some(e),
-                    None => self.emit_log(logs.last()),
+                    Received::Failed(e) => error = Some(e),
+                    Received::Log => self.emit_log(logs.last()),
                 },
             }
         }
         if let Some(e) = error {
             return Err(e);
         }
+        self.mark_established();
         Ok(match result {
             Some((batch, md)) if batch.num_columns() > 0 => (Some(batch), md),
             Some((_, md)) => (None, md),
@@ -102,13 +159,45 @@ impl Connection {
     }
 }
 
-/// Sorts a received batch: `None` for a log (appended to `logs`), `Some(Err)` for an
-/// EXCEPTION, `Some(Ok)` for data.
-pub(crate) fn classify(
-    batch: &RecordBatch,
-    md: &Metadata,
+/// What a received batch turned out to be.
+pub(crate) enum Received {
+    /// A log record, appended to the caller's list.
+    Log,
+    /// Data (a shared-memory pointer already resolved), with its metadata.
+    Data(RecordBatch, Metadata),
+    /// An EXCEPTION (the call failed) or a batch this client cannot take.
+    Failed(Error),
+}
+
+/// Sorts a received batch, resolving a shared-memory pointer through `side`.
+pub(crate) fn receive(
+    side: Option<&dyn SideChannel>,
+    batch: RecordBatch,
+    md: Metadata,
     logs: &mut Vec<LogRecord>,
-) -> Option<Result<()>> {
+) -> Received {
+    match (classify(&batch, &md, logs), side) {
+        (Some(Ok(())), _) => Received::Data(batch, md),
+        (Some(Err(e)), _) => Received::Failed(e),
+        (None, Some(side)) if BatchKind::of(&batch, &md) == BatchKind::ShmPointer => {
+            match side.resolve(&batch, &md) {
+                Ok((batch, md)) => Received::Data(batch, md),
+                Err(e) => Received::Failed(e),
+            }
+        }
+        (None, None) if BatchKind::of(&batch, &md) == BatchKind::ShmPointer => {
+            Received::Failed(Error::protocol(
+                "the server sent a shared-memory pointer, but this connection has no segment",
+            ))
+        }
+        (None, _) => Received::Log,
+    }
+}
+
+/// Sorts a received batch: `None` for a log (appended to `logs`) or a shared-memory
+/// pointer (for [`receive`] to resolve), `Some(Err)` for an EXCEPTION or an external
+/// pointer, `Some(Ok)` for data.
+fn classify(batch: &RecordBatch, md: &Metadata, logs: &mut Vec<LogRecord>) -> Option<Result<()>> {
     match BatchKind::of(batch, md) {
         BatchKind::Log => {
             let level = md
@@ -126,8 +215,9 @@ pub(crate) fn classify(
             None
         }
         BatchKind::Exception => Some(Err(rpc_error_from_metadata(md).into())),
-        BatchKind::ExternalPointer | BatchKind::ShmPointer => Some(Err(Error::protocol(
-            "the server sent a pointer batch; external storage and shared memory are not enabled on this client",
+        BatchKind::ShmPointer => None,
+        BatchKind::ExternalPointer => Some(Err(Error::protocol(
+            "the server sent an external-storage pointer; external storage is not enabled on this client",
         ))),
         BatchKind::Data | BatchKind::Continuation => Some(Ok(())),
     }
@@ -150,7 +240,7 @@ mod tests {
     fn request_metadata(target: &Target, extra: &Metadata) -> Vec<(String, String)> {
         let params = RecordBatch::new_empty(std::sync::Arc::new(arrow_schema::Schema::empty()));
         let mut encoder = crate::client::request::RequestEncoder::default();
-        let mut cursor = encoder.encode(target, "m", &params, extra).unwrap();
+        let mut cursor = encoder.encode(target, "m", &params, extra, None).unwrap();
         let limits = Limits::default();
         let mut decoder = wire::read_stream_start(&mut cursor, &limits).unwrap();
         match wire::read_stream_item(&mut cursor, &mut decoder, &limits).unwrap() {

@@ -15,13 +15,14 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 
-use super::connection::Active;
+use super::connection::{Active, SideState};
 use super::failure::explain_failure;
 use super::link::{CheckedReader, Connect, Deadline, Link};
 use super::request::RequestEncoder;
 use super::stream::{CallGuard, ClientStream, StreamOpen};
 use super::{CallOptions, ConnectOptions, LogHandler, Target, UnaryResult};
 use crate::log::LogRecord;
+use crate::wire::SideChannel;
 use crate::{Error, Result};
 
 /// A connection to one worker: an `exec:` subprocess, a Unix or TCP socket, or any
@@ -171,6 +172,7 @@ impl Client {
             return Err(Error::Cancelled);
         }
         self.ready()?;
+        self.negotiate(options)?;
         let Client {
             link,
             encoder,
@@ -179,7 +181,8 @@ impl Client {
         } = self;
         let active = link.as_mut().ok_or(Error::Closed)?;
         let _span = call_span(target, method);
-        let request = encoder.encode(target, method, params, &options.metadata)?;
+        let side = active.conn.side().cloned();
+        let request = encoder.encode(target, method, params, &options.metadata, side.as_deref())?;
         let guard = CallGuard::call(deadline, &active.control, options)?;
         let mut logs = Vec::new();
         let outcome = active
@@ -240,6 +243,7 @@ impl Client {
             return Err(Error::Cancelled);
         }
         self.ready()?;
+        self.negotiate(options)?;
         let Client {
             link,
             broken,
@@ -249,7 +253,8 @@ impl Client {
         } = self;
         let active = link.as_mut().ok_or(Error::Closed)?;
         let span = call_span(target, method);
-        let request = encoder.encode(target, method, params, &options.metadata)?;
+        let side = active.conn.side().cloned();
+        let request = encoder.encode(target, method, params, &options.metadata, side.as_deref())?;
         ClientStream::open(active, deadline, broken, request, open, options, span)
     }
 
@@ -264,6 +269,28 @@ impl Client {
             self.reconnect()?;
         }
         Ok(())
+    }
+
+    /// Offers a fresh connection's side channel (shared memory) to the worker, once,
+    /// within `options`' deadline.
+    fn negotiate(&mut self, options: &CallOptions) -> Result<()> {
+        let Some(active) = self.link.as_mut() else {
+            return Ok(());
+        };
+        if !matches!(active.conn.side, SideState::Offered(_)) {
+            return Ok(());
+        }
+        let guard = CallGuard::call(&self.deadline, &active.control, options)?;
+        let outcome = active.conn.negotiate_side();
+        drop(guard);
+        outcome.map_err(|e| self.fail(e, options))
+    }
+
+    /// The side channel (shared-memory segment) this connection uses: `None` until the
+    /// first call has offered it, and when the worker declined it or none was configured
+    /// ([`ConnectOptions::shm`]). `vgi_rpc::transport::shm::segment_of` gives its segment.
+    pub fn side_channel(&self) -> Option<&Arc<dyn SideChannel>> {
+        self.link.as_ref()?.conn.side()
     }
 
     fn take_handler(&mut self) -> Option<LogHandler> {

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::Result;
+use crate::wire::SideChannel;
 
 /// The reading half of a link.
 pub type BoxRead = Box<dyn Read + Send>;
@@ -110,7 +111,8 @@ impl LinkControl for NoControl {
     fn interrupt(&self) {}
 }
 
-/// An open connection as the client engine sees it.
+/// An open connection as the client engine sees it: a byte stream, its control, and
+/// optionally a side channel (shared memory) the transport opened beside it.
 pub struct Link {
     pub(crate) reader: BoxRead,
     pub(crate) writer: BoxWrite,
@@ -118,6 +120,7 @@ pub struct Link {
     /// The peer is a process the caller controls (an `exec:` worker): a cheaper
     /// [`Validation`](crate::wire::Validation) level applies.
     pub(crate) trusted: bool,
+    pub(crate) side_channel: Option<Arc<dyn SideChannel>>,
 }
 
 impl Link {
@@ -130,6 +133,7 @@ impl Link {
             writer: Box::new(writer),
             control: Arc::new(NoControl),
             trusted: false,
+            side_channel: None,
         }
     }
 
@@ -140,6 +144,7 @@ impl Link {
             writer,
             control,
             trusted: false,
+            side_channel: None,
         }
     }
 
@@ -154,6 +159,15 @@ impl Link {
     #[must_use]
     pub fn with_control(mut self, control: Arc<dyn LinkControl>) -> Self {
         self.control = control;
+        self
+    }
+
+    /// Adds a side channel (a shared-memory segment) for large batches. The client offers
+    /// it to the worker with `__transport_options__` before its first call and uses it
+    /// only if the worker accepts; otherwise it is dropped.
+    #[must_use]
+    pub fn with_side_channel(mut self, channel: Arc<dyn SideChannel>) -> Self {
+        self.side_channel = Some(channel);
         self
     }
 }

@@ -26,6 +26,7 @@ mod link;
 mod options;
 pub(crate) mod request;
 mod session;
+mod side;
 mod stream;
 mod typed;
 

@@ -81,6 +81,12 @@ pub struct ConnectOptions {
     pub reconnect: bool,
     /// Bounds on what a server's answers may make the client allocate.
     pub limits: Limits,
+    /// Size in bytes (header included) of a shared-memory segment to create for each
+    /// connection, so large batches travel through it instead of the byte stream
+    /// (`exec:` and `unix:` addresses; feature `shm`). The client offers it with
+    /// `__transport_options__` before its first call and uses it only if the worker
+    /// says yes. `None` (the default): no shared memory.
+    pub shm: Option<usize>,
 }
 
 impl Default for ConnectOptions {
@@ -91,6 +97,7 @@ impl Default for ConnectOptions {
             exit_grace: Duration::from_millis(500),
             reconnect: true,
             limits: Limits::default(),
+            shm: None,
         }
     }
 }
@@ -138,6 +145,21 @@ impl ConnectOptions {
     pub unsafe fn with_validation(mut self, validation: Validation) -> Self {
         // SAFETY: the caller upholds `Limits::with_validation`'s contract (ours).
         self.limits = unsafe { self.limits.with_validation(validation) };
+        self
+    }
+
+    /// Sets [`ConnectOptions::shm`]: a shared-memory segment of `size` bytes per
+    /// connection (64 MiB holds many large batches; it must exceed the 64 KiB header).
+    ///
+    /// ```no_run
+    /// use vgi_rpc::client::{Client, ConnectOptions};
+    /// # fn main() -> vgi_rpc::Result<()> {
+    /// let options = ConnectOptions::default().with_shm(64 << 20);
+    /// let client = Client::connect_with(&"exec:my-worker --pipe".parse()?, options)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_shm(mut self, size: usize) -> Self {
+        self.shm = Some(size);
         self
     }
 }

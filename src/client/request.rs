@@ -13,7 +13,7 @@ use arrow_schema::{DataType, Field, SchemaRef};
 
 use super::Target;
 use crate::Result;
-use crate::wire::{Metadata, StreamEncoder, keys};
+use crate::wire::{Metadata, SideChannel, StreamEncoder, keys};
 
 /// Reusable request encoding state: one per connection.
 #[derive(Debug, Default)]
@@ -40,7 +40,9 @@ impl RequestEncoder {
     }
 
     /// Encodes a whole request stream (schema, the params batch, EOS); the bytes are valid
-    /// until the next call. See [`request_metadata`] for the metadata rule.
+    /// until the next call. See [`request_metadata`] for the metadata rule. With a side
+    /// channel the request names it, and large parameters travel through it (the stream
+    /// then carries a zero-row pointer batch).
     ///
     /// # Errors
     /// Fails when `params` cannot be encoded.
@@ -50,6 +52,7 @@ impl RequestEncoder {
         method: &str,
         params: &RecordBatch,
         extra: &Metadata,
+        side: Option<&dyn SideChannel>,
     ) -> Result<&[u8]> {
         self.buf.clear();
         let schema = params.schema();
@@ -75,9 +78,22 @@ impl RequestEncoder {
                 built: request_metadata(target, method, extra),
             });
         }
-        let md = self.metadata.as_ref().map(|c| &c.built);
-        self.encoder
-            .batch(&mut self.buf, params, md.unwrap_or(&Metadata::new()))?;
+        let empty = Metadata::new();
+        let md = self.metadata.as_ref().map_or(&empty, |c| &c.built);
+        match side {
+            None => self.encoder.batch(&mut self.buf, params, md)?,
+            Some(side) => {
+                let mut md = md.clone();
+                side.advertise(&mut md);
+                match side.offer(params, &md) {
+                    Some(pointer) => {
+                        let stub = RecordBatch::new_empty(params.schema());
+                        self.encoder.batch(&mut self.buf, &stub, &pointer)?;
+                    }
+                    None => self.encoder.batch(&mut self.buf, params, &md)?,
+                }
+            }
+        }
         self.encoder.eos(&mut self.buf);
         Ok(&self.buf)
     }

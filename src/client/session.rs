@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow_array::{RecordBatch, RecordBatchOptions};
 use arrow_schema::{Schema, SchemaRef};
 
-use super::connection::{Connection, classify, closed_mid_call};
+use super::connection::{Connection, Received, closed_mid_call};
 use crate::log::LogRecord;
 use crate::wire::{self, Metadata, StreamDecoder, StreamEncoder, StreamItem, keys};
 use crate::{Error, Result};
@@ -147,7 +147,17 @@ impl<'c> StreamSession<'c> {
                 schema.fields()
             )));
         }
-        enc.batch(&mut out, input, metadata)?;
+        // A large exchange input travels through the side channel (ticks never do).
+        match self
+            .conn
+            .side()
+            .and_then(|side| side.offer(input, metadata))
+        {
+            Some(pointer) => {
+                enc.batch(&mut out, &RecordBatch::new_empty(input.schema()), &pointer)?;
+            }
+            None => enc.batch(&mut out, input, metadata)?,
+        }
         self.conn.send(&out)?;
         self.read_turn()
     }
@@ -167,10 +177,13 @@ impl<'c> StreamSession<'c> {
                     self.end_input()?;
                     return Ok(None);
                 }
-                StreamItem::Batch(batch, md) => match classify(&batch, &md, &mut self.logs) {
-                    None => conn.emit_log(self.logs.last()),
-                    Some(Ok(())) => return Ok(Some((batch, md))),
-                    Some(Err(e)) => {
+                StreamItem::Batch(batch, md) => match conn.receive(batch, md, &mut self.logs) {
+                    Received::Log => conn.emit_log(self.logs.last()),
+                    Received::Data(batch, md) => {
+                        conn.mark_established();
+                        return Ok(Some((batch, md)));
+                    }
+                    Received::Failed(e) => {
                         self.finished = true;
                         self.drain_output()?;
                         self.end_input()?;

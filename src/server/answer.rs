@@ -2,9 +2,15 @@
 //!
 //! An answer is one outgoing IPC stream: a schema, log batches, data batches, perhaps an
 //! EXCEPTION batch, then EOS. [`Answer::batch`] is the only place an outgoing data batch
-//! becomes wire bytes, so a transport that moves batches differently (a shared-memory
-//! pointer batch, an external-storage location) changes one function. Bytes go to a
+//! becomes wire bytes: when the call has a side channel ([`Out::side`], shared memory)
+//! it offers the batch there first and, if taken, writes the zero-row pointer batch in
+//! its place; a declined batch (small, zero rows, no room) goes inline. Bytes go to a
 //! [`Sink`]: a byte-stream connection writes them, an HTTP response collects them.
+//!
+//! The reader frees a side channel's regions: the worker's inputs are released when
+//! their batches drop, and every turn boundary ([`Answer::flush`], [`Answer::end`])
+//! applies those releases before the bytes go out, so the client never sees a turn's
+//! end (or the output's EOS) while the worker still holds an input region.
 //!
 //! Answers are built in a per-connection buffer; each flush writes it with one call (or
 //! two for a large batch, whose body goes out from arrow's own buffer without a copy).
@@ -18,7 +24,7 @@ use super::exception::{ErrorSite, exception_metadata, log_metadata};
 use super::registry::ServerInner;
 use super::stats::Meter;
 use crate::log::LogRecord;
-use crate::wire::{Metadata, StreamEncoder};
+use crate::wire::{Metadata, SideChannel, StreamEncoder};
 use crate::{Result, RpcError};
 
 /// Output batch bodies of at least this many bytes are written from arrow's encoded
@@ -39,6 +45,19 @@ pub(crate) struct Out<'a, S: Sink + ?Sized> {
     pub sink: &'a mut S,
     pub buf: &'a mut Vec<u8>,
     pub meter: &'a mut Meter,
+    /// The call's side channel (shared memory), when its request named one.
+    pub side: Option<&'a dyn SideChannel>,
+}
+
+impl<S: Sink + ?Sized> Out<'_, S> {
+    /// A turn boundary: applies the side channel's pending releases.
+    fn reclaim(&self) {
+        if let Some(side) = self.side
+            && let Err(e) = side.reclaim()
+        {
+            tracing::warn!(error = %e, "cannot release shared-memory inputs");
+        }
+    }
 }
 
 /// One outgoing IPC stream.
@@ -85,10 +104,14 @@ impl Answer {
         batch: &RecordBatch,
         metadata: &Metadata,
     ) -> Result<()> {
+        out.meter.output(batch);
+        if let Some(pointer) = out.side.and_then(|side| side.offer(batch, metadata)) {
+            let stub = RecordBatch::new_empty(self.schema.clone());
+            return self.enc.batch(out.buf, &stub, &pointer);
+        }
         let body = self
             .enc
             .batch_split(out.buf, batch, metadata, SPLIT_BODY_AT)?;
-        out.meter.output(batch);
         if let Some(body) = body {
             // A large body goes out from arrow's buffer: no second copy.
             out.sink.write(out.buf)?;
@@ -113,8 +136,9 @@ impl Answer {
         Ok(())
     }
 
-    /// Sends what is buffered and flushes; the stream stays open.
+    /// Ends a turn: sends what is buffered and flushes; the stream stays open.
     pub(crate) fn flush<S: Sink + ?Sized>(&mut self, out: &mut Out<'_, S>) -> Result<()> {
+        out.reclaim();
         out.sink.write(out.buf)?;
         out.buf.clear();
         out.sink.flush()

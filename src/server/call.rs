@@ -26,6 +26,8 @@ use crate::wire::{Metadata, keys};
 pub(crate) struct Caller<'a> {
     pub peer: &'a Arc<Peer>,
     pub request_id: &'a str,
+    /// Whether the connection can attach a client's shared-memory segment.
+    pub shm: bool,
 }
 
 /// Routes, intercepts and runs one request, writing its answer (or, for a stream, its
@@ -39,7 +41,8 @@ pub(crate) fn dispatch<'a, S: Sink + ?Sized>(
     match route(inner, &request) {
         Ok(Routed::TransportOptions) => {
             let target = Target::named(inner, "", keys::TRANSPORT_OPTIONS_METHOD, false);
-            (target, transport_options(inner, out).map(|()| Next::Done))
+            let answer = transport_options(inner, caller.shm, out);
+            (target, answer.map(|()| Next::Done))
         }
         Ok(Routed::Call(call)) => (
             Some(Target::method(call.binding, call.index)),
@@ -119,8 +122,17 @@ fn run<'a, S: Sink + ?Sized>(
         server_id: &inner.server_id,
         peer: caller.peer,
     };
-    let ctx = CallContext::new(&origin, request.metadata, extensions);
-    match binding.service.call(index, &request.batch, &ctx) {
+    let Request {
+        batch: params,
+        metadata,
+        ..
+    } = request;
+    let ctx = CallContext::new(&origin, metadata, extensions);
+    let response = binding.service.call(index, &params, &ctx);
+    // The reader frees: a request that arrived through shared memory is released before
+    // the answer ends (unless the handler kept it).
+    drop(params);
+    match response {
         Ok(Response::Unary(batch)) => {
             let schema = spec.result.clone().unwrap_or_else(empty);
             let mut answer = Answer::begin(out, &schema);
@@ -150,10 +162,14 @@ fn run<'a, S: Sink + ?Sized>(
 }
 
 /// The `__transport_options__` answer: what this server's transport supports.
-fn transport_options<S: Sink + ?Sized>(inner: &ServerInner, out: &mut Out<'_, S>) -> Result<()> {
+fn transport_options<S: Sink + ?Sized>(
+    inner: &ServerInner,
+    shm: bool,
+    out: &mut Out<'_, S>,
+) -> Result<()> {
     let schema = empty();
     let md = Metadata::new()
-        .with(keys::TRANSPORT_SHM, "false")
+        .with(keys::TRANSPORT_SHM, if shm { "true" } else { "false" })
         .with(keys::REQUEST_VERSION, keys::REQUEST_VERSION_VALUE)
         .with(keys::SERVER_ID, inner.server_id.clone());
     let mut answer = Answer::begin(out, &schema);

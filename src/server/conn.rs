@@ -4,6 +4,10 @@
 //! Every call-level failure is answered in-band and leaves the connection in sync. Only a
 //! broken transport or a peer that breaks the IPC framing (so we cannot find the next
 //! stream boundary) ends the connection, after a best-effort error stream.
+//!
+//! A transport that shares memory with its peer passes a [`SideChannelHost`] in the
+//! [`ConnectionInfo`]; requests and stream inputs that arrive as shared-memory pointers
+//! are resolved here (`side.rs`) before the call engine sees them.
 
 use std::io::{BufReader, Read, Write};
 use std::sync::Arc;
@@ -16,6 +20,7 @@ use super::exception::framework;
 use super::peer::{Peer, TransportKind};
 use super::registry::ServerInner;
 use super::route::Request;
+use super::side::{ConnSide, SideChannelHost};
 use super::stats::{Meter, Metered};
 use super::streams::{Flow, Next, StreamRun};
 use super::{Server, ids};
@@ -51,6 +56,7 @@ pub(crate) struct Conn<R, W> {
     sink: StreamSink<W>,
     meter: Meter,
     buf: Vec<u8>,
+    side: ConnSide,
 }
 
 impl<R: Read, W: Write> Conn<R, W> {
@@ -61,19 +67,63 @@ impl<R: Read, W: Write> Conn<R, W> {
             sink: StreamSink { writer, written: 0 },
             meter: Meter::new(metered),
             buf: Vec::new(),
+            side: ConnSide::default(),
         }
     }
 
-    /// The reader, and where answers go.
-    fn split(&mut self) -> (&mut Metered<BufReader<R>>, Out<'_, StreamSink<W>>) {
+    /// The reader, the side channel and where answers go.
+    fn split(
+        &mut self,
+    ) -> (
+        &mut Metered<BufReader<R>>,
+        &ConnSide,
+        Out<'_, StreamSink<W>>,
+    ) {
         let Conn {
             reader,
             sink,
             meter,
             buf,
+            side,
             ..
         } = self;
-        (reader, Out { sink, buf, meter })
+        let out = Out {
+            sink,
+            buf,
+            meter,
+            side: side.channel(),
+        };
+        (reader, side, out)
+    }
+}
+
+/// How a transport hands a connection to the engine: who is calling, and what the
+/// transport offers besides the byte stream.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConnectionInfo {
+    /// The remote end, as the transport saw it.
+    pub peer: Peer,
+    /// Attaches the shared-memory segments the client names (transports whose peers run
+    /// on this host: pipes, Unix sockets). `None`: `__transport_options__` answers
+    /// `vgi_rpc.transport.shm=false` and every batch travels inline.
+    pub side_channels: Option<Arc<dyn SideChannelHost>>,
+}
+
+impl ConnectionInfo {
+    /// A connection from `peer`, without side channels.
+    pub fn new(peer: Peer) -> Self {
+        ConnectionInfo {
+            peer,
+            side_channels: None,
+        }
+    }
+
+    /// Sets [`ConnectionInfo::side_channels`].
+    #[must_use]
+    pub fn with_side_channels(mut self, host: Arc<dyn SideChannelHost>) -> Self {
+        self.side_channels = Some(host);
+        self
     }
 }
 
@@ -100,11 +150,28 @@ pub fn serve_connection_from<R: Read, W: Write>(
     reader: R,
     writer: W,
 ) -> Result<()> {
+    serve_connection_with(server, ConnectionInfo::new(peer), reader, writer)
+}
+
+/// Serves calls on one connection described by `info` (its peer and side channels)
+/// until the peer closes it.
+///
+/// # Errors
+/// Transport errors, or framing the server could not recover from.
+pub fn serve_connection_with<R: Read, W: Write>(
+    server: &Server,
+    info: ConnectionInfo,
+    reader: R,
+    writer: W,
+) -> Result<()> {
     let inner = &server.inner;
     // A worker's stdio leads to the client that started it; sockets to anyone.
-    let limits = inner.limits.on_channel(peer.kind == TransportKind::Pipe);
-    let peer = Arc::new(peer);
+    let limits = inner
+        .limits
+        .on_channel(info.peer.kind == TransportKind::Pipe);
+    let peer = Arc::new(info.peer);
     let mut conn = Conn::new(reader, writer, !inner.hooks.is_empty(), limits);
+    conn.side = ConnSide::new(info.side_channels);
     loop {
         match serve_call(inner, &mut conn, &peer) {
             Ok(()) => {}
@@ -124,7 +191,7 @@ pub(crate) fn read_request<R: Read, W: Write>(conn: &mut Conn<R, W>) -> Result<O
             match wire::read_stream_item(reader, &mut decoder, limits)? {
                 StreamItem::Batch(batch, metadata) => {
                     if first.is_none() {
-                        first = Some(Request { batch, metadata });
+                        first = Some(Request::new(batch, metadata));
                     }
                 }
                 StreamItem::End => return Ok(()),
@@ -177,21 +244,28 @@ fn serve_call<R: Read, W: Write>(
         request_id = %request_id,
     )
     .entered();
+    let mut request = request;
+    conn.side.begin_call(&mut request);
     conn.meter.input(&request.batch);
-    let shape = conn.meter.enabled.then(|| request.batch.clone());
+    // Only the shape: holding the batch would hold a shared-memory request past the answer.
+    let shape = conn
+        .meter
+        .enabled
+        .then(|| (request.batch.schema(), request.batch.num_rows()));
     let caller = Caller {
         peer,
         request_id: &request_id,
+        shm: conn.side.supported(),
     };
     let limits = conn.limits;
-    let (reader, mut out) = conn.split();
+    let (reader, side, mut out) = conn.split();
     let (target, next) = dispatch(inner, &caller, request, &mut out);
     let result = next.and_then(|next| match next {
         Next::Done => Ok(()),
         Next::DrainInput => drain_input(&limits, reader),
-        Next::Stream(run) => pump(&limits, reader, *run, &mut out),
+        Next::Stream(run) => pump(&limits, reader, side, *run, &mut out),
     });
-    if let (Some(target), Some(request)) = (target, shape) {
+    if let (Some(target), Some((schema, rows))) = (target, shape) {
         conn.meter.stats.request_bytes = conn.reader.consumed - read_before;
         conn.meter.stats.response_bytes = conn.sink.written - written_before;
         let done = Finished {
@@ -199,7 +273,8 @@ fn serve_call<R: Read, W: Write>(
             peer,
             target,
             request_id: &request_id,
-            request: &request,
+            request_schema: &schema,
+            request_rows: rows,
             started,
         };
         emit(&done, &conn.meter, &result);
@@ -207,11 +282,12 @@ fn serve_call<R: Read, W: Write>(
     result
 }
 
-/// Feeds a stream call the client's input stream, one batch per turn, until either side
-/// ends it.
+/// Feeds a stream call the client's input stream, one batch per turn (shared-memory
+/// pointers resolved), until either side ends it.
 fn pump<R: Read, S: Sink>(
     limits: &Limits,
     reader: &mut Metered<BufReader<R>>,
+    side: &ConnSide,
     mut run: StreamRun<'_>,
     out: &mut Out<'_, S>,
 ) -> Result<()> {
@@ -224,7 +300,11 @@ fn pump<R: Read, S: Sink>(
         match wire::read_stream_item(reader, &mut input, limits)? {
             StreamItem::End => return run.end(out),
             StreamItem::Batch(batch, metadata) => {
-                if run.turn(batch, metadata, out)? == Flow::Over {
+                let flow = match side.resolve_input(batch, metadata) {
+                    Ok((batch, metadata)) => run.turn(batch, metadata, out)?,
+                    Err(e) => run.fail(&e, out)?,
+                };
+                if flow == Flow::Over {
                     return wire::drain_stream(reader, limits);
                 }
             }
@@ -239,7 +319,7 @@ fn answer_unrouted<R: Read, W: Write>(
     error: &RpcError,
     request_id: &str,
 ) -> Result<()> {
-    let (_, mut out) = conn.split();
+    let (_, _, mut out) = conn.split();
     answer_error(
         inner,
         &mut out,
@@ -267,7 +347,7 @@ pub(crate) fn refuse_with<R: Read, W: Write>(
         method.unwrap_or_default(),
         &request_id,
     );
-    let (_, mut out) = conn.split();
+    let (_, _, mut out) = conn.split();
     answer_error(inner, &mut out, &empty(), error, &site, &[])
 }
 

@@ -17,7 +17,7 @@ use super::registry::{Binding, ServerInner};
 use super::stats::Meter;
 use super::{ids, service::MethodKind};
 use crate::RpcError;
-use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
 
 /// What a call addressed, as far as routing got.
 #[derive(Debug, Clone)]
@@ -75,7 +75,8 @@ pub(crate) struct Finished<'a> {
     pub peer: &'a Peer,
     pub target: Target<'a>,
     pub request_id: &'a str,
-    pub request: &'a RecordBatch,
+    pub request_schema: &'a SchemaRef,
+    pub request_rows: usize,
     pub started: Instant,
 }
 
@@ -101,8 +102,8 @@ pub(crate) fn emit(done: &Finished<'_>, meter: &Meter, result: &crate::Result<()
         stream_id: stream_id.as_deref(),
         peer: done.peer,
         request: Some(RequestShape {
-            schema: done.request.schema_ref(),
-            rows: done.request.num_rows(),
+            schema: done.request_schema,
+            rows: done.request_rows,
         }),
         stats: meter.stats,
         duration: done.started.elapsed(),

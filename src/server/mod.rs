@@ -9,6 +9,12 @@
 //! attached with [`ServerBuilder::hook`]. [`AccessLog`] is the built-in hook writing the
 //! vgi-rpc access log; transports say who is calling through a [`Peer`] passed to
 //! [`serve_connection_from`].
+//!
+//! Large batches may travel through shared memory instead of the byte stream: a
+//! transport whose peers share this host passes a [`SideChannelHost`] in the
+//! [`ConnectionInfo`] of [`serve_connection_with`], and the engine attaches the segment a
+//! client names, resolves its pointer inputs and sends large outputs as pointers (the
+//! segment itself is `vgi_rpc::transport::shm`'s).
 
 mod access_log;
 mod answer;
@@ -28,12 +34,13 @@ mod refuse;
 mod registry;
 mod route;
 mod service;
+mod side;
 mod stats;
 mod streams;
 mod validate;
 
 pub use access_log::{AccessLog, AccessLogLevel};
-pub use conn::{serve_connection, serve_connection_from};
+pub use conn::{ConnectionInfo, serve_connection, serve_connection_from, serve_connection_with};
 pub use context::CallContext;
 pub use hash::{protocol_hash, protocol_hash_preimage};
 pub use hook::{CallHook, CallRecord, MethodType, RequestShape};
@@ -43,4 +50,5 @@ pub(crate) use refuse::connection_limit_error;
 pub use refuse::refuse_connection;
 pub use registry::{Server, ServerBuilder};
 pub use service::{MethodKind, MethodSpec, ProtocolSpec, Response, Service};
+pub use side::SideChannelHost;
 pub use stats::CallStats;

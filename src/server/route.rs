@@ -12,12 +12,25 @@ use super::registry::{Binding, ServerInner};
 use super::service::{MethodKind, MethodSpec};
 use super::validate::validate_params;
 use crate::wire::{Metadata, keys};
-use crate::{Result, RpcError};
+use crate::{Error, Result, RpcError};
 
-/// The request as read off the wire.
+/// The request as read off the wire (a shared-memory pointer already resolved).
 pub(crate) struct Request {
     pub(crate) batch: RecordBatch,
     pub(crate) metadata: Metadata,
+    /// Why the request's batch could not be obtained (an unresolvable shared-memory
+    /// pointer): reported where a bad parameter batch would be.
+    pub(crate) fault: Option<Error>,
+}
+
+impl Request {
+    pub(crate) fn new(batch: RecordBatch, metadata: Metadata) -> Self {
+        Request {
+            batch,
+            metadata,
+            fault: None,
+        }
+    }
 }
 
 /// A request that passed routing, version and parameter checks.
@@ -116,7 +129,10 @@ pub(crate) fn route<'a>(
         protocol,
         md.get(keys::PROTOCOL_VERSION),
     )
-    .and_then(|()| validate_params(method, &spec.params, &request.batch))
+    .and_then(|()| match &request.fault {
+        Some(fault) => Err(Error::protocol(fault.to_string())),
+        None => validate_params(method, &spec.params, &request.batch),
+    })
     .map_err(|e| {
         let mut rejection = Rejection::boxed(e.to_rpc(), protocol, method);
         rejection.schema = error_schema(spec);

@@ -116,10 +116,16 @@ impl<'a> StreamRun<'a> {
                 answer_error(inner, out, &empty(), &err, &site, &init_logs)?;
                 return Ok(Next::DrainInput);
             };
+            // Headers always travel inline: the reference's clients never resolve a
+            // shared-memory pointer in a header stream.
+            let side = out.side.take();
             let mut answer = Answer::begin(out, header_schema);
-            answer.logs(out, &init_logs, &inner.server_id, Some(ctx.request_id()))?;
-            answer.batch(out, &header, &Metadata::new())?;
-            answer.end(out)?;
+            let sent = answer
+                .logs(out, &init_logs, &inner.server_id, Some(ctx.request_id()))
+                .and_then(|()| answer.batch(out, &header, &Metadata::new()))
+                .and_then(|()| answer.end(out));
+            out.side = side;
+            sent?;
             init_logs.clear();
         }
         let output_schema = state.output_schema();
@@ -200,6 +206,25 @@ impl<'a> StreamRun<'a> {
         answer.flush(out)?;
         self.output = Some(answer);
         Ok(Flow::Continue)
+    }
+
+    /// Ends the stream with `error` instead of running a turn (an input the transport
+    /// could not deliver, such as an unresolvable shared-memory pointer).
+    pub(crate) fn fail<S: Sink + ?Sized>(
+        &mut self,
+        error: &crate::Error,
+        out: &mut Out<'_, S>,
+    ) -> Result<Flow> {
+        let Some(mut answer) = self.output.take() else {
+            return Err(crate::Error::protocol(
+                "stream turn before its output began",
+            ));
+        };
+        let ctx = &self.ctx;
+        let site = site(self.inner, ctx.protocol(), ctx.method(), ctx.request_id());
+        answer.error(out, &error.to_rpc(), &site)?;
+        answer.end(out)?;
+        Ok(Flow::Over)
     }
 
     /// The client ended its input: ends the output stream.

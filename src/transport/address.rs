@@ -9,9 +9,13 @@
 //!
 //! The command line of `exec:` is split like a POSIX shell splits words (single quotes,
 //! double quotes with `\"`/`\\` escapes, backslash escapes outside quotes) but no shell is
-//! invoked: no globbing, variables or pipes. `http://`, `https://` and shared-memory forms
-//! are reserved for the transports that will serve them and rejected with a message
-//! saying so.
+//! invoked: no globbing, variables or pipes. `http://` and `https://` are reserved for the
+//! transport that will serve them and rejected with a message saying so.
+//!
+//! Shared memory is not an address but an option of `exec:` and `unix:` connections
+//! (`ConnectOptions::with_shm(size)`, the CLI's `--shm SIZE`): the worker is reached the
+//! same way and large batches travel through a segment beside the byte stream. `shm:` is
+//! rejected with a message saying so.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -72,10 +76,15 @@ impl Address {
             let (host, port) = split_host_port(s, rest.trim_end_matches('/'))?;
             return Ok(Address::Tcp(host, port));
         }
+        if s.starts_with("shm:") {
+            return Err(bad(
+                s,
+                "shared memory is a connection option, not an address: give an `exec:` or `unix:` address with `--shm SIZE` (CLI) or `ConnectOptions::with_shm(size)`",
+            ));
+        }
         for (prefix, what) in [
             ("http://", "HTTP"),
             ("https://", "HTTP"),
-            ("shm:", "shared-memory"),
             ("pipe:", "in-process pipe"),
         ] {
             if s.starts_with(prefix) {
@@ -285,6 +294,7 @@ mod tests {
         assert!(msg("tcp://h:99999").contains("not a number"));
         assert!(msg("tcp://:1").contains("missing host"));
         assert!(msg("http://x").contains("HTTP transport"));
+        assert!(msg("shm:64MiB").contains("--shm SIZE"));
         assert!(msg("ftp://x").contains("expected"));
     }
 }

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use super::{Address, stdio, tcp, unix};
-use crate::Result;
 use crate::client::{Client, Connect, ConnectOptions, Deadline, Link};
+use crate::{Error, Result};
 
 /// Opens links to one [`Address`] with one set of [`ConnectOptions`].
 #[derive(Debug, Clone)]
@@ -29,12 +29,24 @@ impl AddressConnector {
 
 impl Connect for AddressConnector {
     fn connect(&self, deadline: &Arc<Deadline>) -> Result<Link> {
-        match &self.address {
-            Address::Exec(argv) => stdio::spawn(argv, &self.options, deadline),
-            Address::Unix(path) => unix::connect(path, deadline),
+        if self.options.shm.is_some() && matches!(self.address, Address::Tcp(..)) {
+            return Err(Error::InvalidAddress {
+                address: self.address.to_string(),
+                reason:
+                    "shared memory needs a worker on this host: use an `exec:` or `unix:` address"
+                        .to_owned(),
+            });
+        }
+        let link = match &self.address {
+            Address::Exec(argv) => stdio::spawn(argv, &self.options, deadline)?,
+            Address::Unix(path) => unix::connect(path, deadline)?,
             Address::Tcp(host, port) => {
-                tcp::connect(host, *port, self.options.connect_timeout, deadline)
+                tcp::connect(host, *port, self.options.connect_timeout, deadline)?
             }
+        };
+        match self.options.shm {
+            Some(size) => with_segment(link, size),
+            None => Ok(link),
         }
     }
 
@@ -43,10 +55,24 @@ impl Connect for AddressConnector {
     }
 }
 
+/// Adds a fresh shared-memory segment of `size` bytes to `link`.
+#[cfg(feature = "shm")]
+fn with_segment(link: Link, size: usize) -> Result<Link> {
+    Ok(link.with_side_channel(super::shm::ShmChannel::create(size)?))
+}
+
+#[cfg(not(feature = "shm"))]
+fn with_segment(_link: Link, _size: usize) -> Result<Link> {
+    Err(Error::protocol(
+        "shared memory was requested, but vgi-rpc was built without its `shm` feature",
+    ))
+}
+
 impl Client {
     /// Connects to `address` with default options: `exec:<command line>` starts a worker
     /// and speaks over its pipes, `unix:<path>` and `tcp://host:port` dial a socket (see
-    /// [`Address`] for the syntax).
+    /// [`Address`] for the syntax). Shared memory is an option, not an address:
+    /// [`ConnectOptions::with_shm`] with [`Client::connect_with`].
     ///
     /// # Errors
     /// [`Error::InvalidAddress`](crate::Error::InvalidAddress) for a malformed address,

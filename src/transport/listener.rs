@@ -9,9 +9,10 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::server::Peer;
+use crate::server::{Peer, SideChannelHost};
 
 /// A connected byte stream the accept loop can hand to a connection thread.
 pub trait SocketStream: Read + Write + Send + AsFd + Sized + 'static {
@@ -68,4 +69,10 @@ pub trait Listener: AsFd {
 
     /// The discovery line a worker prints once bound: `UNIX:<path>` or `TCP:<host>:<port>`.
     fn discovery_line(&self) -> String;
+
+    /// What attaches the shared-memory segments clients name, for listeners whose
+    /// clients run on this host; `None` (the default) keeps every batch inline.
+    fn side_channels(&self) -> Option<Arc<dyn SideChannelHost>> {
+        None
+    }
 }

@@ -7,6 +7,14 @@
 //! | `stdio` | [`serve_stdio`]: stdin/stdout | `exec:<command line>`: a worker process's pipes |
 //! | `unix` | [`UnixSocketListener`] | `unix:<path>` |
 //! | `tcp` | [`TcpSocketListener`] | `tcp://host:port` |
+//! | [`shm`] | [`shm::ShmHost`], installed by `stdio` and `unix` | [`shm::ShmChannel`], with `ConnectOptions::with_shm` on `exec:`/`unix:` |
+//!
+//! Shared memory rides beside a pipe or Unix socket rather than replacing it: the
+//! engines see it only as a [`SideChannel`](crate::wire::SideChannel) (the client's from
+//! its [`Link`](crate::client::Link), the worker's from a
+//! [`SideChannelHost`] in the connection's
+//! [`ConnectionInfo`](crate::server::ConnectionInfo)), and the pointer format and region
+//! layout are sans-IO in [`crate::wire`].
 //!
 //! The engines know none of this. The server engine serves any `Read`/`Write` pair
 //! ([`crate::server::serve_connection_from`]) and says who is calling through a
@@ -53,8 +61,23 @@ pub use unix::UnixSocketListener;
 
 use std::net::ToSocketAddrs;
 use std::path::Path;
+use std::sync::Arc;
 
+use crate::server::SideChannelHost;
 use crate::{Result, Server};
+
+/// The worker's shared-memory host for connections whose peers share this host (pipes,
+/// Unix sockets); `None` without the `shm` feature.
+fn shm_host() -> Option<Arc<dyn SideChannelHost>> {
+    #[cfg(feature = "shm")]
+    {
+        Some(Arc::new(shm::ShmHost))
+    }
+    #[cfg(not(feature = "shm"))]
+    {
+        None
+    }
+}
 
 /// Serves `server` on a Unix socket at `path` until SIGTERM/SIGINT, then removes the
 /// socket file.

@@ -22,7 +22,7 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
 use super::listener::{Listener, SocketStream};
 use super::shutdown::Shutdown;
-use crate::server::{Peer, Server, refuse_connection, serve_connection_from};
+use crate::server::{ConnectionInfo, Server, refuse_connection, serve_connection_with};
 use crate::{Error, Result};
 
 /// How many refusals may be answered at once; past this, extra clients are dropped
@@ -197,6 +197,10 @@ fn accept_one<L: Listener>(
         Ok(accepted) => accepted,
         Err(e) => return transient_accept_error(e),
     };
+    let mut info = ConnectionInfo::new(peer);
+    if let Some(host) = listener.side_channels() {
+        info = info.with_side_channels(host);
+    }
     if let Some(limit) = options.max_connections
         && options.threaded
         && tracker.active() >= limit
@@ -212,7 +216,7 @@ fn accept_one<L: Listener>(
     let spawned = thread::Builder::new()
         .name("vgi-rpc-conn".to_owned())
         .spawn(move || {
-            serve_stream(&server, stream, peer);
+            serve_stream(&server, stream, info);
             tracker_in_thread.unregister(id);
             shutdown.wake();
         });
@@ -256,11 +260,11 @@ fn configure<S: SocketStream>(stream: &S, options: &ServeOptions) -> Result<()> 
 
 /// Serves one connection to its end. Errors end only this connection, and the peer has
 /// already been sent what could be said, so they are not reported further.
-fn serve_stream<S: SocketStream>(server: &Server, stream: S, peer: Peer) {
+fn serve_stream<S: SocketStream>(server: &Server, stream: S, info: ConnectionInfo) {
     let Ok(reader) = stream.duplicate() else {
         return;
     };
-    let _ = serve_connection_from(server, peer, reader, stream);
+    let _ = serve_connection_with(server, info, reader, stream);
 }
 
 fn refuse<S: SocketStream>(server: &Server, stream: S, limit: usize, tracker: &Arc<Tracker>) {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::fd::socket_link;
 use super::listener::Listener;
 use crate::client::{Deadline, Link};
-use crate::server::Peer;
+use crate::server::{Peer, SideChannelHost};
 use crate::{Error, Result};
 
 /// A Unix-domain listening socket; the socket file is removed when this is dropped.
@@ -91,6 +91,10 @@ impl Listener for UnixSocketListener {
 
     fn discovery_line(&self) -> String {
         format!("UNIX:{}", self.path.display())
+    }
+
+    fn side_channels(&self) -> Option<Arc<dyn SideChannelHost>> {
+        super::shm_host()
     }
 }
 

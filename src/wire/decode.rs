@@ -108,6 +108,56 @@ impl RawMessage {
     }
 }
 
+/// Reads the message starting at `*pos` of an in-memory IPC byte sequence (a shared
+/// region) and advances `*pos` past it. The body is a slice of `bytes` (no copy).
+/// `Ok(None)` at an EOS marker or at the end of `bytes`.
+///
+/// # Errors
+/// [`Error::Protocol`] for a length that runs past the end of `bytes` or a metadata
+/// block without a readable body length.
+pub(super) fn next_message_in(bytes: &Buffer, pos: &mut usize) -> Result<Option<RawMessage>> {
+    let data = bytes.as_slice();
+    let word = |at: usize| -> Result<[u8; 4]> {
+        data.get(at..at.saturating_add(4))
+            .and_then(|w| w.try_into().ok())
+            .ok_or_else(|| Error::protocol("IPC message cut short in an shm region"))
+    };
+    if *pos >= data.len() {
+        return Ok(None);
+    }
+    let mut at = *pos;
+    let mut len_word = word(at)?;
+    at += 4;
+    if len_word == [0xff; 4] {
+        len_word = word(at)?;
+        at += 4;
+    }
+    let len = i32::from_le_bytes(len_word);
+    if len == 0 {
+        *pos = data.len();
+        return Ok(None);
+    }
+    let len = usize::try_from(len)
+        .map_err(|_| Error::protocol(format!("negative IPC metadata length {len}")))?;
+    let meta_end = at
+        .checked_add(len)
+        .filter(|&end| end <= data.len())
+        .ok_or_else(|| Error::protocol("IPC metadata runs past the end of an shm region"))?;
+    let meta = data[at..meta_end].to_vec();
+    let body_len = unverified_body_length(&meta)
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| Error::protocol("invalid IPC message in an shm region: no body length"))?;
+    let body_end = meta_end
+        .checked_add(body_len)
+        .filter(|&end| end <= data.len())
+        .ok_or_else(|| Error::protocol("IPC message body runs past the end of an shm region"))?;
+    *pos = body_end;
+    Ok(Some(RawMessage {
+        meta,
+        body: bytes.slice_with_length(meta_end, body_len),
+    }))
+}
+
 /// Most bytes reserved for a message body before any of it has arrived.
 const FIRST_BODY_STEP: usize = 4 << 20;
 
@@ -310,6 +360,16 @@ impl StreamDecoder {
     pub(crate) fn with_validation(mut self, validation: Validation) -> Self {
         self.validation = validation;
         self
+    }
+
+    /// Decodes messages of a stream whose schema is already known (its schema message
+    /// was not part of the bytes, as in a dictionary schema's shm region).
+    pub fn with_schema(schema: SchemaRef) -> Self {
+        StreamDecoder {
+            schema,
+            dictionaries: HashMap::new(),
+            validation: Validation::Full,
+        }
     }
 
     /// The stream's schema.

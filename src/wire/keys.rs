@@ -39,6 +39,9 @@ pub const LOCATION: &str = "vgi_rpc.location";
 pub const SHM_OFFSET: &str = "vgi_rpc.shm_offset";
 /// Shared-memory pointer length.
 pub const SHM_LENGTH: &str = "vgi_rpc.shm_length";
+/// Provenance a resolved shared-memory batch carries instead of the pointer keys: the
+/// segment's name.
+pub const SHM_SOURCE: &str = "vgi_rpc.shm_source";
 /// Shared-memory segment named on a request.
 pub const SHM_SEGMENT_NAME: &str = "vgi_rpc.shm_segment_name";
 /// Shared-memory segment size named on a request.

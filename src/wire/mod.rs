@@ -8,12 +8,18 @@
 //! A connection is a plain concatenation of complete IPC streams. [`StreamEncoder`] writes
 //! one stream into a caller-owned buffer (so a whole response goes out in one write);
 //! [`read_message`] + [`StreamDecoder`] read exactly one stream and never past its EOS.
+//!
+//! Large batches may travel beside the stream instead, through a [`SideChannel`] (shared
+//! memory): the stream then carries a zero-row pointer batch ([`ShmPointer`]) and the
+//! batch's bytes sit in a region laid out by [`RegionEncoding`] / [`decode_region`].
 
 mod classify;
 mod decode;
 mod encode;
 pub mod keys;
 mod metadata;
+mod region;
+mod side_channel;
 pub mod trace;
 mod validation;
 
@@ -21,6 +27,8 @@ pub use classify::BatchKind;
 pub use decode::{Limits, RawMessage, StreamDecoder, StreamItem, read_message};
 pub use encode::{EOS, StreamEncoder};
 pub use metadata::Metadata;
+pub use region::{RegionEncoding, decode_region};
+pub use side_channel::{ShmPointer, SideChannel};
 pub use validation::Validation;
 
 use std::io::{Read, Write};

@@ -31,6 +31,8 @@ Addresses:
   exec:<command line>   start the worker as a subprocess and talk over its stdin/stdout
   unix:<path>           connect to a Unix domain socket
   tcp://<host>:<port>   connect over TCP
+With --shm SIZE (exec: and unix: only) large batches travel through a shared-memory
+segment of SIZE bytes (e.g. 64MiB) beside the connection, when the worker supports it.
 
 Examples:
   vgi-rpc describe 'exec:my-worker --pipe'
@@ -91,6 +93,33 @@ struct Global {
     /// Do not print server log messages.
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// Move large batches through a shared-memory segment of SIZE bytes (e.g. 64MiB;
+    /// exec: and unix: addresses), if the worker accepts it.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    shm: Option<usize>,
+}
+
+/// `SIZE` of `--shm`: bytes, optionally with a binary unit (`K`/`KiB`, `M`/`MiB`,
+/// `G`/`GiB`; case-insensitive).
+fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size such as 67108864 or 64MiB"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        other => return Err(format!("unknown size unit {other:?} (use KiB, MiB or GiB)")),
+    };
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -235,7 +264,10 @@ fn connect(address: &str, global: &Global) -> Outcome<Client> {
     #[allow(unsafe_code)]
     // SAFETY: a level below full is the user's explicit, documented choice for a worker
     // they trust (`--validation`); the library applies it only to `exec:` workers.
-    let options = unsafe { ConnectOptions::default().with_validation(validation) };
+    let mut options = unsafe { ConnectOptions::default().with_validation(validation) };
+    if let Some(size) = global.shm {
+        options = options.with_shm(size);
+    }
     let mut client = Client::connect_with(&address, options)?;
     if !global.quiet {
         client.set_log_handler(|record| {
@@ -289,4 +321,21 @@ fn describe(client: &mut Client, options: &CallOptions, a: &DescribeArgs) -> Out
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(output::io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn shm_sizes_take_binary_units() {
+        assert_eq!(parse_size("67108864"), Ok(64 << 20));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("64m"), Ok(64 << 20));
+        assert_eq!(parse_size("512 KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert!(parse_size("64 parsecs").is_err());
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("-1").is_err());
+    }
 }

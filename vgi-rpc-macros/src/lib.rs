@@ -123,8 +123,9 @@ use proc_macro::TokenStream;
 ///
 /// `{Trait}Client` (same visibility), a typed proxy over `vgi_rpc::client::Client`:
 /// - `connect(address)` (`exec:<command line>`, `unix:<path>`, `tcp://host:port`),
-///   `from_client(Client)`, `client()` / `client_mut()` (e.g. for `set_log_handler`) /
-///   `into_client()`;
+///   `connect_with(address, ConnectOptions)` (e.g. shared memory with
+///   `ConnectOptions::with_shm`), `from_client(Client)`, `client()` / `client_mut()` (e.g.
+///   for `set_log_handler`) / `into_client()`;
 /// - `with_options(CallOptions)` (builder) and `set_options` / `options`: the options
 ///   (timeout, metadata, cancel handle) sent with every later call;
 /// - one method per trait method, same Rust name and parameter types, without the call

@@ -9,8 +9,10 @@
 //!                            [--fake-storage URL] [--externalize-threshold N]
 //! ```
 //!
-//! Only the pipe transport (stdin/stdout, the default) is served so far; the others are
-//! parsed and validated, then refused with exit status 2.
+//! Pipes (stdin/stdout, the default), Unix sockets and TCP are served; `--http` and
+//! `--fake-storage` are parsed and validated, then refused with exit status 2. Shared
+//! memory needs no flag: on pipes and Unix sockets the worker attaches the segment a
+//! client names (`vgi-rpc-test --shm SIZE`) and moves large batches through it.
 
 use std::ffi::OsString;
 use std::io::Write as _;

@@ -227,15 +227,24 @@ fn connect(request: &Map<String, Value>) -> Result<Session, String> {
         .and_then(Value::as_str)
         .ok_or("connect: `transport` is required")?;
     let target = request.get("target").unwrap_or(&Value::Null);
+    // The driver is one connection: a failed call must not silently open another.
+    let mut options = ConnectOptions::default().with_reconnect(false);
     let address = match transport {
-        "stdio" => {
+        "stdio" | "shm" => {
             let argv: Option<Vec<String>> = target
                 .as_array()
                 .map(|a| a.iter().map(|v| v.as_str().map(str::to_owned)).collect())
                 .and_then(|v: Option<Vec<String>>| v);
+            if transport == "shm" {
+                options = options.with_shm(shm_size(request)?);
+            }
             match argv {
                 Some(argv) if !argv.is_empty() => Address::Exec(argv),
-                _ => return Err("connect: stdio `target` must be a non-empty argv array".into()),
+                _ => {
+                    return Err(format!(
+                        "connect: {transport} `target` must be a non-empty argv array"
+                    ));
+                }
             }
         }
         "unix" => match target.as_str() {
@@ -243,15 +252,13 @@ fn connect(request: &Map<String, Value>) -> Result<Session, String> {
             _ => return Err("connect: unix `target` must be a socket path".into()),
         },
         "tcp" => tcp_address(target.as_str().unwrap_or_default())?,
-        "http" | "shm" => {
+        "http" => {
             return Err(format!(
-                "the {transport} transport is not implemented in vgi-rpc-rs yet (stdio, unix and tcp are)"
+                "the {transport} transport is not implemented in vgi-rpc-rs yet (stdio, shm, unix and tcp are)"
             ));
         }
         other => return Err(format!("connect: unknown transport `{other}`")),
     };
-    // The driver is one connection: a failed call must not silently open another.
-    let options = ConnectOptions::default().with_reconnect(false);
     let mut client = Client::connect_with(&address, options)
         .map_err(|e| format!("connect to {transport} {target} failed: {e}"))?;
     let logs: Arc<Mutex<Vec<LogRecord>>> = Arc::default();
@@ -266,6 +273,20 @@ fn connect(request: &Map<String, Value>) -> Result<Session, String> {
         protocol: protocol.to_owned(),
         logs,
     })
+}
+
+/// Default segment size of the `shm` transport when `connect` names none (§4.1).
+const DEFAULT_SHM_SIZE: usize = 4 << 20;
+
+/// The `shm` transport's segment size: `shm_size` (bytes), 4 MiB when absent or null.
+fn shm_size(request: &Map<String, Value>) -> Result<usize, String> {
+    match request.get("shm_size") {
+        None | Some(Value::Null) => Ok(DEFAULT_SHM_SIZE),
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| format!("connect: `shm_size` must be a byte count, got {v}")),
+    }
 }
 
 /// `HOST:PORT` (empty host: 127.0.0.1; `[v6]:port` accepted).

@@ -27,13 +27,13 @@ fn python() -> PathBuf {
     python
 }
 
-struct Py {
+pub(super) struct Py {
     child: Child,
     out: BufReader<ChildStdout>,
 }
 
 impl Py {
-    fn spawn(script: &str, args: &[String]) -> Py {
+    pub(super) fn spawn(script: &str, args: &[String]) -> Py {
         let mut child = Command::new(python())
             .arg("-c")
             .arg(script)
@@ -46,19 +46,19 @@ impl Py {
         Py { child, out }
     }
 
-    fn recv(&mut self) -> Value {
+    pub(super) fn recv(&mut self) -> Value {
         let mut line = String::new();
         self.out.read_line(&mut line).unwrap();
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("python said {line:?}: {e}"))
     }
 
-    fn send(&mut self, v: Value) {
+    pub(super) fn send(&mut self, v: Value) {
         let stdin = self.child.stdin.as_mut().unwrap();
         writeln!(stdin, "{v}").unwrap();
         stdin.flush().unwrap();
     }
 
-    fn finish(mut self) {
+    pub(super) fn finish(mut self) {
         drop(self.child.stdin.take());
         assert!(self.child.wait().unwrap().success(), "python failed");
     }

@@ -1,8 +1,12 @@
 //! Shared-memory side channel: the POSIX segment that carries large batches between a
 //! client and a worker on the same host, in the reference's (vgi-rpc 0.52.2) layout.
 //!
-//! This module is the segment only; the transports that advertise it, write pointer
-//! batches and resolve them build on it.
+//! The segment ([`Segment`]) is wired to the engines through the side-channel seam
+//! (`crate::wire::SideChannel`): [`ShmChannel`] is a segment as a side channel (pointer
+//! batches out, zero-copy batches in), [`ShmHost`] attaches the segments clients name on
+//! the worker's pipe and Unix-socket connections, and a client opened with
+//! `ConnectOptions::with_shm(size)` creates one per connection, offers it with
+//! `__transport_options__` and uses it only if the worker says `true`.
 //!
 //! # The segment
 //! The client creates a segment (`psm_xxxxxxxx`, mode 0600) and advertises it in request
@@ -32,10 +36,18 @@
 //! table then could see it mid-update. An Arrow buffer can be dropped at any moment, on any
 //! thread, so dropping never writes the header either: it queues the offset for the next
 //! `allocate`, `free` or `reclaim`. The transports call `reclaim` where the reference
-//! frees: the client before it sends each request (results of the previous call), the
-//! worker after a turn's input is consumed and before it closes that turn's output. A
-//! region held past that point stays allocated (the peer will not reuse it) until a later
-//! turn.
+//! frees: the client before it sends each request or stream input (answers dropped
+//! since), the worker before it sends each turn's output (inputs consumed by then), so
+//! our worker's last output batch and its EOS leave in one write with no table update
+//! between them. A region held past that point stays allocated (the peer will not reuse
+//! it) until a later turn.
+//!
+//! **Residual window (reference workers).** A reference worker whose exchange stream
+//! finishes on its own frees its last *pointer* input after writing the last output
+//! batch and before its EOS. A client that writes the table in that window — its next
+//! input's allocation or reclaim — races with that free. The reference's own client has
+//! the same window; producer streams (whose inputs are ticks, never pointers) and streams
+//! the client ends are not affected.
 //!
 //! # Validation and the truncation defence
 //! Nothing from the peer is trusted. Each header transaction copies the header out of the
@@ -67,7 +79,10 @@
 //!   own mapping: the reference worker attaches on the first request naming the segment
 //!   and caches the mapping per connection (later requests still carry the name and
 //!   match the cache without reopening it), so once the first response to such a request
-//!   has arrived the name is no longer needed. From then on a `kill -9` of either side
+//!   has arrived the name is no longer needed. The client does exactly that: the first
+//!   successful answer to a request that named the segment (not the
+//!   `__transport_options__` offer, which the reference answers without attaching)
+//!   unlinks it ([`ShmChannel`]'s `established`). From then on a `kill -9` of either side
 //!   leaves nothing in `/dev/shm`: the memory goes with the last mapping.
 //! - A `kill -9` of the client before that leaves the name behind. The creator holds a
 //!   shared `flock` on the segment for as long as it is mapped and tags the 8 header bytes
@@ -77,6 +92,9 @@
 //!   implementations carry no tag and are never swept.
 
 mod alloc;
+mod channel;
+#[cfg(test)]
+mod channel_tests;
 #[cfg(target_os = "linux")]
 mod cleanup;
 mod header;
@@ -87,6 +105,8 @@ mod segment;
 #[cfg(test)]
 mod tests;
 
+pub use crate::wire::ShmPointer;
+pub use channel::{ShmChannel, ShmHost, min_batch_bytes, segment_of};
 #[cfg(target_os = "linux")]
 pub use cleanup::sweep_orphans;
 pub use segment::{RegionMut, Segment, SharedRegion};
@@ -100,16 +120,6 @@ pub const MAX_ALLOCATIONS: usize = header::MAX_ALLOCS;
 pub const STREAM_OVERHEAD: usize = 4096;
 /// Prefix of the names of segments created here (and by the reference).
 pub const NAME_PREFIX: &str = "psm_";
-
-/// Where a published batch lives: the `vgi_rpc.shm_offset` / `vgi_rpc.shm_length` pair of
-/// a pointer batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ShmPointer {
-    /// Absolute byte offset in the segment.
-    pub offset: u64,
-    /// Bytes written (not the reservation).
-    pub length: u64,
-}
 
 /// Why a segment operation failed; surfaced as [`crate::Error::Protocol`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -172,6 +172,13 @@ impl Segment {
         self.shared.size
     }
 
+    /// Whether `address` lies inside this process's mapping of the segment (a zero-copy
+    /// batch's buffers do).
+    pub fn contains_address(&self, address: usize) -> bool {
+        let start = self.shared.map.as_ptr() as usize;
+        (start..start.saturating_add(self.shared.map.len())).contains(&address)
+    }
+
     /// Whether this process created the segment (and so unlinks its name).
     pub fn is_owner(&self) -> bool {
         self.shared.owner

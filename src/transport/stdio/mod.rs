@@ -12,11 +12,12 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
 use crate::Result;
-use crate::server::{Server, serve_connection};
+use crate::server::{ConnectionInfo, Peer, Server, serve_connection_with};
 
 /// Serves `server` on this process's stdin/stdout until stdin reaches EOF.
 ///
-/// Diagnostics must go to stderr: stdout carries only IPC streams. The pipes are used
+/// Clients may name a shared-memory segment (feature `shm`): large batches then travel
+/// through it. Diagnostics must go to stderr: stdout carries only IPC streams. The pipes are used
 /// through duplicated raw descriptors, bypassing std's line-buffered stdout, so each
 /// response is one `write(2)`. When they are pipes, both are grown to
 /// [`STDIO_PIPE_BUFFER`] (`F_SETPIPE_SZ`, best effort): with the default 64 KiB a large
@@ -30,7 +31,11 @@ pub fn serve_stdio(server: impl Into<Server>) -> Result<()> {
     grow_pipe(io::stdout().as_fd());
     let stdin = File::from(io::stdin().as_fd().try_clone_to_owned()?);
     let stdout = File::from(io::stdout().as_fd().try_clone_to_owned()?);
-    serve_connection(&server, stdin, stdout)
+    let mut info = ConnectionInfo::new(Peer::pipe());
+    if let Some(host) = super::shm_host() {
+        info = info.with_side_channels(host);
+    }
+    serve_connection_with(&server, info, stdin, stdout)
 }
 
 /// Pipe buffer size [`serve_stdio`] asks for: 1 MiB, Linux's default

@@ -11,9 +11,15 @@ them):
     OUR client, through ``vgi-rpc-client-driver`` (``VGI_CLIENT_DRIVER``, the
     CLIENT_DRIVER_PROTOCOL bridge), against the reference worker ``vgi-rpc-conformance``.
 
-``VGI_TRANSPORTS`` picks the transports (``pipe``, ``subprocess``, ``unix``, ``tcp``). A
-transport whose worker flag is missing fails at fixture setup (it is never skipped), so a
-lane that cannot run shows up red.
+``VGI_TRANSPORTS`` picks the transports (``pipe``, ``subprocess``, ``unix``, ``tcp``,
+``shm``). A transport whose worker flag is missing fails at fixture setup (it is never
+skipped), so a lane that cannot run shows up red.
+
+``shm`` is a pipe with a shared-memory segment of ``SHM_SIZE`` bytes beside it: in server
+role the Python client creates the segment (as ``vgi-rpc-test --shm`` does) and names it
+on every request to our worker; in client role the driver's ``connect`` asks for transport
+``shm`` and our client creates the segment, offers it with ``__transport_options__`` and
+uses it once the Python worker accepts.
 
 Two rules keep the counts honest:
 
@@ -49,7 +55,9 @@ ROLE = os.environ.get("VGI_CONFORMANCE_ROLE", "server")
 if ROLE not in ("server", "client"):
     raise pytest.UsageError(f"VGI_CONFORMANCE_ROLE must be 'server' or 'client', not {ROLE!r}")
 TRANSPORTS = [t for t in os.environ.get("VGI_TRANSPORTS", "pipe").split(",") if t]
-_KNOWN = {"server": {"pipe", "subprocess", "unix", "tcp"}, "client": {"pipe", "unix", "tcp"}}
+_KNOWN = {"server": {"pipe", "subprocess", "unix", "tcp", "shm"}, "client": {"pipe", "unix", "tcp", "shm"}}
+#: Size of the shared-memory segment of the ``shm`` transport (both roles).
+SHM_SIZE = 64 * 1024 * 1024
 for _t in TRANSPORTS:
     if _t not in _KNOWN[ROLE]:
         raise pytest.UsageError(f"transport {_t!r} is not one of {sorted(_KNOWN[ROLE])} for role {ROLE}")
@@ -209,12 +217,56 @@ def conformance_subprocess() -> Iterator[Any]:
 # ---------------------------------------------------------------------------
 
 
+class _ShmTransport:
+    """A worker subprocess's pipes plus a shared-memory segment the Python client owns.
+
+    The reference client routes batches through any transport with a ``shm`` attribute
+    (``vgi-rpc-test --shm`` wraps its subprocess the same way): it names the segment on
+    every request, sends large stream inputs through it and resolves pointer answers.
+    """
+
+    def __init__(self, argv: list[str]) -> None:
+        from vgi_rpc.rpc import SubprocessTransport
+        from vgi_rpc.shm import ShmSegment
+
+        self._inner = SubprocessTransport(argv)
+        self.shm = ShmSegment.create(SHM_SIZE)
+
+    @property
+    def reader(self) -> Any:
+        return self._inner.reader
+
+    @property
+    def writer(self) -> Any:
+        return self._inner.writer
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                self.shm.unlink()
+            with contextlib.suppress(BufferError):
+                self.shm.close()
+
+
 def _python_client(
     request: pytest.FixtureRequest, transport: str, protocol: type, on_log: Any
 ) -> contextlib.AbstractContextManager[Any]:
     """The reference Python client on ``transport`` (server role)."""
     from vgi_rpc.rpc import SubprocessTransport, _RpcProxy, tcp_connect, unix_connect
 
+    if transport == "shm":
+
+        @contextlib.contextmanager
+        def _shm() -> Iterator[Any]:
+            conn = _ShmTransport([*_rust_worker(), "--pipe"])
+            try:
+                yield _RpcProxy(protocol, conn, on_log)
+            finally:
+                conn.close()
+
+        return _shm()
     if transport == "pipe":
 
         @contextlib.contextmanager
@@ -244,6 +296,8 @@ def _driver_target(request: pytest.FixtureRequest, transport: str) -> tuple[str,
     """The driver's ``connect`` transport and target for ``transport`` (client role)."""
     if transport == "pipe":
         return "stdio", [*_python_worker(), "--pipe", *_peer_flags()]
+    if transport == "shm":
+        return "shm", [*_python_worker(), "--pipe", *_peer_flags()]
     if transport == "unix":
         return "unix", request.getfixturevalue("conformance_unix_path")
     host, port = request.getfixturevalue("conformance_tcp_addr")
@@ -257,9 +311,11 @@ def _driver_client(
     kind, target = _driver_target(request, transport)
     driver = _driver_class()(_driver_command(), service=protocol)
 
+    shm_size = SHM_SIZE if kind == "shm" else None
+
     @contextlib.contextmanager
     def _conn() -> Iterator[Any]:
-        proxy = driver.connect(kind, target, on_log)
+        proxy = driver.connect(kind, target, on_log, shm_size=shm_size)
         try:
             yield proxy
         finally:
@@ -327,6 +383,8 @@ def conformance_describe(request: pytest.FixtureRequest) -> Any:
         return introspect(request.getfixturevalue("conformance_subprocess"))
     if transport == "pipe":
         conn = SubprocessTransport([*_rust_worker(), "--pipe"])
+    elif transport == "shm":
+        conn = _ShmTransport([*_rust_worker(), "--pipe"])
     elif transport == "unix":
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(request.getfixturevalue("conformance_unix_path"))

@@ -13,6 +13,7 @@ use crate::service::model::{CallShape, MethodDef, ServiceDef};
 /// Names of the generated client's own methods; a trait method may not reuse them.
 pub(crate) const RESERVED: &[&str] = &[
     "connect",
+    "connect_with",
     "from_client",
     "with_options",
     "set_options",
@@ -101,6 +102,21 @@ pub(super) fn generate(def: &ServiceDef) -> TokenStream {
             pub fn connect(address: &str) -> ::vgi_rpc::Result<Self> {
                 ::core::result::Result::Ok(Self::from_client(
                     ::vgi_rpc::client::Client::connect(address)?,
+                ))
+            }
+
+            /// Connects to a worker at `address` with `options` (e.g.
+            /// `ConnectOptions::with_shm` for a shared-memory segment).
+            ///
+            /// # Errors
+            /// Fails when the address is malformed or the connection cannot be made.
+            pub fn connect_with(
+                address: &str,
+                options: ::vgi_rpc::client::ConnectOptions,
+            ) -> ::vgi_rpc::Result<Self> {
+                let address = ::vgi_rpc::transport::Address::parse(address)?;
+                ::core::result::Result::Ok(Self::from_client(
+                    ::vgi_rpc::client::Client::connect_with(&address, options)?,
                 ))
             }
 
