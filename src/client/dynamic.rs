@@ -138,6 +138,8 @@ impl Client {
         self.broken = true;
         let mut active = Active::new(connector.connect(&self.deadline)?, &self.options);
         active.conn.log_handler = self.log_handler.take();
+        // A new connection may bring a new side channel: its requests name that one.
+        self.encoder = RequestEncoder::default();
         self.link = Some(active);
         self.broken = false;
         Ok(())

@@ -15,7 +15,9 @@ use super::Target;
 use crate::Result;
 use crate::wire::{Metadata, SideChannel, StreamEncoder, keys};
 
-/// Reusable request encoding state: one per connection.
+/// Reusable request encoding state: one per connection (a side channel passed to
+/// [`RequestEncoder::encode`] must stay the same for the encoder's life: the metadata
+/// naming it is cached).
 #[derive(Debug, Default)]
 pub struct RequestEncoder {
     encoder: StreamEncoder,
@@ -30,6 +32,8 @@ struct MetadataCache {
     target: Target,
     method: String,
     extra: Metadata,
+    /// Whether `built` names the side channel.
+    advertised: bool,
     built: Metadata,
 }
 
@@ -66,33 +70,37 @@ impl RequestEncoder {
                     .then(|| (schema.clone(), self.buf.clone()));
             }
         }
+        let advertised = side.is_some();
         let fresh = match &self.metadata {
-            Some(c) => c.method != method || c.target != *target || c.extra != *extra,
+            Some(c) => {
+                c.method != method
+                    || c.target != *target
+                    || c.extra != *extra
+                    || c.advertised != advertised
+            }
             None => true,
         };
         if fresh {
+            let mut built = request_metadata(target, method, extra);
+            if let Some(side) = side {
+                side.advertise(&mut built);
+            }
             self.metadata = Some(MetadataCache {
                 target: target.clone(),
                 method: method.to_owned(),
                 extra: extra.clone(),
-                built: request_metadata(target, method, extra),
+                advertised,
+                built,
             });
         }
         let empty = Metadata::new();
         let md = self.metadata.as_ref().map_or(&empty, |c| &c.built);
-        match side {
-            None => self.encoder.batch(&mut self.buf, params, md)?,
-            Some(side) => {
-                let mut md = md.clone();
-                side.advertise(&mut md);
-                match side.offer(params, &md) {
-                    Some(pointer) => {
-                        let stub = RecordBatch::new_empty(params.schema());
-                        self.encoder.batch(&mut self.buf, &stub, &pointer)?;
-                    }
-                    None => self.encoder.batch(&mut self.buf, params, &md)?,
-                }
+        match side.and_then(|side| side.offer(params, md)) {
+            Some(pointer) => {
+                let stub = RecordBatch::new_empty(params.schema());
+                self.encoder.batch(&mut self.buf, &stub, &pointer)?;
             }
+            None => self.encoder.batch(&mut self.buf, params, md)?,
         }
         self.encoder.eos(&mut self.buf);
         Ok(&self.buf)

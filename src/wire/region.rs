@@ -259,6 +259,19 @@ mod tests {
     }
 
     #[test]
+    fn encoding_borrows_the_batch_buffers_until_the_one_copy() {
+        let values: ArrayRef = Arc::new(LargeBinaryArray::from_iter_values([vec![7u8; 1 << 20]]));
+        let batch = RecordBatch::try_from_iter([("result", values)]).unwrap();
+        let data = batch.column(0).to_data();
+        let column = data.buffers()[1].as_ptr();
+        let encoding = RegionEncoding::new(&batch).unwrap();
+        assert!(
+            encoding.buffers.iter().any(|b| b.as_ptr() == column),
+            "the body should be the batch's own buffer, not an intermediate copy"
+        );
+    }
+
+    #[test]
     fn reads_regions_in_our_stream_encoders_layout_too() {
         // 8-byte alignment and C++ field order, as pyarrow writes them.
         let batch = int_batch(100);
