@@ -50,13 +50,20 @@ fn pipe_client(shm_host: bool, segment_size: usize) -> Result<Client> {
 
 /// A Unix-socket worker (the listener installs the shared-memory host) and a client
 /// connected with `ConnectOptions::with_shm`.
-fn unix_client(dir: &Path) -> Result<(Client, Shutdown)> {
+/// Serves the conformance worker on a Unix socket in `dir`; returns its path and the
+/// shutdown that stops it.
+fn unix_worker(dir: &Path) -> Result<(PathBuf, Shutdown)> {
     let path = dir.join("w.sock");
     let listener = UnixSocketListener::bind(&path)?;
     let shutdown = Shutdown::new()?;
     let stop = shutdown.clone();
     let server = server()?;
     std::thread::spawn(move || serve_listener(&server, &listener, &ServeOptions::default(), &stop));
+    Ok((path, shutdown))
+}
+
+fn unix_client(dir: &Path) -> Result<(Client, Shutdown)> {
+    let (path, shutdown) = unix_worker(dir)?;
     let options = ConnectOptions::default().with_shm(64 * MIB);
     Ok((
         Client::connect_with(&Address::Unix(path), options)?,
@@ -161,12 +168,7 @@ fn a_4mib_result_arrives_as_a_zero_copy_pointer_over_a_unix_socket() -> Result<(
 #[test]
 fn typed_clients_take_shared_memory_through_connect_with() -> Result<()> {
     let dir = scratch("typed")?;
-    let path = dir.join("w.sock");
-    let listener = UnixSocketListener::bind(&path)?;
-    let shutdown = Shutdown::new()?;
-    let stop = shutdown.clone();
-    let server = server()?;
-    std::thread::spawn(move || serve_listener(&server, &listener, &ServeOptions::default(), &stop));
+    let (path, shutdown) = unix_worker(&dir)?;
     let options = ConnectOptions::default().with_shm(16 * MIB);
     let mut typed =
         crate::ConformanceClient::connect_with(&format!("unix:{}", path.display()), options)?;
