@@ -7,6 +7,7 @@ use std::sync::Arc;
 use arrow_array::types::Float64Type;
 use arrow_array::{Array, Float64Array, RecordBatch};
 use arrow_schema::{Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
 use vgi_rpc::prelude::*;
 
 use crate::batches::counter_batch;
@@ -37,7 +38,7 @@ fn echo(input: &RecordBatch, output_schema: SchemaRef) -> Result<RecordBatch> {
 
 /// `value * factor` (`exchange_scale`, `exchange_cast_compatible` with factor 1, and the
 /// header exchanges). Nulls stay null.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Scale {
     factor: f64,
 }
@@ -70,7 +71,7 @@ impl ExchangeState for Scale {
 
 /// Running sum of every input value and the number of exchanges
 /// (`exchange_accumulate`).
-#[derive(Debug, Default)]
+#[derive(Debug, Serialize, Deserialize, Default)]
 pub struct Accumulate {
     running_sum: f64,
     exchange_count: i64,
@@ -106,7 +107,7 @@ impl ExchangeState for Accumulate {
 
 /// Echo with an INFO `exchange processing` and a DEBUG `exchange debug` log
 /// (`exchange_with_logs`).
-#[derive(Debug, Default)]
+#[derive(Debug, Serialize, Deserialize, Default)]
 pub struct Logging;
 
 impl ExchangeState for Logging {
@@ -127,7 +128,7 @@ impl ExchangeState for Logging {
 
 /// Echo, failing on the `fail_on`-th exchange and every one after it
 /// (`exchange_error_on_nth`).
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct FailOnNth {
     fail_on: i64,
     exchange_count: i64,
@@ -166,7 +167,7 @@ impl ExchangeState for FailOnNth {
 }
 
 /// Zero-column input, zero-column (and zero-row) output (`exchange_zero_columns`).
-#[derive(Debug, Default)]
+#[derive(Debug, Serialize, Deserialize, Default)]
 pub struct ZeroColumns;
 
 impl ExchangeState for ZeroColumns {
@@ -185,7 +186,7 @@ impl ExchangeState for ZeroColumns {
 
 /// Reports each input's custom metadata: the `vgi.conformance.input` value and every key,
 /// sorted and comma-joined (`exchange_input_metadata`).
-#[derive(Debug, Default)]
+#[derive(Debug, Serialize, Deserialize, Default)]
 pub struct InputMetadata;
 
 impl ExchangeState for InputMetadata {
@@ -212,7 +213,7 @@ impl ExchangeState for InputMetadata {
 
 /// Answers any input with one `{index, value}` batch of `rows_per_batch` rows
 /// (`exchange_oversized`).
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Oversized {
     rows_per_batch: i64,
 }
@@ -274,7 +275,7 @@ impl ExchangeState for Cancellable {
 /// The sticky-session counter exchange (`exchange_session_counter`): `{by}` in,
 /// `{value}` out. Sticky sessions exist only on HTTP; with no session bound every
 /// exchange fails as the reference does.
-#[derive(Debug, Default)]
+#[derive(Debug, Serialize, Deserialize, Default)]
 pub struct SessionCounter;
 
 impl ExchangeState for SessionCounter {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
 use vgi_rpc::prelude::*;
 use vgi_rpc::wire::Metadata;
 
@@ -26,7 +27,7 @@ pub const ANNOTATED_EMIT_LABEL: &str = "\u{fc}n\u{ef}code-\u{3bb}";
 pub const NO_STICKY_COUNTER: &str = "no sticky counter bound to this request";
 
 /// `count` single-row batches `{i, 10 i}` (`produce_n`, the header producers).
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Counter {
     count: i64,
     current: i64,
@@ -57,7 +58,7 @@ impl ProducerState for Counter {
 
 /// Reports each tick's `vgi.conformance.tick` metadata; finishes in the turn of the
 /// `count`-th batch (at least one batch is always emitted).
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct TickMetadata {
     count: i64,
     current: i64,
@@ -91,7 +92,7 @@ impl ProducerState for TickMetadata {
 }
 
 /// Finishes on the first tick (`produce_empty`).
-#[derive(Debug, Default)]
+#[derive(Debug, Serialize, Deserialize, Default)]
 pub struct Empty;
 
 impl ProducerState for Empty {
@@ -107,7 +108,7 @@ impl ProducerState for Empty {
 
 /// One `{0, 0}` batch, then end (`produce_single`), or one batch of `rows` rows
 /// (`produce_oversized_batch`).
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct OneBatch {
     rows: i64,
     emitted: bool,
@@ -140,7 +141,7 @@ impl ProducerState for OneBatch {
 
 /// `batch_count` batches of `rows_per_batch` rows with a running index
 /// (`produce_large_batches`).
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct LargeBatches {
     rows_per_batch: i64,
     batch_count: i64,
@@ -180,7 +181,7 @@ impl ProducerState for LargeBatches {
 
 /// `count` batches of `{value}` rows `i * 1_000_000 + r`, each carrying its own custom
 /// metadata (`produce_annotated_batches`).
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Annotated {
     count: i64,
     rows_per_batch: i64,
@@ -227,7 +228,7 @@ impl ProducerState for Annotated {
 
 /// Like [`Counter`], with an INFO log `producing batch <i>` before each batch
 /// (`produce_with_logs`).
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Logging {
     inner: Counter,
 }
@@ -258,7 +259,7 @@ impl ProducerState for Logging {
 }
 
 /// Emits `emit_before_error` batches, then fails (`produce_error_mid_stream`).
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct ErrorAfter {
     emit_before_error: i64,
     current: i64,
@@ -352,6 +353,23 @@ impl Dynamic {
     }
 }
 
+/// Saved as its count, position and the two flags; the schema is rebuilt from the flags.
+impl vgi_rpc::stream::Resumable for Dynamic {
+    fn save(&self) -> Result<Vec<u8>> {
+        let has = |name: &str| self.schema.field_with_name(name).is_ok();
+        let saved = (self.count, self.current, has("label"), has("score"));
+        serde_json::to_vec(&saved).map_err(|e| Error::protocol(e.to_string()))
+    }
+
+    fn restore(saved: &[u8]) -> Result<Self> {
+        let (count, current, strings, floats): (i64, i64, bool, bool) =
+            serde_json::from_slice(saved).map_err(|e| Error::protocol(e.to_string()))?;
+        let mut state = Dynamic::new(count, strings, floats);
+        state.current = current;
+        Ok(state)
+    }
+}
+
 impl ProducerState for Dynamic {
     fn output_schema(&self) -> SchemaRef {
         self.schema.clone()
@@ -384,7 +402,7 @@ impl ProducerState for Dynamic {
 /// The sticky-session counter producer (`stream_session_counter`). Sticky sessions exist
 /// only on HTTP; with no session bound every batch-producing turn fails as the reference
 /// does, while `count <= 0` still finishes cleanly.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct SessionCounter {
     count: i64,
     current: i64,

@@ -8,6 +8,7 @@ use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 mod client;
+mod resume;
 
 pub use arrow_array;
 pub use arrow_schema;
@@ -16,6 +17,7 @@ pub use serde_json;
 /// Benchmark access to the request encoder (not an API).
 pub use crate::client::request::RequestEncoder;
 pub use client::{ClientCore, Request, UnaryOutput, default_arg};
+pub use resume::{HeldStream, Resume, SavingStream};
 
 use crate::schema::ArrowValue;
 use crate::server::{MethodKind, Response};

@@ -102,4 +102,18 @@ pub trait Service: Send + Sync + 'static {
     /// # Errors
     /// Any error becomes an EXCEPTION batch for the caller.
     fn call(&self, method: usize, args: &RecordBatch, ctx: &CallContext) -> Result<Response>;
+
+    /// Rebuilds the state of stream method `method` from the bytes its state's
+    /// [`ProducerState::save`] / [`ExchangeState::save`] returned, as a stream response
+    /// without a header (a continuation on a worker that did not start the stream).
+    ///
+    /// # Errors
+    /// The default refuses: the protocol's streams are not resumable.
+    fn resume(&self, method: usize, saved: &[u8]) -> Result<Response> {
+        let _ = saved;
+        Err(crate::Error::protocol(format!(
+            "method #{method} of {} cannot resume a saved stream state",
+            self.spec().name
+        )))
+    }
 }

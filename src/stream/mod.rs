@@ -7,6 +7,7 @@
 
 mod coerce;
 mod header;
+mod resume;
 mod turn;
 
 use arrow_array::RecordBatch;
@@ -14,6 +15,7 @@ use arrow_schema::SchemaRef;
 
 pub use coerce::coerce_batch;
 pub use header::StreamHeader;
+pub use resume::Resumable;
 pub use turn::Turn;
 
 use crate::Result;
@@ -39,6 +41,17 @@ pub trait ProducerState: Send + 'static {
     fn on_cancel(&mut self) -> Result<()> {
         Ok(())
     }
+
+    /// The state as bytes for a continuation token, so that any worker can continue the
+    /// stream (HTTP). `None`, the default, keeps the state in the memory of the worker
+    /// that started the stream.
+    ///
+    /// `#[vgi_rpc::service]` provides this for [`Resumable`] states; override it only in
+    /// a hand-written [`Service`](crate::server::Service), together with
+    /// [`Service::resume`](crate::server::Service::resume).
+    fn save(&self) -> Option<Result<Vec<u8>>> {
+        None
+    }
 }
 
 /// The state behind an exchange stream.
@@ -61,6 +74,17 @@ pub trait ExchangeState: Send + 'static {
     /// Any error is swallowed by the server.
     fn on_cancel(&mut self) -> Result<()> {
         Ok(())
+    }
+
+    /// The state as bytes for a continuation token, so that any worker can continue the
+    /// stream (HTTP). `None`, the default, keeps the state in the memory of the worker
+    /// that started the stream.
+    ///
+    /// `#[vgi_rpc::service]` provides this for [`Resumable`] states; override it only in
+    /// a hand-written [`Service`](crate::server::Service), together with
+    /// [`Service::resume`](crate::server::Service::resume).
+    fn save(&self) -> Option<Result<Vec<u8>>> {
+        None
     }
 }
 

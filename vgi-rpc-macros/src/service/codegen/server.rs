@@ -6,7 +6,7 @@ use quote::{format_ident, quote};
 use syn::Ident;
 
 use super::{arrow_override, server_ident, spec};
-use crate::service::model::{MethodDef, ServiceDef};
+use crate::service::model::{CallShape, MethodDef, ServiceDef};
 
 /// The server struct, its constructors, `spec()`, and the `Service` impl.
 pub(super) fn generate(def: &ServiceDef) -> TokenStream {
@@ -26,6 +26,20 @@ pub(super) fn generate(def: &ServiceDef) -> TokenStream {
         .iter()
         .enumerate()
         .map(|(index, method)| arm(trait_ident, t, index, method));
+    let resume_arms = def
+        .methods
+        .iter()
+        .enumerate()
+        .filter_map(|(index, method)| resume_arm(index, method));
+    let saved = if def
+        .methods
+        .iter()
+        .any(|m| !matches!(m.shape, CallShape::Unary))
+    {
+        quote!(saved)
+    } else {
+        quote!(_)
+    };
     // Name the `call` arguments only when some method reads them, so that a service
     // without parameters or contexts compiles without unused-variable warnings.
     let args = if def.methods.iter().any(|m| !m.params.is_empty()) {
@@ -108,6 +122,21 @@ pub(super) fn generate(def: &ServiceDef) -> TokenStream {
                     )),
                 }
             }
+
+            fn resume(
+                &self,
+                method: usize,
+                #saved: &[u8],
+            ) -> ::vgi_rpc::Result<::vgi_rpc::server::Response> {
+                #[allow(unused_imports)]
+                use ::vgi_rpc::private::{HeldStream as _, SavingStream as _};
+                match method {
+                    #(#resume_arms)*
+                    _ => ::core::result::Result::Err(::vgi_rpc::Error::protocol(
+                        ::std::format!("method #{} of `{}` is not a stream", method, #protocol),
+                    )),
+                }
+            }
         }
     }
 }
@@ -140,12 +169,38 @@ fn arm(trait_ident: &Ident, t: &Ident, index: usize, method: &MethodDef) -> Toke
             }
         }
     }
+    let call = quote!(<#t as #trait_ident>::#method_ident(&*self.inner, #(#call_args),*));
+    // A stream's state is saved into continuation tokens when its type is `Resumable`
+    // (`vgi_rpc::private::resume` picks the wrapping by the concrete state type).
+    let respond = match &method.shape {
+        CallShape::Unary => quote!(::vgi_rpc::private::respond::<#output>(#call)),
+        CallShape::Producer { state, .. } => quote! {{
+            use ::vgi_rpc::private::{HeldStream as _, SavingStream as _};
+            (&&::vgi_rpc::private::Resume::<#state>::new()).producer(#call)
+        }},
+        CallShape::Exchange { state, .. } => quote! {{
+            use ::vgi_rpc::private::{HeldStream as _, SavingStream as _};
+            (&&::vgi_rpc::private::Resume::<#state>::new()).exchange(#call)
+        }},
+    };
     quote! {
         #index => {
             #(#decode)*
-            ::vgi_rpc::private::respond::<#output>(
-                <#t as #trait_ident>::#method_ident(&*self.inner, #(#call_args),*),
-            )
+            #respond
         }
     }
+}
+
+/// The `resume` arm of stream method `index` (`None` for unary methods).
+fn resume_arm(index: usize, method: &MethodDef) -> Option<TokenStream> {
+    let restore = match &method.shape {
+        CallShape::Unary => return None,
+        CallShape::Producer { state, .. } => quote! {
+            (&&::vgi_rpc::private::Resume::<#state>::new()).restore_producer(saved)
+        },
+        CallShape::Exchange { state, .. } => quote! {
+            (&&::vgi_rpc::private::Resume::<#state>::new()).restore_exchange(saved)
+        },
+    };
+    Some(quote!(#index => #restore,))
 }
