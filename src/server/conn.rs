@@ -301,7 +301,7 @@ fn pump<R: Read, S: Sink>(
             StreamItem::End => return run.end(out),
             StreamItem::Batch(batch, metadata) => {
                 let flow = match side.resolve_input(batch, metadata) {
-                    Ok((batch, metadata)) => run.turn(batch, metadata, out)?,
+                    Ok((batch, metadata)) => run.turn(batch, metadata, out, None)?,
                     Err(e) => run.fail(&e, out)?,
                 };
                 if flow == Flow::Over {

@@ -49,6 +49,18 @@ impl State {
         };
     }
 
+    /// The state as bytes for a continuation token, if it is resumable.
+    pub(crate) fn save(&self) -> Option<Result<Vec<u8>>> {
+        match self {
+            State::Producer(s) => s.save(),
+            State::Exchange(s) => s.save(),
+        }
+    }
+
+    pub(crate) fn is_exchange(&self) -> bool {
+        matches!(self, State::Exchange(_))
+    }
+
     fn turn(&mut self, input: RecordBatch, turn: &mut Turn<'_>) -> Result<()> {
         match self {
             State::Producer(s) => s.produce(turn),
@@ -79,6 +91,22 @@ pub(crate) enum Flow {
     /// The output stream has ended (finished, failed or cancelled); the rest of the
     /// client's input is to be discarded.
     Over,
+    /// The stream goes on in a later request: this answer ended with its continuation
+    /// token, and the state is to be kept (or was saved into the token).
+    Suspended,
+}
+
+/// How a request/response transport ends a turn that did not finish the stream: the
+/// metadata carrying the continuation token (for the state as it is after the turn).
+///
+/// A producer's answer gets a zero-row batch carrying it after the turn's batch; an
+/// exchange's output batch carries it itself.
+pub(crate) trait Suspend {
+    /// The continuation metadata for `state`.
+    ///
+    /// # Errors
+    /// Fails when the state cannot be saved; the stream then ends with that error.
+    fn continuation(&mut self, state: &State) -> Result<Metadata>;
 }
 
 /// An open stream call.
@@ -141,6 +169,59 @@ impl<'a> StreamRun<'a> {
         })))
     }
 
+    /// A stream continued in a later request (HTTP): the state restored or taken back
+    /// from where the previous request left it. No header: that went out at init.
+    pub(crate) fn resume(
+        inner: &'a ServerInner,
+        ctx: CallContext,
+        spec: &'a MethodSpec,
+        state: State,
+    ) -> Self {
+        let output_schema = state.output_schema();
+        StreamRun {
+            inner,
+            spec,
+            init_logs: ctx.take_logs(),
+            ctx,
+            state,
+            output_schema,
+            output: None,
+            turns: 0,
+        }
+    }
+
+    /// Gives the state up (to be held for a later request).
+    pub(crate) fn into_state(self) -> State {
+        self.state
+    }
+
+    /// Ends the answer of an exchange's `/init`: the output stream carries only the
+    /// continuation (no turn runs before the first input).
+    pub(crate) fn suspend_idle<S: Sink + ?Sized>(
+        &mut self,
+        out: &mut Out<'_, S>,
+        suspend: &mut dyn Suspend,
+    ) -> Result<Flow> {
+        let Some(mut answer) = self.output.take() else {
+            return Err(crate::Error::protocol("stream suspended before its output began"));
+        };
+        match suspend.continuation(&self.state) {
+            Ok(md) => {
+                let stub = RecordBatch::new_empty(self.output_schema.clone());
+                answer.batch(out, &stub, &md)?;
+                answer.end(out)?;
+                Ok(Flow::Suspended)
+            }
+            Err(e) => {
+                let ctx = &self.ctx;
+                let site = site(self.inner, ctx.protocol(), ctx.method(), ctx.request_id());
+                answer.error(out, &e.to_rpc(), &site)?;
+                answer.end(out)?;
+                Ok(Flow::Over)
+            }
+        }
+    }
+
     /// Starts the output stream (its schema and the logs from init, sent with the first
     /// turn): call once the client's input stream has begun.
     pub(crate) fn begin_output<S: Sink + ?Sized>(&mut self, out: &mut Out<'_, S>) -> Result<()> {
@@ -154,11 +235,15 @@ impl<'a> StreamRun<'a> {
 
     /// Runs one turn on an input batch (a tick or an exchange input) and sends its logs
     /// and output, or the error that ends the stream.
+    ///
+    /// With `suspend` (a request/response transport) a turn that does not finish the
+    /// stream ends the answer with the continuation instead of leaving it open.
     pub(crate) fn turn<S: Sink + ?Sized>(
         &mut self,
         batch: RecordBatch,
         mut metadata: Metadata,
         out: &mut Out<'_, S>,
+        suspend: Option<&mut dyn Suspend>,
     ) -> Result<Flow> {
         let Some(mut answer) = self.output.take() else {
             return Err(crate::Error::protocol(
@@ -189,6 +274,17 @@ impl<'a> StreamRun<'a> {
             .into());
         }
         answer.logs(out, &turn.logs, &self.inner.server_id, None)?;
+        // A suspended turn's continuation is computed from the state after the turn.
+        let continuation = match (&result, suspend) {
+            (Ok(()), Some(suspend)) if !turn.finished => match suspend.continuation(&self.state) {
+                Ok(md) => Some(md),
+                Err(e) => {
+                    result = Err(e);
+                    None
+                }
+            },
+            _ => None,
+        };
         if let Err(e) = result {
             let ctx = &self.ctx;
             let site = site(self.inner, ctx.protocol(), ctx.method(), ctx.request_id());
@@ -196,7 +292,27 @@ impl<'a> StreamRun<'a> {
             answer.end(out)?;
             return Ok(Flow::Over);
         }
-        if let Some((batch, md)) = turn.output.take() {
+        let output = turn.output.take();
+        if let Some(cursor) = continuation {
+            // An exchange's output batch carries the cursor; a producer's turn is
+            // followed by a zero-row batch carrying it.
+            match output {
+                Some((batch, mut md)) if self.state.is_exchange() => {
+                    md.merge(cursor);
+                    answer.batch(out, &batch, &md)?;
+                }
+                output => {
+                    if let Some((batch, md)) = output {
+                        answer.batch(out, &batch, &md)?;
+                    }
+                    let stub = RecordBatch::new_empty(self.output_schema.clone());
+                    answer.batch(out, &stub, &cursor)?;
+                }
+            }
+            answer.end(out)?;
+            return Ok(Flow::Suspended);
+        }
+        if let Some((batch, md)) = output {
             answer.batch(out, &batch, &md)?;
         }
         if turn.finished {

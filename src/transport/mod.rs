@@ -41,6 +41,8 @@
 mod address;
 mod connect;
 mod fd;
+#[cfg(feature = "http")]
+pub mod http;
 mod listener;
 mod serve;
 #[cfg(feature = "shm")]

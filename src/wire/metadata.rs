@@ -60,6 +60,13 @@ impl Metadata {
         Some(self.entries.remove(pos).1)
     }
 
+    /// Inserts every entry of `other` (replacing entries with the same key).
+    pub fn merge(&mut self, other: Metadata) {
+        for (key, value) in other.entries {
+            self.insert(key, value);
+        }
+    }
+
     /// Iterates entries in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))

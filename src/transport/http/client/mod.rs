@@ -1,0 +1,1 @@
+//! The HTTP client end (in progress).

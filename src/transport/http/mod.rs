@@ -1,0 +1,22 @@
+//! HTTP: how a service leaves one machine, behind reverse proxies and load balancers.
+//!
+//! Both ends live here. The server end is an `axum::Router` ([`router`]) a user can nest
+//! in their own app, or [`serve`] for a ready listener; the call engine runs on tokio's
+//! blocking pool, never on an async worker. Streams are stateless across requests: each
+//! turn's answer carries a sealed continuation token (`token.rs`), so any worker holding
+//! the same key continues any stream ([`Resumable`](crate::stream::Resumable) states), and
+//! states that cannot be saved stay held on the worker that started them.
+//!
+//! The client end (`http://` and `https://` addresses) runs the client engine's request
+//! encoding, response decoding and error handling over reqwest; HTTP adds only what is
+//! HTTP: compression, capability probing, headers and retries where the protocol allows.
+//!
+//! The wire contract is the reference's (vgi-rpc 0.52.2): routes `POST {prefix}/{protocol}/
+//! {method}` (unary), `…/init` and `…/exchange` (streams), `GET|HEAD|OPTIONS
+//! {prefix}/health`, status codes, capability headers and error bodies as it sends them.
+
+pub mod client;
+pub mod server;
+mod token;
+
+pub use server::{HttpOptions, router, serve};
