@@ -117,6 +117,9 @@ impl AccessLog {
             w.str("error_code", e.code.as_str());
         }
         w.str("request_id", r.request_id);
+        if let Some(status) = r.http_status {
+            w.num("http_status", u64::from(status));
+        }
         if let Some(shape) = r.request {
             w.key("request_fields");
             w.out.push(b'[');
@@ -265,6 +268,7 @@ mod tests {
             finished_at: SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
             error: Some(&error),
             cancelled: true,
+            http_status: None,
         };
         let v: Value = serde_json::from_str(&log.render(&record)).unwrap();
         assert_eq!(v["timestamp"], "2023-11-14T22:13:20.123Z");

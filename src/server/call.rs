@@ -78,7 +78,7 @@ fn reject<'a, S: Sink + ?Sized>(
 }
 
 /// Runs a routed call: interceptors, then the handler, then the answer.
-fn run<'a, S: Sink + ?Sized>(
+pub(crate) fn run<'a, S: Sink + ?Sized>(
     inner: &'a ServerInner,
     caller: &Caller<'_>,
     call: Call<'a>,

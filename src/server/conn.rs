@@ -276,6 +276,8 @@ fn serve_call<R: Read, W: Write>(
             request_schema: &schema,
             request_rows: rows,
             started,
+            stream_id: None,
+            http_status: None,
         };
         emit(&done, &conn.meter, &result);
     }

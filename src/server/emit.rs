@@ -78,15 +78,21 @@ pub(crate) struct Finished<'a> {
     pub request_schema: &'a SchemaRef,
     pub request_rows: usize,
     pub started: Instant,
+    /// The stream's correlation id when the transport keeps one across requests (HTTP);
+    /// `None` mints one for a stream.
+    pub stream_id: Option<&'a str>,
+    /// The HTTP status the request was answered with.
+    pub http_status: Option<u16>,
 }
 
 /// Builds the record and calls every hook. `result` is the call's transport outcome: a
 /// failure there (a peer that vanished mid-stream) is the call's error when no error
 /// batch had been sent.
 pub(crate) fn emit(done: &Finished<'_>, meter: &Meter, result: &crate::Result<()>) {
-    let stream_id = match done.target.method_type {
-        MethodType::Stream => Some(ids::random_hex(32)),
-        MethodType::Unary => None,
+    let stream_id = match (done.target.method_type, done.stream_id) {
+        (MethodType::Stream, Some(id)) => Some(id.to_owned()),
+        (MethodType::Stream, None) => Some(ids::random_hex(32)),
+        (MethodType::Unary, _) => None,
     };
     let transport_error: Option<RpcError> = match (&meter.error, result) {
         (None, Err(e)) => Some(e.to_rpc()),
@@ -110,6 +116,7 @@ pub(crate) fn emit(done: &Finished<'_>, meter: &Meter, result: &crate::Result<()
         finished_at: SystemTime::now(),
         error: meter.error.as_ref().or(transport_error.as_ref()),
         cancelled: meter.cancelled,
+        http_status: done.http_status,
     };
     for hook in &done.inner.hooks {
         hook.on_call(&record);

@@ -129,6 +129,8 @@ pub struct CallRecord<'a> {
     pub error: Option<&'a RpcError>,
     /// The client cancelled the stream.
     pub cancelled: bool,
+    /// The HTTP status the request was answered with (HTTP only).
+    pub http_status: Option<u16>,
 }
 
 impl CallRecord<'_> {

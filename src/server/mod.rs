@@ -17,26 +17,27 @@
 //! segment itself is `vgi_rpc::transport::shm`'s).
 
 mod access_log;
-mod answer;
-mod call;
+pub(crate) mod answer;
+pub(crate) mod call;
 mod conn;
-mod context;
-mod emit;
-mod exception;
+pub(crate) mod context;
+pub(crate) mod emit;
+pub(crate) mod exception;
 mod hash;
 mod hook;
-mod ids;
+pub(crate) mod ids;
 mod interceptor;
+pub(crate) mod oneshot;
 mod peer;
 pub(crate) mod pyjson;
 mod reflection;
 mod refuse;
-mod registry;
-mod route;
+pub(crate) mod registry;
+pub(crate) mod route;
 mod service;
 mod side;
-mod stats;
-mod streams;
+pub(crate) mod stats;
+pub(crate) mod streams;
 mod validate;
 
 pub use access_log::{AccessLog, AccessLogLevel};

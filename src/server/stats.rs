@@ -73,6 +73,8 @@ pub(crate) struct Meter {
     pub error: Option<RpcError>,
     /// The client cancelled the stream.
     pub cancelled: bool,
+    /// An EXCEPTION batch was sent (tracked even when disabled).
+    pub failed: bool,
 }
 
 impl Meter {
@@ -88,6 +90,7 @@ impl Meter {
         self.stats = CallStats::default();
         self.error = None;
         self.cancelled = false;
+        self.failed = false;
     }
 
     pub(crate) fn input(&mut self, batch: &RecordBatch) {
@@ -109,6 +112,7 @@ impl Meter {
 
     /// Remembers the error sent to the client (only when someone will read it).
     pub(crate) fn error(&mut self, error: &RpcError) {
+        self.failed = true;
         if self.enabled {
             self.error = Some(error.clone());
         }

@@ -57,8 +57,14 @@ impl State {
         }
     }
 
-    pub(crate) fn is_exchange(&self) -> bool {
-        matches!(self, State::Exchange(_))
+    /// Whether turns consume client input batches: an exchange with input columns. (A
+    /// zero-column exchange is driven like a producer on request/response transports,
+    /// as the reference does.)
+    pub(crate) fn takes_input(&self) -> bool {
+        match self {
+            State::Exchange(s) => !s.input_schema().fields().is_empty(),
+            State::Producer(_) => false,
+        }
     }
 
     fn turn(&mut self, input: RecordBatch, turn: &mut Turn<'_>) -> Result<()> {
@@ -190,6 +196,16 @@ impl<'a> StreamRun<'a> {
         }
     }
 
+    /// Whether turns consume client input batches (see [`State::takes_input`]).
+    pub(crate) fn takes_input(&self) -> bool {
+        self.state.takes_input()
+    }
+
+    /// The stream's output schema.
+    pub(crate) fn output_schema(&self) -> SchemaRef {
+        self.output_schema.clone()
+    }
+
     /// Gives the state up (to be held for a later request).
     pub(crate) fn into_state(self) -> State {
         self.state
@@ -297,7 +313,7 @@ impl<'a> StreamRun<'a> {
             // An exchange's output batch carries the cursor; a producer's turn is
             // followed by a zero-row batch carrying it.
             match output {
-                Some((batch, mut md)) if self.state.is_exchange() => {
+                Some((batch, mut md)) if self.state.takes_input() => {
                     md.merge(cursor);
                     answer.batch(out, &batch, &md)?;
                 }

@@ -78,6 +78,20 @@ impl Shutdown {
         let _ = (&self.inner.wake_tx).write(&[1]);
     }
 
+    /// Blocks until a stop is requested (for servers that do not run the accept loop,
+    /// such as HTTP's, which waits for this on a thread of its own).
+    pub fn wait(&self) {
+        while !self.is_triggered() {
+            let mut fds = [rustix::event::PollFd::new(
+                &self.inner.wake_rx,
+                rustix::event::PollFlags::IN,
+            )];
+            // An interrupted or failed poll just re-checks the flag.
+            let _ = rustix::event::poll(&mut fds, None);
+            self.drain();
+        }
+    }
+
     /// Empties the wake-up pair after the loop woke.
     pub(crate) fn drain(&self) {
         let mut buf = [0u8; 64];

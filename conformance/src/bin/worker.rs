@@ -29,23 +29,32 @@ usage: vgi-rpc-conformance-worker [-h] [--pipe | --http [PORT] | --unix PATH | -
                                   [--describe] [--threaded] [--max-connections N]
                                   [--access-log PATH] [--access-log-debug]
                                   [--fake-storage URL] [--externalize-threshold N]
+                                  [--host H] [--port N] [--prefix P] [--max-request-bytes N]
+                                  [--max-response-bytes N] [--no-compression] [--token-key HEX]
 
 vgi-rpc conformance test server (Rust)
 
 options:
   -h, --help                 show this help message and exit
   --pipe                     serve over stdin/stdout pipe (default)
-  --http [PORT]              serve over HTTP (not supported yet)
+  --http [PORT]              serve over HTTP (PORT 0 or absent: any free port); prints PORT:<n>
   --unix PATH                serve over a Unix domain socket
   --tcp [HOST:]PORT          serve over a TCP socket, host defaults to 127.0.0.1
-                             (not supported yet)
   --describe                 accepted for compatibility; vgi_rpc.Reflection.v1 is always hosted
   --threaded                 accept connections concurrently (unix/tcp only)
   --max-connections N        max concurrent connections (requires --threaded)
   --access-log PATH          append JSONL access-log records to PATH
   --access-log-debug         log the access channel at DEBUG (payloads are never logged)
   --fake-storage URL         base URL of a fake-storage backend (not supported yet)
-  --externalize-threshold N  bytes above which batches are externalized (default 4096)";
+  --externalize-threshold N  bytes above which batches are externalized (default 4096)
+  --host H                   HTTP: address to bind (default 127.0.0.1)
+  --port N                   HTTP: port to bind (same as --http N)
+  --prefix P                 HTTP: path prefix of every route (default none)
+  --max-request-bytes N      HTTP: largest request body (advertised; 413 beyond)
+  --max-response-bytes N     HTTP: largest response body (ResponseTooLargeError beyond)
+  --no-compression           HTTP: never compress answers (requests are still decoded)
+  --token-key HEX            HTTP: 64 hex digits sealing stream tokens; workers sharing
+                             it continue each other's streams (default: random)";
 
 /// Where to serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +87,19 @@ struct Options {
     access_log_debug: bool,
     fake_storage: Option<String>,
     externalize_threshold: u64,
+    http: HttpFlags,
+}
+
+/// The HTTP-only flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct HttpFlags {
+    host: Option<String>,
+    port: Option<u16>,
+    prefix: String,
+    max_request_bytes: Option<u64>,
+    max_response_bytes: Option<u64>,
+    no_compression: bool,
+    token_key: Option<[u8; 32]>,
 }
 
 impl Default for Options {
@@ -91,6 +113,7 @@ impl Default for Options {
             access_log_debug: false,
             fake_storage: None,
             externalize_threshold: 4096,
+            http: HttpFlags::default(),
         }
     }
 }
@@ -119,6 +142,25 @@ fn parse_tcp(address: &str) -> Result<Transport, String> {
             .to_owned(),
         port,
     })
+}
+
+fn int_arg(flag: &str, value: &str) -> Result<u64, String> {
+    value
+        .parse()
+        .map_err(|_| format!("argument {flag}: invalid int value {value:?}"))
+}
+
+/// Parses 64 hex digits into a token key.
+fn parse_key(hex: &str) -> Result<[u8; 32], String> {
+    let bad = || "argument --token-key: expected 64 hex digits".to_owned();
+    if hex.len() != 64 {
+        return Err(bad());
+    }
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16).map_err(|_| bad())?;
+    }
+    Ok(key)
 }
 
 /// Parses the arguments after the program name, argparse-style: `--flag value` and
@@ -206,6 +248,36 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
                     .map_err(|_| "--externalize-threshold must be >= 0".to_owned())?;
                 None
             }
+            "--host" => {
+                options.http.host = Some(value("--host")?);
+                None
+            }
+            "--port" => {
+                let p = value("--port")?;
+                options.http.port =
+                    Some(p.parse().map_err(|_| format!("argument --port: invalid port {p:?}"))?);
+                None
+            }
+            "--prefix" => {
+                options.http.prefix = value("--prefix")?;
+                None
+            }
+            "--max-request-bytes" => {
+                options.http.max_request_bytes = Some(int_arg("--max-request-bytes", &value("--max-request-bytes")?)?);
+                None
+            }
+            "--max-response-bytes" => {
+                options.http.max_response_bytes = Some(int_arg("--max-response-bytes", &value("--max-response-bytes")?)?);
+                None
+            }
+            "--no-compression" => {
+                options.http.no_compression = true;
+                None
+            }
+            "--token-key" => {
+                options.http.token_key = Some(parse_key(&value("--token-key")?)?);
+                None
+            }
             other => return Err(format!("unrecognized arguments: {other}")),
         };
         if let Some(transport) = transport {
@@ -258,10 +330,37 @@ fn serve(options: &Options) -> anyhow::Result<()> {
                 .with_context(|| format!("binding {host}:{port}"))?;
             serve_socket(&server, &listener, &socket_options)
         }
-        Transport::Pipe | Transport::Http(_) => {
-            vgi_rpc::serve_stdio(server).context("serving on stdin/stdout")
-        }
+        Transport::Http(port) => serve_http(&server, &options.http, *port),
+        Transport::Pipe => vgi_rpc::serve_stdio(server).context("serving on stdin/stdout"),
     }
+}
+
+/// Binds, announces `PORT:<n>` (after the bind, so a reader can connect at once) and
+/// serves HTTP until SIGTERM/SIGINT.
+fn serve_http(server: &vgi_rpc::Server, flags: &HttpFlags, port: Option<u16>) -> anyhow::Result<()> {
+    use vgi_rpc::transport::http::HttpOptions;
+    let host = flags.host.as_deref().unwrap_or("127.0.0.1");
+    let port = flags.port.or(port).unwrap_or(0);
+    let listener = std::net::TcpListener::bind((host, port))
+        .with_context(|| format!("binding {host}:{port}"))?;
+    let mut options = HttpOptions::default()
+        .prefix(&flags.prefix)
+        .compression(!flags.no_compression);
+    if let Some(limit) = flags.max_request_bytes {
+        options = options.max_request_bytes(limit);
+    }
+    if let Some(limit) = flags.max_response_bytes {
+        options = options.max_response_bytes(limit)?;
+    }
+    if let Some(key) = flags.token_key {
+        options = options.token_key(key);
+    }
+    let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "PORT:{}", listener.local_addr()?.port())?;
+    stdout.flush()?;
+    drop(stdout);
+    vgi_rpc::transport::http::serve(server, &options, listener, &shutdown).context("serving HTTP")
 }
 
 /// Announces the bound address on stdout (the runner waits for this line), then serves
@@ -292,8 +391,7 @@ fn main() -> ExitCode {
         }
     };
     let unsupported = match (&options.transport, &options.fake_storage) {
-        (Transport::Pipe | Transport::Unix(_) | Transport::Tcp { .. }, None) => None,
-        (Transport::Http(_), _) => Some("--http"),
+        (_, None) => None,
         (_, Some(_)) => Some("--fake-storage"),
     };
     if let Some(flag) = unsupported {

@@ -1,23 +1,238 @@
-//! The HTTP server end (in progress).
+//! The HTTP server end: an axum [`Router`](axum::Router) serving a [`Server`].
+//!
+//! Every request is answered by one handler ([`handler`]) that parses the path itself:
+//! the reference's precedence (response-budget header, then routing, then content type,
+//! then method kind, then body) decides which error a bad request gets, and a table of
+//! axum routes would impose its own. The call engine runs on tokio's blocking pool
+//! (`calls.rs`); the async side only moves bytes and headers.
 
-use crate::Server;
+mod calls;
+mod continuation;
+mod encoding;
+mod handler;
+mod reply;
 
-/// How an HTTP server behaves beyond the wire contract's defaults.
-#[derive(Debug, Clone, Default)]
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use continuation::Continuations;
+
+use crate::transport::Shutdown;
+use crate::{Error, Result, Server};
+
+/// The smallest response limit a client or server may set (the reference's).
+pub const MIN_RESPONSE_LIMIT: u64 = 65_536;
+/// The largest response limit (2^53 - 1, the largest integer every JSON reader keeps).
+pub const MAX_RESPONSE_LIMIT: u64 = (1 << 53) - 1;
+
+/// How an HTTP server behaves beyond the protocol's defaults.
+#[derive(Clone)]
 #[non_exhaustive]
-pub struct HttpOptions {}
-
-/// The routes serving `server`.
-pub fn router(server: &Server, options: &HttpOptions) -> axum::Router {
-    let _ = (server, options);
-    axum::Router::new()
+pub struct HttpOptions {
+    /// Path prefix of every route, e.g. `/vgi` (default: none).
+    pub prefix: String,
+    /// Largest request body accepted, raw or decoded (advertised as
+    /// `VGI-Max-Request-Bytes`; 413 beyond). `None`: only the hard bound
+    /// [`HttpOptions::body_limit`] applies, unadvertised.
+    pub max_request_bytes: Option<u64>,
+    /// Largest response body sent (`VGI-Max-Response-Bytes`); a larger answer becomes a
+    /// `ResponseTooLargeError`. `None`: only the client's own limit applies.
+    pub max_response_bytes: Option<u64>,
+    /// The hard bound on any request body when no `max_request_bytes` is set.
+    pub body_limit: u64,
+    /// How long a client may take to send its request body.
+    pub body_timeout: Duration,
+    /// Whether answers are compressed when the client accepts it (requests are decoded
+    /// either way).
+    pub compression: bool,
+    /// The key sealing continuation tokens; every worker behind one load balancer must
+    /// share it. `None`: a random key (streams continue only on this process).
+    pub token_key: Option<[u8; 32]>,
+    /// How long a continuation token stays valid.
+    pub token_ttl: Duration,
+    /// How many non-resumable stream states this worker holds at once.
+    pub max_held_streams: usize,
 }
 
-/// Serves `server` on `listener` until the process ends.
+impl std::fmt::Debug for HttpOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpOptions")
+            .field("prefix", &self.prefix)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("body_limit", &self.body_limit)
+            .field("body_timeout", &self.body_timeout)
+            .field("compression", &self.compression)
+            .field("token_key", &self.token_key.map(|_| "<set>"))
+            .field("token_ttl", &self.token_ttl)
+            .field("max_held_streams", &self.max_held_streams)
+            .finish()
+    }
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            prefix: String::new(),
+            max_request_bytes: None,
+            max_response_bytes: None,
+            body_limit: 1 << 30,
+            body_timeout: Duration::from_secs(60),
+            compression: true,
+            token_key: None,
+            token_ttl: Duration::from_secs(3600),
+            max_held_streams: 10_000,
+        }
+    }
+}
+
+impl HttpOptions {
+    /// Sets [`HttpOptions::prefix`] (a leading `/` is added, a trailing one dropped).
+    #[must_use]
+    pub fn prefix(mut self, prefix: &str) -> Self {
+        let trimmed = prefix.trim_matches('/');
+        self.prefix = if trimmed.is_empty() {
+            String::new()
+        } else {
+            format!("/{trimmed}")
+        };
+        self
+    }
+
+    /// Sets [`HttpOptions::max_request_bytes`].
+    #[must_use]
+    pub fn max_request_bytes(mut self, limit: u64) -> Self {
+        self.max_request_bytes = Some(limit);
+        self
+    }
+
+    /// Sets [`HttpOptions::max_response_bytes`].
+    ///
+    /// # Errors
+    /// Fails outside 65536 ..= 2^53 - 1, as the reference does.
+    pub fn max_response_bytes(mut self, limit: u64) -> Result<Self> {
+        if !(MIN_RESPONSE_LIMIT..=MAX_RESPONSE_LIMIT).contains(&limit) {
+            return Err(Error::protocol(format!(
+                "max_response_bytes must be within {MIN_RESPONSE_LIMIT}..={MAX_RESPONSE_LIMIT}, got {limit}"
+            )));
+        }
+        self.max_response_bytes = Some(limit);
+        Ok(self)
+    }
+
+    /// Sets [`HttpOptions::compression`].
+    #[must_use]
+    pub fn compression(mut self, enabled: bool) -> Self {
+        self.compression = enabled;
+        self
+    }
+
+    /// Sets [`HttpOptions::token_key`].
+    #[must_use]
+    pub fn token_key(mut self, key: [u8; 32]) -> Self {
+        self.token_key = Some(key);
+        self
+    }
+
+    /// Sets [`HttpOptions::token_ttl`].
+    #[must_use]
+    pub fn token_ttl(mut self, ttl: Duration) -> Self {
+        self.token_ttl = ttl;
+        self
+    }
+
+    /// Sets [`HttpOptions::body_timeout`].
+    #[must_use]
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+}
+
+/// What every request handler shares.
+pub(crate) struct App {
+    pub server: Server,
+    pub options: HttpOptions,
+    pub continuations: Continuations,
+    /// The capability headers sent on every response (lowercase names, as HTTP/2 and
+    /// `http::HeaderName` want them; HTTP/1 readers compare case-insensitively).
+    pub capabilities: Vec<(&'static str, String)>,
+}
+
+impl App {
+    fn new(server: &Server, options: &HttpOptions) -> Self {
+        let key = options.token_key.unwrap_or_else(super::token::Sealer::random_key);
+        let mut capabilities = Vec::new();
+        if let Some(limit) = options.max_request_bytes {
+            capabilities.push(("vgi-max-request-bytes", limit.to_string()));
+        }
+        if let Some(limit) = options.max_response_bytes {
+            capabilities.push(("vgi-max-response-bytes", limit.to_string()));
+        }
+        capabilities.push(("vgi-accept-max-response-bytes-support", "true".to_owned()));
+        capabilities.push(("vgi-externalization-enabled", "false".to_owned()));
+        let encodings = if options.compression { "zstd, gzip" } else { "" };
+        capabilities.push(("vgi-supported-encodings", encodings.to_owned()));
+        App {
+            server: server.clone(),
+            options: options.clone(),
+            continuations: Continuations::new(&key, options.token_ttl, options.max_held_streams),
+            capabilities,
+        }
+    }
+
+    /// The request-body cap: the advertised one, or the hard bound.
+    pub(crate) fn body_cap(&self) -> u64 {
+        self.options.max_request_bytes.unwrap_or(self.options.body_limit)
+    }
+}
+
+/// The routes serving `server`, to nest in an application or serve with [`serve`].
+///
+/// The peer address reaches the access log when the router is served with
+/// `into_make_service_with_connect_info::<SocketAddr>()` (as [`serve`] does).
+pub fn router(server: &Server, options: &HttpOptions) -> axum::Router {
+    let app = Arc::new(App::new(server, options));
+    axum::Router::new().fallback(handler::handle).with_state(app)
+}
+
+/// Serves `server` on `listener` (already bound) on a tokio runtime of its own, until
+/// `shutdown` is triggered; requests in flight then finish.
 ///
 /// # Errors
-/// Fails when the listener cannot accept.
-pub fn serve(server: &Server, options: &HttpOptions, listener: std::net::TcpListener) -> crate::Result<()> {
-    let _ = (server, options, listener);
+/// Fails when the runtime cannot start or the listener fails.
+pub fn serve(
+    server: &Server,
+    options: &HttpOptions,
+    listener: std::net::TcpListener,
+    shutdown: &Shutdown,
+) -> Result<()> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let watcher = shutdown.clone();
+    std::thread::Builder::new()
+        .name("vgi-rpc-http-stop".into())
+        .spawn(move || {
+            watcher.wait();
+            let _ = stop.send(());
+        })?;
+    let shutdown = async move {
+        let _ = stopped.await;
+    };
+    listener.set_nonblocking(true)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("vgi-rpc-http")
+        .build()?;
+    let app = router(server, options);
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    })?;
     Ok(())
 }

@@ -1,0 +1,183 @@
+//! Serving calls whose every turn is its own request (HTTP).
+//!
+//! A byte-stream connection reads a request, then feeds a stream its input until EOS
+//! (`conn.rs`). A request/response transport instead answers one body with one body: a
+//! unary call, a stream's start, or one turn of a stream continued from a token. This
+//! module gives such a transport the engine's pieces for that — reading a body, routing,
+//! running the call into a collected answer, error answers, and the call's record for
+//! the hooks — so the transport adds only its own protocol (paths, status codes,
+//! headers, tokens).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+
+use super::answer::{Out, Sink, answer_error, empty, site};
+use super::call::{Caller, run};
+use super::emit::{Finished, Target, emit};
+use super::peer::Peer;
+use super::registry::{Binding, ServerInner};
+use super::route::{Call, Request};
+use super::stats::Meter;
+use super::streams::Next;
+use super::Server;
+use crate::wire::{self, Limits, Metadata, StreamItem};
+use crate::{Error, Result, RpcError};
+
+/// An answer collected in memory.
+#[derive(Debug, Default)]
+pub(crate) struct BodySink {
+    pub bytes: Vec<u8>,
+}
+
+impl Sink for BodySink {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.bytes.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// One request being answered: the call's identity, its statistics and its answer.
+pub(crate) struct OneShot<'a> {
+    pub inner: &'a ServerInner,
+    pub peer: Arc<Peer>,
+    pub request_id: String,
+    pub meter: Meter,
+    pub body: BodySink,
+    buf: Vec<u8>,
+    started: Instant,
+}
+
+impl<'a> OneShot<'a> {
+    pub(crate) fn new(server: &'a Server, peer: Peer, request_id: String) -> Self {
+        let inner = &*server.inner;
+        OneShot {
+            inner,
+            peer: Arc::new(peer),
+            request_id,
+            // Errors are always tracked: the transport flags answers carrying one.
+            meter: Meter::new(!inner.hooks.is_empty()),
+            body: BodySink::default(),
+            buf: Vec::new(),
+            started: Instant::now(),
+        }
+    }
+
+    /// The server's size limits for a peer that is not trusted.
+    pub(crate) fn limits(&self) -> Limits {
+        self.inner.limits.on_channel(false)
+    }
+
+    /// Where answers go.
+    pub(crate) fn out(&mut self) -> Out<'_, BodySink> {
+        Out {
+            sink: &mut self.body,
+            buf: &mut self.buf,
+            meter: &mut self.meter,
+            side: None,
+        }
+    }
+
+    /// Replaces the answer so far with an error stream on `schema` reporting `error`.
+    pub(crate) fn answer_error(
+        &mut self,
+        schema: &SchemaRef,
+        error: &RpcError,
+        protocol: &str,
+        method: &str,
+    ) -> Result<()> {
+        self.body.bytes.clear();
+        self.buf.clear();
+        let inner = self.inner;
+        let request_id = self.request_id.clone();
+        let site = site(inner, protocol, method, &request_id);
+        answer_error(inner, &mut self.out(), schema, error, &site, &[])
+    }
+
+    /// An error stream on the empty schema (a request refused before dispatch).
+    pub(crate) fn reject(&mut self, error: &RpcError, protocol: &str, method: &str) -> Result<()> {
+        self.answer_error(&empty(), error, protocol, method)
+    }
+
+    /// Runs a routed call: interceptors, handler, and its answer (for a stream, its
+    /// header stream); a stream comes back open for the transport to drive.
+    pub(crate) fn run(&mut self, call: Call<'a>, request: Request) -> Result<Next<'a>> {
+        let inner = self.inner;
+        let peer = Arc::clone(&self.peer);
+        let request_id = self.request_id.clone();
+        let caller = Caller {
+            peer: &peer,
+            request_id: &request_id,
+            shm: false,
+        };
+        self.meter.input(&request.batch);
+        run(inner, &caller, call, request, &mut self.out())
+    }
+
+    /// Hands the call's record to the hooks.
+    pub(crate) fn record(&mut self, record: &OneShotRecord<'_>) {
+        if self.inner.hooks.is_empty() {
+            return;
+        }
+        self.meter.stats.request_bytes = record.request_bytes;
+        self.meter.stats.response_bytes = self.body.bytes.len() as u64;
+        let target = match record.binding {
+            Some((binding, index)) => Target::method(binding, index),
+            None => match Target::named(self.inner, record.protocol, record.method, true) {
+                Some(target) => target,
+                None => return,
+            },
+        };
+        let done = Finished {
+            inner: self.inner,
+            peer: &self.peer,
+            target,
+            request_id: &self.request_id,
+            request_schema: record.request_schema,
+            request_rows: record.request_rows,
+            started: self.started,
+            stream_id: record.stream_id,
+            http_status: Some(record.http_status),
+        };
+        emit(&done, &self.meter, &Ok(()));
+    }
+}
+
+/// What a transport knows of a finished request, for its record.
+pub(crate) struct OneShotRecord<'r> {
+    pub binding: Option<(&'r Binding, usize)>,
+    pub protocol: &'r str,
+    pub method: &'r str,
+    pub request_schema: &'r SchemaRef,
+    pub request_rows: usize,
+    pub stream_id: Option<&'r str>,
+    pub http_status: u16,
+    /// The request body's size as received.
+    pub request_bytes: u64,
+}
+
+/// Reads a body holding one IPC stream: its first batch and that batch's metadata.
+///
+/// # Errors
+/// The body is not an IPC stream, or it carries no batch.
+pub(crate) fn read_body(mut body: &[u8], limits: &Limits) -> Result<(RecordBatch, Metadata)> {
+    let mut decoder = wire::read_stream_start(&mut body, limits)?;
+    let mut first = None;
+    loop {
+        match wire::read_stream_item(&mut body, &mut decoder, limits)? {
+            StreamItem::Batch(batch, metadata) => {
+                if first.is_none() {
+                    first = Some((batch, metadata));
+                }
+            }
+            StreamItem::End => break,
+        }
+    }
+    first.ok_or_else(|| Error::protocol("Request stream carried no batch"))
+}

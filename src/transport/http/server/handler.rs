@@ -1,0 +1,288 @@
+//! The one request handler: path parsing, methods, body reading and the hand-off to
+//! the blocking pool.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use http_body_util::BodyExt;
+
+use super::App;
+use super::calls::{self, Kind, Post, reserved_error};
+use super::encoding::{DecodeError, decode_body};
+use super::reply::{self, json, json_error, not_allowed, not_found_html};
+use crate::server::Peer;
+use crate::server::oneshot::OneShot;
+
+/// Serves every request of the router.
+pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+    let request_id = match request.headers().get("x-request-id") {
+        Some(id) if !id.is_empty() => id.clone(),
+        _ => HeaderValue::from_str(&crate::server::ids::random_hex(16))
+            .unwrap_or_else(|_| HeaderValue::from_static("0000000000000000")),
+    };
+    let response = dispatch(&app, request, &request_id).await;
+    reply::finish(&app, &request_id, response)
+}
+
+/// What a path addresses.
+enum Target {
+    Health,
+    Rpc { protocol: String, method: String, kind: Kind },
+    Reserved(String),
+    NotFoundJson,
+    NotFoundHtml,
+}
+
+fn target(path: &str, prefix: &str) -> Target {
+    let Some(rest) = path.strip_prefix(prefix) else {
+        return Target::NotFoundHtml;
+    };
+    let Some(rest) = rest.strip_prefix('/') else {
+        return Target::NotFoundHtml;
+    };
+    let segments: Vec<String> = rest.split('/').map(percent_decode).collect();
+    match segments.as_slice() {
+        [name] if name == "health" => Target::Health,
+        [name] if name.len() > 4 && name.starts_with("__") && name.ends_with("__") => {
+            Target::Reserved(name.clone())
+        }
+        [_] => Target::NotFoundJson,
+        [protocol, method] => rpc(protocol, method, Kind::Unary),
+        [protocol, method, last] if last == "init" => rpc(protocol, method, Kind::Init),
+        [protocol, method, last] if last == "exchange" => rpc(protocol, method, Kind::Exchange),
+        _ => Target::NotFoundHtml,
+    }
+}
+
+fn rpc(protocol: &str, method: &str, kind: Kind) -> Target {
+    if protocol.is_empty() || method.is_empty() {
+        return Target::NotFoundHtml;
+    }
+    Target::Rpc {
+        protocol: protocol.to_owned(),
+        method: method.to_owned(),
+        kind,
+    }
+}
+
+async fn dispatch(app: &Arc<App>, request: Request, request_id: &HeaderValue) -> Response {
+    let (parts, body) = request.into_parts();
+    let remote = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip().to_string());
+    match target(parts.uri.path(), &app.options.prefix) {
+        Target::Health => health(app, &parts.method),
+        Target::NotFoundHtml => not_found_html(),
+        Target::NotFoundJson => json_error(StatusCode::NOT_FOUND, "404 Not Found", None),
+        Target::Reserved(name) => match parts.method {
+            Method::POST => {
+                let mut shot = OneShot::new(&app.server, Peer::new(crate::server::TransportKind::Http, remote), text(request_id));
+                let _ = shot.reject(&reserved_error(&name), "", &name);
+                reply::arrow(app, &parts.headers, 404, shot.body.bytes, false)
+            }
+            Method::OPTIONS => reply::options("POST", false),
+            _ => not_allowed("POST, OPTIONS"),
+        },
+        Target::Rpc { protocol, method, kind } => match parts.method {
+            Method::POST => {
+                let peer = Peer::new(crate::server::TransportKind::Http, remote);
+                post(app, &parts.headers, body, Post {
+                    protocol,
+                    method,
+                    kind,
+                    content_type: None,
+                    budget: None,
+                    body: Vec::new(),
+                    peer,
+                    request_id: text(request_id),
+                    received: 0,
+                })
+                .await
+            }
+            Method::OPTIONS => reply::options("GET, POST", false),
+            Method::GET if kind == Kind::Unary => {
+                if app.server.inner.binding(&protocol).is_none() || !calls::is_protocol_name(&protocol) {
+                    json_error(StatusCode::NOT_FOUND, "404 Not Found", None)
+                } else {
+                    not_allowed("POST")
+                }
+            }
+            _ if kind == Kind::Unary => not_allowed("GET, POST, OPTIONS"),
+            _ => not_allowed("POST, OPTIONS"),
+        },
+    }
+}
+
+fn health(app: &App, method: &Method) -> Response {
+    let primary = app
+        .server
+        .inner
+        .bindings
+        .first()
+        .map(|b| b.spec.name.clone())
+        .unwrap_or_default();
+    let body = serde_json::json!({
+        "status": "ok",
+        "server_id": app.server.server_id(),
+        "protocol": primary,
+    })
+    .to_string();
+    match *method {
+        Method::GET => json(StatusCode::OK, body),
+        Method::HEAD => {
+            let mut response = json(StatusCode::OK, String::new());
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+            response
+        }
+        Method::OPTIONS => reply::options("GET, HEAD", true),
+        _ => not_allowed("GET, HEAD, OPTIONS"),
+    }
+}
+
+/// Reads the body (bounded in size and time), then answers on the blocking pool.
+async fn post(app: &Arc<App>, headers: &HeaderMap, body: Body, mut post: Post) -> Response {
+    let cap = app.body_cap();
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(length) = declared
+        && length > cap
+    {
+        return too_large(length, cap);
+    }
+    let read = tokio::time::timeout(app.options.body_timeout, read_body(body, cap)).await;
+    let bytes = match read {
+        Err(_) => {
+            return json_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "Request body timeout",
+                Some("The request body did not arrive in time."),
+            );
+        }
+        Ok(Err(BodyFault::TooLarge(read))) => return too_large(read, cap),
+        Ok(Err(BodyFault::Broken(e))) => {
+            return json_error(StatusCode::BAD_REQUEST, "Bad request body", Some(&e));
+        }
+        Ok(Ok(bytes)) => bytes,
+    };
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    post.content_type = text("content-type");
+    post.budget = text("vgi-accept-max-response-bytes");
+    post.received = bytes.len() as u64;
+    let encoding = text("content-encoding").unwrap_or_default();
+    let worker = Arc::clone(app);
+    let answered = tokio::task::spawn_blocking(move || {
+        let body = decode_body(encoding.trim(), bytes, cap as usize)?;
+        post.body = body;
+        Ok(calls::answer(&worker, post))
+    })
+    .await;
+    match answered {
+        Ok(Ok(answer)) => reply::arrow(app, headers, answer.status, answer.body, answer.failed),
+        Ok(Err(DecodeError::Unsupported(message))) => json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported Content-Encoding",
+            Some(&message),
+        ),
+        Ok(Err(DecodeError::TooLarge(coding))) => json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request body exceeds max_request_bytes after decompression",
+            Some(&format!(
+                "Decompressed {} request body exceeds the server's advertised max_request_bytes={cap}.",
+                coding.name()
+            )),
+        ),
+        Ok(Err(DecodeError::Corrupt(coding, e))) => json_error(
+            StatusCode::BAD_REQUEST,
+            "Decompression Error",
+            Some(&format!("Failed to decompress {} request body: {e}", coding.name())),
+        ),
+        Err(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "500 Internal Server Error", None),
+    }
+}
+
+enum BodyFault {
+    TooLarge(u64),
+    Broken(String),
+}
+
+async fn read_body(mut body: Body, cap: u64) -> Result<Vec<u8>, BodyFault> {
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BodyFault::Broken(e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            let total = (bytes.len() + data.len()) as u64;
+            if total > cap {
+                return Err(BodyFault::TooLarge(total));
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    Ok(bytes)
+}
+
+fn too_large(read: u64, cap: u64) -> Response {
+    json_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Request body exceeds max_request_bytes",
+        Some(&format!(
+            "Request body of at least {read} bytes exceeds the server's advertised max_request_bytes={cap}.  Use the upload-URL flow (__upload_url__/init) to externalize large inputs."
+        )),
+    )
+}
+
+fn text(value: &HeaderValue) -> String {
+    String::from_utf8_lossy(value.as_bytes()).into_owned()
+}
+
+/// Decodes `%XX` escapes (invalid ones stay literal), as the reference's WSGI server does.
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(Some(h)), Some(Some(l))) =
+                (bytes.get(i + 1).map(|b| hex(*b)), bytes.get(i + 2).map(|b| hex(*b)))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_like_the_reference() {
+        assert!(matches!(target("/health", ""), Target::Health));
+        assert!(matches!(target("/vgi/health", "/vgi"), Target::Health));
+        assert!(matches!(target("/health", "/vgi"), Target::NotFoundHtml));
+        assert!(matches!(target("/__describe__", ""), Target::Reserved(_)));
+        assert!(matches!(target("/other", ""), Target::NotFoundJson));
+        assert!(matches!(target("/a/b/c/d", ""), Target::NotFoundHtml));
+        assert!(matches!(target("/a/b/", ""), Target::NotFoundHtml));
+        match target("/Conformance%53ervice/echo/init", "") {
+            Target::Rpc { protocol, method, kind } => {
+                assert_eq!((protocol.as_str(), method.as_str(), kind), ("ConformanceService", "echo", Kind::Init));
+            }
+            _ => panic!("not an RPC path"),
+        }
+        assert_eq!(percent_decode("a%2"), "a%2");
+    }
+}

@@ -1,0 +1,109 @@
+//! Building responses: Arrow answers (compressed as negotiated), the JSON and HTML
+//! bodies the reference sends for faults its web framework answers, and the headers
+//! every response carries (capabilities and `X-Request-ID`).
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::App;
+use super::calls::ARROW_STREAM;
+use super::encoding::{self, negotiate};
+
+/// An Arrow answer, compressed as the request's accept headers and the server allow.
+pub(crate) fn arrow(app: &App, request: &HeaderMap, status: u16, body: Vec<u8>, failed: bool) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ARROW_STREAM));
+    if failed {
+        headers.insert("x-vgi-rpc-error", HeaderValue::from_static("true"));
+    }
+    let text = |name: &str| request.get(name).and_then(|v| v.to_str().ok());
+    let coding = negotiate(
+        text("x-vgi-accept-encoding"),
+        text("accept-encoding"),
+        app.options.compression,
+    );
+    let body = match coding {
+        Some((coding, custom)) if !body.is_empty() => match encoding::encode(coding, &body) {
+            Ok(packed) => {
+                let name = if custom {
+                    HeaderName::from_static("x-vgi-content-encoding")
+                } else {
+                    header::CONTENT_ENCODING
+                };
+                headers.insert(name, HeaderValue::from_static(coding.name()));
+                packed
+            }
+            Err(_) => body,
+        },
+        _ => body,
+    };
+    (status, headers, body).into_response()
+}
+
+/// A JSON fault body in the reference's shape: `{"title": …, "description": …}`.
+pub(crate) fn json_error(status: StatusCode, title: &str, description: Option<&str>) -> Response {
+    let mut value = serde_json::json!({ "title": title });
+    if let Some(description) = description {
+        value["description"] = description.into();
+    }
+    json(status, value.to_string())
+}
+
+/// A JSON body.
+pub(crate) fn json(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response()
+}
+
+/// `405` with the methods the path allows.
+pub(crate) fn not_allowed(allow: &'static str) -> Response {
+    let mut response = json_error(StatusCode::METHOD_NOT_ALLOWED, "405 Method Not Allowed", None);
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// `404` for a path no route matches.
+pub(crate) fn not_found_html() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))],
+        "<!DOCTYPE html><html><head><title>404 Not Found</title></head><body><h1>404 Not Found</h1></body></html>",
+    )
+        .into_response()
+}
+
+/// `200` to an `OPTIONS` request.
+pub(crate) fn options(allow: &'static str, json_type: bool) -> Response {
+    let mut response = Response::new(Body::empty());
+    let headers = response.headers_mut();
+    headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    if json_type {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    response
+}
+
+/// Adds what every response carries: the capability headers and `X-Request-ID`.
+pub(crate) fn finish(app: &App, request_id: &HeaderValue, mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in &app.capabilities {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(*name, value);
+        }
+    }
+    headers.insert("x-request-id", request_id.clone());
+    response
+}
