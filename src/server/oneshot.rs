@@ -14,6 +14,7 @@ use std::time::Instant;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
+use super::Server;
 use super::answer::{Out, Sink, answer_error, empty, site};
 use super::call::{Caller, run};
 use super::emit::{Finished, Target, emit};
@@ -22,7 +23,6 @@ use super::registry::{Binding, ServerInner};
 use super::route::{Call, Request};
 use super::stats::Meter;
 use super::streams::Next;
-use super::Server;
 use crate::wire::{self, Limits, Metadata, StreamItem};
 use crate::{Error, Result, RpcError};
 

@@ -158,7 +158,8 @@ fn parse_key(hex: &str) -> Result<[u8; 32], String> {
     }
     let mut key = [0u8; 32];
     for (i, byte) in key.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16).map_err(|_| bad())?;
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16)
+            .map_err(|_| bad())?;
     }
     Ok(key)
 }
@@ -254,8 +255,10 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
             }
             "--port" => {
                 let p = value("--port")?;
-                options.http.port =
-                    Some(p.parse().map_err(|_| format!("argument --port: invalid port {p:?}"))?);
+                options.http.port = Some(
+                    p.parse()
+                        .map_err(|_| format!("argument --port: invalid port {p:?}"))?,
+                );
                 None
             }
             "--prefix" => {
@@ -263,11 +266,17 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
                 None
             }
             "--max-request-bytes" => {
-                options.http.max_request_bytes = Some(int_arg("--max-request-bytes", &value("--max-request-bytes")?)?);
+                options.http.max_request_bytes = Some(int_arg(
+                    "--max-request-bytes",
+                    &value("--max-request-bytes")?,
+                )?);
                 None
             }
             "--max-response-bytes" => {
-                options.http.max_response_bytes = Some(int_arg("--max-response-bytes", &value("--max-response-bytes")?)?);
+                options.http.max_response_bytes = Some(int_arg(
+                    "--max-response-bytes",
+                    &value("--max-response-bytes")?,
+                )?);
                 None
             }
             "--no-compression" => {
@@ -337,7 +346,11 @@ fn serve(options: &Options) -> anyhow::Result<()> {
 
 /// Binds, announces `PORT:<n>` (after the bind, so a reader can connect at once) and
 /// serves HTTP until SIGTERM/SIGINT.
-fn serve_http(server: &vgi_rpc::Server, flags: &HttpFlags, port: Option<u16>) -> anyhow::Result<()> {
+fn serve_http(
+    server: &vgi_rpc::Server,
+    flags: &HttpFlags,
+    port: Option<u16>,
+) -> anyhow::Result<()> {
     use vgi_rpc::transport::http::HttpOptions;
     let host = flags.host.as_deref().unwrap_or("127.0.0.1");
     let port = flags.port.or(port).unwrap_or(0);

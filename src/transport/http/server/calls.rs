@@ -86,25 +86,31 @@ fn serve(app: &App, post: &Post, shot: &mut OneShot<'_>) -> Result<u16, Refusal>
     let stream = spec.kind != MethodKind::Unary;
     match (post.kind, stream) {
         (Kind::Unary, true) => {
-            return Err((400, type_error(format!(
-                "Stream method '{}' requires /init and /exchange endpoints",
-                spec.name
-            ))));
+            return Err((
+                400,
+                type_error(format!(
+                    "Stream method '{}' requires /init and /exchange endpoints",
+                    spec.name
+                )),
+            ));
         }
         (Kind::Init, false) => {
-            return Err((400, type_error(format!("Method '{}' is not a stream", spec.name))));
+            return Err((
+                400,
+                type_error(format!("Method '{}' is not a stream", spec.name)),
+            ));
         }
         (Kind::Exchange, false) => {
-            return Err((400, type_error(format!(
-                "Method '{}' does not support /exchange",
-                spec.name
-            ))));
+            return Err((
+                400,
+                type_error(format!("Method '{}' does not support /exchange", spec.name)),
+            ));
         }
         _ => {}
     }
     let limits = shot.limits();
-    let (batch, metadata) =
-        read_body(&post.body, &limits).map_err(|e| (400, RpcError::new("ArrowInvalid", e.to_string())))?;
+    let (batch, metadata) = read_body(&post.body, &limits)
+        .map_err(|e| (400, RpcError::new("ArrowInvalid", e.to_string())))?;
     if post.kind == Kind::Exchange {
         return continue_stream(app, post, shot, (binding, index), batch, metadata, limit);
     }
@@ -177,6 +183,7 @@ fn start_stream(
         protocol,
         call_id: &note.id,
         call_token: Some(&call_token),
+        turn: 1,
         held: false,
         state_bytes: 0,
     };
@@ -185,11 +192,14 @@ fn start_stream(
         if run.takes_input() {
             run.suspend_idle(&mut out, &mut suspender)
         } else {
-            let tick_batch = RecordBatch::new_empty(std::sync::Arc::new(arrow_schema::Schema::empty()));
+            let tick_batch =
+                RecordBatch::new_empty(std::sync::Arc::new(arrow_schema::Schema::empty()));
             run.turn(tick_batch, tick, &mut out, Some(&mut suspender))
         }
     });
-    finish_turn(app, shot, run, flow, &suspender, &note.id, limit, &spec.name);
+    finish_turn(
+        app, shot, run, flow, &suspender, &note.id, limit, &spec.name,
+    );
 }
 
 /// After a stream turn: holds a state that could not be saved, and enforces the
@@ -210,16 +220,26 @@ fn finish_turn(
     let over = limit > 0 && shot.body.bytes.len() as u64 > limit;
     if over {
         // Producers report on the empty schema, exchanges on their output schema.
-        let schema = if exchange { output_schema } else { crate::server::answer::empty() };
+        let schema = if exchange {
+            output_schema
+        } else {
+            crate::server::answer::empty()
+        };
         cap(shot, limit, &schema, method);
         return;
     }
     if let Ok(Flow::Suspended) = flow
         && suspender.held
-        && let Err(e) = app.continuations.hold(call_id, run.into_state())
+        && let Err(e) = app
+            .continuations
+            .hold(call_id, suspender.turn, run.into_state())
     {
         let error = RpcError::runtime_error(e.0).with_code(ErrorCode::ResourceExhausted);
-        let schema = if exchange { output_schema } else { crate::server::answer::empty() };
+        let schema = if exchange {
+            output_schema
+        } else {
+            crate::server::answer::empty()
+        };
         let _ = shot.answer_error(&schema, &error, "", method);
     }
 }
@@ -257,14 +277,17 @@ fn continue_stream(
         .map_err(|e| (400, RpcError::runtime_error(e.0)))?;
     let state = if cursor.held {
         app.continuations
-            .take(&cursor.id)
+            .take(&cursor.id, cursor.turn)
             .map_err(|e| (400, RpcError::runtime_error(e.0)))?
     } else {
         match binding.service.resume(index, &cursor.state) {
             Ok(Response::Producer(state, _)) => State::Producer(state),
             Ok(Response::Exchange(state, _)) => State::Exchange(state),
             Ok(Response::Unary(_)) => {
-                return Err((400, type_error(format!("Method '{}' is not a stream", spec.name))));
+                return Err((
+                    400,
+                    type_error(format!("Method '{}' is not a stream", spec.name)),
+                ));
             }
             Err(e) => {
                 return Err((
@@ -296,6 +319,7 @@ fn continue_stream(
         protocol,
         call_id: &note.id,
         call_token: None,
+        turn: cursor.turn + 1,
         held: false,
         state_bytes: 0,
     };
@@ -306,7 +330,9 @@ fn continue_stream(
     if let Err(e) = &flow {
         return Err((500, e.to_rpc()));
     }
-    finish_turn(app, shot, run, flow, &suspender, &note.id, limit, &spec.name);
+    finish_turn(
+        app, shot, run, flow, &suspender, &note.id, limit, &spec.name,
+    );
     shot.record(&OneShotRecord {
         binding: Some((binding, index)),
         protocol,
@@ -322,14 +348,21 @@ fn continue_stream(
 
 /// The request with its routing keys checked against the path (a missing protocol key
 /// is filled in from the path, as the reference accepts it over HTTP).
-fn checked_request(post: &Post, batch: RecordBatch, mut metadata: Metadata) -> Result<Request, Refusal> {
+fn checked_request(
+    post: &Post,
+    batch: RecordBatch,
+    mut metadata: Metadata,
+) -> Result<Request, Refusal> {
     if let Some(method) = metadata.get(keys::METHOD)
         && method != post.method
     {
-        return Err((400, type_error(format!(
-            "Method name mismatch: URL path has '{}' but Arrow IPC custom_metadata 'vgi_rpc.method' has '{method}'. These must match.",
-            post.method
-        ))));
+        return Err((
+            400,
+            type_error(format!(
+                "Method name mismatch: URL path has '{}' but Arrow IPC custom_metadata 'vgi_rpc.method' has '{method}'. These must match.",
+                post.method
+            )),
+        ));
     }
     match metadata.get(keys::PROTOCOL) {
         Some(protocol) if protocol != post.protocol => {
@@ -367,12 +400,21 @@ pub(crate) fn resolve<'a>(
         .with_kind("protocol_not_supported");
         return Err((404, error));
     }
-    let hosted: Vec<&str> = inner.bindings.iter().map(|b| b.spec.name.as_str()).collect();
+    let hosted: Vec<&str> = inner
+        .bindings
+        .iter()
+        .map(|b| b.spec.name.as_str())
+        .collect();
     let binding = inner
         .binding(protocol)
         .ok_or_else(|| (404, framework::protocol_not_supported(protocol, &hosted)))?;
     let index = binding.spec.method_index(method).ok_or_else(|| {
-        let names: Vec<&str> = binding.spec.methods.iter().map(|m| m.name.as_str()).collect();
+        let names: Vec<&str> = binding
+            .spec
+            .methods
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
         (404, framework::no_such_method(protocol, method, &names))
     })?;
     Ok((binding, index))
@@ -416,7 +458,10 @@ pub(crate) fn parse_budget(raw: &str) -> Result<u64, String> {
     let canonical = !raw.is_empty()
         && raw.bytes().all(|b| b.is_ascii_digit())
         && !(raw.len() > 1 && raw.starts_with('0'));
-    let value = canonical.then(|| raw.parse::<u64>().ok()).flatten().filter(|v| *v > 0);
+    let value = canonical
+        .then(|| raw.parse::<u64>().ok())
+        .flatten()
+        .filter(|v| *v > 0);
     let Some(value) = value else {
         // Digits beyond u64 are still canonical: they exceed the maximum.
         if canonical && raw != "0" {
@@ -469,7 +514,17 @@ mod tests {
             assert!(parse_budget(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "", "0", "1", "65535", "01", "+1", "-1", "1.0", "1, 2", "9007199254740992", "\u{661}",
+            "",
+            "0",
+            "1",
+            "65535",
+            "01",
+            "+1",
+            "-1",
+            "1.0",
+            "1, 2",
+            "9007199254740992",
+            "\u{661}",
         ] {
             assert!(parse_budget(bad).is_err(), "{bad:?}");
         }

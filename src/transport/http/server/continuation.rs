@@ -41,6 +41,9 @@ pub(crate) struct CallNote {
 struct CursorNote {
     id: String,
     issued: u64,
+    /// The turn this cursor continues (1 after init): a held state answers only the
+    /// cursor of its latest turn, so a spent cursor cannot run it again.
+    turn: u64,
     /// The state is held in the memory of the worker that minted this cursor.
     held: bool,
 }
@@ -49,6 +52,7 @@ struct CursorNote {
 #[derive(Debug)]
 pub(crate) struct Cursor {
     pub id: String,
+    pub turn: u64,
     pub held: bool,
     /// The saved state (empty when held).
     pub state: Vec<u8>,
@@ -66,13 +70,16 @@ fn refuse(message: &str) -> TokenError {
 pub(crate) struct Continuations {
     sealer: Sealer,
     ttl: Duration,
-    held: Mutex<HashMap<String, (State, Instant)>>,
+    /// States held here: call id -> (state, the turn its next cursor names, since).
+    held: Mutex<HashMap<String, (State, u64, Instant)>>,
     max_held: usize,
 }
 
 impl std::fmt::Debug for Continuations {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Continuations").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("Continuations")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -91,10 +98,11 @@ impl Continuations {
         self.sealer.seal(CALL_TOKEN, protocol.as_bytes(), &payload)
     }
 
-    fn cursor(&self, protocol: &str, id: &str, saved: Option<&[u8]>) -> (String, usize) {
+    fn cursor(&self, protocol: &str, id: &str, turn: u64, saved: Option<&[u8]>) -> (String, usize) {
         let note = CursorNote {
             id: id.to_owned(),
             issued: now(),
+            turn,
             held: saved.is_none(),
         };
         let header = serde_json::to_vec(&note).unwrap_or_default();
@@ -104,7 +112,10 @@ impl Continuations {
         payload.extend_from_slice(&header);
         payload.extend_from_slice(state);
         let size = payload.len();
-        (self.sealer.seal(CURSOR, protocol.as_bytes(), &payload), size)
+        (
+            self.sealer.seal(CURSOR, protocol.as_bytes(), &payload),
+            size,
+        )
     }
 
     /// Opens the cursor of a continuation (first) and its call token (second).
@@ -151,23 +162,36 @@ impl Continuations {
     }
 
     /// Keeps a state that cannot be saved until its next turn (or its TTL).
-    pub(crate) fn hold(&self, id: &str, state: State) -> std::result::Result<(), TokenError> {
+    pub(crate) fn hold(
+        &self,
+        id: &str,
+        turn: u64,
+        state: State,
+    ) -> std::result::Result<(), TokenError> {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        held.retain(|_, (_, at)| now.duration_since(*at) <= self.ttl);
+        held.retain(|_, (_, _, at)| now.duration_since(*at) <= self.ttl);
         if held.len() >= self.max_held {
             return Err(refuse("too many streams are held on this worker"));
         }
-        held.insert(id.to_owned(), (state, now));
+        held.insert(id.to_owned(), (state, turn, now));
         Ok(())
     }
 
-    /// Takes back a held state.
-    pub(crate) fn take(&self, id: &str) -> std::result::Result<State, TokenError> {
+    /// Takes back a held state, for the cursor of its latest turn only.
+    pub(crate) fn take(&self, id: &str, turn: u64) -> std::result::Result<State, TokenError> {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        held.remove(id).map(|(state, _)| state).ok_or_else(|| {
-            refuse("Stream state is not held on this worker (it expired, was already continued, or lives on another worker)")
-        })
+        match held.get(id) {
+            Some((_, expected, _)) if *expected == turn => {}
+            _ => {
+                return Err(refuse(
+                    "Stream state is not held on this worker (it expired, was already continued, or lives on another worker)",
+                ));
+            }
+        }
+        held.remove(id)
+            .map(|(state, _, _)| state)
+            .ok_or_else(|| refuse("Stream state vanished"))
     }
 }
 
@@ -179,6 +203,7 @@ fn parse_cursor(payload: &[u8]) -> Option<(Cursor, u64)> {
     Some((
         Cursor {
             id: note.id,
+            turn: note.turn,
             held: note.held,
             state,
         },
@@ -200,6 +225,8 @@ pub(crate) struct Suspender<'c> {
     pub call_id: &'c str,
     /// Sent at init only; continuations echo the client's.
     pub call_token: Option<&'c str>,
+    /// The turn the minted cursor continues.
+    pub turn: u64,
     /// Set when the state could not be saved and must be held here.
     pub held: bool,
     /// Plaintext bytes of the tokens minted, for the access log.
@@ -212,7 +239,7 @@ impl Suspend for Suspender<'_> {
         self.held = saved.is_none();
         let (cursor, size) =
             self.continuations
-                .cursor(self.protocol, self.call_id, saved.as_deref());
+                .cursor(self.protocol, self.call_id, self.turn, saved.as_deref());
         self.state_bytes = size;
         let mut md = Metadata::new().with(keys::STREAM_STATE, cursor);
         if let Some(call) = self.call_token {
@@ -241,7 +268,7 @@ mod tests {
     fn a_cursor_opens_with_its_own_call_token_only() {
         let c = Continuations::new(&[1; 32], Duration::from_secs(60), 4);
         let call = c.call_token("P", &note());
-        let (cursor, _) = c.cursor("P", &note().id, Some(b"saved"));
+        let (cursor, _) = c.cursor("P", &note().id, 1, Some(b"saved"));
         let md = Metadata::new()
             .with(keys::STREAM_STATE, cursor.clone())
             .with(keys::CALL_STATE, call.clone());
@@ -278,7 +305,7 @@ mod tests {
             c.open("P", &md).unwrap_err().0,
             "Missing state token in exchange request"
         );
-        let (cursor, _) = c.cursor("P", &old.id, None);
+        let (cursor, _) = c.cursor("P", &old.id, 1, None);
         let md = Metadata::new().with(keys::STREAM_STATE, cursor);
         assert_eq!(
             c.open("P", &md).unwrap_err().0,

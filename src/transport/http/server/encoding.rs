@@ -113,7 +113,13 @@ fn tokens(header: Option<&str>) -> Vec<String> {
     header
         .unwrap_or_default()
         .split(',')
-        .map(|t| t.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+        .map(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
         .filter(|t| !t.is_empty())
         .collect()
 }
@@ -144,7 +150,10 @@ mod tests {
         let n = |x: Option<&str>, a: Option<&str>| negotiate(x, a, true);
         assert_eq!(n(None, None), None);
         assert_eq!(n(None, Some("zstd")), Some((Coding::Zstd, false)));
-        assert_eq!(n(None, Some("gzip;q=0.1, zstd")), Some((Coding::Gzip, false)));
+        assert_eq!(
+            n(None, Some("gzip;q=0.1, zstd")),
+            Some((Coding::Gzip, false))
+        );
         assert_eq!(n(None, Some("identity, zstd")), None);
         assert_eq!(n(None, Some("br, deflate")), None);
         assert_eq!(n(None, Some("*")), None);
@@ -152,7 +161,10 @@ mod tests {
         assert_eq!(n(Some("gzip"), Some("gzip")), Some((Coding::Gzip, false)));
         assert_eq!(n(Some("zstd"), Some("gzip")), Some((Coding::Zstd, true)));
         assert_eq!(n(Some("identity"), Some("gzip")), None);
-        assert_eq!(n(Some("zstd, gzip"), Some("zstd, gzip")), Some((Coding::Zstd, false)));
+        assert_eq!(
+            n(Some("zstd, gzip"), Some("zstd, gzip")),
+            Some((Coding::Zstd, false))
+        );
         assert_eq!(negotiate(None, Some("zstd"), false), None);
     }
 

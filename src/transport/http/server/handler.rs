@@ -31,7 +31,11 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Res
 /// What a path addresses.
 enum Target {
     Health,
-    Rpc { protocol: String, method: String, kind: Kind },
+    Rpc {
+        protocol: String,
+        method: String,
+        kind: Kind,
+    },
     Reserved(String),
     NotFoundJson,
     NotFoundHtml,
@@ -81,32 +85,47 @@ async fn dispatch(app: &Arc<App>, request: Request, request_id: &HeaderValue) ->
         Target::NotFoundJson => json_error(StatusCode::NOT_FOUND, "404 Not Found", None),
         Target::Reserved(name) => match parts.method {
             Method::POST => {
-                let mut shot = OneShot::new(&app.server, Peer::new(crate::server::TransportKind::Http, remote), text(request_id));
+                let mut shot = OneShot::new(
+                    &app.server,
+                    Peer::new(crate::server::TransportKind::Http, remote),
+                    text(request_id),
+                );
                 let _ = shot.reject(&reserved_error(&name), "", &name);
                 reply::arrow(app, &parts.headers, 404, shot.body.bytes, false)
             }
             Method::OPTIONS => reply::options("POST", false),
             _ => not_allowed("POST, OPTIONS"),
         },
-        Target::Rpc { protocol, method, kind } => match parts.method {
+        Target::Rpc {
+            protocol,
+            method,
+            kind,
+        } => match parts.method {
             Method::POST => {
                 let peer = Peer::new(crate::server::TransportKind::Http, remote);
-                post(app, &parts.headers, body, Post {
-                    protocol,
-                    method,
-                    kind,
-                    content_type: None,
-                    budget: None,
-                    body: Vec::new(),
-                    peer,
-                    request_id: text(request_id),
-                    received: 0,
-                })
+                post(
+                    app,
+                    &parts.headers,
+                    body,
+                    Post {
+                        protocol,
+                        method,
+                        kind,
+                        content_type: None,
+                        budget: None,
+                        body: Vec::new(),
+                        peer,
+                        request_id: text(request_id),
+                        received: 0,
+                    },
+                )
                 .await
             }
             Method::OPTIONS => reply::options("GET, POST", false),
             Method::GET if kind == Kind::Unary => {
-                if app.server.inner.binding(&protocol).is_none() || !calls::is_protocol_name(&protocol) {
+                if app.server.inner.binding(&protocol).is_none()
+                    || !calls::is_protocol_name(&protocol)
+                {
                     json_error(StatusCode::NOT_FOUND, "404 Not Found", None)
                 } else {
                     not_allowed("POST")
@@ -173,7 +192,12 @@ async fn post(app: &Arc<App>, headers: &HeaderMap, body: Body, mut post: Post) -
         }
         Ok(Ok(bytes)) => bytes,
     };
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     post.content_type = text("content-type");
     post.budget = text("vgi-accept-max-response-bytes");
     post.received = bytes.len() as u64;
@@ -203,9 +227,16 @@ async fn post(app: &Arc<App>, headers: &HeaderMap, body: Body, mut post: Post) -
         Ok(Err(DecodeError::Corrupt(coding, e))) => json_error(
             StatusCode::BAD_REQUEST,
             "Decompression Error",
-            Some(&format!("Failed to decompress {} request body: {e}", coding.name())),
+            Some(&format!(
+                "Failed to decompress {} request body: {e}",
+                coding.name()
+            )),
         ),
-        Err(_) => json_error(StatusCode::INTERNAL_SERVER_ERROR, "500 Internal Server Error", None),
+        Err(_) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "500 Internal Server Error",
+            None,
+        ),
     }
 }
 
@@ -251,8 +282,10 @@ fn percent_decode(segment: &str) -> String {
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
         if bytes[i] == b'%'
-            && let (Some(Some(h)), Some(Some(l))) =
-                (bytes.get(i + 1).map(|b| hex(*b)), bytes.get(i + 2).map(|b| hex(*b)))
+            && let (Some(Some(h)), Some(Some(l))) = (
+                bytes.get(i + 1).map(|b| hex(*b)),
+                bytes.get(i + 2).map(|b| hex(*b)),
+            )
         {
             out.push((h * 16 + l) as u8);
             i += 3;
@@ -278,8 +311,15 @@ mod tests {
         assert!(matches!(target("/a/b/c/d", ""), Target::NotFoundHtml));
         assert!(matches!(target("/a/b/", ""), Target::NotFoundHtml));
         match target("/Conformance%53ervice/echo/init", "") {
-            Target::Rpc { protocol, method, kind } => {
-                assert_eq!((protocol.as_str(), method.as_str(), kind), ("ConformanceService", "echo", Kind::Init));
+            Target::Rpc {
+                protocol,
+                method,
+                kind,
+            } => {
+                assert_eq!(
+                    (protocol.as_str(), method.as_str(), kind),
+                    ("ConformanceService", "echo", Kind::Init)
+                );
             }
             _ => panic!("not an RPC path"),
         }

@@ -162,7 +162,9 @@ pub(crate) struct App {
 
 impl App {
     fn new(server: &Server, options: &HttpOptions) -> Self {
-        let key = options.token_key.unwrap_or_else(super::token::Sealer::random_key);
+        let key = options
+            .token_key
+            .unwrap_or_else(super::token::Sealer::random_key);
         let mut capabilities = Vec::new();
         if let Some(limit) = options.max_request_bytes {
             capabilities.push(("vgi-max-request-bytes", limit.to_string()));
@@ -172,7 +174,11 @@ impl App {
         }
         capabilities.push(("vgi-accept-max-response-bytes-support", "true".to_owned()));
         capabilities.push(("vgi-externalization-enabled", "false".to_owned()));
-        let encodings = if options.compression { "zstd, gzip" } else { "" };
+        let encodings = if options.compression {
+            "zstd, gzip"
+        } else {
+            ""
+        };
         capabilities.push(("vgi-supported-encodings", encodings.to_owned()));
         App {
             server: server.clone(),
@@ -184,7 +190,9 @@ impl App {
 
     /// The request-body cap: the advertised one, or the hard bound.
     pub(crate) fn body_cap(&self) -> u64 {
-        self.options.max_request_bytes.unwrap_or(self.options.body_limit)
+        self.options
+            .max_request_bytes
+            .unwrap_or(self.options.body_limit)
     }
 }
 
@@ -194,7 +202,9 @@ impl App {
 /// `into_make_service_with_connect_info::<SocketAddr>()` (as [`serve`] does).
 pub fn router(server: &Server, options: &HttpOptions) -> axum::Router {
     let app = Arc::new(App::new(server, options));
-    axum::Router::new().fallback(handler::handle).with_state(app)
+    axum::Router::new()
+        .fallback(handler::handle)
+        .with_state(app)
 }
 
 /// Serves `server` on `listener` (already bound) on a tokio runtime of its own, until

@@ -11,7 +11,13 @@ use super::calls::ARROW_STREAM;
 use super::encoding::{self, negotiate};
 
 /// An Arrow answer, compressed as the request's accept headers and the server allow.
-pub(crate) fn arrow(app: &App, request: &HeaderMap, status: u16, body: Vec<u8>, failed: bool) -> Response {
+pub(crate) fn arrow(
+    app: &App,
+    request: &HeaderMap,
+    status: u16,
+    body: Vec<u8>,
+    failed: bool,
+) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ARROW_STREAM));
@@ -55,7 +61,10 @@ pub(crate) fn json_error(status: StatusCode, title: &str, description: Option<&s
 pub(crate) fn json(status: StatusCode, body: String) -> Response {
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         body,
     )
         .into_response()
@@ -63,7 +72,11 @@ pub(crate) fn json(status: StatusCode, body: String) -> Response {
 
 /// `405` with the methods the path allows.
 pub(crate) fn not_allowed(allow: &'static str) -> Response {
-    let mut response = json_error(StatusCode::METHOD_NOT_ALLOWED, "405 Method Not Allowed", None);
+    let mut response = json_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "405 Method Not Allowed",
+        None,
+    );
     response
         .headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static(allow));
@@ -91,7 +104,10 @@ pub(crate) fn options(allow: &'static str, json_type: bool) -> Response {
     );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     if json_type {
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
     }
     response
 }
