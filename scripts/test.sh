@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The project's test command: unit + integration tests (among them the transport matrix,
+# The project's test command: unit + integration tests, the load-balancer test behind
+# nginx (conformance/tests/http/nginx.rs), (among them the transport matrix,
 # conformance/tests/matrix/, whose `native` group is the native-client lane), the
 # reference conformance runner against our
 # worker, then the reference's shared pytest suite in the server and client lanes
@@ -15,5 +16,7 @@ if grep -rn "crate::transport" src/server src/client; then
 fi
 python3 scripts/module-cycles.py src
 cargo test --workspace --release
+# Two workers behind a real nginx (installed on first use); the same build as above.
+VGI_NGINX=$(scripts/nginx.sh) cargo test --workspace --release --test http -- --ignored nginx
 scripts/conformance.sh
 scripts/python-conformance.sh

@@ -9,5 +9,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod adversarial;
+mod nginx;
 mod raw;
 mod streams;
