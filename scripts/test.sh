@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The project's test command: unit + integration tests, the load-balancer test behind
-# nginx (conformance/tests/http/nginx.rs), (among them the transport matrix,
+# The project's test command: unit + integration tests (among them the transport matrix,
 # conformance/tests/matrix/, whose `native` group is the native-client lane), the
-# reference conformance runner against our
-# worker, then the reference's shared pytest suite in the server and client lanes
-# (scripts/python-conformance.sh). Installs what it needs (the Python venv) by itself.
+# load-balancer test behind nginx (conformance/tests/http/nginx.rs), the reference
+# conformance runner against our worker, then the reference's shared pytest suite in the
+# server and client lanes (scripts/python-conformance.sh). Installs what it needs (the
+# Python venv, nginx) by itself.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
