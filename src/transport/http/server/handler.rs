@@ -91,7 +91,8 @@ async fn dispatch(app: &Arc<App>, request: Request, request_id: &HeaderValue) ->
                     text(request_id),
                 );
                 let _ = shot.reject(&reserved_error(&name), "", &name);
-                reply::arrow(app, &parts.headers, 404, shot.body.bytes, false)
+                let (body, coding) = reply::encode_body(reply::coding_for(app, &parts.headers), shot.body.bytes);
+                reply::arrow(404, body, false, coding)
             }
             Method::OPTIONS => reply::options("POST", false),
             _ => not_allowed("POST, OPTIONS"),
@@ -202,15 +203,18 @@ async fn post(app: &Arc<App>, headers: &HeaderMap, body: Body, mut post: Post) -
     post.budget = text("vgi-accept-max-response-bytes");
     post.received = bytes.len() as u64;
     let encoding = text("content-encoding").unwrap_or_default();
+    let coding = reply::coding_for(app, headers);
     let worker = Arc::clone(app);
     let answered = tokio::task::spawn_blocking(move || {
         let body = decode_body(encoding.trim(), bytes, cap as usize)?;
         post.body = body;
-        Ok(calls::answer(&worker, post))
+        let answer = calls::answer(&worker, post);
+        let (body, coding) = reply::encode_body(coding, answer.body);
+        Ok((answer.status, body, answer.failed, coding))
     })
     .await;
     match answered {
-        Ok(Ok(answer)) => reply::arrow(app, headers, answer.status, answer.body, answer.failed),
+        Ok(Ok((status, body, failed, coding))) => reply::arrow(status, body, failed, coding),
         Ok(Err(DecodeError::Unsupported(message))) => json_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Unsupported Content-Encoding",

@@ -8,43 +8,47 @@ use axum::response::{IntoResponse, Response};
 
 use super::App;
 use super::calls::ARROW_STREAM;
-use super::encoding::{self, negotiate};
+use super::encoding::{self, Coding, negotiate};
 
-/// An Arrow answer, compressed as the request's accept headers and the server allow.
-pub(crate) fn arrow(
-    app: &App,
-    request: &HeaderMap,
-    status: u16,
-    body: Vec<u8>,
-    failed: bool,
-) -> Response {
+/// The coding an answer to `request` gets: `(coding, announced in
+/// X-VGI-Content-Encoding)`, or `None` for none.
+pub(crate) fn coding_for(app: &App, request: &HeaderMap) -> Option<(Coding, bool)> {
+    let text = |name: &str| request.get(name).and_then(|v| v.to_str().ok());
+    negotiate(
+        text("x-vgi-accept-encoding"),
+        text("accept-encoding"),
+        app.options.compression,
+    )
+}
+
+/// An Arrow body, coded with `coding` (on the blocking pool: compressing a large answer
+/// must not stall an async worker).
+pub(crate) fn encode_body(coding: Option<(Coding, bool)>, body: Vec<u8>) -> (Vec<u8>, Option<(Coding, bool)>) {
+    match coding {
+        Some((c, custom)) if !body.is_empty() => match encoding::encode(c, &body) {
+            Ok(packed) => (packed, Some((c, custom))),
+            Err(_) => (body, None),
+        },
+        _ => (body, None),
+    }
+}
+
+/// An Arrow answer whose body is already coded as `coding` says.
+pub(crate) fn arrow(status: u16, body: Vec<u8>, failed: bool, coding: Option<(Coding, bool)>) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ARROW_STREAM));
     if failed {
         headers.insert("x-vgi-rpc-error", HeaderValue::from_static("true"));
     }
-    let text = |name: &str| request.get(name).and_then(|v| v.to_str().ok());
-    let coding = negotiate(
-        text("x-vgi-accept-encoding"),
-        text("accept-encoding"),
-        app.options.compression,
-    );
-    let body = match coding {
-        Some((coding, custom)) if !body.is_empty() => match encoding::encode(coding, &body) {
-            Ok(packed) => {
-                let name = if custom {
-                    HeaderName::from_static("x-vgi-content-encoding")
-                } else {
-                    header::CONTENT_ENCODING
-                };
-                headers.insert(name, HeaderValue::from_static(coding.name()));
-                packed
-            }
-            Err(_) => body,
-        },
-        _ => body,
-    };
+    if let Some((coding, custom)) = coding {
+        let name = if custom {
+            HeaderName::from_static("x-vgi-content-encoding")
+        } else {
+            header::CONTENT_ENCODING
+        };
+        headers.insert(name, HeaderValue::from_static(coding.name()));
+    }
     (status, headers, body).into_response()
 }
 
