@@ -57,6 +57,7 @@ pub(crate) struct Conn<R, W> {
     meter: Meter,
     buf: Vec<u8>,
     side: ConnSide,
+    phases: Option<Arc<dyn ReadPhases>>,
 }
 
 impl<R: Read, W: Write> Conn<R, W> {
@@ -68,6 +69,7 @@ impl<R: Read, W: Write> Conn<R, W> {
             meter: Meter::new(metered),
             buf: Vec::new(),
             side: ConnSide::default(),
+            phases: None,
         }
     }
 
@@ -97,9 +99,23 @@ impl<R: Read, W: Write> Conn<R, W> {
     }
 }
 
+/// Lets a transport time reads differently while a connection waits for its next
+/// message (idle: the peer may think for a while) and while a message is arriving
+/// (busy: a peer that stalls mid-message is broken or hostile).
+///
+/// The engine calls [`ReadPhases::idle`] before waiting for a request or a stream's next
+/// input, and [`ReadPhases::busy`] once its first byte arrived. A socket transport sets
+/// its receive timeout in each; a failed read ends only that connection.
+pub trait ReadPhases: Send + Sync {
+    /// Waiting for the peer's next message.
+    fn idle(&self);
+    /// A message is arriving.
+    fn busy(&self);
+}
+
 /// How a transport hands a connection to the engine: who is calling, and what the
 /// transport offers besides the byte stream.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct ConnectionInfo {
     /// The remote end, as the transport saw it.
@@ -108,6 +124,19 @@ pub struct ConnectionInfo {
     /// on this host: pipes, Unix sockets). `None`: `__transport_options__` answers
     /// `vgi_rpc.transport.shm=false` and every batch travels inline.
     pub side_channels: Option<Arc<dyn SideChannelHost>>,
+    /// Read timing per phase (idle between messages, busy inside one); `None`: the
+    /// transport's reads are never timed.
+    pub read_phases: Option<Arc<dyn ReadPhases>>,
+}
+
+impl std::fmt::Debug for ConnectionInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionInfo")
+            .field("peer", &self.peer)
+            .field("side_channels", &self.side_channels.is_some())
+            .field("read_phases", &self.read_phases.is_some())
+            .finish()
+    }
 }
 
 impl ConnectionInfo {
@@ -116,7 +145,15 @@ impl ConnectionInfo {
         ConnectionInfo {
             peer,
             side_channels: None,
+            read_phases: None,
         }
+    }
+
+    /// Sets [`ConnectionInfo::read_phases`].
+    #[must_use]
+    pub fn with_read_phases(mut self, phases: Arc<dyn ReadPhases>) -> Self {
+        self.read_phases = Some(phases);
+        self
     }
 
     /// Sets [`ConnectionInfo::side_channels`].
@@ -172,6 +209,7 @@ pub fn serve_connection_with<R: Read, W: Write>(
     let peer = Arc::new(info.peer);
     let mut conn = Conn::new(reader, writer, !inner.hooks.is_empty(), limits);
     conn.side = ConnSide::new(info.side_channels);
+    conn.phases = info.read_phases;
     loop {
         match serve_call(inner, &mut conn, &peer) {
             Ok(()) => {}
@@ -215,6 +253,7 @@ fn serve_call<R: Read, W: Write>(
     conn: &mut Conn<R, W>,
     peer: &Arc<Peer>,
 ) -> Result<()> {
+    await_message(&mut conn.reader, conn.phases.as_deref())?;
     let request_id = ids::random_hex(16);
     conn.meter.reset();
     let (read_before, written_before) = (conn.reader.consumed, conn.sink.written);
@@ -258,12 +297,13 @@ fn serve_call<R: Read, W: Write>(
         shm: conn.side.supported(),
     };
     let limits = conn.limits;
+    let phases = conn.phases.clone();
     let (reader, side, mut out) = conn.split();
     let (target, next) = dispatch(inner, &caller, request, &mut out);
     let result = next.and_then(|next| match next {
         Next::Done => Ok(()),
         Next::DrainInput => drain_input(&limits, reader),
-        Next::Stream(run) => pump(&limits, reader, side, *run, &mut out),
+        Next::Stream(run) => pump(&limits, reader, side, phases.as_deref(), *run, &mut out),
     });
     if let (Some(target), Some((schema, rows))) = (target, shape) {
         conn.meter.stats.request_bytes = conn.reader.consumed - read_before;
@@ -290,6 +330,7 @@ fn pump<R: Read, S: Sink>(
     limits: &Limits,
     reader: &mut Metered<BufReader<R>>,
     side: &ConnSide,
+    phases: Option<&dyn ReadPhases>,
     mut run: StreamRun<'_>,
     out: &mut Out<'_, S>,
 ) -> Result<()> {
@@ -299,6 +340,8 @@ fn pump<R: Read, S: Sink>(
     })?;
     run.begin_output(out)?;
     loop {
+        // The client may think between inputs as long as between calls.
+        await_message(reader, phases)?;
         match wire::read_stream_item(reader, &mut input, limits)? {
             StreamItem::End => return run.end(out),
             StreamItem::Batch(batch, metadata) => {
@@ -311,6 +354,25 @@ fn pump<R: Read, S: Sink>(
                 }
             }
         }
+    }
+}
+
+/// Waits (idle-timed) until the peer's next message begins, then switches to the
+/// in-message timing. At EOF it returns at once: the reader reports the close.
+fn await_message<R: Read>(
+    reader: &mut Metered<BufReader<R>>,
+    phases: Option<&dyn ReadPhases>,
+) -> Result<()> {
+    let Some(phases) = phases else {
+        return Ok(());
+    };
+    phases.idle();
+    let waited = reader.fill();
+    phases.busy();
+    match waited {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(()),
+        Err(e) => Err(Error::Io(e)),
     }
 }
 

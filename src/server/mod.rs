@@ -41,7 +41,9 @@ pub(crate) mod streams;
 mod validate;
 
 pub use access_log::{AccessLog, AccessLogLevel};
-pub use conn::{ConnectionInfo, serve_connection, serve_connection_from, serve_connection_with};
+pub use conn::{
+    ConnectionInfo, ReadPhases, serve_connection, serve_connection_from, serve_connection_with,
+};
 pub use context::CallContext;
 pub use hash::{protocol_hash, protocol_hash_preimage};
 pub use hook::{CallHook, CallRecord, MethodType, RequestShape};

@@ -173,6 +173,14 @@ impl<R> Metered<R> {
     }
 }
 
+impl<R: std::io::Read> Metered<std::io::BufReader<R>> {
+    /// Waits until at least one byte is buffered (or EOF), consuming nothing.
+    pub(crate) fn fill(&mut self) -> std::io::Result<()> {
+        use std::io::BufRead;
+        self.inner.fill_buf().map(|_| ())
+    }
+}
+
 impl<R: std::io::Read> std::io::Read for Metered<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;

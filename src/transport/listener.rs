@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::server::{Peer, SideChannelHost};
 
 /// A connected byte stream the accept loop can hand to a connection thread.
-pub trait SocketStream: Read + Write + Send + AsFd + Sized + 'static {
+pub trait SocketStream: Read + Write + Send + Sync + AsFd + Sized + 'static {
     /// Another handle on the same socket (`dup(2)`).
     ///
     /// # Errors

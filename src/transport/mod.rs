@@ -55,7 +55,9 @@ mod unix;
 pub use address::{Address, split_command_line};
 pub use connect::AddressConnector;
 pub use listener::{Listener, SocketStream};
-pub use serve::{ServeOptions, serve_listener};
+pub use serve::{
+    DEFAULT_CONNECTION_IDLE_TIMEOUT, DEFAULT_READ_TIMEOUT, ServeOptions, serve_listener,
+};
 pub use shutdown::Shutdown;
 pub use stdio::{STDIO_PIPE_BUFFER, serve_stdio};
 pub use tcp::TcpSocketListener;

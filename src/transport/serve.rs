@@ -22,7 +22,9 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
 use super::listener::{Listener, SocketStream};
 use super::shutdown::Shutdown;
-use crate::server::{ConnectionInfo, Server, refuse_connection, serve_connection_with};
+use crate::server::{
+    ConnectionInfo, ReadPhases, Server, refuse_connection, serve_connection_with,
+};
 use crate::{Error, Result};
 
 /// How many refusals may be answered at once; past this, extra clients are dropped
@@ -33,13 +35,22 @@ const REFUSAL_READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// The reference's startup grace before an idle timeout can fire.
 const MIN_STARTUP_GRACE: Duration = Duration::from_secs(60);
 
-/// Settings of a socket server. The default serves one connection at a time with no
-/// timeouts and a 10 s shutdown grace.
+/// Default [`ServeOptions::read_timeout`]: how long a message may take to arrive once
+/// its first byte has.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default [`ServeOptions::connection_idle_timeout`]: how long a connection may wait for
+/// its next request (or a stream for its next input).
+pub const DEFAULT_CONNECTION_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Settings of a socket server. The default serves one connection at a time, ends a
+/// connection idle for [`DEFAULT_CONNECTION_IDLE_TIMEOUT`] or stalled inside a message
+/// for [`DEFAULT_READ_TIMEOUT`], and gives calls in flight a 10 s shutdown grace.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     threaded: bool,
     max_connections: Option<usize>,
     read_timeout: Option<Duration>,
+    connection_idle_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
     buffer_size: Option<usize>,
     shutdown_grace: Duration,
@@ -50,7 +61,8 @@ impl Default for ServeOptions {
         ServeOptions {
             threaded: false,
             max_connections: None,
-            read_timeout: None,
+            read_timeout: Some(DEFAULT_READ_TIMEOUT),
+            connection_idle_timeout: Some(DEFAULT_CONNECTION_IDLE_TIMEOUT),
             idle_timeout: None,
             buffer_size: None,
             shutdown_grace: Duration::from_secs(10),
@@ -74,11 +86,20 @@ impl ServeOptions {
         self
     }
 
-    /// Ends a connection whose peer sends nothing for this long (between calls or in
-    /// the middle of one).
+    /// Ends a connection whose peer stalls this long in the middle of a message
+    /// (default [`DEFAULT_READ_TIMEOUT`]; `None`: never).
     #[must_use]
-    pub fn read_timeout(mut self, timeout: Duration) -> Self {
-        self.read_timeout = Some(timeout);
+    pub fn read_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.read_timeout = timeout.into();
+        self
+    }
+
+    /// Ends a connection that sends nothing for this long between messages: between
+    /// calls, or between a stream's inputs (default [`DEFAULT_CONNECTION_IDLE_TIMEOUT`];
+    /// `None`: never). Its slot (see [`ServeOptions::max_connections`]) is then free.
+    #[must_use]
+    pub fn connection_idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.connection_idle_timeout = timeout.into();
         self
     }
 
@@ -209,6 +230,7 @@ fn accept_one<L: Listener>(
         return Ok(());
     }
     configure(&stream, options)?;
+    let info = with_phases(&stream, options, info)?;
     let id = tracker.register(stream.duplicate()?);
     let server = server.clone();
     let shutdown = shutdown.clone();
@@ -247,10 +269,43 @@ fn transient_accept_error(e: io::Error) -> Result<()> {
     }
 }
 
-fn configure<S: SocketStream>(stream: &S, options: &ServeOptions) -> Result<()> {
-    if options.read_timeout.is_some() {
-        stream.set_read_timeout(options.read_timeout)?;
+/// Times a connection's reads by phase: the idle timeout while it waits for a message,
+/// the read timeout while one arrives.
+struct SocketPhases<S> {
+    stream: S,
+    idle: Option<Duration>,
+    busy: Option<Duration>,
+}
+
+impl<S: SocketStream> ReadPhases for SocketPhases<S> {
+    fn idle(&self) {
+        // A socket that refuses a timeout keeps its previous one; reads still end.
+        let _ = self.stream.set_read_timeout(self.idle);
     }
+
+    fn busy(&self) {
+        let _ = self.stream.set_read_timeout(self.busy);
+    }
+}
+
+/// Attaches the read timing of `options` to a connection.
+fn with_phases<S: SocketStream>(
+    stream: &S,
+    options: &ServeOptions,
+    info: ConnectionInfo,
+) -> Result<ConnectionInfo> {
+    if options.read_timeout.is_none() && options.connection_idle_timeout.is_none() {
+        return Ok(info);
+    }
+    let phases = SocketPhases {
+        stream: stream.duplicate()?,
+        idle: options.connection_idle_timeout,
+        busy: options.read_timeout,
+    };
+    Ok(info.with_read_phases(Arc::new(phases)))
+}
+
+fn configure<S: SocketStream>(stream: &S, options: &ServeOptions) -> Result<()> {
     if let Some(size) = options.buffer_size {
         rustix::net::sockopt::set_socket_send_buffer_size(stream, size).map_err(io::Error::from)?;
         rustix::net::sockopt::set_socket_recv_buffer_size(stream, size).map_err(io::Error::from)?;
