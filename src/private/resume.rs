@@ -87,14 +87,20 @@ impl<S: Resumable + Send + 'static> SavingStream<S> for &Resume<S> {
     where
         S: ProducerState,
     {
-        Ok(Response::Producer(Box::new(Saving(S::restore(saved)?)), None))
+        Ok(Response::Producer(
+            Box::new(Saving(S::restore(saved)?)),
+            None,
+        ))
     }
 
     fn restore_exchange(&self, saved: &[u8]) -> Result<Response>
     where
         S: ExchangeState,
     {
-        Ok(Response::Exchange(Box::new(Saving(S::restore(saved)?)), None))
+        Ok(Response::Exchange(
+            Box::new(Saving(S::restore(saved)?)),
+            None,
+        ))
     }
 }
 
@@ -135,7 +141,10 @@ impl<S> HeldStream<S> for Resume<S> {
         S: ProducerState,
     {
         let Producer { state, header } = out?;
-        Ok(Response::Producer(Box::new(state), header.into_header_batch()?))
+        Ok(Response::Producer(
+            Box::new(state),
+            header.into_header_batch()?,
+        ))
     }
 
     fn exchange<H: StreamHeader>(&self, out: Result<Exchange<S, H>>) -> Result<Response>
@@ -143,7 +152,10 @@ impl<S> HeldStream<S> for Resume<S> {
         S: ExchangeState,
     {
         let Exchange { state, header } = out?;
-        Ok(Response::Exchange(Box::new(state), header.into_header_batch()?))
+        Ok(Response::Exchange(
+            Box::new(state),
+            header.into_header_batch()?,
+        ))
     }
 
     fn restore_producer(&self, _saved: &[u8]) -> Result<Response> {

@@ -203,7 +203,9 @@ impl<'a> StreamRun<'a> {
         suspend: &mut dyn Suspend,
     ) -> Result<Flow> {
         let Some(mut answer) = self.output.take() else {
-            return Err(crate::Error::protocol("stream suspended before its output began"));
+            return Err(crate::Error::protocol(
+                "stream suspended before its output began",
+            ));
         };
         match suspend.continuation(&self.state) {
             Ok(md) => {

@@ -57,7 +57,8 @@ pub trait Resumable: Sized {
 
 impl<T: Serialize + DeserializeOwned> Resumable for T {
     fn save(&self) -> Result<Vec<u8>> {
-        serde_json::to_vec(self).map_err(|e| Error::protocol(format!("cannot save stream state: {e}")))
+        serde_json::to_vec(self)
+            .map_err(|e| Error::protocol(format!("cannot save stream state: {e}")))
     }
 
     fn restore(saved: &[u8]) -> Result<Self> {

@@ -74,7 +74,13 @@ impl Sealer {
         // it ever, an empty ciphertext simply never opens.
         let sealed = self
             .cipher
-            .encrypt(&nonce, Payload { msg: &plain, aad: &aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: &plain,
+                    aad: &aad,
+                },
+            )
             .unwrap_or_default();
         let mut token = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
         token.push(version);
@@ -94,7 +100,13 @@ impl Sealer {
         let aad = aad(version, binding);
         let plain = self
             .cipher
-            .decrypt(nonce, Payload { msg: &raw[1 + NONCE_LEN..], aad: &aad })
+            .decrypt(
+                nonce,
+                Payload {
+                    msg: &raw[1 + NONCE_LEN..],
+                    aad: &aad,
+                },
+            )
             .ok()?;
         let (&codec, payload) = plain.split_first()?;
         match codec {
@@ -139,15 +151,25 @@ mod tests {
         let token = s.seal(CURSOR, b"P", b"state");
         assert!(s.open(CALL_TOKEN, b"P", &token).is_none(), "kind");
         assert!(s.open(CURSOR, b"Q", &token).is_none(), "binding");
-        assert!(Sealer::new(&[8u8; 32]).open(CURSOR, b"P", &token).is_none(), "key");
+        assert!(
+            Sealer::new(&[8u8; 32]).open(CURSOR, b"P", &token).is_none(),
+            "key"
+        );
         let mut raw = STANDARD.decode(&token).unwrap_or_default();
         for i in [0, 1, 30, raw.len() - 1] {
             raw[i] ^= 1;
-            assert!(s.open(CURSOR, b"P", &STANDARD.encode(&raw)).is_none(), "bit {i}");
+            assert!(
+                s.open(CURSOR, b"P", &STANDARD.encode(&raw)).is_none(),
+                "bit {i}"
+            );
             raw[i] ^= 1;
         }
         for cut in [0, 1, 25, raw.len() - 1] {
-            assert!(s.open(CURSOR, b"P", &STANDARD.encode(&raw[..cut])).is_none(), "cut {cut}");
+            assert!(
+                s.open(CURSOR, b"P", &STANDARD.encode(&raw[..cut]))
+                    .is_none(),
+                "cut {cut}"
+            );
         }
         assert!(s.open(CURSOR, b"P", "not base64!").is_none());
     }

@@ -17,7 +17,11 @@ pub fn router(server: &Server, options: &HttpOptions) -> axum::Router {
 ///
 /// # Errors
 /// Fails when the listener cannot accept.
-pub fn serve(server: &Server, options: &HttpOptions, listener: std::net::TcpListener) -> crate::Result<()> {
+pub fn serve(
+    server: &Server,
+    options: &HttpOptions,
+    listener: std::net::TcpListener,
+) -> crate::Result<()> {
     let _ = (server, options, listener);
     Ok(())
 }
