@@ -19,7 +19,7 @@ use super::connection::{Active, SideState};
 use super::failure::explain_failure;
 use super::link::{CheckedReader, Connect, Deadline, Link, Route, RouteStep};
 use super::request::RequestEncoder;
-use super::stream::{CallGuard, ClientStream, StreamOpen};
+use super::stream::{CallGuard, ClientStream, StreamOpen, StreamStart};
 use super::{CallOptions, ConnectOptions, LogHandler, Target, UnaryResult};
 use crate::log::LogRecord;
 use crate::wire::SideChannel;
@@ -278,9 +278,12 @@ impl Client {
             method,
             step: RouteStep::StreamInit,
         };
-        ClientStream::open(
-            active, deadline, broken, request, route, open, options, span,
-        )
+        let start = StreamStart {
+            request,
+            route,
+            open,
+        };
+        ClientStream::open(active, deadline, broken, start, options, span)
     }
 
     /// The live connection, reopening it first if a failed call dropped it.

@@ -77,6 +77,9 @@ impl Drop for CallGuard<'_> {
 
 /// A stream session on either kind of link: one long stream each way on a byte stream,
 /// one request per turn on a request/response transport.
+// One per open stream, on the stack: boxing the byte-stream session would add an
+// allocation per stream on the path that matters most for latency.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Session<'c> {
     Bytes(StreamSession<'c>),
     Requests(RequestSession<'c>),
@@ -165,6 +168,14 @@ impl<'c> Session<'c> {
     }
 }
 
+/// What starts a stream: the encoded request, where it goes (request/response
+/// transports) and whether a header comes first.
+pub(crate) struct StreamStart<'a> {
+    pub(crate) request: &'a [u8],
+    pub(crate) route: Route<'a>,
+    pub(crate) open: StreamOpen,
+}
+
 /// An open producer or exchange stream on a [`Client`](super::Client).
 ///
 /// The call's timeout bounds the whole stream. A cancel requested while the stream is idle
@@ -186,12 +197,15 @@ impl<'c> ClientStream<'c> {
         active: &'c mut Active,
         deadline: &'c Deadline,
         broken: &'c mut bool,
-        request: &[u8],
-        route: Route<'_>,
-        open: StreamOpen,
+        start: StreamStart<'_>,
         options: &CallOptions,
         span: tracing::span::EnteredSpan,
     ) -> Result<Self> {
+        let StreamStart {
+            request,
+            route,
+            open,
+        } = start;
         let Active {
             conn,
             round_trip,

@@ -223,9 +223,11 @@ mod tests {
     #[test]
     fn non_arrow_bodies_and_401s_read_like_the_reference() {
         let err = require_arrow(413, b"{\"title\": \"x\"}").unwrap_err();
+        let rpc = err.as_rpc().unwrap();
+        assert_eq!(rpc.error_type, "HttpError");
         assert_eq!(
-            err.to_string(),
-            "HttpError: HTTP 413: response is not a valid Arrow IPC stream (first 200 bytes: '{\"title\": \"x\"}')"
+            rpc.message,
+            "HTTP 413: response is not a valid Arrow IPC stream (first 200 bytes: '{\"title\": \"x\"}')"
         );
         let auth = unauthorized(br#"{"error":"unauthorized","reason":"unauthorized","detail":"authentication rejected"}"#);
         let rpc = auth.as_rpc().unwrap();
