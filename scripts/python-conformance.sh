@@ -2,11 +2,12 @@
 # Runs the reference's shared pytest conformance suite (vgi-rpc 0.52.2) in this repo's
 # lanes (tests/python/conformance; see its conftest.py):
 #
-#   server  the reference Python client against OUR worker      pipe subprocess unix tcp shm
+#   server  the reference Python client against OUR worker      pipe subprocess unix tcp shm http
 #   client  OUR client, through vgi-rpc-client-driver, against
-#           the reference worker vgi-rpc-conformance           pipe unix tcp shm
+#           the reference worker vgi-rpc-conformance           pipe unix tcp shm http
 #
-# (shm: a pipe plus a 64 MiB shared-memory segment created by the client side.)
+# (shm: a pipe plus a 64 MiB shared-memory segment created by the client side; http: the
+# worker serves HTTP on 127.0.0.1, and the lane also runs the suite's HTTP-only groups.)
 #
 # (The native lane, our client against vgi_rpc.conformance.client_worker, is the cargo
 # test matrix's `native` group, conformance/tests/matrix/native.rs.)
@@ -24,7 +25,7 @@ venv=$(scripts/python-venv.sh) || exit 2
 # test step this compiles nothing; a narrower `-p` build would rebuild the library.
 cargo test --workspace --release --no-run -q || exit 2
 bin="${CARGO_TARGET_DIR:-$here/target}/release"
-lanes=${VGI_LANES:-"server:pipe,subprocess,unix,tcp,shm client:pipe,unix,tcp,shm"}
+lanes=${VGI_LANES:-"server:pipe,subprocess,unix,tcp,shm,http client:pipe,unix,tcp,shm,http"}
 
 status=0
 summary=()

@@ -4,12 +4,12 @@
 //! the [`Client`](super::Client)'s; everything below (sockets, pipes, segments) the
 //! link's.
 
-use std::io::{BufReader, Write};
+use std::io::{BufReader, Read, Write};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 
-use super::link::{BoxRead, BoxWrite, Link, LinkControl};
+use super::link::{BoxRead, BoxWrite, Link, LinkControl, RoundTrip};
 use super::{ConnectOptions, LogHandler, rpc_error_from_metadata};
 use crate::log::LogRecord;
 use crate::wire::{self, BatchKind, Limits, Metadata, SideChannel, StreamItem, keys};
@@ -19,6 +19,9 @@ use crate::{Error, LogLevel, Result};
 /// worker's stdin) is dropped before the control, which reaps the worker.
 pub(crate) struct Active {
     pub(crate) conn: Connection,
+    /// A request/response transport's requests (HTTP); `None` on byte streams, whose
+    /// requests go through `conn`.
+    pub(crate) round_trip: Option<Box<dyn RoundTrip>>,
     pub(crate) control: Arc<dyn LinkControl>,
 }
 
@@ -29,6 +32,7 @@ impl Active {
         conn.side = SideState::Offered(link.side_channel);
         Active {
             conn,
+            round_trip: link.round_trip,
             control: link.control,
         }
     }
@@ -100,11 +104,7 @@ impl Connection {
     }
 
     pub(crate) fn emit_log(&mut self, record: Option<&LogRecord>) {
-        let Some(record) = record else { return };
-        crate::log::forward_to_tracing(record);
-        if let Some(handler) = self.log_handler.as_mut() {
-            handler(record);
-        }
+        emit_log(&mut self.log_handler, record);
     }
 
     /// Sends bytes, the end of one of this side's turns. The side channel's releases (the
@@ -128,34 +128,76 @@ impl Connection {
         &mut self,
         logs: &mut Vec<LogRecord>,
     ) -> Result<(Option<RecordBatch>, Metadata)> {
-        let mut decoder =
-            wire::read_stream_start(&mut self.reader, &self.limits).map_err(closed_mid_call)?;
-        let mut result = None;
-        let mut error = None;
-        loop {
-            match wire::read_stream_item(&mut self.reader, &mut decoder, &self.limits)? {
-                StreamItem::End => break,
-                StreamItem::Batch(batch, md) => match self.receive(batch, md, logs) {
-                    Received::Data(batch, md) if result.is_none() => result = Some((batch, md)),
-                    Received::Data(..) => {
-                        error.get_or_insert_with(|| {
-                            Error::protocol("a single-result answer carried more than one batch")
-                        });
-                    }
-                    Received::Failed(e) => error = Some(e),
-                    Received::Log => self.emit_log(logs.last()),
-                },
-            }
-        }
-        if let Some(e) = error {
-            return Err(e);
-        }
+        let Connection {
+            reader,
+            limits,
+            log_handler,
+            side,
+            ..
+        } = self;
+        let side = match side {
+            SideState::Accepted { channel, .. } => Some(&**channel),
+            _ => None,
+        };
+        let answer = read_single(reader, limits, side, log_handler, logs)?;
         self.mark_established();
-        Ok(match result {
-            Some((batch, md)) if batch.num_columns() > 0 => (Some(batch), md),
-            Some((_, md)) => (None, md),
-            None => (None, Metadata::new()),
-        })
+        Ok(answer)
+    }
+
+    /// [`Connection::read_single_result`] over an answer body a request/response
+    /// transport returned (no side channel there).
+    pub(crate) fn read_single_body(
+        &mut self,
+        body: &mut impl Read,
+        logs: &mut Vec<LogRecord>,
+    ) -> Result<(Option<RecordBatch>, Metadata)> {
+        read_single(body, &self.limits, None, &mut self.log_handler, logs)
+    }
+}
+
+/// Reads one whole answer stream holding at most one data batch (see
+/// [`Connection::read_single_result`]).
+fn read_single(
+    reader: &mut impl Read,
+    limits: &Limits,
+    side: Option<&dyn SideChannel>,
+    log_handler: &mut Option<LogHandler>,
+    logs: &mut Vec<LogRecord>,
+) -> Result<(Option<RecordBatch>, Metadata)> {
+    let mut decoder = wire::read_stream_start(reader, limits).map_err(closed_mid_call)?;
+    let mut result = None;
+    let mut error = None;
+    loop {
+        match wire::read_stream_item(reader, &mut decoder, limits)? {
+            StreamItem::End => break,
+            StreamItem::Batch(batch, md) => match receive(side, batch, md, logs) {
+                Received::Data(batch, md) if result.is_none() => result = Some((batch, md)),
+                Received::Data(..) => {
+                    error.get_or_insert_with(|| {
+                        Error::protocol("a single-result answer carried more than one batch")
+                    });
+                }
+                Received::Failed(e) => error = Some(e),
+                Received::Log => emit_log(log_handler, logs.last()),
+            },
+        }
+    }
+    if let Some(e) = error {
+        return Err(e);
+    }
+    Ok(match result {
+        Some((batch, md)) if batch.num_columns() > 0 => (Some(batch), md),
+        Some((_, md)) => (None, md),
+        None => (None, Metadata::new()),
+    })
+}
+
+/// Forwards a log record to tracing and to the connection's handler.
+pub(crate) fn emit_log(handler: &mut Option<LogHandler>, record: Option<&LogRecord>) {
+    let Some(record) = record else { return };
+    crate::log::forward_to_tracing(record);
+    if let Some(handler) = handler.as_mut() {
+        handler(record);
     }
 }
 

@@ -17,9 +17,9 @@ use arrow_array::RecordBatch;
 
 use super::connection::{Active, SideState};
 use super::failure::explain_failure;
-use super::link::{CheckedReader, Connect, Deadline, Link};
+use super::link::{CheckedReader, Connect, Deadline, Link, Route, RouteStep};
 use super::request::RequestEncoder;
-use super::stream::{CallGuard, ClientStream, StreamOpen};
+use super::stream::{CallGuard, ClientStream, StreamOpen, StreamStart};
 use super::{CallOptions, ConnectOptions, LogHandler, Target, UnaryResult};
 use crate::log::LogRecord;
 use crate::wire::SideChannel;
@@ -187,10 +187,26 @@ impl Client {
         let request = encoder.encode(target, method, params, &options.metadata, side.as_deref())?;
         let guard = CallGuard::call(deadline, &active.control, options)?;
         let mut logs = Vec::new();
-        let outcome = active
-            .conn
-            .send(request)
-            .and_then(|()| active.conn.read_single_result(&mut logs));
+        let outcome = match active.round_trip.as_mut() {
+            Some(round_trip) => {
+                let route = Route {
+                    protocol: &target.protocol,
+                    method,
+                    step: RouteStep::Unary,
+                };
+                round_trip
+                    .round_trip(route, request, deadline)
+                    .and_then(|body| {
+                        active
+                            .conn
+                            .read_single_body(&mut body.as_slice(), &mut logs)
+                    })
+            }
+            None => active
+                .conn
+                .send(request)
+                .and_then(|()| active.conn.read_single_result(&mut logs)),
+        };
         drop(guard);
         match outcome {
             Ok((batch, metadata)) => Ok(UnaryResult {
@@ -257,7 +273,17 @@ impl Client {
         let span = call_span(target, method);
         let side = active.conn.side().cloned();
         let request = encoder.encode(target, method, params, &options.metadata, side.as_deref())?;
-        ClientStream::open(active, deadline, broken, request, open, options, span)
+        let route = Route {
+            protocol: &target.protocol,
+            method,
+            step: RouteStep::StreamInit,
+        };
+        let start = StreamStart {
+            request,
+            route,
+            open,
+        };
+        ClientStream::open(active, deadline, broken, start, options, span)
     }
 
     /// The live connection, reopening it first if a failed call dropped it.

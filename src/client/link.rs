@@ -11,6 +11,11 @@
 //! call and the link's reader honours it however its transport can (`poll(2)` on a socket
 //! or pipe, a timed wait on shared memory, a request timeout over HTTP). A reader that
 //! cannot wait with a timeout still checks the deadline before each read.
+//!
+//! Request/response transports (HTTP) have no byte stream: each call, stream start and
+//! stream turn is one request to a route, answered by one body. Such a link carries a
+//! [`RoundTrip`] instead, and the engine encodes requests and decodes answers exactly as
+//! on a byte stream; only where the bytes go differs (see [`Route`]).
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -111,11 +116,58 @@ impl LinkControl for NoControl {
     fn interrupt(&self) {}
 }
 
-/// An open connection as the client engine sees it: a byte stream, its control, and
-/// optionally a side channel (shared memory) the transport opened beside it.
+/// What a request on a request/response transport is for: the engine names the call, the
+/// transport maps it to its own addressing (HTTP: `POST {prefix}/{protocol}/{method}`,
+/// `…/init`, `…/exchange`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route<'a> {
+    /// The protocol the call addresses (the routing key).
+    pub protocol: &'a str,
+    /// The method name.
+    pub method: &'a str,
+    /// Which step of the call the request is.
+    pub step: RouteStep,
+}
+
+/// The step of a call a [`Route`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RouteStep {
+    /// A whole unary call.
+    Unary,
+    /// The start of a producer or exchange stream (answered by the header, if any, and
+    /// the first turn's output with the stream's tokens).
+    StreamInit,
+    /// One later turn of a stream: a producer tick, an exchange input, or the cancel.
+    StreamTurn,
+}
+
+/// A request/response transport: the seam through which the client engine calls over
+/// HTTP. The engine builds every request body (one or more complete IPC streams), hands
+/// it over with its [`Route`] and decodes the answer body (logs, EXCEPTION batches,
+/// results, stream tokens) as it would off a byte stream.
+///
+/// Bodies are whole Arrow IPC streams, uncompressed: content coding, headers, status
+/// codes and retries are the transport's business. A transport error is returned as the
+/// engine's [`Error`](crate::Error) (`Timeout` via [`Deadline::expire`], `Connect`,
+/// `Disconnected`, ...); an answer the server sent as an Arrow body, whatever its status,
+/// is returned as the body for the engine to decode.
+pub trait RoundTrip: Send {
+    /// Sends `body` to `route` and returns the answer body, within `deadline`.
+    ///
+    /// # Errors
+    /// Transport failures, and answers that are not Arrow IPC streams.
+    fn round_trip(&mut self, route: Route<'_>, body: &[u8], deadline: &Deadline)
+    -> Result<Vec<u8>>;
+}
+
+/// An open connection as the client engine sees it: a byte stream (or, for a
+/// request/response transport, a [`RoundTrip`]), its control, and optionally a side
+/// channel (shared memory) the transport opened beside it.
 pub struct Link {
     pub(crate) reader: BoxRead,
     pub(crate) writer: BoxWrite,
+    pub(crate) round_trip: Option<Box<dyn RoundTrip>>,
     pub(crate) control: Arc<dyn LinkControl>,
     /// The peer is a process the caller controls (an `exec:` worker): a cheaper
     /// [`Validation`](crate::wire::Validation) level applies.
@@ -131,6 +183,7 @@ impl Link {
         Link {
             reader: Box::new(reader),
             writer: Box::new(writer),
+            round_trip: None,
             control: Arc::new(NoControl),
             trusted: false,
             side_channel: None,
@@ -142,6 +195,21 @@ impl Link {
         Link {
             reader,
             writer,
+            round_trip: None,
+            control,
+            trusted: false,
+            side_channel: None,
+        }
+    }
+
+    /// A link over a request/response transport: every call and stream turn is one
+    /// [`RoundTrip::round_trip`]. It has no byte stream; `control` interrupts a request
+    /// in flight (a cancel).
+    pub fn request_response(round_trip: Box<dyn RoundTrip>, control: Arc<dyn LinkControl>) -> Self {
+        Link {
+            reader: Box::new(io::empty()),
+            writer: Box::new(io::sink()),
+            round_trip: Some(round_trip),
             control,
             trusted: false,
             side_channel: None,

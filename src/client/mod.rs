@@ -25,6 +25,7 @@ mod failure;
 mod link;
 mod options;
 pub(crate) mod request;
+mod request_session;
 mod session;
 mod side;
 mod stream;
@@ -33,8 +34,12 @@ mod typed;
 pub use decode_error::rpc_error_from_metadata;
 pub use describe::{MethodDescription, MethodKind, ProtocolDescription, ServerDescription};
 pub use dynamic::Client;
-pub use link::{BoxRead, BoxWrite, Connect, Deadline, Link, LinkControl};
-pub use options::{CallOptions, CancelHandle, ConnectOptions, StderrMode};
+pub use link::{
+    BoxRead, BoxWrite, Connect, Deadline, Link, LinkControl, RoundTrip, Route, RouteStep,
+};
+pub use options::{
+    CallOptions, CancelHandle, ConnectOptions, HttpConnectOptions, HttpRetry, StderrMode,
+};
 pub use stream::ClientStream;
 pub use typed::{ExchangeStream, ProducerStream, Rows};
 

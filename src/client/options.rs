@@ -68,7 +68,8 @@ pub enum StderrMode {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ConnectOptions {
-    /// TCP connect timeout (`None`: the system's).
+    /// TCP connect timeout (`None`: the system's); over HTTP also the bound on the
+    /// capability probe made when connecting.
     pub connect_timeout: Option<Duration>,
     /// An `exec:` worker's standard error; default: capture the last 64 KiB.
     pub stderr: StderrMode,
@@ -87,6 +88,86 @@ pub struct ConnectOptions {
     /// `__transport_options__` before its first call and uses it only if the worker
     /// says yes. `None` (the default): no shared memory.
     pub shm: Option<usize>,
+    /// Options of `http://` and `https://` connections.
+    pub http: HttpConnectOptions,
+}
+
+/// Options of HTTP connections (`http://host:port[/prefix]`, `https://…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpConnectOptions {
+    /// Headers sent with every request (e.g. `Authorization: Bearer …`).
+    pub headers: Vec<(String, String)>,
+    /// The largest decoded answer this client accepts, sent as
+    /// `VGI-Accept-Max-Response-Bytes` on every request and enforced while reading
+    /// (65536..=2^53-1; default 268435456, the reference client's).
+    pub accept_max_response_bytes: u64,
+    /// zstd level for request bodies (gzip when the server decodes only gzip); `None`
+    /// sends bodies uncompressed. Default `Some(1)`, the reference client's.
+    pub compression_level: Option<i32>,
+    /// Retries of the requests the reference allows to be retried (the capability probe
+    /// and introspection, never a call or a stream turn). Default `None`: no retries.
+    pub retry: Option<HttpRetry>,
+}
+
+impl Default for HttpConnectOptions {
+    fn default() -> Self {
+        HttpConnectOptions {
+            headers: Vec::new(),
+            accept_max_response_bytes: 268_435_456,
+            compression_level: Some(1),
+            retry: None,
+        }
+    }
+}
+
+impl HttpConnectOptions {
+    /// Adds a header sent with every request.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets [`HttpConnectOptions::accept_max_response_bytes`].
+    pub fn with_accept_max_response_bytes(mut self, bytes: u64) -> Self {
+        self.accept_max_response_bytes = bytes;
+        self
+    }
+
+    /// Sets [`HttpConnectOptions::compression_level`].
+    pub fn with_compression_level(mut self, level: Option<i32>) -> Self {
+        self.compression_level = level;
+        self
+    }
+
+    /// Sets [`HttpConnectOptions::retry`].
+    pub fn with_retry(mut self, retry: HttpRetry) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+}
+
+/// Retries with full-jitter exponential backoff for transient HTTP failures (429, 502,
+/// 503, 504, connect errors and timeouts); `Retry-After` raises the delay up to the cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HttpRetry {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// The first backoff window; it doubles with every retry.
+    pub backoff_base: Duration,
+    /// The longest wait between attempts.
+    pub backoff_max: Duration,
+}
+
+impl Default for HttpRetry {
+    fn default() -> Self {
+        HttpRetry {
+            max_retries: 3,
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+        }
+    }
 }
 
 impl Default for ConnectOptions {
@@ -98,6 +179,7 @@ impl Default for ConnectOptions {
             reconnect: true,
             limits: Limits::default(),
             shm: None,
+            http: HttpConnectOptions::default(),
         }
     }
 }
@@ -160,6 +242,21 @@ impl ConnectOptions {
     /// ```
     pub fn with_shm(mut self, size: usize) -> Self {
         self.shm = Some(size);
+        self
+    }
+
+    /// Sets [`ConnectOptions::http`].
+    ///
+    /// ```no_run
+    /// use vgi_rpc::client::{Client, ConnectOptions, HttpConnectOptions};
+    /// # fn main() -> vgi_rpc::Result<()> {
+    /// let http = HttpConnectOptions::default().with_header("Authorization", "Bearer t0k3n");
+    /// let options = ConnectOptions::default().with_http(http);
+    /// let client = Client::connect_with(&"http://127.0.0.1:8000".parse()?, options)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_http(mut self, http: HttpConnectOptions) -> Self {
+        self.http = http;
         self
     }
 }

@@ -78,16 +78,6 @@ impl<'c> StreamSession<'c> {
         self.finished
     }
 
-    /// Producer: asks for the next batch. `Ok(None)` once the producer has finished.
-    ///
-    /// # Errors
-    /// A remote error ends the stream; transport errors.
-    pub(crate) fn tick(&mut self) -> Result<Option<RecordBatch>> {
-        Ok(self
-            .tick_with_metadata(Metadata::new())?
-            .map(|(batch, _)| batch))
-    }
-
     /// Producer: a tick carrying application metadata; returns the next batch with the
     /// custom metadata the server attached to it.
     ///
@@ -99,16 +89,6 @@ impl<'c> StreamSession<'c> {
     ) -> Result<Option<(RecordBatch, Metadata)>> {
         let tick = empty_batch();
         self.turn(&tick, &metadata)
-    }
-
-    /// Exchange: sends one input batch and returns the output batch.
-    ///
-    /// # Errors
-    /// A remote error ends the stream; a stream the server already ended is a protocol
-    /// error.
-    pub(crate) fn exchange(&mut self, input: &RecordBatch) -> Result<RecordBatch> {
-        self.exchange_with_metadata(input, Metadata::new())
-            .map(|(batch, _)| batch)
     }
 
     /// Exchange with input metadata; returns the output batch and its metadata.

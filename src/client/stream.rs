@@ -9,7 +9,8 @@ pub(crate) use super::session::StreamOpen;
 
 use super::connection::Active;
 use super::failure::explain_failure;
-use super::link::{Deadline, LinkControl};
+use super::link::{Deadline, LinkControl, Route};
+use super::request_session::RequestSession;
 use super::session::StreamSession;
 use super::{CallOptions, CancelHandle};
 use crate::log::LogRecord;
@@ -74,6 +75,107 @@ impl Drop for CallGuard<'_> {
     }
 }
 
+/// A stream session on either kind of link: one long stream each way on a byte stream,
+/// one request per turn on a request/response transport.
+// One per open stream, on the stack: boxing the byte-stream session would add an
+// allocation per stream on the path that matters most for latency.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Session<'c> {
+    Bytes(StreamSession<'c>),
+    Requests(RequestSession<'c>),
+}
+
+impl<'c> Session<'c> {
+    fn header(&self) -> Option<&RecordBatch> {
+        match self {
+            Session::Bytes(s) => s.header(),
+            Session::Requests(s) => s.header(),
+        }
+    }
+
+    fn take_logs(&mut self) -> Vec<LogRecord> {
+        match self {
+            Session::Bytes(s) => s.take_logs(),
+            Session::Requests(s) => s.take_logs(),
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        match self {
+            Session::Bytes(s) => s.is_finished(),
+            Session::Requests(s) => s.is_finished(),
+        }
+    }
+
+    fn tick(&mut self) -> Result<Option<RecordBatch>> {
+        Ok(self
+            .tick_with_metadata(Metadata::new())?
+            .map(|(batch, _)| batch))
+    }
+
+    fn tick_with_metadata(
+        &mut self,
+        metadata: Metadata,
+    ) -> Result<Option<(RecordBatch, Metadata)>> {
+        match self {
+            Session::Bytes(s) => s.tick_with_metadata(metadata),
+            Session::Requests(s) => s.tick_with_metadata(metadata),
+        }
+    }
+
+    fn exchange(&mut self, input: &RecordBatch) -> Result<RecordBatch> {
+        self.exchange_with_metadata(input, Metadata::new())
+            .map(|(batch, _)| batch)
+    }
+
+    fn exchange_with_metadata(
+        &mut self,
+        input: &RecordBatch,
+        metadata: Metadata,
+    ) -> Result<(RecordBatch, Metadata)> {
+        match self {
+            Session::Bytes(s) => s.exchange_with_metadata(input, metadata),
+            Session::Requests(s) => s.exchange_with_metadata(input, metadata),
+        }
+    }
+
+    fn cancel(self) -> Result<()> {
+        match self {
+            Session::Bytes(s) => s.cancel(),
+            Session::Requests(s) => s.cancel(),
+        }
+    }
+
+    fn close(self) -> Result<()> {
+        match self {
+            Session::Bytes(s) => s.close(),
+            Session::Requests(s) => s.close(),
+        }
+    }
+
+    fn abandon(&mut self) {
+        match self {
+            Session::Bytes(s) => s.abandon(),
+            Session::Requests(s) => s.abandon(),
+        }
+    }
+
+    fn resume_token(&self) -> Option<Vec<u8>> {
+        match self {
+            Session::Bytes(_) => None,
+            Session::Requests(s) => s.resume_token(),
+        }
+    }
+}
+
+/// What starts a stream: the encoded request, where it goes (request/response
+/// transports) and whether a header comes first.
+pub(crate) struct StreamStart<'a> {
+    pub(crate) request: &'a [u8],
+    pub(crate) route: Route<'a>,
+    pub(crate) open: StreamOpen,
+}
+
 /// An open producer or exchange stream on a [`Client`](super::Client).
 ///
 /// The call's timeout bounds the whole stream. A cancel requested while the stream is idle
@@ -81,7 +183,7 @@ impl Drop for CallGuard<'_> {
 /// connection stays usable); one that lands while a turn waits interrupts the transport.
 /// Dropping an open stream closes it; call [`ClientStream::close`] to see errors.
 pub struct ClientStream<'c> {
-    session: Option<StreamSession<'c>>,
+    session: Option<Session<'c>>,
     deadline: &'c Deadline,
     control: &'c Arc<dyn LinkControl>,
     broken: &'c mut bool,
@@ -95,17 +197,31 @@ impl<'c> ClientStream<'c> {
         active: &'c mut Active,
         deadline: &'c Deadline,
         broken: &'c mut bool,
-        request: &[u8],
-        open: StreamOpen,
+        start: StreamStart<'_>,
         options: &CallOptions,
         span: tracing::span::EnteredSpan,
     ) -> Result<Self> {
-        let Active { conn, control } = active;
+        let StreamStart {
+            request,
+            route,
+            open,
+        } = start;
+        let Active {
+            conn,
+            round_trip,
+            control,
+        } = active;
         let guard = CallGuard::turn(deadline, control, options.cancel.as_ref())?;
         deadline.arm(options.timeout);
-        let opened = match conn.send(request) {
-            Ok(()) => StreamSession::open(conn, open),
-            Err(e) => Err(e),
+        let opened = match round_trip {
+            Some(round_trip) => {
+                RequestSession::open(conn, round_trip, deadline, route, request, open)
+                    .map(Session::Requests)
+            }
+            None => match conn.send(request) {
+                Ok(()) => StreamSession::open(conn, open).map(Session::Bytes),
+                Err(e) => Err(e),
+            },
         };
         drop(guard);
         let mut stream = ClientStream {
@@ -127,20 +243,27 @@ impl<'c> ClientStream<'c> {
 
     /// The stream's header batch, if the method declares one.
     pub fn header(&self) -> Option<&RecordBatch> {
-        self.session.as_ref().and_then(StreamSession::header)
+        self.session.as_ref().and_then(Session::header)
     }
 
     /// Takes the log messages received so far (each was also given to the log handler).
     pub fn take_logs(&mut self) -> Vec<LogRecord> {
         self.session
             .as_mut()
-            .map(StreamSession::take_logs)
+            .map(Session::take_logs)
             .unwrap_or_default()
     }
 
     /// Whether the stream has ended.
     pub fn is_finished(&self) -> bool {
-        self.session.as_ref().is_none_or(StreamSession::is_finished)
+        self.session.as_ref().is_none_or(Session::is_finished)
+    }
+
+    /// Over a request/response transport (HTTP): the opaque position after the last batch
+    /// returned (cursor and call token), from which a new session could resume; `None`
+    /// on byte streams, which carry no resumable state, and once the stream has ended.
+    pub fn resume_token(&self) -> Option<Vec<u8>> {
+        self.session.as_ref().and_then(Session::resume_token)
     }
 
     /// Producer: the next batch, `Ok(None)` once the producer has finished.
@@ -188,7 +311,7 @@ impl<'c> ClientStream<'c> {
     /// # Errors
     /// Transport errors.
     pub fn cancel(mut self) -> Result<()> {
-        self.finish(StreamSession::cancel)
+        self.finish(Session::cancel)
     }
 
     /// Ends the stream normally, draining what the server still sends.
@@ -196,10 +319,10 @@ impl<'c> ClientStream<'c> {
     /// # Errors
     /// Transport errors.
     pub fn close(mut self) -> Result<()> {
-        self.finish(StreamSession::close)
+        self.finish(Session::close)
     }
 
-    fn turn<T>(&mut self, op: impl FnOnce(&mut StreamSession<'c>) -> Result<T>) -> Result<T> {
+    fn turn<T>(&mut self, op: impl FnOnce(&mut Session<'c>) -> Result<T>) -> Result<T> {
         let span = self.span.clone();
         let _entered = span.enter();
         if self.is_finished() {
@@ -213,7 +336,7 @@ impl<'c> ClientStream<'c> {
             Ok(guard) => guard,
             Err(cancelled) => {
                 // Cancelled while idle: tell the server in-band; the connection stays usable.
-                self.finish(StreamSession::cancel)?;
+                self.finish(Session::cancel)?;
                 return Err(cancelled);
             }
         };
@@ -225,7 +348,7 @@ impl<'c> ClientStream<'c> {
         outcome.map_err(|e| self.fail(e))
     }
 
-    fn finish(&mut self, op: impl FnOnce(StreamSession<'c>) -> Result<()>) -> Result<()> {
+    fn finish(&mut self, op: impl FnOnce(Session<'c>) -> Result<()>) -> Result<()> {
         let span = self.span.clone();
         let _entered = span.enter();
         let Some(session) = self.session.take() else {
@@ -264,7 +387,7 @@ impl<'c> ClientStream<'c> {
 impl Drop for ClientStream<'_> {
     fn drop(&mut self) {
         if !*self.broken {
-            let _ = self.finish(StreamSession::close);
+            let _ = self.finish(Session::close);
         }
         self.deadline.disarm();
     }

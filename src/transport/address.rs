@@ -6,11 +6,11 @@
 //! | `exec:<command line>` | spawn a worker and speak over its stdin/stdout |
 //! | `unix:<path>` | connect to a Unix domain socket |
 //! | `tcp://<host>:<port>` | connect over TCP (`[v6addr]:port` for IPv6 literals) |
+//! | `http://<host>[:port][/prefix]` | call an HTTP server (`https://` with TLS); the path is the server's route prefix |
 //!
 //! The command line of `exec:` is split like a POSIX shell splits words (single quotes,
 //! double quotes with `\"`/`\\` escapes, backslash escapes outside quotes) but no shell is
-//! invoked: no globbing, variables or pipes. `http://` and `https://` are reserved for the
-//! transport that will serve them and rejected with a message saying so.
+//! invoked: no globbing, variables or pipes.
 //!
 //! Shared memory is not an address but an option of `exec:` and `unix:` connections
 //! (`ConnectOptions::with_shm(size)`, the CLI's `--shm SIZE`): the worker is reached the
@@ -30,6 +30,7 @@ use crate::{Error, Result};
 /// | `exec:<command line>` | spawn a worker and speak over its stdin/stdout |
 /// | `unix:<path>` | connect to a Unix domain socket |
 /// | `tcp://<host>:<port>` | connect over TCP (`[v6addr]:port` for IPv6 literals) |
+/// | `http://<host>[:port][/prefix]` | call an HTTP server (`https://` with TLS) |
 ///
 /// The command line of `exec:` is split like a POSIX shell splits words (quotes and
 /// backslash escapes) but no shell is invoked.
@@ -42,6 +43,9 @@ pub enum Address {
     Unix(PathBuf),
     /// `tcp://host:port`.
     Tcp(String, u16),
+    /// `http://…` or `https://…`: the base URL, path (the route prefix) without a
+    /// trailing slash, no query or fragment.
+    Http(String),
 }
 
 impl Address {
@@ -82,21 +86,18 @@ impl Address {
                 "shared memory is a connection option, not an address: give an `exec:` or `unix:` address with `--shm SIZE` (CLI) or `ConnectOptions::with_shm(size)`",
             ));
         }
-        for (prefix, what) in [
-            ("http://", "HTTP"),
-            ("https://", "HTTP"),
-            ("pipe:", "in-process pipe"),
-        ] {
-            if s.starts_with(prefix) {
-                return Err(bad(
-                    s,
-                    &format!("the {what} transport is not available in this client yet"),
-                ));
-            }
+        if s.starts_with("http://") || s.starts_with("https://") {
+            return parse_http(s);
+        }
+        if s.starts_with("pipe:") {
+            return Err(bad(
+                s,
+                "the in-process pipe transport is not available in this client yet",
+            ));
         }
         Err(bad(
             s,
-            "expected `exec:<command line>`, `unix:<path>` or `tcp://host:port`",
+            "expected `exec:<command line>`, `unix:<path>`, `tcp://host:port` or `http://host:port`",
         ))
     }
 }
@@ -125,6 +126,7 @@ impl fmt::Display for Address {
             Address::Unix(path) => write!(f, "unix:{}", path.display()),
             Address::Tcp(host, port) if host.contains(':') => write!(f, "tcp://[{host}]:{port}"),
             Address::Tcp(host, port) => write!(f, "tcp://{host}:{port}"),
+            Address::Http(url) => f.write_str(url),
         }
     }
 }
@@ -134,6 +136,39 @@ fn bad(address: &str, why: &str) -> Error {
         address: address.to_owned(),
         reason: why.to_owned(),
     }
+}
+
+/// `http(s)://authority[/prefix]`: checks the authority and keeps the URL with the
+/// prefix's trailing slashes removed.
+fn parse_http(s: &str) -> Result<Address> {
+    let (scheme, rest) = s.split_once("://").unwrap_or(("http", s));
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    if authority.is_empty() || authority.starts_with(':') {
+        return Err(bad(s, "missing host, e.g. `http://127.0.0.1:8000`"));
+    }
+    if authority.contains('@') {
+        return Err(bad(
+            s,
+            "credentials in the URL are not supported: send an `Authorization` header (ConnectOptions::with_http)",
+        ));
+    }
+    if path.contains(['?', '#']) || authority.contains(['?', '#']) {
+        return Err(bad(s, "an HTTP address takes no query or fragment"));
+    }
+    let host_end = authority.rfind(']').unwrap_or(0);
+    if let Some((_, port)) = authority[host_end..].rsplit_once(':')
+        && port.parse::<u16>().is_err()
+    {
+        return Err(bad(
+            s,
+            &format!("port {port:?} is not a number in 0..=65535"),
+        ));
+    }
+    let path = path.trim_end_matches('/');
+    Ok(Address::Http(format!("{scheme}://{authority}{path}")))
 }
 
 fn split_host_port(address: &str, rest: &str) -> Result<(String, u16)> {
@@ -284,6 +319,17 @@ mod tests {
     }
 
     #[test]
+    fn http_keeps_the_prefix_without_trailing_slashes() {
+        assert_eq!(
+            Address::parse("http://127.0.0.1:8000").unwrap(),
+            Address::Http("http://127.0.0.1:8000".into())
+        );
+        let a = Address::parse("https://[::1]:443/vgi/").unwrap();
+        assert_eq!(a, Address::Http("https://[::1]:443/vgi".into()));
+        assert_eq!(a.to_string(), "https://[::1]:443/vgi");
+    }
+
+    #[test]
     fn errors_say_what_is_wrong() {
         let msg = |s: &str| Address::parse(s).unwrap_err().to_string();
         assert!(msg("exec:").contains("needs a command"));
@@ -293,7 +339,9 @@ mod tests {
         assert!(msg("tcp://host").contains("missing `:port`"));
         assert!(msg("tcp://h:99999").contains("not a number"));
         assert!(msg("tcp://:1").contains("missing host"));
-        assert!(msg("http://x").contains("HTTP transport"));
+        assert!(msg("http://").contains("missing host"));
+        assert!(msg("http://h:x").contains("not a number"));
+        assert!(msg("http://u:p@h").contains("Authorization"));
         assert!(msg("shm:64MiB").contains("--shm SIZE"));
         assert!(msg("ftp://x").contains("expected"));
     }

@@ -29,7 +29,9 @@ impl AddressConnector {
 
 impl Connect for AddressConnector {
     fn connect(&self, deadline: &Arc<Deadline>) -> Result<Link> {
-        if self.options.shm.is_some() && matches!(self.address, Address::Tcp(..)) {
+        if self.options.shm.is_some()
+            && matches!(self.address, Address::Tcp(..) | Address::Http(..))
+        {
             return Err(Error::InvalidAddress {
                 address: self.address.to_string(),
                 reason:
@@ -43,6 +45,7 @@ impl Connect for AddressConnector {
             Address::Tcp(host, port) => {
                 tcp::connect(host, *port, self.options.connect_timeout, deadline)?
             }
+            Address::Http(url) => return http_connector(url, &self.options)?.connect(deadline),
         };
         match self.options.shm {
             Some(size) => with_segment(link, size),
@@ -52,6 +55,33 @@ impl Connect for AddressConnector {
 
     fn endpoint(&self) -> String {
         self.address.to_string()
+    }
+}
+
+/// A connector for an `http(s)://` address.
+#[cfg(feature = "http")]
+fn http_connector(
+    url: &str,
+    options: &ConnectOptions,
+) -> Result<super::http::client::HttpConnector> {
+    super::http::client::HttpConnector::new(url, options)
+}
+
+#[cfg(not(feature = "http"))]
+fn http_connector(url: &str, _options: &ConnectOptions) -> Result<NoHttp> {
+    Err(Error::InvalidAddress {
+        address: url.to_owned(),
+        reason: "vgi-rpc was built without its `http` feature".to_owned(),
+    })
+}
+
+#[cfg(not(feature = "http"))]
+struct NoHttp;
+
+#[cfg(not(feature = "http"))]
+impl NoHttp {
+    fn connect(&self, _deadline: &Arc<Deadline>) -> Result<Link> {
+        unreachable!("never constructed")
     }
 }
 
@@ -70,7 +100,8 @@ fn with_segment(_link: Link, _size: usize) -> Result<Link> {
 
 impl Client {
     /// Connects to `address` with default options: `exec:<command line>` starts a worker
-    /// and speaks over its pipes, `unix:<path>` and `tcp://host:port` dial a socket (see
+    /// and speaks over its pipes, `unix:<path>` and `tcp://host:port` dial a socket,
+    /// `http://host:port[/prefix]` calls an HTTP server (see
     /// [`Address`] for the syntax). Shared memory is an option, not an address:
     /// [`ConnectOptions::with_shm`] with [`Client::connect_with`].
     ///
@@ -87,6 +118,19 @@ impl Client {
     /// # Errors
     /// As [`Client::connect`].
     pub fn connect_with(address: &Address, options: ConnectOptions) -> Result<Client> {
+        // An HTTP connector keeps its runtime, pool and probed capabilities across
+        // reconnects, so the client holds it directly.
+        #[cfg(feature = "http")]
+        if let Address::Http(url) = address {
+            if options.shm.is_some() {
+                return Err(Error::InvalidAddress {
+                    address: url.clone(),
+                    reason: "shared memory needs a worker on this host: use an `exec:` or `unix:` address".to_owned(),
+                });
+            }
+            let connector = super::http::client::HttpConnector::new(url, &options)?;
+            return Client::from_connector(Arc::new(connector), options);
+        }
         let connector = AddressConnector::new(address.clone(), options.clone());
         Client::from_connector(Arc::new(connector), options)
     }

@@ -31,6 +31,7 @@ Addresses:
   exec:<command line>   start the worker as a subprocess and talk over its stdin/stdout
   unix:<path>           connect to a Unix domain socket
   tcp://<host>:<port>   connect over TCP
+  http://<host>:<port>[/prefix]  call an HTTP server (https:// with TLS)
 With --shm SIZE (exec: and unix: only) large batches travel through a shared-memory
 segment of SIZE bytes (e.g. 64MiB) beside the connection, when the worker supports it.
 
@@ -142,7 +143,7 @@ enum DescribeFormat {
 
 #[derive(Debug, Args)]
 struct DescribeArgs {
-    /// The worker: exec:<cmd>, unix:<path> or tcp://host:port.
+    /// The worker: exec:<cmd>, unix:<path>, tcp://host:port or http(s)://host:port[/prefix].
     address: String,
     /// Output format.
     #[arg(long, short, value_enum, default_value = "table")]
@@ -157,7 +158,7 @@ struct DescribeArgs {
 
 #[derive(Debug, Args)]
 struct CallArgs {
-    /// The worker: exec:<cmd>, unix:<path> or tcp://host:port.
+    /// The worker: exec:<cmd>, unix:<path>, tcp://host:port or http(s)://host:port[/prefix].
     address: String,
     /// METHOD or PROTOCOL.METHOD.
     method: String,

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 use vgi_rpc::LogRecord;
-use vgi_rpc::client::{CallOptions, Client, ConnectOptions, Target};
+use vgi_rpc::client::{CallOptions, Client, ConnectOptions, HttpConnectOptions, Target};
 use vgi_rpc::transport::Address;
 use vgi_rpc::wire::{Metadata, keys};
 
@@ -98,6 +98,8 @@ pub(crate) struct Session {
     client: Client,
     protocol: String,
     logs: Arc<Mutex<Vec<LogRecord>>>,
+    /// The base URL and options of an `http` connection (for the HTTP-only ops).
+    http: Option<(String, ConnectOptions)>,
 }
 
 impl Session {
@@ -193,6 +195,16 @@ pub(crate) fn run(input: impl BufRead, output: impl Write) {
                 channel.send(refused(format!("`{op}` with no stream open")));
                 Flow::Continue
             }
+            ("capabilities", Some(s)) if s.http.is_some() => {
+                channel.send(capabilities(s));
+                Flow::Continue
+            }
+            (op, Some(s)) if HTTP_ONLY_OPS.contains(&op) && s.http.is_some() => {
+                channel.send(refused(format!(
+                    "`{op}` is not implemented by vgi-rpc-rs's HTTP client yet"
+                )));
+                Flow::Continue
+            }
             (op, Some(_)) if HTTP_ONLY_OPS.contains(&op) => {
                 channel.send(refused("op requires http transport"));
                 Flow::Continue
@@ -253,13 +265,16 @@ fn connect(request: &Map<String, Value>) -> Result<Session, String> {
         },
         "tcp" => tcp_address(target.as_str().unwrap_or_default())?,
         "http" => {
-            return Err(format!(
-                "the {transport} transport is not implemented in vgi-rpc-rs yet (stdio, shm, unix and tcp are)"
-            ));
+            let url = target
+                .as_str()
+                .filter(|u| !u.is_empty())
+                .ok_or("connect: http `target` must be a base URL")?;
+            options = options.with_http(http_options(request)?);
+            Address::parse(url).map_err(|e| format!("connect: {e}"))?
         }
         other => return Err(format!("connect: unknown transport `{other}`")),
     };
-    let mut client = Client::connect_with(&address, options)
+    let mut client = Client::connect_with(&address, options.clone())
         .map_err(|e| format!("connect to {transport} {target} failed: {e}"))?;
     let logs: Arc<Mutex<Vec<LogRecord>>> = Arc::default();
     let sink = Arc::clone(&logs);
@@ -268,11 +283,78 @@ fn connect(request: &Map<String, Value>) -> Result<Session, String> {
             logs.push(record.clone());
         }
     });
+    let http = match &address {
+        Address::Http(url) => Some((url.clone(), options)),
+        _ => None,
+    };
     Ok(Session {
         client,
         protocol: protocol.to_owned(),
         logs,
+        http,
     })
+}
+
+/// The HTTP options of `connect` (§4.1): `headers` sent on every request, and the
+/// tri-state `compression_level` (absent: the client's default, `null`: off, an
+/// integer: that zstd level).
+fn http_options(request: &Map<String, Value>) -> Result<HttpConnectOptions, String> {
+    let mut http = HttpConnectOptions::default();
+    match request.get("compression_level") {
+        None => {}
+        Some(Value::Null) => http = http.with_compression_level(None),
+        Some(v) => {
+            let level = v
+                .as_i64()
+                .and_then(|l| i32::try_from(l).ok())
+                .ok_or_else(|| {
+                    format!("connect: `compression_level` must be an integer or null, got {v}")
+                })?;
+            http = http.with_compression_level(Some(level));
+        }
+    }
+    match request.get("headers") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(headers)) => {
+            for (name, value) in headers {
+                let value = value
+                    .as_str()
+                    .ok_or_else(|| format!("connect: header {name:?} must be a string"))?;
+                http = http.with_header(name.clone(), value);
+            }
+        }
+        Some(v) => return Err(format!("connect: `headers` must be an object, got {v}")),
+    }
+    Ok(http)
+}
+
+/// The `capabilities` op (§4.10): what `OPTIONS {prefix}/health` advertises.
+fn capabilities(session: &Session) -> Reply {
+    let Some((url, options)) = &session.http else {
+        return refused("op requires http transport");
+    };
+    match vgi_rpc::transport::http::client::capabilities(url, options) {
+        Ok(caps) => {
+            let mut reply = ok();
+            reply.insert(
+                "caps".into(),
+                serde_json::json!({
+                    "sticky_enabled": caps.sticky_enabled,
+                    "sticky_default_ttl": caps.sticky_default_ttl,
+                    "sticky_echo_headers": caps.sticky_echo_headers,
+                    "upload_url_support": caps.upload_url_support,
+                    "max_request_bytes": caps.max_request_bytes,
+                    "max_response_bytes": caps.max_response_bytes,
+                    "max_externalized_response_bytes": caps.max_externalized_response_bytes,
+                    "externalization_enabled": caps.externalization_enabled,
+                    "max_upload_bytes": caps.max_upload_bytes,
+                    "supported_encodings": caps.supported_encodings,
+                }),
+            );
+            reply
+        }
+        Err(e) => refused(format!("capabilities: {e}")),
+    }
 }
 
 /// Default segment size of the `shm` transport when `connect` names none (§4.1).

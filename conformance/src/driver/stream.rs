@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, Write};
 
+use base64::Engine as _;
 use serde_json::{Map, Value};
 use vgi_rpc::client::ClientStream;
 use vgi_rpc::wire::Metadata;
@@ -158,8 +159,12 @@ fn tick(stream: &mut ClientStream<'_>, request: &Map<String, Value>, with_token:
     let outcome = stream.tick_with_metadata(metadata);
     let mut reply = ok();
     if with_token {
-        // Byte-stream transports carry no resumable stream state.
-        reply.insert("token".into(), Value::Null);
+        // Byte-stream transports carry no resumable stream state (null); over HTTP the
+        // token is the opaque resume blob, base64.
+        let token = stream.resume_token().map_or(Value::Null, |blob| {
+            Value::String(base64::engine::general_purpose::STANDARD.encode(blob))
+        });
+        reply.insert("token".into(), token);
     }
     match outcome {
         Ok(Some((batch, metadata))) => match ipc::encode_batch(&batch, &metadata) {

@@ -12,7 +12,7 @@ them):
     CLIENT_DRIVER_PROTOCOL bridge), against the reference worker ``vgi-rpc-conformance``.
 
 ``VGI_TRANSPORTS`` picks the transports (``pipe``, ``subprocess``, ``unix``, ``tcp``,
-``shm``). A transport whose worker flag is missing fails at fixture setup (it is never
+``shm``, ``http``). A transport whose worker flag is missing fails at fixture setup (it is never
 skipped), so a lane that cannot run shows up red.
 
 ``shm`` is a pipe with a shared-memory segment of ``SHM_SIZE`` bytes beside it: in server
@@ -20,6 +20,14 @@ role the Python client creates the segment (as ``vgi-rpc-test --shm`` does) and 
 on every request to our worker; in client role the driver's ``connect`` asks for transport
 ``shm`` and our client creates the segment, offers it with ``__transport_options__`` and
 uses it once the Python worker accepts.
+
+``http`` serves the worker over HTTP on 127.0.0.1 (prefix ``""``). In server role the
+Python client (``vgi_rpc.http.http_connect``) calls OUR worker started with ``--http 0``
+and the variant flags the HTTP fixtures need; in client role the driver's ``connect`` asks
+for transport ``http`` against the reference worker (``vgi-rpc-conformance --http 0
+--describe``, or ``ref_http_worker.py`` for the variants it has no flags for), and
+``install_http_overrides`` routes the suite's own ``http_connect`` / ``http_capabilities``
+calls through OUR client.
 
 Two rules keep the counts honest:
 
@@ -55,7 +63,10 @@ ROLE = os.environ.get("VGI_CONFORMANCE_ROLE", "server")
 if ROLE not in ("server", "client"):
     raise pytest.UsageError(f"VGI_CONFORMANCE_ROLE must be 'server' or 'client', not {ROLE!r}")
 TRANSPORTS = [t for t in os.environ.get("VGI_TRANSPORTS", "pipe").split(",") if t]
-_KNOWN = {"server": {"pipe", "subprocess", "unix", "tcp", "shm"}, "client": {"pipe", "unix", "tcp", "shm"}}
+_KNOWN = {
+    "server": {"pipe", "subprocess", "unix", "tcp", "shm", "http"},
+    "client": {"pipe", "unix", "tcp", "shm", "http"},
+}
 #: Size of the shared-memory segment of the ``shm`` transport (both roles).
 SHM_SIZE = 64 * 1024 * 1024
 for _t in TRANSPORTS:
@@ -213,6 +224,104 @@ def conformance_subprocess() -> Iterator[Any]:
 
 
 # ---------------------------------------------------------------------------
+# HTTP workers
+# ---------------------------------------------------------------------------
+
+_REF_HTTP_WORKER = str(Path(__file__).parent / "ref_http_worker.py")
+
+
+def _http_worker_cmd(variant: list[str]) -> list[str]:
+    """The HTTP worker under test with ``variant``'s flags (our flag names).
+
+    Server role: OUR worker, ``--http 0 --describe`` plus the variant. Client role: the
+    reference; ``vgi-rpc-conformance`` for the plain worker (and ``--access-log``), the
+    in-tree ``ref_http_worker.py`` for caps and compression, which its CLI lacks.
+    """
+    if ROLE == "server":
+        return [*_rust_worker(), "--http", "0", "--describe", *variant]
+    if not variant or variant[0] == "--access-log":
+        return [*_python_worker(), "--http", "0", "--describe", *variant]
+    return [sys.executable, _REF_HTTP_WORKER, *variant]
+
+
+@contextlib.contextmanager
+def _http_worker(variant: list[str]) -> Iterator[int]:
+    with _ready_worker(_http_worker_cmd(variant), "PORT:") as reported:
+        port = int(reported)
+        _wait_connectable(socket.AF_INET, ("127.0.0.1", port))
+        yield port
+
+
+@pytest.fixture(scope="session")
+def conformance_http_port() -> Iterator[int]:
+    with _http_worker([]) as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
+def conformance_http_strict_cap_port() -> Iterator[int]:
+    """A 1 MiB response cap (the reference's strict worker default)."""
+    with _http_worker(["--max-response-bytes", "1048576"]) as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
+def conformance_http_no_compression_port() -> Iterator[int]:
+    """Response compression off (``VGI-Supported-Encodings`` present and empty)."""
+    with _http_worker(["--no-compression"]) as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
+def conformance_http_small_request_cap_port() -> Iterator[int]:
+    """``max_request_bytes`` 4096 (the suite wants 512..64 KiB)."""
+    with _http_worker(["--max-request-bytes", "4096"]) as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
+def conformance_http_access_log() -> Iterator[tuple[int, Path]]:
+    """A worker writing its access log to a fresh file: ``(port, path)``."""
+    with tempfile.TemporaryDirectory(prefix="vgi-http-log-") as tmp:
+        path = Path(tmp) / "access.jsonl"
+        with _http_worker(["--access-log", str(path)]) as port:
+            yield port, path
+
+
+@pytest.fixture(scope="session")
+def conformance_http_cold_call_cache_port() -> Iterator[int]:
+    """Every continuation must open the echoed call token.
+
+    OUR server keeps no call-token cache, so its plain worker qualifies; the reference
+    needs its cache turned off.
+    """
+    variant = [] if ROLE == "server" else ["--no-call-state-cache"]
+    with _http_worker(variant) as port:
+        yield port
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _http_overrides() -> Iterator[None]:
+    """Client role with ``http``: the suite's HTTP entry points use OUR client."""
+    if ROLE != "client" or "http" not in TRANSPORTS:
+        yield
+        return
+    import vgi_rpc.http
+    from vgi_rpc.conformance import ConformanceService
+
+    saved = {
+        name: getattr(vgi_rpc.http, name)
+        for name in ("http_connect", "http_capabilities", "request_upload_urls")
+    }
+    _driver_class()(_driver_command(), service=ConformanceService).install_http_overrides()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(vgi_rpc.http, name, value)
+
+
+# ---------------------------------------------------------------------------
 # Connections
 # ---------------------------------------------------------------------------
 
@@ -288,6 +397,11 @@ def _python_client(
         return _shared()
     if transport == "unix":
         return unix_connect(protocol, request.getfixturevalue("conformance_unix_path"), on_log=on_log)
+    if transport == "http":
+        from vgi_rpc.http import http_connect
+
+        port = request.getfixturevalue("conformance_http_port")
+        return http_connect(protocol, f"http://127.0.0.1:{port}", on_log=on_log)
     host, port = request.getfixturevalue("conformance_tcp_addr")
     return tcp_connect(protocol, host, port, on_log=on_log)
 
@@ -300,6 +414,8 @@ def _driver_target(request: pytest.FixtureRequest, transport: str) -> tuple[str,
         return "shm", [*_python_worker(), "--pipe", *_peer_flags()]
     if transport == "unix":
         return "unix", request.getfixturevalue("conformance_unix_path")
+    if transport == "http":
+        return "http", f"http://127.0.0.1:{request.getfixturevalue('conformance_http_port')}"
     host, port = request.getfixturevalue("conformance_tcp_addr")
     return "tcp", f"{host}:{port}"
 
@@ -342,7 +458,7 @@ def conformance_conn(request: pytest.FixtureRequest) -> ConnFactory:
     return factory
 
 
-@pytest.fixture(params=[t for t in TRANSPORTS if ROLE == "server"] or ["n/a"])
+@pytest.fixture(params=[t for t in TRANSPORTS if ROLE == "server" and t != "http"] or ["n/a"])
 def conformance_raw_conn(request: pytest.FixtureRequest) -> ConnFactory:
     """Persistent byte-stream connections of the Python client (raw-wire tests)."""
     from vgi_rpc.conformance import ConformanceService
@@ -381,6 +497,10 @@ def conformance_describe(request: pytest.FixtureRequest) -> Any:
 
     if transport == "subprocess":
         return introspect(request.getfixturevalue("conformance_subprocess"))
+    if transport == "http":
+        from vgi_rpc.http import http_introspect
+
+        return http_introspect(base_url=f"http://127.0.0.1:{request.getfixturevalue('conformance_http_port')}")
     if transport == "pipe":
         conn = SubprocessTransport([*_rust_worker(), "--pipe"])
     elif transport == "shm":

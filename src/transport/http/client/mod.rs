@@ -1,1 +1,528 @@
-//! The HTTP client end (in progress).
+//! The HTTP client end: `http://` and `https://` addresses.
+//!
+//! The client engine does the protocol (request encoding, answer decoding, logs, errors,
+//! stream tokens) and hands each request to this module through its request/response
+//! seam, [`RoundTrip`]: a unary call is one `POST {prefix}/{protocol}/{method}`, a stream
+//! start `…/init`, every later turn `…/exchange`. What is left here is what is HTTP:
+//!
+//! - **capability probe**: `OPTIONS {prefix}/health` before the first request (and again
+//!   after the answer's `max-age`); a server that does not advertise
+//!   `VGI-Accept-Max-Response-Bytes-Support: true` is refused, as the reference does;
+//! - **answer budget**: every request carries `VGI-Accept-Max-Response-Bytes`, every
+//!   answer must carry exactly one support header, and the decoded body is read with a
+//!   bound, so a server cannot make the client buffer more than it accepted;
+//! - **compression**: request bodies are zstd (gzip for a gzip-only server) unless turned
+//!   off; answers are decoded from `Content-Encoding` or `X-VGI-Content-Encoding`;
+//! - **errors**: Arrow bodies are handed to the engine whatever their status (400, 404
+//!   and 415 carry EXCEPTION streams); 401 becomes an `AuthenticationError`, other
+//!   bodies the reference's `HttpError`, refused connections [`Error::Connect`], a passed
+//!   deadline [`Error::Timeout`];
+//! - **retries**, only where the reference allows them: the probe and introspection
+//!   (`vgi_rpc.Reflection.v1`), never a call or a stream turn, which may have effects.
+//!
+//! Each connector owns a current-thread tokio runtime and drives reqwest on the
+//! caller's thread with `block_on`: no helper thread and no channel hop per call.
+//! Reconnecting after a failed call reuses the runtime, the connection pool and the
+//! probed capabilities.
+
+mod body;
+mod caps;
+mod retry;
+
+pub use caps::HttpCapabilities;
+
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+
+use self::body::Codec;
+use crate::client::{
+    Connect, ConnectOptions, Deadline, HttpConnectOptions, Link, LinkControl, RoundTrip, Route,
+    RouteStep,
+};
+use crate::wire::keys;
+use crate::{Error, Result, RpcError};
+
+/// The Arrow IPC stream media type, both ways.
+const ARROW: &str = "application/vnd.apache.arrow.stream";
+const ACCEPT_MAX: &str = "vgi-accept-max-response-bytes";
+const ACCEPT_MAX_SUPPORT: &str = "vgi-accept-max-response-bytes-support";
+/// The answer-budget range the reference accepts.
+const BUDGET_RANGE: std::ops::RangeInclusive<u64> = 65_536..=9_007_199_254_740_991;
+
+/// Opens HTTP links to one base URL (see the module docs); shared by every link it
+/// opens, so reconnecting reuses the runtime, the pool and the probed capabilities.
+pub struct HttpConnector {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for HttpConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConnector")
+            .field("base", &self.shared.base)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    runtime: tokio::runtime::Runtime,
+    http: reqwest::Client,
+    /// Scheme, authority and prefix, without a trailing slash.
+    base: String,
+    options: HttpConnectOptions,
+    headers: HeaderMap,
+    probe_timeout: Option<Duration>,
+    caps: Mutex<Option<Cached>>,
+}
+
+struct Cached {
+    caps: HttpCapabilities,
+    until: Option<Instant>,
+}
+
+impl HttpConnector {
+    /// A connector for `url` (`http(s)://host[:port][/prefix]`). Nothing is sent yet.
+    ///
+    /// # Errors
+    /// An answer budget outside 65536..=2^53-1, a header that is not valid HTTP, or a
+    /// TLS setup failure.
+    pub fn new(url: &str, options: &ConnectOptions) -> Result<Self> {
+        let http_options = options.http.clone();
+        if !BUDGET_RANGE.contains(&http_options.accept_max_response_bytes) {
+            return Err(Error::type_error(format!(
+                "accept_max_response_bytes must be in 65536..=9007199254740991, got {}",
+                http_options.accept_max_response_bytes
+            )));
+        }
+        let mut headers = HeaderMap::new();
+        for (name, value) in &http_options.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| Error::type_error(format!("invalid header name {name:?}: {e}")))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|e| Error::type_error(format!("invalid value for header {name}: {e}")))?;
+            headers.append(name, value);
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let mut builder = reqwest::Client::builder().tcp_nodelay(true);
+        if let Some(t) = options.connect_timeout {
+            builder = builder.connect_timeout(t);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| Error::protocol(format!("cannot set up the HTTP client: {e}")))?;
+        Ok(HttpConnector {
+            shared: Arc::new(Shared {
+                runtime,
+                http,
+                base: url.trim_end_matches('/').to_owned(),
+                options: http_options,
+                headers,
+                probe_timeout: options.connect_timeout,
+                caps: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// What the server advertises (`OPTIONS {prefix}/health`), probed now unless a
+    /// probe's answer is still fresh.
+    ///
+    /// # Errors
+    /// As [`Connect::connect`].
+    pub fn capabilities(&self) -> Result<HttpCapabilities> {
+        let control = HttpControl::new();
+        self.shared
+            .capabilities(&control, self.shared.probe_timeout)
+    }
+}
+
+impl Connect for HttpConnector {
+    /// Probes the server's capabilities (unless still cached) and opens a link; the
+    /// requests themselves reuse pooled connections.
+    fn connect(&self, _deadline: &Arc<Deadline>) -> Result<Link> {
+        let control = Arc::new(HttpControl::new());
+        self.shared
+            .capabilities(&control, self.shared.probe_timeout)?;
+        let round_trip = HttpRoundTrip {
+            shared: Arc::clone(&self.shared),
+            control: Arc::clone(&control),
+        };
+        Ok(Link::request_response(Box::new(round_trip), control))
+    }
+
+    fn endpoint(&self) -> String {
+        self.shared.base.clone()
+    }
+}
+
+/// What the server at `url` advertises: a one-off probe with `options`.
+///
+/// # Errors
+/// As [`Connect::connect`].
+pub fn capabilities(url: &str, options: &ConnectOptions) -> Result<HttpCapabilities> {
+    HttpConnector::new(url, options)?.capabilities()
+}
+
+/// Interrupts the request in flight (a cancel from another thread).
+struct HttpControl {
+    interrupted: tokio::sync::watch::Sender<bool>,
+}
+
+impl HttpControl {
+    fn new() -> Self {
+        HttpControl {
+            interrupted: tokio::sync::watch::Sender::new(false),
+        }
+    }
+}
+
+impl LinkControl for HttpControl {
+    fn interrupt(&self) {
+        self.interrupted.send_replace(true);
+    }
+}
+
+struct HttpRoundTrip {
+    shared: Arc<Shared>,
+    control: Arc<HttpControl>,
+}
+
+impl RoundTrip for HttpRoundTrip {
+    fn round_trip(
+        &mut self,
+        route: Route<'_>,
+        body: &[u8],
+        deadline: &Deadline,
+    ) -> Result<Vec<u8>> {
+        let remaining = deadline.remaining();
+        if remaining.is_some_and(|left| left.is_zero()) {
+            return Err(Error::Io(deadline.expire()));
+        }
+        let caps = self.shared.capabilities(&self.control, remaining)?;
+        let suffix = match route.step {
+            RouteStep::Unary => "",
+            RouteStep::StreamInit => "/init",
+            RouteStep::StreamTurn => "/exchange",
+        };
+        let url = format!(
+            "{}/{}/{}{suffix}",
+            self.shared.base, route.protocol, route.method
+        );
+        let shared = &*self.shared;
+        let reflection =
+            route.protocol == keys::REFLECTION_PROTOCOL && route.step == RouteStep::Unary;
+        let post = async {
+            let codec = shared
+                .options
+                .compression_level
+                .map(|level| (Codec::for_server(&caps.supported_encodings), level));
+            let answer = shared.post(&url, body, codec, reflection).await?;
+            if answer.status == StatusCode::UNSUPPORTED_MEDIA_TYPE
+                && codec.is_some()
+                && route.step != RouteStep::StreamTurn
+            {
+                // The server does not decode our coding: once more with one it lists
+                // (the reference client's one retry), or uncompressed.
+                let caps = HttpCapabilities::from_headers(&answer.headers);
+                let retry = shared.options.compression_level.and_then(|level| {
+                    let codec = Codec::for_server(&caps.supported_encodings);
+                    caps.supported_encodings
+                        .iter()
+                        .any(|s| s == codec.token())
+                        .then_some((codec, level))
+                });
+                return shared.post(&url, body, retry, false).await;
+            }
+            Ok(answer)
+        };
+        let answer = self
+            .shared
+            .run(&self.control, remaining, post)
+            .map_err(|e| match e {
+                Failure::Deadline => Error::Io(deadline.expire()),
+                other => other.into_error(&self.shared.base),
+            })?;
+        self.shared.finish(answer)
+    }
+}
+
+/// One answer, status screened and body decoded.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+/// Why a request produced no answer.
+enum Failure {
+    Deadline,
+    Interrupted,
+    Request(reqwest::Error),
+    Error(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Error(e)
+    }
+}
+
+impl From<RpcError> for Failure {
+    fn from(e: RpcError) -> Self {
+        Failure::Error(e.into())
+    }
+}
+
+impl Failure {
+    fn into_error(self, base: &str) -> Error {
+        match self {
+            Failure::Deadline => Error::Io(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the HTTP request timed out",
+            )),
+            Failure::Interrupted => Error::Io(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "the HTTP request was interrupted",
+            )),
+            Failure::Request(e) => request_error(base, &e),
+            Failure::Error(e) => e,
+        }
+    }
+}
+
+/// A reqwest failure as the engine's error: refused or unreachable → `Connect`, a
+/// connection that broke mid-request → `Disconnected`.
+fn request_error(base: &str, e: &reqwest::Error) -> Error {
+    let mut chain = e.to_string();
+    let mut kind = None;
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        if let Some(io) = s.downcast_ref::<io::Error>() {
+            kind.get_or_insert(io.kind());
+        }
+        source = s.source();
+    }
+    if e.is_connect() {
+        let kind = kind.unwrap_or(if e.is_timeout() {
+            io::ErrorKind::TimedOut
+        } else {
+            io::ErrorKind::ConnectionRefused
+        });
+        return Error::Connect {
+            endpoint: base.to_owned(),
+            source: io::Error::new(kind, chain),
+        };
+    }
+    Error::Disconnected(format!("the HTTP request failed: {chain}"))
+}
+
+impl Shared {
+    /// Runs `work` on this connector's runtime within `timeout`, unless `control` is
+    /// interrupted first.
+    fn run<T>(
+        &self,
+        control: &HttpControl,
+        timeout: Option<Duration>,
+        work: impl Future<Output = std::result::Result<T, Failure>>,
+    ) -> std::result::Result<T, Failure> {
+        let mut interrupted = control.interrupted.subscribe();
+        if *interrupted.borrow_and_update() {
+            return Err(Failure::Interrupted);
+        }
+        self.runtime.block_on(async {
+            let work = async {
+                match timeout {
+                    Some(t) => tokio::time::timeout(t, work)
+                        .await
+                        .unwrap_or(Err(Failure::Deadline)),
+                    None => work.await,
+                }
+            };
+            let mut work = pin!(work);
+            let mut stop = pin!(interrupted.wait_for(|v| *v));
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(done) = work.as_mut().poll(cx) {
+                    return Poll::Ready(done);
+                }
+                match stop.as_mut().poll(cx) {
+                    Poll::Ready(_) => Poll::Ready(Err(Failure::Interrupted)),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+            .await
+        })
+    }
+
+    /// The cached capabilities, probing first when there are none or they expired.
+    fn capabilities(
+        &self,
+        control: &HttpControl,
+        timeout: Option<Duration>,
+    ) -> Result<HttpCapabilities> {
+        if let Ok(cache) = self.caps.lock()
+            && let Some(cached) = cache.as_ref()
+            && cached.until.is_none_or(|until| Instant::now() < until)
+        {
+            return Ok(cached.caps.clone());
+        }
+        let url = format!("{}/health", self.base);
+        let probe = async {
+            let response = retry::send(&self.options.retry, true, || {
+                self.http
+                    .request(Method::OPTIONS, &url)
+                    .headers(self.headers.clone())
+                    .header(ACCEPT_MAX, self.options.accept_max_response_bytes)
+            })
+            .await?;
+            Ok(response)
+        };
+        let response = self
+            .run(control, timeout, probe)
+            .map_err(|e| e.into_error(&self.base))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(RpcError::new(
+                "ProtocolError",
+                format!("Capability discovery failed with HTTP {}", status.as_u16()),
+            )
+            .into());
+        }
+        let caps = HttpCapabilities::from_headers(response.headers());
+        if !caps.accept_max_response_bytes_support {
+            return Err(RpcError::new(
+                "ProtocolError",
+                "Server does not advertise VGI-Accept-Max-Response-Bytes support",
+            )
+            .into());
+        }
+        let until = caps::max_age(response.headers()).map(|age| Instant::now() + age);
+        if let Ok(mut cache) = self.caps.lock() {
+            *cache = Some(Cached {
+                caps: caps.clone(),
+                until,
+            });
+        }
+        Ok(caps)
+    }
+
+    /// POSTs one request body and reads the answer with the budget's bound.
+    async fn post(
+        &self,
+        url: &str,
+        body: &[u8],
+        codec: Option<(Codec, i32)>,
+        retryable: bool,
+    ) -> std::result::Result<Answer, Failure> {
+        let (payload, coding) = match codec {
+            Some((codec, level)) => (codec.compress(body, level)?, Some(codec.token())),
+            None => (body.to_vec(), None),
+        };
+        let limit = self.options.accept_max_response_bytes;
+        let policy = if retryable {
+            &self.options.retry
+        } else {
+            &None
+        };
+        let mut response = retry::send(policy, retryable, || {
+            let mut request = self
+                .http
+                .post(url)
+                .headers(self.headers.clone())
+                .header(reqwest::header::CONTENT_TYPE, ARROW)
+                .header(ACCEPT_MAX, limit)
+                .header(reqwest::header::ACCEPT_ENCODING, "zstd, gzip")
+                .body(payload.clone());
+            if let Some(coding) = coding {
+                request = request.header(reqwest::header::CONTENT_ENCODING, coding);
+            }
+            request
+        })
+        .await?;
+        let support: Vec<&[u8]> = response
+            .headers()
+            .get_all(ACCEPT_MAX_SUPPORT)
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect();
+        if support != [b"true"] {
+            return Err(RpcError::new(
+                "ProtocolError",
+                "Every capped RPC response must contain exactly one VGI-Accept-Max-Response-Bytes-Support: true field",
+            )
+            .into());
+        }
+        let status = response.status();
+        let headers = response.headers().clone();
+        let mut raw = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(Failure::Request)? {
+            raw.extend_from_slice(&chunk);
+            if u64::try_from(raw.len()).unwrap_or(u64::MAX) > limit
+                && content_coding(&headers).is_none()
+            {
+                let read = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
+                body::check_size(raw.len().min(read), limit)?;
+            }
+            if raw.len() as u64 > limit.saturating_mul(64) {
+                return Err(body::io_error(
+                    io::ErrorKind::InvalidData,
+                    "the compressed answer body is implausibly large",
+                )
+                .into());
+            }
+        }
+        let body = match content_coding(&headers) {
+            Some(Ok(codec)) => codec.decompress(&raw, limit)?,
+            Some(Err(token)) => {
+                return Err(Error::protocol(format!(
+                    "the server answered with an unknown content coding {token:?}"
+                ))
+                .into());
+            }
+            None => raw,
+        };
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Screens an answer's status: Arrow bodies go to the engine whatever the status.
+    fn finish(&self, answer: Answer) -> Result<Vec<u8>> {
+        let status = answer.status.as_u16();
+        if answer.status == StatusCode::UNAUTHORIZED {
+            return Err(body::unauthorized(&answer.body));
+        }
+        if answer.status == StatusCode::PAYLOAD_TOO_LARGE {
+            return Err(RpcError::new(
+                "RequestTooLarge",
+                "Request exceeds max_request_bytes and the server does not advertise upload_url_support",
+            )
+            .with_code(crate::ErrorCode::ResourceExhausted)
+            .into());
+        }
+        body::require_arrow(status, &answer.body)?;
+        Ok(answer.body)
+    }
+}
+
+/// The answer's content coding: `Content-Encoding`, else `X-VGI-Content-Encoding`;
+/// `identity` is none. `Err` carries a coding this client cannot decode.
+fn content_coding(headers: &HeaderMap) -> Option<std::result::Result<Codec, String>> {
+    let token = headers
+        .get(reqwest::header::CONTENT_ENCODING)
+        .or_else(|| headers.get("x-vgi-content-encoding"))
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty() && v != "identity")?;
+    Some(Codec::parse(&token).ok_or(token))
+}
