@@ -64,13 +64,24 @@ pub enum StderrMode {
     Null,
 }
 
+/// Default [`ConnectOptions::connect_timeout`].
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`ConnectOptions::read_idle_timeout`].
+pub const DEFAULT_READ_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Options for opening a connection.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ConnectOptions {
     /// TCP connect timeout (`None`: the system's); over HTTP also the bound on the
-    /// capability probe made when connecting.
+    /// capability probe made when connecting. Default [`DEFAULT_CONNECT_TIMEOUT`].
     pub connect_timeout: Option<Duration>,
+    /// On sockets (`unix:`, `tcp://`): how long one read may wait for the server's next
+    /// byte before the call fails with [`Error::Timeout`](crate::Error::Timeout), so a
+    /// server that accepts and goes silent cannot hang the client. Bounds each wait, not
+    /// the whole call (that is [`CallOptions::timeout`]). Default
+    /// [`DEFAULT_READ_IDLE_TIMEOUT`]; `None`: wait forever.
+    pub read_idle_timeout: Option<Duration>,
     /// An `exec:` worker's standard error; default: capture the last 64 KiB.
     pub stderr: StderrMode,
     /// How long a dropped client waits for an `exec:` worker to exit after its stdin
@@ -173,7 +184,8 @@ impl Default for HttpRetry {
 impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
-            connect_timeout: None,
+            connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
+            read_idle_timeout: Some(DEFAULT_READ_IDLE_TIMEOUT),
             stderr: StderrMode::Capture(64 << 10),
             exit_grace: Duration::from_millis(500),
             reconnect: true,
@@ -185,9 +197,15 @@ impl Default for ConnectOptions {
 }
 
 impl ConnectOptions {
-    /// Sets [`ConnectOptions::connect_timeout`].
-    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = Some(timeout);
+    /// Sets [`ConnectOptions::connect_timeout`] (`None`: the system's).
+    pub fn with_connect_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.connect_timeout = timeout.into();
+        self
+    }
+
+    /// Sets [`ConnectOptions::read_idle_timeout`] (`None`: wait forever).
+    pub fn with_read_idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.read_idle_timeout = timeout.into();
         self
     }
 

@@ -41,10 +41,8 @@ impl Connect for AddressConnector {
         }
         let link = match &self.address {
             Address::Exec(argv) => stdio::spawn(argv, &self.options, deadline)?,
-            Address::Unix(path) => unix::connect(path, deadline)?,
-            Address::Tcp(host, port) => {
-                tcp::connect(host, *port, self.options.connect_timeout, deadline)?
-            }
+            Address::Unix(path) => unix::connect(path, self.options.read_idle_timeout, deadline)?,
+            Address::Tcp(host, port) => tcp::connect(host, *port, &self.options, deadline)?,
             Address::Http(url) => return http_connector(url, &self.options)?.connect(deadline),
         };
         match self.options.shm {

@@ -5,7 +5,9 @@
 //! One mechanism gives one meaning: the deadline bounds the whole call, across however
 //! many reads it needs, where `SO_RCVTIMEO` would bound each read separately (and costs a
 //! `setsockopt` per read to keep in step with a shrinking budget). Without an armed
-//! deadline no `poll` is made: the call path stays at one `read`.
+//! deadline no `poll` is made: the call path stays at one `read`. `SO_RCVTIMEO` does
+//! serve the connection's idle bound (set once at connect), which is per read by nature;
+//! when it fires the call reports a timeout like the deadline's.
 
 use std::io::{self, Read};
 use std::os::fd::AsFd;
@@ -53,7 +55,18 @@ impl<T: Read + AsFd> Read for DeadlineReader<T> {
                 remaining = self.deadline.remaining().unwrap_or_default();
             }
         }
-        self.inner.read(buf)
+        match self.inner.read(buf) {
+            // The socket's idle timeout (`SO_RCVTIMEO`) fired: the call timed out.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Err(self.deadline.expire())
+            }
+            other => other,
+        }
     }
 }
 

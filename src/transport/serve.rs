@@ -22,9 +22,7 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
 use super::listener::{Listener, SocketStream};
 use super::shutdown::Shutdown;
-use crate::server::{
-    ConnectionInfo, ReadPhases, Server, refuse_connection, serve_connection_with,
-};
+use crate::server::{ConnectionInfo, ReadPhases, Server, refuse_connection, serve_connection_with};
 use crate::{Error, Result};
 
 /// How many refusals may be answered at once; past this, extra clients are dropped

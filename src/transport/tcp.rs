@@ -6,11 +6,10 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::fd::socket_link;
 use super::listener::Listener;
-use crate::client::{Deadline, Link};
+use crate::client::{ConnectOptions, Deadline, Link};
 use crate::server::Peer;
 use crate::{Error, Result};
 
@@ -65,9 +64,10 @@ impl Listener for TcpSocketListener {
 pub(crate) fn connect(
     host: &str,
     port: u16,
-    timeout: Option<Duration>,
+    options: &ConnectOptions,
     deadline: &Arc<Deadline>,
 ) -> Result<Link> {
+    let timeout = options.connect_timeout;
     let fail = |source: io::Error| Error::Connect {
         endpoint: format!("tcp://{host}:{port}"),
         source,
@@ -94,5 +94,6 @@ pub(crate) fn connect(
         }
     };
     stream.set_nodelay(true)?;
+    stream.set_read_timeout(options.read_idle_timeout)?;
     socket_link(stream, deadline)
 }

@@ -8,6 +8,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::fd::socket_link;
 use super::listener::Listener;
@@ -99,10 +100,15 @@ impl Listener for UnixSocketListener {
 }
 
 /// Opens a client link to the Unix socket at `path`.
-pub(crate) fn connect(path: &Path, deadline: &Arc<Deadline>) -> Result<Link> {
+pub(crate) fn connect(
+    path: &Path,
+    read_idle_timeout: Option<Duration>,
+    deadline: &Arc<Deadline>,
+) -> Result<Link> {
     let stream = UnixStream::connect(path).map_err(|source| Error::Connect {
         endpoint: format!("unix:{}", path.display()),
         source,
     })?;
+    stream.set_read_timeout(read_idle_timeout)?;
     socket_link(stream, deadline)
 }

@@ -77,11 +77,16 @@ struct Cli {
     command: Command,
 }
 
+/// Default `--timeout`: long enough for any interactive call, short enough that a
+/// silent server does not hang a script.
+const DEFAULT_TIMEOUT_SECS: f64 = 30.0;
+
 #[derive(Debug, Args)]
 struct Global {
-    /// Deadline for each call, in seconds.
-    #[arg(long, global = true, value_name = "SECS")]
-    timeout: Option<f64>,
+    /// Deadline for each call (a stream: the whole stream), in seconds; 0 for none.
+    /// A silent or endless server then fails with exit status 3 instead of hanging.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT_SECS)]
+    timeout: f64,
     /// Show remote tracebacks and log every message in and out on stderr
     /// (`-v`: each batch; `-vv`: also stream starts and ends).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -197,7 +202,8 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> Outcome {
     wire_log(cli.global.verbose);
     let mut options = CallOptions::default();
-    if let Some(secs) = cli.global.timeout {
+    let secs = cli.global.timeout;
+    if secs != 0.0 {
         let timeout = Duration::try_from_secs_f64(secs)
             .map_err(|e| Failure::usage(format!("--timeout {secs}: {e}")))?;
         options = options.with_timeout(timeout);

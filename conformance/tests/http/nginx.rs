@@ -92,7 +92,10 @@ fn start_nginx(upstreams: &[u16]) -> Nginx {
          proxy_set_header Connection \"\";\n        }}\n    }}\n}}\n"
     );
     let conf_path = dir.0.join("nginx.conf");
-    std::fs::File::create(&conf_path).unwrap().write_all(conf.as_bytes()).unwrap();
+    std::fs::File::create(&conf_path)
+        .unwrap()
+        .write_all(conf.as_bytes())
+        .unwrap();
     let child = Command::new(&binary)
         .arg("-p")
         .arg(&dir.0)
@@ -103,7 +106,11 @@ fn start_nginx(upstreams: &[u16]) -> Nginx {
         .unwrap_or_else(|e| panic!("cannot start {binary}: {e} (set VGI_NGINX)"));
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Nginx { child, _dir: dir, port };
+            return Nginx {
+                child,
+                _dir: dir,
+                port,
+            };
         }
         std::thread::sleep(Duration::from_millis(25));
     }
@@ -120,13 +127,23 @@ fn via(port: u16, path: &str, id: &str, body: &[u8]) -> Reply {
 
 fn producer(port: u16, n: usize) -> (Vec<String>, Vec<i64>) {
     let mut ids = vec![format!("p{n}-0")];
-    let init = via(port, "/ConformanceService/produce_n/init", &ids[0], &int_request("produce_n", &[("count", 3)]));
+    let init = via(
+        port,
+        "/ConformanceService/produce_n/init",
+        &ids[0],
+        &int_request("produce_n", &[("count", 3)]),
+    );
     let call = init.token(keys::CALL_STATE).unwrap();
     let mut cursor = init.token(keys::STREAM_STATE);
     let mut values = indices(&init);
     while let Some(c) = cursor {
         ids.push(format!("p{n}-{}", ids.len()));
-        let reply = via(port, "/ConformanceService/produce_n/exchange", ids.last().unwrap(), &tick(&c, &call, &[]));
+        let reply = via(
+            port,
+            "/ConformanceService/produce_n/exchange",
+            ids.last().unwrap(),
+            &tick(&c, &call, &[]),
+        );
         values.extend(indices(&reply));
         cursor = reply.token(keys::STREAM_STATE);
     }
@@ -145,18 +162,31 @@ fn indices(reply: &Reply) -> Vec<i64> {
 fn exchange(port: u16, n: usize) -> (Vec<String>, Vec<f64>) {
     let factor = (n % 7) as f64 + 1.0;
     let params = RecordBatch::try_new(
-        Arc::new(Schema::new(vec![Field::new("factor", DataType::Float64, false)])),
+        Arc::new(Schema::new(vec![Field::new(
+            "factor",
+            DataType::Float64,
+            false,
+        )])),
         vec![Arc::new(Float64Array::from(vec![factor]))],
     )
     .unwrap();
     let mut ids = vec![format!("x{n}-0")];
-    let init = via(port, "/ConformanceService/exchange_scale/init", &ids[0], &stream(&params, &request_md("exchange_scale")));
+    let init = via(
+        port,
+        "/ConformanceService/exchange_scale/init",
+        &ids[0],
+        &stream(&params, &request_md("exchange_scale")),
+    );
     let call = init.token(keys::CALL_STATE).unwrap();
     let mut cursor = init.token(keys::STREAM_STATE).unwrap();
     let mut out = Vec::new();
     for turn in 1..=3 {
         let input = RecordBatch::try_new(
-            Arc::new(Schema::new(vec![Field::new("value", DataType::Float64, false)])),
+            Arc::new(Schema::new(vec![Field::new(
+                "value",
+                DataType::Float64,
+                false,
+            )])),
             vec![Arc::new(Float64Array::from(vec![f64::from(turn)]))],
         )
         .unwrap();
@@ -164,7 +194,12 @@ fn exchange(port: u16, n: usize) -> (Vec<String>, Vec<f64>) {
             .with(keys::STREAM_STATE, cursor.clone())
             .with(keys::CALL_STATE, call.clone());
         ids.push(format!("x{n}-{turn}"));
-        let reply = via(port, "/ConformanceService/exchange_scale/exchange", ids.last().unwrap(), &stream(&input, &md));
+        let reply = via(
+            port,
+            "/ConformanceService/exchange_scale/exchange",
+            ids.last().unwrap(),
+            &stream(&input, &md),
+        );
         let (batch, md) = reply.batches().into_iter().next().unwrap();
         out.push(batch.column(0).as_primitive::<Float64Type>().value(0) / factor);
         cursor = md.get(keys::STREAM_STATE).unwrap().to_owned();
@@ -199,9 +234,17 @@ fn streams_behind_nginx_continue_on_the_other_worker() {
     let mut continuations = 0;
     for ids in &requests {
         for pair in ids.windows(2) {
-            let before = served.get(&pair[0]).unwrap_or_else(|| panic!("{} unrecorded", pair[0]));
-            let after = served.get(&pair[1]).unwrap_or_else(|| panic!("{} unrecorded", pair[1]));
-            assert_ne!(before, after, "{} and {} ran on the same worker", pair[0], pair[1]);
+            let before = served
+                .get(&pair[0])
+                .unwrap_or_else(|| panic!("{} unrecorded", pair[0]));
+            let after = served
+                .get(&pair[1])
+                .unwrap_or_else(|| panic!("{} unrecorded", pair[1]));
+            assert_ne!(
+                before, after,
+                "{} and {} ran on the same worker",
+                pair[0], pair[1]
+            );
             continuations += 1;
         }
     }

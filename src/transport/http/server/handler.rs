@@ -91,7 +91,8 @@ async fn dispatch(app: &Arc<App>, request: Request, request_id: &HeaderValue) ->
                     text(request_id),
                 );
                 let _ = shot.reject(&reserved_error(&name), "", &name);
-                let (body, coding) = reply::encode_body(reply::coding_for(app, &parts.headers), shot.body.bytes);
+                let (body, coding) =
+                    reply::encode_body(reply::coding_for(app, &parts.headers), shot.body.bytes);
                 reply::arrow(404, body, false, coding)
             }
             Method::OPTIONS => reply::options("POST", false),

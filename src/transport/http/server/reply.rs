@@ -23,7 +23,10 @@ pub(crate) fn coding_for(app: &App, request: &HeaderMap) -> Option<(Coding, bool
 
 /// An Arrow body, coded with `coding` (on the blocking pool: compressing a large answer
 /// must not stall an async worker).
-pub(crate) fn encode_body(coding: Option<(Coding, bool)>, body: Vec<u8>) -> (Vec<u8>, Option<(Coding, bool)>) {
+pub(crate) fn encode_body(
+    coding: Option<(Coding, bool)>,
+    body: Vec<u8>,
+) -> (Vec<u8>, Option<(Coding, bool)>) {
     match coding {
         Some((c, custom)) if !body.is_empty() => match encoding::encode(c, &body) {
             Ok(packed) => (packed, Some((c, custom))),
@@ -34,7 +37,12 @@ pub(crate) fn encode_body(coding: Option<(Coding, bool)>, body: Vec<u8>) -> (Vec
 }
 
 /// An Arrow answer whose body is already coded as `coding` says.
-pub(crate) fn arrow(status: u16, body: Vec<u8>, failed: bool, coding: Option<(Coding, bool)>) -> Response {
+pub(crate) fn arrow(
+    status: u16,
+    body: Vec<u8>,
+    failed: bool,
+    coding: Option<(Coding, bool)>,
+) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ARROW_STREAM));
