@@ -39,12 +39,13 @@ fn unknown_flags_are_refused() -> Result<()> {
 }
 
 #[test]
-fn unsupported_transports_exit_two() -> Result<()> {
-    for args in [&["--http"][..], &["--http", "8080"]] {
-        let out = run(args)?;
-        ensure!(out.status.code() == Some(2), "{args:?}: {:?}", out.status);
-        ensure!(String::from_utf8_lossy(&out.stderr).contains("not supported yet"));
-    }
+fn unsupported_features_exit_two() -> Result<()> {
+    let out = run(&["--pipe", "--fake-storage", "http://127.0.0.1:1"])?;
+    ensure!(out.status.code() == Some(2), "{:?}", out.status);
+    ensure!(String::from_utf8_lossy(&out.stderr).contains("not supported yet"));
+    let out = run(&["--http", "0", "--token-key", "abc"])?;
+    ensure!(out.status.code() == Some(2), "{:?}", out.status);
+    ensure!(String::from_utf8_lossy(&out.stderr).contains("expected 64 hex digits"));
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 //! | `unix` | [`UnixSocketListener`] | `unix:<path>` |
 //! | `tcp` | [`TcpSocketListener`] | `tcp://host:port` |
 //! | [`shm`] | [`shm::ShmHost`], installed by `stdio` and `unix` | [`shm::ShmChannel`], with `ConnectOptions::with_shm` on `exec:`/`unix:` |
+//! | [`http`] | [`http::router`] / [`http::serve`] (axum on tokio) | `http://host:port[/prefix]`, `https://…` (reqwest) |
 //!
 //! Shared memory rides beside a pipe or Unix socket rather than replacing it: the
 //! engines see it only as a [`SideChannel`](crate::wire::SideChannel) (the client's from
