@@ -31,6 +31,13 @@ pub struct TransportRow {
     pub raw_gbps: f64,
     /// memcpy of the same bytes, GB/s.
     pub memcpy_gbps: f64,
+    /// `produce_mixed` with ~3 MB batches, GB/s of payload (median of runs).
+    pub producer_large_gbps: f64,
+    /// `exchange_mixed` round trips of ~3 MB batches, GB/s of payload both ways
+    /// (median of runs).
+    pub exchange_large_gbps: f64,
+    /// memcpy of the same bytes in ~3 MB chunks, same run and placement, GB/s (median).
+    pub memcpy_large_gbps: f64,
     /// `exchange_scale` round trip, median.
     pub exchange_p50: Duration,
     /// `void_noop` calls/s with 1, 4 and 16 concurrent clients.
@@ -119,6 +126,34 @@ pub fn markdown(rows: &[TransportRow]) -> String {
                 ratio(ri, pi),
             );
         }
+    }
+    s
+}
+
+/// The large-batch table: ~3 MB batches produced and echoed on every transport beside
+/// a memcpy of the same bytes (same run and placement), and each producer against the
+/// unix one of its placement.
+pub fn large_markdown(rows: &[TransportRow]) -> String {
+    let mut s = String::new();
+    s.push_str("| placement | transport | producer ~3 MB GB/s | exchange ~3 MB GB/s (both ways) | memcpy 3 MB GB/s | producer / memcpy | producer / unix producer | exchange / memcpy |\n");
+    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
+    for r in rows {
+        let unix = rows
+            .iter()
+            .find(|u| u.placement == r.placement && u.transport == "unix")
+            .map_or(0.0, |u| u.producer_large_gbps);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
+            r.placement,
+            r.transport,
+            r.producer_large_gbps,
+            r.exchange_large_gbps,
+            r.memcpy_large_gbps,
+            ratio(r.producer_large_gbps, r.memcpy_large_gbps),
+            ratio(r.producer_large_gbps, unix),
+            ratio(r.exchange_large_gbps, r.memcpy_large_gbps),
+        );
     }
     s
 }
@@ -260,6 +295,23 @@ mod tests {
         assert!(md.contains("| same-core | unix | 4.00 | 10.00 |"), "{md}");
         assert!(md.contains("| 2.50 |"), "noop / ping-pong ratio: {md}");
         assert!(md.contains("| 40.00 |"), "python / rust ratio: {md}");
+        let shm = TransportRow {
+            placement: "same-core",
+            transport: "shm",
+            producer_large_gbps: 9.0,
+            exchange_large_gbps: 6.0,
+            memcpy_large_gbps: 12.0,
+            ..TransportRow::default()
+        };
+        let unix = TransportRow {
+            producer_large_gbps: 3.0,
+            ..row.clone()
+        };
+        let large = large_markdown(&[unix, shm]);
+        assert!(
+            large.contains("| same-core | shm | 9.00 | 6.00 | 12.00 | 0.75 | 3.00 | 0.50 |"),
+            "{large}"
+        );
         let svg = svg(&[row]);
         assert!(svg.starts_with("<svg"));
         assert_eq!(
