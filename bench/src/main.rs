@@ -6,7 +6,8 @@
 //! vgi-rpc-bench [--out DIR] [--no-python]      # summary (VGI_BENCH_PLACEMENT=same|split)
 //! vgi-rpc-bench worker [--pipe | --unix PATH | --tcp HOST:PORT] [--threaded]
 //! vgi-rpc-bench raw-server [--pipe | --unix PATH | --tcp HOST:PORT]
-//! vgi-rpc-bench drive [--shm SIZE] ADDRESS noop|produce|exchange N [BATCH_BYTES]   # a fixed load, for strace/perf
+//! vgi-rpc-bench drive [--shm SIZE] [--validation full|standard|none] ADDRESS noop|produce|exchange N [BATCH_BYTES]
+//!                                                # a fixed load, for strace/perf
 //! ```
 //!
 //! Besides the main table, the summary measures ~3 MB batches on every transport (the
@@ -53,26 +54,38 @@ fn main() -> anyhow::Result<()> {
 
 /// `drive ADDRESS noop N` makes N `void_noop` calls; `drive ADDRESS produce N` drains
 /// N mixed batches of BATCH_BYTES (default 1 MiB); `drive ADDRESS exchange N` echoes N
-/// of them through `exchange_mixed`. `--shm SIZE` (first) adds a shared-memory segment
-/// of SIZE bytes. Prints the elapsed time.
-fn drive(args: &[String]) -> anyhow::Result<()> {
-    let (shm, args) = match args {
-        [flag, size, rest @ ..] if flag == "--shm" => (Some(size.parse::<usize>()?), rest),
-        rest => (None, rest),
-    };
+/// of them through `exchange_mixed`. `--shm SIZE` adds a shared-memory segment of SIZE
+/// bytes, `--validation LEVEL` checks received batches at LEVEL (below `full` only for
+/// an `exec:` worker). Prints the elapsed time.
+fn drive(mut args: &[String]) -> anyhow::Result<()> {
+    let mut options = ConnectOptions::default();
+    loop {
+        match args {
+            [flag, size, rest @ ..] if flag == "--shm" => {
+                options = options.with_shm(size.parse()?);
+                args = rest;
+            }
+            [flag, level, rest @ ..] if flag == "--validation" => {
+                #[allow(unsafe_code)]
+                // SAFETY: a level below full is the caller's explicit choice for a worker
+                // it trusts (this binary's own, for measurement); the library applies it
+                // only to `exec:` workers.
+                let lowered = unsafe { options.with_validation(level.parse()?) };
+                options = lowered;
+                args = rest;
+            }
+            _ => break,
+        }
+    }
     let (address, what, n, batch) = match args {
         [a, w, n] => (a, w, n, PRODUCER_BATCH),
         [a, w, n, b] => (a, w, n, b.parse()?),
         _ => anyhow::bail!(
-            "usage: vgi-rpc-bench drive [--shm SIZE] ADDRESS noop|produce|exchange N [BATCH_BYTES]"
+            "usage: vgi-rpc-bench drive [--shm SIZE] [--validation LEVEL] ADDRESS noop|produce|exchange N [BATCH_BYTES]"
         ),
     };
     let n: usize = n.parse()?;
     let p = Params::new()?;
-    let mut options = ConnectOptions::default();
-    if let Some(size) = shm {
-        options = options.with_shm(size);
-    }
     let mut client = Client::connect_with(&address.parse()?, options)?;
     let rows = scenario::mixed_rows_for(batch);
     let start = Instant::now();
