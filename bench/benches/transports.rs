@@ -8,7 +8,8 @@
 //! - `exchange`: one `exchange_scale` round trip;
 //! - `large`: ~3 MB batches (int64 + float64 + utf8) on every transport, produced
 //!   (`produce_mixed`) and echoed (`exchange_mixed`, bytes counted both ways), beside a
-//!   memcpy of the same bytes in the same run and placement;
+//!   memcpy of the same bytes in the same run and placement; on `exec:` rows also with
+//!   both ends validating at `standard` (`*-standard`, the opt-in for a trusted worker);
 //! - `concurrent`: 1, 4 and 16 clients calling `void_noop` (calls/s);
 //! - `python`: the same conformance calls against the Python reference worker, when
 //!   its venv exists (`VGI_VENV`, default `target/py-venv` of this workspace).
@@ -27,8 +28,12 @@ use std::path::Path;
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
 use vgi_rpc::client::Client;
+use vgi_rpc::wire::Validation;
 use vgi_rpc_bench::placement::{self, Placement};
 use vgi_rpc_bench::raw::{Baseline as _, READ_CHUNK, memcpy};
 use vgi_rpc_bench::scenario::{self, ExchangeSession, MixedExchange, Params};
@@ -182,29 +187,47 @@ fn large(c: &mut Criterion, place: &Placement) {
     });
     for t in TRANSPORTS {
         let end = transport::start(&transport::rust_worker(exe()), t, place).unwrap();
-        let mut client = end.connect().unwrap();
-        g.throughput(Throughput::Bytes(batch * LARGE_BATCHES as u64));
-        g.bench_function(BenchmarkId::new("producer", t.name), |b| {
-            b.iter(|| scenario::produce_mixed(&mut client, rows, LARGE_BATCHES).unwrap())
-        });
-        g.throughput(Throughput::Bytes(2 * batch * LARGE_BATCHES as u64));
-        let mut ex = MixedExchange::open(&mut client, rows).unwrap();
-        g.bench_function(BenchmarkId::new("exchange", t.name), |b| {
-            b.iter(|| {
-                for _ in 0..LARGE_BATCHES {
-                    ex.round_trip().unwrap();
-                }
-            })
-        });
-        ex.close().unwrap();
-        assert_eq!(
-            client.side_channel().is_some(),
-            t.shm.is_some(),
-            "{}: shared memory in use",
-            t.name
-        );
+        large_rows(&mut g, "", &mut end.connect().unwrap(), t, rows);
+        if !t.announced {
+            let level = Validation::Standard;
+            let worker = transport::rust_worker_at(exe(), level);
+            let end = transport::start(&worker, t, place).unwrap();
+            let mut client = end.connect_with(transport::trusted_options(level)).unwrap();
+            large_rows(&mut g, "-standard", &mut client, t, rows);
+        }
     }
     g.finish();
+}
+
+/// `producer{suffix}/<t>` and `exchange{suffix}/<t>` of the `large` group on `client`.
+fn large_rows(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    suffix: &str,
+    client: &mut Client,
+    t: &Transport,
+    rows: usize,
+) {
+    let batch = (rows * MIXED_ROW_BYTES) as u64;
+    g.throughput(Throughput::Bytes(batch * LARGE_BATCHES as u64));
+    g.bench_function(BenchmarkId::new(format!("producer{suffix}"), t.name), |b| {
+        b.iter(|| scenario::produce_mixed(client, rows, LARGE_BATCHES).unwrap())
+    });
+    g.throughput(Throughput::Bytes(2 * batch * LARGE_BATCHES as u64));
+    let mut ex = MixedExchange::open(client, rows).unwrap();
+    g.bench_function(BenchmarkId::new(format!("exchange{suffix}"), t.name), |b| {
+        b.iter(|| {
+            for _ in 0..LARGE_BATCHES {
+                ex.round_trip().unwrap();
+            }
+        })
+    });
+    ex.close().unwrap();
+    assert_eq!(
+        client.side_channel().is_some(),
+        t.shm.is_some(),
+        "{}: shared memory in use",
+        t.name
+    );
 }
 
 fn matrix(c: &mut Criterion) {

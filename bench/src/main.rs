@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! vgi-rpc-bench [--out DIR] [--no-python]      # summary (VGI_BENCH_PLACEMENT=same|split)
-//! vgi-rpc-bench worker [--pipe | --unix PATH | --tcp HOST:PORT] [--threaded]
+//! vgi-rpc-bench worker [--pipe | --unix PATH | --tcp HOST:PORT] [--threaded] [--validation LEVEL]
 //! vgi-rpc-bench raw-server [--pipe | --unix PATH | --tcp HOST:PORT]
 //! vgi-rpc-bench drive [--shm SIZE] [--validation full|standard|none] ADDRESS noop|produce|exchange N [BATCH_BYTES]
 //!                                                # a fixed load, for strace/perf
@@ -21,13 +21,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use vgi_rpc::client::{Client, ConnectOptions};
+use vgi_rpc::wire::Validation;
 use vgi_rpc_bench::measure::{Latency, best_throughput, median_throughput, us};
 use vgi_rpc_bench::placement::{self, Placement, SAME_CORE};
 use vgi_rpc_bench::raw::{Baseline as _, READ_CHUNK, memcpy};
 use vgi_rpc_bench::report::{TransportRow, large_markdown, markdown, svg};
 use vgi_rpc_bench::scenario::{self, ExchangeSession, MixedExchange, Params};
 use vgi_rpc_bench::transport::{self, TRANSPORTS, Transport, WorkerProgram};
-use vgi_rpc_bench::worker::{parse_listen, run_raw_server, run_worker};
+use vgi_rpc_bench::worker::{parse_listen, parse_worker, run_raw_server, run_worker};
 
 /// Batch size of the summary's producer (bytes of payload per batch).
 const PRODUCER_BATCH: usize = 1 << 20;
@@ -45,7 +46,10 @@ const LATENCY_ITERS: usize = 2000;
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("worker") => run_worker(&parse_listen(&args[1..])?),
+        Some("worker") => {
+            let (listen, validation) = parse_worker(&args[1..])?;
+            run_worker(&listen, validation)
+        }
         Some("raw-server") => run_raw_server(&parse_listen(&args[1..])?),
         Some("drive") => drive(&args[1..]),
         _ => summary(&args),
@@ -129,6 +133,7 @@ fn summary(args: &[String]) -> anyhow::Result<()> {
     let started = Instant::now();
     let exe = std::env::current_exe()?;
     let ours = transport::rust_worker(&exe);
+    let trusted = transport::rust_worker_at(&exe, Validation::Standard);
     let raw = transport::raw_server(&exe);
     let python = if options.python {
         transport::python_worker()
@@ -146,6 +151,9 @@ fn summary(args: &[String]) -> anyhow::Result<()> {
         for t in TRANSPORTS {
             eprintln!("measuring {} / {} ...", place.name, t.name);
             let mut row = measure_transport(&ours, &raw, t, &place)?;
+            if !t.announced {
+                measure_trusted(&mut row, &trusted, t, &place)?;
+            }
             if let Some(py) = &python {
                 compare_python(&mut row, &ours, py, t, &place)?;
             }
@@ -242,6 +250,30 @@ fn measure_transport(
         row.concurrent.push((n, rate));
     }
     Ok(row)
+}
+
+/// The large-batch figures again with both ends checking received batches only at
+/// `standard` (the `unsafe` opt-in for an `exec:` worker the client trusts).
+fn measure_trusted(
+    row: &mut TransportRow,
+    trusted: &WorkerProgram,
+    t: &Transport,
+    place: &Placement,
+) -> anyhow::Result<()> {
+    let rows = scenario::mixed_rows_for(LARGE_BATCH);
+    let end = transport::start(trusted, t, place)?;
+    let mut client = end.connect_with(transport::trusted_options(Validation::Standard))?;
+    row.producer_large_std_gbps = Some(median_throughput(LARGE_RUNS, || {
+        scenario::produce_mixed(&mut client, rows, LARGE_BATCHES)
+    })?);
+    let mut ex = MixedExchange::open(&mut client, rows)?;
+    row.exchange_large_std_gbps = Some(median_throughput(LARGE_RUNS, || {
+        (0..LARGE_BATCHES).try_fold(0, |bytes, _| {
+            Ok::<_, vgi_rpc::Error>(bytes + ex.round_trip()?)
+        })
+    })?);
+    ex.close()?;
+    Ok(())
 }
 
 /// Same calls against our worker and the Python reference: `void_noop`,
@@ -406,22 +438,34 @@ fn targets(rows: &[TransportRow]) -> String {
         let unix = rows
             .iter()
             .find(|u| u.placement == r.placement && u.transport == "unix")
-            .map_or(0.0, |u| u.producer_large_gbps);
-        let (prod, vs_unix) = (
-            r.producer_large_gbps / memcpy,
-            r.producer_large_gbps / unix.max(1e-12),
-        );
-        let exchange = r.exchange_large_gbps / memcpy;
-        let _ = writeln!(
-            s,
-            "- {} shm, ~3 MB batches: producer {:.2} GB/s = {prod:.2}x memcpy (target >= 0.8x: {}), {vs_unix:.2}x the unix producer (target >= 3x: {}); exchange {:.2} GB/s both ways = {exchange:.2}x memcpy (target >= 0.5x: {})",
-            r.placement,
-            r.producer_large_gbps,
-            verdict(prod >= 0.8),
-            verdict(vs_unix >= 3.0),
-            r.exchange_large_gbps,
-            verdict(exchange >= 0.5),
-        );
+            .map_or(0.0, |u| u.producer_large_gbps)
+            .max(1e-12);
+        let figures = [
+            (
+                "full",
+                Some(r.producer_large_gbps),
+                Some(r.exchange_large_gbps),
+            ),
+            (
+                "standard",
+                r.producer_large_std_gbps,
+                r.exchange_large_std_gbps,
+            ),
+        ];
+        for (level, producer, exchange) in figures {
+            let (Some(producer), Some(exchange)) = (producer, exchange) else {
+                continue;
+            };
+            let (prod, vs_unix, ex) = (producer / memcpy, producer / unix, exchange / memcpy);
+            let _ = writeln!(
+                s,
+                "- {} shm, ~3 MB batches, validation {level}: producer {producer:.2} GB/s = {prod:.2}x memcpy (target >= 0.8x: {}), {vs_unix:.2}x the unix producer (full; target >= 3x: {}); exchange {exchange:.2} GB/s both ways = {ex:.2}x memcpy (target >= 0.5x: {})",
+                r.placement,
+                verdict(prod >= 0.8),
+                verdict(vs_unix >= 3.0),
+                verdict(ex >= 0.5),
+            );
+        }
     }
     s
 }

@@ -38,6 +38,11 @@ pub struct TransportRow {
     pub exchange_large_gbps: f64,
     /// memcpy of the same bytes in ~3 MB chunks, same run and placement, GB/s (median).
     pub memcpy_large_gbps: f64,
+    /// [`Self::producer_large_gbps`] with both ends validating at `standard` (`exec:`
+    /// workers only: the opt-in for a trusted worker).
+    pub producer_large_std_gbps: Option<f64>,
+    /// [`Self::exchange_large_gbps`] with both ends validating at `standard`.
+    pub exchange_large_std_gbps: Option<f64>,
     /// `exchange_scale` round trip, median.
     pub exchange_p50: Duration,
     /// `void_noop` calls/s with 1, 4 and 16 concurrent clients.
@@ -131,20 +136,26 @@ pub fn markdown(rows: &[TransportRow]) -> String {
 }
 
 /// The large-batch table: ~3 MB batches produced and echoed on every transport beside
-/// a memcpy of the same bytes (same run and placement), and each producer against the
-/// unix one of its placement.
+/// a memcpy of the same bytes (same run and placement), each producer against the unix
+/// one of its placement, and (`exec:` rows) the same with validation `standard`.
 pub fn large_markdown(rows: &[TransportRow]) -> String {
     let mut s = String::new();
-    s.push_str("| placement | transport | producer ~3 MB GB/s | exchange ~3 MB GB/s (both ways) | memcpy 3 MB GB/s | producer / memcpy | producer / unix producer | exchange / memcpy |\n");
-    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("| placement | transport | producer ~3 MB GB/s | exchange ~3 MB GB/s (both ways) | memcpy 3 MB GB/s | producer / memcpy | producer / unix producer | exchange / memcpy | validation standard: producer GB/s (/ memcpy) | exchange GB/s (/ memcpy) |\n");
+    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in rows {
         let unix = rows
             .iter()
             .find(|u| u.placement == r.placement && u.transport == "unix")
             .map_or(0.0, |u| u.producer_large_gbps);
+        let vs_memcpy = |gbps: Option<f64>| {
+            gbps.map_or_else(
+                || "-".to_owned(),
+                |g| format!("{g:.2} ({})", ratio(g, r.memcpy_large_gbps)),
+            )
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} |",
             r.placement,
             r.transport,
             r.producer_large_gbps,
@@ -153,6 +164,8 @@ pub fn large_markdown(rows: &[TransportRow]) -> String {
             ratio(r.producer_large_gbps, r.memcpy_large_gbps),
             ratio(r.producer_large_gbps, unix),
             ratio(r.exchange_large_gbps, r.memcpy_large_gbps),
+            vs_memcpy(r.producer_large_std_gbps),
+            vs_memcpy(r.exchange_large_std_gbps),
         );
     }
     s
@@ -301,6 +314,7 @@ mod tests {
             producer_large_gbps: 9.0,
             exchange_large_gbps: 6.0,
             memcpy_large_gbps: 12.0,
+            producer_large_std_gbps: Some(10.2),
             ..TransportRow::default()
         };
         let unix = TransportRow {
@@ -309,7 +323,9 @@ mod tests {
         };
         let large = large_markdown(&[unix, shm]);
         assert!(
-            large.contains("| same-core | shm | 9.00 | 6.00 | 12.00 | 0.75 | 3.00 | 0.50 |"),
+            large.contains(
+                "| same-core | shm | 9.00 | 6.00 | 12.00 | 0.75 | 3.00 | 0.50 | 10.20 (0.85) | - |"
+            ),
             "{large}"
         );
         let svg = svg(&[row]);

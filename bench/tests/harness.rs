@@ -47,6 +47,24 @@ fn every_transport_serves_the_measured_calls() {
                 t.name
             ),
         }
+        if !t.announced {
+            // The `standard` validation variant of the large rows (worker and client).
+            let level = vgi_rpc::wire::Validation::Standard;
+            let worker = transport::rust_worker_at(exe(), level);
+            let trusted = transport::start(&worker, t, &SAME_CORE).unwrap();
+            let options = transport::trusted_options(level);
+            let mut client = trusted.connect_with(options).unwrap();
+            scenario::produce_mixed(&mut client, rows, 2).unwrap();
+            let mut ex = MixedExchange::open(&mut client, rows).unwrap();
+            ex.round_trip().unwrap();
+            ex.close().unwrap();
+            assert_eq!(
+                client.side_channel().is_some(),
+                t.shm.is_some(),
+                "{}",
+                t.name
+            );
+        }
         scenario::produce_int64(&mut client, 10, 2).unwrap();
         let mut ex = ExchangeSession::open(&mut client, &p).unwrap();
         ex.round_trip().unwrap();
