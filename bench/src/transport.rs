@@ -4,7 +4,8 @@
 //! [`Endpoint::open_raw`].
 //!
 //! Our worker, the raw baseline server and the Python reference all take the same flags,
-//! so adding a transport is one entry in [`TRANSPORTS`].
+//! so adding a transport is one entry in [`TRANSPORTS`]. Clients connect with
+//! [`Endpoint::connect`], which adds the row's shared-memory segment if it has one.
 
 use std::path::Path;
 
