@@ -6,12 +6,18 @@
 //! - `unary`: `void_noop`, `echo_string` (small args), `echo_bytes` 1 MiB;
 //! - `producer`: `produce_mixed` (int64 + float64 + utf8) from 1-row to ~3 MB batches;
 //! - `exchange`: one `exchange_scale` round trip;
+//! - `large`: ~3 MB batches (int64 + float64 + utf8) on every transport, produced
+//!   (`produce_mixed`) and echoed (`exchange_mixed`, bytes counted both ways), beside a
+//!   memcpy of the same bytes in the same run and placement; on `exec:` rows also with
+//!   both ends validating at `standard` (`*-standard`, the opt-in for a trusted worker);
 //! - `concurrent`: 1, 4 and 16 clients calling `void_noop` (calls/s);
 //! - `python`: the same conformance calls against the Python reference worker, when
 //!   its venv exists (`VGI_VENV`, default `target/py-venv` of this workspace).
 //!
-//! Each benchmark id is `<placement>/<group>/<transport>/...`; compare only ids of the
-//! same placement. Workers start outside the timed loops. The HTML report (with plots)
+//! The `shm` transport is the pipe with a 64 MiB shared-memory segment beside it (its
+//! byte-stream baselines are the pipe's). Each benchmark id is
+//! `<placement>/<group>/<transport>/...` (`<placement>/large/<what>/<transport>`);
+//! compare only ids of the same placement. Workers start outside the timed loops. The HTML report (with plots)
 //! lands in `target/criterion/report/index.html`.
 //!
 //! `cargo bench -p vgi-rpc-bench --bench transports [-- FILTER]`
@@ -22,11 +28,15 @@ use std::path::Path;
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
 use vgi_rpc::client::Client;
+use vgi_rpc::wire::Validation;
 use vgi_rpc_bench::placement::{self, Placement};
 use vgi_rpc_bench::raw::{Baseline as _, READ_CHUNK, memcpy};
-use vgi_rpc_bench::scenario::{self, ExchangeSession, Params};
+use vgi_rpc_bench::scenario::{self, ExchangeSession, MixedExchange, Params};
 use vgi_rpc_bench::service::MIXED_ROW_BYTES;
 use vgi_rpc_bench::transport::{self, TRANSPORTS, Transport, WorkerProgram};
 
@@ -69,7 +79,7 @@ fn baseline(c: &mut Criterion, place: &Placement, t: &Transport) {
 fn ours(c: &mut Criterion, place: &Placement, t: &Transport) {
     let end = transport::start(&transport::rust_worker(exe()), t, place).unwrap();
     let p = Params::new().unwrap();
-    let mut client = Client::connect(end.address()).unwrap();
+    let mut client = end.connect().unwrap();
 
     let mut g = c.benchmark_group(format!("{}/unary/{}", place.name, t.name));
     g.throughput(Throughput::Elements(1));
@@ -106,9 +116,8 @@ fn ours(c: &mut Criterion, place: &Placement, t: &Transport) {
 
     let mut g = c.benchmark_group(format!("{}/concurrent/{}", place.name, t.name));
     for n in [1usize, 4, 16] {
-        let clients: Vec<Mutex<Client>> = (0..n)
-            .map(|_| Mutex::new(Client::connect(end.address()).unwrap()))
-            .collect();
+        let clients: Vec<Mutex<Client>> =
+            (0..n).map(|_| Mutex::new(end.connect().unwrap())).collect();
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::new("noop-clients", n), &n, |b, &n| {
             b.iter_custom(|iters| concurrent(&clients, &p, iters, n))
@@ -145,7 +154,7 @@ fn python(c: &mut Criterion, place: &Placement, t: &Transport, py: &WorkerProgra
     let (rows, batches) = (131_072usize, 8usize);
     for program in [transport::rust_worker(exe()), py.clone()] {
         let end = transport::start(&program, t, place).unwrap();
-        let mut client = Client::connect(end.address()).unwrap();
+        let mut client = end.connect().unwrap();
         g.throughput(Throughput::Elements(1));
         g.bench_function(format!("{}/noop", program.label), |b| {
             b.iter(|| scenario::noop(&mut client, &p).unwrap())
@@ -159,6 +168,68 @@ fn python(c: &mut Criterion, place: &Placement, t: &Transport, py: &WorkerProgra
     g.finish();
 }
 
+/// Batch size of the `large` group.
+const LARGE_BATCH: usize = 3_000_000;
+/// Batches per `large` producer iteration, round trips per `large` exchange iteration.
+const LARGE_BATCHES: usize = 8;
+
+/// ~3 MB batches on every transport beside a memcpy of the same bytes, one group per
+/// placement so they read side by side.
+fn large(c: &mut Criterion, place: &Placement) {
+    let rows = scenario::mixed_rows_for(LARGE_BATCH);
+    let batch = (rows * MIXED_ROW_BYTES) as u64;
+    let mut g = c.benchmark_group(format!("{}/large", place.name));
+    let src = vec![1u8; batch as usize];
+    let mut dst = vec![0u8; batch as usize];
+    g.throughput(Throughput::Bytes(batch * LARGE_BATCHES as u64));
+    g.bench_function("memcpy", |b| {
+        b.iter(|| memcpy(&src, &mut dst, batch * LARGE_BATCHES as u64))
+    });
+    for t in TRANSPORTS {
+        let end = transport::start(&transport::rust_worker(exe()), t, place).unwrap();
+        large_rows(&mut g, "", &mut end.connect().unwrap(), t, rows);
+        if !t.announced {
+            let level = Validation::Standard;
+            let worker = transport::rust_worker_at(exe(), level);
+            let end = transport::start(&worker, t, place).unwrap();
+            let mut client = end.connect_with(transport::trusted_options(level)).unwrap();
+            large_rows(&mut g, "-standard", &mut client, t, rows);
+        }
+    }
+    g.finish();
+}
+
+/// `producer{suffix}/<t>` and `exchange{suffix}/<t>` of the `large` group on `client`.
+fn large_rows(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    suffix: &str,
+    client: &mut Client,
+    t: &Transport,
+    rows: usize,
+) {
+    let batch = (rows * MIXED_ROW_BYTES) as u64;
+    g.throughput(Throughput::Bytes(batch * LARGE_BATCHES as u64));
+    g.bench_function(BenchmarkId::new(format!("producer{suffix}"), t.name), |b| {
+        b.iter(|| scenario::produce_mixed(client, rows, LARGE_BATCHES).unwrap())
+    });
+    g.throughput(Throughput::Bytes(2 * batch * LARGE_BATCHES as u64));
+    let mut ex = MixedExchange::open(client, rows).unwrap();
+    g.bench_function(BenchmarkId::new(format!("exchange{suffix}"), t.name), |b| {
+        b.iter(|| {
+            for _ in 0..LARGE_BATCHES {
+                ex.round_trip().unwrap();
+            }
+        })
+    });
+    ex.close().unwrap();
+    assert_eq!(
+        client.side_channel().is_some(),
+        t.shm.is_some(),
+        "{}: shared memory in use",
+        t.name
+    );
+}
+
 fn matrix(c: &mut Criterion) {
     let py = transport::python_worker();
     if py.is_none() {
@@ -166,8 +237,12 @@ fn matrix(c: &mut Criterion) {
     }
     for place in placement::selected() {
         placement::pin_current_thread(place.client).unwrap();
+        large(c, &place);
         for t in TRANSPORTS {
-            baseline(c, &place, t);
+            // A shared-memory transport's byte stream is another row's (the pipe's).
+            if t.shm.is_none() {
+                baseline(c, &place, t);
+            }
             ours(c, &place, t);
             if let Some(py) = &py {
                 python(c, &place, t, py);

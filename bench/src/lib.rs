@@ -11,7 +11,8 @@
 //! `worker` subcommand (hosting the conformance services plus [`service::BenchService`]),
 //! its `raw-server` subcommand (the baselines), or the Python reference worker. All three
 //! speak the same command line (`--pipe | --unix PATH | --tcp HOST:PORT`), so a transport
-//! is one entry in [`transport::TRANSPORTS`].
+//! is one entry in [`transport::TRANSPORTS`]; shared memory (`shm`) is the pipe's entry
+//! plus a segment its clients create ([`transport::Endpoint::connect`]).
 
 pub mod measure;
 pub mod placement;

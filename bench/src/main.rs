@@ -4,35 +4,52 @@
 //!
 //! ```text
 //! vgi-rpc-bench [--out DIR] [--no-python]      # summary (VGI_BENCH_PLACEMENT=same|split)
-//! vgi-rpc-bench worker [--pipe | --unix PATH | --tcp HOST:PORT] [--threaded]
+//! vgi-rpc-bench worker [--pipe | --unix PATH | --tcp HOST:PORT] [--threaded] [--validation LEVEL]
 //! vgi-rpc-bench raw-server [--pipe | --unix PATH | --tcp HOST:PORT]
-//! vgi-rpc-bench drive ADDRESS noop|produce N [BATCH_BYTES]   # a fixed load, for strace/perf
+//! vgi-rpc-bench drive [--shm SIZE] [--validation full|standard|none] ADDRESS noop|produce|exchange N [BATCH_BYTES]
+//!                                                # a fixed load, for strace/perf
 //! ```
+//!
+//! Besides the main table, the summary measures ~3 MB batches on every transport (the
+//! `produce_mixed` producer and the `exchange_mixed` echo) beside a memcpy of the same
+//! bytes in the same run and placement, and the worker's peak RSS and the segment's
+//! occupancy after a 1 GB producer over shared memory.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use vgi_rpc::client::Client;
-use vgi_rpc_bench::measure::{Latency, best_throughput, us};
+use vgi_rpc::client::{Client, ConnectOptions};
+use vgi_rpc::wire::Validation;
+use vgi_rpc_bench::measure::{Latency, best_throughput, median_throughput, us};
 use vgi_rpc_bench::placement::{self, Placement, SAME_CORE};
 use vgi_rpc_bench::raw::{Baseline as _, READ_CHUNK, memcpy};
-use vgi_rpc_bench::report::{TransportRow, markdown, svg};
-use vgi_rpc_bench::scenario::{self, ExchangeSession, Params};
+use vgi_rpc_bench::report::{TransportRow, large_markdown, markdown, svg};
+use vgi_rpc_bench::scenario::{self, ExchangeSession, MixedExchange, Params};
 use vgi_rpc_bench::transport::{self, TRANSPORTS, Transport, WorkerProgram};
-use vgi_rpc_bench::worker::{parse_listen, run_raw_server, run_worker};
+use vgi_rpc_bench::worker::{parse_listen, parse_worker, run_raw_server, run_worker};
 
 /// Batch size of the summary's producer (bytes of payload per batch).
 const PRODUCER_BATCH: usize = 1 << 20;
 /// Batches per producer run.
 const PRODUCER_BATCHES: usize = 64;
+/// Batch size of the large-batch rows (where shared memory pays off).
+const LARGE_BATCH: usize = 3_000_000;
+/// Batches per large-batch producer run, and round trips per large exchange run.
+const LARGE_BATCHES: usize = 32;
+/// Runs of each large-batch figure (the median is reported).
+const LARGE_RUNS: usize = 7;
 /// Latency iterations (per placement and transport).
 const LATENCY_ITERS: usize = 2000;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("worker") => run_worker(&parse_listen(&args[1..])?),
+        Some("worker") => {
+            let (listen, validation) = parse_worker(&args[1..])?;
+            run_worker(&listen, validation)
+        }
         Some("raw-server") => run_raw_server(&parse_listen(&args[1..])?),
         Some("drive") => drive(&args[1..]),
         _ => summary(&args),
@@ -40,21 +57,53 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// `drive ADDRESS noop N` makes N `void_noop` calls; `drive ADDRESS produce N` drains
-/// N mixed batches of BATCH_BYTES (default 1 MiB). Prints the elapsed time.
-fn drive(args: &[String]) -> anyhow::Result<()> {
+/// N mixed batches of BATCH_BYTES (default 1 MiB); `drive ADDRESS exchange N` echoes N
+/// of them through `exchange_mixed`. `--shm SIZE` adds a shared-memory segment of SIZE
+/// bytes, `--validation LEVEL` checks received batches at LEVEL (below `full` only for
+/// an `exec:` worker). Prints the elapsed time.
+fn drive(mut args: &[String]) -> anyhow::Result<()> {
+    let mut options = ConnectOptions::default();
+    loop {
+        match args {
+            [flag, size, rest @ ..] if flag == "--shm" => {
+                options = options.with_shm(size.parse()?);
+                args = rest;
+            }
+            [flag, level, rest @ ..] if flag == "--validation" => {
+                #[allow(unsafe_code)]
+                // SAFETY: a level below full is the caller's explicit choice for a worker
+                // it trusts (this binary's own, for measurement); the library applies it
+                // only to `exec:` workers.
+                let lowered = unsafe { options.with_validation(level.parse()?) };
+                options = lowered;
+                args = rest;
+            }
+            _ => break,
+        }
+    }
     let (address, what, n, batch) = match args {
         [a, w, n] => (a, w, n, PRODUCER_BATCH),
         [a, w, n, b] => (a, w, n, b.parse()?),
-        _ => anyhow::bail!("usage: vgi-rpc-bench drive ADDRESS noop|produce N [BATCH_BYTES]"),
+        _ => anyhow::bail!(
+            "usage: vgi-rpc-bench drive [--shm SIZE] [--validation LEVEL] ADDRESS noop|produce|exchange N [BATCH_BYTES]"
+        ),
     };
     let n: usize = n.parse()?;
     let p = Params::new()?;
-    let mut client = Client::connect(address)?;
+    let mut client = Client::connect_with(&address.parse()?, options)?;
+    let rows = scenario::mixed_rows_for(batch);
     let start = Instant::now();
     match what.as_str() {
         "noop" => (0..n).try_for_each(|_| scenario::noop(&mut client, &p))?,
         "produce" => {
-            scenario::produce_mixed(&mut client, scenario::mixed_rows_for(batch), n)?;
+            scenario::produce_mixed(&mut client, rows, n)?;
+        }
+        "exchange" => {
+            let mut ex = MixedExchange::open(&mut client, rows)?;
+            for _ in 0..n {
+                ex.round_trip()?;
+            }
+            ex.close()?;
         }
         other => anyhow::bail!("unknown load {other:?}"),
     }
@@ -84,6 +133,7 @@ fn summary(args: &[String]) -> anyhow::Result<()> {
     let started = Instant::now();
     let exe = std::env::current_exe()?;
     let ours = transport::rust_worker(&exe);
+    let trusted = transport::rust_worker_at(&exe, Validation::Standard);
     let raw = transport::raw_server(&exe);
     let python = if options.python {
         transport::python_worker()
@@ -101,6 +151,9 @@ fn summary(args: &[String]) -> anyhow::Result<()> {
         for t in TRANSPORTS {
             eprintln!("measuring {} / {} ...", place.name, t.name);
             let mut row = measure_transport(&ours, &raw, t, &place)?;
+            if !t.announced {
+                measure_trusted(&mut row, &trusted, t, &place)?;
+            }
             if let Some(py) = &python {
                 compare_python(&mut row, &ours, py, t, &place)?;
             }
@@ -108,7 +161,7 @@ fn summary(args: &[String]) -> anyhow::Result<()> {
         }
     }
     let memory = memory_checks(&ours)?;
-    let md = markdown(&rows);
+    let md = format!("{}\n{}", markdown(&rows), large_markdown(&rows));
     let chart = svg(&rows);
     std::fs::create_dir_all(&options.out)?;
     let svg_path = options.out.join("summary.svg");
@@ -151,9 +204,18 @@ fn measure_transport(
     row.memcpy_gbps = best_throughput(3, || Ok::<_, anyhow::Error>(memcpy(&src, &mut dst, total)))?;
     drop(stream);
 
+    let large_rows = scenario::mixed_rows_for(LARGE_BATCH);
+    let large_bytes = large_rows * vgi_rpc_bench::service::MIXED_ROW_BYTES;
+    let large_src = vec![1u8; large_bytes];
+    let mut large_dst = vec![0u8; large_bytes];
+    row.memcpy_large_gbps = median_throughput(LARGE_RUNS, || {
+        let total = (large_bytes * LARGE_BATCHES) as u64;
+        Ok::<_, anyhow::Error>(memcpy(&large_src, &mut large_dst, total))
+    })?;
+
     let end = transport::start(ours, t, place)?;
     let p = Params::new()?;
-    let mut client = Client::connect(end.address())?;
+    let mut client = end.connect()?;
     let noop = Latency::measure(200, LATENCY_ITERS, || scenario::noop(&mut client, &p))?;
     row.noop_p50 = noop.p50();
     row.noop_p99 = noop.p99();
@@ -166,15 +228,52 @@ fn measure_transport(
     row.producer_gbps = best_throughput(3, || {
         scenario::produce_mixed(&mut client, rows, PRODUCER_BATCHES)
     })?;
+    row.producer_large_gbps = median_throughput(LARGE_RUNS, || {
+        scenario::produce_mixed(&mut client, large_rows, LARGE_BATCHES)
+    })?;
+    let mut ex = MixedExchange::open(&mut client, large_rows)?;
+    row.exchange_large_gbps = median_throughput(LARGE_RUNS, || {
+        (0..LARGE_BATCHES).try_fold(0, |bytes, _| {
+            Ok::<_, vgi_rpc::Error>(bytes + ex.round_trip()?)
+        })
+    })?;
+    ex.close()?;
+    if t.shm.is_some() && client.side_channel().is_none() {
+        anyhow::bail!("{}: the worker declined shared memory", t.name);
+    }
     let mut ex = ExchangeSession::open(&mut client, &p)?;
     row.exchange_p50 = Latency::measure(50, LATENCY_ITERS / 2, || ex.round_trip())?.p50();
     ex.close()?;
     drop(client);
     for n in [1, 4, 16] {
-        let rate = scenario::concurrent_noop(end.address(), n, Duration::from_millis(400))?;
+        let rate = scenario::concurrent_noop(&end, n, Duration::from_millis(400))?;
         row.concurrent.push((n, rate));
     }
     Ok(row)
+}
+
+/// The large-batch figures again with both ends checking received batches only at
+/// `standard` (the `unsafe` opt-in for an `exec:` worker the client trusts).
+fn measure_trusted(
+    row: &mut TransportRow,
+    trusted: &WorkerProgram,
+    t: &Transport,
+    place: &Placement,
+) -> anyhow::Result<()> {
+    let rows = scenario::mixed_rows_for(LARGE_BATCH);
+    let end = transport::start(trusted, t, place)?;
+    let mut client = end.connect_with(transport::trusted_options(Validation::Standard))?;
+    row.producer_large_std_gbps = Some(median_throughput(LARGE_RUNS, || {
+        scenario::produce_mixed(&mut client, rows, LARGE_BATCHES)
+    })?);
+    let mut ex = MixedExchange::open(&mut client, rows)?;
+    row.exchange_large_std_gbps = Some(median_throughput(LARGE_RUNS, || {
+        (0..LARGE_BATCHES).try_fold(0, |bytes, _| {
+            Ok::<_, vgi_rpc::Error>(bytes + ex.round_trip()?)
+        })
+    })?);
+    ex.close()?;
+    Ok(())
 }
 
 /// Same calls against our worker and the Python reference: `void_noop`,
@@ -191,13 +290,13 @@ fn compare_python(
     const BATCHES: usize = 16;
     let p = Params::new()?;
     let end = transport::start(ours, t, place)?;
-    let mut client = Client::connect(end.address())?;
+    let mut client = end.connect()?;
     row.rust_int64_gbps = Some(best_throughput(3, || {
         scenario::produce_int64(&mut client, ROWS, BATCHES)
     })?);
     drop(client);
     let end = transport::start(py, t, place)?;
-    let mut client = Client::connect(end.address())?;
+    let mut client = end.connect()?;
     row.py_noop_p50 = Some(Latency::measure(50, 300, || scenario::noop(&mut client, &p))?.p50());
     let mut ex = ExchangeSession::open(&mut client, &p)?;
     row.py_exchange_p50 = Some(Latency::measure(20, 200, || ex.round_trip())?.p50());
@@ -218,64 +317,86 @@ fn status_kib(pid: u32, key: &str) -> anyhow::Result<u64> {
 }
 
 /// Worker RSS with 16 idle connections (unix), and the worker's peak RSS while
-/// producing 1 GB in 3 MB batches over a pipe, against the batch size.
+/// producing 1 GB in 3 MB batches over a pipe and over shared memory, against the batch
+/// size; for shared memory also the segment's occupancy after the run.
 fn memory_checks(ours: &WorkerProgram) -> anyhow::Result<String> {
     placement::pin_current_thread(SAME_CORE.client)?;
     let mut out = String::from("Memory (same-core):\n");
-    let unix = TRANSPORTS
-        .iter()
-        .find(|t| t.name == "unix")
-        .context("unix transport")?;
-    let end = transport::start(ours, unix, &SAME_CORE)?;
+    let end = transport::start(ours, row_named("unix")?, &SAME_CORE)?;
     let pid = end.pid().context("socket worker pid")?;
     let p = Params::new()?;
     let mut clients = Vec::new();
     for _ in 0..16 {
-        let mut c = Client::connect(end.address())?;
+        let mut c = end.connect()?;
         scenario::noop(&mut c, &p)?;
         clients.push(c);
     }
     std::thread::sleep(Duration::from_millis(100));
     let rss = status_kib(pid, "VmRSS:")?;
-    let _ = std::fmt::Write::write_fmt(
-        &mut out,
-        format_args!(
-            "- worker with 16 idle unix connections: VmRSS {:.1} MiB (target < 16 MiB)\n",
-            rss as f64 / 1024.0
-        ),
+    let _ = writeln!(
+        out,
+        "- worker with 16 idle unix connections: VmRSS {:.1} MiB (target < 16 MiB)",
+        rss as f64 / 1024.0
     );
     drop(clients);
     drop(end);
+    for name in ["pipe", "shm"] {
+        out.push_str(&producer_memory(ours, row_named(name)?)?);
+    }
+    Ok(out)
+}
 
-    let pipe = TRANSPORTS
+fn row_named(name: &str) -> anyhow::Result<&'static Transport> {
+    TRANSPORTS
         .iter()
-        .find(|t| t.name == "pipe")
-        .context("pipe transport")?;
-    let end = transport::start(ours, pipe, &SAME_CORE)?;
-    let mut client = Client::connect(end.address())?;
+        .find(|t| t.name == name)
+        .with_context(|| format!("the {name} transport"))
+}
+
+/// One line: the `exec:` worker's RSS before and peak after producing 1 GB in 3 MB
+/// batches over `t`; over shared memory also its shared pages and the segment's
+/// allocation table after the run (read at the next turn boundary, when this client
+/// has freed every region it was sent).
+fn producer_memory(ours: &WorkerProgram, t: &Transport) -> anyhow::Result<String> {
+    let p = Params::new()?;
+    let end = transport::start(ours, t, &SAME_CORE)?;
+    let mut client = end.connect()?;
     scenario::noop(&mut client, &p)?;
-    let pid = client.worker_pid().context("pipe worker pid")?;
+    let pid = client.worker_pid().context("exec: worker pid")?;
     let before = status_kib(pid, "VmRSS:")?;
-    let batch = 3_000_000usize;
-    let rows = scenario::mixed_rows_for(batch);
-    let batches = 1_000_000_000usize.div_ceil(rows * vgi_rpc_bench::service::MIXED_ROW_BYTES);
+    let rows = scenario::mixed_rows_for(LARGE_BATCH);
+    let batch_bytes = rows * vgi_rpc_bench::service::MIXED_ROW_BYTES;
+    let batches = 1_000_000_000usize.div_ceil(batch_bytes);
     let start = Instant::now();
     let bytes = scenario::produce_mixed(&mut client, rows, batches)?;
     let secs = start.elapsed().as_secs_f64();
     let hwm = status_kib(pid, "VmHWM:")?;
     let growth = (hwm.saturating_sub(before) * 1024) as f64;
-    let _ = std::fmt::Write::write_fmt(
-        &mut out,
-        format_args!(
-            "- 1 GB producer over pipe ({batches} batches of {:.2} MB, {:.2} GB/s): worker VmRSS before {:.1} MiB, VmHWM after {:.1} MiB, growth = {:.2} batches (target <= ~2)\n",
-            (rows * vgi_rpc_bench::service::MIXED_ROW_BYTES) as f64 / 1e6,
-            bytes as f64 / secs / 1e9,
-            before as f64 / 1024.0,
-            hwm as f64 / 1024.0,
-            growth / (rows * vgi_rpc_bench::service::MIXED_ROW_BYTES) as f64,
-        ),
+    let mut line = format!(
+        "- 1 GB producer over {} ({batches} batches of {:.2} MB, {:.2} GB/s): worker VmRSS before {:.1} MiB, VmHWM after {:.1} MiB, growth = {:.2} batches (target <= ~2)",
+        t.name,
+        batch_bytes as f64 / 1e6,
+        bytes as f64 / secs / 1e9,
+        before as f64 / 1024.0,
+        hwm as f64 / 1024.0,
+        growth / batch_bytes as f64,
     );
-    Ok(out)
+    if let Some(size) = t.shm {
+        let shared = status_kib(pid, "RssShmem:")?;
+        scenario::noop(&mut client, &p)?;
+        let table = scenario::segment_allocations(&client)
+            .context("the worker declined shared memory")??;
+        let _ = write!(
+            line,
+            "; segment pages mapped by the worker (RssShmem, after) {:.1} MiB of {} MiB; segment after the run: {} allocation entries ({} bytes)",
+            shared as f64 / 1024.0,
+            size >> 20,
+            table.len(),
+            table.iter().map(|(_, len)| len).sum::<u64>(),
+        );
+    }
+    line.push('\n');
+    Ok(line)
 }
 
 /// The issue's targets, each with how far off it is.
@@ -311,6 +432,40 @@ fn targets(rows: &[TransportRow]) -> String {
         }
         s.push_str(&line);
         s.push('\n');
+    }
+    for r in rows.iter().filter(|r| r.transport == "shm") {
+        let memcpy = r.memcpy_large_gbps.max(1e-12);
+        let unix = rows
+            .iter()
+            .find(|u| u.placement == r.placement && u.transport == "unix")
+            .map_or(0.0, |u| u.producer_large_gbps)
+            .max(1e-12);
+        let figures = [
+            (
+                "full",
+                Some(r.producer_large_gbps),
+                Some(r.exchange_large_gbps),
+            ),
+            (
+                "standard",
+                r.producer_large_std_gbps,
+                r.exchange_large_std_gbps,
+            ),
+        ];
+        for (level, producer, exchange) in figures {
+            let (Some(producer), Some(exchange)) = (producer, exchange) else {
+                continue;
+            };
+            let (prod, vs_unix, ex) = (producer / memcpy, producer / unix, exchange / memcpy);
+            let _ = writeln!(
+                s,
+                "- {} shm, ~3 MB batches, validation {level}: producer {producer:.2} GB/s = {prod:.2}x memcpy (target >= 0.8x: {}), {vs_unix:.2}x the unix producer (full; target >= 3x: {}); exchange {exchange:.2} GB/s both ways = {ex:.2}x memcpy (target >= 0.5x: {})",
+                r.placement,
+                verdict(prod >= 0.8),
+                verdict(vs_unix >= 3.0),
+                verdict(ex >= 0.5),
+            );
+        }
     }
     s
 }

@@ -91,6 +91,23 @@ pub fn best_throughput<E>(runs: usize, mut op: impl FnMut() -> Result<u64, E>) -
     Ok(best)
 }
 
+/// Median throughput of `runs` runs of `op` (after one untimed run), which returns the
+/// bytes it moved.
+///
+/// # Errors
+/// The first error `op` returns.
+pub fn median_throughput<E>(runs: usize, mut op: impl FnMut() -> Result<u64, E>) -> Result<f64, E> {
+    op()?;
+    let mut rates = Vec::with_capacity(runs);
+    for _ in 0..runs.max(1) {
+        let start = Instant::now();
+        let bytes = op()?;
+        rates.push(gb_per_s(bytes, start.elapsed()));
+    }
+    rates.sort_by(f64::total_cmp);
+    Ok(rates[rates.len() / 2])
+}
+
 /// Formats a duration in µs with two decimals.
 pub fn us(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1e6)

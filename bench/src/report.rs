@@ -31,6 +31,18 @@ pub struct TransportRow {
     pub raw_gbps: f64,
     /// memcpy of the same bytes, GB/s.
     pub memcpy_gbps: f64,
+    /// `produce_mixed` with ~3 MB batches, GB/s of payload (median of runs).
+    pub producer_large_gbps: f64,
+    /// `exchange_mixed` round trips of ~3 MB batches, GB/s of payload both ways
+    /// (median of runs).
+    pub exchange_large_gbps: f64,
+    /// memcpy of the same bytes in ~3 MB chunks, same run and placement, GB/s (median).
+    pub memcpy_large_gbps: f64,
+    /// [`Self::producer_large_gbps`] with both ends validating at `standard` (`exec:`
+    /// workers only: the opt-in for a trusted worker).
+    pub producer_large_std_gbps: Option<f64>,
+    /// [`Self::exchange_large_gbps`] with both ends validating at `standard`.
+    pub exchange_large_std_gbps: Option<f64>,
     /// `exchange_scale` round trip, median.
     pub exchange_p50: Duration,
     /// `void_noop` calls/s with 1, 4 and 16 concurrent clients.
@@ -119,6 +131,42 @@ pub fn markdown(rows: &[TransportRow]) -> String {
                 ratio(ri, pi),
             );
         }
+    }
+    s
+}
+
+/// The large-batch table: ~3 MB batches produced and echoed on every transport beside
+/// a memcpy of the same bytes (same run and placement), each producer against the unix
+/// one of its placement, and (`exec:` rows) the same with validation `standard`.
+pub fn large_markdown(rows: &[TransportRow]) -> String {
+    let mut s = String::new();
+    s.push_str("| placement | transport | producer ~3 MB GB/s | exchange ~3 MB GB/s (both ways) | memcpy 3 MB GB/s | producer / memcpy | producer / unix producer | exchange / memcpy | validation standard: producer GB/s (/ memcpy) | exchange GB/s (/ memcpy) |\n");
+    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in rows {
+        let unix = rows
+            .iter()
+            .find(|u| u.placement == r.placement && u.transport == "unix")
+            .map_or(0.0, |u| u.producer_large_gbps);
+        let vs_memcpy = |gbps: Option<f64>| {
+            gbps.map_or_else(
+                || "-".to_owned(),
+                |g| format!("{g:.2} ({})", ratio(g, r.memcpy_large_gbps)),
+            )
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} |",
+            r.placement,
+            r.transport,
+            r.producer_large_gbps,
+            r.exchange_large_gbps,
+            r.memcpy_large_gbps,
+            ratio(r.producer_large_gbps, r.memcpy_large_gbps),
+            ratio(r.producer_large_gbps, unix),
+            ratio(r.exchange_large_gbps, r.memcpy_large_gbps),
+            vs_memcpy(r.producer_large_std_gbps),
+            vs_memcpy(r.exchange_large_std_gbps),
+        );
     }
     s
 }
@@ -260,6 +308,26 @@ mod tests {
         assert!(md.contains("| same-core | unix | 4.00 | 10.00 |"), "{md}");
         assert!(md.contains("| 2.50 |"), "noop / ping-pong ratio: {md}");
         assert!(md.contains("| 40.00 |"), "python / rust ratio: {md}");
+        let shm = TransportRow {
+            placement: "same-core",
+            transport: "shm",
+            producer_large_gbps: 9.0,
+            exchange_large_gbps: 6.0,
+            memcpy_large_gbps: 12.0,
+            producer_large_std_gbps: Some(10.2),
+            ..TransportRow::default()
+        };
+        let unix = TransportRow {
+            producer_large_gbps: 3.0,
+            ..row.clone()
+        };
+        let large = large_markdown(&[unix, shm]);
+        assert!(
+            large.contains(
+                "| same-core | shm | 9.00 | 6.00 | 12.00 | 0.75 | 3.00 | 0.50 | 10.20 (0.85) | - |"
+            ),
+            "{large}"
+        );
         let svg = svg(&[row]);
         assert!(svg.starts_with("<svg"));
         assert_eq!(

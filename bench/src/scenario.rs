@@ -3,7 +3,8 @@
 //!
 //! Methods: `void_noop`, `echo_string`, `echo_bytes`, `produce_large_batches` (int64)
 //! and `exchange_scale` are the conformance service's, so our worker and the Python
-//! reference run identical calls; `produce_mixed` (int64 + float64 + utf8) is `VgiBench`.
+//! reference run identical calls; `produce_mixed` (int64 + float64 + utf8) and
+//! `exchange_mixed` (the same batches echoed) are `VgiBench`.
 
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -14,8 +15,10 @@ use arrow_array::{
 use arrow_schema::Schema;
 use vgi_rpc::Result;
 use vgi_rpc::client::{CallOptions, Client, Target};
+use vgi_rpc::transport::shm::segment_of;
 
-use crate::service::{MIXED_ROW_BYTES, PROTOCOL};
+use crate::service::{MIXED_ROW_BYTES, PROTOCOL, mixed_batch};
+use crate::transport::Endpoint;
 
 /// `ConformanceService` 2.0.0.
 pub fn conformance() -> Target {
@@ -225,17 +228,82 @@ impl<'c> ExchangeSession<'c> {
     }
 }
 
-/// `clients` threads, each with its own connection to `address`, calling `void_noop`
+/// An open `exchange_mixed` stream with its prebuilt input, for timing round trips of
+/// large batches.
+pub struct MixedExchange<'c> {
+    stream: vgi_rpc::client::ClientStream<'c>,
+    input: RecordBatch,
+}
+
+impl<'c> MixedExchange<'c> {
+    /// Opens `exchange_mixed()` with `rows`-row input batches.
+    ///
+    /// # Errors
+    /// The stream failed to open.
+    pub fn open(client: &'c mut Client, rows: usize) -> Result<Self> {
+        let input = mixed_batch(rows)?;
+        let stream = client.open_stream(
+            &bench(),
+            "exchange_mixed",
+            &no_params()?,
+            &CallOptions::default(),
+        )?;
+        Ok(MixedExchange { stream, input })
+    }
+
+    /// One round trip; returns the payload bytes moved (both directions). The answer is
+    /// dropped before the next input is sent, so its region (shared memory) is freed at
+    /// that turn boundary.
+    ///
+    /// # Errors
+    /// The exchange failed, or the answer is not the input's size.
+    pub fn round_trip(&mut self) -> Result<u64> {
+        let output = self.stream.exchange(&self.input)?;
+        if output.num_rows() != self.input.num_rows() {
+            return Err(vgi_rpc::Error::protocol(format!(
+                "exchange_mixed answered {} rows for {}",
+                output.num_rows(),
+                self.input.num_rows()
+            )));
+        }
+        Ok(2 * (output.num_rows() * MIXED_ROW_BYTES) as u64)
+    }
+
+    /// Ends the stream.
+    ///
+    /// # Errors
+    /// Transport errors.
+    pub fn close(self) -> Result<()> {
+        self.stream.close()
+    }
+}
+
+/// The allocations (`(offset, length)`) in the client's shared-memory segment, read from
+/// the segment header; `None` without one (no segment configured, or the worker
+/// declined it).
+///
+/// # Errors
+/// The header is unreadable or corrupt.
+pub fn segment_allocations(client: &Client) -> Option<Result<Vec<(u64, u64)>>> {
+    let side = client.side_channel()?;
+    segment_of(&**side).map(|segment| segment.allocations())
+}
+
+/// `clients` threads, each with its own connection to `endpoint`, calling `void_noop`
 /// for `duration`; returns total calls per second. Connections open before the clock.
 ///
 /// # Errors
 /// A connection or call failed.
-pub fn concurrent_noop(address: &str, clients: usize, duration: Duration) -> anyhow::Result<f64> {
+pub fn concurrent_noop(
+    endpoint: &Endpoint,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<f64> {
     let p = Params::new()?;
     let barrier = Arc::new(Barrier::new(clients + 1));
     let mut handles = Vec::new();
     for _ in 0..clients {
-        let mut client = Client::connect(address)?;
+        let mut client = endpoint.connect()?;
         noop(&mut client, &p)?;
         let barrier = Arc::clone(&barrier);
         let p = p.clone();

@@ -1,5 +1,6 @@
-//! `VgiBench`: the one method the conformance protocol lacks for the benchmarks, a
-//! producer of int64 + float64 + utf8 batches of a chosen size. The conformance service
+//! `VgiBench`: the methods the conformance protocol lacks for the benchmarks, a producer
+//! of int64 + float64 + utf8 batches of a chosen size and an exchange that answers each
+//! such batch with itself. The conformance service
 //! stays a mirror of the reference, so this lives here; everything else the benches call
 //! (`void_noop`, `echo_string`, `echo_bytes`, `produce_large_batches`, `exchange_scale`)
 //! is the conformance service, the same methods the Python reference worker serves.
@@ -25,6 +26,8 @@ pub trait Bench: Send + Sync + 'static {
     /// `batch_count` batches of `rows_per_batch` rows of `{id: int64, value: float64,
     /// label: utf8}`.
     fn produce_mixed(&self, rows_per_batch: i64, batch_count: i64) -> Result<Producer<Mixed>>;
+    /// Answers every `{id, value, label}` input batch with the same batch.
+    fn exchange_mixed(&self) -> Result<Exchange<EchoMixed>>;
 }
 
 /// The [`Bench`] implementation. The last generated batch is kept, so a stream of a few
@@ -54,6 +57,10 @@ impl Bench for BenchService {
             batch,
             remaining: batch_count,
         }))
+    }
+
+    fn exchange_mixed(&self) -> Result<Exchange<EchoMixed>> {
+        Ok(Exchange::new(EchoMixed))
     }
 }
 
@@ -100,5 +107,24 @@ impl ProducerState for Mixed {
         }
         self.remaining -= 1;
         turn.emit(self.batch.clone())
+    }
+}
+
+/// Exchange state: every input batch goes back as it came (the same buffers), so the
+/// figures measure moving the batch both ways.
+#[derive(Debug)]
+pub struct EchoMixed;
+
+impl ExchangeState for EchoMixed {
+    fn input_schema(&self) -> SchemaRef {
+        mixed_schema()
+    }
+
+    fn output_schema(&self) -> SchemaRef {
+        mixed_schema()
+    }
+
+    fn exchange(&mut self, input: RecordBatch, turn: &mut Turn<'_>) -> Result<()> {
+        turn.emit(input)
     }
 }

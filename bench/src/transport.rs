@@ -4,11 +4,14 @@
 //! [`Endpoint::open_raw`].
 //!
 //! Our worker, the raw baseline server and the Python reference all take the same flags,
-//! so adding a transport is one entry in [`TRANSPORTS`].
+//! so adding a transport is one entry in [`TRANSPORTS`]. Clients connect with
+//! [`Endpoint::connect`], which adds the row's shared-memory segment if it has one.
 
 use std::path::Path;
 
 use anyhow::Context as _;
+use vgi_rpc::client::ConnectOptions;
+use vgi_rpc::wire::Validation;
 pub use vgi_rpc_conformance::matrix::{
     Endpoint, RawConnection, TRANSPORTS, Transport, WorkerProgram,
 };
@@ -18,6 +21,25 @@ use crate::placement::Placement;
 /// This harness's worker (conformance services + `VgiBench`), from the binary at `exe`.
 pub fn rust_worker(exe: &Path) -> WorkerProgram {
     WorkerProgram::new("rust", vec![exe.display().to_string(), "worker".into()])
+}
+
+/// This harness's worker checking what its client sends only at `level` (below `full`:
+/// for a client that vouches for itself, see [`trusted_options`]).
+pub fn rust_worker_at(exe: &Path, level: Validation) -> WorkerProgram {
+    let mut argv = vec![exe.display().to_string(), "worker".into()];
+    argv.extend(["--validation".into(), level.as_str().into()]);
+    WorkerProgram::new("rust-trusted", argv)
+}
+
+/// Client options that check what the worker sends only at `level`: the trade-off
+/// `ConnectOptions::with_validation` offers for an `exec:` worker the client trusts (on
+/// sockets the client checks fully regardless). The harness uses it for its own worker.
+pub fn trusted_options(level: Validation) -> ConnectOptions {
+    #[allow(unsafe_code)]
+    // SAFETY: the worker is this harness's own binary (`rust_worker_at`), which sends
+    // well-formed Arrow data; the library lowers the level only for `exec:` workers.
+    let options = unsafe { ConnectOptions::default().with_validation(level) };
+    options
 }
 
 /// The raw baseline server (ping-pong and bulk bytes), from the binary at `exe`.

@@ -2,7 +2,9 @@
 //! `VgiBench`, i.e. the same methods the Python reference serves) and
 //! `vgi-rpc-bench raw-server` (the physical baselines). Both take the conformance
 //! worker's flags: `--pipe` (default) | `--unix PATH` | `--tcp HOST:PORT`, and announce
-//! `UNIX:<path>` / `TCP:<host>:<port>` on stdout for sockets.
+//! `UNIX:<path>` / `TCP:<host>:<port>` on stdout for sockets. The worker also takes
+//! `--validation full|standard|none`: how much of what its client sends it checks (below
+//! `full` only on its stdio, i.e. for the client that started it).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -15,6 +17,8 @@ use anyhow::{Context as _, bail};
 use vgi_rpc::transport::{
     Listener, ServeOptions, Shutdown, TcpSocketListener, UnixSocketListener, serve_listener,
 };
+
+use vgi_rpc::wire::Validation;
 
 use crate::service::{BenchServer, BenchService};
 
@@ -38,18 +42,28 @@ pub enum Listen {
 /// # Errors
 /// An unknown flag or a missing value.
 pub fn parse_listen(args: &[String]) -> anyhow::Result<Listen> {
+    Ok(parse_worker(args)?.0)
+}
+
+/// Parses the worker flags and `--validation LEVEL` (default `full`).
+///
+/// # Errors
+/// An unknown flag, a missing value or an unknown level.
+pub fn parse_worker(args: &[String]) -> anyhow::Result<(Listen, Validation)> {
     let mut listen = Listen::Pipe;
+    let mut validation = Validation::Full;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--pipe" => listen = Listen::Pipe,
             "--unix" => listen = Listen::Unix(it.next().context("--unix PATH")?.clone()),
             "--tcp" => listen = Listen::Tcp(it.next().context("--tcp HOST:PORT")?.clone()),
+            "--validation" => validation = it.next().context("--validation LEVEL")?.parse()?,
             "--threaded" => {}
             other => bail!("unknown worker flag {other:?}"),
         }
     }
-    Ok(listen)
+    Ok((listen, validation))
 }
 
 /// Grows both stdio pipes (best effort: not a pipe, or over the limit, is fine).
@@ -58,12 +72,19 @@ pub fn grow_stdio_pipes() {
     let _ = rustix::pipe::fcntl_setpipe_size(io::stdout().as_fd(), PIPE_BUFFER);
 }
 
-/// Serves the conformance services and `VgiBench` until stdin closes (pipe) or forever.
+/// Serves the conformance services and `VgiBench` until stdin closes (pipe) or forever,
+/// checking what clients send at `validation`.
 ///
 /// # Errors
 /// Binding or serving failed.
-pub fn run_worker(listen: &Listen) -> anyhow::Result<()> {
-    let server = vgi_rpc_conformance::server_builder()
+pub fn run_worker(listen: &Listen, validation: Validation) -> anyhow::Result<()> {
+    let builder = vgi_rpc_conformance::server_builder();
+    #[allow(unsafe_code)]
+    // SAFETY: a level below full is asked for on the command line by whoever starts this
+    // benchmark worker (the harness, for its own client); the library applies it only to
+    // the worker's stdio, i.e. to the client that started it.
+    let builder = unsafe { builder.validation(validation) };
+    let server = builder
         .service(BenchServer::new(BenchService::default()))
         .build()?;
     let options = ServeOptions::default().threaded(true);

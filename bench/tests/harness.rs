@@ -8,7 +8,7 @@ use std::path::Path;
 use vgi_rpc::client::Client;
 use vgi_rpc_bench::placement::SAME_CORE;
 use vgi_rpc_bench::raw::{Baseline as _, READ_CHUNK};
-use vgi_rpc_bench::scenario::{self, ExchangeSession, Params};
+use vgi_rpc_bench::scenario::{self, ExchangeSession, MixedExchange, Params};
 use vgi_rpc_bench::service::MIXED_ROW_BYTES;
 use vgi_rpc_bench::transport::{self, TRANSPORTS};
 
@@ -21,19 +21,56 @@ fn every_transport_serves_the_measured_calls() {
     let p = Params::new().unwrap();
     for t in TRANSPORTS {
         let end = transport::start(&transport::rust_worker(exe()), t, &SAME_CORE).unwrap();
-        let mut client = Client::connect(end.address()).unwrap();
+        let mut client = end.connect().unwrap();
         scenario::noop(&mut client, &p).unwrap();
         scenario::small_args(&mut client, &p).unwrap();
         assert_eq!(scenario::echo_mib(&mut client, &p).unwrap(), 2 << 20);
         let bytes = scenario::produce_mixed(&mut client, 1000, 3).unwrap();
         assert_eq!(bytes, (3000 * MIXED_ROW_BYTES) as u64, "{}", t.name);
+        // ~3 MB batches, produced and echoed: through the segment on the shm transport,
+        // which is empty again at the next turn boundary.
+        let rows = scenario::mixed_rows_for(3_000_000);
+        scenario::produce_mixed(&mut client, rows, 2).unwrap();
+        let mut ex = MixedExchange::open(&mut client, rows).unwrap();
+        assert_eq!(
+            ex.round_trip().unwrap(),
+            2 * (rows * MIXED_ROW_BYTES) as u64
+        );
+        ex.round_trip().unwrap();
+        ex.close().unwrap();
+        scenario::noop(&mut client, &p).unwrap();
+        match scenario::segment_allocations(&client) {
+            Some(table) => assert_eq!(table.unwrap(), [], "{}: regions left", t.name),
+            None => assert!(
+                t.shm.is_none(),
+                "{}: the worker declined the segment",
+                t.name
+            ),
+        }
+        if !t.announced {
+            // The `standard` validation variant of the large rows (worker and client).
+            let level = vgi_rpc::wire::Validation::Standard;
+            let worker = transport::rust_worker_at(exe(), level);
+            let trusted = transport::start(&worker, t, &SAME_CORE).unwrap();
+            let options = transport::trusted_options(level);
+            let mut client = trusted.connect_with(options).unwrap();
+            scenario::produce_mixed(&mut client, rows, 2).unwrap();
+            let mut ex = MixedExchange::open(&mut client, rows).unwrap();
+            ex.round_trip().unwrap();
+            ex.close().unwrap();
+            assert_eq!(
+                client.side_channel().is_some(),
+                t.shm.is_some(),
+                "{}",
+                t.name
+            );
+        }
         scenario::produce_int64(&mut client, 10, 2).unwrap();
         let mut ex = ExchangeSession::open(&mut client, &p).unwrap();
         ex.round_trip().unwrap();
         ex.close().unwrap();
         let rate =
-            scenario::concurrent_noop(end.address(), 4, std::time::Duration::from_millis(50))
-                .unwrap();
+            scenario::concurrent_noop(&end, 4, std::time::Duration::from_millis(50)).unwrap();
         assert!(rate > 0.0, "{}: no calls completed", t.name);
 
         let raw = transport::start(&transport::raw_server(exe()), t, &SAME_CORE).unwrap();
@@ -58,7 +95,7 @@ fn worker_with_16_idle_connections_stays_under_16_mib() {
     let p = Params::new().unwrap();
     let clients: Vec<Client> = (0..16)
         .map(|_| {
-            let mut c = Client::connect(end.address()).unwrap();
+            let mut c = end.connect().unwrap();
             scenario::noop(&mut c, &p).unwrap();
             c
         })

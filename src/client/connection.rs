@@ -100,7 +100,7 @@ impl Connection {
         md: Metadata,
         logs: &mut Vec<LogRecord>,
     ) -> Received {
-        receive(self.side().map(|s| &**s), batch, md, logs)
+        receive(self.side().map(|s| &**s), &self.limits, batch, md, logs)
     }
 
     pub(crate) fn emit_log(&mut self, record: Option<&LogRecord>) {
@@ -170,7 +170,7 @@ fn read_single(
     loop {
         match wire::read_stream_item(reader, &mut decoder, limits)? {
             StreamItem::End => break,
-            StreamItem::Batch(batch, md) => match receive(side, batch, md, logs) {
+            StreamItem::Batch(batch, md) => match receive(side, limits, batch, md, logs) {
                 Received::Data(batch, md) if result.is_none() => result = Some((batch, md)),
                 Received::Data(..) => {
                     error.get_or_insert_with(|| {
@@ -214,6 +214,7 @@ pub(crate) enum Received {
 /// Sorts a received batch, resolving a shared-memory pointer through `side`.
 pub(crate) fn receive(
     side: Option<&dyn SideChannel>,
+    limits: &Limits,
     batch: RecordBatch,
     md: Metadata,
     logs: &mut Vec<LogRecord>,
@@ -222,7 +223,7 @@ pub(crate) fn receive(
         (Some(Ok(())), _) => Received::Data(batch, md),
         (Some(Err(e)), _) => Received::Failed(e),
         (None, Some(side)) if BatchKind::of(&batch, &md) == BatchKind::ShmPointer => {
-            match side.resolve(&batch, &md) {
+            match side.resolve_with(&batch, &md, limits) {
                 Ok((batch, md)) => Received::Data(batch, md),
                 Err(e) => Received::Failed(e),
             }

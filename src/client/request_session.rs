@@ -276,7 +276,7 @@ fn read_answer(
     loop {
         let (batch, mut md) = match wire::read_stream_item(body, &mut decoder, &limits)? {
             StreamItem::End => return Ok(answer),
-            StreamItem::Batch(batch, md) => match receive(None, batch, md, logs) {
+            StreamItem::Batch(batch, md) => match receive(None, &limits, batch, md, logs) {
                 Received::Log => {
                     emit_log(&mut conn.log_handler, logs.last());
                     continue;

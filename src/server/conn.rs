@@ -208,7 +208,7 @@ pub fn serve_connection_with<R: Read, W: Write>(
         .on_channel(info.peer.kind == TransportKind::Pipe);
     let peer = Arc::new(info.peer);
     let mut conn = Conn::new(reader, writer, !inner.hooks.is_empty(), limits);
-    conn.side = ConnSide::new(info.side_channels);
+    conn.side = ConnSide::new(info.side_channels, limits);
     conn.phases = info.read_phases;
     loop {
         match serve_call(inner, &mut conn, &peer) {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 
 use super::route::Request;
-use crate::wire::{BatchKind, Metadata, SideChannel, keys};
+use crate::wire::{BatchKind, Limits, Metadata, SideChannel, keys};
 use crate::{Error, Result};
 
 /// Attaches the side channel a client names on its requests: the transport's half of the
@@ -37,14 +37,17 @@ pub(crate) struct ConnSide {
     attached: Option<(String, Arc<dyn SideChannel>)>,
     /// Whether the current call routes its data through the channel.
     active: bool,
+    /// The connection's limits: resolved batches are checked at their validation level.
+    limits: Limits,
 }
 
 impl ConnSide {
-    pub(crate) fn new(host: Option<Arc<dyn SideChannelHost>>) -> Self {
+    pub(crate) fn new(host: Option<Arc<dyn SideChannelHost>>, limits: Limits) -> Self {
         ConnSide {
             host,
             attached: None,
             active: false,
+            limits,
         }
     }
 
@@ -115,7 +118,7 @@ impl ConnSide {
         metadata: &Metadata,
     ) -> Result<(RecordBatch, Metadata)> {
         match self.channel() {
-            Some(channel) => channel.resolve(pointer, metadata),
+            Some(channel) => channel.resolve_with(pointer, metadata, &self.limits),
             None => Err(Error::protocol(
                 "the client sent a shared-memory pointer, but no segment is attached to this call (name it with vgi_rpc.shm_segment_name on a transport that supports it)",
             )),

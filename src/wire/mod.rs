@@ -27,7 +27,7 @@ pub use classify::BatchKind;
 pub use decode::{Limits, RawMessage, StreamDecoder, StreamItem, read_message};
 pub use encode::{EOS, StreamEncoder};
 pub use metadata::Metadata;
-pub use region::{RegionEncoding, decode_region};
+pub use region::{RegionEncoding, decode_region, decode_region_with};
 pub use side_channel::{ShmPointer, SideChannel};
 pub use validation::Validation;
 

@@ -19,7 +19,7 @@ use arrow_ipc::MetadataVersion;
 use arrow_ipc::writer::{IpcWriteOptions, StreamEncoder};
 use arrow_schema::{DataType, Schema, SchemaRef};
 
-use super::decode::{StreamDecoder, next_message_in};
+use super::decode::{Limits, StreamDecoder, next_message_in};
 use super::encode::EOS;
 use crate::{Error, Result};
 
@@ -143,6 +143,21 @@ fn schema_message_len(buffers: &[Buffer]) -> Result<usize> {
 /// # Errors
 /// [`Error::Protocol`] for anything but exactly one well-formed batch of that schema.
 pub fn decode_region(region: &Buffer, schema: &SchemaRef) -> Result<RecordBatch> {
+    decode_region_with(region, schema, &Limits::default())
+}
+
+/// [`decode_region`], checking the batch at the [validation level](Limits::validation)
+/// of `limits` (a connection's: below full only where the caller lowered it and the
+/// peer is a process it controls).
+///
+/// # Errors
+/// As [`decode_region`].
+pub fn decode_region_with(
+    region: &Buffer,
+    schema: &SchemaRef,
+    limits: &Limits,
+) -> Result<RecordBatch> {
+    let validation = limits.validation();
     let mut pos = 0;
     let mut decoder: Option<StreamDecoder> = None;
     let mut batch = None;
@@ -150,7 +165,7 @@ pub fn decode_region(region: &Buffer, schema: &SchemaRef) -> Result<RecordBatch>
         let is_schema = raw.message()?.header_type() == arrow_ipc::MessageHeader::Schema;
         let decoder = match (&mut decoder, is_schema) {
             (None, true) => {
-                let d = StreamDecoder::from_schema_message(&raw)?;
+                let d = StreamDecoder::from_schema_message(&raw)?.with_validation(validation);
                 if !same_types(d.schema(), schema) {
                     return Err(Error::protocol(format!(
                         "the shm region's schema {:?} does not match its pointer's {:?}",
@@ -164,7 +179,9 @@ pub fn decode_region(region: &Buffer, schema: &SchemaRef) -> Result<RecordBatch>
             (Some(_), true) => {
                 return Err(Error::protocol("a second schema message in an shm region"));
             }
-            (d, false) => d.get_or_insert_with(|| StreamDecoder::with_schema(schema.clone())),
+            (d, false) => d.get_or_insert_with(|| {
+                StreamDecoder::with_schema(schema.clone()).with_validation(validation)
+            }),
         };
         if let Some((decoded, _)) = decoder.decode(&raw)?
             && batch.replace(decoded).is_some()

@@ -24,7 +24,7 @@ use std::fmt;
 
 use arrow_array::RecordBatch;
 
-use super::{Metadata, keys};
+use super::{Limits, Metadata, keys};
 use crate::{Error, Result};
 
 /// A channel beside the byte stream that carries large batches by reference.
@@ -72,6 +72,24 @@ pub trait SideChannel: Send + Sync + fmt::Debug {
         pointer: &RecordBatch,
         metadata: &Metadata,
     ) -> Result<(RecordBatch, Metadata)>;
+
+    /// [`SideChannel::resolve`] under the connection's [`Limits`]: the batch is checked at
+    /// their [validation level](Limits::validation), which is below
+    /// [`Validation::Full`](super::Validation::Full) only where the caller lowered it
+    /// (`unsafe`) and the connection leads to a trusted process. The engines call this;
+    /// the default ignores the limits and resolves as [`SideChannel::resolve`] does.
+    ///
+    /// # Errors
+    /// As [`SideChannel::resolve`].
+    fn resolve_with(
+        &self,
+        pointer: &RecordBatch,
+        metadata: &Metadata,
+        limits: &Limits,
+    ) -> Result<(RecordBatch, Metadata)> {
+        let _ = limits;
+        self.resolve(pointer, metadata)
+    }
 
     /// A turn boundary: applies the releases of resolved batches dropped since the last
     /// one, so the peer can reuse their space.

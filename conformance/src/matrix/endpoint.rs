@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use vgi_rpc::client::{Client, ConnectOptions};
 use vgi_rpc::transport::Address;
 
 use super::{Transport, WorkerProgram};
@@ -18,6 +19,7 @@ use super::{Transport, WorkerProgram};
 #[derive(Debug)]
 pub struct Endpoint {
     address: String,
+    transport: Transport,
     child: Option<(Child, ChildStdout)>,
     dir: PathBuf,
 }
@@ -36,6 +38,7 @@ impl Endpoint {
         let argv = program.command_line(transport, &dir);
         let mut endpoint = Endpoint {
             address: String::new(),
+            transport: *transport,
             child: None,
             dir,
         };
@@ -72,6 +75,29 @@ impl Endpoint {
     /// The client address (`exec:...`, `unix:...`, `tcp://...`).
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// The transport this endpoint serves.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// A new client the way this transport's clients connect (with its shared-memory
+    /// segment, if it has one); for `exec:`, a new worker process.
+    ///
+    /// # Errors
+    /// As [`Client::connect_with`].
+    pub fn connect(&self) -> vgi_rpc::Result<Client> {
+        self.connect_with(ConnectOptions::default())
+    }
+
+    /// As [`Endpoint::connect`], with `options` (the transport's segment is added).
+    ///
+    /// # Errors
+    /// As [`Client::connect_with`].
+    pub fn connect_with(&self, options: ConnectOptions) -> vgi_rpc::Result<Client> {
+        let address = Address::parse(&self.address)?;
+        Client::connect_with(&address, self.transport.with_options(options))
     }
 
     /// The socket worker's pid (`None` for `exec:`, where each client spawns its own).

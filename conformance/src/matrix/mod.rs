@@ -10,13 +10,18 @@
 //! is one entry in [`TRANSPORTS`]. A worker with other spellings of those flags says so
 //! in its [`WorkerProgram::spelling`].
 //!
+//! Shared memory is a client option beside a byte stream, not a worker flag: the `shm`
+//! row is the pipe's flags plus a segment size ([`Transport::shm`]), and its clients
+//! connect through [`Endpoint::connect`] (or with [`Transport::connect_options`]), which
+//! create the segment and offer it to the worker.
+//!
 //! ```no_run
 //! use vgi_rpc_conformance::matrix::{Endpoint, TRANSPORTS, WorkerProgram};
 //! # fn main() -> std::io::Result<()> {
 //! let ours = WorkerProgram::new("ours", vec!["vgi-rpc-conformance-worker".into()]);
 //! for transport in TRANSPORTS {
 //!     let endpoint = Endpoint::start(&ours, transport)?;
-//!     let client = vgi_rpc::client::Client::connect(endpoint.address());
+//!     let client = endpoint.connect();
 //!     assert!(client.is_ok(), "{}", transport.name);
 //! }
 //! # Ok(()) }
@@ -28,6 +33,8 @@ mod raw;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use vgi_rpc::client::ConnectOptions;
 
 pub use endpoint::{Endpoint, announced_address};
 pub use raw::{Answer, RawConnection, read_answers};
@@ -41,7 +48,29 @@ pub struct Transport {
     pub flags: fn(&Path) -> Vec<String>,
     /// Whether the worker announces an address (sockets) rather than serving stdio.
     pub announced: bool,
+    /// Size of the shared-memory segment each client creates beside the byte stream
+    /// (`None`: no shared memory). The byte stream is the one `flags` select.
+    pub shm: Option<usize>,
 }
+
+impl Transport {
+    /// How this transport's clients connect: default options, plus the segment of
+    /// [`Transport::shm`] if it has one.
+    pub fn connect_options(&self) -> ConnectOptions {
+        self.with_options(ConnectOptions::default())
+    }
+
+    /// `options` with this transport's shared-memory segment added (if it has one).
+    pub fn with_options(&self, options: ConnectOptions) -> ConnectOptions {
+        match self.shm {
+            Some(size) => options.with_shm(size),
+            None => options,
+        }
+    }
+}
+
+/// Segment size of the `shm` row: 64 MiB, room for many ~3 MB batches in flight.
+pub const SHM_SEGMENT_SIZE: usize = 64 << 20;
 
 /// Every transport, in the order reports list them. A new transport adds its row here.
 pub const TRANSPORTS: &[Transport] = &[
@@ -49,16 +78,25 @@ pub const TRANSPORTS: &[Transport] = &[
         name: "pipe",
         flags: |_| strings(&["--pipe"]),
         announced: false,
+        shm: None,
     },
     Transport {
         name: "unix",
         flags: unix_flags,
         announced: true,
+        shm: None,
     },
     Transport {
         name: "tcp",
         flags: |_| strings(&["--tcp", "127.0.0.1:0", "--threaded"]),
         announced: true,
+        shm: None,
+    },
+    Transport {
+        name: "shm",
+        flags: |_| strings(&["--pipe"]),
+        announced: false,
+        shm: Some(SHM_SEGMENT_SIZE),
     },
 ];
 
@@ -200,5 +238,17 @@ mod tests {
             ["nice", "w", "--tcp", "127.0.0.1:0", "--threaded"]
         );
         assert_eq!((ours.spelling)(pipe), ["--pipe"]);
+    }
+
+    #[test]
+    fn the_shm_row_is_the_pipe_plus_a_segment() {
+        let dir = Path::new("/tmp");
+        let (Some(pipe), Some(shm)) = (transport("pipe"), transport("shm")) else {
+            panic!("the pipe and shm rows");
+        };
+        assert_eq!((shm.flags)(dir), (pipe.flags)(dir));
+        assert_eq!(shm.announced, pipe.announced);
+        assert_eq!(shm.connect_options().shm, Some(SHM_SEGMENT_SIZE));
+        assert_eq!(pipe.connect_options().shm, None);
     }
 }

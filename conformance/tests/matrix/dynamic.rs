@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use arrow_array::{Float64Array, Int64Array, StringArray};
 use serde_json::json;
 use vgi_rpc::client::{CallOptions, CancelHandle};
-use vgi_rpc::wire::Metadata;
+use vgi_rpc::wire::{Metadata, keys};
 use vgi_rpc::{Error, ErrorCode, LogLevel, RpcError};
 
 use crate::harness::*;
@@ -70,6 +70,18 @@ fn large_payload(b: &mut Backend) {
         string_value(answer.batch.as_ref().unwrap()).len(),
         big.len()
     );
+    // Over shared memory the 3 MB answer came through the segment, and its region is
+    // freed once the batch is gone (at the next request).
+    let through_segment = answer.metadata.get(keys::SHM_SOURCE).is_some();
+    assert_eq!(
+        through_segment,
+        b.transport.shm.is_some(),
+        "{:?}",
+        answer.metadata
+    );
+    drop(answer);
+    noop(client, &CallOptions::default()).unwrap();
+    assert_segment_clean(client, b.transport);
 }
 
 fn errors(b: &mut Backend) {

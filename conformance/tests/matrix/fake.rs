@@ -2,7 +2,9 @@
 //! a worker. For `exec:` the client spawns `sh -c <script>`; for sockets a listener bound
 //! with the transport's own flags (`--unix PATH`, `--tcp HOST:PORT`) runs the script once
 //! per accepted connection with the socket as its stdin and stdout, as inetd would. So
-//! one script is one misbehaviour on every transport.
+//! one script is one misbehaviour on every transport. Clients connect as the transport's
+//! clients do ([`FakePeer::connect`]): over `shm` with a segment, whose offer
+//! (`__transport_options__`, before the first call) is then what meets the misbehaviour.
 
 use std::io;
 use std::net::{TcpListener, TcpStream};
@@ -14,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use vgi_rpc::client::{Client, ConnectOptions};
 use vgi_rpc::transport::Address;
 use vgi_rpc_conformance::matrix::Transport;
 
@@ -39,6 +42,7 @@ pub(crate) const HANGS_UP_MID_MESSAGE: &str =
 /// on drop.
 pub(crate) struct FakePeer {
     address: String,
+    options: ConnectOptions,
     dir: PathBuf,
     listener: Option<Listening>,
 }
@@ -60,6 +64,7 @@ impl FakePeer {
             let argv = vec!["sh".into(), "-c".into(), script.to_owned()];
             return FakePeer {
                 address: Address::Exec(argv).to_string(),
+                options: transport.connect_options(),
                 dir,
                 listener: None,
             };
@@ -88,6 +93,7 @@ impl FakePeer {
         };
         FakePeer {
             address: address.to_string(),
+            options: transport.connect_options(),
             dir,
             listener: Some(Listening {
                 stop,
@@ -97,10 +103,16 @@ impl FakePeer {
         }
     }
 
-    /// The client address.
-    pub(crate) fn address(&self) -> &str {
-        &self.address
+    /// A client of the peer, connected as the transport's clients connect.
+    pub(crate) fn connect(&self) -> vgi_rpc::Result<Client> {
+        connect(&self.address, &self.options)
     }
+}
+
+/// Connects to `address` with `options` (an unparsable address is the client's
+/// `InvalidAddress`, as with [`Client::connect`]).
+pub(crate) fn connect(address: &str, options: &ConnectOptions) -> vgi_rpc::Result<Client> {
+    Client::connect_with(&address.parse()?, options.clone())
 }
 
 /// An address of `transport`'s kind where nothing serves: a program that does not

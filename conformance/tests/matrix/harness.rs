@@ -11,6 +11,7 @@ use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, RecordBatchOptions};
 use arrow_schema::Schema;
 use vgi_rpc::client::{CallOptions, Client, ConnectOptions, Target};
+use vgi_rpc::transport::shm::segment_of;
 use vgi_rpc_conformance::ConformanceClient;
 use vgi_rpc_conformance::matrix::{self, Endpoint, Transport, WorkerProgram};
 
@@ -31,10 +32,11 @@ impl Backend {
         self.connect_with(ConnectOptions::default())
     }
 
-    /// A new client with `options`.
+    /// A new client with `options` (plus the transport's shared-memory segment, if it
+    /// has one).
     pub(crate) fn connect_with(&self, options: ConnectOptions) -> Client {
-        let address = self.endpoint.address().parse().unwrap();
-        Client::connect_with(&address, options)
+        self.endpoint
+            .connect_with(options)
             .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.endpoint.address()))
     }
 
@@ -179,6 +181,19 @@ pub(crate) fn echo(client: &mut Client, value: &str) {
         .call(&primary(), "echo_string", &params, &CallOptions::default())
         .unwrap();
     assert_eq!(string_value(answer.batch.as_ref().unwrap()), value);
+}
+
+/// Over a transport with shared memory: the worker accepted the segment, and no region
+/// is left allocated in it (its allocation table is empty). Nothing to check otherwise.
+pub(crate) fn assert_segment_clean(client: &Client, transport: &Transport) {
+    if transport.shm.is_none() {
+        return;
+    }
+    let side = client
+        .side_channel()
+        .expect("the worker declined the shared-memory segment");
+    let segment = segment_of(&**side).expect("a shared-memory side channel");
+    assert_eq!(segment.allocations().unwrap(), [], "regions left allocated");
 }
 
 /// Whether a process with this pid still exists (a zombie counts: it was not reaped).

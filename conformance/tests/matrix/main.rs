@@ -15,6 +15,14 @@
 //! | [`peers`] | fake | fake peers that stall, hang up, answer garbage or are not there |
 //! | [`bad_input`] | ours | raw bad bytes to the worker: what it answers, and that it keeps serving |
 //!
+//! The `shm` row is the pipe with a 64 MiB shared-memory segment beside it: clients are
+//! opened with the row's segment ([`Endpoint::connect`](vgi_rpc_conformance::matrix::Endpoint::connect)),
+//! so every scenario runs with the segment offered and, where batches are large, used
+//! (`dynamic::large_payload` checks its answer came through it and left no region
+//! allocated). Fake peers meet the offer first (a silent peer blocks it, so the
+//! stream-turn cancel interrupts the offer there); raw bad bytes go below the client that
+//! would create a segment, so over `shm` they repeat the pipe's checks.
+//!
 //! Each test starts its own endpoint (a socket worker, or the `exec:` command its client
 //! spawns), so scenarios that kill or stall a worker touch nobody else; every scenario is
 //! bounded in time, so a hang fails the test instead of the run.
@@ -73,7 +81,7 @@ macro_rules! matrix {
         [$(stringify!($transport)),+]
     };
     (@with_transports $($rule:tt)+) => {
-        matrix! { $($rule)+ [pipe, unix, tcp] }
+        matrix! { $($rule)+ [pipe, unix, tcp, shm] }
     };
 }
 

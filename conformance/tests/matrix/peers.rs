@@ -35,7 +35,7 @@ fn failed_call(
     options: CallOptions,
     cancel_after: Option<Duration>,
 ) -> (Error, Duration) {
-    let mut client = Client::connect(peer.address()).unwrap();
+    let mut client = peer.connect().unwrap();
     let pid = client.worker_pid();
     let cancel = CancelHandle::new();
     let options = match cancel_after {
@@ -91,21 +91,32 @@ fn cancel_interrupts_a_blocked_call(t: &'static Transport) {
 
 fn cancel_interrupts_a_blocked_stream_turn(t: &'static Transport) {
     let peer = FakePeer::start(t, fake::SILENT);
-    let mut client = Client::connect(peer.address()).unwrap();
+    let mut client = peer.connect().unwrap();
     let pid = client.worker_pid();
     let cancel = CancelHandle::new();
     let options = CallOptions::default().with_cancel(cancel.clone());
-    // Opening a stream without a header reads nothing, so it succeeds; the turn blocks.
-    let mut stream = client
-        .open_stream(&primary(), "cancellable_producer", &no_params(), &options)
-        .unwrap();
     let start = Instant::now();
     let canceller = cancel_later(&cancel, CANCEL_AFTER);
-    let err = stream.tick().unwrap_err();
+    // Opening a stream without a header reads nothing, so it succeeds; the turn blocks.
+    // With a shared-memory segment the client first offers it (`__transport_options__`,
+    // a unary call under the stream's options): that is what blocks, and what the cancel
+    // interrupts. The turn itself is the pipe row's (the same byte stream).
+    let err = match client.open_stream(&primary(), "cancellable_producer", &no_params(), &options) {
+        Ok(mut stream) => {
+            assert!(
+                t.shm.is_none(),
+                "the segment offer was answered by a silent peer"
+            );
+            stream.tick().unwrap_err()
+        }
+        Err(err) => {
+            assert!(t.shm.is_some(), "opening failed: {err:?}");
+            err
+        }
+    };
     canceller.join().unwrap();
     assert!(matches!(err, Error::Cancelled), "{err:?}");
     assert!(start.elapsed() >= CANCEL_AFTER, "the turn was under way");
-    drop(stream);
     assert!(
         client.is_broken(),
         "an interrupted turn drops the connection"
@@ -150,7 +161,7 @@ fn a_bad_flatbuffer_is_a_protocol_error(t: &'static Transport) {
 
 fn nothing_listening_is_a_connect_error(t: &'static Transport) {
     let address = fake::unreachable(t);
-    match Client::connect(&address) {
+    match fake::connect(&address, &t.connect_options()) {
         Err(Error::Connect { endpoint, source }) => {
             assert_eq!(endpoint, address);
             assert!(!source.to_string().is_empty());
@@ -189,7 +200,7 @@ fn malformed_addresses_are_invalid(t: &'static Transport) {
         .collect();
     assert!(!forms.is_empty(), "no malformed {scheme} addresses");
     for (address, says) in forms {
-        match Client::connect(address) {
+        match fake::connect(address, &t.connect_options()) {
             Err(e @ Error::InvalidAddress { .. }) => {
                 assert!(e.to_string().contains(says), "{address}: {e}");
             }

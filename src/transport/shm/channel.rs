@@ -10,7 +10,9 @@
 //! (no gap large enough, or 4094 allocations) declines the batch, logged at `info`, and
 //! it goes inline. A resolved pointer is claimed zero-copy: the batch's buffers are
 //! slices of the mapping and the region is released when the last one drops (applied at
-//! this side's next turn boundary).
+//! this side's next turn boundary). It is checked at the connection's validation level
+//! ([`SideChannel::resolve_with`]): full unless the caller lowered it for a worker it
+//! spawned, as for batches on the pipe beside it.
 //!
 //! **Trust.** Offsets, lengths and the header are validated (the segment module), and
 //! the region's IPC framing is checked before Arrow reads it. Zero-copy still means the
@@ -28,7 +30,9 @@ use arrow_array::RecordBatch;
 use super::Segment;
 use crate::Result;
 use crate::server::SideChannelHost;
-use crate::wire::{Metadata, RegionEncoding, ShmPointer, SideChannel, decode_region, keys};
+use crate::wire::{
+    Limits, Metadata, RegionEncoding, ShmPointer, SideChannel, decode_region_with, keys,
+};
 
 /// Smallest batch (bytes of Arrow data) worth sending through the segment: 128 KiB, or
 /// `VGI_RPC_SHM_MIN_BATCH_BYTES` when set (the reference reads the same variable).
@@ -139,9 +143,18 @@ impl SideChannel for ShmChannel {
         pointer: &RecordBatch,
         metadata: &Metadata,
     ) -> Result<(RecordBatch, Metadata)> {
+        self.resolve_with(pointer, metadata, &Limits::default())
+    }
+
+    fn resolve_with(
+        &self,
+        pointer: &RecordBatch,
+        metadata: &Metadata,
+        limits: &Limits,
+    ) -> Result<(RecordBatch, Metadata)> {
         let at = ShmPointer::from_metadata(metadata)?;
         let region = self.segment.claim(at)?.into_buffer();
-        let batch = decode_region(&region, &pointer.schema())?;
+        let batch = decode_region_with(&region, &pointer.schema(), limits)?;
         Ok((
             batch,
             ShmPointer::resolved_metadata(metadata, self.segment.name()),

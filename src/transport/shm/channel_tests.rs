@@ -163,3 +163,37 @@ fn bad_pointers_are_typed_errors() {
         .with(keys::SHM_LENGTH, "1");
     assert!(channel.resolve(&stub, &garbage).is_err());
 }
+
+/// A resolved region is checked at the validation level of the connection's limits:
+/// fully by default (invalid UTF-8 is refused), structure only where the caller lowered
+/// the level for a trusted peer.
+#[test]
+#[allow(unsafe_code)]
+fn resolution_checks_at_the_connections_validation_level() {
+    use crate::wire::{Limits, RegionEncoding, Validation};
+
+    let channel = ShmChannel::over(Segment::create(1 << 20).unwrap());
+    let column: ArrayRef = Arc::new(StringArray::from(vec!["ab", "cd"]));
+    let batch = RecordBatch::try_from_iter([("s", column)]).unwrap();
+    let encoding = RegionEncoding::new(&batch).unwrap();
+    let mut region = channel.segment().allocate(encoding.len()).unwrap().unwrap();
+    let written = encoding.write_into(region.as_mut_slice()).unwrap();
+    let bytes = &mut region.as_mut_slice()[..written];
+    let at = bytes.windows(4).position(|w| w == b"abcd").unwrap();
+    bytes[at] = 0xff;
+    let pointer = region.publish(written).unwrap().annotate(&Metadata::new());
+    let stub = RecordBatch::new_empty(batch.schema());
+
+    let err = channel.resolve(&stub, &pointer).unwrap_err();
+    assert!(err.to_string().contains("utf"), "{err}");
+    let full = channel.resolve_with(&stub, &pointer, &Limits::default());
+    assert!(full.is_err(), "full validation is the default");
+    // SAFETY (test): the unvalidated batch is only inspected through its raw buffers.
+    let standard = unsafe { Limits::default().with_validation(Validation::Standard) };
+    let (resolved, _) = channel.resolve_with(&stub, &pointer, &standard).unwrap();
+    let data = resolved.column(0).to_data();
+    assert_eq!(
+        &data.buffers()[1].as_slice()[..4],
+        &[0xff, b'b', b'c', b'd']
+    );
+}
