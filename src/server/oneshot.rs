@@ -169,14 +169,11 @@ pub(crate) struct OneShotRecord<'r> {
 pub(crate) fn read_body(mut body: &[u8], limits: &Limits) -> Result<(RecordBatch, Metadata)> {
     let mut decoder = wire::read_stream_start(&mut body, limits)?;
     let mut first = None;
-    loop {
-        match wire::read_stream_item(&mut body, &mut decoder, limits)? {
-            StreamItem::Batch(batch, metadata) => {
-                if first.is_none() {
-                    first = Some((batch, metadata));
-                }
-            }
-            StreamItem::End => break,
+    while let StreamItem::Batch(batch, metadata) =
+        wire::read_stream_item(&mut body, &mut decoder, limits)?
+    {
+        if first.is_none() {
+            first = Some((batch, metadata));
         }
     }
     first.ok_or_else(|| Error::protocol("Request stream carried no batch"))

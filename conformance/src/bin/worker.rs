@@ -121,7 +121,7 @@ impl Default for Options {
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
-    Serve(Options),
+    Serve(Box<Options>),
     Help,
 }
 
@@ -310,7 +310,7 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
     if options.max_connections.is_some() && !options.threaded {
         return Err("--max-connections requires --threaded".to_owned());
     }
-    Ok(Command::Serve(options))
+    Ok(Command::Serve(Box::new(options)))
 }
 
 fn serve(options: &Options) -> anyhow::Result<()> {
@@ -397,7 +397,7 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }
-        Ok(Command::Serve(options)) => options,
+        Ok(Command::Serve(options)) => *options,
         Err(message) => {
             eprintln!("{USAGE}\nvgi-rpc-conformance-worker: error: {message}");
             return ExitCode::from(2);
@@ -430,7 +430,7 @@ mod tests {
 
     fn serve_options(args: &[&str]) -> Result<Options, String> {
         match parse(args)? {
-            Command::Serve(options) => Ok(options),
+            Command::Serve(options) => Ok(*options),
             Command::Help => Err("unexpected help".to_owned()),
         }
     }

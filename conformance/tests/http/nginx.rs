@@ -96,21 +96,24 @@ fn start_nginx(upstreams: &[u16]) -> Nginx {
         .unwrap()
         .write_all(conf.as_bytes())
         .unwrap();
-    let child = Command::new(&binary)
-        .arg("-p")
-        .arg(&dir.0)
-        .arg("-c")
-        .arg(&conf_path)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {binary}: {e} (set VGI_NGINX)"));
+    let mut nginx = Nginx {
+        child: Command::new(&binary)
+            .arg("-p")
+            .arg(&dir.0)
+            .arg("-c")
+            .arg(&conf_path)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {binary}: {e} (set VGI_NGINX)")),
+        _dir: dir,
+        port,
+    };
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Nginx {
-                child,
-                _dir: dir,
-                port,
-            };
+            return nginx;
+        }
+        if let Ok(Some(status)) = nginx.child.try_wait() {
+            panic!("nginx exited at start: {status}");
         }
         std::thread::sleep(Duration::from_millis(25));
     }

@@ -60,7 +60,7 @@ pub(crate) fn answer(app: &App, post: Post) -> Answer {
     let mut shot = OneShot::new(&app.server, post.peer.clone(), post.request_id.clone());
     let status = match serve(app, &post, &mut shot) {
         Ok(status) => status,
-        Err((status, error)) => {
+        Err(Refusal { status, error }) => {
             // Request faults go out on the empty schema; an engine failure here (which
             // writes to memory) cannot happen, and would leave the body empty.
             let _ = shot.reject(&error, &post.protocol, &post.method);
@@ -74,19 +74,33 @@ pub(crate) fn answer(app: &App, post: Post) -> Answer {
     }
 }
 
-type Refusal = (u16, RpcError);
+/// A request refused with a 4xx (or 500): its status and the error its body reports.
+struct Refusal {
+    status: u16,
+    error: Box<RpcError>,
+}
+
+fn refusal(status: u16, error: RpcError) -> Refusal {
+    Refusal {
+        status,
+        error: Box::new(error),
+    }
+}
 
 fn serve(app: &App, post: &Post, shot: &mut OneShot<'_>) -> Result<u16, Refusal> {
     let limit = response_limit(app, post.budget.as_deref())?;
     let (binding, index) = resolve(app, &post.protocol, &post.method)?;
     if post.content_type.as_deref() != Some(ARROW_STREAM) {
-        return Err((415, content_type_error(post.content_type.as_deref())));
+        return Err(refusal(
+            415,
+            content_type_error(post.content_type.as_deref()),
+        ));
     }
     let spec = &binding.spec.methods[index];
     let stream = spec.kind != MethodKind::Unary;
     match (post.kind, stream) {
         (Kind::Unary, true) => {
-            return Err((
+            return Err(refusal(
                 400,
                 type_error(format!(
                     "Stream method '{}' requires /init and /exchange endpoints",
@@ -95,13 +109,13 @@ fn serve(app: &App, post: &Post, shot: &mut OneShot<'_>) -> Result<u16, Refusal>
             ));
         }
         (Kind::Init, false) => {
-            return Err((
+            return Err(refusal(
                 400,
                 type_error(format!("Method '{}' is not a stream", spec.name)),
             ));
         }
         (Kind::Exchange, false) => {
-            return Err((
+            return Err(refusal(
                 400,
                 type_error(format!("Method '{}' does not support /exchange", spec.name)),
             ));
@@ -110,7 +124,7 @@ fn serve(app: &App, post: &Post, shot: &mut OneShot<'_>) -> Result<u16, Refusal>
     }
     let limits = shot.limits();
     let (batch, metadata) = read_body(&post.body, &limits)
-        .map_err(|e| (400, RpcError::new("ArrowInvalid", e.to_string())))?;
+        .map_err(|e| refusal(400, RpcError::new("ArrowInvalid", e.to_string())))?;
     if post.kind == Kind::Exchange {
         return continue_stream(app, post, shot, (binding, index), batch, metadata, limit);
     }
@@ -120,9 +134,9 @@ fn serve(app: &App, post: &Post, shot: &mut OneShot<'_>) -> Result<u16, Refusal>
     let call = match route(shot.inner, &request) {
         Ok(Routed::Call(call)) => call,
         Ok(Routed::TransportOptions) => {
-            return Err((404, reserved_error(keys::TRANSPORT_OPTIONS_METHOD)));
+            return Err(refusal(404, reserved_error(keys::TRANSPORT_OPTIONS_METHOD)));
         }
-        Err(rejection) => return Err((400, rejection.error)),
+        Err(rejection) => return Err(refusal(400, rejection.error)),
     };
     let record = |shot: &mut OneShot<'_>, stream_id: Option<&str>| {
         shot.record(&OneShotRecord {
@@ -151,7 +165,7 @@ fn serve(app: &App, post: &Post, shot: &mut OneShot<'_>) -> Result<u16, Refusal>
             let stream_id = stream.then(|| crate::server::ids::random_hex(32));
             record(shot, stream_id.as_deref());
         }
-        Err(e) => return Err((500, e.to_rpc())),
+        Err(e) => return Err(refusal(500, e.to_rpc())),
     }
     Ok(200)
 }
@@ -274,23 +288,23 @@ fn continue_stream(
     let (cursor, note) = app
         .continuations
         .open(protocol, &metadata)
-        .map_err(|e| (400, RpcError::runtime_error(e.0)))?;
+        .map_err(|e| refusal(400, RpcError::runtime_error(e.0)))?;
     let state = if cursor.held {
         app.continuations
             .take(&cursor.id, cursor.turn)
-            .map_err(|e| (400, RpcError::runtime_error(e.0)))?
+            .map_err(|e| refusal(400, RpcError::runtime_error(e.0)))?
     } else {
         match binding.service.resume(index, &cursor.state) {
             Ok(Response::Producer(state, _)) => State::Producer(state),
             Ok(Response::Exchange(state, _)) => State::Exchange(state),
             Ok(Response::Unary(_)) => {
-                return Err((
+                return Err(refusal(
                     400,
                     type_error(format!("Method '{}' is not a stream", spec.name)),
                 ));
             }
             Err(e) => {
-                return Err((
+                return Err(refusal(
                     400,
                     RpcError::runtime_error(format!("Failed to deserialize state: {e}")),
                 ));
@@ -328,7 +342,7 @@ fn continue_stream(
         .begin_output(&mut out)
         .and_then(|()| run.turn(batch, metadata, &mut out, Some(&mut suspender)));
     if let Err(e) = &flow {
-        return Err((500, e.to_rpc()));
+        return Err(refusal(500, e.to_rpc()));
     }
     finish_turn(
         app, shot, run, flow, &suspender, &note.id, limit, &spec.name,
@@ -356,7 +370,7 @@ fn checked_request(
     if let Some(method) = metadata.get(keys::METHOD)
         && method != post.method
     {
-        return Err((
+        return Err(refusal(
             400,
             type_error(format!(
                 "Method name mismatch: URL path has '{}' but Arrow IPC custom_metadata 'vgi_rpc.method' has '{method}'. These must match.",
@@ -366,7 +380,7 @@ fn checked_request(
     }
     match metadata.get(keys::PROTOCOL) {
         Some(protocol) if protocol != post.protocol => {
-            return Err((400, RpcError::new(
+            return Err(refusal(400, RpcError::new(
                 "ProtocolNotSupportedError",
                 format!(
                     "Protocol mismatch: the request path resolved to '{}' but the Arrow IPC custom_metadata 'vgi_rpc.protocol' says '{protocol}'. These must agree.",
@@ -383,7 +397,7 @@ fn checked_request(
 }
 
 /// The hosted method a path names (404 otherwise).
-pub(crate) fn resolve<'a>(
+fn resolve<'a>(
     app: &'a App,
     protocol: &str,
     method: &str,
@@ -398,7 +412,7 @@ pub(crate) fn resolve<'a>(
         )
         .with_code(ErrorCode::Unimplemented)
         .with_kind("protocol_not_supported");
-        return Err((404, error));
+        return Err(refusal(404, error));
     }
     let hosted: Vec<&str> = inner
         .bindings
@@ -407,7 +421,7 @@ pub(crate) fn resolve<'a>(
         .collect();
     let binding = inner
         .binding(protocol)
-        .ok_or_else(|| (404, framework::protocol_not_supported(protocol, &hosted)))?;
+        .ok_or_else(|| refusal(404, framework::protocol_not_supported(protocol, &hosted)))?;
     let index = binding.spec.method_index(method).ok_or_else(|| {
         let names: Vec<&str> = binding
             .spec
@@ -415,7 +429,7 @@ pub(crate) fn resolve<'a>(
             .iter()
             .map(|m| m.name.as_str())
             .collect();
-        (404, framework::no_such_method(protocol, method, &names))
+        refusal(404, framework::no_such_method(protocol, method, &names))
     })?;
     Ok((binding, index))
 }
@@ -444,7 +458,7 @@ pub(crate) fn is_protocol_name(name: &str) -> bool {
 fn response_limit(app: &App, header: Option<&str>) -> Result<u64, Refusal> {
     let client = match header {
         None => None,
-        Some(raw) => Some(parse_budget(raw).map_err(|m| (400, RpcError::value_error(m)))?),
+        Some(raw) => Some(parse_budget(raw).map_err(|m| refusal(400, RpcError::value_error(m)))?),
     };
     Ok(match (app.options.max_response_bytes, client) {
         (Some(a), Some(b)) => a.min(b),
