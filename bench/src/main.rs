@@ -52,6 +52,8 @@ fn main() -> anyhow::Result<()> {
         }
         Some("raw-server") => run_raw_server(&parse_listen(&args[1..])?),
         Some("drive") => drive(&args[1..]),
+        Some("http-bare-server") => vgi_rpc_bench::http::run_bare_server(),
+        Some("http") => http_rows(&args[1..]),
         _ => summary(&args),
     }
 }
@@ -108,6 +110,19 @@ fn drive(mut args: &[String]) -> anyhow::Result<()> {
         other => anyhow::bail!("unknown load {other:?}"),
     }
     println!("{what} x{n}: {:.3} s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// `http [--no-python]`: the HTTP rows on each selected placement (markdown on stdout).
+fn http_rows(args: &[String]) -> anyhow::Result<()> {
+    let python = !args.iter().any(|a| a == "--no-python");
+    let exe = std::env::current_exe()?;
+    for placement in vgi_rpc_bench::placement::selected() {
+        println!(
+            "{}",
+            vgi_rpc_bench::http::measure(&exe, &placement, python)?
+        );
+    }
     Ok(())
 }
 

@@ -35,6 +35,8 @@ pub enum Listen {
     Unix(String),
     /// A TCP `host:port`.
     Tcp(String),
+    /// HTTP on 127.0.0.1 and this port (0: any free one); announces `PORT:<n>`.
+    Http(u16),
 }
 
 /// Parses the worker flags (`--threaded` is accepted; sockets are always threaded).
@@ -58,6 +60,7 @@ pub fn parse_worker(args: &[String]) -> anyhow::Result<(Listen, Validation)> {
             "--pipe" => listen = Listen::Pipe,
             "--unix" => listen = Listen::Unix(it.next().context("--unix PATH")?.clone()),
             "--tcp" => listen = Listen::Tcp(it.next().context("--tcp HOST:PORT")?.clone()),
+            "--http" => listen = Listen::Http(it.next().context("--http PORT")?.parse()?),
             "--validation" => validation = it.next().context("--validation LEVEL")?.parse()?,
             "--threaded" => {}
             other => bail!("unknown worker flag {other:?}"),
@@ -103,6 +106,12 @@ pub fn run_worker(listen: &Listen, validation: Validation) -> anyhow::Result<()>
             let listener = TcpSocketListener::bind(addr.as_str())?;
             announce(&listener.discovery_line())?;
             serve_listener(&server, &listener, &options, &shutdown)?;
+        }
+        Listen::Http(port) => {
+            let listener = TcpListener::bind(("127.0.0.1", *port))?;
+            announce(&format!("PORT:{}", listener.local_addr()?.port()))?;
+            let options = vgi_rpc::transport::http::HttpOptions::default();
+            vgi_rpc::transport::http::serve(&server, &options, listener, &shutdown)?;
         }
     }
     Ok(())
@@ -189,6 +198,7 @@ pub fn run_raw_server(listen: &Listen) -> anyhow::Result<()> {
                 thread::spawn(move || raw_session(reader, stream));
             }
         }
+        Listen::Http(_) => bail!("the raw baseline speaks bytes, not HTTP: use http-bare-server"),
     }
     Ok(())
 }

@@ -116,6 +116,10 @@ pub struct HttpConnectOptions {
     /// zstd level for request bodies (gzip when the server decodes only gzip); `None`
     /// sends bodies uncompressed. Default `Some(1)`, the reference client's.
     pub compression_level: Option<i32>,
+    /// Whether answers may come compressed (`Accept-Encoding: zstd, gzip`, as the
+    /// reference client asks). Compression costs more than it saves on a fast local
+    /// link; turn it off there. Default `true`.
+    pub accept_compressed: bool,
     /// Retries of the requests the reference allows to be retried (the capability probe
     /// and introspection, never a call or a stream turn). Default `None`: no retries.
     pub retry: Option<HttpRetry>,
@@ -127,6 +131,7 @@ impl Default for HttpConnectOptions {
             headers: Vec::new(),
             accept_max_response_bytes: 268_435_456,
             compression_level: Some(1),
+            accept_compressed: true,
             retry: None,
         }
     }
@@ -142,6 +147,12 @@ impl HttpConnectOptions {
     /// Sets [`HttpConnectOptions::accept_max_response_bytes`].
     pub fn with_accept_max_response_bytes(mut self, bytes: u64) -> Self {
         self.accept_max_response_bytes = bytes;
+        self
+    }
+
+    /// Sets [`HttpConnectOptions::accept_compressed`].
+    pub fn with_accept_compressed(mut self, accept: bool) -> Self {
+        self.accept_compressed = accept;
         self
     }
 

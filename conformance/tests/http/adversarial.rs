@@ -294,10 +294,12 @@ fn an_oversized_answer_becomes_response_too_large() {
 #[test]
 fn answers_are_compressed_as_negotiated() {
     let worker = Worker::start(HttpOptions::default());
-    let body = int_request("echo_int", &[("value", 1)]);
+    // An 8 KiB answer: large enough to be worth compressing.
+    let body = int_request("oversized_unary", &[("target_bytes", 8192)]);
+    let path = "/ConformanceService/oversized_unary";
     let zstd = post(
         worker.port,
-        "/ConformanceService/echo_int",
+        path,
         &[("Accept-Encoding", "zstd, gzip")],
         &body,
     );
@@ -305,29 +307,33 @@ fn answers_are_compressed_as_negotiated() {
     assert!(zstd.exception().is_none() && !zstd.batches().is_empty());
     let custom = post(
         worker.port,
-        "/ConformanceService/echo_int",
+        path,
         &[("X-VGI-Accept-Encoding", "gzip")],
         &body,
     );
     assert_eq!(custom.header("x-vgi-content-encoding"), Some("gzip"));
     let plain = post(
         worker.port,
-        "/ConformanceService/echo_int",
+        path,
         &[("Accept-Encoding", "identity, zstd")],
         &body,
     );
     assert!(plain.header("content-encoding").is_none());
-    let off = Worker::start(HttpOptions::default().compression(false));
-    let reply = post(
-        off.port,
+    // A tiny answer goes uncompressed whatever the client accepts.
+    let small = int_request("echo_int", &[("value", 1)]);
+    let tiny = post(
+        worker.port,
         "/ConformanceService/echo_int",
         &[("Accept-Encoding", "zstd")],
-        &body,
+        &small,
     );
+    assert!(tiny.header("content-encoding").is_none());
+    let off = Worker::start(HttpOptions::default().compression(false));
+    let reply = post(off.port, path, &[("Accept-Encoding", "zstd")], &body);
     assert!(reply.header("content-encoding").is_none());
     assert_eq!(reply.header("vgi-supported-encodings"), Some(""));
     // A compressed request is still decoded.
-    let packed = zstd::bulk::compress(&body, 1).unwrap();
+    let packed = zstd::bulk::compress(&small, 1).unwrap();
     let decoded = post(
         off.port,
         "/ConformanceService/echo_int",

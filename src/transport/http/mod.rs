@@ -18,5 +18,6 @@
 pub mod client;
 pub mod server;
 mod token;
+mod zstd_ctx;
 
 pub use server::{HttpOptions, router, serve};

@@ -56,7 +56,7 @@ impl Sealer {
     pub(crate) fn seal(&self, version: u8, binding: &[u8], payload: &[u8]) -> String {
         let mut plain = Vec::with_capacity(payload.len() + 1);
         match (payload.len() >= COMPRESS_FROM)
-            .then(|| zstd::bulk::compress(payload, 1).ok())
+            .then(|| super::zstd_ctx::compress(payload, 1).ok())
             .flatten()
         {
             Some(packed) if packed.len() < payload.len() => {

@@ -44,7 +44,7 @@ impl Codec {
     /// Compresses a request body; `level` is zstd's (gzip uses its default, 6).
     pub(super) fn compress(self, body: &[u8], level: i32) -> Result<Vec<u8>> {
         match self {
-            Codec::Zstd => Ok(zstd::bulk::compress(body, level)?),
+            Codec::Zstd => Ok(super::super::zstd_ctx::compress(body, level)?),
             Codec::Gzip => {
                 let mut enc = flate2::write::GzEncoder::new(
                     Vec::with_capacity(body.len() / 2),

@@ -426,6 +426,13 @@ impl Shared {
             Some((codec, level)) => (codec.compress(body, level)?, Some(codec.token())),
             None => (body.to_vec(), None),
         };
+        // Shared, so a retry resends it without a copy.
+        let payload = axum::body::Bytes::from(payload);
+        let accept = if self.options.accept_compressed {
+            "zstd, gzip"
+        } else {
+            "identity"
+        };
         let limit = self.options.accept_max_response_bytes;
         let policy = if retryable {
             &self.options.retry
@@ -439,7 +446,7 @@ impl Shared {
                 .headers(self.headers.clone())
                 .header(reqwest::header::CONTENT_TYPE, ARROW)
                 .header(ACCEPT_MAX, limit)
-                .header(reqwest::header::ACCEPT_ENCODING, "zstd, gzip")
+                .header(reqwest::header::ACCEPT_ENCODING, accept)
                 .body(payload.clone());
             if let Some(coding) = coding {
                 request = request.header(reqwest::header::CONTENT_ENCODING, coding);
