@@ -31,6 +31,7 @@ usage: vgi-rpc-conformance-worker [-h] [--pipe | --http [PORT] | --unix PATH | -
                                   [--fake-storage URL] [--externalize-threshold N]
                                   [--host H] [--port N] [--prefix P] [--max-request-bytes N]
                                   [--max-response-bytes N] [--no-compression] [--token-key HEX]
+                                  [--cors-origin ORIGIN]
 
 vgi-rpc conformance test server (Rust)
 
@@ -53,6 +54,7 @@ options:
   --max-request-bytes N      HTTP: largest request body (advertised; 413 beyond)
   --max-response-bytes N     HTTP: largest response body (ResponseTooLargeError beyond)
   --no-compression           HTTP: never compress answers (requests are still decoded)
+  --cors-origin ORIGIN       HTTP: let browsers on ORIGIN call (repeatable; * for any)
   --token-key HEX            HTTP: 64 hex digits sealing stream tokens; workers sharing
                              it continue each other's streams (default: random)";
 
@@ -100,6 +102,7 @@ struct HttpFlags {
     max_response_bytes: Option<u64>,
     no_compression: bool,
     token_key: Option<[u8; 32]>,
+    cors_origins: Vec<String>,
 }
 
 impl Default for Options {
@@ -283,6 +286,10 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
                 options.http.no_compression = true;
                 None
             }
+            "--cors-origin" => {
+                options.http.cors_origins.push(value("--cors-origin")?);
+                None
+            }
             "--token-key" => {
                 options.http.token_key = Some(parse_key(&value("--token-key")?)?);
                 None
@@ -367,6 +374,9 @@ fn serve_http(
     }
     if let Some(key) = flags.token_key {
         options = options.token_key(key);
+    }
+    for origin in &flags.cors_origins {
+        options = options.cors_origin(origin.clone());
     }
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
     let mut stdout = std::io::stdout().lock();

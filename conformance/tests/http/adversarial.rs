@@ -342,3 +342,69 @@ fn answers_are_compressed_as_negotiated() {
     );
     assert_eq!(decoded.status, 200);
 }
+
+#[test]
+fn cors_answers_preflights_for_allowed_origins_only() {
+    let worker = Worker::start(HttpOptions::default().cors_origin("https://ok.example"));
+    let preflight = |origin: &str| {
+        let raw = format!(
+            "OPTIONS /ConformanceService/echo_int HTTP/1.1\r\nHost: x\r\nConnection: close\r\nOrigin: {origin}\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type, vgi-session\r\n\r\n"
+        );
+        send_raw(worker.port, raw.as_bytes()).unwrap()
+    };
+    let ok = preflight("https://ok.example");
+    assert_eq!(ok.status, 200);
+    assert_eq!(
+        ok.header("access-control-allow-origin"),
+        Some("https://ok.example")
+    );
+    assert_eq!(
+        ok.header("access-control-allow-headers"),
+        Some("content-type, vgi-session")
+    );
+    assert!(
+        ok.header("access-control-allow-methods")
+            .unwrap()
+            .contains("POST")
+    );
+    let expose = ok
+        .header("access-control-expose-headers")
+        .unwrap()
+        .to_ascii_lowercase();
+    for name in [
+        "x-vgi-rpc-error",
+        "x-request-id",
+        "vgi-supported-encodings",
+        "vgi-auth-reason",
+    ] {
+        assert!(expose.contains(name), "{name} not exposed: {expose}");
+    }
+    let other = preflight("https://evil.example");
+    assert!(other.header("access-control-allow-origin").is_none());
+    assert_eq!(
+        other.header("cross-origin-resource-policy"),
+        Some("cross-origin")
+    );
+    let body = int_request("echo_int", &[("value", 1)]);
+    let actual = post(
+        worker.port,
+        "/ConformanceService/echo_int",
+        &[("Origin", "https://ok.example")],
+        &body,
+    );
+    assert_eq!(actual.status, 200);
+    assert_eq!(
+        actual.header("access-control-allow-origin"),
+        Some("https://ok.example")
+    );
+    // Off by default: no CORS header at all.
+    let plain = Worker::start(HttpOptions::default());
+    let reply = post(
+        plain.port,
+        "/ConformanceService/echo_int",
+        &[("Origin", "https://ok.example")],
+        &body,
+    );
+    assert!(reply.header("access-control-allow-origin").is_none());
+    assert!(reply.header("cross-origin-resource-policy").is_none());
+}

@@ -289,6 +289,13 @@ def conformance_http_access_log() -> Iterator[tuple[int, Path]]:
 
 
 @pytest.fixture(scope="session")
+def conformance_http_cors_port() -> Iterator[int]:
+    """CORS allowed for the suite's origin (the group's own fixture contract)."""
+    with _http_worker(["--cors-origin", "https://conformance.example"]) as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
 def conformance_http_cold_call_cache_port() -> Iterator[int]:
     """Every continuation must open the echoed call token.
 

@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--max-request-bytes", type=int, default=None)
     parser.add_argument("--no-compression", action="store_true")
     parser.add_argument("--no-call-state-cache", action="store_true")
+    parser.add_argument("--cors-origin", default=None)
     args = parser.parse_args()
     server = RpcServer(
         ConformanceService,
@@ -44,6 +45,8 @@ def main() -> None:
         options["compression_level"] = None
     if args.no_call_state_cache:
         options["call_state_cache_entries"] = 0
+    if args.cors_origin is not None:
+        options["cors_origins"] = [args.cors_origin]
     app = make_wsgi_app(server, **options)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

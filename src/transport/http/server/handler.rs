@@ -24,7 +24,13 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Res
         _ => HeaderValue::from_str(&crate::server::ids::random_hex(16))
             .unwrap_or_else(|_| HeaderValue::from_static("0000000000000000")),
     };
-    let response = dispatch(&app, request, &request_id).await;
+    let cors = reply::Cors::of(request.method(), request.headers());
+    let response = if cors.answers_preflight(&app) {
+        reply::preflight(&app, &cors)
+    } else {
+        dispatch(&app, request, &request_id).await
+    };
+    let response = reply::with_cors(&app, &cors, response);
     reply::finish(&app, &request_id, response)
 }
 

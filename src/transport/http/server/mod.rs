@@ -53,6 +53,9 @@ pub struct HttpOptions {
     pub token_ttl: Duration,
     /// How many non-resumable stream states this worker holds at once.
     pub max_held_streams: usize,
+    /// Origins browsers may call from (CORS; `*` for any). Empty, the default: no CORS
+    /// headers at all.
+    pub cors_origins: Vec<String>,
 }
 
 impl std::fmt::Debug for HttpOptions {
@@ -67,6 +70,7 @@ impl std::fmt::Debug for HttpOptions {
             .field("token_key", &self.token_key.map(|_| "<set>"))
             .field("token_ttl", &self.token_ttl)
             .field("max_held_streams", &self.max_held_streams)
+            .field("cors_origins", &self.cors_origins)
             .finish()
     }
 }
@@ -83,6 +87,7 @@ impl Default for HttpOptions {
             token_key: None,
             token_ttl: Duration::from_secs(3600),
             max_held_streams: 10_000,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -142,6 +147,13 @@ impl HttpOptions {
         self
     }
 
+    /// Allows browsers on `origin` to call (adds to [`HttpOptions::cors_origins`]).
+    #[must_use]
+    pub fn cors_origin(mut self, origin: impl Into<String>) -> Self {
+        self.cors_origins.push(origin.into());
+        self
+    }
+
     /// Sets [`HttpOptions::body_timeout`].
     #[must_use]
     pub fn body_timeout(mut self, timeout: Duration) -> Self {
@@ -155,6 +167,9 @@ pub(crate) struct App {
     pub server: Server,
     pub options: HttpOptions,
     pub continuations: Continuations,
+    /// `Access-Control-Expose-Headers` when CORS is on: every header a browser client
+    /// must read, capabilities included.
+    pub expose: String,
     /// The capability headers sent on every response (lowercase names, as HTTP/2 and
     /// `http::HeaderName` want them; HTTP/1 readers compare case-insensitively).
     pub capabilities: Vec<(&'static str, String)>,
@@ -180,7 +195,16 @@ impl App {
             ""
         };
         capabilities.push(("vgi-supported-encodings", encodings.to_owned()));
+        let mut exposed = vec![
+            "WWW-Authenticate",
+            "X-Request-ID",
+            "X-VGI-Content-Encoding",
+            "X-VGI-RPC-Error",
+        ];
+        exposed.extend(capabilities.iter().map(|(name, _)| *name));
+        exposed.push("VGI-Auth-Reason");
         App {
+            expose: exposed.join(", "),
             server: server.clone(),
             options: options.clone(),
             continuations: Continuations::new(&key, options.token_ttl, options.max_held_streams),

@@ -129,6 +129,81 @@ pub(crate) fn options(allow: &'static str, json_type: bool) -> Response {
     response
 }
 
+/// What a request says about CORS: its `Origin`, and whether it is a preflight.
+pub(crate) struct Cors {
+    origin: Option<HeaderValue>,
+    preflight: bool,
+    request_headers: Option<HeaderValue>,
+}
+
+impl Cors {
+    pub(crate) fn of(method: &axum::http::Method, headers: &HeaderMap) -> Cors {
+        Cors {
+            origin: headers.get(header::ORIGIN).cloned(),
+            preflight: method == axum::http::Method::OPTIONS
+                && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD),
+            request_headers: headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS).cloned(),
+        }
+    }
+
+    /// Whether this is a preflight the server answers itself (CORS on, an origin given).
+    pub(crate) fn answers_preflight(&self, app: &App) -> bool {
+        !app.options.cors_origins.is_empty() && self.preflight && self.origin.is_some()
+    }
+
+    fn allowed(&self, app: &App) -> Option<&HeaderValue> {
+        let origin = self.origin.as_ref()?;
+        let text = origin.to_str().ok()?;
+        app.options
+            .cors_origins
+            .iter()
+            .any(|o| o == "*" || o == text)
+            .then_some(origin)
+    }
+}
+
+/// The answer to a CORS preflight.
+pub(crate) fn preflight(app: &App, cors: &Cors) -> Response {
+    let mut response = options("GET, POST", false);
+    let headers = response.headers_mut();
+    if cors.allowed(app).is_some() {
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST"),
+        );
+        let allow = cors
+            .request_headers
+            .clone()
+            .unwrap_or(HeaderValue::from_static("*"));
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allow);
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("86400"),
+        );
+    }
+    response
+}
+
+/// Adds the CORS headers of a response to an allowed origin (all of them only then;
+/// `Cross-Origin-Resource-Policy` whenever CORS is on).
+pub(crate) fn with_cors(app: &App, cors: &Cors, mut response: Response) -> Response {
+    if app.options.cors_origins.is_empty() {
+        return response;
+    }
+    let headers = response.headers_mut();
+    headers.insert(
+        "cross-origin-resource-policy",
+        HeaderValue::from_static("cross-origin"),
+    );
+    if let Some(origin) = cors.allowed(app) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        if let Ok(expose) = HeaderValue::from_str(&app.expose) {
+            headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, expose);
+        }
+    }
+    response
+}
+
 /// Adds what every response carries: the capability headers and `X-Request-ID`.
 pub(crate) fn finish(app: &App, request_id: &HeaderValue, mut response: Response) -> Response {
     let headers = response.headers_mut();
