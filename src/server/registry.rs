@@ -4,13 +4,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::access_log::{AccessLog, AccessLogLevel};
+use super::exception::framework;
 use super::hash::protocol_hash;
 use super::hook::CallHook;
 use super::interceptor::Interceptor;
 use super::reflection::ReflectionService;
 use super::service::{ProtocolSpec, Service};
-use crate::Result;
 use crate::wire::{Limits, Validation};
+use crate::{Result, RpcError};
 
 /// One hosted protocol: its dispatcher, description and protocol hash.
 pub(crate) struct Binding {
@@ -77,6 +78,55 @@ impl Server {
 impl ServerInner {
     pub(crate) fn binding(&self, protocol: &str) -> Option<&Binding> {
         self.bindings.iter().find(|b| b.spec.name == protocol)
+    }
+
+    /// The hosted protocols' names, in registration order.
+    pub(crate) fn hosted(&self) -> Vec<&str> {
+        self.bindings.iter().map(|b| b.spec.name.as_str()).collect()
+    }
+
+    /// The hosted method `protocol.method`, or why there is none (with the reference's
+    /// error texts: every transport refuses alike).
+    pub(crate) fn find_method(
+        &self,
+        protocol: &str,
+        method: &str,
+    ) -> std::result::Result<(&Binding, usize), MissingMethod> {
+        let Some(binding) = self.binding(protocol) else {
+            return Err(MissingMethod::Protocol(Box::new(
+                framework::protocol_not_supported(protocol, &self.hosted()),
+            )));
+        };
+        match binding.spec.method_index(method) {
+            Some(index) => Ok((binding, index)),
+            None => {
+                let names: Vec<&str> = binding
+                    .spec
+                    .methods
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect();
+                Err(MissingMethod::Method(Box::new(framework::no_such_method(
+                    protocol, method, &names,
+                ))))
+            }
+        }
+    }
+}
+
+/// Why [`ServerInner::find_method`] found nothing.
+pub(crate) enum MissingMethod {
+    /// The protocol is not hosted.
+    Protocol(Box<RpcError>),
+    /// The protocol is hosted but has no such method.
+    Method(Box<RpcError>),
+}
+
+impl MissingMethod {
+    pub(crate) fn into_error(self) -> RpcError {
+        match self {
+            MissingMethod::Protocol(e) | MissingMethod::Method(e) => *e,
+        }
     }
 }
 

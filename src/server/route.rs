@@ -8,7 +8,7 @@ use arrow_schema::SchemaRef;
 
 use super::answer::empty;
 use super::exception::framework;
-use super::registry::{Binding, ServerInner};
+use super::registry::{Binding, MissingMethod, ServerInner};
 use super::service::{MethodKind, MethodSpec};
 use super::validate::validate_params;
 use crate::wire::{Metadata, keys};
@@ -100,28 +100,14 @@ pub(crate) fn route<'a>(
             method,
         ));
     }
-    let hosted: Vec<&str> = inner
-        .bindings
-        .iter()
-        .map(|b| b.spec.name.as_str())
-        .collect();
     let Some(protocol) = md.get(keys::PROTOCOL) else {
-        let err = framework::protocol_not_specified(&hosted);
+        let err = framework::protocol_not_specified(&inner.hosted());
         return Err(Rejection::boxed(err, primary, method));
     };
-    let Some(binding) = inner.binding(protocol) else {
-        let err = framework::protocol_not_supported(protocol, &hosted);
-        return Err(Rejection::boxed(err, primary, method));
-    };
-    let Some(index) = binding.spec.method_index(method) else {
-        let names: Vec<&str> = binding
-            .spec
-            .methods
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect();
-        let err = framework::no_such_method(protocol, method, &names);
-        return Err(Rejection::boxed(err, protocol, method));
+    let (binding, index) = match inner.find_method(protocol, method) {
+        Ok(found) => found,
+        Err(MissingMethod::Protocol(err)) => return Err(Rejection::boxed(*err, primary, method)),
+        Err(MissingMethod::Method(err)) => return Err(Rejection::boxed(*err, protocol, method)),
     };
     let spec = &binding.spec.methods[index];
     check_version(

@@ -160,7 +160,7 @@ fn serve(app: &App, post: &Post, shot: &mut OneShot<'_>) -> Result<u16, Refusal>
         }
         Ok(Next::Done | Next::DrainInput) => {
             if post.kind == Kind::Unary {
-                cap(shot, limit, &error_schema(spec), &spec.name);
+                let _ = cap(shot, limit, &error_schema(spec), &spec.name);
             }
             let stream_id = stream.then(|| crate::server::ids::random_hex(32));
             record(shot, stream_id.as_deref());
@@ -184,13 +184,7 @@ fn start_stream(
 ) {
     let protocol = call.binding.spec.name.as_str();
     let spec = &call.binding.spec.methods[call.index];
-    let note = CallNote {
-        id: crate::server::ids::random_hex(32),
-        stream_id: stream_id.to_owned(),
-        method: spec.name.clone(),
-        created: now(),
-        limit,
-    };
+    let note = CallNote::new(stream_id, &spec.name, limit);
     let call_token = app.continuations.call_token(protocol, &note);
     let mut suspender = Suspender {
         continuations: &app.continuations,
@@ -206,8 +200,7 @@ fn start_stream(
         if run.takes_input() {
             run.suspend_idle(&mut out, &mut suspender)
         } else {
-            let tick_batch =
-                RecordBatch::new_empty(std::sync::Arc::new(arrow_schema::Schema::empty()));
+            let tick_batch = RecordBatch::new_empty(crate::server::answer::empty());
             run.turn(tick_batch, tick, &mut out, Some(&mut suspender))
         }
     });
@@ -229,17 +222,13 @@ fn finish_turn(
     limit: u64,
     method: &str,
 ) {
-    let exchange = run.takes_input();
-    let output_schema = run.output_schema();
-    let over = limit > 0 && shot.body.bytes.len() as u64 > limit;
-    if over {
-        // Producers report on the empty schema, exchanges on their output schema.
-        let schema = if exchange {
-            output_schema
-        } else {
-            crate::server::answer::empty()
-        };
-        cap(shot, limit, &schema, method);
+    // Producers report failures on the empty schema, exchanges on their output schema.
+    let schema = if run.takes_input() {
+        run.output_schema()
+    } else {
+        crate::server::answer::empty()
+    };
+    if cap(shot, limit, &schema, method) {
         return;
     }
     if let Ok(Flow::Suspended) = flow
@@ -249,20 +238,16 @@ fn finish_turn(
             .hold(call_id, suspender.turn, run.into_state())
     {
         let error = RpcError::runtime_error(e.0).with_code(ErrorCode::ResourceExhausted);
-        let schema = if exchange {
-            output_schema
-        } else {
-            crate::server::answer::empty()
-        };
         let _ = shot.answer_error(&schema, &error, "", method);
     }
 }
 
-/// Replaces an answer over `limit` bytes with the reference's `ResponseTooLargeError`.
-fn cap(shot: &mut OneShot<'_>, limit: u64, schema: &SchemaRef, method: &str) {
+/// Replaces an answer over `limit` bytes (0: none) with the reference's
+/// `ResponseTooLargeError`; returns whether it did.
+fn cap(shot: &mut OneShot<'_>, limit: u64, schema: &SchemaRef, method: &str) -> bool {
     let size = shot.body.bytes.len() as u64;
     if limit == 0 || size <= limit {
-        return;
+        return false;
     }
     let error = RpcError::new(
         "ResponseTooLargeError",
@@ -270,6 +255,7 @@ fn cap(shot: &mut OneShot<'_>, limit: u64, schema: &SchemaRef, method: &str) {
     )
     .with_code(ErrorCode::ResourceExhausted);
     let _ = shot.answer_error(schema, &error, "", method);
+    true
 }
 
 /// One turn of a stream continued from its tokens.
@@ -414,24 +400,9 @@ fn resolve<'a>(
         .with_kind("protocol_not_supported");
         return Err(refusal(404, error));
     }
-    let hosted: Vec<&str> = inner
-        .bindings
-        .iter()
-        .map(|b| b.spec.name.as_str())
-        .collect();
-    let binding = inner
-        .binding(protocol)
-        .ok_or_else(|| refusal(404, framework::protocol_not_supported(protocol, &hosted)))?;
-    let index = binding.spec.method_index(method).ok_or_else(|| {
-        let names: Vec<&str> = binding
-            .spec
-            .methods
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect();
-        refusal(404, framework::no_such_method(protocol, method, &names))
-    })?;
-    Ok((binding, index))
+    inner
+        .find_method(protocol, method)
+        .map_err(|e| refusal(404, e.into_error()))
 }
 
 /// The error for a reserved (`__x__`) name this server does not serve over HTTP.
@@ -510,12 +481,6 @@ fn content_type_error(got: Option<&str>) -> RpcError {
 
 fn type_error(message: String) -> RpcError {
     RpcError::type_error(message)
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

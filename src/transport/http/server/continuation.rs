@@ -36,6 +36,19 @@ pub(crate) struct CallNote {
     pub limit: u64,
 }
 
+impl CallNote {
+    /// A new call (a fresh id, started now) of `method`, logged under `stream_id`.
+    pub(crate) fn new(stream_id: &str, method: &str, limit: u64) -> Self {
+        CallNote {
+            id: crate::server::ids::random_hex(32),
+            stream_id: stream_id.to_owned(),
+            method: method.to_owned(),
+            created: now(),
+            limit,
+        }
+    }
+}
+
 /// What a cursor says about the state after a turn.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct CursorNote {

@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::{HeaderName, HeaderValue};
 use continuation::Continuations;
 
 use crate::transport::Shutdown;
@@ -169,10 +170,10 @@ pub(crate) struct App {
     pub continuations: Continuations,
     /// `Access-Control-Expose-Headers` when CORS is on: every header a browser client
     /// must read, capabilities included.
-    pub expose: String,
-    /// The capability headers sent on every response (lowercase names, as HTTP/2 and
-    /// `http::HeaderName` want them; HTTP/1 readers compare case-insensitively).
-    pub capabilities: Vec<(&'static str, String)>,
+    pub expose: HeaderValue,
+    /// The capability headers sent on every response, built once (lowercase names, as
+    /// `http::HeaderName` wants them; HTTP/1 readers compare case-insensitively).
+    pub capabilities: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl App {
@@ -203,8 +204,19 @@ impl App {
         ];
         exposed.extend(capabilities.iter().map(|(name, _)| *name));
         exposed.push("VGI-Auth-Reason");
+        // Decimal numbers, fixed ASCII names and values: always valid header parts.
+        let capabilities = capabilities
+            .into_iter()
+            .filter_map(|(name, value)| {
+                Some((
+                    HeaderName::from_static(name),
+                    HeaderValue::from_str(&value).ok()?,
+                ))
+            })
+            .collect();
         App {
-            expose: exposed.join(", "),
+            expose: HeaderValue::from_str(&exposed.join(", "))
+                .unwrap_or_else(|_| HeaderValue::from_static("*")),
             server: server.clone(),
             options: options.clone(),
             continuations: Continuations::new(&key, options.token_ttl, options.max_held_streams),

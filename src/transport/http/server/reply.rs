@@ -197,9 +197,7 @@ pub(crate) fn with_cors(app: &App, cors: &Cors, mut response: Response) -> Respo
     );
     if let Some(origin) = cors.allowed(app) {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-        if let Ok(expose) = HeaderValue::from_str(&app.expose) {
-            headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, expose);
-        }
+        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, app.expose.clone());
     }
     response
 }
@@ -208,9 +206,7 @@ pub(crate) fn with_cors(app: &App, cors: &Cors, mut response: Response) -> Respo
 pub(crate) fn finish(app: &App, request_id: &HeaderValue, mut response: Response) -> Response {
     let headers = response.headers_mut();
     for (name, value) in &app.capabilities {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            headers.insert(*name, value);
-        }
+        headers.insert(name.clone(), value.clone());
     }
     headers.insert("x-request-id", request_id.clone());
     response
