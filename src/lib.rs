@@ -59,6 +59,7 @@ extern crate self as vgi_rpc;
 
 pub mod client;
 pub mod error;
+pub mod identity;
 pub mod log;
 pub mod schema;
 pub mod server;

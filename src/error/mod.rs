@@ -68,6 +68,10 @@ pub enum Error {
     /// Local I/O failed (a file, a socket option) outside of a call's connection.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// A configuration that cannot work (a malformed key, a missing allowlist), reported
+    /// when the server or client is built rather than on first use.
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// The peer closed the connection cleanly at a stream boundary: how a server learns
     /// that its client left. A client reports a close under a call as
     /// [`Error::Disconnected`].
@@ -122,7 +126,7 @@ impl Error {
             Error::Disconnected(_) | Error::Closed | Error::Connect { .. } => {
                 RpcError::new("ConnectionError", self.to_string()).with_code(ErrorCode::Unavailable)
             }
-            Error::InvalidAddress { .. } => {
+            Error::InvalidAddress { .. } | Error::Config(_) => {
                 RpcError::new("ValueError", self.to_string()).with_code(ErrorCode::InvalidArgument)
             }
         }

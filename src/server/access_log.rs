@@ -96,9 +96,13 @@ impl AccessLog {
         w.str("protocol_hash", r.protocol_hash);
         w.str("method", r.method);
         w.str("method_type", r.method_type.as_str());
-        w.str("principal", "");
-        w.str("auth_domain", "");
-        w.raw("authenticated", "false");
+        let auth = &r.peer.auth;
+        w.str("principal", auth.principal_or_empty());
+        w.str("auth_domain", auth.domain_or_empty());
+        w.raw(
+            "authenticated",
+            if auth.authenticated { "true" } else { "false" },
+        );
         w.str("remote_addr", r.peer.remote_addr_or_empty());
         let ms = (r.duration.as_secs_f64() * 100_000.0).round() / 100.0;
         w.raw("duration_ms", &Value::from(ms).to_string());

@@ -2,6 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::AuthContext;
 use super::interceptor::Extensions;
 use super::peer::Peer;
 use crate::log::{LogLevel, LogRecord};
@@ -53,6 +54,12 @@ impl CallContext {
     /// Who is calling.
     pub fn peer(&self) -> &Peer {
         &self.peer
+    }
+
+    /// Who the caller authenticated as ([`AuthContext::anonymous`] on transports that
+    /// do not authenticate).
+    pub fn auth(&self) -> &AuthContext {
+        &self.peer.auth
     }
 
     /// The value of type `T` an [`Interceptor`](super::Interceptor) attached to this call.

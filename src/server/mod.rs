@@ -18,6 +18,7 @@
 
 mod access_log;
 pub(crate) mod answer;
+mod auth;
 pub(crate) mod call;
 mod conn;
 pub(crate) mod context;
@@ -30,7 +31,7 @@ mod interceptor;
 pub(crate) mod oneshot;
 mod peer;
 pub(crate) mod pyjson;
-mod reflection;
+pub(crate) mod reflection;
 mod refuse;
 pub(crate) mod registry;
 pub(crate) mod route;
@@ -41,6 +42,7 @@ pub(crate) mod streams;
 mod validate;
 
 pub use access_log::{AccessLog, AccessLogLevel};
+pub use auth::AuthContext;
 pub use conn::{
     ConnectionInfo, ReadPhases, serve_connection, serve_connection_from, serve_connection_with,
 };

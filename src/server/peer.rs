@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use super::AuthContext;
+
 /// The kind of transport a connection arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -42,7 +44,7 @@ impl fmt::Display for TransportKind {
 }
 
 /// The remote end of one connection, as the transport that accepted it saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Peer {
     /// How the connection arrived.
@@ -50,12 +52,26 @@ pub struct Peer {
     /// The peer's network address (`ip:port` for TCP); `None` where there is none (pipes,
     /// Unix sockets).
     pub remote_addr: Option<String>,
+    /// Who the caller authenticated as ([`AuthContext::anonymous`] unless the transport
+    /// authenticates: HTTP with authenticators, Unix sockets with peer credentials).
+    pub auth: AuthContext,
 }
 
 impl Peer {
     /// A peer with the given transport kind and address.
     pub fn new(kind: TransportKind, remote_addr: Option<String>) -> Self {
-        Peer { kind, remote_addr }
+        Peer {
+            kind,
+            remote_addr,
+            auth: AuthContext::anonymous(),
+        }
+    }
+
+    /// This peer, authenticated as `auth`.
+    #[must_use]
+    pub fn with_auth(mut self, auth: AuthContext) -> Self {
+        self.auth = auth;
+        self
     }
 
     /// The peer of a stdio or subprocess pipe connection.

@@ -121,12 +121,12 @@ fn method_info(m: &MethodSpec) -> MethodInfo {
     }
 }
 
-fn record_ipc<T: ArrowRecord>(record: T) -> Result<Vec<u8>> {
+pub(crate) fn record_ipc<T: ArrowRecord>(record: T) -> Result<Vec<u8>> {
     let batch = T::to_batch(vec![record])?;
     encode_stream(&T::schema(), &[batch])
 }
 
-fn binary_result(bytes: &[u8]) -> Result<Response> {
+pub(crate) fn binary_result(bytes: &[u8]) -> Result<Response> {
     let schema = reflection::result_schema();
     let column = Arc::new(BinaryArray::from_vec(vec![bytes]));
     Ok(Response::Unary(Some(RecordBatch::try_new(

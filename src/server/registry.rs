@@ -10,6 +10,7 @@ use super::hook::CallHook;
 use super::interceptor::Interceptor;
 use super::reflection::ReflectionService;
 use super::service::{ProtocolSpec, Service};
+use crate::identity::{Identity, IdentityService};
 use crate::wire::{Limits, Validation};
 use crate::{Result, RpcError};
 
@@ -39,6 +40,8 @@ pub(crate) struct ServerInner {
     pub hooks: Vec<Arc<dyn CallHook>>,
     /// Run before every call's handler, in order.
     pub interceptors: Vec<Arc<dyn Interceptor>>,
+    /// The identity policy, which transports consult to accept identity credentials.
+    pub identity: Option<Identity>,
 }
 
 impl Server {
@@ -52,6 +55,7 @@ impl Server {
             hooks: Vec::new(),
             interceptors: Vec::new(),
             access_log: None,
+            identity: None,
         }
     }
 
@@ -139,6 +143,7 @@ pub struct ServerBuilder {
     hooks: Vec<Arc<dyn CallHook>>,
     interceptors: Vec<Arc<dyn Interceptor>>,
     access_log: Option<(PathBuf, AccessLogLevel)>,
+    identity: Option<Identity>,
 }
 
 impl ServerBuilder {
@@ -202,7 +207,16 @@ impl ServerBuilder {
         self
     }
 
-    /// Finishes the server, appending the `vgi_rpc.Reflection.v1` protocol.
+    /// Hosts `vgi_rpc.Identity.v2` with `identity`'s hooks (only the methods whose hooks
+    /// are configured; nothing when none is). HTTP also accepts the identity's sealed
+    /// grants and resolvable credentials as bearers.
+    pub fn identity(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// Finishes the server, appending the `vgi_rpc.Reflection.v1` protocol (and
+    /// `vgi_rpc.Identity.v2` after it when configured).
     ///
     /// # Errors
     /// Fails when the reflection answers cannot be encoded or the access log cannot be
@@ -228,15 +242,25 @@ impl ServerBuilder {
             .map(|b| (b.spec.clone(), b.hash.clone()))
             .collect();
         listed.push((reflection_spec, reflection_hash));
+        let identity = self.identity.clone().and_then(IdentityService::new);
+        if let Some(identity) = &identity {
+            listed.push((identity.spec().clone(), protocol_hash(identity.spec())));
+        }
         let server_id = super::ids::random_hex(12);
         let reflection = ReflectionService::new(&server_id, &self.server_version, &listed)?;
-        let spec = reflection.spec().clone();
-        let hash = protocol_hash(&spec);
-        bindings.push(Binding {
-            service: Arc::new(reflection),
-            spec,
-            hash,
-        });
+        let services: [Option<Arc<dyn Service>>; 2] = [
+            Some(Arc::new(reflection)),
+            identity.map(|i| Arc::new(i) as Arc<dyn Service>),
+        ];
+        for service in services.into_iter().flatten() {
+            let spec = service.spec().clone();
+            let hash = protocol_hash(&spec);
+            bindings.push(Binding {
+                service,
+                spec,
+                hash,
+            });
+        }
         let mut hooks = self.hooks;
         if let Some((path, level)) = &self.access_log {
             let log = AccessLog::create(path, &server_id)?.with_level(*level);
@@ -250,6 +274,7 @@ impl ServerBuilder {
                 limits: self.limits,
                 hooks,
                 interceptors: self.interceptors,
+                identity: self.identity,
             }),
         })
     }
