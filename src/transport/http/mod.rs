@@ -15,6 +15,7 @@
 //! {method}` (unary), `…/init` and `…/exchange` (streams), `GET|HEAD|OPTIONS
 //! {prefix}/health`, status codes, capability headers and error bodies as it sends them.
 
+pub mod auth;
 pub mod client;
 pub mod server;
 mod token;

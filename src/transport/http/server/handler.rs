@@ -14,7 +14,8 @@ use super::App;
 use super::calls::{self, Kind, Post, reserved_error};
 use super::encoding::{DecodeError, decode_body};
 use super::reply::{self, json, json_error, not_allowed, not_found_html};
-use crate::server::Peer;
+use super::unauthorized;
+use crate::server::{AuthContext, Peer, TransportKind};
 use crate::server::oneshot::OneShot;
 
 /// Serves every request of the router.
@@ -32,6 +33,16 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Res
     };
     let response = reply::with_cors(&app, &cors, response);
     reply::finish(&app, &request_id, response)
+}
+
+/// Requests served without authentication: CORS preflights and other `OPTIONS`, the
+/// well-known discovery documents, and the health probe (orchestrators call it bare).
+fn exempt(method: &Method, path: &str, prefix: &str) -> bool {
+    let health = path
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix("/health"))
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    *method == Method::OPTIONS || path.starts_with("/.well-known/") || health
 }
 
 /// What a path addresses.
@@ -81,21 +92,27 @@ fn rpc(protocol: &str, method: &str, kind: Kind) -> Target {
 
 async fn dispatch(app: &Arc<App>, request: Request, request_id: &HeaderValue) -> Response {
     let (parts, body) = request.into_parts();
-    let remote = parts
+    let socket = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip().to_string());
+        .map(|info| info.0);
+    let remote = socket.map(|addr| addr.ip().to_string());
+    let auth = if exempt(&parts.method, parts.uri.path(), &app.options.prefix) {
+        AuthContext::anonymous()
+    } else {
+        match unauthorized::authenticate(app, &parts, socket).await {
+            Ok(auth) => auth,
+            Err(refusal) => return refusal,
+        }
+    };
+    let peer = Peer::new(TransportKind::Http, remote).with_auth(auth);
     match target(parts.uri.path(), &app.options.prefix) {
         Target::Health => health(app, &parts.method),
         Target::NotFoundHtml => not_found_html(),
         Target::NotFoundJson => json_error(StatusCode::NOT_FOUND, "404 Not Found", None),
         Target::Reserved(name) => match parts.method {
             Method::POST => {
-                let mut shot = OneShot::new(
-                    &app.server,
-                    Peer::new(crate::server::TransportKind::Http, remote),
-                    text(request_id),
-                );
+                let mut shot = OneShot::new(&app.server, peer, text(request_id));
                 let _ = shot.reject(&reserved_error(&name), "", &name);
                 let (body, coding) =
                     reply::encode_body(reply::coding_for(app, &parts.headers), shot.body.bytes);
@@ -110,7 +127,6 @@ async fn dispatch(app: &Arc<App>, request: Request, request_id: &HeaderValue) ->
             kind,
         } => match parts.method {
             Method::POST => {
-                let peer = Peer::new(crate::server::TransportKind::Http, remote);
                 post(
                     app,
                     &parts.headers,

@@ -11,6 +11,7 @@ mod continuation;
 mod encoding;
 mod handler;
 mod reply;
+mod unauthorized;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use axum::http::{HeaderName, HeaderValue};
 use continuation::Continuations;
 
+use super::auth::{Authenticate, compose_identity};
 use crate::transport::Shutdown;
 use crate::{Error, Result, Server};
 
@@ -57,6 +59,12 @@ pub struct HttpOptions {
     /// Origins browsers may call from (CORS; `*` for any). Empty, the default: no CORS
     /// headers at all.
     pub cors_origins: Vec<String>,
+    /// Who may call: run for every request except `OPTIONS`, `/.well-known/…` and
+    /// `{prefix}/health`. `None`: anonymous (unless the server hosts
+    /// `vgi_rpc.Identity.v2`, whose identity bearers are then accepted).
+    pub authenticate: Option<Arc<dyn Authenticate>>,
+    /// The `WWW-Authenticate` challenge every 401 carries, if any.
+    pub www_authenticate: Option<String>,
 }
 
 impl std::fmt::Debug for HttpOptions {
@@ -72,6 +80,8 @@ impl std::fmt::Debug for HttpOptions {
             .field("token_ttl", &self.token_ttl)
             .field("max_held_streams", &self.max_held_streams)
             .field("cors_origins", &self.cors_origins)
+            .field("authenticate", &self.authenticate.is_some())
+            .field("www_authenticate", &self.www_authenticate)
             .finish()
     }
 }
@@ -89,6 +99,8 @@ impl Default for HttpOptions {
             token_ttl: Duration::from_secs(3600),
             max_held_streams: 10_000,
             cors_origins: Vec::new(),
+            authenticate: None,
+            www_authenticate: None,
         }
     }
 }
@@ -161,6 +173,13 @@ impl HttpOptions {
         self.body_timeout = timeout;
         self
     }
+
+    /// Sets [`HttpOptions::authenticate`].
+    #[must_use]
+    pub fn authenticate(mut self, authenticate: impl Authenticate) -> Self {
+        self.authenticate = Some(Arc::new(authenticate));
+        self
+    }
 }
 
 /// What every request handler shares.
@@ -174,10 +193,16 @@ pub(crate) struct App {
     /// The capability headers sent on every response, built once (lowercase names, as
     /// `http::HeaderName` wants them; HTTP/1 readers compare case-insensitively).
     pub capabilities: Vec<(HeaderName, HeaderValue)>,
+    /// The request authenticator: the deployment's, with the identity bearers appended.
+    pub auth: Option<Arc<dyn Authenticate>>,
+    /// What every 401 adds.
+    pub refusals: unauthorized::Refusals,
 }
 
 impl App {
-    fn new(server: &Server, options: &HttpOptions) -> Self {
+    fn new(server: &Server, options: &HttpOptions) -> Result<Self> {
+        let auth = compose_identity(options.authenticate.clone(), server.inner.identity.as_ref())?;
+        let refusals = unauthorized::Refusals::new(auth.as_ref(), options.www_authenticate.as_deref());
         let key = options
             .token_key
             .unwrap_or_else(super::token::Sealer::random_key);
@@ -203,7 +228,7 @@ impl App {
             "X-VGI-RPC-Error",
         ];
         exposed.extend(capabilities.iter().map(|(name, _)| *name));
-        exposed.push("VGI-Auth-Reason");
+        exposed.extend(["VGI-Auth-Reason", "VGI-Auth-Proxy-Required"]);
         // Decimal numbers, fixed ASCII names and values: always valid header parts.
         let capabilities = capabilities
             .into_iter()
@@ -214,14 +239,16 @@ impl App {
                 ))
             })
             .collect();
-        App {
+        Ok(App {
+            auth,
+            refusals,
             expose: HeaderValue::from_str(&exposed.join(", "))
                 .unwrap_or_else(|_| HeaderValue::from_static("*")),
             server: server.clone(),
             options: options.clone(),
             continuations: Continuations::new(&key, options.token_ttl, options.max_held_streams),
             capabilities,
-        }
+        })
     }
 
     /// The request-body cap: the advertised one, or the hard bound.
@@ -234,13 +261,17 @@ impl App {
 
 /// The routes serving `server`, to nest in an application or serve with [`serve`].
 ///
-/// The peer address reaches the access log when the router is served with
-/// `into_make_service_with_connect_info::<SocketAddr>()` (as [`serve`] does).
-pub fn router(server: &Server, options: &HttpOptions) -> axum::Router {
-    let app = Arc::new(App::new(server, options));
-    axum::Router::new()
+/// The peer address reaches the access log (and authenticators) when the router is
+/// served with `into_make_service_with_connect_info::<SocketAddr>()` (as [`serve`] does).
+///
+/// # Errors
+/// The authentication cannot be composed (see
+/// [`compose_identity`](super::auth::compose_identity)).
+pub fn router(server: &Server, options: &HttpOptions) -> Result<axum::Router> {
+    let app = Arc::new(App::new(server, options)?);
+    Ok(axum::Router::new()
         .fallback(handler::handle)
-        .with_state(app)
+        .with_state(app))
 }
 
 /// Serves `server` on `listener` (already bound) on a tokio runtime of its own, until
@@ -270,7 +301,7 @@ pub fn serve(
         .enable_all()
         .thread_name("vgi-rpc-http")
         .build()?;
-    let app = router(server, options);
+    let app = router(server, options)?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         axum::serve(

@@ -1,0 +1,141 @@
+//! Running the authenticator for a request, and the answers when it refuses: the 401 of
+//! `docs/unauthorized-spec.md` and the 503 of an unreachable authority.
+//!
+//! A 401 carries `VGI-Auth-Reason`, `Cache-Control: no-store` (the next attempt may be a
+//! 200), the deployment's `WWW-Authenticate` challenge when it declares one, and the
+//! proxy note only when the deployment's authentication depends on proxy-added headers
+//! (a static property of the configuration, never of the request). The body is the JSON
+//! envelope, or a small page for a browser that asks for HTML; its detail is fixed text,
+//! because what an authenticator learned about a credential is for the operator's log.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::App;
+use super::reply::json_error;
+use crate::server::AuthContext;
+use crate::transport::http::auth::{AuthError, AuthReason, AuthRequest, Authenticate};
+
+const DETAIL: &str = "authentication rejected";
+
+/// What a deployment's authentication adds to every 401, fixed when the router is built.
+pub(crate) struct Refusals {
+    pub challenge: Option<HeaderValue>,
+    /// The proxy note, when authentication depends on proxy-added headers.
+    pub proxy_hint: Option<String>,
+}
+
+impl Refusals {
+    pub(crate) fn new(auth: Option<&Arc<dyn Authenticate>>, challenge: Option<&str>) -> Self {
+        let headers = auth.map(|a| a.proxy_headers()).unwrap_or_default();
+        let proxy_hint = (!headers.is_empty()).then(|| {
+            format!(
+                "This service only accepts requests that arrive through its configured reverse \
+                 proxy, which must set the {} header(s). A rejection here is at least as likely \
+                 to mean the proxy is not forwarding them as a bad credential.",
+                headers.join(", ")
+            )
+        });
+        Refusals {
+            challenge: challenge.and_then(|c| HeaderValue::from_str(c).ok()),
+            proxy_hint,
+        }
+    }
+}
+
+/// Authenticates the request head, off the async workers (an authenticator may consult a
+/// store). `Err` is the finished refusal.
+pub(crate) async fn authenticate(
+    app: &Arc<App>,
+    parts: &Parts,
+    remote: Option<SocketAddr>,
+) -> Result<AuthContext, Response> {
+    let Some(auth) = app.auth.clone() else {
+        return Ok(AuthContext::anonymous());
+    };
+    let (method, uri, headers) = (parts.method.clone(), parts.uri.clone(), parts.headers.clone());
+    let answer = tokio::task::spawn_blocking(move || {
+        auth.authenticate(&AuthRequest::new(&method, &uri, &headers, remote))
+    })
+    .await;
+    let wants_html = parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    match answer {
+        Ok(Ok(ctx)) => Ok(ctx),
+        Ok(Err(AuthError::Unavailable(e))) => {
+            tracing::warn!(remote = ?remote, error = %e, "authentication unavailable");
+            Err(unavailable(e.retry_after.as_secs().max(1)))
+        }
+        Ok(Err(AuthError::Rejected { reason, detail } | AuthError::Denied { reason, detail })) => {
+            tracing::warn!(remote = ?remote, %reason, %detail, "authentication rejected");
+            Err(unauthorized(&app.refusals, reason, wants_html))
+        }
+        Err(panicked) => {
+            tracing::error!(error = %panicked, "the authenticator panicked");
+            Err(json_error(StatusCode::INTERNAL_SERVER_ERROR, "500 Internal Server Error", None))
+        }
+    }
+}
+
+fn unavailable(retry_after: u64) -> Response {
+    let mut response = json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "503 Service Unavailable",
+        Some("authentication authority unavailable"),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
+}
+
+fn unauthorized(refusals: &Refusals, reason: AuthReason, wants_html: bool) -> Response {
+    let hint = refusals.proxy_hint.as_deref();
+    let mut response = if wants_html {
+        let note = hint.map_or(String::new(), |h| format!("<p class=\"note\">{}</p>", escape(h)));
+        let page = format!(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>401 &mdash; \
+             Unauthorized</title></head><body><h1>401 &mdash; Unauthorized</h1><div \
+             class=\"reason\">{reason}</div><p>Authentication is required to access this \
+             <code>vgi-rpc</code> service.</p><div class=\"detail\">{DETAIL}</div>{note}</body></html>"
+        );
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))],
+            page,
+        )
+            .into_response()
+    } else {
+        let mut body = serde_json::json!({"error": "unauthorized", "reason": reason.as_str(), "detail": DETAIL});
+        if let Some(hint) = hint {
+            body["proxy_hint"] = hint.into();
+        }
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            body.to_string(),
+        )
+            .into_response()
+    };
+    let headers = response.headers_mut();
+    headers.insert("vgi-auth-reason", HeaderValue::from_static(reason.as_str()));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if hint.is_some() {
+        headers.insert("vgi-auth-proxy-required", HeaderValue::from_static("true"));
+    }
+    if let Some(challenge) = &refusals.challenge {
+        headers.insert(header::WWW_AUTHENTICATE, challenge.clone());
+    }
+    response
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
