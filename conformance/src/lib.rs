@@ -25,6 +25,7 @@ mod batches;
 pub mod exchanges;
 mod handlers;
 mod headers;
+pub mod identity;
 pub mod matrix;
 pub mod probe;
 pub mod producers;

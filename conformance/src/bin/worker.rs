@@ -23,6 +23,9 @@ use anyhow::Context as _;
 use vgi_rpc::transport::{
     Listener, ServeOptions, Shutdown, TcpSocketListener, UnixSocketListener, serve_listener,
 };
+use vgi_rpc_conformance::identity::{
+    IdentityMode, PrincipalHeader, RejectAll, WhoamiImpl, WhoamiServer,
+};
 
 const USAGE: &str = "\
 usage: vgi-rpc-conformance-worker [-h] [--pipe | --http [PORT] | --unix PATH | --tcp [HOST:]PORT]
@@ -32,6 +35,8 @@ usage: vgi-rpc-conformance-worker [-h] [--pipe | --http [PORT] | --unix PATH | -
                                   [--host H] [--port N] [--prefix P] [--max-request-bytes N]
                                   [--max-response-bytes N] [--no-compression] [--token-key HEX]
                                   [--cors-origin ORIGIN]
+                                  [--identity {off,both,introspect-only,grants}]
+                                  [--reject-all-auth]
 
 vgi-rpc conformance test server (Rust)
 
@@ -55,6 +60,12 @@ options:
   --max-response-bytes N     HTTP: largest response body (ResponseTooLargeError beyond)
   --no-compression           HTTP: never compress answers (requests are still decoded)
   --cors-origin ORIGIN       HTTP: let browsers on ORIGIN call (repeatable; * for any)
+  --identity MODE            host vgi_rpc.Identity.v2 with the conformance fixture policy:
+                             both hooks, introspect-only, or grants (sealed grants with the
+                             fixture keys, plus conformance.Whoami.v1); over HTTP, the caller
+                             comes from X-Conformance-Principal (TEST ONLY: spoofable)
+  --reject-all-auth          HTTP: refuse every request 401 (reason from
+                             X-Conformance-Auth-Reason); /health stays open (TEST ONLY)
   --token-key HEX            HTTP: 64 hex digits sealing stream tokens; workers sharing
                              it continue each other's streams (default: random)";
 
@@ -89,6 +100,7 @@ struct Options {
     access_log_debug: bool,
     fake_storage: Option<String>,
     externalize_threshold: u64,
+    identity: IdentityMode,
     http: HttpFlags,
 }
 
@@ -103,6 +115,7 @@ struct HttpFlags {
     no_compression: bool,
     token_key: Option<[u8; 32]>,
     cors_origins: Vec<String>,
+    reject_all_auth: bool,
 }
 
 impl Default for Options {
@@ -116,6 +129,7 @@ impl Default for Options {
             access_log_debug: false,
             fake_storage: None,
             externalize_threshold: 4096,
+            identity: IdentityMode::Off,
             http: HttpFlags::default(),
         }
     }
@@ -290,6 +304,20 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
                 options.http.cors_origins.push(value("--cors-origin")?);
                 None
             }
+            "--identity" => {
+                let mode = value("--identity")?;
+                options.identity = IdentityMode::parse(&mode).ok_or_else(|| {
+                    format!(
+                        "argument --identity: invalid choice: {mode:?} (choose from 'off', \
+                         'both', 'introspect-only', 'grants')"
+                    )
+                })?;
+                None
+            }
+            "--reject-all-auth" => {
+                options.http.reject_all_auth = true;
+                None
+            }
             "--token-key" => {
                 options.http.token_key = Some(parse_key(&value("--token-key")?)?);
                 None
@@ -330,6 +358,12 @@ fn serve(options: &Options) -> anyhow::Result<()> {
         };
         builder = builder.access_log(path, level);
     }
+    if let Some(identity) = options.identity.identity() {
+        builder = builder.identity(identity);
+    }
+    if options.identity == IdentityMode::Grants {
+        builder = builder.service(WhoamiServer::new(WhoamiImpl));
+    }
     let server = builder.build().context("building the server")?;
     let mut socket_options = ServeOptions::default().threaded(options.threaded);
     if let Some(limit) = options.max_connections {
@@ -346,7 +380,7 @@ fn serve(options: &Options) -> anyhow::Result<()> {
                 .with_context(|| format!("binding {host}:{port}"))?;
             serve_socket(&server, &listener, &socket_options)
         }
-        Transport::Http(port) => serve_http(&server, &options.http, *port),
+        Transport::Http(port) => serve_http(&server, &options.http, options.identity, *port),
         Transport::Pipe => vgi_rpc::serve_stdio(server).context("serving on stdin/stdout"),
     }
 }
@@ -356,6 +390,7 @@ fn serve(options: &Options) -> anyhow::Result<()> {
 fn serve_http(
     server: &vgi_rpc::Server,
     flags: &HttpFlags,
+    identity: IdentityMode,
     port: Option<u16>,
 ) -> anyhow::Result<()> {
     use vgi_rpc::transport::http::HttpOptions;
@@ -377,6 +412,11 @@ fn serve_http(
     }
     for origin in &flags.cors_origins {
         options = options.cors_origin(origin.clone());
+    }
+    if flags.reject_all_auth {
+        options = options.authenticate(RejectAll);
+    } else if identity != IdentityMode::Off {
+        options = options.authenticate(PrincipalHeader);
     }
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
     let mut stdout = std::io::stdout().lock();

@@ -307,6 +307,40 @@ def conformance_http_cold_call_cache_port() -> Iterator[int]:
         yield port
 
 
+@pytest.fixture(scope="session")
+def conformance_http_identity_port() -> Iterator[int]:
+    """``vgi_rpc.Identity.v2`` with both hooks (IDENTITY_CONFORMANCE_FIXTURE.md §1)."""
+    with _http_worker(["--identity", "both"]) as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
+def conformance_http_identity_introspect_only_port() -> Iterator[int]:
+    """The resolve hook only: ``issue_grant`` absent and the hash narrowed."""
+    with _http_worker(["--identity", "introspect-only"]) as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
+def conformance_http_grant_port() -> Iterator[int]:
+    """Sealed grants with the fixture keys, plus ``conformance.Whoami.v1`` (§10)."""
+    with _http_worker(["--identity", "grants"]) as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
+def conformance_http_auth_port() -> Iterator[int]:
+    """Every RPC refused 401 (reason from ``X-Conformance-Auth-Reason``); health open."""
+    with _http_worker(["--reject-all-auth"]) as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
+def conformance_http_auth_reason_port(conformance_http_auth_port: int) -> int:
+    """The same reject-all worker: it honours the requested reason."""
+    return conformance_http_auth_port
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _http_overrides() -> Iterator[None]:
     """Client role with ``http``: the suite's HTTP entry points use OUR client."""

@@ -28,15 +28,16 @@ _HTTP_PROVIDED = frozenset(
         "conformance_http_access_log",
         "conformance_http_cold_call_cache_port",
         "conformance_http_cors_port",
+        "conformance_http_identity_port",
+        "conformance_http_identity_introspect_only_port",
+        "conformance_http_grant_port",
+        "conformance_http_auth_port",
+        "conformance_http_auth_reason_port",
     }
 )
 _STORAGE = (
     "external storage over HTTP (fake-storage backend, upload URLs, externalized answers) is "
     "not implemented: no worker flag --fake-storage and no pointer resolution in our client"
-)
-_AUTH = (
-    "HTTP authentication (an authenticate hook rejecting with 401 and VGI-Auth-Reason) is "
-    "not implemented: the worker has no auth flag"
 )
 _STICKY = (
     "sticky sessions (VGI-Session tokens, __session__, echo headers, drain) are not "
@@ -47,8 +48,6 @@ _CORS_NEEDS_STORAGE = (
     "external storage (not implemented)"
 )
 _NO_HTTP_FIXTURE = {
-    "conformance_http_auth_port": _AUTH,
-    "conformance_http_auth_reason_port": _AUTH,
     "conformance_http_sticky_auth_port": _STICKY,
     "conformance_http_sticky_short_ttl_port": _STICKY,
     "conformance_http_sticky_peer_ports": _STICKY,
@@ -69,10 +68,7 @@ _HTTP_ONLY_GROUPS = (
 _NOT_THIS_LANE = "HTTP-only test: it runs in the lane whose VGI_TRANSPORTS include http"
 NO_HTTP = "no worker deployment for {fixture}: the HTTP feature it needs is not implemented"
 
-_IDENTITY = (
-    "vgi_rpc.Identity.v2 / grants / bearer-token identity over HTTP are not implemented "
-    "(no identity flags on the worker)"
-)
+_PROXY_PROOF = "proxy proof (VGI-Proxy-Proof-Required, proof headers) is not implemented"
 _EXTERNAL = (
     "external storage (fake-storage pointer batches) is not implemented yet: the worker "
     "refuses --fake-storage and our client does not resolve pointers"
@@ -88,8 +84,9 @@ _RAW_IN_CLIENT_ROLE = (
 EXCLUDED: list[tuple[str, str, str]] = [
     # -- HTTP-only groups that look their fixtures up at run time ------------------------
     ("*", "TestCors::test_worker_advertises_the_optional_capabilities", _CORS_NEEDS_STORAGE),
-    ("*", "TestProxyProof::*", "proxy proof (VGI-Proxy-Proof-Required, proof headers) is not implemented"),
-    ("*", "TestUnauthorized::*", _AUTH),
+    ("*", "TestProxyProof::*", _PROXY_PROOF),
+    ("*", "TestUnauthorized::test_proxy_note_when_proxy_required", _PROXY_PROOF),
+    ("*", "TestUnauthorized::test_proxy_rejection_is_uniform", _PROXY_PROOF),
     ("*", "TestSticky::*", _STICKY),
     (
         "*",
@@ -101,29 +98,6 @@ EXCLUDED: list[tuple[str, str, str]] = [
         "TestTransportKindContext::*",
         "its in-process probes (conformance_transport_kind_probes) cover pipe, http, unix and "
         "tcp servers together; no fixture for them",
-    ),
-    # -- Identity / grants (HTTP deployments) ---------------------------------------------
-    *(
-        ("*", f"{group}::*", _IDENTITY)
-        for group in (
-            "TestErrorKindsReachTheWire",
-            "TestGrantFreshness",
-            "TestGrantIssuance",
-            "TestGrantPrefixRouting",
-            "TestIdentityNarrowing",
-            "TestIdentityWireShape",
-            "TestIntrospectionAuthorization",
-            "TestIntrospectionHappyPath",
-            "TestIntrospectionIsNotThrottled",
-            "TestRejectionsAreUniform",
-            "TestResolveTokenBearer",
-            "TestSealedGrantRejections",
-            "TestSealedGrants",
-            "TestTheCredentialSizeCap",
-            "TestTheJwsTrap",
-            "TestUnavailableCarriesARetryHint",
-            "TestUnavailableIsTransient",
-        )
     ),
     # -- Not implemented yet on byte streams ----------------------------------------------
     ("*", "TestExternalByteStream::*", _EXTERNAL),

@@ -14,12 +14,63 @@ import argparse
 import os
 import socket
 
+import falcon
 import waitress
 from vgi_rpc.conformance import ConformanceService
 from vgi_rpc.conformance.secondary import conformance_extra_protocols
 from vgi_rpc.conformance._impl import ConformanceServiceImpl
-from vgi_rpc.http import make_wsgi_app
-from vgi_rpc.rpc import RpcServer
+from vgi_rpc.conformance.identity_fixture import (
+    AUTH_TIME_HEADER,
+    INTROSPECTOR_PRINCIPAL,
+    MAX_AUTH_AGE,
+    PRINCIPAL_HEADER,
+    Whoami,
+    WhoamiImpl,
+    conformance_grant_keys,
+    conformance_mint_grant,
+    conformance_resolve_token,
+)
+from vgi_rpc.http import AuthFailure, AuthReason, make_wsgi_app
+from vgi_rpc.rpc import AuthContext, RpcServer
+from vgi_rpc.rpc._token_identity import IdentityImpl
+
+
+def _identity(mode: str) -> IdentityImpl | None:
+    """The fixture identity policy (IDENTITY_CONFORMANCE_FIXTURE.md §3, §10)."""
+    if mode == "off":
+        return None
+    return IdentityImpl(
+        resolve_token=conformance_resolve_token,
+        mint_grant=conformance_mint_grant if mode == "both" else None,
+        introspect_principals=[INTROSPECTOR_PRINCIPAL],
+        max_auth_age=MAX_AUTH_AGE,
+        grant_keys=conformance_grant_keys() if mode == "grants" else None,
+    )
+
+
+def _principal_from_header(req: falcon.Request) -> AuthContext:
+    """X-Conformance-Principal / -Auth-Time as the caller (TEST ONLY: trivially spoofable)."""
+    principal = req.get_header(PRINCIPAL_HEADER)
+    if not principal:
+        if req.get_header("Authorization"):
+            raise ValueError("no conformance principal header")
+        return AuthContext(domain=None, authenticated=False, principal=None)
+    claims: dict[str, object] = {}
+    auth_time = req.get_header(AUTH_TIME_HEADER)
+    if auth_time is not None:
+        claims["auth_time"] = auth_time
+    return AuthContext(domain="conformance", authenticated=True, principal=principal, claims=claims)
+
+
+_REQUESTABLE = {r.value: r for r in AuthReason if r.value not in ("proxy_required", "unauthorized")}
+
+
+def _reject_all(req: falcon.Request) -> AuthContext:
+    """Refuse everything, with the reason the request names (TEST ONLY)."""
+    reason = _REQUESTABLE.get(req.get_header("X-Conformance-Auth-Reason") or "")
+    if reason is not None:
+        raise AuthFailure(reason, reason.value)
+    raise ValueError("authentication required")
 
 
 def main() -> None:
@@ -29,14 +80,24 @@ def main() -> None:
     parser.add_argument("--no-compression", action="store_true")
     parser.add_argument("--no-call-state-cache", action="store_true")
     parser.add_argument("--cors-origin", default=None)
+    parser.add_argument("--identity", choices=("off", "both", "introspect-only", "grants"), default="off")
+    parser.add_argument("--reject-all-auth", action="store_true")
     args = parser.parse_args()
+    extra_protocols = conformance_extra_protocols()
+    if args.identity == "grants":
+        extra_protocols.append((Whoami, WhoamiImpl()))
     server = RpcServer(
         ConformanceService,
         ConformanceServiceImpl(),
         enable_describe=True,
-        extra_protocols=conformance_extra_protocols(),
+        extra_protocols=extra_protocols,
+        identity=_identity(args.identity),
     )
     options: dict[str, object] = {"token_key": os.urandom(32)}
+    if args.reject_all_auth:
+        options["authenticate"] = _reject_all
+    elif args.identity != "off":
+        options["authenticate"] = _principal_from_header
     if args.max_response_bytes is not None:
         options["max_response_bytes"] = args.max_response_bytes
     if args.max_request_bytes is not None:

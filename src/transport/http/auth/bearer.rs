@@ -29,11 +29,17 @@ const GRANT_PREFIX: &str = "vgig1.";
 pub fn bearer_token<'a>(request: &AuthRequest<'a>) -> Result<&'a str, AuthError> {
     let header = request.header("authorization").unwrap_or("");
     if header.is_empty() {
-        return Err(AuthError::rejected(AuthReason::MissingCredential, "missing Authorization header"));
+        return Err(AuthError::rejected(
+            AuthReason::MissingCredential,
+            "missing Authorization header",
+        ));
     }
-    header
-        .strip_prefix("Bearer ")
-        .ok_or_else(|| AuthError::rejected(AuthReason::InvalidCredential, "Authorization is not a Bearer credential"))
+    header.strip_prefix("Bearer ").ok_or_else(|| {
+        AuthError::rejected(
+            AuthReason::InvalidCredential,
+            "Authorization is not a Bearer credential",
+        )
+    })
 }
 
 /// Bearer tokens checked by a hook: `Ok(Some(ctx))` accepts, `Ok(None)` rejects
@@ -58,8 +64,9 @@ where
 {
     fn authenticate(&self, request: &AuthRequest<'_>) -> Result<AuthContext, AuthError> {
         let token = bearer_token(request)?;
-        (self.validate)(token)?
-            .ok_or_else(|| AuthError::rejected(AuthReason::InvalidCredential, "unknown bearer token"))
+        (self.validate)(token)?.ok_or_else(|| {
+            AuthError::rejected(AuthReason::InvalidCredential, "unknown bearer token")
+        })
     }
 }
 
@@ -89,10 +96,9 @@ impl Authenticate for StaticBearer {
     fn authenticate(&self, request: &AuthRequest<'_>) -> Result<AuthContext, AuthError> {
         let token = bearer_token(request)?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        self.tokens
-            .get(&digest)
-            .cloned()
-            .ok_or_else(|| AuthError::rejected(AuthReason::InvalidCredential, "unknown bearer token"))
+        self.tokens.get(&digest).cloned().ok_or_else(|| {
+            AuthError::rejected(AuthReason::InvalidCredential, "unknown bearer token")
+        })
     }
 }
 
@@ -113,7 +119,10 @@ impl Authenticate for GrantBearer {
     fn authenticate(&self, request: &AuthRequest<'_>) -> Result<AuthContext, AuthError> {
         let token = bearer_token(request)?;
         if !token.starts_with(GRANT_PREFIX) {
-            return Err(AuthError::rejected(AuthReason::InvalidCredential, "not a sealed grant"));
+            return Err(AuthError::rejected(
+                AuthReason::InvalidCredential,
+                "not a sealed grant",
+            ));
         }
         let claims = crate::identity::grant::verify(&self.keys, token).map_err(|e| {
             let reason = if e.expired {
@@ -149,10 +158,16 @@ impl Authenticate for ResolveTokenBearer {
     fn authenticate(&self, request: &AuthRequest<'_>) -> Result<AuthContext, AuthError> {
         let token = bearer_token(request)?;
         if token.starts_with(GRANT_PREFIX) {
-            return Err(AuthError::rejected(AuthReason::InvalidCredential, "sealed grants are not resolved"));
+            return Err(AuthError::rejected(
+                AuthReason::InvalidCredential,
+                "sealed grants are not resolved",
+            ));
         }
         if !is_resolvable_shape(token) {
-            return Err(AuthError::rejected(AuthReason::InvalidCredential, "bearer credential rejected"));
+            return Err(AuthError::rejected(
+                AuthReason::InvalidCredential,
+                "bearer credential rejected",
+            ));
         }
         match self.resolver.resolve_token(token) {
             Ok(Some(identity)) => Ok(AuthContext::authenticated(TOKEN_DOMAIN, identity.principal)
@@ -161,9 +176,10 @@ impl Authenticate for ResolveTokenBearer {
                 AuthReason::InvalidCredential,
                 "bearer credential did not resolve",
             )),
-            Err(IdentityFailure::Unavailable { message, retry_after }) => {
-                Err(AuthUnavailable::new(message, retry_after).into())
-            }
+            Err(IdentityFailure::Unavailable {
+                message,
+                retry_after,
+            }) => Err(AuthUnavailable::new(message, retry_after).into()),
         }
     }
 }
@@ -174,8 +190,15 @@ pub(super) struct AnonymousWithoutCredentials;
 
 impl Authenticate for AnonymousWithoutCredentials {
     fn authenticate(&self, request: &AuthRequest<'_>) -> Result<AuthContext, AuthError> {
-        if request.headers.get("authorization").is_some_and(|v| !v.is_empty()) {
-            return Err(AuthError::rejected(AuthReason::InvalidCredential, "bearer credential not accepted"));
+        if request
+            .headers
+            .get("authorization")
+            .is_some_and(|v| !v.is_empty())
+        {
+            return Err(AuthError::rejected(
+                AuthReason::InvalidCredential,
+                "bearer credential not accepted",
+            ));
         }
         Ok(AuthContext::anonymous())
     }

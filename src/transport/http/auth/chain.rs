@@ -35,7 +35,10 @@ impl Chain {
 }
 
 impl Authenticate for Chain {
-    fn authenticate(&self, request: &AuthRequest<'_>) -> std::result::Result<AuthContext, AuthError> {
+    fn authenticate(
+        &self,
+        request: &AuthRequest<'_>,
+    ) -> std::result::Result<AuthContext, AuthError> {
         let mut reasons = Vec::with_capacity(self.members.len());
         let mut details = Vec::with_capacity(self.members.len());
         for member in &self.members {
@@ -47,22 +50,30 @@ impl Authenticate for Chain {
                 answer => return answer,
             }
         }
-        let reason = if reasons.iter().all(|r| *r == AuthReason::MissingCredential) && !reasons.is_empty() {
-            AuthReason::MissingCredential
-        } else {
-            reasons
-                .into_iter()
-                .find(|r| *r != AuthReason::MissingCredential)
-                .unwrap_or(AuthReason::Unauthorized)
-        };
+        let reason =
+            if reasons.iter().all(|r| *r == AuthReason::MissingCredential) && !reasons.is_empty() {
+                AuthReason::MissingCredential
+            } else {
+                reasons
+                    .into_iter()
+                    .find(|r| *r != AuthReason::MissingCredential)
+                    .unwrap_or(AuthReason::Unauthorized)
+            };
         Err(AuthError::rejected(
             reason,
-            format!("no authenticator accepted the request ({})", details.join("; ")),
+            format!(
+                "no authenticator accepted the request ({})",
+                details.join("; ")
+            ),
         ))
     }
 
     fn proxy_headers(&self) -> Vec<String> {
-        let mut headers: Vec<String> = self.members.iter().flat_map(|m| m.proxy_headers()).collect();
+        let mut headers: Vec<String> = self
+            .members
+            .iter()
+            .flat_map(|m| m.proxy_headers())
+            .collect();
         headers.dedup();
         headers
     }

@@ -48,7 +48,12 @@ pub struct AuthRequest<'a> {
 
 impl<'a> AuthRequest<'a> {
     /// A request head to authenticate.
-    pub fn new(method: &'a Method, uri: &'a Uri, headers: &'a HeaderMap, remote: Option<SocketAddr>) -> Self {
+    pub fn new(
+        method: &'a Method,
+        uri: &'a Uri,
+        headers: &'a HeaderMap,
+        remote: Option<SocketAddr>,
+    ) -> Self {
         AuthRequest {
             method,
             uri,

@@ -15,8 +15,8 @@ use super::calls::{self, Kind, Post, reserved_error};
 use super::encoding::{DecodeError, decode_body};
 use super::reply::{self, json, json_error, not_allowed, not_found_html};
 use super::unauthorized;
-use crate::server::{AuthContext, Peer, TransportKind};
 use crate::server::oneshot::OneShot;
+use crate::server::{AuthContext, Peer, TransportKind};
 
 /// Serves every request of the router.
 pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {

@@ -202,7 +202,8 @@ pub(crate) struct App {
 impl App {
     fn new(server: &Server, options: &HttpOptions) -> Result<Self> {
         let auth = compose_identity(options.authenticate.clone(), server.inner.identity.as_ref())?;
-        let refusals = unauthorized::Refusals::new(auth.as_ref(), options.www_authenticate.as_deref());
+        let refusals =
+            unauthorized::Refusals::new(auth.as_ref(), options.www_authenticate.as_deref());
         let key = options
             .token_key
             .unwrap_or_else(super::token::Sealer::random_key);

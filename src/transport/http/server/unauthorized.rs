@@ -57,7 +57,11 @@ pub(crate) async fn authenticate(
     let Some(auth) = app.auth.clone() else {
         return Ok(AuthContext::anonymous());
     };
-    let (method, uri, headers) = (parts.method.clone(), parts.uri.clone(), parts.headers.clone());
+    let (method, uri, headers) = (
+        parts.method.clone(),
+        parts.uri.clone(),
+        parts.headers.clone(),
+    );
     let answer = tokio::task::spawn_blocking(move || {
         auth.authenticate(&AuthRequest::new(&method, &uri, &headers, remote))
     })
@@ -79,7 +83,11 @@ pub(crate) async fn authenticate(
         }
         Err(panicked) => {
             tracing::error!(error = %panicked, "the authenticator panicked");
-            Err(json_error(StatusCode::INTERNAL_SERVER_ERROR, "500 Internal Server Error", None))
+            Err(json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "500 Internal Server Error",
+                None,
+            ))
         }
     }
 }
@@ -99,7 +107,9 @@ fn unavailable(retry_after: u64) -> Response {
 fn unauthorized(refusals: &Refusals, reason: AuthReason, wants_html: bool) -> Response {
     let hint = refusals.proxy_hint.as_deref();
     let mut response = if wants_html {
-        let note = hint.map_or(String::new(), |h| format!("<p class=\"note\">{}</p>", escape(h)));
+        let note = hint.map_or(String::new(), |h| {
+            format!("<p class=\"note\">{}</p>", escape(h))
+        });
         let page = format!(
             "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>401 &mdash; \
              Unauthorized</title></head><body><h1>401 &mdash; Unauthorized</h1><div \
@@ -108,7 +118,10 @@ fn unauthorized(refusals: &Refusals, reason: AuthReason, wants_html: bool) -> Re
         );
         (
             StatusCode::UNAUTHORIZED,
-            [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            )],
             page,
         )
             .into_response()
@@ -119,7 +132,10 @@ fn unauthorized(refusals: &Refusals, reason: AuthReason, wants_html: bool) -> Re
         }
         (
             StatusCode::UNAUTHORIZED,
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
             body.to_string(),
         )
             .into_response()
@@ -137,5 +153,7 @@ fn unauthorized(refusals: &Refusals, reason: AuthReason, wants_html: bool) -> Re
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
