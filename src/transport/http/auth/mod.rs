@@ -13,12 +13,14 @@
 //! the caller.
 //!
 //! Built in: bearer tokens through a hook ([`Bearer`]), a static token table
-//! ([`StaticBearer`]), and the identity bearers ([`GrantBearer`], [`ResolveTokenBearer`])
+//! ([`StaticBearer`]), JWTs against a JWKS (`Jwt`, feature `jwt`), and the identity bearers ([`GrantBearer`], [`ResolveTokenBearer`])
 //! the server appends automatically when it hosts `vgi_rpc.Identity.v2` (sealed grants
 //! first, then the resolve hook, after the deployment's own authenticator).
 
 mod bearer;
 mod chain;
+#[cfg(feature = "jwt")]
+mod jwt;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -31,6 +33,10 @@ pub use bearer::{
     Bearer, GRANT_DOMAIN, GrantBearer, ResolveTokenBearer, StaticBearer, TOKEN_DOMAIN, bearer_token,
 };
 pub use chain::{Chain, compose_identity};
+#[cfg(feature = "jwt")]
+pub use jsonwebtoken::jwk::JwkSet;
+#[cfg(feature = "jwt")]
+pub use jwt::{JWKS_TTL, Jwt, MIN_REFRESH};
 
 /// The request as an authenticator sees it: the head only, never the body.
 #[derive(Debug, Clone, Copy)]
