@@ -87,7 +87,7 @@ fn serve(tag: &str, allowed: &str, by_uid: bool) -> (PathBuf, Shutdown) {
     (path, shutdown)
 }
 
-fn connect(path: &PathBuf) -> Client {
+fn connect(path: &std::path::Path) -> Client {
     Client::connect(&format!("unix:{}", path.display())).unwrap()
 }
 

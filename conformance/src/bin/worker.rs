@@ -358,7 +358,7 @@ fn serve(options: &Options) -> anyhow::Result<()> {
         };
         builder = builder.access_log(path, level);
     }
-    if let Some(identity) = options.identity.identity() {
+    if let Some(identity) = options.identity.identity()? {
         builder = builder.identity(identity);
     }
     if options.identity == IdentityMode::Grants {
