@@ -21,6 +21,7 @@ mod bearer;
 mod chain;
 #[cfg(feature = "jwt")]
 mod jwt;
+mod proof;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -37,6 +38,9 @@ pub use chain::{Chain, compose_identity};
 pub use jsonwebtoken::jwk::JwkSet;
 #[cfg(feature = "jwt")]
 pub use jwt::{JWKS_TTL, Jwt, MIN_REFRESH};
+pub use proof::{
+    CLAIMS_KEY as PROXY_PROOF_CLAIMS, PROOF_HEADER, ProofMode, ProxyProof, RequireProof, mint_proof,
+};
 
 /// The request as an authenticator sees it: the head only, never the body.
 #[derive(Debug, Clone, Copy)]
