@@ -154,11 +154,7 @@ impl Authenticate for PrincipalHeader {
     fn authenticate(&self, request: &AuthRequest<'_>) -> Result<AuthContext, AuthError> {
         let principal = request.header(PRINCIPAL_HEADER).unwrap_or("");
         if principal.is_empty() {
-            if request
-                .headers
-                .get("authorization")
-                .is_some_and(|v| !v.is_empty())
-            {
+            if request.has_credential() {
                 return Err(AuthError::rejected(
                     AuthReason::InvalidCredential,
                     "no conformance principal header",

@@ -203,11 +203,7 @@ pub(super) struct AnonymousWithoutCredentials;
 
 impl Authenticate for AnonymousWithoutCredentials {
     fn authenticate(&self, request: &AuthRequest<'_>) -> Result<AuthContext, AuthError> {
-        if request
-            .headers
-            .get("authorization")
-            .is_some_and(|v| !v.is_empty())
-        {
+        if request.has_credential() {
             return Err(AuthError::rejected(
                 AuthReason::InvalidCredential,
                 "bearer credential not accepted",

@@ -72,6 +72,13 @@ impl<'a> AuthRequest<'a> {
         }
     }
 
+    /// Whether the request presents any credential (a non-empty `Authorization`).
+    pub fn has_credential(&self) -> bool {
+        self.headers
+            .get("authorization")
+            .is_some_and(|v| !v.is_empty())
+    }
+
     /// A header's value as text, if present and visible ASCII.
     pub fn header(&self, name: &str) -> Option<&'a str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
