@@ -69,7 +69,7 @@ pub mod wire;
 #[doc(hidden)]
 pub mod private;
 
-pub use error::{Error, ErrorCode, Result, RpcError};
+pub use error::{Error, ErrorCode, ExternalFailure, Result, RpcError};
 pub use log::{LogLevel, LogRecord};
 pub use schema::{ArrowEnum, ArrowRecord, ArrowValue, RecordRows};
 pub use server::{CallContext, Server};

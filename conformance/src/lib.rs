@@ -11,6 +11,7 @@
 //! - [`Secondary`] / [`SecondaryImpl`]: the co-hosted fixture protocol.
 //! - [`types`]: the records and enums (the reference's dataclasses).
 //! - [`producers`] / [`exchanges`]: the stream states.
+//! - [`fake_storage`]: the reference's fake object storage, for externalization tests.
 //! - [`matrix`]: the transport table and worker starting shared by the test matrix and
 //!   the benchmarks.
 //!
@@ -23,6 +24,7 @@
 
 mod batches;
 pub mod exchanges;
+pub mod fake_storage;
 mod handlers;
 mod headers;
 pub mod matrix;

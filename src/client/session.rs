@@ -47,15 +47,24 @@ impl<'c> StreamSession<'c> {
         if open == StreamOpen::WithHeader {
             match session.conn.read_single_result(&mut session.logs) {
                 Ok((header, _)) => session.header = header,
-                Err(e) => {
-                    // The error stream replaced the header; the server still drains one
-                    // input stream.
+                Err(e) if e.keeps_connection() => {
+                    // An error stream replaced the header and the server drains one input
+                    // stream; or the header was a pointer this client could not resolve,
+                    // and the stream is open on the server: an empty input ends it, and
+                    // its output is drained.
                     session.finished = true;
                     let mut out = Vec::new();
                     let mut enc = StreamEncoder::new();
                     enc.schema(&mut out, &Schema::empty());
                     enc.eos(&mut out);
                     session.conn.send(&out)?;
+                    if !matches!(e, Error::Rpc(_)) {
+                        session.drain_output()?;
+                    }
+                    return Err(e);
+                }
+                Err(e) => {
+                    session.finished = true;
                     return Err(e);
                 }
             }
@@ -158,15 +167,31 @@ impl<'c> StreamSession<'c> {
                     return Ok(None);
                 }
                 StreamItem::Batch(batch, md) => match conn.receive(batch, md, &mut self.logs) {
-                    Received::Log => conn.emit_log(self.logs.last()),
+                    Received::Log => {}
                     Received::Data(batch, md) => {
                         conn.mark_established();
                         return Ok(Some((batch, md)));
                     }
                     Received::Failed(e) => {
                         self.finished = true;
-                        self.drain_output()?;
-                        self.end_input()?;
+                        match &e {
+                            // The server ended its output after the EXCEPTION and drains
+                            // the input.
+                            Error::Rpc(_) => {
+                                self.drain_output()?;
+                                self.end_input()?;
+                            }
+                            // A batch read whole that this client cannot take (a pointer
+                            // it cannot resolve): the server is waiting for the next
+                            // input, so end the input first, then drain its output.
+                            e if e.keeps_connection() => {
+                                self.end_input()?;
+                                self.drain_output()?;
+                            }
+                            // Anything else leaves the stream out of step: the caller
+                            // drops the connection; nothing more is read or written.
+                            _ => {}
+                        }
                         return Err(e);
                     }
                 },
