@@ -59,6 +59,8 @@ extern crate self as vgi_rpc;
 
 pub mod client;
 pub mod error;
+#[cfg(feature = "external")]
+pub mod external;
 pub mod log;
 pub mod schema;
 pub mod server;

@@ -24,8 +24,9 @@ use super::side::{ConnSide, SideChannelHost};
 use super::stats::{Meter, Metered};
 use super::streams::{Flow, Next, StreamRun};
 use super::{Server, ids};
-use crate::wire::{self, Limits, StreamItem};
-use crate::{Error, Result, RpcError};
+use crate::wire::{self, BatchKind, ExternalLocation, Limits, Metadata, StreamItem};
+use crate::{Error, ExternalFailure, Result, RpcError};
+use arrow_array::RecordBatch;
 
 /// The writing half of a connection, counting what it sends.
 pub(crate) struct StreamSink<W> {
@@ -73,13 +74,14 @@ impl<R: Read, W: Write> Conn<R, W> {
         }
     }
 
-    /// The reader, the side channel and where answers go.
-    fn split(
-        &mut self,
+    /// The reader, the side channel and where answers go (with `external` storage).
+    fn split<'c>(
+        &'c mut self,
+        external: Option<&'c dyn ExternalLocation>,
     ) -> (
-        &mut Metered<BufReader<R>>,
-        &ConnSide,
-        Out<'_, StreamSink<W>>,
+        &'c mut Metered<BufReader<R>>,
+        &'c ConnSide,
+        Out<'c, StreamSink<W>>,
     ) {
         let Conn {
             reader,
@@ -94,6 +96,7 @@ impl<R: Read, W: Write> Conn<R, W> {
             buf,
             meter,
             side: side.channel(),
+            external,
         };
         (reader, side, out)
     }
@@ -285,6 +288,7 @@ fn serve_call<R: Read, W: Write>(
     .entered();
     let mut request = request;
     conn.side.begin_call(&mut request);
+    resolve_request(inner, &mut request, &conn.limits);
     conn.meter.input(&request.batch);
     // Only the shape: holding the batch would hold a shared-memory request past the answer.
     let shape = conn
@@ -298,12 +302,17 @@ fn serve_call<R: Read, W: Write>(
     };
     let limits = conn.limits;
     let phases = conn.phases.clone();
-    let (reader, side, mut out) = conn.split();
+    let (reader, side, mut out) = conn.split(inner.external.as_deref());
     let (target, next) = dispatch(inner, &caller, request, &mut out);
+    let inputs = Inputs {
+        side,
+        external: inner.external.as_deref(),
+        limits: &limits,
+    };
     let result = next.and_then(|next| match next {
         Next::Done => Ok(()),
         Next::DrainInput => drain_input(&limits, reader),
-        Next::Stream(run) => pump(&limits, reader, side, phases.as_deref(), *run, &mut out),
+        Next::Stream(run) => pump(&inputs, reader, phases.as_deref(), *run, &mut out),
     });
     if let (Some(target), Some((schema, rows))) = (target, shape) {
         conn.meter.stats.request_bytes = conn.reader.consumed - read_before;
@@ -324,16 +333,85 @@ fn serve_call<R: Read, W: Write>(
     result
 }
 
-/// Feeds a stream call the client's input stream, one batch per turn (shared-memory
-/// pointers resolved), until either side ends it.
-fn pump<R: Read, S: Sink>(
+/// What resolves a call's pointer inputs: the connection's side channel (shared memory)
+/// and the server's external storage.
+struct Inputs<'a> {
+    side: &'a ConnSide,
+    external: Option<&'a dyn ExternalLocation>,
+    limits: &'a Limits,
+}
+
+impl Inputs<'_> {
+    fn resolve(&self, batch: RecordBatch, metadata: Metadata) -> Result<(RecordBatch, Metadata)> {
+        let (batch, metadata) = self.side.resolve_input(batch, metadata)?;
+        if BatchKind::of(&batch, &metadata) == BatchKind::ExternalPointer {
+            return resolve_external(self.external, &batch, &metadata, self.limits);
+        }
+        Ok((batch, metadata))
+    }
+}
+
+/// Resolves an external pointer input. The object's logs are dropped (a server has no
+/// log handler for its client's logs); an EXCEPTION in it fails the input.
+fn resolve_external(
+    external: Option<&dyn ExternalLocation>,
+    batch: &RecordBatch,
+    metadata: &Metadata,
     limits: &Limits,
+) -> Result<(RecordBatch, Metadata)> {
+    let Some(external) = external else {
+        return Err(Error::external(
+            ExternalFailure::NotEnabled,
+            "the client sent an external-storage pointer, but this server has no external storage configured",
+        ));
+    };
+    let resolved = wire::external::resolve(external, batch, metadata, limits)?;
+    if let Some(error) = resolved
+        .controls
+        .iter()
+        .find(|md| md.get(wire::keys::LOG_LEVEL) == Some("EXCEPTION"))
+    {
+        return Err(Error::external(
+            ExternalFailure::Invalid,
+            format!(
+                "the externalized input carries an error: {}",
+                error.get(wire::keys::LOG_MESSAGE).unwrap_or_default()
+            ),
+        ));
+    }
+    Ok((resolved.batch, resolved.metadata))
+}
+
+/// Resolves a request that arrived as an external pointer; a failure is the request's
+/// fault, answered where a bad parameter batch would be.
+fn resolve_request(inner: &ServerInner, request: &mut Request, limits: &Limits) {
+    if request.fault.is_some()
+        || BatchKind::of(&request.batch, &request.metadata) != BatchKind::ExternalPointer
+    {
+        return;
+    }
+    match resolve_external(
+        inner.external.as_deref(),
+        &request.batch,
+        &request.metadata,
+        limits,
+    ) {
+        // The dispatch metadata (method, versions) stays the outer batch's.
+        Ok((batch, _)) => request.batch = batch,
+        Err(e) => request.fault = Some(e),
+    }
+}
+
+/// Feeds a stream call the client's input stream, one batch per turn (pointers
+/// resolved), until either side ends it.
+fn pump<R: Read, S: Sink>(
+    inputs: &Inputs<'_>,
     reader: &mut Metered<BufReader<R>>,
-    side: &ConnSide,
     phases: Option<&dyn ReadPhases>,
     mut run: StreamRun<'_>,
     out: &mut Out<'_, S>,
 ) -> Result<()> {
+    let limits = inputs.limits;
     let mut input = wire::read_stream_start(reader, limits).map_err(|e| match e {
         Error::Closed => Error::disconnected("connection closed before the stream's input began"),
         other => other,
@@ -345,7 +423,7 @@ fn pump<R: Read, S: Sink>(
         match wire::read_stream_item(reader, &mut input, limits)? {
             StreamItem::End => return run.end(out),
             StreamItem::Batch(batch, metadata) => {
-                let flow = match side.resolve_input(batch, metadata) {
+                let flow = match inputs.resolve(batch, metadata) {
                     Ok((batch, metadata)) => run.turn(batch, metadata, out, None)?,
                     Err(e) => run.fail(&e, out)?,
                 };
@@ -383,7 +461,7 @@ fn answer_unrouted<R: Read, W: Write>(
     error: &RpcError,
     request_id: &str,
 ) -> Result<()> {
-    let (_, _, mut out) = conn.split();
+    let (_, _, mut out) = conn.split(None);
     answer_error(
         inner,
         &mut out,
@@ -411,7 +489,7 @@ pub(crate) fn refuse_with<R: Read, W: Write>(
         method.unwrap_or_default(),
         &request_id,
     );
-    let (_, _, mut out) = conn.split();
+    let (_, _, mut out) = conn.split(None);
     answer_error(inner, &mut out, &empty(), error, &site, &[])
 }
 

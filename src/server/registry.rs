@@ -10,7 +10,7 @@ use super::hook::CallHook;
 use super::interceptor::Interceptor;
 use super::reflection::ReflectionService;
 use super::service::{ProtocolSpec, Service};
-use crate::wire::{Limits, Validation};
+use crate::wire::{ExternalLocation, Limits, Validation};
 use crate::{Result, RpcError};
 
 /// One hosted protocol: its dispatcher, description and protocol hash.
@@ -39,6 +39,8 @@ pub(crate) struct ServerInner {
     pub hooks: Vec<Arc<dyn CallHook>>,
     /// Run before every call's handler, in order.
     pub interceptors: Vec<Arc<dyn Interceptor>>,
+    /// External storage: large answers go out as pointers, pointer inputs are resolved.
+    pub external: Option<Arc<dyn ExternalLocation>>,
 }
 
 impl Server {
@@ -52,6 +54,7 @@ impl Server {
             hooks: Vec::new(),
             interceptors: Vec::new(),
             access_log: None,
+            external: None,
         }
     }
 
@@ -139,6 +142,7 @@ pub struct ServerBuilder {
     hooks: Vec<Arc<dyn CallHook>>,
     interceptors: Vec<Arc<dyn Interceptor>>,
     access_log: Option<(PathBuf, AccessLogLevel)>,
+    external: Option<Arc<dyn ExternalLocation>>,
 }
 
 impl ServerBuilder {
@@ -202,6 +206,16 @@ impl ServerBuilder {
         self
     }
 
+    /// External storage (`vgi_rpc::external::ExternalConfig`, feature `external`): on
+    /// byte-stream transports, data batches above its threshold (unary results, stream
+    /// headers, each stream turn with its logs) go to storage and a pointer batch takes
+    /// their place, unless the call uses shared memory; pointer inputs (requests,
+    /// exchange batches) are resolved under its URL policy.
+    pub fn external(mut self, external: Arc<dyn ExternalLocation>) -> Self {
+        self.external = Some(external);
+        self
+    }
+
     /// Finishes the server, appending the `vgi_rpc.Reflection.v1` protocol.
     ///
     /// # Errors
@@ -250,6 +264,7 @@ impl ServerBuilder {
                 limits: self.limits,
                 hooks,
                 interceptors: self.interceptors,
+                external: self.external,
             }),
         })
     }

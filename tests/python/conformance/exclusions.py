@@ -73,10 +73,6 @@ _IDENTITY = (
     "vgi_rpc.Identity.v2 / grants / bearer-token identity over HTTP are not implemented "
     "(no identity flags on the worker)"
 )
-_EXTERNAL = (
-    "external storage (fake-storage pointer batches) is not implemented yet: the worker "
-    "refuses --fake-storage and our client does not resolve pointers"
-)
 _SOAK_IN_CLIENT_ROLE = (
     "the resource soak samples the server process; in client role that is the reference"
 )
@@ -126,7 +122,6 @@ EXCLUDED: list[tuple[str, str, str]] = [
         )
     ),
     # -- Not implemented yet on byte streams ----------------------------------------------
-    ("*", "TestExternalByteStream::*", _EXTERNAL),
     ("client", "TestResourceSoak::*", _SOAK_IN_CLIENT_ROLE),
     ("client", "TestAdversarialRawRequestContract::*", _RAW_IN_CLIENT_ROLE),
     # -- Known defects, reported; listed so they stay visible -----------------------------
