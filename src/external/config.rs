@@ -9,13 +9,13 @@
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Duration;
 
 use arrow_schema::Schema;
 use reqwest::blocking::Client;
 
+use super::Storage;
+use super::fetch::{self, FetchOptions};
 use super::policy::UrlPolicy;
-use super::{Storage, fetch};
 use crate::wire::ExternalLocation;
 use crate::{Error, ExternalFailure, Result};
 
@@ -52,46 +52,6 @@ impl Compression {
                 encoder.finish().map_err(failed)
             }
         }
-    }
-}
-
-/// Bounds on fetching a pointer's object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct FetchOptions {
-    /// The largest object, as stored (encoded), that is downloaded. Default 256 MiB.
-    pub max_fetch_bytes: u64,
-    /// The largest object once decoded; `None`: 16 times `max_fetch_bytes`.
-    pub max_decompressed_bytes: Option<u64>,
-    /// Redirects followed per request (each target checked by the URL policy).
-    /// Default 5.
-    pub max_redirects: usize,
-    /// Attempts in all for a fetch that failed in transit (1..=3). Default 3.
-    pub attempts: u32,
-    /// Pause between attempts. Default 500 ms.
-    pub retry_delay: Duration,
-    /// Bound on one attempt (connect, HEAD, GET and body). Default 60 s.
-    pub timeout: Duration,
-}
-
-impl Default for FetchOptions {
-    fn default() -> Self {
-        FetchOptions {
-            max_fetch_bytes: 256 << 20,
-            max_decompressed_bytes: None,
-            max_redirects: 5,
-            attempts: 3,
-            retry_delay: Duration::from_millis(500),
-            timeout: Duration::from_secs(60),
-        }
-    }
-}
-
-impl FetchOptions {
-    /// The decoded-size cap in effect.
-    pub fn max_decoded_bytes(&self) -> u64 {
-        self.max_decompressed_bytes
-            .unwrap_or_else(|| self.max_fetch_bytes.saturating_mul(16))
     }
 }
 

@@ -11,14 +11,90 @@
 
 use std::io::Read;
 use std::thread;
+use std::time::Duration;
 
 use reqwest::blocking::{Client, Response};
 use reqwest::{Method, StatusCode, Url, header};
 
-use super::config::FetchOptions;
 use super::policy::UrlPolicy;
 use crate::wire::external::redact_url;
 use crate::{Error, ExternalFailure, Result};
+
+/// Bounds on fetching a pointer's object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FetchOptions {
+    /// The largest object, as stored (encoded), that is downloaded. Default 256 MiB.
+    pub max_fetch_bytes: u64,
+    /// The largest object once decoded; `None`: 16 times `max_fetch_bytes`.
+    pub max_decompressed_bytes: Option<u64>,
+    /// Redirects followed per request (each target checked by the URL policy).
+    /// Default 5.
+    pub max_redirects: usize,
+    /// Attempts in all for a fetch that failed in transit (1..=3). Default 3.
+    pub attempts: u32,
+    /// Pause between attempts. Default 500 ms.
+    pub retry_delay: Duration,
+    /// Bound on one attempt (connect, HEAD, GET and body). Default 60 s.
+    pub timeout: Duration,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            max_fetch_bytes: 256 << 20,
+            max_decompressed_bytes: None,
+            max_redirects: 5,
+            attempts: 3,
+            retry_delay: Duration::from_millis(500),
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl FetchOptions {
+    /// Sets [`FetchOptions::max_fetch_bytes`].
+    #[must_use]
+    pub fn with_max_fetch_bytes(mut self, bytes: u64) -> Self {
+        self.max_fetch_bytes = bytes;
+        self
+    }
+
+    /// Sets [`FetchOptions::max_decompressed_bytes`].
+    #[must_use]
+    pub fn with_max_decompressed_bytes(mut self, bytes: u64) -> Self {
+        self.max_decompressed_bytes = Some(bytes);
+        self
+    }
+
+    /// Sets [`FetchOptions::max_redirects`].
+    #[must_use]
+    pub fn with_max_redirects(mut self, redirects: usize) -> Self {
+        self.max_redirects = redirects;
+        self
+    }
+
+    /// Sets [`FetchOptions::attempts`] and [`FetchOptions::retry_delay`].
+    #[must_use]
+    pub fn with_retries(mut self, attempts: u32, delay: Duration) -> Self {
+        self.attempts = attempts;
+        self.retry_delay = delay;
+        self
+    }
+
+    /// Sets [`FetchOptions::timeout`].
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The decoded-size cap in effect.
+    pub fn max_decoded_bytes(&self) -> u64 {
+        self.max_decompressed_bytes
+            .unwrap_or_else(|| self.max_fetch_bytes.saturating_mul(16))
+    }
+}
 
 /// Fetches `url` under `policy` and `options`, retrying fetch failures (not policy,
 /// size or integrity failures) up to `options.attempts` times in all.

@@ -34,8 +34,9 @@ mod fake;
 mod fetch;
 mod policy;
 
-pub use config::{Compression, ExternalConfig, FetchOptions};
+pub use config::{Compression, ExternalConfig};
 pub use fake::FakeStorage;
+pub use fetch::FetchOptions;
 pub use policy::UrlPolicy;
 
 use std::fmt;

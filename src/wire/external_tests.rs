@@ -127,7 +127,7 @@ fn objects_that_break_the_contract_are_typed_errors_without_secrets() {
         failure(resolve(&store, &empty, &md, &limits)).0,
         ExternalFailure::Invalid
     );
-    let mut padded = crate::wire::encode_stream(&schema, &[data.clone()]).unwrap();
+    let mut padded = crate::wire::encode_stream(&schema, std::slice::from_ref(&data)).unwrap();
     padded.extend_from_slice(b"tail");
     let padded = store.upload(padded, &schema).unwrap();
     let md = pointer_metadata(&padded, None);
