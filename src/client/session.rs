@@ -121,27 +121,39 @@ impl<'c> StreamSession<'c> {
         if self.finished {
             return Err(Error::protocol("the stream has already ended"));
         }
-        let mut out = Vec::new();
-        let (enc, schema) = self.input.get_or_insert_with(|| {
-            let mut enc = StreamEncoder::new();
-            enc.schema(&mut out, &input.schema());
-            (enc, input.schema())
-        });
         // The input stream's schema is fixed by its first batch; a later batch of other
         // types would be framed under it and read back as reinterpreted bytes.
-        if !same_layout(schema, &input.schema()) {
+        if let Some((_, schema)) = &self.input
+            && !same_layout(schema, &input.schema())
+        {
             return Err(Error::type_error(format!(
                 "exchange input batch has schema {:?}, but this stream's input schema (fixed by its first batch) is {:?}",
                 input.schema().fields(),
                 schema.fields()
             )));
         }
-        // A large exchange input travels through the side channel (ticks never do).
-        match self
-            .conn
-            .side()
-            .and_then(|side| side.offer(input, metadata))
-        {
+        // A large exchange input travels through the side channel, or else through
+        // external storage when this client has storage of its own (ticks never do:
+        // they have no rows). Decided before anything is framed, so a failed upload
+        // leaves the stream as it was.
+        let pointer = match self.conn.side() {
+            Some(side) => side.offer(input, metadata),
+            None => match self.conn.external.as_deref().filter(|e| e.wants(input)) {
+                Some(external) => Some(wire::external::externalize(
+                    external,
+                    &input.schema(),
+                    &[(input, metadata)],
+                )?),
+                None => None,
+            },
+        };
+        let mut out = Vec::new();
+        let (enc, _) = self.input.get_or_insert_with(|| {
+            let mut enc = StreamEncoder::new();
+            enc.schema(&mut out, &input.schema());
+            (enc, input.schema())
+        });
+        match pointer {
             Some(pointer) => {
                 enc.batch(&mut out, &RecordBatch::new_empty(input.schema()), &pointer)?;
             }
