@@ -6,8 +6,9 @@
 //! stream boundary) ends the connection, after a best-effort error stream.
 //!
 //! A transport that shares memory with its peer passes a [`SideChannelHost`] in the
-//! [`ConnectionInfo`]; requests and stream inputs that arrive as shared-memory pointers
-//! are resolved here (`side.rs`) before the call engine sees them.
+//! [`ConnectionInfo`]; requests and stream inputs that arrive as shared-memory or
+//! external-storage pointers are resolved (`side.rs`, `inputs.rs`) before the call
+//! engine sees them.
 
 use std::io::{BufReader, Read, Write};
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use super::answer::{Out, Sink, answer_error, empty, site};
 use super::call::{Caller, dispatch};
 use super::emit::{Finished, emit};
 use super::exception::framework;
+use super::inputs::{Inputs, resolve_request};
 use super::peer::{Peer, TransportKind};
 use super::registry::ServerInner;
 use super::route::Request;
@@ -24,9 +26,8 @@ use super::side::{ConnSide, SideChannelHost};
 use super::stats::{Meter, Metered};
 use super::streams::{Flow, Next, StreamRun};
 use super::{Server, ids};
-use crate::wire::{self, BatchKind, ExternalLocation, Limits, Metadata, StreamItem};
-use crate::{Error, ExternalFailure, Result, RpcError};
-use arrow_array::RecordBatch;
+use crate::wire::{self, ExternalLocation, Limits, StreamItem};
+use crate::{Error, Result, RpcError};
 
 /// The writing half of a connection, counting what it sends.
 pub(crate) struct StreamSink<W> {
@@ -331,75 +332,6 @@ fn serve_call<R: Read, W: Write>(
         emit(&done, &conn.meter, &result);
     }
     result
-}
-
-/// What resolves a call's pointer inputs: the connection's side channel (shared memory)
-/// and the server's external storage.
-struct Inputs<'a> {
-    side: &'a ConnSide,
-    external: Option<&'a dyn ExternalLocation>,
-    limits: &'a Limits,
-}
-
-impl Inputs<'_> {
-    fn resolve(&self, batch: RecordBatch, metadata: Metadata) -> Result<(RecordBatch, Metadata)> {
-        let (batch, metadata) = self.side.resolve_input(batch, metadata)?;
-        if BatchKind::of(&batch, &metadata) == BatchKind::ExternalPointer {
-            return resolve_external(self.external, &batch, &metadata, self.limits);
-        }
-        Ok((batch, metadata))
-    }
-}
-
-/// Resolves an external pointer input. The object's logs are dropped (a server has no
-/// log handler for its client's logs); an EXCEPTION in it fails the input.
-fn resolve_external(
-    external: Option<&dyn ExternalLocation>,
-    batch: &RecordBatch,
-    metadata: &Metadata,
-    limits: &Limits,
-) -> Result<(RecordBatch, Metadata)> {
-    let Some(external) = external else {
-        return Err(Error::external(
-            ExternalFailure::NotEnabled,
-            "the client sent an external-storage pointer, but this server has no external storage configured",
-        ));
-    };
-    let resolved = wire::external::resolve(external, batch, metadata, limits)?;
-    if let Some(error) = resolved
-        .controls
-        .iter()
-        .find(|md| md.get(wire::keys::LOG_LEVEL) == Some("EXCEPTION"))
-    {
-        return Err(Error::external(
-            ExternalFailure::Invalid,
-            format!(
-                "the externalized input carries an error: {}",
-                error.get(wire::keys::LOG_MESSAGE).unwrap_or_default()
-            ),
-        ));
-    }
-    Ok((resolved.batch, resolved.metadata))
-}
-
-/// Resolves a request that arrived as an external pointer; a failure is the request's
-/// fault, answered where a bad parameter batch would be.
-fn resolve_request(inner: &ServerInner, request: &mut Request, limits: &Limits) {
-    if request.fault.is_some()
-        || BatchKind::of(&request.batch, &request.metadata) != BatchKind::ExternalPointer
-    {
-        return;
-    }
-    match resolve_external(
-        inner.external.as_deref(),
-        &request.batch,
-        &request.metadata,
-        limits,
-    ) {
-        // The dispatch metadata (method, versions) stays the outer batch's.
-        Ok((batch, _)) => request.batch = batch,
-        Err(e) => request.fault = Some(e),
-    }
 }
 
 /// Feeds a stream call the client's input stream, one batch per turn (pointers
