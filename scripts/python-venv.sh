@@ -7,8 +7,10 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${VGI_VENV:-"$here/target/py-venv"}
-# The conformance extra brings jsonschema, which `vgi-rpc-test --access-log` needs.
-pin="vgi-rpc[http,cli,conformance]==0.52.2"
+# The conformance extra brings jsonschema, which `vgi-rpc-test --access-log` needs; the
+# external extra (aiohttp, tenacity, zstandard) lets the reference resolve and write
+# external-storage pointers.
+pin="vgi-rpc[http,cli,conformance,external]==0.52.2"
 # The shared conformance suite (tests/python/conformance) needs pytest-timeout (its
 # timeout marks), psutil (imported by its resource-soak group) and pytest-xdist.
 extras=(pytest pytest-timeout pytest-xdist psutil)
@@ -35,8 +37,8 @@ if [ ! -x "$venv/bin/vgi-rpc-test" ] || ! "$venv/bin/python" -c \
   echo "creating $venv with $py" >&2
   "$py" -m venv "$venv" >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$pin" "${extras[@]}" >&2
-elif ! "$venv/bin/python" -c 'import jsonschema, pytest, pytest_timeout, xdist, psutil' 2>/dev/null; then
-  echo "adding the conformance extra and ${extras[*]} to $venv" >&2
+elif ! "$venv/bin/python" -c 'import jsonschema, pytest, pytest_timeout, xdist, psutil, aiohttp, tenacity, zstandard' 2>/dev/null; then
+  echo "adding the conformance and external extras and ${extras[*]} to $venv" >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$pin" "${extras[@]}" >&2
 fi
 echo "$venv"

@@ -59,6 +59,8 @@ extern crate self as vgi_rpc;
 
 pub mod client;
 pub mod error;
+#[cfg(feature = "external")]
+pub mod external;
 pub mod identity;
 pub mod log;
 pub mod schema;
@@ -70,7 +72,7 @@ pub mod wire;
 #[doc(hidden)]
 pub mod private;
 
-pub use error::{Error, ErrorCode, Result, RpcError};
+pub use error::{Error, ErrorCode, ExternalFailure, Result, RpcError};
 pub use log::{LogLevel, LogRecord};
 pub use schema::{ArrowEnum, ArrowRecord, ArrowValue, RecordRows};
 pub use server::{CallContext, Server};

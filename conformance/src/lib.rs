@@ -11,6 +11,7 @@
 //! - [`Secondary`] / [`SecondaryImpl`]: the co-hosted fixture protocol.
 //! - [`types`]: the records and enums (the reference's dataclasses).
 //! - [`producers`] / [`exchanges`]: the stream states.
+//! - [`fake_storage`]: the reference's fake object storage, for externalization tests.
 //! - [`matrix`]: the transport table and worker starting shared by the test matrix and
 //!   the benchmarks.
 //!
@@ -23,6 +24,7 @@
 
 mod batches;
 pub mod exchanges;
+pub mod fake_storage;
 mod handlers;
 mod headers;
 pub mod identity;
@@ -31,6 +33,7 @@ pub mod probe;
 pub mod producers;
 #[cfg(test)]
 mod protocol_tests;
+mod published;
 mod pytext;
 pub mod secondary;
 mod service;
@@ -39,6 +42,7 @@ mod shm_tests;
 pub mod types;
 
 pub use handlers::ConformanceImpl;
+pub use published::Publishing;
 pub use pytext::{python_float_repr, python_str_repr};
 pub use secondary::{Secondary, SecondaryClient, SecondaryImpl, SecondaryServer};
 pub use service::{Conformance, ConformanceClient, ConformanceServer};
@@ -50,4 +54,20 @@ pub fn server_builder() -> vgi_rpc::server::ServerBuilder {
     vgi_rpc::Server::builder()
         .service(ConformanceServer::new(ConformanceImpl::new()))
         .service(SecondaryServer::new(SecondaryImpl))
+}
+
+/// [`server_builder`] wired to external storage, as the reference's `--fake-storage`
+/// worker is: large answers go out as pointers, pointer inputs are resolved, and
+/// `published_string` publishes into the same storage ([`Publishing`]).
+pub fn server_builder_with_external(
+    external: std::sync::Arc<vgi_rpc::external::ExternalConfig>,
+) -> vgi_rpc::server::ServerBuilder {
+    let primary = Publishing::new(
+        ConformanceServer::new(ConformanceImpl::new()),
+        external.clone(),
+    );
+    vgi_rpc::Server::builder()
+        .service(primary)
+        .service(SecondaryServer::new(SecondaryImpl))
+        .external(external)
 }

@@ -39,10 +39,16 @@ fn unknown_flags_are_refused() -> Result<()> {
 }
 
 #[test]
-fn unsupported_features_exit_two() -> Result<()> {
-    let out = run(&["--pipe", "--fake-storage", "http://127.0.0.1:1"])?;
+fn bad_flag_values_exit_two() -> Result<()> {
+    let out = run(&[
+        "--pipe",
+        "--fake-storage",
+        "http://127.0.0.1:1",
+        "--externalize-threshold",
+        "-1",
+    ])?;
     ensure!(out.status.code() == Some(2), "{:?}", out.status);
-    ensure!(String::from_utf8_lossy(&out.stderr).contains("not supported yet"));
+    ensure!(String::from_utf8_lossy(&out.stderr).contains("--externalize-threshold must be >= 0"));
     let out = run(&["--http", "0", "--token-key", "abc"])?;
     ensure!(out.status.code() == Some(2), "{:?}", out.status);
     ensure!(String::from_utf8_lossy(&out.stderr).contains("expected 64 hex digits"));

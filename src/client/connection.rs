@@ -12,8 +12,10 @@ use arrow_array::RecordBatch;
 use super::link::{BoxRead, BoxWrite, Link, LinkControl, RoundTrip};
 use super::{ConnectOptions, LogHandler, rpc_error_from_metadata};
 use crate::log::LogRecord;
-use crate::wire::{self, BatchKind, Limits, Metadata, SideChannel, StreamItem, keys};
-use crate::{Error, LogLevel, Result};
+use crate::wire::{
+    self, BatchKind, ExternalLocation, Limits, Metadata, SideChannel, StreamItem, keys,
+};
+use crate::{Error, ExternalFailure, LogLevel, Result};
 
 /// The live connection and its control. Field order matters: the connection (an `exec:`
 /// worker's stdin) is dropped before the control, which reaps the worker.
@@ -30,6 +32,7 @@ impl Active {
         let limits = options.limits.on_channel(link.trusted);
         let mut conn = Connection::new(link.reader, link.writer, limits);
         conn.side = SideState::Offered(link.side_channel);
+        conn.external = options.external.clone();
         Active {
             conn,
             round_trip: link.round_trip,
@@ -58,6 +61,8 @@ pub(crate) struct Connection {
     pub(crate) limits: Limits,
     pub(crate) log_handler: Option<LogHandler>,
     pub(crate) side: SideState,
+    /// Resolves external-storage pointers (`None`: they fail their call).
+    pub(crate) external: Option<Arc<dyn ExternalLocation>>,
 }
 
 impl Connection {
@@ -68,6 +73,7 @@ impl Connection {
             limits,
             log_handler: None,
             side: SideState::Off,
+            external: None,
         }
     }
 
@@ -93,18 +99,23 @@ impl Connection {
         }
     }
 
-    /// Sorts a received batch (see [`receive`]) with this connection's side channel.
+    /// Sorts a received batch (see [`receive`]) with this connection's side channel and
+    /// external storage, and hands the logs it carried to the log handler.
     pub(crate) fn receive(
-        &self,
+        &mut self,
         batch: RecordBatch,
         md: Metadata,
         logs: &mut Vec<LogRecord>,
     ) -> Received {
-        receive(self.side().map(|s| &**s), &self.limits, batch, md, logs)
-    }
-
-    pub(crate) fn emit_log(&mut self, record: Option<&LogRecord>) {
-        emit_log(&mut self.log_handler, record);
+        let mark = logs.len();
+        let resolvers = Resolvers {
+            side: self.side().map(|s| &**s),
+            external: self.external.as_deref(),
+            limits: &self.limits,
+        };
+        let received = receive(&resolvers, batch, md, logs);
+        emit_logs(&mut self.log_handler, &logs[mark..]);
+        received
     }
 
     /// Sends bytes, the end of one of this side's turns. The side channel's releases (the
@@ -135,11 +146,15 @@ impl Connection {
             side,
             ..
         } = self;
-        let side = match side {
-            SideState::Accepted { channel, .. } => Some(&**channel),
-            _ => None,
+        let resolvers = Resolvers {
+            side: match side {
+                SideState::Accepted { channel, .. } => Some(&**channel),
+                _ => None,
+            },
+            external: self.external.as_deref(),
+            limits,
         };
-        let answer = read_single(reader, limits, side, log_handler, logs)?;
+        let answer = read_single(reader, &resolvers, log_handler, logs)?;
         self.mark_established();
         Ok(answer)
     }
@@ -151,7 +166,12 @@ impl Connection {
         body: &mut impl Read,
         logs: &mut Vec<LogRecord>,
     ) -> Result<(Option<RecordBatch>, Metadata)> {
-        read_single(body, &self.limits, None, &mut self.log_handler, logs)
+        let resolvers = Resolvers {
+            side: None,
+            external: self.external.as_deref(),
+            limits: &self.limits,
+        };
+        read_single(body, &resolvers, &mut self.log_handler, logs)
     }
 }
 
@@ -159,27 +179,36 @@ impl Connection {
 /// [`Connection::read_single_result`]).
 fn read_single(
     reader: &mut impl Read,
-    limits: &Limits,
-    side: Option<&dyn SideChannel>,
+    resolvers: &Resolvers<'_>,
     log_handler: &mut Option<LogHandler>,
     logs: &mut Vec<LogRecord>,
 ) -> Result<(Option<RecordBatch>, Metadata)> {
+    let limits = resolvers.limits;
     let mut decoder = wire::read_stream_start(reader, limits).map_err(closed_mid_call)?;
     let mut result = None;
     let mut error = None;
     loop {
         match wire::read_stream_item(reader, &mut decoder, limits)? {
             StreamItem::End => break,
-            StreamItem::Batch(batch, md) => match receive(side, limits, batch, md, logs) {
-                Received::Data(batch, md) if result.is_none() => result = Some((batch, md)),
-                Received::Data(..) => {
-                    error.get_or_insert_with(|| {
-                        Error::protocol("a single-result answer carried more than one batch")
-                    });
+            StreamItem::Batch(batch, md) => {
+                let mark = logs.len();
+                let received = receive(resolvers, batch, md, logs);
+                emit_logs(log_handler, &logs[mark..]);
+                match received {
+                    Received::Data(batch, md) if result.is_none() => result = Some((batch, md)),
+                    Received::Data(..) => {
+                        error.get_or_insert_with(|| {
+                            Error::protocol("a single-result answer carried more than one batch")
+                        });
+                    }
+                    // The first failure is the call's; the stream is read to its end
+                    // either way, so the connection stays in step.
+                    Received::Failed(e) => {
+                        error.get_or_insert(e);
+                    }
+                    Received::Log => {}
                 }
-                Received::Failed(e) => error = Some(e),
-                Received::Log => emit_log(log_handler, logs.last()),
-            },
+            }
         }
     }
     if let Some(e) = error {
@@ -192,54 +221,94 @@ fn read_single(
     })
 }
 
-/// Forwards a log record to tracing and to the connection's handler.
-pub(crate) fn emit_log(handler: &mut Option<LogHandler>, record: Option<&LogRecord>) {
-    let Some(record) = record else { return };
-    crate::log::forward_to_tracing(record);
-    if let Some(handler) = handler.as_mut() {
-        handler(record);
+/// Forwards log records to tracing and to the connection's handler.
+pub(crate) fn emit_logs(handler: &mut Option<LogHandler>, records: &[LogRecord]) {
+    for record in records {
+        crate::log::forward_to_tracing(record);
+        if let Some(handler) = handler.as_mut() {
+            handler(record);
+        }
     }
+}
+
+/// What resolves pointer batches on a connection: its side channel (shared memory), its
+/// external storage, and the limits resolved batches are checked under.
+pub(crate) struct Resolvers<'a> {
+    pub(crate) side: Option<&'a dyn SideChannel>,
+    pub(crate) external: Option<&'a dyn ExternalLocation>,
+    pub(crate) limits: &'a Limits,
 }
 
 /// What a received batch turned out to be.
 pub(crate) enum Received {
-    /// A log record, appended to the caller's list.
+    /// Log records only, appended to the caller's list.
     Log,
-    /// Data (a shared-memory pointer already resolved), with its metadata.
+    /// Data (a pointer already resolved, the logs it carried appended), with its
+    /// metadata.
     Data(RecordBatch, Metadata),
     /// An EXCEPTION (the call failed) or a batch this client cannot take.
     Failed(Error),
 }
 
-/// Sorts a received batch, resolving a shared-memory pointer through `side`.
+/// Sorts a received batch, resolving a shared-memory pointer through the side channel
+/// and an external-storage pointer through the external location (whose object's logs
+/// are appended to `logs` in order, and whose EXCEPTION fails the call as an inline one
+/// would).
 pub(crate) fn receive(
-    side: Option<&dyn SideChannel>,
-    limits: &Limits,
+    resolvers: &Resolvers<'_>,
     batch: RecordBatch,
     md: Metadata,
     logs: &mut Vec<LogRecord>,
 ) -> Received {
-    match (classify(&batch, &md, logs), side) {
-        (Some(Ok(())), _) => Received::Data(batch, md),
-        (Some(Err(e)), _) => Received::Failed(e),
-        (None, Some(side)) if BatchKind::of(&batch, &md) == BatchKind::ShmPointer => {
-            match side.resolve_with(&batch, &md, limits) {
+    match BatchKind::of(&batch, &md) {
+        BatchKind::ShmPointer => match resolvers.side {
+            Some(side) => match side.resolve_with(&batch, &md, resolvers.limits) {
                 Ok((batch, md)) => Received::Data(batch, md),
                 Err(e) => Received::Failed(e),
-            }
-        }
-        (None, None) if BatchKind::of(&batch, &md) == BatchKind::ShmPointer => {
-            Received::Failed(Error::protocol(
+            },
+            None => Received::Failed(Error::protocol(
                 "the server sent a shared-memory pointer, but this connection has no segment",
-            ))
-        }
-        (None, _) => Received::Log,
+            )),
+        },
+        BatchKind::ExternalPointer => match resolvers.external {
+            Some(external) => resolve_external(external, resolvers.limits, &batch, &md, logs),
+            None => Received::Failed(Error::external(
+                ExternalFailure::NotEnabled,
+                "the server sent an external-storage pointer, but this client has no external storage configured (ConnectOptions::with_external)",
+            )),
+        },
+        _ => match classify(&batch, &md, logs) {
+            Some(Ok(())) => Received::Data(batch, md),
+            Some(Err(e)) => Received::Failed(e),
+            None => Received::Log,
+        },
     }
 }
 
-/// Sorts a received batch: `None` for a log (appended to `logs`) or a shared-memory
-/// pointer (for [`receive`] to resolve), `Some(Err)` for an EXCEPTION or an external
-/// pointer, `Some(Ok)` for data.
+/// Resolves an external pointer: the object's logs join `logs`, an EXCEPTION in it fails
+/// the call, and its data batch is the answer.
+fn resolve_external(
+    external: &dyn ExternalLocation,
+    limits: &Limits,
+    pointer: &RecordBatch,
+    md: &Metadata,
+    logs: &mut Vec<LogRecord>,
+) -> Received {
+    let resolved = match wire::external::resolve(external, pointer, md, limits) {
+        Ok(resolved) => resolved,
+        Err(e) => return Received::Failed(e),
+    };
+    let stub = RecordBatch::new_empty(pointer.schema());
+    for control in &resolved.controls {
+        if let Some(Err(e)) = classify(&stub, control, logs) {
+            return Received::Failed(e);
+        }
+    }
+    Received::Data(resolved.batch, resolved.metadata)
+}
+
+/// Sorts a received batch that is not a pointer: `None` for a log (appended to `logs`),
+/// `Some(Err)` for an EXCEPTION, `Some(Ok)` for data.
 fn classify(batch: &RecordBatch, md: &Metadata, logs: &mut Vec<LogRecord>) -> Option<Result<()>> {
     match BatchKind::of(batch, md) {
         BatchKind::Log => {
@@ -258,11 +327,10 @@ fn classify(batch: &RecordBatch, md: &Metadata, logs: &mut Vec<LogRecord>) -> Op
             None
         }
         BatchKind::Exception => Some(Err(rpc_error_from_metadata(md).into())),
-        BatchKind::ShmPointer => None,
-        BatchKind::ExternalPointer => Some(Err(Error::protocol(
-            "the server sent an external-storage pointer; external storage is not enabled on this client",
-        ))),
-        BatchKind::Data | BatchKind::Continuation => Some(Ok(())),
+        BatchKind::Data
+        | BatchKind::Continuation
+        | BatchKind::ShmPointer
+        | BatchKind::ExternalPointer => Some(Ok(())),
     }
 }
 

@@ -214,7 +214,7 @@ impl Client {
                 metadata,
                 logs,
             }),
-            Err(e @ Error::Rpc(_)) => Err(e),
+            Err(e) if e.keeps_connection() => Err(e),
             Err(e) => Err(self.fail(e, options)),
         }
     }

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::link::LinkControl;
-use crate::wire::{Limits, Metadata, Validation};
+use crate::wire::{ExternalLocation, Limits, Metadata, Validation};
 
 /// Options for one call (unary or stream).
 ///
@@ -101,6 +101,13 @@ pub struct ConnectOptions {
     pub shm: Option<usize>,
     /// Options of `http://` and `https://` connections.
     pub http: HttpConnectOptions,
+    /// External storage: resolves the pointer batches a server sends in place of
+    /// batches too big for the wire (`vgi_rpc.location`), on every transport. `None`
+    /// (the default): such a pointer fails its call with
+    /// [`Error::External`](crate::Error::External) (`NotEnabled`), and the connection
+    /// stays usable. `vgi_rpc::external::ExternalConfig` (feature `external`) is the
+    /// stock implementation.
+    pub external: Option<Arc<dyn ExternalLocation>>,
 }
 
 /// Options of HTTP connections (`http://host:port[/prefix]`, `https://…`).
@@ -209,6 +216,7 @@ impl Default for ConnectOptions {
             limits: Limits::default(),
             shm: None,
             http: HttpConnectOptions::default(),
+            external: None,
         }
     }
 }
@@ -235,6 +243,12 @@ impl ConnectOptions {
     /// Sets [`ConnectOptions::exit_grace`].
     pub fn with_exit_grace(mut self, grace: Duration) -> Self {
         self.exit_grace = grace;
+        self
+    }
+
+    /// Sets [`ConnectOptions::external`].
+    pub fn with_external(mut self, external: Arc<dyn ExternalLocation>) -> Self {
+        self.external = Some(external);
         self
     }
 

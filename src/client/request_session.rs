@@ -23,7 +23,7 @@ use std::sync::Arc;
 use arrow_array::{RecordBatch, RecordBatchOptions};
 use arrow_schema::Schema;
 
-use super::connection::{Connection, Received, closed_mid_call, emit_log, receive};
+use super::connection::{Connection, Received, closed_mid_call};
 use super::link::{Deadline, RoundTrip, Route, RouteStep};
 use super::session::StreamOpen;
 use crate::log::LogRecord;
@@ -276,11 +276,8 @@ fn read_answer(
     loop {
         let (batch, mut md) = match wire::read_stream_item(body, &mut decoder, &limits)? {
             StreamItem::End => return Ok(answer),
-            StreamItem::Batch(batch, md) => match receive(None, &limits, batch, md, logs) {
-                Received::Log => {
-                    emit_log(&mut conn.log_handler, logs.last());
-                    continue;
-                }
+            StreamItem::Batch(batch, md) => match conn.receive(batch, md, logs) {
+                Received::Log => continue,
                 Received::Failed(e) => return Err(e),
                 Received::Data(batch, md) => (batch, md),
             },

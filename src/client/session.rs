@@ -47,15 +47,24 @@ impl<'c> StreamSession<'c> {
         if open == StreamOpen::WithHeader {
             match session.conn.read_single_result(&mut session.logs) {
                 Ok((header, _)) => session.header = header,
-                Err(e) => {
-                    // The error stream replaced the header; the server still drains one
-                    // input stream.
+                Err(e) if e.keeps_connection() => {
+                    // An error stream replaced the header and the server drains one input
+                    // stream; or the header was a pointer this client could not resolve,
+                    // and the stream is open on the server: an empty input ends it, and
+                    // its output is drained.
                     session.finished = true;
                     let mut out = Vec::new();
                     let mut enc = StreamEncoder::new();
                     enc.schema(&mut out, &Schema::empty());
                     enc.eos(&mut out);
                     session.conn.send(&out)?;
+                    if !matches!(e, Error::Rpc(_)) {
+                        session.drain_output()?;
+                    }
+                    return Err(e);
+                }
+                Err(e) => {
+                    session.finished = true;
                     return Err(e);
                 }
             }
@@ -112,27 +121,39 @@ impl<'c> StreamSession<'c> {
         if self.finished {
             return Err(Error::protocol("the stream has already ended"));
         }
-        let mut out = Vec::new();
-        let (enc, schema) = self.input.get_or_insert_with(|| {
-            let mut enc = StreamEncoder::new();
-            enc.schema(&mut out, &input.schema());
-            (enc, input.schema())
-        });
         // The input stream's schema is fixed by its first batch; a later batch of other
         // types would be framed under it and read back as reinterpreted bytes.
-        if !same_layout(schema, &input.schema()) {
+        if let Some((_, schema)) = &self.input
+            && !same_layout(schema, &input.schema())
+        {
             return Err(Error::type_error(format!(
                 "exchange input batch has schema {:?}, but this stream's input schema (fixed by its first batch) is {:?}",
                 input.schema().fields(),
                 schema.fields()
             )));
         }
-        // A large exchange input travels through the side channel (ticks never do).
-        match self
-            .conn
-            .side()
-            .and_then(|side| side.offer(input, metadata))
-        {
+        // A large exchange input travels through the side channel, or else through
+        // external storage when this client has storage of its own (ticks never do:
+        // they have no rows). Decided before anything is framed, so a failed upload
+        // leaves the stream as it was.
+        let pointer = match self.conn.side() {
+            Some(side) => side.offer(input, metadata),
+            None => match self.conn.external.as_deref().filter(|e| e.wants(input)) {
+                Some(external) => Some(wire::external::externalize(
+                    external,
+                    &input.schema(),
+                    &[(input, metadata)],
+                )?),
+                None => None,
+            },
+        };
+        let mut out = Vec::new();
+        let (enc, _) = self.input.get_or_insert_with(|| {
+            let mut enc = StreamEncoder::new();
+            enc.schema(&mut out, &input.schema());
+            (enc, input.schema())
+        });
+        match pointer {
             Some(pointer) => {
                 enc.batch(&mut out, &RecordBatch::new_empty(input.schema()), &pointer)?;
             }
@@ -158,15 +179,31 @@ impl<'c> StreamSession<'c> {
                     return Ok(None);
                 }
                 StreamItem::Batch(batch, md) => match conn.receive(batch, md, &mut self.logs) {
-                    Received::Log => conn.emit_log(self.logs.last()),
+                    Received::Log => {}
                     Received::Data(batch, md) => {
                         conn.mark_established();
                         return Ok(Some((batch, md)));
                     }
                     Received::Failed(e) => {
                         self.finished = true;
-                        self.drain_output()?;
-                        self.end_input()?;
+                        match &e {
+                            // The server ended its output after the EXCEPTION and drains
+                            // the input.
+                            Error::Rpc(_) => {
+                                self.drain_output()?;
+                                self.end_input()?;
+                            }
+                            // A batch read whole that this client cannot take (a pointer
+                            // it cannot resolve): the server is waiting for the next
+                            // input, so end the input first, then drain its output.
+                            e if e.keeps_connection() => {
+                                self.end_input()?;
+                                self.drain_output()?;
+                            }
+                            // Anything else leaves the stream out of step: the caller
+                            // drops the connection; nothing more is read or written.
+                            _ => {}
+                        }
                         return Err(e);
                     }
                 },

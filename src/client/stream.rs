@@ -366,10 +366,10 @@ impl<'c> ClientStream<'c> {
         outcome.map_err(|e| self.fail(e))
     }
 
-    /// Remote errors pass through (the connection is intact); anything else drops the
-    /// connection: the client reopens it on its next call.
+    /// Remote errors and external-storage failures pass through (the connection is in
+    /// step); anything else drops the connection: the client reopens it on its next call.
     fn fail(&mut self, error: Error) -> Error {
-        if matches!(error, Error::Rpc(_)) {
+        if error.keeps_connection() {
             return error;
         }
         if let Some(session) = &mut self.session {

@@ -77,9 +77,71 @@ pub enum Error {
     /// [`Error::Disconnected`].
     #[error("connection closed")]
     Closed,
+    /// A batch that travels through external storage could not be stored or resolved:
+    /// the message names the URL with its secrets (query, userinfo, fragment) redacted.
+    /// The connection stays in step with the peer (the pointer was read whole).
+    #[error("external storage ({kind}): {message}")]
+    External {
+        /// Which check or step failed.
+        kind: ExternalFailure,
+        /// What happened, URL redacted.
+        message: String,
+    },
+}
+
+/// Why an externalized batch could not be stored or resolved ([`Error::External`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ExternalFailure {
+    /// A pointer arrived, but this end has no external storage configured.
+    NotEnabled,
+    /// The URL (or a redirect) is not allowed by the reader's URL policy.
+    UrlRejected,
+    /// The object could not be fetched (status, connection, redirects, timeout).
+    Fetch,
+    /// The object is larger than the reader's encoded or decoded cap.
+    TooLarge,
+    /// The object's SHA-256 differs from the pointer's, or it could not be decompressed.
+    Integrity,
+    /// The object is not one IPC stream holding exactly one data batch, or it holds a
+    /// pointer itself.
+    Invalid,
+    /// The object's data batch does not have the pointer's schema.
+    SchemaMismatch,
+    /// The storage refused or could not take an upload.
+    Upload,
+}
+
+impl fmt::Display for ExternalFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ExternalFailure::NotEnabled => "not enabled",
+            ExternalFailure::UrlRejected => "url rejected",
+            ExternalFailure::Fetch => "fetch",
+            ExternalFailure::TooLarge => "too large",
+            ExternalFailure::Integrity => "integrity",
+            ExternalFailure::Invalid => "invalid object",
+            ExternalFailure::SchemaMismatch => "schema mismatch",
+            ExternalFailure::Upload => "upload",
+        })
+    }
 }
 
 impl Error {
+    /// A [`Error::External`] of `kind`.
+    pub fn external(kind: ExternalFailure, message: impl fmt::Display) -> Self {
+        Error::External {
+            kind,
+            message: message.to_string(),
+        }
+    }
+
+    /// Whether the connection is still in step with the peer after this error: the
+    /// server's own errors, and external-storage failures (the pointer was read whole).
+    pub fn keeps_connection(&self) -> bool {
+        matches!(self, Error::Rpc(_) | Error::External { .. })
+    }
+
     /// A [`Error::Protocol`] from anything printable.
     pub fn protocol(msg: impl fmt::Display) -> Self {
         Error::Protocol(msg.to_string())
@@ -126,6 +188,12 @@ impl Error {
             Error::Disconnected(_) | Error::Closed | Error::Connect { .. } => {
                 RpcError::new("ConnectionError", self.to_string()).with_code(ErrorCode::Unavailable)
             }
+            Error::External { kind, message } => match kind {
+                ExternalFailure::UrlRejected | ExternalFailure::SchemaMismatch => {
+                    RpcError::new("ValueError", message.clone())
+                }
+                _ => RpcError::new("RuntimeError", message.clone()),
+            },
             Error::InvalidAddress { .. } | Error::Config(_) => {
                 RpcError::new("ValueError", self.to_string()).with_code(ErrorCode::InvalidArgument)
             }

@@ -14,6 +14,12 @@
 //!
 //! Answers are built in a per-connection buffer; each flush writes it with one call (or
 //! two for a large batch, whose body goes out from arrow's own buffer without a copy).
+//!
+//! External storage ([`Out::external`]) is decided before an answer's batches are
+//! written, by the call sites ([`externalize`]), because a failed upload must become the
+//! call's EXCEPTION and a stream turn's logs go into the same object as its data batch:
+//! the pointer then replaces the turn's every batch ([`Answer::pointer`]). A call that
+//! uses shared memory never externalizes.
 
 use std::sync::Arc;
 
@@ -24,7 +30,7 @@ use super::exception::{ErrorSite, exception_metadata, log_metadata};
 use super::registry::ServerInner;
 use super::stats::Meter;
 use crate::log::LogRecord;
-use crate::wire::{Metadata, SideChannel, StreamEncoder};
+use crate::wire::{ExternalLocation, Metadata, SideChannel, StreamEncoder, external};
 use crate::{Result, RpcError};
 
 /// Output batch bodies of at least this many bytes are written from arrow's encoded
@@ -47,6 +53,8 @@ pub(crate) struct Out<'a, S: Sink + ?Sized> {
     pub meter: &'a mut Meter,
     /// The call's side channel (shared memory), when its request named one.
     pub side: Option<&'a dyn SideChannel>,
+    /// The server's external storage (see [`externalize`]).
+    pub external: Option<&'a dyn ExternalLocation>,
 }
 
 impl<S: Sink + ?Sized> Out<'_, S> {
@@ -136,6 +144,19 @@ impl Answer {
         Ok(())
     }
 
+    /// Appends the zero-row pointer batch standing for `batch` (and the logs that went
+    /// into its object): `pointer` is the metadata [`externalize`] returned.
+    pub(crate) fn pointer<S: Sink + ?Sized>(
+        &mut self,
+        out: &mut Out<'_, S>,
+        batch: &RecordBatch,
+        pointer: &Metadata,
+    ) -> Result<()> {
+        out.meter.output(batch);
+        let stub = RecordBatch::new_empty(self.schema.clone());
+        self.enc.batch(out.buf, &stub, pointer)
+    }
+
     /// Ends a turn: sends what is buffered and flushes; the stream stays open.
     pub(crate) fn flush<S: Sink + ?Sized>(&mut self, out: &mut Out<'_, S>) -> Result<()> {
         out.reclaim();
@@ -149,6 +170,33 @@ impl Answer {
         self.enc.eos(out.buf);
         self.flush(out)
     }
+}
+
+/// Sends `batch` (with `metadata`, after `logs`) to external storage when the server has
+/// storage, the call does not use shared memory and the batch reaches the threshold.
+/// `None`: write it inline; `Some(Ok(pointer))`: write [`Answer::pointer`] instead of the
+/// logs and the batch; `Some(Err)`: the upload failed, answer with the error.
+pub(crate) fn externalize<S: Sink + ?Sized>(
+    out: &Out<'_, S>,
+    schema: &SchemaRef,
+    logs: &[LogRecord],
+    ids: (&str, Option<&str>),
+    batch: &RecordBatch,
+    metadata: &Metadata,
+) -> Option<Result<Metadata>> {
+    let location = out
+        .external
+        .filter(|e| out.side.is_none() && e.wants(batch))?;
+    let (server_id, request_id) = ids;
+    let empty = RecordBatch::new_empty(schema.clone());
+    let log_md: Vec<Metadata> = logs
+        .iter()
+        .map(|log| log_metadata(log, server_id, request_id))
+        .collect();
+    let mut batches: Vec<(&RecordBatch, &Metadata)> =
+        log_md.iter().map(|md| (&empty, md)).collect();
+    batches.push((batch, metadata));
+    Some(external::externalize(location, schema, &batches))
 }
 
 /// Where an error happened, for its EXCEPTION batch.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 
-use super::answer::{Answer, Out, Sink, answer_error, empty, site};
+use super::answer::{Answer, Out, Sink, answer_error, empty, externalize, site};
 use super::context::{CallContext, CallOrigin};
 use super::emit::Target;
 use super::interceptor::{CallInfo, Extensions};
@@ -135,6 +135,31 @@ pub(crate) fn run<'a, S: Sink + ?Sized>(
     match response {
         Ok(Response::Unary(batch)) => {
             let schema = spec.result.clone().unwrap_or_else(empty);
+            let logs = ctx.take_logs();
+            let batch = batch.unwrap_or_else(|| RecordBatch::new_empty(schema.clone()));
+            let none = Metadata::new();
+            // The result alone goes to storage; its logs stay inline, as the reference
+            // writes them.
+            let pointer =
+                match externalize(out, &schema, &[], (&inner.server_id, None), &batch, &none) {
+                    Some(Err(e)) => {
+                        answer_error(inner, out, &schema, &e.to_rpc(), &site, &logs)?;
+                        return Ok(Next::Done);
+                    }
+                    Some(Ok(pointer)) => Some(pointer),
+                    None => None,
+                };
+            let mut answer = Answer::begin(out, &schema);
+            answer.logs(out, &logs, &inner.server_id, Some(caller.request_id))?;
+            match pointer {
+                Some(pointer) => answer.pointer(out, &batch, &pointer)?,
+                None => answer.batch(out, &batch, &none)?,
+            }
+            answer.end(out)?;
+            Ok(Next::Done)
+        }
+        Ok(Response::Published(pointer)) => {
+            let schema = spec.result.clone().unwrap_or_else(empty);
             let mut answer = Answer::begin(out, &schema);
             answer.logs(
                 out,
@@ -142,8 +167,7 @@ pub(crate) fn run<'a, S: Sink + ?Sized>(
                 &inner.server_id,
                 Some(caller.request_id),
             )?;
-            let batch = batch.unwrap_or_else(|| RecordBatch::new_empty(schema.clone()));
-            answer.batch(out, &batch, &Metadata::new())?;
+            answer.pointer(out, &RecordBatch::new_empty(schema.clone()), &pointer)?;
             answer.end(out)?;
             Ok(Next::Done)
         }

@@ -6,8 +6,9 @@
 //! stream boundary) ends the connection, after a best-effort error stream.
 //!
 //! A transport that shares memory with its peer passes a [`SideChannelHost`] in the
-//! [`ConnectionInfo`]; requests and stream inputs that arrive as shared-memory pointers
-//! are resolved here (`side.rs`) before the call engine sees them.
+//! [`ConnectionInfo`]; requests and stream inputs that arrive as shared-memory or
+//! external-storage pointers are resolved (`side.rs`, `inputs.rs`) before the call
+//! engine sees them.
 
 use std::io::{BufReader, Read, Write};
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use super::answer::{Out, Sink, answer_error, empty, site};
 use super::call::{Caller, dispatch};
 use super::emit::{Finished, emit};
 use super::exception::framework;
+use super::inputs::{Inputs, resolve_request};
 use super::peer::{Peer, TransportKind};
 use super::registry::ServerInner;
 use super::route::Request;
@@ -24,7 +26,7 @@ use super::side::{ConnSide, SideChannelHost};
 use super::stats::{Meter, Metered};
 use super::streams::{Flow, Next, StreamRun};
 use super::{Server, ids};
-use crate::wire::{self, Limits, StreamItem};
+use crate::wire::{self, ExternalLocation, Limits, StreamItem};
 use crate::{Error, Result, RpcError};
 
 /// The writing half of a connection, counting what it sends.
@@ -73,13 +75,14 @@ impl<R: Read, W: Write> Conn<R, W> {
         }
     }
 
-    /// The reader, the side channel and where answers go.
-    fn split(
-        &mut self,
+    /// The reader, the side channel and where answers go (with `external` storage).
+    fn split<'c>(
+        &'c mut self,
+        external: Option<&'c dyn ExternalLocation>,
     ) -> (
-        &mut Metered<BufReader<R>>,
-        &ConnSide,
-        Out<'_, StreamSink<W>>,
+        &'c mut Metered<BufReader<R>>,
+        &'c ConnSide,
+        Out<'c, StreamSink<W>>,
     ) {
         let Conn {
             reader,
@@ -94,6 +97,7 @@ impl<R: Read, W: Write> Conn<R, W> {
             buf,
             meter,
             side: side.channel(),
+            external,
         };
         (reader, side, out)
     }
@@ -285,6 +289,7 @@ fn serve_call<R: Read, W: Write>(
     .entered();
     let mut request = request;
     conn.side.begin_call(&mut request);
+    resolve_request(inner, &mut request, &conn.limits);
     conn.meter.input(&request.batch);
     // Only the shape: holding the batch would hold a shared-memory request past the answer.
     let shape = conn
@@ -298,12 +303,17 @@ fn serve_call<R: Read, W: Write>(
     };
     let limits = conn.limits;
     let phases = conn.phases.clone();
-    let (reader, side, mut out) = conn.split();
+    let (reader, side, mut out) = conn.split(inner.external.as_deref());
     let (target, next) = dispatch(inner, &caller, request, &mut out);
+    let inputs = Inputs {
+        side,
+        external: inner.external.as_deref(),
+        limits: &limits,
+    };
     let result = next.and_then(|next| match next {
         Next::Done => Ok(()),
         Next::DrainInput => drain_input(&limits, reader),
-        Next::Stream(run) => pump(&limits, reader, side, phases.as_deref(), *run, &mut out),
+        Next::Stream(run) => pump(&inputs, reader, phases.as_deref(), *run, &mut out),
     });
     if let (Some(target), Some((schema, rows))) = (target, shape) {
         conn.meter.stats.request_bytes = conn.reader.consumed - read_before;
@@ -324,16 +334,16 @@ fn serve_call<R: Read, W: Write>(
     result
 }
 
-/// Feeds a stream call the client's input stream, one batch per turn (shared-memory
-/// pointers resolved), until either side ends it.
+/// Feeds a stream call the client's input stream, one batch per turn (pointers
+/// resolved), until either side ends it.
 fn pump<R: Read, S: Sink>(
-    limits: &Limits,
+    inputs: &Inputs<'_>,
     reader: &mut Metered<BufReader<R>>,
-    side: &ConnSide,
     phases: Option<&dyn ReadPhases>,
     mut run: StreamRun<'_>,
     out: &mut Out<'_, S>,
 ) -> Result<()> {
+    let limits = inputs.limits;
     let mut input = wire::read_stream_start(reader, limits).map_err(|e| match e {
         Error::Closed => Error::disconnected("connection closed before the stream's input began"),
         other => other,
@@ -345,7 +355,7 @@ fn pump<R: Read, S: Sink>(
         match wire::read_stream_item(reader, &mut input, limits)? {
             StreamItem::End => return run.end(out),
             StreamItem::Batch(batch, metadata) => {
-                let flow = match side.resolve_input(batch, metadata) {
+                let flow = match inputs.resolve(batch, metadata) {
                     Ok((batch, metadata)) => run.turn(batch, metadata, out, None)?,
                     Err(e) => run.fail(&e, out)?,
                 };
@@ -383,7 +393,7 @@ fn answer_unrouted<R: Read, W: Write>(
     error: &RpcError,
     request_id: &str,
 ) -> Result<()> {
-    let (_, _, mut out) = conn.split();
+    let (_, _, mut out) = conn.split(None);
     answer_error(
         inner,
         &mut out,
@@ -411,7 +421,7 @@ pub(crate) fn refuse_with<R: Read, W: Write>(
         method.unwrap_or_default(),
         &request_id,
     );
-    let (_, _, mut out) = conn.split();
+    let (_, _, mut out) = conn.split(None);
     answer_error(inner, &mut out, &empty(), error, &site, &[])
 }
 

@@ -81,6 +81,9 @@ impl<'a> OneShot<'a> {
             buf: &mut self.buf,
             meter: &mut self.meter,
             side: None,
+            // HTTP answers stay inline for now: externalizing them needs the response
+            // caps and the upload-URL route of the HTTP transport.
+            external: None,
         }
     }
 

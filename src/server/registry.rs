@@ -11,7 +11,7 @@ use super::interceptor::Interceptor;
 use super::reflection::ReflectionService;
 use super::service::{ProtocolSpec, Service};
 use crate::identity::{Identity, IdentityService};
-use crate::wire::{Limits, Validation};
+use crate::wire::{ExternalLocation, Limits, Validation};
 use crate::{Result, RpcError};
 
 /// One hosted protocol: its dispatcher, description and protocol hash.
@@ -42,6 +42,8 @@ pub(crate) struct ServerInner {
     pub interceptors: Vec<Arc<dyn Interceptor>>,
     /// The identity policy, which transports consult to accept identity credentials.
     pub identity: Option<Identity>,
+    /// External storage: large answers go out as pointers, pointer inputs are resolved.
+    pub external: Option<Arc<dyn ExternalLocation>>,
 }
 
 impl Server {
@@ -56,6 +58,7 @@ impl Server {
             interceptors: Vec::new(),
             access_log: None,
             identity: None,
+            external: None,
         }
     }
 
@@ -144,6 +147,7 @@ pub struct ServerBuilder {
     interceptors: Vec<Arc<dyn Interceptor>>,
     access_log: Option<(PathBuf, AccessLogLevel)>,
     identity: Option<Identity>,
+    external: Option<Arc<dyn ExternalLocation>>,
 }
 
 impl ServerBuilder {
@@ -215,6 +219,16 @@ impl ServerBuilder {
         self
     }
 
+    /// External storage (`vgi_rpc::external::ExternalConfig`, feature `external`): on
+    /// byte-stream transports, data batches above its threshold (unary results, stream
+    /// headers, each stream turn with its logs) go to storage and a pointer batch takes
+    /// their place, unless the call uses shared memory; pointer inputs (requests,
+    /// exchange batches) are resolved under its URL policy.
+    pub fn external(mut self, external: Arc<dyn ExternalLocation>) -> Self {
+        self.external = Some(external);
+        self
+    }
+
     /// Finishes the server, appending the `vgi_rpc.Reflection.v1` protocol (and
     /// `vgi_rpc.Identity.v2` after it when configured).
     ///
@@ -275,6 +289,7 @@ impl ServerBuilder {
                 hooks,
                 interceptors: self.interceptors,
                 identity: self.identity,
+                external: self.external,
             }),
         })
     }

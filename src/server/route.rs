@@ -116,6 +116,7 @@ pub(crate) fn route<'a>(
         md.get(keys::PROTOCOL_VERSION),
     )
     .and_then(|()| match &request.fault {
+        Some(Error::External { kind, message }) => Err(Error::external(*kind, message)),
         Some(fault) => Err(Error::protocol(fault.to_string())),
         None => validate_params(method, &spec.params, &request.batch),
     })

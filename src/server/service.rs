@@ -10,6 +10,7 @@ use arrow_schema::SchemaRef;
 use super::CallContext;
 use crate::Result;
 use crate::stream::{ExchangeState, ProducerState};
+use crate::wire::Metadata;
 
 /// Whether a method is a single request/response or a stream, and which kind of stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,6 +86,11 @@ impl ProtocolSpec {
 pub enum Response {
     /// A unary result: a one-row batch on the result schema, or `None` for void.
     Unary(Option<RecordBatch>),
+    /// A unary result published in external storage beforehand: the metadata of the
+    /// pointer batch that answers the call (`wire::external::pointer_metadata`). It is
+    /// sent as it is, whatever the server's own storage and threshold; the client
+    /// resolves it like any pointer.
+    Published(Metadata),
     /// A producer stream with an optional header batch.
     Producer(Box<dyn ProducerState>, Option<RecordBatch>),
     /// An exchange stream with an optional header batch.

@@ -18,7 +18,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
 use super::CallContext;
-use super::answer::{Answer, Out, Sink, answer_error, empty, site};
+use super::answer::{Answer, Out, Sink, answer_error, empty, externalize, site};
 use super::registry::ServerInner;
 use super::service::MethodSpec;
 use crate::log::LogRecord;
@@ -150,13 +150,28 @@ impl<'a> StreamRun<'a> {
                 answer_error(inner, out, &empty(), &err, &site, &init_logs)?;
                 return Ok(Next::DrainInput);
             };
-            // Headers always travel inline: the reference's clients never resolve a
-            // shared-memory pointer in a header stream.
+            // Headers never travel through shared memory (the reference's clients never
+            // resolve a shared-memory pointer in a header stream), but a large one goes
+            // to external storage, alone: its logs stay inline.
             let side = out.side.take();
+            let none = Metadata::new();
+            let ids = (inner.server_id.as_str(), None);
+            let pointer = match externalize(out, header_schema, &[], ids, &header, &none) {
+                Some(Err(e)) => {
+                    out.side = side;
+                    answer_error(inner, out, &empty(), &e.to_rpc(), &site, &init_logs)?;
+                    return Ok(Next::DrainInput);
+                }
+                Some(Ok(pointer)) => Some(pointer),
+                None => None,
+            };
             let mut answer = Answer::begin(out, header_schema);
             let sent = answer
                 .logs(out, &init_logs, &inner.server_id, Some(ctx.request_id()))
-                .and_then(|()| answer.batch(out, &header, &Metadata::new()))
+                .and_then(|()| match &pointer {
+                    Some(pointer) => answer.pointer(out, &header, pointer),
+                    None => answer.batch(out, &header, &none),
+                })
                 .and_then(|()| answer.end(out));
             out.side = side;
             sent?;
@@ -291,6 +306,25 @@ impl<'a> StreamRun<'a> {
             ))
             .into());
         }
+        // A byte-stream turn's logs and data batch may go to storage together: the
+        // pointer then stands for all of them.
+        let externalized = match (&result, &suspend, &turn.output) {
+            (Ok(()), None, Some((batch, md))) => {
+                let ids = (self.inner.server_id.as_str(), None);
+                externalize(out, &self.output_schema, &turn.logs, ids, batch, md)
+            }
+            _ => None,
+        };
+        match externalized {
+            Some(Ok(pointer)) => {
+                if let Some((batch, _)) = turn.output.take() {
+                    answer.pointer(out, &batch, &pointer)?;
+                }
+                return self.after_output(answer, out, turn.finished);
+            }
+            Some(Err(e)) => result = Err(e),
+            None => {}
+        }
         answer.logs(out, &turn.logs, &self.inner.server_id, None)?;
         // A suspended turn's continuation is computed from the state after the turn.
         let continuation = match (&result, suspend) {
@@ -333,7 +367,18 @@ impl<'a> StreamRun<'a> {
         if let Some((batch, md)) = output {
             answer.batch(out, &batch, &md)?;
         }
-        if turn.finished {
+        self.after_output(answer, out, turn.finished)
+    }
+
+    /// Ends a turn whose output is written: the stream's end, or a flush and the next
+    /// turn.
+    fn after_output<S: Sink + ?Sized>(
+        &mut self,
+        mut answer: Answer,
+        out: &mut Out<'_, S>,
+        finished: bool,
+    ) -> Result<Flow> {
+        if finished {
             answer.end(out)?;
             return Ok(Flow::Over);
         }

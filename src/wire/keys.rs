@@ -35,6 +35,12 @@ pub const CANCEL: &str = "vgi_rpc.cancel";
 
 /// External-storage pointer URL.
 pub const LOCATION: &str = "vgi_rpc.location";
+/// Lowercase hex SHA-256 of the uncompressed object a pointer names (optional).
+pub const LOCATION_SHA256: &str = "vgi_rpc.location.sha256";
+/// On a resolved batch: how long the fetch took, in milliseconds (one decimal).
+pub const LOCATION_FETCH_MS: &str = "vgi_rpc.location.fetch_ms";
+/// On a resolved batch: the URL it was fetched from (provenance).
+pub const LOCATION_SOURCE: &str = "vgi_rpc.location.source";
 /// Shared-memory pointer offset.
 pub const SHM_OFFSET: &str = "vgi_rpc.shm_offset";
 /// Shared-memory pointer length.

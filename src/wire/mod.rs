@@ -12,10 +12,13 @@
 //! Large batches may travel beside the stream instead, through a [`SideChannel`] (shared
 //! memory): the stream then carries a zero-row pointer batch ([`ShmPointer`]) and the
 //! batch's bytes sit in a region laid out by [`RegionEncoding`] / [`decode_region`].
+//! Batches above a size threshold may instead go to object storage through an
+//! [`ExternalLocation`] ([`external`]: the pointer, the object's layout, the reader's checks).
 
 mod classify;
 mod decode;
 mod encode;
+pub mod external;
 pub mod keys;
 mod metadata;
 mod region;
@@ -26,6 +29,7 @@ mod validation;
 pub use classify::BatchKind;
 pub use decode::{Limits, RawMessage, StreamDecoder, StreamItem, read_message};
 pub use encode::{EOS, StreamEncoder};
+pub use external::ExternalLocation;
 pub use metadata::Metadata;
 pub use region::{RegionEncoding, decode_region, decode_region_with};
 pub use side_channel::{ShmPointer, SideChannel};

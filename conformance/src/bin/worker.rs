@@ -9,8 +9,10 @@
 //!                            [--fake-storage URL] [--externalize-threshold N]
 //! ```
 //!
-//! Pipes (stdin/stdout, the default), Unix sockets and TCP are served; `--http` and
-//! `--fake-storage` are parsed and validated, then refused with exit status 2. Shared
+//! Pipes (stdin/stdout, the default), Unix sockets, TCP and HTTP are served.
+//! `--fake-storage URL` wires the reference's fake storage service: on byte streams,
+//! data batches from `--externalize-threshold` bytes go out as pointers, pointer inputs
+//! are resolved (loopback URLs only), and `published_string` answers by reference. Shared
 //! memory needs no flag: on pipes and Unix sockets the worker attaches the segment a
 //! client names (`vgi-rpc-test --shm SIZE`) and moves large batches through it.
 
@@ -53,7 +55,8 @@ options:
   --max-connections N        max concurrent connections (requires --threaded)
   --access-log PATH          append JSONL access-log records to PATH
   --access-log-debug         log the access channel at DEBUG (payloads are never logged)
-  --fake-storage URL         base URL of a fake-storage backend (not supported yet)
+  --fake-storage URL         base URL of a fake-storage backend: batches above the
+                             threshold are uploaded there and sent as pointers
   --externalize-threshold N  bytes above which batches are externalized (default 4096)
   --host H                   HTTP: address to bind (default 127.0.0.1)
   --port N                   HTTP: port to bind (same as --http N)
@@ -386,8 +389,24 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
     Ok(Command::Serve(Box::new(options)))
 }
 
+/// The reference's `--fake-storage` wiring: the storage service at `url`, batches from
+/// `threshold` bytes externalized, and pointers fetched from this machine only (the
+/// reference's loopback-only URL policy for fake storage).
+fn external_config(url: &str, threshold: u64) -> vgi_rpc::external::ExternalConfig {
+    use vgi_rpc::external::{ExternalConfig, FakeStorage, UrlPolicy};
+    ExternalConfig::new()
+        .with_storage(std::sync::Arc::new(FakeStorage::new(url)))
+        .with_threshold(usize::try_from(threshold).unwrap_or(usize::MAX))
+        .with_url_policy(UrlPolicy::loopback())
+}
+
 fn serve(options: &Options) -> anyhow::Result<()> {
-    let mut builder = vgi_rpc_conformance::server_builder();
+    let mut builder = match &options.fake_storage {
+        Some(url) => vgi_rpc_conformance::server_builder_with_external(std::sync::Arc::new(
+            external_config(url, options.externalize_threshold),
+        )),
+        None => vgi_rpc_conformance::server_builder(),
+    };
     if let Some(path) = &options.access_log {
         let level = if options.access_log_debug {
             vgi_rpc::server::AccessLogLevel::Debug
@@ -511,14 +530,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let unsupported = match (&options.transport, &options.fake_storage) {
-        (_, None) => None,
-        (_, Some(_)) => Some("--fake-storage"),
-    };
-    if let Some(flag) = unsupported {
-        eprintln!("vgi-rpc-conformance-worker: {flag} is not supported yet");
-        return ExitCode::from(2);
-    }
     match serve(&options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

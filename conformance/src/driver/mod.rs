@@ -274,6 +274,9 @@ fn connect(request: &Map<String, Value>) -> Result<Session, String> {
         }
         other => return Err(format!("connect: unknown transport `{other}`")),
     };
+    if request.get("external").and_then(Value::as_bool) == Some(true) {
+        options = options.with_external(Arc::new(driver_external()));
+    }
     let mut client = Client::connect_with(&address, options.clone())
         .map_err(|e| format!("connect to {transport} {target} failed: {e}"))?;
     let logs: Arc<Mutex<Vec<LogRecord>>> = Arc::default();
@@ -293,6 +296,15 @@ fn connect(request: &Map<String, Value>) -> Result<Session, String> {
         logs,
         http,
     })
+}
+
+/// What `external: true` turns on (§4.1): the client resolves pointer batches itself.
+/// The shared suite's fake storage vends `http://127.0.0.1:<port>` URLs, so the policy
+/// is plain HTTP to the loopback addresses, and nothing else: its `localhost` redirect
+/// alias is refused, as the suite's fetch-security fixture requires.
+fn driver_external() -> vgi_rpc::external::ExternalConfig {
+    use vgi_rpc::external::{ExternalConfig, UrlPolicy};
+    ExternalConfig::new().with_url_policy(UrlPolicy::loopback().with_hosts(["127.0.0.1", "::1"]))
 }
 
 /// The HTTP options of `connect` (§4.1): `headers` sent on every request, and the

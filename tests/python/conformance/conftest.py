@@ -583,6 +583,91 @@ def conformance_describe(request: pytest.FixtureRequest) -> Any:
         conn.close()
 
 
+# ---------------------------------------------------------------------------
+# External storage on byte streams
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def conformance_fake_storage() -> Iterator[str]:
+    """The reference's fake object storage, in this process; yields its base URL."""
+    from vgi_rpc.conformance.fake_storage import serve_in_thread
+
+    base_url, shutdown = serve_in_thread()
+    try:
+        yield base_url
+    finally:
+        shutdown()
+
+
+def _storage_object_count(base_url: str) -> int:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{base_url}/_stats", timeout=5.0) as answer:  # noqa: S310 (loopback)
+        return int(json.load(answer)["object_count"])
+
+
+@pytest.fixture(scope="session")
+def conformance_bytestream_external_target(conformance_fake_storage: str) -> Iterator[Any]:
+    """An externalizing pipe connection, both ends wired to the fake storage.
+
+    The server externalizes every data batch (threshold one byte) into
+    ``conformance_fake_storage``; the client resolves the pointers. Server role: the
+    Python client (with the reference's storage config, as its own runner wires it)
+    against OUR worker ``--pipe --fake-storage URL --externalize-threshold 1``. Client
+    role: OUR client through the driver (``connect`` with ``external: true``) against the
+    reference worker with the same flags, which externalizes headers too.
+    """
+    from vgi_rpc.conformance import ConformanceService
+    from vgi_rpc.conformance._external_bytestream_pytest import ByteStreamExternalTarget
+    from vgi_rpc.conformance.fake_storage import FakeStorageBackend
+    from vgi_rpc.external import ExternalLocationConfig
+
+    flags = ["--pipe", "--fake-storage", conformance_fake_storage, "--externalize-threshold", "1"]
+    config = ExternalLocationConfig(
+        storage=FakeStorageBackend(conformance_fake_storage),
+        externalize_threshold_bytes=1,
+        url_validator=None,
+    )
+
+    def connect(on_log: Any = None) -> contextlib.AbstractContextManager[Any]:
+        if ROLE == "server":
+            from vgi_rpc.rpc import SubprocessTransport, _RpcProxy
+
+            @contextlib.contextmanager
+            def _python() -> Iterator[Any]:
+                conn = SubprocessTransport([*_rust_worker(), *flags])
+                try:
+                    yield _RpcProxy(ConformanceService, conn, on_log, external_config=config)
+                finally:
+                    conn.close()
+
+            return _python()
+        driver = _driver_class()(_driver_command(), service=ConformanceService)
+
+        @contextlib.contextmanager
+        def _driven() -> Iterator[Any]:
+            proxy = driver.connect(
+                "stdio", [*_python_worker(), *flags, *_peer_flags()], on_log, external_config=config
+            )
+            try:
+                yield proxy
+            finally:
+                proxy.close()
+
+        return _driven()
+
+    try:
+        yield ByteStreamExternalTarget(
+            name=f"vgi-rpc-rs-{ROLE}-pipe",
+            connect=connect,
+            uploaded_objects=lambda: _storage_object_count(conformance_fake_storage),
+        )
+    finally:
+        config.fetch_config.close()
+
+
 @pytest.fixture
 def conformance_resource_soak_target() -> Iterator[Any]:
     """A dedicated worker of ours on a Unix socket for the shared resource soak (server role).

@@ -70,10 +70,6 @@ _HTTP_ONLY_GROUPS = (
 _NOT_THIS_LANE = "HTTP-only test: it runs in the lane whose VGI_TRANSPORTS include http"
 NO_HTTP = "no worker deployment for {fixture}: the HTTP feature it needs is not implemented"
 
-_EXTERNAL = (
-    "external storage (fake-storage pointer batches) is not implemented yet: the worker "
-    "refuses --fake-storage and our client does not resolve pointers"
-)
 _SOAK_IN_CLIENT_ROLE = (
     "the resource soak samples the server process; in client role that is the reference"
 )
@@ -98,7 +94,6 @@ EXCLUDED: list[tuple[str, str, str]] = [
         "tcp servers together; no fixture for them",
     ),
     # -- Not implemented yet on byte streams ----------------------------------------------
-    ("*", "TestExternalByteStream::*", _EXTERNAL),
     ("client", "TestResourceSoak::*", _SOAK_IN_CLIENT_ROLE),
     ("client", "TestAdversarialRawRequestContract::*", _RAW_IN_CLIENT_ROLE),
     # -- Known defects, reported; listed so they stay visible -----------------------------

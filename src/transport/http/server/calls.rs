@@ -283,7 +283,7 @@ fn continue_stream(
         match binding.service.resume(index, &cursor.state) {
             Ok(Response::Producer(state, _)) => State::Producer(state),
             Ok(Response::Exchange(state, _)) => State::Exchange(state),
-            Ok(Response::Unary(_)) => {
+            Ok(Response::Unary(_) | Response::Published(_)) => {
                 return Err(refusal(
                     400,
                     type_error(format!("Method '{}' is not a stream", spec.name)),
