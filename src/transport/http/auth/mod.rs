@@ -13,17 +13,26 @@
 //! the caller.
 //!
 //! Built in: bearer tokens through a hook ([`Bearer`]), a static token table
-//! ([`StaticBearer`]), and the identity bearers ([`GrantBearer`], [`ResolveTokenBearer`])
+//! ([`StaticBearer`]), client certificates (`Mtls` for TLS this server terminates,
+//! feature `tls`; [`forwarded`] for certificates a reverse proxy verified), and the
+//! identity bearers ([`GrantBearer`], [`ResolveTokenBearer`])
 //! the server appends automatically when it hosts `vgi_rpc.Identity.v2` (sealed grants
 //! first, then the resolve hook, after the deployment's own authenticator).
 
 mod bearer;
 mod chain;
+pub mod forwarded;
+#[cfg(feature = "tls")]
+mod mtls;
+#[cfg(feature = "tls")]
+mod x509;
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::http::{HeaderMap, Method, Uri};
+pub use rustls_pki_types::CertificateDer;
 
 pub use crate::identity::AuthUnavailable;
 pub use crate::server::AuthContext;
@@ -31,6 +40,13 @@ pub use bearer::{
     Bearer, GRANT_DOMAIN, GrantBearer, ResolveTokenBearer, StaticBearer, TOKEN_DOMAIN, bearer_token,
 };
 pub use chain::{Chain, compose_identity};
+#[cfg(feature = "tls")]
+pub use forwarded::ForwardedCert;
+pub use forwarded::Xfcc;
+#[cfg(feature = "tls")]
+pub use mtls::{MTLS_DOMAIN, Mtls};
+#[cfg(feature = "tls")]
+pub use x509::{CertificateError, ClientCertificate};
 
 /// The request as an authenticator sees it: the head only, never the body.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +60,10 @@ pub struct AuthRequest<'a> {
     pub headers: &'a HeaderMap,
     /// The TCP peer, when the router was served with connect info.
     pub remote: Option<SocketAddr>,
+    /// The client's certificate chain (end entity first) when the connection is TLS and
+    /// the client presented one the server verified; `None` otherwise. See
+    /// [`PeerCertificates`].
+    pub peer_certificates: Option<&'a [CertificateDer<'static>]>,
 }
 
 impl<'a> AuthRequest<'a> {
@@ -59,7 +79,15 @@ impl<'a> AuthRequest<'a> {
             uri,
             headers,
             remote,
+            peer_certificates: None,
         }
+    }
+
+    /// The same request, arriving with the client certificate chain `chain`.
+    #[must_use]
+    pub fn with_peer_certificates(mut self, chain: Option<&'a [CertificateDer<'static>]>) -> Self {
+        self.peer_certificates = chain;
+        self
     }
 
     /// A header's value as text, if present and visible ASCII.
@@ -67,6 +95,17 @@ impl<'a> AuthRequest<'a> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
+
+/// The client certificate chain of a TLS connection, as verified during the handshake
+/// (end entity first): the request extension that carries it from the connection to
+/// [`AuthRequest::peer_certificates`].
+///
+/// [`serve_tls`](super::serve_tls) inserts it into every request of a connection whose
+/// client presented a certificate. An application that terminates TLS itself and nests
+/// [`router`](super::router) inserts it the same way; a server must only insert a chain
+/// its TLS layer verified, since authenticators such as `Mtls` trust it as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCertificates(pub Arc<[CertificateDer<'static>]>);
 
 /// The stage that refused a request, from the closed set every port shares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
