@@ -240,6 +240,8 @@ mod tests {
     #[test]
     fn a_generated_certificate_reads_back() {
         let mut params = rcgen::CertificateParams::new(vec!["svc.example".into()]).unwrap();
+        // In certificate order O, CN: RFC 4514 prints the last RDN first.
+        params.distinguished_name = rcgen::DistinguishedName::new();
         params
             .distinguished_name
             .push(rcgen::DnType::OrganizationName, "Example, Inc");
