@@ -6,10 +6,12 @@
 #![cfg(feature = "tls")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -113,14 +115,23 @@ impl Drop for Running {
 }
 
 fn start(ca: &Ca, optional: bool) -> Running {
+    start_with(ca, |tls| {
+        if optional {
+            tls.with_optional_client_certificates()
+        } else {
+            tls
+        }
+    })
+}
+
+/// A server requiring certificates from `ca`, with `adjust` applied to its TLS setup.
+fn start_with(ca: &Ca, adjust: impl FnOnce(TlsConfig) -> TlsConfig) -> Running {
     let leaf = ca.server();
-    let mut tls = TlsConfig::from_pem(leaf.cert.as_bytes(), leaf.key.as_bytes())
+    let tls = TlsConfig::from_pem(leaf.cert.as_bytes(), leaf.key.as_bytes())
         .unwrap()
         .with_client_ca_pem(ca.pem().as_bytes())
         .unwrap();
-    if optional {
-        tls = tls.with_optional_client_certificates();
-    }
+    let tls = adjust(tls);
     let calls = Arc::new(AtomicUsize::new(0));
     let server = vgi_rpc::Server::builder()
         .service(WhoamiServer::new(Counted(Arc::clone(&calls))))
@@ -221,6 +232,44 @@ fn the_client_refuses_a_server_its_roots_do_not_trust() {
     assert!(matches!(error, vgi_rpc::Error::Connect { .. }), "{error}");
     assert!(error.to_string().contains("UnknownIssuer"), "{error}");
     assert_eq!(server.calls.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_silent_or_plaintext_peer_is_dropped_without_holding_up_others() {
+    let ca = Ca::new("test CA");
+    let server = start_with(&ca, |tls| {
+        tls.with_handshake_timeout(Duration::from_millis(300))
+    });
+    let address = server.url.trim_start_matches("https://").to_owned();
+    // Connects and says nothing: dropped once the handshake timeout passes.
+    let mut silent = TcpStream::connect(&address).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // Meanwhile a real client is served.
+    assert_eq!(
+        call(&server.url, &ca, Some(&ca.client("alice"))).unwrap(),
+        "mtls:alice CN=alice"
+    );
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    assert_eq!(silent.read(&mut buf).unwrap(), 0, "closed, nothing sent");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Plain HTTP on the TLS port: refused before any request is read.
+    let mut plain = TcpStream::connect(&address).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    plain
+        .write_all(b"POST /MtlsWhoami/whoami HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(
+        !answer.starts_with(b"HTTP/"),
+        "no HTTP answer over plaintext"
+    );
+    assert_eq!(server.calls.load(Ordering::SeqCst), 1);
 }
 
 #[test]
