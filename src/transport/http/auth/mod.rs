@@ -44,7 +44,7 @@ pub use chain::{Chain, compose_identity};
 pub use forwarded::ForwardedCert;
 pub use forwarded::Xfcc;
 #[cfg(feature = "tls")]
-pub use mtls::{MTLS_DOMAIN, Mtls};
+pub use mtls::Mtls;
 #[cfg(feature = "tls")]
 pub use x509::{CertificateError, ClientCertificate};
 
@@ -95,6 +95,10 @@ impl<'a> AuthRequest<'a> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
+
+/// `AuthContext::domain` of a caller authenticated by a client certificate (`Mtls`, or
+/// one a proxy forwarded).
+pub const MTLS_DOMAIN: &str = "mtls";
 
 /// The client certificate chain of a TLS connection, as verified during the handshake
 /// (end entity first): the request extension that carries it from the connection to

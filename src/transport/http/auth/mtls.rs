@@ -14,10 +14,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::x509::ClientCertificate;
-use super::{AuthContext, AuthError, AuthReason, AuthRequest, Authenticate};
-
-/// `AuthContext::domain` of a caller authenticated by a client certificate.
-pub const MTLS_DOMAIN: &str = "mtls";
+use super::{AuthContext, AuthError, AuthReason, AuthRequest, Authenticate, MTLS_DOMAIN};
 
 type PrincipalFn = dyn Fn(&ClientCertificate) -> Option<String> + Send + Sync;
 

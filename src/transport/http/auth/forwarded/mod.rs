@@ -1,13 +1,14 @@
 //! mTLS terminated by a reverse proxy: the proxy verifies the client certificate and
-//! forwards what it learned as a header, the PEM itself ([`ForwardedCert`],
+//! forwards what it learned as a header, the PEM itself (`ForwardedCert`, feature `tls`,
 //! `X-SSL-Client-Cert` for nginx, `X-Amzn-Mtls-Clientcert` for AWS ALB) or Envoy's
 //! structured `x-forwarded-client-cert` ([`Xfcc`]).
 //!
 //! **The proxy must strip these headers from client requests**, or anyone can claim any
 //! certificate: nothing here can tell a proxy's header from a client's. Both
-//! authenticators declare their header in [`Authenticate::proxy_headers`], so every 401
-//! tells the operator that a missing header may mean a proxy that does not forward it;
-//! an absent header is `proxy_required`, not `missing_credential`, for the same reason.
+//! authenticators declare their header in
+//! [`Authenticate::proxy_headers`](super::Authenticate::proxy_headers), so every 401 tells
+//! the operator that a missing header may mean a proxy that does not forward it; an
+//! absent header is `proxy_required`, not `missing_credential`, for the same reason.
 //! A header sent twice is refused rather than resolved (first? last? joined?), as the
 //! transport-identity contract asks of every port that sees raw header lines.
 

@@ -6,8 +6,7 @@
 
 use std::sync::Arc;
 
-use super::super::mtls::MTLS_DOMAIN;
-use super::super::{AuthContext, AuthError, AuthReason, AuthRequest, Authenticate};
+use super::super::{AuthContext, AuthError, AuthReason, AuthRequest, Authenticate, MTLS_DOMAIN};
 use super::{single_header, unquote};
 
 /// The header Envoy forwards client certificate details in.
