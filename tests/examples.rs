@@ -1,6 +1,7 @@
 //! Runs every example binary with no arguments (as `cargo run --example NAME` does) and
 //! checks the lines that prove it worked: each one starts itself as a `Calculator` worker
-//! and calls it through the generated typed client.
+//! and calls it through the generated typed client (`http_jwt` serves HTTP in-process, behind
+//! JWT authentication).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -82,6 +83,17 @@ fn exchange() {
             "scale(2.5): [2.0, 4.0] -> [5.0, 10.0]",
             "scale(-1): [3.0] -> [-3.0], then cancel",
             "add(2, 2) = 4",
+        ],
+    );
+}
+
+#[test]
+fn http_jwt() {
+    assert_lines(
+        &run("http_jwt"),
+        &[
+            "hello alice (via jwt, scope \"notes:read\")",
+            "without a token: AuthenticationError: authentication rejected [UNAUTHENTICATED] (missing_credential)",
         ],
     );
 }

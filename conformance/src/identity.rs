@@ -60,18 +60,21 @@ impl IdentityMode {
     }
 
     /// The identity configuration, or `None` when off.
-    pub fn identity(self) -> Option<Identity> {
+    ///
+    /// # Errors
+    /// Never with the fixture's constants; the builder's checks are kept, not bypassed.
+    pub fn identity(self) -> vgi_rpc::Result<Option<Identity>> {
         let base = Identity::builder()
             .resolve_token(resolve_token)
             .introspectors([INTROSPECTOR])
             .max_auth_age(Duration::from_secs(900));
         let builder = match self {
-            IdentityMode::Off => return None,
+            IdentityMode::Off => return Ok(None),
             IdentityMode::Both => base.mint_grant(mint_grant),
             IdentityMode::IntrospectOnly => base,
-            IdentityMode::Grants => base.grant_keys(grant_keys()),
+            IdentityMode::Grants => base.grant_keys(grant_keys()?),
         };
-        Some(builder.build().expect("the fixture identity is valid"))
+        builder.build().map(Some)
     }
 }
 
@@ -120,8 +123,8 @@ pub fn mint_grant(
         )),
         _ => {
             let token = format!("conformance-grant-for:{principal}|{}", scopes.join(","));
-            let expires =
-                DateTime::from_timestamp(GRANT_EXPIRES_AT_SECONDS, 0).expect("a valid instant");
+            let expires = DateTime::from_timestamp(GRANT_EXPIRES_AT_SECONDS, 0)
+                .ok_or_else(|| IdentityFailure::Refused("expires_at out of range".into()))?;
             let grant = IssuedGrant::new(token, expires);
             Ok(if purpose == "conformance-minimal" {
                 grant
@@ -134,9 +137,12 @@ pub fn mint_grant(
 
 /// The published fixture keys: current `0x10..0x2f` (mints), previous `0x30..0x4f`;
 /// audience `conformance`, lifetime ceiling one hour. Never use them anywhere else.
-pub fn grant_keys() -> GrantKeys {
+///
+/// # Errors
+/// Never with these constants.
+pub fn grant_keys() -> vgi_rpc::Result<GrantKeys> {
     let key = |start: u8| -> [u8; 32] { std::array::from_fn(|i| start + i as u8) };
-    GrantKeys::new(&[key(0x10), key(0x30)], "conformance", 3600).expect("valid fixture keys")
+    GrantKeys::new(&[key(0x10), key(0x30)], "conformance", 3600)
 }
 
 /// `X-Conformance-Principal` → an authenticated principal, `X-Conformance-Auth-Time` →

@@ -185,6 +185,12 @@ impl HttpConnectOptions {
         self
     }
 
+    /// Sends `Authorization: Bearer {token}` with every request (a JWT, a sealed grant,
+    /// an opaque credential the server resolves).
+    pub fn with_bearer(self, token: impl std::fmt::Display) -> Self {
+        self.with_header("Authorization", format!("Bearer {token}"))
+    }
+
     /// Sets [`HttpConnectOptions::accept_max_response_bytes`].
     pub fn with_accept_max_response_bytes(mut self, bytes: u64) -> Self {
         self.accept_max_response_bytes = bytes;

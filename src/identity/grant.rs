@@ -254,12 +254,10 @@ pub fn mint(
         purpose: purpose.to_owned(),
         scopes: scopes.to_vec(),
     };
-    let token = seal(
-        keys,
-        &claims,
-        nonce.as_slice().try_into().expect("24-byte nonce"),
-    )
-    .map_err(|e| IdentityFailure::Refused(e.to_string()))?;
+    let mut nonce_bytes = [0u8; NONCE_LEN];
+    nonce_bytes.copy_from_slice(&nonce);
+    let token =
+        seal(keys, &claims, &nonce_bytes).map_err(|e| IdentityFailure::Refused(e.to_string()))?;
     let expires = DateTime::from_timestamp(claims.expires_at, 0)
         .ok_or_else(|| IdentityFailure::Refused("expires_at out of range".into()))?;
     Ok(IssuedGrant::new(token, expires).with_grant_id(claims.grant_id))

@@ -16,7 +16,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::errors::{introspection_refused, stale_auth, token_unresolved};
-use crate::RpcError;
+use crate::Result;
 use crate::server::AuthContext;
 
 /// The largest credential (in UTF-8 bytes) a resolver is ever handed.
@@ -55,34 +55,35 @@ fn is_jws_shaped(s: &str) -> bool {
 
 /// `introspect_token`'s credential guard: the uniform refusal for anything a resolver
 /// must not see.
-pub(crate) fn check_resolvable(token: &str) -> Result<(), RpcError> {
+pub(crate) fn check_resolvable(token: &str) -> Result<()> {
     if is_resolvable_shape(token) {
         Ok(())
     } else {
-        Err(token_unresolved())
+        Err(token_unresolved().into())
     }
 }
 
 /// The caller must be authenticated and on the allowlist.
-pub(crate) fn check_introspector(auth: &AuthContext, allowed: &[String]) -> Result<(), RpcError> {
+pub(crate) fn check_introspector(auth: &AuthContext, allowed: &[String]) -> Result<()> {
     let caller = auth.principal_or_empty();
     if auth.authenticated && !caller.is_empty() && allowed.iter().any(|p| p == caller) {
         Ok(())
     } else {
-        Err(introspection_refused("caller is not an introspector"))
+        Err(introspection_refused("caller is not an introspector").into())
     }
 }
 
 /// The caller must have logged in within `max_age` (its `auth_time` claim, seconds since
 /// the epoch, as a number or a numeric string).
-pub(crate) fn check_freshness(auth: &AuthContext, max_age: Duration) -> Result<(), RpcError> {
+pub(crate) fn check_freshness(auth: &AuthContext, max_age: Duration) -> Result<()> {
     if !auth.authenticated || auth.principal_or_empty().is_empty() {
-        return Err(stale_auth("caller is not authenticated"));
+        return Err(stale_auth("caller is not authenticated").into());
     }
     let Some(raw) = auth.claims.get("auth_time") else {
         return Err(stale_auth(
             "credential carries no auth_time; only a recently authenticated user may mint a grant",
-        ));
+        )
+        .into());
     };
     let auth_time = match raw {
         Value::Number(n) => n.as_f64(),
@@ -90,7 +91,7 @@ pub(crate) fn check_freshness(auth: &AuthContext, max_age: Duration) -> Result<(
         _ => None,
     }
     .filter(|t| t.is_finite())
-    .ok_or_else(|| stale_auth("credential carries an unusable auth_time"))?;
+    .ok_or_else(|| crate::Error::from(stale_auth("credential carries an unusable auth_time")))?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
@@ -100,7 +101,8 @@ pub(crate) fn check_freshness(auth: &AuthContext, max_age: Duration) -> Result<(
         return Err(stale_auth(&format!(
             "last authentication was {age:.0}s ago, which exceeds the {ceiling:.0}s ceiling for \
              minting a grant; re-authenticate"
-        )));
+        ))
+        .into());
     }
     Ok(())
 }
@@ -159,8 +161,9 @@ mod tests {
         let allowed = vec!["ops".to_owned()];
         assert!(check_introspector(&AuthContext::authenticated("t", "ops"), &allowed).is_ok());
         let outsider = check_introspector(&AuthContext::authenticated("t", "eve"), &allowed);
+        let err = outsider.unwrap_err();
         assert_eq!(
-            outsider.unwrap_err().kind.as_deref(),
+            err.as_rpc().and_then(|e| e.kind.as_deref()),
             Some("introspection_refused")
         );
         assert!(check_introspector(&AuthContext::anonymous(), &allowed).is_err());
@@ -189,7 +192,11 @@ mod tests {
             Some(Value::from(now - 86400.0)),
         ] {
             let e = check_freshness(&who(bad.clone()), max).unwrap_err();
-            assert_eq!(e.kind.as_deref(), Some("stale_auth"), "{bad:?}");
+            assert_eq!(
+                e.as_rpc().and_then(|e| e.kind.as_deref()),
+                Some("stale_auth"),
+                "{bad:?}"
+            );
         }
         assert!(check_freshness(&AuthContext::anonymous(), max).is_err());
     }

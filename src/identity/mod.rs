@@ -14,6 +14,7 @@
 //! author code. The guards read [`AuthContext`](crate::server::AuthContext): on
 //! transports that do not authenticate every call fails closed.
 
+mod client;
 mod config;
 mod errors;
 #[cfg(feature = "grants")]
@@ -22,6 +23,7 @@ mod guards;
 mod records;
 mod service;
 
+pub use client::{IdentityProtocol, IdentityProtocolClient};
 pub use config::{Identity, IdentityBuilder, MintGrant, ResolveToken};
 pub use errors::{AuthUnavailable, IdentityFailure};
 pub use guards::{MAX_TOKEN_BYTES, is_resolvable_shape, token_digest};

@@ -55,6 +55,29 @@ pub struct Peer {
     /// Who the caller authenticated as ([`AuthContext::anonymous`] unless the transport
     /// authenticates: HTTP with authenticators, Unix sockets with peer credentials).
     pub auth: AuthContext,
+    /// The peer process's credentials, where the OS reports them (`SO_PEERCRED` on a
+    /// Linux Unix socket): transport identity a local service can authorize by.
+    pub credentials: Option<PeerCredentials>,
+}
+
+/// Who the process on the other end of a local socket runs as, as the kernel reports it
+/// at connect time (it cannot be forged by the peer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerCredentials {
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+    /// Process id.
+    pub pid: i32,
+}
+
+impl PeerCredentials {
+    /// Credentials as reported by the OS.
+    pub fn new(uid: u32, gid: u32, pid: i32) -> Self {
+        PeerCredentials { uid, gid, pid }
+    }
 }
 
 impl Peer {
@@ -64,7 +87,15 @@ impl Peer {
             kind,
             remote_addr,
             auth: AuthContext::anonymous(),
+            credentials: None,
         }
+    }
+
+    /// This peer, with the OS-reported credentials of its process.
+    #[must_use]
+    pub fn with_credentials(mut self, credentials: PeerCredentials) -> Self {
+        self.credentials = Some(credentials);
+        self
     }
 
     /// This peer, authenticated as `auth`.

@@ -22,7 +22,9 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
 use super::listener::{Listener, SocketStream};
 use super::shutdown::Shutdown;
-use crate::server::{ConnectionInfo, ReadPhases, Server, refuse_connection, serve_connection_with};
+use crate::server::{
+    AuthContext, ConnectionInfo, Peer, ReadPhases, Server, refuse_connection, serve_connection_with,
+};
 use crate::{Error, Result};
 
 /// How many refusals may be answered at once; past this, extra clients are dropped
@@ -43,7 +45,7 @@ pub const DEFAULT_CONNECTION_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Settings of a socket server. The default serves one connection at a time, ends a
 /// connection idle for [`DEFAULT_CONNECTION_IDLE_TIMEOUT`] or stalled inside a message
 /// for [`DEFAULT_READ_TIMEOUT`], and gives calls in flight a 10 s shutdown grace.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServeOptions {
     threaded: bool,
     max_connections: Option<usize>,
@@ -52,6 +54,25 @@ pub struct ServeOptions {
     idle_timeout: Option<Duration>,
     buffer_size: Option<usize>,
     shutdown_grace: Duration,
+    authenticate: Option<Arc<ConnectionAuthenticator>>,
+}
+
+/// Decides who a byte-stream connection is from, once, when it is accepted.
+type ConnectionAuthenticator = dyn Fn(&Peer) -> AuthContext + Send + Sync;
+
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("threaded", &self.threaded)
+            .field("max_connections", &self.max_connections)
+            .field("read_timeout", &self.read_timeout)
+            .field("connection_idle_timeout", &self.connection_idle_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("buffer_size", &self.buffer_size)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("authenticate", &self.authenticate.is_some())
+            .finish()
+    }
 }
 
 impl Default for ServeOptions {
@@ -64,11 +85,26 @@ impl Default for ServeOptions {
             idle_timeout: None,
             buffer_size: None,
             shutdown_grace: Duration::from_secs(10),
+            authenticate: None,
         }
     }
 }
 
 impl ServeOptions {
+    /// Authenticates each accepted connection from what the transport knows of its peer
+    /// (the Unix socket's [`PeerCredentials`](crate::server::PeerCredentials), a TCP
+    /// address), e.g. mapping a uid to a principal. The answer is every call's
+    /// [`CallContext::auth`](crate::server::CallContext::auth) on that connection;
+    /// without one, connections are anonymous.
+    #[must_use]
+    pub fn authenticate_connections(
+        mut self,
+        authenticate: impl Fn(&Peer) -> AuthContext + Send + Sync + 'static,
+    ) -> Self {
+        self.authenticate = Some(Arc::new(authenticate));
+        self
+    }
+
     /// Serve each connection on its own thread (otherwise one at a time).
     #[must_use]
     pub fn threaded(mut self, threaded: bool) -> Self {
@@ -212,10 +248,13 @@ fn accept_one<L: Listener>(
     shutdown: &Shutdown,
     tracker: &Arc<Tracker>,
 ) -> Result<()> {
-    let (stream, peer) = match listener.accept() {
+    let (stream, mut peer) = match listener.accept() {
         Ok(accepted) => accepted,
         Err(e) => return transient_accept_error(e),
     };
+    if let Some(authenticate) = &options.authenticate {
+        peer.auth = authenticate(&peer);
+    }
     let mut info = ConnectionInfo::new(peer);
     if let Some(host) = listener.side_channels() {
         info = info.with_side_channels(host);

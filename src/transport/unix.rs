@@ -75,6 +75,22 @@ impl Drop for UnixSocketListener {
     }
 }
 
+/// Adds the peer's `SO_PEERCRED` (Linux); elsewhere, or if the kernel will not say, the
+/// peer has no credentials.
+fn with_credentials(peer: Peer, stream: &UnixStream) -> Peer {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Ok(cred) = rustix::net::sockopt::socket_peercred(stream) {
+        return peer.with_credentials(crate::server::PeerCredentials::new(
+            cred.uid.as_raw(),
+            cred.gid.as_raw(),
+            cred.pid.as_raw_nonzero().get(),
+        ));
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = stream;
+    peer
+}
+
 impl AsFd for UnixSocketListener {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.listener.as_fd()
@@ -87,7 +103,8 @@ impl Listener for UnixSocketListener {
     fn accept(&self) -> io::Result<(UnixStream, Peer)> {
         let (stream, _) = self.listener.accept()?;
         stream.set_nonblocking(false)?;
-        Ok((stream, Peer::unix()))
+        let peer = with_credentials(Peer::unix(), &stream);
+        Ok((stream, peer))
     }
 
     fn discovery_line(&self) -> String {

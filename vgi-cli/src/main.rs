@@ -115,6 +115,34 @@ struct Global {
     /// PEM CA certificate(s) trusted for https:// servers, besides the built-in roots.
     #[arg(long, global = true, value_name = "PEM")]
     ca_cert: Option<PathBuf>,
+    /// HTTP: send `Authorization: Bearer TOKEN` (a JWT, a sealed grant, an API key).
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        env = "VGI_RPC_BEARER",
+        hide_env_values = true
+    )]
+    bearer: Option<String>,
+    /// HTTP: send a header with every request, as `Name: value` (repeatable).
+    #[arg(long = "header", short = 'H', global = true, value_name = "NAME: VALUE", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
+}
+
+/// `--header`: `Name: value`.
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not a header such as 'X-Team: data'"))?;
+    let name = name.trim();
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(&b))
+    {
+        return Err(format!("{name:?} is not a header name"));
+    }
+    Ok((name.to_owned(), value.trim().to_owned()))
 }
 
 /// `SIZE` of `--shm`: bytes, optionally with a binary unit (`K`/`KiB`, `M`/`MiB`,
@@ -287,7 +315,14 @@ fn connect(address: &str, global: &Global) -> Outcome<Client> {
     if let Some(size) = global.shm {
         options = options.with_shm(size);
     }
-    options = options.with_http(https_options(global)?);
+    let mut http = https_options(global)?;
+    for (name, value) in &global.headers {
+        http = http.with_header(name, value);
+    }
+    if let Some(token) = &global.bearer {
+        http = http.with_bearer(token);
+    }
+    options = options.with_http(http);
     let mut client = Client::connect_with(&address, options)?;
     if !global.quiet {
         client.set_log_handler(|record| {

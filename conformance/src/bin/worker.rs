@@ -389,7 +389,7 @@ fn serve(options: &Options) -> anyhow::Result<()> {
         };
         builder = builder.access_log(path, level);
     }
-    if let Some(identity) = options.identity.identity() {
+    if let Some(identity) = options.identity.identity()? {
         builder = builder.identity(identity);
     }
     if options.identity == IdentityMode::Grants || options.http.tls_client_ca.is_some() {

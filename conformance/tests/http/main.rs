@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod adversarial;
+mod auth;
 mod nginx;
 mod raw;
 mod streams;

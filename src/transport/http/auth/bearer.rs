@@ -27,6 +27,19 @@ const GRANT_PREFIX: &str = "vgig1.";
 /// [`AuthError::Rejected`]: `missing_credential` without an `Authorization` header,
 /// `invalid_credential` when it is not a `Bearer` credential.
 pub fn bearer_token<'a>(request: &AuthRequest<'a>) -> Result<&'a str, AuthError> {
+    if request
+        .headers
+        .get_all("authorization")
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        // Two credentials: which one a proxy or a framework would pick differs, so none.
+        return Err(AuthError::denied(
+            AuthReason::InvalidCredential,
+            "duplicated Authorization header",
+        ));
+    }
     let header = request.header("authorization").unwrap_or("");
     if header.is_empty() {
         return Err(AuthError::rejected(

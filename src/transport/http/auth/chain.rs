@@ -121,3 +121,129 @@ pub fn compose_identity(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue, Method, Uri};
+
+    use super::*;
+
+    fn reject(reason: AuthReason) -> impl Authenticate {
+        move |_: &AuthRequest<'_>| Err(AuthError::rejected(reason, reason.as_str()))
+    }
+
+    fn run(
+        chain: &dyn Authenticate,
+        headers: &HeaderMap,
+    ) -> std::result::Result<AuthContext, AuthError> {
+        let (method, uri) = (Method::POST, Uri::from_static("/p/m"));
+        chain.authenticate(&AuthRequest::new(&method, &uri, headers, None))
+    }
+
+    fn reason(answer: std::result::Result<AuthContext, AuthError>) -> AuthReason {
+        match answer {
+            Err(AuthError::Rejected { reason, .. } | AuthError::Denied { reason, .. }) => reason,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_only_when_every_member_saw_nothing_else_the_first_substantive_reason() {
+        let none = HeaderMap::new();
+        let all_missing = Chain::new(vec![])
+            .or(reject(AuthReason::MissingCredential))
+            .or(reject(AuthReason::MissingCredential));
+        assert_eq!(
+            reason(run(&all_missing, &none)),
+            AuthReason::MissingCredential
+        );
+        let mixed = Chain::new(vec![])
+            .or(reject(AuthReason::MissingCredential))
+            .or(reject(AuthReason::ExpiredCredential))
+            .or(reject(AuthReason::InvalidCredential));
+        assert_eq!(reason(run(&mixed, &none)), AuthReason::ExpiredCredential);
+        assert_eq!(
+            reason(run(&Chain::new(vec![]), &none)),
+            AuthReason::Unauthorized
+        );
+    }
+
+    #[test]
+    fn denied_and_unavailable_stop_the_chain_and_an_identity_wins() {
+        let none = HeaderMap::new();
+        let later = |_: &AuthRequest<'_>| Ok(AuthContext::authenticated("t", "late"));
+        let denied = Chain::new(vec![])
+            .or(|_: &AuthRequest<'_>| {
+                Err(AuthError::denied(AuthReason::InvalidCredential, "forged"))
+            })
+            .or(later);
+        assert!(matches!(run(&denied, &none), Err(AuthError::Denied { .. })));
+        let down = Chain::new(vec![])
+            .or(|_: &AuthRequest<'_>| {
+                Err(crate::identity::AuthUnavailable::new(
+                    "down",
+                    std::time::Duration::from_secs(7),
+                )
+                .into())
+            })
+            .or(later);
+        assert!(matches!(run(&down, &none), Err(AuthError::Unavailable(_))));
+        let falls_through = Chain::new(vec![])
+            .or(reject(AuthReason::InvalidCredential))
+            .or(later);
+        assert_eq!(
+            run(&falls_through, &none).unwrap().principal.as_deref(),
+            Some("late")
+        );
+    }
+
+    #[test]
+    fn identity_bearers_keep_a_credential_free_request_anonymous_and_refuse_unknown_bearers() {
+        let identity = Identity::builder()
+            .resolve_token(|t: &str| {
+                Ok((t == "good").then(|| crate::identity::TokenIdentity::new("sam")))
+            })
+            .introspectors(["ops"])
+            .build()
+            .unwrap();
+        let auth = compose_identity(None, Some(&identity)).unwrap().unwrap();
+        assert!(!run(auth.as_ref(), &HeaderMap::new()).unwrap().authenticated);
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", HeaderValue::from_static("Bearer good"));
+        let who = run(auth.as_ref(), &headers).unwrap();
+        assert_eq!(
+            (who.domain.as_deref(), who.principal.as_deref()),
+            (Some("token"), Some("sam"))
+        );
+        headers.insert("authorization", HeaderValue::from_static("Bearer bad"));
+        assert_eq!(
+            reason(run(auth.as_ref(), &headers)),
+            AuthReason::InvalidCredential
+        );
+        // Without identity sources the deployment's authenticator is returned unchanged.
+        assert!(compose_identity(None, None).unwrap().is_none());
+    }
+
+    #[test]
+    fn bearers_are_not_ored_beside_a_proxy_dependent_authenticator() {
+        struct Gate;
+        impl Authenticate for Gate {
+            fn authenticate(
+                &self,
+                _: &AuthRequest<'_>,
+            ) -> std::result::Result<AuthContext, AuthError> {
+                Ok(AuthContext::anonymous())
+            }
+            fn proxy_headers(&self) -> Vec<String> {
+                vec!["x-forwarded-client-cert".into()]
+            }
+        }
+        let identity = Identity::builder()
+            .resolve_token(|_: &str| Ok(None))
+            .introspectors(["ops"])
+            .build()
+            .unwrap();
+        let gate: Arc<dyn Authenticate> = Arc::new(Gate);
+        assert!(compose_identity(Some(gate), Some(&identity)).is_err());
+    }
+}

@@ -13,15 +13,18 @@
 //! the caller.
 //!
 //! Built in: bearer tokens through a hook ([`Bearer`]), a static token table
-//! ([`StaticBearer`]), client certificates (`Mtls` for TLS this server terminates,
-//! feature `tls`; [`forwarded`] for certificates a reverse proxy verified), and the
-//! identity bearers ([`GrantBearer`], [`ResolveTokenBearer`])
+//! ([`StaticBearer`]), JWTs against a JWKS (`Jwt`, feature `jwt`), client certificates
+//! (`Mtls` for TLS this server terminates, feature `tls`; [`forwarded`] for certificates
+//! a reverse proxy verified), and the identity bearers ([`GrantBearer`],
+//! [`ResolveTokenBearer`])
 //! the server appends automatically when it hosts `vgi_rpc.Identity.v2` (sealed grants
 //! first, then the resolve hook, after the deployment's own authenticator).
 
 mod bearer;
 mod chain;
 pub mod forwarded;
+#[cfg(feature = "jwt")]
+mod jwt;
 #[cfg(feature = "tls")]
 mod mtls;
 #[cfg(feature = "tls")]
@@ -43,6 +46,10 @@ pub use chain::{Chain, compose_identity};
 #[cfg(feature = "tls")]
 pub use forwarded::ForwardedCert;
 pub use forwarded::Xfcc;
+#[cfg(feature = "jwt")]
+pub use jsonwebtoken::jwk::JwkSet;
+#[cfg(feature = "jwt")]
+pub use jwt::{JWKS_TTL, Jwt, MIN_REFRESH};
 #[cfg(feature = "tls")]
 pub use mtls::Mtls;
 #[cfg(feature = "tls")]

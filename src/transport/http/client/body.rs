@@ -109,8 +109,9 @@ pub(super) fn require_arrow(status: u16, body: &[u8]) -> Result<()> {
 }
 
 /// A 401 answer: the JSON envelope `{"error", "reason", "detail", "proxy_hint"}` as an
-/// `AuthenticationError` (HTML pages and other bodies degrade as the reference's do).
-pub(super) fn unauthorized(body: &[u8]) -> Error {
+/// `AuthenticationError` (HTML pages and other bodies degrade as the reference's do; the
+/// reason then comes from `VGI-Auth-Reason`, `header_reason`, when the server sent one).
+pub(super) fn unauthorized(body: &[u8], header_reason: Option<&str>) -> Error {
     let parsed: Option<serde_json::Map<String, serde_json::Value>> =
         serde_json::from_slice(body).ok();
     let field = |map: &serde_json::Map<String, serde_json::Value>, k: &str| {
@@ -135,13 +136,13 @@ pub(super) fn unauthorized(body: &[u8]) -> Error {
             } else {
                 text.chars().take(512).collect()
             };
-            ("unauthorized".to_owned(), detail, String::new())
+            (String::new(), detail, String::new())
         }
     };
-    let reason = if reason.is_empty() {
-        "unauthorized".to_owned()
-    } else {
-        reason
+    let reason = match (reason.is_empty(), header_reason) {
+        (false, _) => reason,
+        (true, Some(from_header)) if !from_header.is_empty() => from_header.to_owned(),
+        (true, _) => "unauthorized".to_owned(),
     };
     let mut message = if detail.is_empty() {
         reason.clone()
@@ -229,11 +230,29 @@ mod tests {
             rpc.message,
             "HTTP 413: response is not a valid Arrow IPC stream (first 200 bytes: '{\"title\": \"x\"}')"
         );
-        let auth = unauthorized(br#"{"error":"unauthorized","reason":"unauthorized","detail":"authentication rejected"}"#);
+        let auth = unauthorized(
+            br#"{"error":"unauthorized","reason":"expired_credential","detail":"authentication rejected"}"#,
+            Some("invalid_credential"),
+        );
         let rpc = auth.as_rpc().unwrap();
         assert_eq!(rpc.error_type, "AuthenticationError");
         assert_eq!(rpc.message, "authentication rejected");
         assert_eq!(rpc.code, ErrorCode::Unauthenticated);
+        assert_eq!(
+            rpc.kind.as_deref(),
+            Some("expired_credential"),
+            "the body wins"
+        );
+        let from_gateway = unauthorized(b"<html>sign in</html>", Some("missing_credential"));
+        let rpc = from_gateway.as_rpc().unwrap();
+        assert_eq!(
+            rpc.kind.as_deref(),
+            Some("missing_credential"),
+            "then the header"
+        );
+        assert!(rpc.message.contains("HTML 401 page"));
+        let bare = unauthorized(b"", None);
+        assert_eq!(bare.as_rpc().unwrap().kind.as_deref(), Some("unauthorized"));
         assert_eq!(py_repr("it's"), "\"it's\"");
     }
 }

@@ -510,7 +510,11 @@ impl Shared {
     fn finish(&self, answer: Answer) -> Result<Vec<u8>> {
         let status = answer.status.as_u16();
         if answer.status == StatusCode::UNAUTHORIZED {
-            return Err(body::unauthorized(&answer.body));
+            let reason = answer
+                .headers
+                .get("vgi-auth-reason")
+                .and_then(|v| v.to_str().ok());
+            return Err(body::unauthorized(&answer.body, reason));
         }
         if answer.status == StatusCode::PAYLOAD_TOO_LARGE {
             return Err(RpcError::new(
