@@ -36,7 +36,9 @@ usage: vgi-rpc-conformance-worker [-h] [--pipe | --http [PORT] | --unix PATH | -
                                   [--max-response-bytes N] [--no-compression] [--token-key HEX]
                                   [--cors-origin ORIGIN]
                                   [--identity {off,both,introspect-only,grants}]
-                                  [--reject-all-auth]
+                                  [--reject-all-auth] [--proof-mode {off,allow,require}]
+                                  [--proof-origin-id ID] [--proof-secrets KID:HEX,...]
+                                  [--proof-skew N] [--proof-no-replay-cache]
                                   [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
 
 vgi-rpc conformance test server (Rust)
@@ -65,6 +67,11 @@ options:
                              both hooks, introspect-only, or grants (sealed grants with the
                              fixture keys, plus conformance.Whoami.v1); over HTTP, the caller
                              comes from X-Conformance-Principal (TEST ONLY: spoofable)
+  --proof-mode MODE          HTTP: proxy proof (VGI-Proxy-Proof) off, allow or require
+  --proof-origin-id ID       HTTP: this worker's origin id (default conformance-origin)
+  --proof-secrets LIST       HTTP: the proxies' secrets, kid:64-hex,kid:64-hex
+  --proof-skew N             HTTP: proof time window half-width in seconds (default 30)
+  --proof-no-replay-cache    HTTP: accept a replayed proof nonce within the window
   --reject-all-auth          HTTP: refuse every request 401 (reason from
                              X-Conformance-Auth-Reason); /health stays open (TEST ONLY)
   --token-key HEX            HTTP: 64 hex digits sealing stream tokens; workers sharing
@@ -125,6 +132,11 @@ struct HttpFlags {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_client_ca: Option<PathBuf>,
+    proof_mode: Option<String>,
+    proof_origin_id: String,
+    proof_secrets: String,
+    proof_skew: Option<u64>,
+    proof_no_replay_cache: bool,
 }
 
 impl Default for Options {
@@ -323,6 +335,32 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
                 })?;
                 None
             }
+            "--proof-mode" => {
+                let mode = value("--proof-mode")?;
+                if !["off", "allow", "require"].contains(&mode.as_str()) {
+                    return Err(format!(
+                        "argument --proof-mode: invalid choice: {mode:?} (choose from 'off', 'allow', 'require')"
+                    ));
+                }
+                options.http.proof_mode = (mode != "off").then_some(mode);
+                None
+            }
+            "--proof-origin-id" => {
+                options.http.proof_origin_id = value("--proof-origin-id")?;
+                None
+            }
+            "--proof-secrets" => {
+                options.http.proof_secrets = value("--proof-secrets")?;
+                None
+            }
+            "--proof-skew" => {
+                options.http.proof_skew = Some(int_arg("--proof-skew", &value("--proof-skew")?)?);
+                None
+            }
+            "--proof-no-replay-cache" => {
+                options.http.proof_no_replay_cache = true;
+                None
+            }
             "--reject-all-auth" => {
                 options.http.reject_all_auth = true;
                 None
@@ -443,6 +481,26 @@ fn serve_http(
     }
     for origin in &flags.cors_origins {
         options = options.cors_origin(origin.clone());
+    }
+    if let Some(mode) = &flags.proof_mode {
+        use vgi_rpc::transport::http::auth::{ProofMode, ProxyProof};
+        let mode = if mode == "allow" {
+            ProofMode::Allow
+        } else {
+            ProofMode::Require
+        };
+        let origin = if flags.proof_origin_id.is_empty() {
+            "conformance-origin"
+        } else {
+            &flags.proof_origin_id
+        };
+        let mut proof = ProxyProof::new(mode, origin, &flags.proof_secrets)?.skew(
+            std::time::Duration::from_secs(flags.proof_skew.unwrap_or(30)),
+        );
+        if flags.proof_no_replay_cache {
+            proof = proof.replay_cache(None);
+        }
+        options = options.proxy_proof(proof);
     }
     if flags.reject_all_auth {
         options = options.authenticate(RejectAll);

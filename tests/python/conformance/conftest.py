@@ -341,6 +341,31 @@ def conformance_http_auth_reason_port(conformance_http_auth_port: int) -> int:
     return conformance_http_auth_port
 
 
+@pytest.fixture(scope="session")
+def proof_worker_factory() -> Any:
+    """Spawns a proxy-proof worker per configuration (``docs/proxy-proof-spec.md`` §12).
+
+    The same flags on both ends (the reference's ``serve_conformance_http_proof.py``
+    surface): ours in server role, ``ref_http_worker.py`` in client role.
+    """
+    from vgi_rpc.conformance.proof_harness import ProofWorker, ProofWorkerConfig
+
+    @contextlib.contextmanager
+    def spawn(config: ProofWorkerConfig) -> Iterator[ProofWorker]:
+        flags = [
+            "--proof-mode", config.mode,
+            "--proof-origin-id", config.origin_id,
+            "--proof-secrets", config.secrets,
+            "--proof-skew", str(config.skew_seconds),
+        ]
+        if not config.replay_cache:
+            flags.append("--proof-no-replay-cache")
+        with _http_worker(flags) as port:
+            yield ProofWorker(port=port, prefix="", config=config)
+
+    return spawn
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _http_overrides() -> Iterator[None]:
     """Client role with ``http``: the suite's HTTP entry points use OUR client."""

@@ -63,12 +63,13 @@ _HTTP_ONLY_GROUPS = (
     "TestCors",
     "TestCompressedHttpRequestCap",
     "TestHttpCompressionNegotiationConformance",
+    "TestProxyProof",
     "TestRequestId",
+    "TestUnauthorized",
 )
 _NOT_THIS_LANE = "HTTP-only test: it runs in the lane whose VGI_TRANSPORTS include http"
 NO_HTTP = "no worker deployment for {fixture}: the HTTP feature it needs is not implemented"
 
-_PROXY_PROOF = "proxy proof (VGI-Proxy-Proof-Required, proof headers) is not implemented"
 _EXTERNAL = (
     "external storage (fake-storage pointer batches) is not implemented yet: the worker "
     "refuses --fake-storage and our client does not resolve pointers"
@@ -84,9 +85,6 @@ _RAW_IN_CLIENT_ROLE = (
 EXCLUDED: list[tuple[str, str, str]] = [
     # -- HTTP-only groups that look their fixtures up at run time ------------------------
     ("*", "TestCors::test_worker_advertises_the_optional_capabilities", _CORS_NEEDS_STORAGE),
-    ("*", "TestProxyProof::*", _PROXY_PROOF),
-    ("*", "TestUnauthorized::test_proxy_note_when_proxy_required", _PROXY_PROOF),
-    ("*", "TestUnauthorized::test_proxy_rejection_is_uniform", _PROXY_PROOF),
     ("*", "TestSticky::*", _STICKY),
     (
         "*",

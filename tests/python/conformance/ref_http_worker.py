@@ -30,7 +30,15 @@ from vgi_rpc.conformance.identity_fixture import (
     conformance_mint_grant,
     conformance_resolve_token,
 )
-from vgi_rpc.http import AuthFailure, AuthReason, make_wsgi_app
+from vgi_rpc.http import (
+    AuthFailure,
+    AuthReason,
+    ProxyProofConfig,
+    make_wsgi_app,
+    parse_secrets,
+    proxy_proof_gate,
+    require_all,
+)
 from vgi_rpc.rpc import AuthContext, RpcServer
 from vgi_rpc.rpc._token_identity import IdentityImpl
 
@@ -82,6 +90,11 @@ def main() -> None:
     parser.add_argument("--cors-origin", default=None)
     parser.add_argument("--identity", choices=("off", "both", "introspect-only", "grants"), default="off")
     parser.add_argument("--reject-all-auth", action="store_true")
+    parser.add_argument("--proof-mode", default="off", choices=("off", "allow", "require"))
+    parser.add_argument("--proof-origin-id", default="conformance-origin")
+    parser.add_argument("--proof-secrets", default="")
+    parser.add_argument("--proof-skew", type=int, default=30)
+    parser.add_argument("--proof-no-replay-cache", action="store_true")
     args = parser.parse_args()
     extra_protocols = conformance_extra_protocols()
     if args.identity == "grants":
@@ -94,7 +107,17 @@ def main() -> None:
         identity=_identity(args.identity),
     )
     options: dict[str, object] = {"token_key": os.urandom(32)}
-    if args.reject_all_auth:
+    if args.proof_mode != "off":
+        proof = ProxyProofConfig(
+            mode=args.proof_mode,
+            origin_id=args.proof_origin_id,
+            secrets=parse_secrets(args.proof_secrets),
+            skew_seconds=args.proof_skew,
+            enable_replay_cache=not args.proof_no_replay_cache,
+        )
+        options["authenticate"] = require_all(proxy_proof_gate(proof))
+        options["proxy_proof_required"] = args.proof_mode == "require"
+    elif args.reject_all_auth:
         options["authenticate"] = _reject_all
     elif args.identity != "off":
         options["authenticate"] = _principal_from_header

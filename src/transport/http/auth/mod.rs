@@ -27,6 +27,7 @@ pub mod forwarded;
 mod jwt;
 #[cfg(feature = "tls")]
 mod mtls;
+mod proof;
 #[cfg(feature = "tls")]
 mod x509;
 
@@ -52,6 +53,9 @@ pub use jsonwebtoken::jwk::JwkSet;
 pub use jwt::{JWKS_TTL, Jwt, MIN_REFRESH};
 #[cfg(feature = "tls")]
 pub use mtls::Mtls;
+pub use proof::{
+    CLAIMS_KEY as PROXY_PROOF_CLAIMS, PROOF_HEADER, ProofMode, ProxyProof, RequireProof, mint_proof,
+};
 #[cfg(feature = "tls")]
 pub use x509::{CertificateError, ClientCertificate};
 

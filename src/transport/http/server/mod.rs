@@ -24,7 +24,7 @@ use continuation::Continuations;
 #[cfg(feature = "tls")]
 pub use tls::{DEFAULT_HANDSHAKE_TIMEOUT, TlsConfig, serve_tls};
 
-use super::auth::{Authenticate, compose_identity};
+use super::auth::{Authenticate, ProofMode, ProxyProof, compose_identity};
 use crate::transport::Shutdown;
 use crate::{Error, Result, Server};
 
@@ -69,6 +69,9 @@ pub struct HttpOptions {
     pub authenticate: Option<Arc<dyn Authenticate>>,
     /// The `WWW-Authenticate` challenge every 401 carries, if any.
     pub www_authenticate: Option<String>,
+    /// Proxy proof, ANDed in front of [`HttpOptions::authenticate`] (and the identity
+    /// bearers): see [`ProxyProof`].
+    pub proxy_proof: Option<Arc<ProxyProof>>,
 }
 
 impl std::fmt::Debug for HttpOptions {
@@ -86,6 +89,7 @@ impl std::fmt::Debug for HttpOptions {
             .field("cors_origins", &self.cors_origins)
             .field("authenticate", &self.authenticate.is_some())
             .field("www_authenticate", &self.www_authenticate)
+            .field("proxy_proof", &self.proxy_proof.as_ref().map(|p| p.mode()))
             .finish()
     }
 }
@@ -105,6 +109,7 @@ impl Default for HttpOptions {
             cors_origins: Vec::new(),
             authenticate: None,
             www_authenticate: None,
+            proxy_proof: None,
         }
     }
 }
@@ -178,6 +183,14 @@ impl HttpOptions {
         self
     }
 
+    /// Requires (or, in [`ProofMode::Allow`], records) a proxy proof on every request but
+    /// the exempt ones; a `Require` worker advertises `VGI-Proxy-Proof-Required: true`.
+    #[must_use]
+    pub fn proxy_proof(mut self, proof: ProxyProof) -> Self {
+        self.proxy_proof = Some(Arc::new(proof));
+        self
+    }
+
     /// Sets [`HttpOptions::authenticate`].
     #[must_use]
     pub fn authenticate(mut self, authenticate: impl Authenticate) -> Self {
@@ -205,7 +218,14 @@ pub(crate) struct App {
 
 impl App {
     fn new(server: &Server, options: &HttpOptions) -> Result<Self> {
-        let auth = compose_identity(options.authenticate.clone(), server.inner.identity.as_ref())?;
+        let mut auth =
+            compose_identity(options.authenticate.clone(), server.inner.identity.as_ref())?;
+        let mut proof_required = false;
+        if let Some(proof) = &options.proxy_proof {
+            // The gate goes in front of the whole chain: require_all(gate, chain(...)).
+            proof_required = proof.mode() == ProofMode::Require;
+            auth = Some(Arc::new(Arc::clone(proof).shared_gate(auth)));
+        }
         let refusals =
             unauthorized::Refusals::new(auth.as_ref(), options.www_authenticate.as_deref());
         let key = options
@@ -226,6 +246,9 @@ impl App {
             ""
         };
         capabilities.push(("vgi-supported-encodings", encodings.to_owned()));
+        if proof_required {
+            capabilities.push(("vgi-proxy-proof-required", "true".to_owned()));
+        }
         let mut exposed = vec![
             "WWW-Authenticate",
             "X-Request-ID",
