@@ -38,8 +38,8 @@ pub use link::{
     BoxRead, BoxWrite, Connect, Deadline, Link, LinkControl, RoundTrip, Route, RouteStep,
 };
 pub use options::{
-    CallOptions, CancelHandle, ConnectOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_IDLE_TIMEOUT,
-    HttpConnectOptions, HttpRetry, StderrMode,
+    CallOptions, CancelHandle, ClientIdentity, ConnectOptions, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_READ_IDLE_TIMEOUT, HttpConnectOptions, HttpRetry, StderrMode,
 };
 pub use stream::ClientStream;
 pub use typed::{ExchangeStream, ProducerStream, Rows};

@@ -130,6 +130,45 @@ pub struct HttpConnectOptions {
     /// Retries of the requests the reference allows to be retried (the capability probe
     /// and introspection, never a call or a stream turn). Default `None`: no retries.
     pub retry: Option<HttpRetry>,
+    /// The certificate this client presents when an `https://` server asks for one
+    /// (mTLS). Default `None`.
+    pub client_identity: Option<ClientIdentity>,
+    /// Root certificates (PEM) trusted besides the built-in web roots, e.g. a private CA
+    /// that signed the server's certificate. Default: none.
+    pub ca_certificates_pem: Vec<Vec<u8>>,
+}
+
+/// A client certificate and its private key, both PEM, presented to `https://` servers
+/// that require client certificates. The key stays out of `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// The certificate, optionally followed by its intermediates (PEM).
+    pub cert_chain_pem: Vec<u8>,
+    /// The private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_pem: Vec<u8>,
+}
+
+impl ClientIdentity {
+    /// An identity from a PEM certificate chain and a PEM private key (checked when the
+    /// connection is set up).
+    pub fn from_pem(cert_chain_pem: impl Into<Vec<u8>>, key_pem: impl Into<Vec<u8>>) -> Self {
+        ClientIdentity {
+            cert_chain_pem: cert_chain_pem.into(),
+            key_pem: key_pem.into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIdentity")
+            .field(
+                "cert_chain_pem",
+                &format_args!("<{} bytes>", self.cert_chain_pem.len()),
+            )
+            .field("key_pem", &"<redacted>")
+            .finish()
+    }
 }
 
 impl Default for HttpConnectOptions {
@@ -140,6 +179,8 @@ impl Default for HttpConnectOptions {
             compression_level: Some(1),
             accept_compressed: true,
             retry: None,
+            client_identity: None,
+            ca_certificates_pem: Vec::new(),
         }
     }
 }
@@ -178,6 +219,19 @@ impl HttpConnectOptions {
     /// Sets [`HttpConnectOptions::retry`].
     pub fn with_retry(mut self, retry: HttpRetry) -> Self {
         self.retry = Some(retry);
+        self
+    }
+
+    /// Sets [`HttpConnectOptions::client_identity`].
+    pub fn with_client_identity(mut self, identity: ClientIdentity) -> Self {
+        self.client_identity = Some(identity);
+        self
+    }
+
+    /// Trusts the root certificates in `pem` (adds to
+    /// [`HttpConnectOptions::ca_certificates_pem`]).
+    pub fn with_ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_certificates_pem.push(pem.into());
         self
     }
 }

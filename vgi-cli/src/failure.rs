@@ -84,7 +84,7 @@ impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         match e {
             Error::Rpc(rpc) => Failure::Remote(rpc),
-            e @ Error::InvalidAddress { .. } => Failure::Usage(e.to_string()),
+            e @ (Error::InvalidAddress { .. } | Error::Config(_)) => Failure::Usage(e.to_string()),
             other => Failure::Transport(other.to_string()),
         }
     }

@@ -1,5 +1,5 @@
 //! `vgi-rpc`: describe and call any vgi-rpc worker, whatever language it is written in,
-//! over any transport the client speaks (`exec:`, `unix:`, `tcp://`).
+//! over any transport the client speaks (`exec:`, `unix:`, `tcp://`, `http(s)://`).
 //!
 //! Everything it knows about a worker comes from the worker itself, through the
 //! `vgi_rpc.Reflection.v1` protocol: `describe` prints it, `call` uses it to parse
@@ -15,11 +15,12 @@ mod progress;
 mod render;
 
 use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use vgi_rpc::client::{CallOptions, Client, ConnectOptions};
+use vgi_rpc::client::{CallOptions, Client, ClientIdentity, ConnectOptions, HttpConnectOptions};
 use vgi_rpc::transport::Address;
 use vgi_rpc::wire::Validation;
 
@@ -31,7 +32,8 @@ Addresses:
   exec:<command line>   start the worker as a subprocess and talk over its stdin/stdout
   unix:<path>           connect to a Unix domain socket
   tcp://<host>:<port>   connect over TCP
-  http://<host>:<port>[/prefix]  call an HTTP server (https:// with TLS)
+  http://<host>:<port>[/prefix]  call an HTTP server (https:// with TLS; --ca-cert to trust
+                        a private CA, --client-cert/--client-key for mTLS)
 With --shm SIZE (exec: and unix: only) large batches travel through a shared-memory
 segment of SIZE bytes (e.g. 64MiB) beside the connection, when the worker supports it.
 
@@ -103,6 +105,16 @@ struct Global {
     /// exec: and unix: addresses), if the worker accepts it.
     #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
     shm: Option<usize>,
+    /// PEM certificate (chain) presented to https:// servers that require client
+    /// certificates (mTLS); needs --client-key.
+    #[arg(long, global = true, value_name = "PEM")]
+    client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(long, global = true, value_name = "PEM")]
+    client_key: Option<PathBuf>,
+    /// PEM CA certificate(s) trusted for https:// servers, besides the built-in roots.
+    #[arg(long, global = true, value_name = "PEM")]
+    ca_cert: Option<PathBuf>,
     /// HTTP: send `Authorization: Bearer TOKEN` (a JWT, a sealed grant, an API key).
     #[arg(
         long,
@@ -303,7 +315,7 @@ fn connect(address: &str, global: &Global) -> Outcome<Client> {
     if let Some(size) = global.shm {
         options = options.with_shm(size);
     }
-    let mut http = options.http.clone();
+    let mut http = https_options(global)?;
     for (name, value) in &global.headers {
         http = http.with_header(name, value);
     }
@@ -327,6 +339,31 @@ fn connect(address: &str, global: &Global) -> Outcome<Client> {
         });
     }
     Ok(client)
+}
+
+/// The certificates of `--client-cert`, `--client-key` and `--ca-cert`.
+fn https_options(global: &Global) -> Outcome<HttpConnectOptions> {
+    let read = |flag: &str, path: &Path| {
+        std::fs::read(path)
+            .map_err(|e| Failure::local(format!("cannot read {flag} {}: {e}", path.display())))
+    };
+    let mut http = HttpConnectOptions::default();
+    match (&global.client_cert, &global.client_key) {
+        (Some(cert), Some(key)) => {
+            http = http.with_client_identity(ClientIdentity::from_pem(
+                read("--client-cert", cert)?,
+                read("--client-key", key)?,
+            ));
+        }
+        (None, None) => {}
+        _ => {
+            return Err(Failure::usage("--client-cert and --client-key go together"));
+        }
+    }
+    if let Some(ca) = &global.ca_cert {
+        http = http.with_ca_certificate_pem(read("--ca-cert", ca)?);
+    }
+    Ok(http)
 }
 
 fn describe(client: &mut Client, options: &CallOptions, a: &DescribeArgs) -> Outcome {

@@ -41,6 +41,7 @@ usage: vgi-rpc-conformance-worker [-h] [--pipe | --http [PORT] | --unix PATH | -
                                   [--reject-all-auth] [--proof-mode {off,allow,require}]
                                   [--proof-origin-id ID] [--proof-secrets KID:HEX,...]
                                   [--proof-skew N] [--proof-no-replay-cache]
+                                  [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
 
 vgi-rpc conformance test server (Rust)
 
@@ -77,7 +78,12 @@ options:
   --reject-all-auth          HTTP: refuse every request 401 (reason from
                              X-Conformance-Auth-Reason); /health stays open (TEST ONLY)
   --token-key HEX            HTTP: 64 hex digits sealing stream tokens; workers sharing
-                             it continue each other's streams (default: random)";
+                             it continue each other's streams (default: random)
+  --tls-cert PEM             HTTP: serve HTTPS with this certificate chain (needs --tls-key)
+  --tls-key PEM              HTTP: the private key of --tls-cert
+  --tls-client-ca PEM        HTTP: require client certificates from this CA; the caller is
+                             the certificate's CN (domain mtls), and conformance.Whoami.v1
+                             is hosted";
 
 /// Where to serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +132,9 @@ struct HttpFlags {
     token_key: Option<[u8; 32]>,
     cors_origins: Vec<String>,
     reject_all_auth: bool,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
     proof_mode: Option<String>,
     proof_origin_id: String,
     proof_secrets: String,
@@ -363,6 +372,18 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
                 options.http.token_key = Some(parse_key(&value("--token-key")?)?);
                 None
             }
+            "--tls-cert" => {
+                options.http.tls_cert = Some(value("--tls-cert")?.into());
+                None
+            }
+            "--tls-key" => {
+                options.http.tls_key = Some(value("--tls-key")?.into());
+                None
+            }
+            "--tls-client-ca" => {
+                options.http.tls_client_ca = Some(value("--tls-client-ca")?.into());
+                None
+            }
             other => return Err(format!("unrecognized arguments: {other}")),
         };
         if let Some(transport) = transport {
@@ -385,6 +406,16 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
     }
     if options.max_connections.is_some() && !options.threaded {
         return Err("--max-connections requires --threaded".to_owned());
+    }
+    let http = &options.http;
+    if http.tls_cert.is_some() != http.tls_key.is_some() {
+        return Err("--tls-cert and --tls-key go together".to_owned());
+    }
+    if http.tls_client_ca.is_some() && http.tls_cert.is_none() {
+        return Err("--tls-client-ca requires --tls-cert".to_owned());
+    }
+    if http.tls_cert.is_some() && !matches!(options.transport, Transport::Http(_)) {
+        return Err("--tls-cert requires --http".to_owned());
     }
     Ok(Command::Serve(Box::new(options)))
 }
@@ -418,7 +449,7 @@ fn serve(options: &Options) -> anyhow::Result<()> {
     if let Some(identity) = options.identity.identity()? {
         builder = builder.identity(identity);
     }
-    if options.identity == IdentityMode::Grants {
+    if options.identity == IdentityMode::Grants || options.http.tls_client_ca.is_some() {
         builder = builder.service(WhoamiServer::new(WhoamiImpl));
     }
     let server = builder.build().context("building the server")?;
@@ -492,6 +523,8 @@ fn serve_http(
     }
     if flags.reject_all_auth {
         options = options.authenticate(RejectAll);
+    } else if flags.tls_client_ca.is_some() {
+        options = options.authenticate(vgi_rpc::transport::http::auth::Mtls::new());
     } else if identity != IdentityMode::Off {
         options = options.authenticate(PrincipalHeader);
     }
@@ -500,7 +533,30 @@ fn serve_http(
     writeln!(stdout, "PORT:{}", listener.local_addr()?.port())?;
     stdout.flush()?;
     drop(stdout);
-    vgi_rpc::transport::http::serve(server, &options, listener, &shutdown).context("serving HTTP")
+    match tls_config(flags)? {
+        Some(tls) => {
+            vgi_rpc::transport::http::serve_tls(server, &options, listener, &tls, &shutdown)
+                .context("serving HTTPS")
+        }
+        None => vgi_rpc::transport::http::serve(server, &options, listener, &shutdown)
+            .context("serving HTTP"),
+    }
+}
+
+/// The TLS configuration of `--tls-cert`, `--tls-key` and `--tls-client-ca`, if any.
+fn tls_config(flags: &HttpFlags) -> anyhow::Result<Option<vgi_rpc::transport::http::TlsConfig>> {
+    let (Some(cert), Some(key)) = (&flags.tls_cert, &flags.tls_key) else {
+        return Ok(None);
+    };
+    let mut tls = vgi_rpc::transport::http::TlsConfig::from_pem_files(cert, key)
+        .with_context(|| format!("loading {} and {}", cert.display(), key.display()))?;
+    if let Some(ca) = &flags.tls_client_ca {
+        let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+        tls = tls
+            .with_client_ca_pem(&pem)
+            .with_context(|| format!("loading {}", ca.display()))?;
+    }
+    Ok(Some(tls))
 }
 
 /// Announces the bound address on stdout (the runner waits for this line), then serves

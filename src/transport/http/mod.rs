@@ -7,6 +7,9 @@
 //! the same key continues any stream ([`Resumable`](crate::stream::Resumable) states), and
 //! states that cannot be saved stay held on the worker that started them.
 //!
+//! With feature `tls`, [`serve_tls`] terminates TLS itself (rustls), optionally requiring
+//! client certificates whose verified chain reaches the authenticators (`auth::Mtls`).
+//!
 //! The client end (`http://` and `https://` addresses) runs the client engine's request
 //! encoding, response decoding and error handling over reqwest; HTTP adds only what is
 //! HTTP: compression, capability probing, headers and retries where the protocol allows.
@@ -22,3 +25,5 @@ mod token;
 mod zstd_ctx;
 
 pub use server::{HttpOptions, router, serve};
+#[cfg(feature = "tls")]
+pub use server::{TlsConfig, serve_tls};

@@ -13,20 +13,30 @@
 //! the caller.
 //!
 //! Built in: bearer tokens through a hook ([`Bearer`]), a static token table
-//! ([`StaticBearer`]), JWTs against a JWKS (`Jwt`, feature `jwt`), and the identity bearers ([`GrantBearer`], [`ResolveTokenBearer`])
+//! ([`StaticBearer`]), JWTs against a JWKS (`Jwt`, feature `jwt`), client certificates
+//! (`Mtls` for TLS this server terminates, feature `tls`; [`forwarded`] for certificates
+//! a reverse proxy verified), and the identity bearers ([`GrantBearer`],
+//! [`ResolveTokenBearer`])
 //! the server appends automatically when it hosts `vgi_rpc.Identity.v2` (sealed grants
 //! first, then the resolve hook, after the deployment's own authenticator).
 
 mod bearer;
 mod chain;
+pub mod forwarded;
 #[cfg(feature = "jwt")]
 mod jwt;
+#[cfg(feature = "tls")]
+mod mtls;
 mod proof;
+#[cfg(feature = "tls")]
+mod x509;
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::http::{HeaderMap, Method, Uri};
+pub use rustls_pki_types::CertificateDer;
 
 pub use crate::identity::AuthUnavailable;
 pub use crate::server::AuthContext;
@@ -34,13 +44,20 @@ pub use bearer::{
     Bearer, GRANT_DOMAIN, GrantBearer, ResolveTokenBearer, StaticBearer, TOKEN_DOMAIN, bearer_token,
 };
 pub use chain::{Chain, compose_identity};
+#[cfg(feature = "tls")]
+pub use forwarded::ForwardedCert;
+pub use forwarded::Xfcc;
 #[cfg(feature = "jwt")]
 pub use jsonwebtoken::jwk::JwkSet;
 #[cfg(feature = "jwt")]
 pub use jwt::{JWKS_TTL, Jwt, MIN_REFRESH};
+#[cfg(feature = "tls")]
+pub use mtls::Mtls;
 pub use proof::{
     CLAIMS_KEY as PROXY_PROOF_CLAIMS, PROOF_HEADER, ProofMode, ProxyProof, RequireProof, mint_proof,
 };
+#[cfg(feature = "tls")]
+pub use x509::{CertificateError, ClientCertificate};
 
 /// The request as an authenticator sees it: the head only, never the body.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +71,10 @@ pub struct AuthRequest<'a> {
     pub headers: &'a HeaderMap,
     /// The TCP peer, when the router was served with connect info.
     pub remote: Option<SocketAddr>,
+    /// The client's certificate chain (end entity first) when the connection is TLS and
+    /// the client presented one the server verified; `None` otherwise. See
+    /// [`PeerCertificates`].
+    pub peer_certificates: Option<&'a [CertificateDer<'static>]>,
 }
 
 impl<'a> AuthRequest<'a> {
@@ -69,6 +90,7 @@ impl<'a> AuthRequest<'a> {
             uri,
             headers,
             remote,
+            peer_certificates: None,
         }
     }
 
@@ -79,11 +101,33 @@ impl<'a> AuthRequest<'a> {
             .is_some_and(|v| !v.is_empty())
     }
 
+    /// The same request, arriving with the client certificate chain `chain`.
+    #[must_use]
+    pub fn with_peer_certificates(mut self, chain: Option<&'a [CertificateDer<'static>]>) -> Self {
+        self.peer_certificates = chain;
+        self
+    }
+
     /// A header's value as text, if present and visible ASCII.
     pub fn header(&self, name: &str) -> Option<&'a str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
+
+/// `AuthContext::domain` of a caller authenticated by a client certificate (`Mtls`, or
+/// one a proxy forwarded).
+pub const MTLS_DOMAIN: &str = "mtls";
+
+/// The client certificate chain of a TLS connection, as verified during the handshake
+/// (end entity first): the request extension that carries it from the connection to
+/// [`AuthRequest::peer_certificates`].
+///
+/// [`serve_tls`](super::serve_tls) inserts it into every request of a connection whose
+/// client presented a certificate. An application that terminates TLS itself and nests
+/// [`router`](super::router) inserts it the same way; a server must only insert a chain
+/// its TLS layer verified, since authenticators such as `Mtls` trust it as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCertificates(pub Arc<[CertificateDer<'static>]>);
 
 /// The stage that refused a request, from the closed set every port shares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

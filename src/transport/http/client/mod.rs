@@ -28,6 +28,7 @@
 mod body;
 mod caps;
 mod retry;
+mod tls;
 
 pub use caps::HttpCapabilities;
 
@@ -91,7 +92,8 @@ impl HttpConnector {
     ///
     /// # Errors
     /// An answer budget outside 65536..=2^53-1, a header that is not valid HTTP, or a
-    /// TLS setup failure.
+    /// TLS setup failure (a client identity or CA certificate that is not valid PEM:
+    /// [`Error::Config`]).
     pub fn new(url: &str, options: &ConnectOptions) -> Result<Self> {
         let http_options = options.http.clone();
         if !BUDGET_RANGE.contains(&http_options.accept_max_response_bytes) {
@@ -115,6 +117,7 @@ impl HttpConnector {
         if let Some(t) = options.connect_timeout {
             builder = builder.connect_timeout(t);
         }
+        let builder = tls::configure(builder, &http_options)?;
         let http = builder
             .build()
             .map_err(|e| Error::protocol(format!("cannot set up the HTTP client: {e}")))?;

@@ -11,6 +11,8 @@ mod continuation;
 mod encoding;
 mod handler;
 mod reply;
+#[cfg(feature = "tls")]
+mod tls;
 mod unauthorized;
 
 use std::net::SocketAddr;
@@ -19,6 +21,8 @@ use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue};
 use continuation::Continuations;
+#[cfg(feature = "tls")]
+pub use tls::{DEFAULT_HANDSHAKE_TIMEOUT, TlsConfig, serve_tls};
 
 use super::auth::{Authenticate, ProofMode, ProxyProof, compose_identity};
 use crate::transport::Shutdown;
@@ -309,6 +313,29 @@ pub fn serve(
     listener: std::net::TcpListener,
     shutdown: &Shutdown,
 ) -> Result<()> {
+    let app = router(server, options)?;
+    let (runtime, stopped) = runtime_until(shutdown)?;
+    listener.set_nonblocking(true)?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped)
+        .await
+    })?;
+    Ok(())
+}
+
+/// A runtime for one server, and a future that completes once `shutdown` triggers
+/// (watched from a thread of its own: `Shutdown` is a blocking handle).
+fn runtime_until(
+    shutdown: &Shutdown,
+) -> Result<(
+    tokio::runtime::Runtime,
+    impl std::future::Future<Output = ()> + Send + 'static,
+)> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let watcher = shutdown.clone();
     std::thread::Builder::new()
@@ -317,23 +344,11 @@ pub fn serve(
             watcher.wait();
             let _ = stop.send(());
         })?;
-    let shutdown = async move {
-        let _ = stopped.await;
-    };
-    listener.set_nonblocking(true)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("vgi-rpc-http")
         .build()?;
-    let app = router(server, options)?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::from_std(listener)?;
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-    })?;
-    Ok(())
+    Ok((runtime, async move {
+        let _ = stopped.await;
+    }))
 }

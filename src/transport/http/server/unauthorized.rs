@@ -18,7 +18,9 @@ use axum::response::{IntoResponse, Response};
 use super::App;
 use super::reply::json_error;
 use crate::server::AuthContext;
-use crate::transport::http::auth::{AuthError, AuthReason, AuthRequest, Authenticate};
+use crate::transport::http::auth::{
+    AuthError, AuthReason, AuthRequest, Authenticate, PeerCertificates,
+};
 
 const DETAIL: &str = "authentication rejected";
 
@@ -62,8 +64,11 @@ pub(crate) async fn authenticate(
         parts.uri.clone(),
         parts.headers.clone(),
     );
+    let chain = parts.extensions.get::<PeerCertificates>().cloned();
     let answer = tokio::task::spawn_blocking(move || {
-        auth.authenticate(&AuthRequest::new(&method, &uri, &headers, remote))
+        let request = AuthRequest::new(&method, &uri, &headers, remote)
+            .with_peer_certificates(chain.as_ref().map(|c| &*c.0));
+        auth.authenticate(&request)
     })
     .await;
     let wants_html = parts
