@@ -23,6 +23,7 @@ use axum::http::{HeaderName, HeaderValue};
 use continuation::Continuations;
 #[cfg(feature = "tls")]
 pub use tls::{DEFAULT_HANDSHAKE_TIMEOUT, TlsConfig, serve_tls};
+pub use unauthorized::{AuthLayerState, authenticate_layer};
 
 use super::auth::{Authenticate, ProofMode, ProxyProof, compose_identity};
 use crate::transport::Shutdown;

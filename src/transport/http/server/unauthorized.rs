@@ -57,8 +57,20 @@ pub(crate) async fn authenticate(
     remote: Option<SocketAddr>,
 ) -> Result<AuthContext, Response> {
     let Some(auth) = app.auth.clone() else {
-        return Ok(AuthContext::anonymous());
+        // An outer `authenticate_layer` may have decided already.
+        let outer = parts.extensions.get::<AuthContext>().cloned();
+        return Ok(outer.unwrap_or_else(AuthContext::anonymous));
     };
+    run(auth, &app.refusals, parts, remote).await
+}
+
+/// Runs `auth` for the request head `parts` on the blocking pool; `Err` is the refusal.
+async fn run(
+    auth: Arc<dyn Authenticate>,
+    refusals: &Refusals,
+    parts: &Parts,
+    remote: Option<SocketAddr>,
+) -> Result<AuthContext, Response> {
     let (method, uri, headers) = (
         parts.method.clone(),
         parts.uri.clone(),
@@ -84,7 +96,7 @@ pub(crate) async fn authenticate(
         }
         Ok(Err(AuthError::Rejected { reason, detail } | AuthError::Denied { reason, detail })) => {
             tracing::warn!(remote = ?remote, %reason, %detail, "authentication rejected");
-            Err(unauthorized(&app.refusals, reason, wants_html))
+            Err(unauthorized(refusals, reason, wants_html))
         }
         Err(panicked) => {
             tracing::error!(error = %panicked, "the authenticator panicked");
@@ -94,6 +106,61 @@ pub(crate) async fn authenticate(
                 None,
             ))
         }
+    }
+}
+
+/// An authenticator as axum middleware, for routes of your own (or a router that nests
+/// ours): `router.layer(axum::middleware::from_fn_with_state(state, authenticate_layer))`
+/// with `state` from [`AuthLayerState::new`]. A refused request gets the same 401/503 as
+/// the RPC routes; an accepted one carries its [`AuthContext`] in the request's
+/// extensions, where handlers (and our RPC routes, when their own
+/// [`HttpOptions::authenticate`](super::HttpOptions::authenticate) is unset) read it.
+/// `OPTIONS` and `/.well-known/` pass unauthenticated; scope the layer to leave health
+/// probes open.
+pub async fn authenticate_layer(
+    axum::extract::State(state): axum::extract::State<AuthLayerState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    if parts.method != axum::http::Method::OPTIONS && !parts.uri.path().starts_with("/.well-known/")
+    {
+        let remote = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|info| info.0);
+        match run(Arc::clone(&state.auth), &state.refusals, &parts, remote).await {
+            Ok(ctx) => {
+                parts.extensions.insert(ctx);
+            }
+            Err(mut refusal) => {
+                // Clients of the RPC routes read this on every answer, refusals included
+                // (the reference's do too); our router adds it to its own.
+                refusal.headers_mut().insert(
+                    "vgi-accept-max-response-bytes-support",
+                    HeaderValue::from_static("true"),
+                );
+                return refusal;
+            }
+        }
+    }
+    next.run(axum::extract::Request::from_parts(parts, body))
+        .await
+}
+
+/// The state of [`authenticate_layer`]: the authenticator and what its 401s carry.
+#[derive(Clone)]
+pub struct AuthLayerState {
+    auth: Arc<dyn Authenticate>,
+    refusals: Arc<Refusals>,
+}
+
+impl AuthLayerState {
+    /// `auth`, with `challenge` as every 401's `WWW-Authenticate` (if any).
+    pub fn new(auth: impl Authenticate, challenge: Option<&str>) -> Self {
+        let auth: Arc<dyn Authenticate> = Arc::new(auth);
+        let refusals = Arc::new(Refusals::new(Some(&auth), challenge));
+        AuthLayerState { auth, refusals }
     }
 }
 
