@@ -8,6 +8,7 @@ use super::exception::framework;
 use super::hash::protocol_hash;
 use super::hook::CallHook;
 use super::interceptor::Interceptor;
+use super::peer::TransportKind;
 use super::reflection::ReflectionService;
 use super::service::{ProtocolSpec, Service};
 use crate::identity::{Identity, IdentityService};
@@ -42,8 +43,36 @@ pub(crate) struct ServerInner {
     pub interceptors: Vec<Arc<dyn Interceptor>>,
     /// The identity policy, which transports consult to accept identity credentials.
     pub identity: Option<Identity>,
+    /// Run once before the first request is served (see [`ServerBuilder::on_serve_start`]).
+    pub serve_start: Vec<Arc<ServeStartHook>>,
+    /// The transport the serve-start hooks last succeeded for.
+    pub started: std::sync::Mutex<Option<TransportKind>>,
     /// External storage: large answers go out as pointers, pointer inputs are resolved.
     pub external: Option<Arc<dyn ExternalLocation>>,
+}
+
+impl ServerInner {
+    /// Runs the serve-start hooks for `kind` unless they already succeeded for it.
+    ///
+    /// # Errors
+    /// The first hook that failed; the next call runs them again.
+    pub(crate) fn notify_serve_start(&self, kind: TransportKind) -> Result<()> {
+        if self.serve_start.is_empty() {
+            return Ok(());
+        }
+        let mut started = self.started.lock().unwrap_or_else(|e| e.into_inner());
+        if *started == Some(kind) {
+            return Ok(());
+        }
+        for hook in &self.serve_start {
+            if let Err(e) = hook(kind) {
+                tracing::error!(error = %e, %kind, "on_serve_start hook failed");
+                return Err(e);
+            }
+        }
+        *started = Some(kind);
+        Ok(())
+    }
 }
 
 impl Server {
@@ -59,6 +88,7 @@ impl Server {
             access_log: None,
             identity: None,
             external: None,
+            serve_start: Vec::new(),
         }
     }
 
@@ -148,7 +178,12 @@ pub struct ServerBuilder {
     access_log: Option<(PathBuf, AccessLogLevel)>,
     identity: Option<Identity>,
     external: Option<Arc<dyn ExternalLocation>>,
+    serve_start: Vec<Arc<ServeStartHook>>,
 }
+
+/// A serve-start hook: worker setup that depends on the transport (see
+/// [`ServerBuilder::on_serve_start`]).
+pub(crate) type ServeStartHook = dyn Fn(TransportKind) -> Result<()> + Send + Sync;
 
 impl ServerBuilder {
     /// Hosts a protocol. The first registered is the primary one.
@@ -229,6 +264,20 @@ impl ServerBuilder {
         self
     }
 
+    /// Runs `hook` once before the first request is served, with the transport serving
+    /// it: when a byte-stream server accepts its first connection (stdio: when it starts),
+    /// and on HTTP at the first request of the process. A failure is retried: byte
+    /// streams stop serving with the error; HTTP answers that request 500 and tries the
+    /// hook again on the next, so a transient startup failure leaves the worker usable.
+    /// Hooks run in the order added, and should be idempotent.
+    pub fn on_serve_start(
+        mut self,
+        hook: impl Fn(TransportKind) -> Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.serve_start.push(Arc::new(hook));
+        self
+    }
+
     /// Finishes the server, appending the `vgi_rpc.Reflection.v1` protocol (and
     /// `vgi_rpc.Identity.v2` after it when configured).
     ///
@@ -290,6 +339,8 @@ impl ServerBuilder {
                 interceptors: self.interceptors,
                 identity: self.identity,
                 external: self.external,
+                serve_start: self.serve_start,
+                started: std::sync::Mutex::new(None),
             }),
         })
     }

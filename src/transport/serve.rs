@@ -252,6 +252,9 @@ fn accept_one<L: Listener>(
         Ok(accepted) => accepted,
         Err(e) => return transient_accept_error(e),
     };
+    // Before the first connection is served (and again after a failure): a failed
+    // hook stops the server rather than serving half-initialised.
+    server.inner.notify_serve_start(peer.kind)?;
     if let Some(authenticate) = &options.authenticate {
         peer.auth = authenticate(&peer);
     }

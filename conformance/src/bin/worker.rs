@@ -38,7 +38,8 @@ usage: vgi-rpc-conformance-worker [-h] [--pipe | --http [PORT] | --unix PATH | -
                                   [--max-response-bytes N] [--no-compression] [--token-key HEX]
                                   [--cors-origin ORIGIN]
                                   [--identity {off,both,introspect-only,grants}]
-                                  [--reject-all-auth] [--proof-mode {off,allow,require}]
+                                  [--reject-all-auth] [--fail-serve-start-once]
+                                  [--proof-mode {off,allow,require}]
                                   [--proof-origin-id ID] [--proof-secrets KID:HEX,...]
                                   [--proof-skew N] [--proof-no-replay-cache]
                                   [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
@@ -75,6 +76,8 @@ options:
   --proof-secrets LIST       HTTP: the proxies' secrets, kid:64-hex,kid:64-hex
   --proof-skew N             HTTP: proof time window half-width in seconds (default 30)
   --proof-no-replay-cache    HTTP: accept a replayed proof nonce within the window
+  --fail-serve-start-once    fail the first on_serve_start notification, then accept its
+                             retry (TEST ONLY)
   --reject-all-auth          HTTP: refuse every request 401 (reason from
                              X-Conformance-Auth-Reason); /health stays open (TEST ONLY)
   --token-key HEX            HTTP: 64 hex digits sealing stream tokens; workers sharing
@@ -117,6 +120,7 @@ struct Options {
     fake_storage: Option<String>,
     externalize_threshold: u64,
     identity: IdentityMode,
+    fail_serve_start_once: bool,
     http: HttpFlags,
 }
 
@@ -154,6 +158,7 @@ impl Default for Options {
             fake_storage: None,
             externalize_threshold: 4096,
             identity: IdentityMode::Off,
+            fail_serve_start_once: false,
             http: HttpFlags::default(),
         }
     }
@@ -364,6 +369,10 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
                 options.http.proof_no_replay_cache = true;
                 None
             }
+            "--fail-serve-start-once" => {
+                options.fail_serve_start_once = true;
+                None
+            }
             "--reject-all-auth" => {
                 options.http.reject_all_auth = true;
                 None
@@ -448,6 +457,17 @@ fn serve(options: &Options) -> anyhow::Result<()> {
     }
     if let Some(identity) = options.identity.identity()? {
         builder = builder.identity(identity);
+    }
+    if options.fail_serve_start_once {
+        // Test only: the first serve-start notification fails, its retry succeeds.
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        builder = builder.on_serve_start(move |_| {
+            if failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                Ok(())
+            } else {
+                Err(vgi_rpc::RpcError::runtime_error("injected serve-start failure").into())
+            }
+        });
     }
     if options.identity == IdentityMode::Grants || options.http.tls_client_ca.is_some() {
         builder = builder.service(WhoamiServer::new(WhoamiImpl));

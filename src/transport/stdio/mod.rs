@@ -27,6 +27,9 @@ use crate::server::{ConnectionInfo, Peer, Server, serve_connection_with};
 /// Transport errors, or a client that broke the IPC framing.
 pub fn serve_stdio(server: impl Into<Server>) -> Result<()> {
     let server = server.into();
+    server
+        .inner
+        .notify_serve_start(crate::server::TransportKind::Pipe)?;
     grow_pipe(io::stdin().as_fd());
     grow_pipe(io::stdout().as_fd());
     let stdin = File::from(io::stdin().as_fd().try_clone_to_owned()?);

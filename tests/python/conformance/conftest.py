@@ -342,6 +342,13 @@ def conformance_http_auth_reason_port(conformance_http_auth_port: int) -> int:
 
 
 @pytest.fixture(scope="session")
+def conformance_http_serve_start_fail_once_port() -> Iterator[int]:
+    """The first serve-start notification fails (500), its retry succeeds."""
+    with _http_worker(["--fail-serve-start-once"]) as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
 def proof_worker_factory() -> Any:
     """Spawns a proxy-proof worker per configuration (``docs/proxy-proof-spec.md`` §12).
 

@@ -65,6 +65,7 @@ _HTTP_ONLY_GROUPS = (
     "TestHttpCompressionNegotiationConformance",
     "TestProxyProof",
     "TestRequestId",
+    "TestServeStartLifecycle",
     "TestUnauthorized",
 )
 _NOT_THIS_LANE = "HTTP-only test: it runs in the lane whose VGI_TRANSPORTS include http"
@@ -82,11 +83,6 @@ EXCLUDED: list[tuple[str, str, str]] = [
     # -- HTTP-only groups that look their fixtures up at run time ------------------------
     ("*", "TestCors::test_worker_advertises_the_optional_capabilities", _CORS_NEEDS_STORAGE),
     ("*", "TestSticky::*", _STICKY),
-    (
-        "*",
-        "TestServeStartLifecycle::*",
-        "a worker whose first on_serve_start fails (--fail-serve-start-once) is not implemented",
-    ),
     (
         "*",
         "TestTransportKindContext::*",

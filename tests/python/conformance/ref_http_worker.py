@@ -43,6 +43,19 @@ from vgi_rpc.rpc import AuthContext, RpcServer
 from vgi_rpc.rpc._token_identity import IdentityImpl
 
 
+class _FailServeStartOnce(ConformanceServiceImpl):
+    """The first on_serve_start fails, its retry succeeds (TEST ONLY)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._failed = False
+
+    def on_serve_start(self, kind: object) -> None:
+        if not self._failed:
+            self._failed = True
+            raise RuntimeError("injected serve-start failure")
+
+
 def _identity(mode: str) -> IdentityImpl | None:
     """The fixture identity policy (IDENTITY_CONFORMANCE_FIXTURE.md §3, §10)."""
     if mode == "off":
@@ -90,6 +103,7 @@ def main() -> None:
     parser.add_argument("--cors-origin", default=None)
     parser.add_argument("--identity", choices=("off", "both", "introspect-only", "grants"), default="off")
     parser.add_argument("--reject-all-auth", action="store_true")
+    parser.add_argument("--fail-serve-start-once", action="store_true")
     parser.add_argument("--proof-mode", default="off", choices=("off", "allow", "require"))
     parser.add_argument("--proof-origin-id", default="conformance-origin")
     parser.add_argument("--proof-secrets", default="")
@@ -101,7 +115,7 @@ def main() -> None:
         extra_protocols.append((Whoami, WhoamiImpl()))
     server = RpcServer(
         ConformanceService,
-        ConformanceServiceImpl(),
+        _FailServeStartOnce() if args.fail_serve_start_once else ConformanceServiceImpl(),
         enable_describe=True,
         extra_protocols=extra_protocols,
         identity=_identity(args.identity),

@@ -25,6 +25,20 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Res
         _ => HeaderValue::from_str(&crate::server::ids::random_hex(16))
             .unwrap_or_else(|_| HeaderValue::from_static("0000000000000000")),
     };
+    if app
+        .server
+        .inner
+        .notify_serve_start(TransportKind::Http)
+        .is_err()
+    {
+        // Not yet started (the hook logged why): this request fails, the next retries.
+        let response = json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "500 Internal Server Error",
+            None,
+        );
+        return reply::finish(&app, &request_id, response);
+    }
     let cors = reply::Cors::of(request.method(), request.headers());
     let response = if cors.answers_preflight(&app) {
         reply::preflight(&app, &cors)
