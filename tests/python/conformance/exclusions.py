@@ -36,8 +36,8 @@ _HTTP_PROVIDED = frozenset(
     }
 )
 _STORAGE = (
-    "external storage over HTTP (fake-storage backend, upload URLs, externalized answers) is "
-    "not implemented: no worker flag --fake-storage and no pointer resolution in our client"
+    "external storage over HTTP (the HTTP storage fixtures, upload URLs, externalized HTTP "
+    "answers) is not implemented yet; byte-stream transports have it"
 )
 _STICKY = (
     "sticky sessions (VGI-Session tokens, __session__, echo headers, drain) are not "
@@ -45,7 +45,7 @@ _STICKY = (
 )
 _CORS_NEEDS_STORAGE = (
     "the group's own fixture check: the CORS worker must advertise upload URLs, which need "
-    "external storage (not implemented)"
+    "external storage over HTTP (not implemented yet)"
 )
 _NO_HTTP_FIXTURE = {
     "conformance_http_sticky_auth_port": _STICKY,
