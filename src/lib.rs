@@ -61,6 +61,7 @@ pub mod client;
 pub mod error;
 #[cfg(feature = "external")]
 pub mod external;
+mod hex;
 pub mod identity;
 pub mod log;
 pub mod schema;

@@ -29,6 +29,7 @@ use chrono::DateTime;
 use sha2::{Digest, Sha256};
 
 use super::{IdentityFailure, IssuedGrant};
+use crate::hex::encode as hex;
 use crate::{Error, Result};
 
 /// The prefix that routes a bearer to the grant verifier (the version is in the prefix,
@@ -407,10 +408,6 @@ fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -33,10 +33,7 @@ pub fn is_resolvable_shape(token: &str) -> bool {
 /// A stable digest of a credential for diagnostics (SHA-256, lowercase hex): enough to
 /// correlate one credential's failures without logging the credential.
 pub fn token_digest(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::encode(&Sha256::digest(token.as_bytes()))
 }
 
 fn is_jws_shaped(s: &str) -> bool {

@@ -53,11 +53,7 @@ pub fn protocol_hash(spec: &ProtocolSpec) -> String {
     let mut hasher = Sha256::new();
     hasher.update(DOMAIN);
     hasher.update(protocol_hash_preimage(spec).as_bytes());
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::encode(&hasher.finalize())
 }
 
 fn fields(schema: &Schema) -> Value {

@@ -47,6 +47,9 @@ pub(crate) struct ServerInner {
     pub serve_start: Vec<Arc<ServeStartHook>>,
     /// The transport the serve-start hooks last succeeded for.
     pub started: std::sync::Mutex<Option<TransportKind>>,
+    /// `started` as `kind as u8 + 1` (0: not yet), so a started server checks one atomic
+    /// per request instead of taking the lock.
+    pub started_fast: std::sync::atomic::AtomicU8,
     /// External storage: large answers go out as pointers, pointer inputs are resolved.
     pub external: Option<Arc<dyn ExternalLocation>>,
 }
@@ -57,7 +60,9 @@ impl ServerInner {
     /// # Errors
     /// The first hook that failed; the next call runs them again.
     pub(crate) fn notify_serve_start(&self, kind: TransportKind) -> Result<()> {
-        if self.serve_start.is_empty() {
+        use std::sync::atomic::Ordering;
+        let code = kind as u8 + 1;
+        if self.serve_start.is_empty() || self.started_fast.load(Ordering::Acquire) == code {
             return Ok(());
         }
         let mut started = self.started.lock().unwrap_or_else(|e| e.into_inner());
@@ -71,6 +76,7 @@ impl ServerInner {
             }
         }
         *started = Some(kind);
+        self.started_fast.store(code, Ordering::Release);
         Ok(())
     }
 }
@@ -341,6 +347,7 @@ impl ServerBuilder {
                 external: self.external,
                 serve_start: self.serve_start,
                 started: std::sync::Mutex::new(None),
+                started_fast: std::sync::atomic::AtomicU8::new(0),
             }),
         })
     }

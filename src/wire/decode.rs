@@ -193,7 +193,7 @@ pub fn read_message<R: Read + ?Sized>(
         if legacy < 0 || usize::try_from(legacy).is_ok_and(|l| l > limits.max_metadata) {
             return Err(Error::protocol(format!(
                 "not an Arrow IPC stream (bad continuation marker {})",
-                hex(&word)
+                crate::hex::encode(&word)
             )));
         }
         legacy
@@ -230,10 +230,6 @@ pub fn read_message<R: Read + ?Sized>(
         .map_err(|_| Error::protocol("IPC body too large for this platform"))?;
     let body = read_body(r, body_len)?;
     Ok(Some(RawMessage { meta, body }))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads `Message.bodyLength` from an unverified flatbuffer with every offset checked:

@@ -2,16 +2,15 @@
 
 use std::sync::Arc;
 
+use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
-use arrow_array::types::Float64Type;
-use arrow_array::{Float64Array, RecordBatch};
 use vgi_rpc::client::{CallOptions, Client, ConnectOptions};
 use vgi_rpc::external::{ExternalConfig, UrlPolicy};
 use vgi_rpc::transport::Address;
 use vgi_rpc::wire::Metadata;
 use vgi_rpc_conformance::fake_storage::{FakeStorage, StorageHandle};
 
-use crate::{bounded, primary, reference_worker, venv};
+use crate::{bounded, float_values, floats, primary, reference_worker, scale_stream, venv};
 
 /// A client with storage of its own sends large exchange inputs as pointers; both our
 /// worker and the reference resolve them (with the input's metadata).
@@ -23,28 +22,10 @@ fn exchange_inputs_through_storage(address: Address, storage: StorageHandle) {
     let options = ConnectOptions::default().with_external(Arc::new(config));
     let mut client = Client::connect_with(&address, options).unwrap();
     let before = storage.object_count().unwrap();
-    let params =
-        RecordBatch::try_from_iter([("factor", Arc::new(Float64Array::from(vec![2.0])) as _)])
-            .unwrap();
-    let mut stream = client
-        .open_stream(
-            &primary(),
-            "exchange_scale",
-            &params,
-            &CallOptions::default(),
-        )
-        .unwrap();
-    let input =
-        RecordBatch::try_from_iter([("value", Arc::new(Float64Array::from(vec![1.0, 2.5])) as _)])
-            .unwrap();
+    let mut stream = scale_stream(&mut client, 2.0);
+    let input = floats("value", vec![1.0, 2.5]);
     let out = stream.exchange(&input).unwrap();
-    assert_eq!(
-        out.column(0)
-            .as_primitive::<Float64Type>()
-            .values()
-            .to_vec(),
-        [2.0, 5.0]
-    );
+    assert_eq!(float_values(&out), [2.0, 5.0]);
     stream.close().unwrap();
     let mut stream = client
         .open_stream(

@@ -18,8 +18,9 @@ use std::sync::{Arc, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use arrow_array::cast::AsArray;
-use arrow_array::{BooleanArray, Int64Array, RecordBatch, StringArray};
-use vgi_rpc::client::{CallOptions, Client, ConnectOptions, Target};
+use arrow_array::types::Float64Type;
+use arrow_array::{BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use vgi_rpc::client::{CallOptions, Client, ClientStream, ConnectOptions, Target};
 use vgi_rpc::external::{ExternalConfig, UrlPolicy};
 use vgi_rpc::transport::Address;
 use vgi_rpc::wire::Metadata;
@@ -69,6 +70,32 @@ pub(crate) fn reference_worker(storage: StorageHandle) -> Address {
 
 pub(crate) fn primary() -> Target {
     Target::new("ConformanceService", Some("2.0.0"))
+}
+
+/// A one-column float64 batch.
+pub(crate) fn floats(name: &str, values: Vec<f64>) -> RecordBatch {
+    RecordBatch::try_from_iter([(name, Arc::new(Float64Array::from(values)) as _)]).unwrap()
+}
+
+/// The first column of `batch` as float64 values.
+pub(crate) fn float_values(batch: &RecordBatch) -> Vec<f64> {
+    batch
+        .column(0)
+        .as_primitive::<Float64Type>()
+        .values()
+        .to_vec()
+}
+
+/// `exchange_scale(factor)` opened on `client`.
+pub(crate) fn scale_stream(client: &mut Client, factor: f64) -> ClientStream<'_> {
+    client
+        .open_stream(
+            &primary(),
+            "exchange_scale",
+            &floats("factor", vec![factor]),
+            &CallOptions::default(),
+        )
+        .unwrap()
 }
 
 pub(crate) fn count(n: i64) -> RecordBatch {

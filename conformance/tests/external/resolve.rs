@@ -4,8 +4,8 @@
 use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type};
-use arrow_array::{Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::types::Int64Type;
+use arrow_array::{Int64Array, RecordBatch, StringArray};
 use vgi_rpc::Error;
 use vgi_rpc::client::{CallOptions, Client};
 use vgi_rpc::transport::Address;
@@ -14,7 +14,8 @@ use vgi_rpc_conformance::fake_storage::{FakeStorage, StorageHandle};
 use vgi_rpc_conformance::matrix;
 
 use crate::{
-    bounded, call_with, count, echo_string, primary, published, reference_worker, resolving, venv,
+    bounded, call_with, count, echo_string, float_values, floats, primary, published,
+    reference_worker, resolving, scale_stream, venv,
 };
 
 /// Everything the shared suite's byte-stream group checks, from our client's side,
@@ -124,29 +125,10 @@ fn round_trips(address: Address, storage: StorageHandle) {
 
     // Exchange turns, each resolving its own payload.
     {
-        let params =
-            RecordBatch::try_from_iter([("factor", Arc::new(Float64Array::from(vec![3.0])) as _)])
-                .unwrap();
-        let mut stream = client
-            .open_stream(
-                &primary(),
-                "exchange_scale",
-                &params,
-                &CallOptions::default(),
-            )
-            .unwrap();
+        let mut stream = scale_stream(&mut client, 3.0);
         for (input, want) in [(vec![1.0, 2.0], vec![3.0, 6.0]), (vec![4.0], vec![12.0])] {
-            let batch =
-                RecordBatch::try_from_iter([("value", Arc::new(Float64Array::from(input)) as _)])
-                    .unwrap();
-            let out = stream.exchange(&batch).unwrap();
-            assert_eq!(
-                out.column(0)
-                    .as_primitive::<Float64Type>()
-                    .values()
-                    .to_vec(),
-                want
-            );
+            let out = stream.exchange(&floats("value", input)).unwrap();
+            assert_eq!(float_values(&out), want);
         }
         stream.close().unwrap();
     }

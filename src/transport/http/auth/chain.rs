@@ -39,8 +39,9 @@ impl Authenticate for Chain {
         &self,
         request: &AuthRequest<'_>,
     ) -> std::result::Result<AuthContext, AuthError> {
-        let mut reasons = Vec::with_capacity(self.members.len());
-        let mut details = Vec::with_capacity(self.members.len());
+        // Allocated only once a member rejects: the accepting path stays allocation-free.
+        let mut reasons = Vec::new();
+        let mut details = Vec::new();
         for member in &self.members {
             match member.authenticate(request) {
                 Err(AuthError::Rejected { reason, detail }) => {

@@ -43,7 +43,7 @@ pub struct Jwt {
 }
 
 enum KeySource {
-    Static(Vec<Key>),
+    Static(Arc<Vec<Key>>),
     Remote(Remote),
 }
 
@@ -92,7 +92,11 @@ impl Jwt {
         keys: &JwkSet,
     ) -> Result<Self> {
         let keys = keys.keys.iter().map(key_of).collect::<Result<Vec<_>>>()?;
-        Ok(Jwt::new(issuer, audience, KeySource::Static(keys)))
+        Ok(Jwt::new(
+            issuer,
+            audience,
+            KeySource::Static(Arc::new(keys)),
+        ))
     }
 
     /// Tokens signed with the HMAC `secret` (HS256/384/512 only).
@@ -110,7 +114,11 @@ impl Jwt {
                 .map_err(|e| Error::Config(format!("JWT secret: {e}")))?,
             algorithms: vec![Algorithm::HS256, Algorithm::HS384, Algorithm::HS512],
         };
-        Ok(Jwt::new(issuer, audience, KeySource::Static(vec![key])))
+        Ok(Jwt::new(
+            issuer,
+            audience,
+            KeySource::Static(Arc::new(vec![key])),
+        ))
     }
 
     fn new(issuer: impl Into<String>, audience: impl Into<String>, keys: KeySource) -> Self {
@@ -171,7 +179,7 @@ impl Jwt {
 
     fn keys(&self, refresh: bool) -> std::result::Result<Arc<Vec<Key>>, AuthError> {
         let remote = match &self.keys {
-            KeySource::Static(keys) => return Ok(Arc::new(keys.clone())),
+            KeySource::Static(keys) => return Ok(Arc::clone(keys)),
             KeySource::Remote(remote) => remote,
         };
         let mut cache = remote.cache.lock().unwrap_or_else(|e| e.into_inner());

@@ -76,7 +76,7 @@ impl ProxyProof {
                     "proxy proof: kid {kid:?} must match [A-Za-z0-9_-]{{1,64}}"
                 )));
             }
-            let secret = parse_hex32(hex).ok_or_else(|| {
+            let secret = crate::hex::decode_array::<32>(hex).ok_or_else(|| {
                 Error::Config(format!(
                     "proxy proof: the secret of {kid:?} is not 64 hex digits"
                 ))
@@ -308,17 +308,6 @@ fn origin_charset(origin: &str) -> bool {
         && origin
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._:/-".contains(&b))
-}
-
-fn parse_hex32(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
 }
 
 fn unix_now() -> u64 {

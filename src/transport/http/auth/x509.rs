@@ -10,6 +10,8 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
+
+use crate::hex::encode as hex;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::x509::X509Name;
@@ -151,10 +153,6 @@ impl ClientCertificate {
         }
         claims
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `format(serial, "x")`: big-endian hex, no leading zeros, `0` for zero.

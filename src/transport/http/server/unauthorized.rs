@@ -83,11 +83,6 @@ async fn run(
         auth.authenticate(&request)
     })
     .await;
-    let wants_html = parts
-        .headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"));
     match answer {
         Ok(Ok(ctx)) => Ok(ctx),
         Ok(Err(AuthError::Unavailable(e))) => {
@@ -96,6 +91,11 @@ async fn run(
         }
         Ok(Err(AuthError::Rejected { reason, detail } | AuthError::Denied { reason, detail })) => {
             tracing::warn!(remote = ?remote, %reason, %detail, "authentication rejected");
+            let wants_html = parts
+                .headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/html"));
             Err(unauthorized(refusals, reason, wants_html))
         }
         Err(panicked) => {

@@ -21,13 +21,14 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod http;
+
 use anyhow::Context as _;
+use http::{HttpFlags, serve_http};
 use vgi_rpc::transport::{
     Listener, ServeOptions, Shutdown, TcpSocketListener, UnixSocketListener, serve_listener,
 };
-use vgi_rpc_conformance::identity::{
-    IdentityMode, PrincipalHeader, RejectAll, WhoamiImpl, WhoamiServer,
-};
+use vgi_rpc_conformance::identity::{IdentityMode, WhoamiImpl, WhoamiServer};
 
 const USAGE: &str = "\
 usage: vgi-rpc-conformance-worker [-h] [--pipe | --http [PORT] | --unix PATH | --tcp [HOST:]PORT]
@@ -122,28 +123,6 @@ struct Options {
     identity: IdentityMode,
     fail_serve_start_once: bool,
     http: HttpFlags,
-}
-
-/// The HTTP-only flags.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct HttpFlags {
-    host: Option<String>,
-    port: Option<u16>,
-    prefix: String,
-    max_request_bytes: Option<u64>,
-    max_response_bytes: Option<u64>,
-    no_compression: bool,
-    token_key: Option<[u8; 32]>,
-    cors_origins: Vec<String>,
-    reject_all_auth: bool,
-    tls_cert: Option<PathBuf>,
-    tls_key: Option<PathBuf>,
-    tls_client_ca: Option<PathBuf>,
-    proof_mode: Option<String>,
-    proof_origin_id: String,
-    proof_secrets: String,
-    proof_skew: Option<u64>,
-    proof_no_replay_cache: bool,
 }
 
 impl Default for Options {
@@ -493,92 +472,6 @@ fn serve(options: &Options) -> anyhow::Result<()> {
     }
 }
 
-/// Binds, announces `PORT:<n>` (after the bind, so a reader can connect at once) and
-/// serves HTTP until SIGTERM/SIGINT.
-fn serve_http(
-    server: &vgi_rpc::Server,
-    flags: &HttpFlags,
-    identity: IdentityMode,
-    port: Option<u16>,
-) -> anyhow::Result<()> {
-    use vgi_rpc::transport::http::HttpOptions;
-    let host = flags.host.as_deref().unwrap_or("127.0.0.1");
-    let port = flags.port.or(port).unwrap_or(0);
-    let listener = std::net::TcpListener::bind((host, port))
-        .with_context(|| format!("binding {host}:{port}"))?;
-    let mut options = HttpOptions::default()
-        .prefix(&flags.prefix)
-        .compression(!flags.no_compression);
-    if let Some(limit) = flags.max_request_bytes {
-        options = options.max_request_bytes(limit);
-    }
-    if let Some(limit) = flags.max_response_bytes {
-        options = options.max_response_bytes(limit)?;
-    }
-    if let Some(key) = flags.token_key {
-        options = options.token_key(key);
-    }
-    for origin in &flags.cors_origins {
-        options = options.cors_origin(origin.clone());
-    }
-    if let Some(mode) = &flags.proof_mode {
-        use vgi_rpc::transport::http::auth::{ProofMode, ProxyProof};
-        let mode = if mode == "allow" {
-            ProofMode::Allow
-        } else {
-            ProofMode::Require
-        };
-        let origin = if flags.proof_origin_id.is_empty() {
-            "conformance-origin"
-        } else {
-            &flags.proof_origin_id
-        };
-        let mut proof = ProxyProof::new(mode, origin, &flags.proof_secrets)?.skew(
-            std::time::Duration::from_secs(flags.proof_skew.unwrap_or(30)),
-        );
-        if flags.proof_no_replay_cache {
-            proof = proof.replay_cache(None);
-        }
-        options = options.proxy_proof(proof);
-    }
-    if flags.reject_all_auth {
-        options = options.authenticate(RejectAll);
-    } else if flags.tls_client_ca.is_some() {
-        options = options.authenticate(vgi_rpc::transport::http::auth::Mtls::new());
-    } else if identity != IdentityMode::Off {
-        options = options.authenticate(PrincipalHeader);
-    }
-    let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "PORT:{}", listener.local_addr()?.port())?;
-    stdout.flush()?;
-    drop(stdout);
-    match tls_config(flags)? {
-        Some(tls) => {
-            vgi_rpc::transport::http::serve_tls(server, &options, listener, &tls, &shutdown)
-                .context("serving HTTPS")
-        }
-        None => vgi_rpc::transport::http::serve(server, &options, listener, &shutdown)
-            .context("serving HTTP"),
-    }
-}
-
-/// The TLS configuration of `--tls-cert`, `--tls-key` and `--tls-client-ca`, if any.
-fn tls_config(flags: &HttpFlags) -> anyhow::Result<Option<vgi_rpc::transport::http::TlsConfig>> {
-    let (Some(cert), Some(key)) = (&flags.tls_cert, &flags.tls_key) else {
-        return Ok(None);
-    };
-    let mut tls = vgi_rpc::transport::http::TlsConfig::from_pem_files(cert, key)
-        .with_context(|| format!("loading {} and {}", cert.display(), key.display()))?;
-    if let Some(ca) = &flags.tls_client_ca {
-        let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
-        tls = tls
-            .with_client_ca_pem(&pem)
-            .with_context(|| format!("loading {}", ca.display()))?;
-    }
-    Ok(Some(tls))
-}
-
 /// Announces the bound address on stdout (the runner waits for this line), then serves
 /// until SIGTERM/SIGINT.
 fn serve_socket<L: Listener>(
@@ -616,94 +509,4 @@ fn main() -> ExitCode {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(args: &[&str]) -> Result<Command, String> {
-        parse_args(args.iter().map(OsString::from))
-    }
-
-    fn serve_options(args: &[&str]) -> Result<Options, String> {
-        match parse(args)? {
-            Command::Serve(options) => Ok(*options),
-            Command::Help => Err("unexpected help".to_owned()),
-        }
-    }
-
-    #[test]
-    fn defaults_to_pipe() -> Result<(), String> {
-        assert_eq!(serve_options(&[])?, Options::default());
-        assert_eq!(
-            serve_options(&["--pipe", "--describe"])?.transport,
-            Transport::Pipe
-        );
-        Ok(())
-    }
-
-    #[test]
-    fn parses_transports() -> Result<(), String> {
-        assert_eq!(serve_options(&["--http"])?.transport, Transport::Http(None));
-        assert_eq!(
-            serve_options(&["--http", "8080"])?.transport,
-            Transport::Http(Some(8080))
-        );
-        assert_eq!(
-            serve_options(&["--http", "--describe"])?.transport,
-            Transport::Http(None)
-        );
-        assert_eq!(
-            serve_options(&["--unix=/tmp/s.sock"])?.transport,
-            Transport::Unix(PathBuf::from("/tmp/s.sock"))
-        );
-        let tcp = |host: &str, port| Transport::Tcp {
-            host: host.to_owned(),
-            port,
-        };
-        assert_eq!(
-            serve_options(&["--tcp", "9000"])?.transport,
-            tcp("127.0.0.1", 9000)
-        );
-        assert_eq!(
-            serve_options(&["--tcp", ":0"])?.transport,
-            tcp("127.0.0.1", 0)
-        );
-        assert_eq!(
-            serve_options(&["--tcp", "0.0.0.0:1"])?.transport,
-            tcp("0.0.0.0", 1)
-        );
-        Ok(())
-    }
-
-    #[test]
-    fn parses_options() -> Result<(), String> {
-        let o = serve_options(&[
-            "--tcp",
-            "1",
-            "--threaded",
-            "--max-connections",
-            "4",
-            "--access-log",
-            "/tmp/a.log",
-            "--access-log-debug",
-            "--externalize-threshold=1",
-        ])?;
-        assert!(o.threaded && o.access_log_debug);
-        assert_eq!(o.max_connections, Some(4));
-        assert_eq!(o.access_log, Some(PathBuf::from("/tmp/a.log")));
-        assert_eq!(o.externalize_threshold, 1);
-        Ok(())
-    }
-
-    #[test]
-    fn rejects_bad_command_lines() {
-        assert!(parse(&["--bogus"]).is_err());
-        assert!(parse(&["--unix"]).is_err());
-        assert!(parse(&["--unix", "a", "--tcp", "1"]).is_err());
-        assert!(parse(&["--pipe", "--http"]).is_err());
-        assert!(parse(&["--threaded"]).is_err());
-        assert!(parse(&["--tcp", "1", "--max-connections", "2"]).is_err());
-        assert!(parse(&["--externalize-threshold", "-1"]).is_err());
-        assert!(parse(&["--http", "notaport"]).is_err());
-        assert_eq!(parse(&["-h"]), Ok(Command::Help));
-    }
-}
+mod tests;

@@ -1,0 +1,35 @@
+//! Lowercase hex, the one encoder the crate uses for digests, key ids and diagnostics.
+
+/// `bytes` as lowercase hex digits.
+pub(crate) fn encode(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+/// Exactly `2 * N` hex digits (either case) as `N` bytes; `None` otherwise.
+pub(crate) fn decode_array<const N: usize>(text: &str) -> Option<[u8; N]> {
+    if text.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn round_trip() {
+        assert_eq!(super::encode(&[0x00, 0x9c, 0xff]), "009cff");
+        assert_eq!(super::decode_array::<3>("009CfF"), Some([0x00, 0x9c, 0xff]));
+        assert_eq!(super::decode_array::<2>("009cff"), None);
+        assert_eq!(super::decode_array::<1>("+1"), None);
+    }
+}
