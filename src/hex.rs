@@ -13,7 +13,8 @@ pub(crate) fn encode(bytes: &[u8]) -> String {
 
 /// Exactly `2 * N` hex digits (either case) as `N` bytes; `None` otherwise.
 pub(crate) fn decode_array<const N: usize>(text: &str) -> Option<[u8; N]> {
-    if text.len() != 2 * N {
+    // `from_str_radix` alone would take a leading `+`.
+    if text.len() != 2 * N || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let mut out = [0u8; N];
