@@ -308,20 +308,32 @@ async fn read_body(
     mut held: Option<&mut Reservation>,
 ) -> Result<Vec<u8>, BodyFault> {
     let mut bytes = Vec::new();
+    let mut total = 0u64;
+    let mut over_budget = false;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| BodyFault::Broken(e.to_string()))?;
         if let Ok(data) = frame.into_data() {
-            let total = (bytes.len() + data.len()) as u64;
+            total += data.len() as u64;
             if total > cap {
                 return Err(BodyFault::TooLarge(total));
+            }
+            if over_budget {
+                continue;
             }
             if let Some(held) = held.as_deref_mut()
                 && !held.grow_to(total)
             {
-                return Err(BodyFault::OverBudget);
+                // Read the rest and throw it away (the body cap and timeout still
+                // bound it), so the client is not cut off mid-upload and reads the 503.
+                over_budget = true;
+                bytes = Vec::new();
+                continue;
             }
             bytes.extend_from_slice(&data);
         }
+    }
+    if over_budget {
+        return Err(BodyFault::OverBudget);
     }
     Ok(bytes)
 }
