@@ -1,13 +1,14 @@
-//! Fetching what a pointer names: HEAD, then GET, every hop checked against the URL
-//! policy, every byte counted against the caps, the body decoded by its
-//! `Content-Encoding`, transient failures retried a bounded number of times.
+//! Fetching what a pointer names: a probe, then one GET or parallel range GETs
+//! (`range.rs`), every hop checked against the URL policy, every byte counted against
+//! the caps, the body decoded by its `Content-Encoding`, transient failures retried a
+//! bounded number of times.
 //!
-//! The HEAD learns the object's size before anything is downloaded, so an oversized
-//! object is refused without reading it; a store that refuses HEAD (method-bound signed
-//! URLs answer 403; others 405 or 501) is simply fetched. The GET's body is read through
-//! a cap either way: `Content-Length` is the server's claim, not a bound. Decompression
-//! has its own cap, so a small object cannot expand into an unbounded allocation.
-//! Redirects are followed by hand so the policy sees each target.
+//! The probe learns the object's size before anything is downloaded, so an oversized
+//! object is refused without reading it; a store that refuses the probe (method-bound
+//! signed URLs answer 403; others 405 or 501) is simply fetched. A single GET's body is
+//! read through a cap either way: `Content-Length` is the server's claim, not a bound.
+//! Decompression has its own cap, so a small object cannot expand into an unbounded
+//! allocation. Redirects are followed by hand so the policy sees each target.
 
 use std::io::Read;
 use std::thread;
@@ -17,6 +18,7 @@ use reqwest::blocking::{Client, Response};
 use reqwest::{Method, StatusCode, Url, header};
 
 use super::policy::UrlPolicy;
+use super::range;
 use crate::wire::external::redact_url;
 use crate::{Error, ExternalFailure, Result};
 
@@ -37,6 +39,13 @@ pub struct FetchOptions {
     pub retry_delay: Duration,
     /// Bound on one attempt (connect, HEAD, GET and body). Default 60 s.
     pub timeout: Duration,
+    /// Objects from this size are fetched as parallel range GETs (when the server takes
+    /// ranges). Default 64 MiB, the reference's.
+    pub parallel_threshold_bytes: u64,
+    /// The size of one range. Default 8 MiB.
+    pub chunk_size_bytes: u64,
+    /// Ranges in flight at once. Default 8.
+    pub max_parallel_requests: usize,
 }
 
 impl Default for FetchOptions {
@@ -48,6 +57,9 @@ impl Default for FetchOptions {
             attempts: 3,
             retry_delay: Duration::from_millis(500),
             timeout: Duration::from_secs(60),
+            parallel_threshold_bytes: 64 << 20,
+            chunk_size_bytes: 8 << 20,
+            max_parallel_requests: 8,
         }
     }
 }
@@ -86,6 +98,16 @@ impl FetchOptions {
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Sets the parallel path: objects from `threshold` bytes are fetched in ranges of
+    /// `chunk` bytes, `parallelism` at a time (`u64::MAX` as threshold: never).
+    #[must_use]
+    pub fn with_parallel(mut self, threshold: u64, chunk: u64, parallelism: usize) -> Self {
+        self.parallel_threshold_bytes = threshold;
+        self.chunk_size_bytes = chunk.max(1);
+        self.max_parallel_requests = parallelism.max(1);
         self
     }
 
@@ -129,7 +151,7 @@ pub(crate) fn fetch(
     }
 }
 
-fn fetch_error(url: &str, what: impl std::fmt::Display) -> Error {
+pub(super) fn fetch_error(url: &str, what: impl std::fmt::Display) -> Error {
     Error::external(
         ExternalFailure::Fetch,
         format!("{what} ({})", redact_url(url)),
@@ -142,8 +164,8 @@ fn fetch_once(
     options: &FetchOptions,
     url: &str,
 ) -> Result<Vec<u8>> {
-    let (length, probe_encoding) = head(client, policy, options, url)?;
-    if let Some(length) = length
+    let probe = range::probe(client, policy, options, url)?;
+    if let Some(length) = probe.length
         && length > options.max_fetch_bytes
     {
         return Err(too_large(
@@ -154,14 +176,23 @@ fn fetch_once(
             ),
         ));
     }
-    let response = request(client, policy, options, Method::GET, url)?;
+    if let Some(length) = probe.parallel(options) {
+        let body = range::fetch_parallel(client, policy, options, url, length)?;
+        return decode(
+            body,
+            probe.encoding.as_deref(),
+            options.max_decoded_bytes(),
+            url,
+        );
+    }
+    let response = request(client, policy, options, Method::GET, url, None)?;
     if !response.status().is_success() {
         return Err(fetch_error(
             url,
             format!("GET answered {}", response.status()),
         ));
     }
-    let encoding = content_encoding(&response).or(probe_encoding);
+    let encoding = content_encoding(&response).or(probe.encoding);
     let cap = options.max_fetch_bytes;
     let mut body = Vec::new();
     response
@@ -187,53 +218,29 @@ fn too_large(url: &str, what: String) -> Error {
     )
 }
 
-/// The HEAD probe: the object's size and encoding, or nothing when the store does not
-/// answer HEAD for this URL.
-fn head(
-    client: &Client,
-    policy: &UrlPolicy,
-    options: &FetchOptions,
-    url: &str,
-) -> Result<(Option<u64>, Option<String>)> {
-    let response = request(client, policy, options, Method::HEAD, url)?;
-    let status = response.status();
-    if matches!(
-        status,
-        StatusCode::FORBIDDEN | StatusCode::METHOD_NOT_ALLOWED | StatusCode::NOT_IMPLEMENTED
-    ) {
-        return Ok((None, None));
-    }
-    if !status.is_success() {
-        return Err(fetch_error(url, format!("HEAD answered {status}")));
-    }
-    let length = response
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    Ok((length, content_encoding(&response)))
-}
-
 /// One request, following redirects by hand: the policy checks every target, and at
-/// most `options.max_redirects` are followed.
-fn request(
+/// most `options.max_redirects` are followed. `range`: an inclusive byte range to ask
+/// for.
+pub(super) fn request(
     client: &Client,
     policy: &UrlPolicy,
     options: &FetchOptions,
     method: Method,
     url: &str,
+    range: Option<(u64, u64)>,
 ) -> Result<Response> {
     let mut current: Url = policy.check(url)?;
     for hop in 0..=options.max_redirects {
-        let response = client
-            .request(method.clone(), current.clone())
-            .send()
-            .map_err(|e| {
-                fetch_error(
-                    current.as_str(),
-                    format!("{method} failed: {}", e.without_url()),
-                )
-            })?;
+        let mut builder = client.request(method.clone(), current.clone());
+        if let Some((start, end)) = range {
+            builder = builder.header(header::RANGE, format!("bytes={start}-{end}"));
+        }
+        let response = builder.send().map_err(|e| {
+            fetch_error(
+                current.as_str(),
+                format!("{method} failed: {}", e.without_url()),
+            )
+        })?;
         if !response.status().is_redirection() || response.status() == StatusCode::NOT_MODIFIED {
             return Ok(response);
         }
@@ -259,7 +266,7 @@ fn request(
     ))
 }
 
-fn content_encoding(response: &Response) -> Option<String> {
+pub(super) fn content_encoding(response: &Response) -> Option<String> {
     let value = response
         .headers()
         .get(header::CONTENT_ENCODING)?
