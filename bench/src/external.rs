@@ -10,8 +10,8 @@
 //! spawns) on the client core; the server's connection thread, the object-store upload
 //! runtime's first use, the local storage server and the moto process on the worker
 //! core. The server runs in this process on one end of a Unix socket pair, so both rows
-//! use the same server and client code; only where the batch travels differs. Each
-//! figure is the best of [`RUNS`].
+//! use the same server and client code; only where the batch travels differs. Quick
+//! figures are the best of [`RUNS`]; moto's take seconds each and run once.
 
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -32,7 +32,7 @@ use crate::placement::{Placement, pin_current_thread};
 
 /// Rows of the 256 MiB batch (16 bytes a row).
 const ROWS: i64 = 16 << 20;
-/// Runs per figure (best reported).
+/// Runs of the quick figures (best reported); the moto rows run once (seconds each).
 const RUNS: usize = 3;
 /// The bucket the rows use.
 const BUCKET: &str = "vgi-bench";
@@ -86,8 +86,8 @@ fn connect(
     ))
 }
 
-/// Best time of [`RUNS`] calls of `produce_large_batches(ROWS, 1)`, rows checked.
-fn produce(client: &mut Client) -> anyhow::Result<Duration> {
+/// Best time of `runs` calls of `produce_large_batches(ROWS, 1)`, rows checked.
+fn produce(client: &mut Client, runs: usize) -> anyhow::Result<Duration> {
     let params = RecordBatch::try_from_iter([
         (
             "rows_per_batch",
@@ -97,7 +97,7 @@ fn produce(client: &mut Client) -> anyhow::Result<Duration> {
     ])?;
     let target = Target::new("ConformanceService", Some("2.0.0"));
     let mut best = Duration::MAX;
-    for _ in 0..RUNS {
+    for _ in 0..runs {
         let start = Instant::now();
         let mut stream = client.open_stream(
             &target,
@@ -106,7 +106,7 @@ fn produce(client: &mut Client) -> anyhow::Result<Duration> {
             &CallOptions::default(),
         )?;
         let turn = stream.tick()?.context("no batch")?;
-        anyhow::ensure!(turn.batch.num_rows() == ROWS as usize, "short batch");
+        anyhow::ensure!(turn.num_rows() == ROWS as usize, "short batch");
         anyhow::ensure!(stream.tick()?.is_none(), "more than one batch");
         drop(stream);
         best = best.min(start.elapsed());
@@ -114,10 +114,10 @@ fn produce(client: &mut Client) -> anyhow::Result<Duration> {
     Ok(best)
 }
 
-/// Best time of [`RUNS`] fetches of `url` by `reader`, bytes compared with `len`.
-fn fetch(reader: &ExternalConfig, url: &str, len: usize) -> anyhow::Result<Duration> {
+/// Best time of `runs` fetches of `url` by `reader`, bytes compared with `len`.
+fn fetch(reader: &ExternalConfig, url: &str, len: usize, runs: usize) -> anyhow::Result<Duration> {
     let mut best = Duration::MAX;
-    for _ in 0..RUNS {
+    for _ in 0..runs {
         let start = Instant::now();
         let body = reader.fetch(url)?;
         best = best.min(start.elapsed());
@@ -130,16 +130,6 @@ fn gbps(bytes: usize, took: Duration) -> f64 {
     bytes as f64 / took.as_secs_f64() / 1e9
 }
 
-/// Pins every thread of process `pid` to `core`.
-fn pin_process(pid: u32, core: usize) -> anyhow::Result<()> {
-    let status = std::process::Command::new("taskset")
-        .args(["-a", "-p", "-c", &core.to_string(), &pid.to_string()])
-        .stdout(std::process::Stdio::null())
-        .status()?;
-    anyhow::ensure!(status.success(), "taskset failed for {pid}");
-    Ok(())
-}
-
 /// The rows for `placement`, as markdown. `venv`: the reference venv (moto lives there).
 ///
 /// # Errors
@@ -147,29 +137,35 @@ fn pin_process(pid: u32, core: usize) -> anyhow::Result<()> {
 pub fn measure(placement: &Placement, venv: &Path) -> anyhow::Result<String> {
     pin_current_thread(placement.client)?;
     let bytes = (ROWS as usize) * 16;
-    let server = S3Server::start(venv, &[BUCKET])?;
-    pin_process(server.pid(), placement.worker)?;
+    let server = S3Server::start_with(venv, &[BUCKET], &placement.worker_prefix())?;
 
     // Inline over the socket pair.
     let mut inline = connect(placement.worker, None, reader(false))?;
-    let inline_time = produce(&mut inline)?;
+    let inline_time = produce(&mut inline, RUNS)?;
     drop(inline);
 
-    // Externalized into S3 (upload by the server, signed URL, parallel fetch).
+    // Externalized into S3 (upload by the server, signed URL, then the reader's fetch:
+    // parallel ranges, or one GET).
     let storage = Arc::new(
         ExternalConfig::new()
             .with_storage(Arc::new(s3(&server)?))
             .with_threshold(1 << 20),
     );
-    let mut external = connect(placement.worker, Some(storage), reader(false))?;
-    let external_time = produce(&mut external)?;
+    let mut external = connect(placement.worker, Some(storage.clone()), reader(false))?;
+    let external_parallel = produce(&mut external, 1)?;
+    drop(external);
+    let mut external = connect(placement.worker, Some(storage), reader(true))?;
+    let external_single = produce(&mut external, 1)?;
     drop(external);
 
-    // The fetch paths on one stored object (the same stream shape, any 256 MiB).
+    // The pieces on one stored object (any 256 MiB): the upload, and the two fetch paths
+    // from moto and from the local server.
     let object = vec![0x5au8; bytes];
+    let started = Instant::now();
     let s3_url = s3(&server)?.put(object.clone(), None)?;
-    let s3_parallel = fetch(&reader(false), &s3_url, bytes)?;
-    let s3_single = fetch(&reader(true), &s3_url, bytes)?;
+    let upload = started.elapsed();
+    let s3_parallel = fetch(&reader(false), &s3_url, bytes, 1)?;
+    let s3_single = fetch(&reader(true), &s3_url, bytes, 1)?;
     let local_dir = std::env::temp_dir().join(format!("vgi-bench-local-{}", std::process::id()));
     let local = std::thread::scope(|scope| {
         scope
@@ -181,8 +177,8 @@ pub fn measure(placement: &Placement, venv: &Path) -> anyhow::Result<String> {
             .map_err(|_| anyhow::anyhow!("local storage start panicked"))?
     })?;
     let local_url = local.put(object, None)?;
-    let local_parallel = fetch(&reader(false), &local_url, bytes)?;
-    let local_single = fetch(&reader(true), &local_url, bytes)?;
+    let local_parallel = fetch(&reader(false), &local_url, bytes, RUNS)?;
+    let local_single = fetch(&reader(true), &local_url, bytes, RUNS)?;
     drop(local);
     let _ = std::fs::remove_dir_all(&local_dir);
 
@@ -195,22 +191,30 @@ pub fn measure(placement: &Placement, venv: &Path) -> anyhow::Result<String> {
         )
     };
     let mut out = String::from(
-        "| placement | 256 MiB producer result | time (best of 3) | GB/s |\n|---|---|---:|---:|\n",
+        "| placement | 256 MiB producer result | time | GB/s |\n|---|---|---:|---:|\n",
     );
-    out.push_str(&row("inline over unix", inline_time));
+    out.push_str(&row("inline over unix (best of 3)", inline_time));
     out.push_str(&row(
-        "externalized via S3 (moto): upload + parallel fetch",
-        external_time,
+        "externalized via S3 (moto), reader: parallel ranges 8 x 8 MiB",
+        external_parallel,
     ));
+    out.push_str(&row(
+        "externalized via S3 (moto), reader: single GET",
+        external_single,
+    ));
+    out.push_str(&row("upload only: object_store PUT to moto", upload));
     out.push_str(&row(
         "fetch only, moto: parallel ranges 8 x 8 MiB",
         s3_parallel,
     ));
     out.push_str(&row("fetch only, moto: single GET", s3_single));
     out.push_str(&row(
-        "fetch only, LocalStorage: parallel ranges 8 x 8 MiB",
+        "fetch only, LocalStorage: parallel ranges 8 x 8 MiB (best of 3)",
         local_parallel,
     ));
-    out.push_str(&row("fetch only, LocalStorage: single GET", local_single));
+    out.push_str(&row(
+        "fetch only, LocalStorage: single GET (best of 3)",
+        local_single,
+    ));
     Ok(out)
 }

@@ -38,6 +38,15 @@ impl S3Server {
     /// moto is not installed in the venv (run `scripts/python-venv.sh`), or the server
     /// did not announce its port.
     pub fn start(venv: &Path, buckets: &[&str]) -> io::Result<Self> {
+        Self::start_with(venv, buckets, &[])
+    }
+
+    /// As [`S3Server::start`], the interpreter run under `prefix` (e.g. `taskset -c 1`
+    /// to pin the server to a core).
+    ///
+    /// # Errors
+    /// As [`S3Server::start`].
+    pub fn start_with(venv: &Path, buckets: &[&str], prefix: &[String]) -> io::Result<Self> {
         static SERIAL: AtomicU64 = AtomicU64::new(0);
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/s3_server.py");
         let log = std::env::temp_dir().join(format!(
@@ -45,7 +54,14 @@ impl S3Server {
             std::process::id(),
             SERIAL.fetch_add(1, Ordering::Relaxed)
         ));
-        let mut child = Command::new(venv.join("bin/python"))
+        let python = venv.join("bin/python").display().to_string();
+        let argv: Vec<&str> = prefix
+            .iter()
+            .map(String::as_str)
+            .chain([python.as_str()])
+            .collect();
+        let mut child = Command::new(argv[0])
+            .args(&argv[1..])
             .arg(&script)
             .args(buckets)
             .stdin(Stdio::piped())
@@ -78,11 +94,6 @@ impl S3Server {
     /// The endpoint URL, `http://127.0.0.1:<port>`.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The server's process id (to pin it to a core).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// The environment a client of this server needs (credentials and region), for

@@ -158,18 +158,16 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Request>> {
 
 /// Answers one request; `false` when the connection must close.
 fn respond(out: &mut TcpStream, request: &Request, shared: &Shared) -> io::Result<bool> {
+    let head_only = request.method == "HEAD";
+    let status = |out: &mut TcpStream, code: &str, text: &str| status(out, code, text, head_only);
     if request.has_body {
         status(out, "400 Bad Request", "requests carry no body here")?;
         return Ok(false);
     }
-    let head_only = match request.method.as_str() {
-        "GET" => false,
-        "HEAD" => true,
-        _ => {
-            status(out, "405 Method Not Allowed", "GET or HEAD")?;
-            return Ok(true);
-        }
-    };
+    if !head_only && request.method != "GET" {
+        status(out, "405 Method Not Allowed", "GET or HEAD")?;
+        return Ok(true);
+    }
     let (path, query) = request
         .target
         .split_once('?')
@@ -245,11 +243,13 @@ fn respond(out: &mut TcpStream, request: &Request, shared: &Shared) -> io::Resul
     Ok(true)
 }
 
-fn status(out: &mut TcpStream, code: &str, text: &str) -> io::Result<()> {
+/// A short plain-text answer (its body left out for `HEAD`).
+fn status(out: &mut TcpStream, code: &str, text: &str, head_only: bool) -> io::Result<()> {
     write!(
         out,
-        "HTTP/1.1 {code}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{text}",
-        text.len()
+        "HTTP/1.1 {code}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{}",
+        text.len(),
+        if head_only { "" } else { text }
     )
 }
 
