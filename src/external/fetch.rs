@@ -12,111 +12,16 @@
 
 use std::io::Read;
 use std::thread;
-use std::time::Duration;
 
-use reqwest::blocking::{Client, Response};
-use reqwest::{Method, StatusCode, Url, header};
+use reqwest::Method;
+use reqwest::blocking::Client;
 
+use super::options::FetchOptions;
 use super::policy::UrlPolicy;
 use super::range;
+use super::request::{content_encoding, fetch_error, request};
 use crate::wire::external::redact_url;
 use crate::{Error, ExternalFailure, Result};
-
-/// Bounds on fetching a pointer's object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct FetchOptions {
-    /// The largest object, as stored (encoded), that is downloaded. Default 256 MiB.
-    pub max_fetch_bytes: u64,
-    /// The largest object once decoded; `None`: 16 times `max_fetch_bytes`.
-    pub max_decompressed_bytes: Option<u64>,
-    /// Redirects followed per request (each target checked by the URL policy).
-    /// Default 5.
-    pub max_redirects: usize,
-    /// Attempts in all for a fetch that failed in transit (1..=3). Default 3.
-    pub attempts: u32,
-    /// Pause between attempts. Default 500 ms.
-    pub retry_delay: Duration,
-    /// Bound on one attempt (connect, HEAD, GET and body). Default 60 s.
-    pub timeout: Duration,
-    /// Objects from this size are fetched as parallel range GETs (when the server takes
-    /// ranges). Default 64 MiB, the reference's.
-    pub parallel_threshold_bytes: u64,
-    /// The size of one range. Default 8 MiB.
-    pub chunk_size_bytes: u64,
-    /// Ranges in flight at once. Default 8.
-    pub max_parallel_requests: usize,
-}
-
-impl Default for FetchOptions {
-    fn default() -> Self {
-        FetchOptions {
-            max_fetch_bytes: 256 << 20,
-            max_decompressed_bytes: None,
-            max_redirects: 5,
-            attempts: 3,
-            retry_delay: Duration::from_millis(500),
-            timeout: Duration::from_secs(60),
-            parallel_threshold_bytes: 64 << 20,
-            chunk_size_bytes: 8 << 20,
-            max_parallel_requests: 8,
-        }
-    }
-}
-
-impl FetchOptions {
-    /// Sets [`FetchOptions::max_fetch_bytes`].
-    #[must_use]
-    pub fn with_max_fetch_bytes(mut self, bytes: u64) -> Self {
-        self.max_fetch_bytes = bytes;
-        self
-    }
-
-    /// Sets [`FetchOptions::max_decompressed_bytes`].
-    #[must_use]
-    pub fn with_max_decompressed_bytes(mut self, bytes: u64) -> Self {
-        self.max_decompressed_bytes = Some(bytes);
-        self
-    }
-
-    /// Sets [`FetchOptions::max_redirects`].
-    #[must_use]
-    pub fn with_max_redirects(mut self, redirects: usize) -> Self {
-        self.max_redirects = redirects;
-        self
-    }
-
-    /// Sets [`FetchOptions::attempts`] and [`FetchOptions::retry_delay`].
-    #[must_use]
-    pub fn with_retries(mut self, attempts: u32, delay: Duration) -> Self {
-        self.attempts = attempts;
-        self.retry_delay = delay;
-        self
-    }
-
-    /// Sets [`FetchOptions::timeout`].
-    #[must_use]
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Sets the parallel path: objects from `threshold` bytes are fetched in ranges of
-    /// `chunk` bytes, `parallelism` at a time (`u64::MAX` as threshold: never).
-    #[must_use]
-    pub fn with_parallel(mut self, threshold: u64, chunk: u64, parallelism: usize) -> Self {
-        self.parallel_threshold_bytes = threshold;
-        self.chunk_size_bytes = chunk.max(1);
-        self.max_parallel_requests = parallelism.max(1);
-        self
-    }
-
-    /// The decoded-size cap in effect.
-    pub fn max_decoded_bytes(&self) -> u64 {
-        self.max_decompressed_bytes
-            .unwrap_or_else(|| self.max_fetch_bytes.saturating_mul(16))
-    }
-}
 
 /// Fetches `url` under `policy` and `options`, retrying fetch failures (not policy,
 /// size or integrity failures) up to `options.attempts` times in all.
@@ -149,13 +54,6 @@ pub(crate) fn fetch(
             other => return other,
         }
     }
-}
-
-pub(super) fn fetch_error(url: &str, what: impl std::fmt::Display) -> Error {
-    Error::external(
-        ExternalFailure::Fetch,
-        format!("{what} ({})", redact_url(url)),
-    )
 }
 
 fn fetch_once(
@@ -216,64 +114,6 @@ fn too_large(url: &str, what: String) -> Error {
             redact_url(url)
         ),
     )
-}
-
-/// One request, following redirects by hand: the policy checks every target, and at
-/// most `options.max_redirects` are followed. `range`: an inclusive byte range to ask
-/// for.
-pub(super) fn request(
-    client: &Client,
-    policy: &UrlPolicy,
-    options: &FetchOptions,
-    method: Method,
-    url: &str,
-    range: Option<(u64, u64)>,
-) -> Result<Response> {
-    let mut current: Url = policy.check(url)?;
-    for hop in 0..=options.max_redirects {
-        let mut builder = client.request(method.clone(), current.clone());
-        if let Some((start, end)) = range {
-            builder = builder.header(header::RANGE, format!("bytes={start}-{end}"));
-        }
-        let response = builder.send().map_err(|e| {
-            fetch_error(
-                current.as_str(),
-                format!("{method} failed: {}", e.without_url()),
-            )
-        })?;
-        if !response.status().is_redirection() || response.status() == StatusCode::NOT_MODIFIED {
-            return Ok(response);
-        }
-        if hop == options.max_redirects {
-            break;
-        }
-        let location = response
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| fetch_error(current.as_str(), "redirect without a Location header"))?;
-        let next = current
-            .join(location)
-            .map_err(|_| fetch_error(current.as_str(), "redirect target is not a URL"))?;
-        current = policy.check(next.as_str())?;
-    }
-    Err(fetch_error(
-        url,
-        format!(
-            "ExternalLocation redirect limit exceeded (max_redirects={})",
-            options.max_redirects
-        ),
-    ))
-}
-
-pub(super) fn content_encoding(response: &Response) -> Option<String> {
-    let value = response
-        .headers()
-        .get(header::CONTENT_ENCODING)?
-        .to_str()
-        .ok()?;
-    let codec = value.split(';').next()?.trim().to_ascii_lowercase();
-    (!codec.is_empty()).then_some(codec)
 }
 
 /// Decodes a body by its `Content-Encoding` (zstd, gzip; anything else as stored), with

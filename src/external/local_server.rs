@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::local::{EXPIRES, SIGNATURE, UrlKey, unix_now};
+use super::signed::{EXPIRES, SIGNATURE, UrlKey, unix_now};
 use super::store::random_bytes;
 
 /// A running server; stops accepting when dropped.

@@ -41,8 +41,12 @@ mod fetch;
 mod local;
 #[cfg(feature = "object-store")]
 mod local_server;
+mod options;
 mod policy;
 mod range;
+mod request;
+#[cfg(feature = "object-store")]
+mod signed;
 #[cfg(feature = "object-store")]
 mod store;
 
@@ -52,9 +56,9 @@ mod store;
 pub use ::object_store;
 pub use config::{Compression, ExternalConfig};
 pub use fake::FakeStorage;
-pub use fetch::FetchOptions;
 #[cfg(feature = "object-store")]
 pub use local::LocalStorage;
+pub use options::FetchOptions;
 pub use policy::UrlPolicy;
 #[cfg(feature = "object-store")]
 pub use store::ObjectStoreStorage;

@@ -22,8 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use reqwest::blocking::Client;
 use reqwest::{Method, StatusCode, Url, header};
 
-use super::fetch::{FetchOptions, content_encoding, fetch_error, request};
+use super::options::FetchOptions;
 use super::policy::UrlPolicy;
+use super::request::{content_encoding, fetch_error, request};
 use crate::Result;
 
 /// What a probe learned about an object (all `None`/`false` when nothing).
