@@ -6,6 +6,7 @@
 //! vgi-rpc-bench [--out DIR] [--no-python]      # summary (VGI_BENCH_PLACEMENT=same|split)
 //! vgi-rpc-bench worker [--pipe | --unix PATH | --tcp HOST:PORT] [--threaded] [--validation LEVEL]
 //! vgi-rpc-bench raw-server [--pipe | --unix PATH | --tcp HOST:PORT]
+//! vgi-rpc-bench external                        # 256 MiB inline vs via S3 (moto), fetch paths
 //! vgi-rpc-bench drive [--shm SIZE] [--validation full|standard|none] ADDRESS noop|produce|exchange N [BATCH_BYTES]
 //!                                                # a fixed load, for strace/perf
 //! ```
@@ -54,6 +55,7 @@ fn main() -> anyhow::Result<()> {
         Some("drive") => drive(&args[1..]),
         Some("http-bare-server") => vgi_rpc_bench::http::run_bare_server(),
         Some("http") => http_rows(&args[1..]),
+        Some("external") => external_rows(),
         _ => summary(&args),
     }
 }
@@ -122,6 +124,16 @@ fn http_rows(args: &[String]) -> anyhow::Result<()> {
             "{}",
             vgi_rpc_bench::http::measure(&exe, &placement, python)?
         );
+    }
+    Ok(())
+}
+
+/// `external`: the external-storage rows on each selected placement (markdown).
+fn external_rows() -> anyhow::Result<()> {
+    let venv = vgi_rpc_conformance::matrix::python_venv()
+        .context("the reference venv (with moto) is needed: run scripts/python-venv.sh")?;
+    for placement in vgi_rpc_bench::placement::selected() {
+        println!("{}", vgi_rpc_bench::external::measure(&placement, &venv)?);
     }
     Ok(())
 }

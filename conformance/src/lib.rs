@@ -36,6 +36,7 @@ pub mod producers;
 mod protocol_tests;
 mod published;
 mod pytext;
+pub mod s3_server;
 pub mod secondary;
 mod service;
 #[cfg(test)]

@@ -14,7 +14,8 @@ use arrow_schema::Schema;
 use reqwest::blocking::Client;
 
 use super::Storage;
-use super::fetch::{self, FetchOptions};
+use super::fetch;
+use super::options::FetchOptions;
 use super::policy::UrlPolicy;
 use crate::wire::ExternalLocation;
 use crate::{Error, ExternalFailure, Result};

@@ -9,10 +9,15 @@
 //! - [`Storage`]: where objects go. One method, `put`, returning a URL a reader can GET
 //!   (for object stores, a signed GET URL with a TTL), so an `object_store`-backed
 //!   implementation fits as well as [`FakeStorage`], the reference's HTTP test service.
+//! - [`ObjectStoreStorage`] (feature `object-store`): any `object_store` backend that
+//!   signs URLs — S3 and S3-API servers, GCS and Azure with `object-store-gcp` /
+//!   `object-store-azure` — answering signed GET URLs with a TTL; and [`LocalStorage`],
+//!   a directory served by a built-in loopback HTTP server, for examples and tests.
 //! - [`ExternalConfig`]: the [`ExternalLocation`](crate::wire::ExternalLocation) the
 //!   engines use: an optional storage and threshold for the writer (with optional
 //!   compression), and the reader's fetcher — a [`UrlPolicy`] checked on the first URL and
-//!   on every redirect, HEAD then GET, encoded and decoded byte caps, decompression by the
+//!   on every redirect, a HEAD (or a one-byte range GET for pre-signed URLs) then one GET,
+//!   or parallel range GETs for objects from 64 MiB, encoded and decoded byte caps, decompression by the
 //!   response's `Content-Encoding`, bounded retries, and error messages that never carry a
 //!   URL's query, userinfo or fragment (signed URLs carry credentials there).
 //!
@@ -32,12 +37,31 @@
 mod config;
 mod fake;
 mod fetch;
+#[cfg(feature = "object-store")]
+mod local;
+#[cfg(feature = "object-store")]
+mod local_server;
+mod options;
 mod policy;
+mod range;
+mod request;
+#[cfg(feature = "object-store")]
+mod signed;
+#[cfg(feature = "object-store")]
+mod store;
 
+/// The `object_store` crate this module builds on (feature `object-store`): build an
+/// `AmazonS3` (or, with their features, GCS or Azure) store with the same version.
+#[cfg(feature = "object-store")]
+pub use ::object_store;
 pub use config::{Compression, ExternalConfig};
 pub use fake::FakeStorage;
-pub use fetch::FetchOptions;
+#[cfg(feature = "object-store")]
+pub use local::LocalStorage;
+pub use options::FetchOptions;
 pub use policy::UrlPolicy;
+#[cfg(feature = "object-store")]
+pub use store::ObjectStoreStorage;
 
 use std::fmt;
 

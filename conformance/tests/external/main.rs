@@ -10,7 +10,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod inputs;
+mod local;
 mod resolve;
+mod s3;
 mod spoiled;
 
 use std::path::PathBuf;

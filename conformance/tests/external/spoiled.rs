@@ -47,7 +47,7 @@ impl Storage for Tampering {
 
 /// Our conformance service in this process, publishing `published_string` through
 /// `storage` (nothing else is externalized), and a client of it with `options`.
-fn in_process(storage: Arc<dyn Storage>, options: ConnectOptions) -> Client {
+pub(crate) fn in_process(storage: Arc<dyn Storage>, options: ConnectOptions) -> Client {
     let config = Arc::new(
         ExternalConfig::new()
             .with_storage(storage)

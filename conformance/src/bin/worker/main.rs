@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod http;
+mod storage;
 
 use anyhow::Context as _;
 use http::{HttpFlags, serve_http};
@@ -36,6 +37,8 @@ usage: vgi-rpc-conformance-worker [-h] [--pipe | --http [PORT] | --unix PATH | -
                                   [--describe] [--threaded] [--max-connections N]
                                   [--memory-budget BYTES] [--kind-probe] [--access-log PATH] [--access-log-debug]
                                   [--fake-storage URL] [--externalize-threshold N]
+                                  [--s3-bucket B [--s3-endpoint URL] [--s3-region R]
+                                   [--s3-prefix P] [--s3-presign-ttl SECS]]
                                   [--host H] [--port N] [--prefix P] [--max-request-bytes N]
                                   [--max-response-bytes N] [--no-compression] [--token-key HEX]
                                   [--cors-origin ORIGIN]
@@ -66,6 +69,12 @@ options:
   --fake-storage URL         base URL of a fake-storage backend: batches above the
                              threshold are uploaded there and sent as pointers
   --externalize-threshold N  bytes above which batches are externalized (default 4096)
+  --s3-bucket B              externalize into S3 bucket B (AWS_ACCESS_KEY_ID and
+                             AWS_SECRET_ACCESS_KEY from the environment)
+  --s3-endpoint URL          S3-API endpoint (an S3-compatible server; default AWS)
+  --s3-region R              region (default AWS_REGION, else us-east-1)
+  --s3-prefix P              key prefix of uploaded objects (default vgi-rpc/)
+  --s3-presign-ttl SECS      lifetime of the signed GET URLs (default 3600)
   --host H                   HTTP: address to bind (default 127.0.0.1)
   --port N                   HTTP: port to bind (same as --http N)
   --prefix P                 HTTP: path prefix of every route (default none)
@@ -126,6 +135,7 @@ struct Options {
     access_log: Option<PathBuf>,
     access_log_debug: bool,
     fake_storage: Option<String>,
+    s3: storage::S3Flags,
     externalize_threshold: u64,
     identity: IdentityMode,
     fail_serve_start_once: bool,
@@ -144,6 +154,7 @@ impl Default for Options {
             access_log: None,
             access_log_debug: false,
             fake_storage: None,
+            s3: storage::S3Flags::default(),
             externalize_threshold: 4096,
             identity: IdentityMode::Off,
             fail_serve_start_once: false,
@@ -390,6 +401,7 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
                 options.http.tls_client_ca = Some(value("--tls-client-ca")?.into());
                 None
             }
+            other if options.s3.take(other, &mut value)? => None,
             other => return Err(format!("unrecognized arguments: {other}")),
         };
         if let Some(transport) = transport {
@@ -412,6 +424,10 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
     }
     if options.max_connections.is_some() && !options.threaded {
         return Err("--max-connections requires --threaded".to_owned());
+    }
+    options.s3.validate()?;
+    if options.s3.enabled() && options.fake_storage.is_some() {
+        return Err("--s3-bucket is not allowed with --fake-storage".to_owned());
     }
     let http = &options.http;
     if http.tls_cert.is_some() != http.tls_key.is_some() {
@@ -438,10 +454,14 @@ fn external_config(url: &str, threshold: u64) -> vgi_rpc::external::ExternalConf
 }
 
 fn serve(options: &Options) -> anyhow::Result<()> {
-    let mut builder = match &options.fake_storage {
-        Some(url) => vgi_rpc_conformance::server_builder_with_external(std::sync::Arc::new(
-            external_config(url, options.externalize_threshold),
-        )),
+    let external = match &options.fake_storage {
+        Some(url) => Some(external_config(url, options.externalize_threshold)),
+        None => options.s3.config(options.externalize_threshold)?,
+    };
+    let mut builder = match external {
+        Some(config) => {
+            vgi_rpc_conformance::server_builder_with_external(std::sync::Arc::new(config))
+        }
         None => vgi_rpc_conformance::server_builder(),
     };
     if let Some(path) = &options.access_log {

@@ -89,3 +89,19 @@ fn rejects_bad_command_lines() {
     assert!(parse(&["--http", "notaport"]).is_err());
     assert_eq!(parse(&["-h"]), Ok(Command::Help));
 }
+
+#[test]
+fn s3_flags_need_a_bucket_and_exclude_fake_storage() -> Result<(), String> {
+    let options = serve_options(&[
+        "--s3-bucket",
+        "b",
+        "--s3-endpoint=http://127.0.0.1:9",
+        "--s3-presign-ttl",
+        "60",
+    ])?;
+    assert!(options.s3.enabled());
+    assert!(parse(&["--s3-endpoint", "http://127.0.0.1:9"]).is_err());
+    assert!(parse(&["--s3-bucket", "b", "--fake-storage", "http://x"]).is_err());
+    assert!(parse(&["--s3-bucket", "b", "--s3-presign-ttl", "soon"]).is_err());
+    Ok(())
+}
