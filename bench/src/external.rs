@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use arrow_array::{Int64Array, RecordBatch};
 use vgi_rpc::client::{CallOptions, Client, ConnectOptions, Link, Target};
+use vgi_rpc::wire::Limits;
 use vgi_rpc::external::object_store::aws::AmazonS3Builder;
 use vgi_rpc::external::{
     ExternalConfig, FetchOptions, LocalStorage, ObjectStoreStorage, Storage, UrlPolicy,
@@ -82,7 +83,11 @@ fn connect(
     let writer = ours.try_clone()?;
     Ok(Client::from_link(
         Link::new(ours, writer),
-        ConnectOptions::default().with_external(Arc::new(reader)),
+        // The inline row carries one 256 MiB batch: above the default per-message limit
+        // for an untrusted link, which this in-process pair is not.
+        ConnectOptions::default()
+            .with_external(Arc::new(reader))
+            .with_limits(Limits::default().with_max_untrusted_body(1 << 30)),
     ))
 }
 
