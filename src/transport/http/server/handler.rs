@@ -120,7 +120,31 @@ async fn dispatch(app: &Arc<App>, request: Request, request_id: &HeaderValue) ->
         }
     };
     let peer = Peer::new(TransportKind::Http, remote).with_auth(auth);
-    match target(parts.uri.path(), &app.options.prefix) {
+    let target = target(parts.uri.path(), &app.options.prefix);
+    let mut bound = None;
+    if let Some(sticky) = &app.sticky {
+        match &target {
+            Target::Health => {}
+            Target::Reserved(name) if name == super::sticky::SESSION_ROUTE => {
+                return sticky
+                    .route(&parts.method, &parts.headers, &peer.auth)
+                    .await;
+            }
+            _ => match sticky.resolve(&parts.headers, &peer.auth).await {
+                Ok(scope) => bound = Some(scope),
+                Err(lost) => {
+                    return super::sticky::lost_answer(
+                        app,
+                        peer,
+                        text(request_id),
+                        &lost,
+                        &parts.headers,
+                    );
+                }
+            },
+        }
+    }
+    match target {
         Target::Health => health(app, &parts.method),
         Target::NotFoundHtml => not_found_html(),
         Target::NotFoundJson => json_error(StatusCode::NOT_FOUND, "404 Not Found", None),
@@ -155,6 +179,7 @@ async fn dispatch(app: &Arc<App>, request: Request, request_id: &HeaderValue) ->
                         peer,
                         request_id: text(request_id),
                         received: 0,
+                        sticky: bound,
                     },
                 )
                 .await
@@ -245,13 +270,21 @@ async fn post(app: &Arc<App>, headers: &HeaderMap, body: Body, mut post: Post) -
     let answered = tokio::task::spawn_blocking(move || {
         let body = decode_body(encoding.trim(), bytes, cap as usize)?;
         post.body = body;
+        let bound = post.sticky.take();
+        let entered = bound.as_ref().map(super::sticky::Bound::enter);
         let answer = calls::answer(&worker, post);
+        drop(entered);
+        let session_headers = bound.map(super::sticky::Bound::finish);
         let (body, coding) = reply::encode_body(coding, answer.body);
-        Ok((answer.status, body, answer.failed, coding))
+        Ok((answer.status, body, answer.failed, coding, session_headers))
     })
     .await;
     match answered {
-        Ok(Ok((status, body, failed, coding))) => reply::arrow(status, body, failed, coding),
+        Ok(Ok((status, body, failed, coding, session_headers))) => {
+            let mut response = reply::arrow(status, body, failed, coding);
+            super::sticky::apply(&mut response, session_headers.unwrap_or_default());
+            response
+        }
         Ok(Err(DecodeError::Unsupported(message))) => json_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Unsupported Content-Encoding",
