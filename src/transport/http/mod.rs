@@ -24,6 +24,9 @@ pub mod server;
 mod token;
 mod zstd_ctx;
 
-pub use server::{AuthLayerState, HttpOptions, authenticate_layer, router, serve};
+pub use server::{
+    AuthLayerState, DrainHandle, HttpOptions, StickyOptions, authenticate_layer, router, serve,
+    serve_router,
+};
 #[cfg(feature = "tls")]
 pub use server::{TlsConfig, serve_tls};

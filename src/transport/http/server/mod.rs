@@ -344,7 +344,19 @@ pub fn serve(
     listener: std::net::TcpListener,
     shutdown: &Shutdown,
 ) -> Result<()> {
-    let app = router(server, options)?;
+    serve_router(router(server, options)?, listener, shutdown)
+}
+
+/// Serves `app` (a [`router`], possibly merged with routes of the application's own) on
+/// `listener` as [`serve`] does.
+///
+/// # Errors
+/// Fails when the runtime cannot start or the listener fails.
+pub fn serve_router(
+    app: axum::Router,
+    listener: std::net::TcpListener,
+    shutdown: &Shutdown,
+) -> Result<()> {
     let (runtime, stopped) = runtime_until(shutdown)?;
     listener.set_nonblocking(true)?;
     runtime.block_on(async move {

@@ -42,6 +42,14 @@ const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 /// A token longer than this is not one of ours (a 255-byte server id seals to ~430).
 const MAX_TOKEN_CHARS: usize = 1024;
+/// Decodes base64url as Python's `urlsafe_b64decode` after re-padding: padding optional,
+/// stray trailing bits ignored (what fails then is the seal, as in the reference).
+const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
 /// How often expired sessions are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
@@ -471,8 +479,8 @@ impl Sticky {
         if token.len() > MAX_TOKEN_CHARS {
             return Err(lost("malformed session token"));
         }
-        let raw = URL_SAFE_NO_PAD
-            .decode(token.trim_end_matches('='))
+        let raw = LENIENT
+            .decode(token)
             .map_err(|_| lost("malformed session token"))?;
         if raw.len() < 1 + NONCE_LEN + TAG_LEN || raw[0] != TOKEN_VERSION {
             return Err(lost("session token verification failed"));
@@ -561,7 +569,7 @@ pub(crate) fn lost_answer(
     headers: &HeaderMap,
 ) -> Response {
     let mut shot = crate::server::oneshot::OneShot::new(&app.server, peer, request_id);
-    let _ = shot.reject(error, "", "");
+    let _ = shot.reject_untraced(error);
     let (body, coding) = reply::encode_body(reply::coding_for(app, headers), shot.body.bytes);
     reply::arrow(200, body, true, coding)
 }
