@@ -113,7 +113,7 @@ impl CallContext {
         &self,
         value: T,
         ttl: Option<std::time::Duration>,
-    ) -> Result<(), crate::RpcError> {
+    ) -> crate::Result<()> {
         super::sticky::open_session(value, ttl)
     }
 
@@ -131,7 +131,7 @@ impl CallContext {
     ///
     /// # Errors
     /// A `RuntimeError` when the transport has no sticky sessions.
-    pub fn close_session(&self) -> Result<(), crate::RpcError> {
+    pub fn close_session(&self) -> crate::Result<()> {
         super::sticky::close_session()
     }
 

@@ -34,7 +34,7 @@ pub(crate) trait StickyScope: Send + Sync {
     /// The bound session's value and id (24 hex digits).
     fn current(&self) -> Option<(SessionValue, String)>;
     /// Registers `value` as a new session of this request's principal.
-    fn open(&self, value: SessionValue, ttl: Option<Duration>) -> Result<(), RpcError>;
+    fn open(&self, value: SessionValue, ttl: Option<Duration>) -> crate::Result<()>;
     /// Closes the bound session (idempotent); whether one was closed.
     fn close(&self) -> bool;
 }
@@ -92,9 +92,9 @@ pub fn session_id() -> Option<String> {
 /// A `RuntimeError` when the transport has no sticky sessions, when the client did not
 /// opt in (`VGI-Session-Accept: true`), or when the request already has a session; a
 /// `ServerDrainingError` while the worker drains.
-pub fn open_session<T: Any + Send + Sync>(value: T, ttl: Option<Duration>) -> Result<(), RpcError> {
+pub fn open_session<T: Any + Send + Sync>(value: T, ttl: Option<Duration>) -> crate::Result<()> {
     with_scope(|scope| match scope {
-        None => Err(RpcError::runtime_error(NOT_AVAILABLE)),
+        None => Err(RpcError::runtime_error(NOT_AVAILABLE).into()),
         Some(scope) => scope.open(Arc::new(value), ttl),
     })
 }
@@ -104,9 +104,9 @@ pub fn open_session<T: Any + Send + Sync>(value: T, ttl: Option<Duration>) -> Re
 ///
 /// # Errors
 /// A `RuntimeError` when the transport has no sticky sessions.
-pub fn close_session() -> Result<(), RpcError> {
+pub fn close_session() -> crate::Result<()> {
     with_scope(|scope| match scope {
-        None => Err(RpcError::runtime_error(NOT_AVAILABLE)),
+        None => Err(RpcError::runtime_error(NOT_AVAILABLE).into()),
         Some(scope) => {
             scope.close();
             Ok(())
@@ -129,7 +129,7 @@ mod tests {
             let bound = self.bound.lock().ok()?;
             bound.clone().map(|v| (v, "00".repeat(12)))
         }
-        fn open(&self, value: SessionValue, _ttl: Option<Duration>) -> Result<(), RpcError> {
+        fn open(&self, value: SessionValue, _ttl: Option<Duration>) -> crate::Result<()> {
             if let Ok(mut bound) = self.bound.lock() {
                 *bound = Some(value);
             }
@@ -147,6 +147,7 @@ mod tests {
     fn outside_a_scope_nothing_is_available() {
         assert!(session::<i64>().is_none());
         let err = open_session(1_i64, None).unwrap_err();
+        let err = err.as_rpc().expect("a remote error");
         assert_eq!(
             (err.error_type.as_str(), err.message.as_str()),
             ("RuntimeError", NOT_AVAILABLE)

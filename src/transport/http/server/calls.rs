@@ -45,8 +45,6 @@ pub(crate) struct Post {
     pub request_id: String,
     /// The body's size as received (before decoding), for the access log.
     pub received: u64,
-    /// The request's sticky-session scope, when sticky sessions are on.
-    pub sticky: Option<super::sticky::Bound>,
 }
 
 /// An Arrow answer.

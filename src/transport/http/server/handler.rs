@@ -179,8 +179,8 @@ async fn dispatch(app: &Arc<App>, request: Request, request_id: &HeaderValue) ->
                         peer,
                         request_id: text(request_id),
                         received: 0,
-                        sticky: bound,
                     },
+                    bound,
                 )
                 .await
             }
@@ -229,7 +229,14 @@ fn health(app: &App, method: &Method) -> Response {
 }
 
 /// Reads the body (bounded in size and time), then answers on the blocking pool.
-async fn post(app: &Arc<App>, headers: &HeaderMap, body: Body, mut post: Post) -> Response {
+/// `bound` is the request's sticky-session scope, entered while the engine runs.
+async fn post(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    body: Body,
+    mut post: Post,
+    bound: Option<super::sticky::Bound>,
+) -> Response {
     let cap = app.body_cap();
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -270,7 +277,6 @@ async fn post(app: &Arc<App>, headers: &HeaderMap, body: Body, mut post: Post) -
     let answered = tokio::task::spawn_blocking(move || {
         let body = decode_body(encoding.trim(), bytes, cap as usize)?;
         post.body = body;
-        let bound = post.sticky.take();
         let entered = bound.as_ref().map(super::sticky::Bound::enter);
         let answer = calls::answer(&worker, post);
         drop(entered);
