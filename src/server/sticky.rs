@@ -37,6 +37,9 @@ pub(crate) trait StickyScope: Send + Sync {
     fn open(&self, value: SessionValue, ttl: Option<Duration>) -> crate::Result<()>;
     /// Closes the bound session (idempotent); whether one was closed.
     fn close(&self) -> bool;
+    /// The access log's `session_id` (the session touched, even once closed) and
+    /// `session_action` (`none`, `resume`, `open`, `close`).
+    fn log_fields(&self) -> (Option<String>, &'static str);
 }
 
 thread_local! {
@@ -66,6 +69,12 @@ fn with_scope<R>(f: impl FnOnce(Option<&Arc<dyn StickyScope>>) -> R) -> R {
     // Drop on close) that must not find the cell borrowed.
     let scope = CURRENT.with(|c| c.borrow().clone());
     f(scope.as_ref())
+}
+
+/// The access-log fields of the request being served, when it passed through sticky
+/// machinery.
+pub(crate) fn log_fields() -> Option<(Option<String>, &'static str)> {
+    with_scope(|scope| scope.map(|s| s.log_fields()))
 }
 
 /// The value of the sticky session the request being served is bound to, if it has one
@@ -134,6 +143,9 @@ mod tests {
                 *bound = Some(value);
             }
             Ok(())
+        }
+        fn log_fields(&self) -> (Option<String>, &'static str) {
+            (None, "none")
         }
         fn close(&self) -> bool {
             self.bound

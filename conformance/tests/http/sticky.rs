@@ -315,3 +315,50 @@ fn without_sticky_the_wire_is_unchanged() {
     let (kind, _) = failure(c.increment_counter(1));
     assert_eq!(kind, "RuntimeError");
 }
+
+#[test]
+fn the_access_log_records_each_request_session_action() {
+    let path = std::env::temp_dir().join(format!("vgi-sticky-log-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let builder = vgi_rpc_conformance::server_builder()
+        .access_log(&path, vgi_rpc::server::AccessLogLevel::Info);
+    let worker = Worker::start_with(HttpOptions::default().sticky(StickyOptions::new()), builder);
+    let sessions = StickySessions::new();
+    let mut c = client(worker.port, &sessions, &[]);
+    c.echo_string("outside".into()).unwrap();
+    sessions.begin(None);
+    c.open_counter(1).unwrap();
+    c.increment_counter(1).unwrap();
+    c.close_counter().unwrap();
+    drop(worker);
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let _ = std::fs::remove_file(&path);
+    let seen: Vec<(&str, &str, bool)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["method"].as_str().unwrap_or_default(),
+                r["session_action"].as_str().unwrap_or_default(),
+                r["session_id"].as_str().is_some_and(|id| id.len() == 24),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("echo_string", "none", false),
+            ("open_counter", "open", true),
+            ("increment_counter", "resume", true),
+            ("close_counter", "close", true),
+        ]
+    );
+    let ids: std::collections::HashSet<&str> = records[1..]
+        .iter()
+        .filter_map(|r| r["session_id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), 1, "one session throughout");
+}

@@ -177,6 +177,8 @@ impl Sticky {
                 principal,
                 aad,
                 state: Mutex::new(ScopeState {
+                    touched: bound.as_ref().map(|(_, id)| *id),
+                    action: if bound.is_some() { "resume" } else { "none" },
                     bound,
                     minted: None,
                     closed: false,

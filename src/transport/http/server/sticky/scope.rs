@@ -50,6 +50,10 @@ pub(super) struct ScopeState {
     pub(super) bound: Option<(SessionValue, [u8; SESSION_ID_LEN])>,
     pub(super) minted: Option<String>,
     pub(super) closed: bool,
+    /// The session this request resumed, opened or closed (for the access log).
+    pub(super) touched: Option<[u8; SESSION_ID_LEN]>,
+    /// `none`, `resume`, `open` or `close` (the access log's `session_action`).
+    pub(super) action: &'static str,
 }
 
 /// One request's view of the sticky machinery (what handlers reach through
@@ -96,13 +100,24 @@ impl StickyScope for RequestScope {
         let expires_at = unix_now().saturating_add(ttl.as_secs());
         state.minted = Some(self.sticky.sealer.seal(&id, expires_at, &self.aad));
         state.bound = Some((value, id));
+        state.touched = Some(id);
+        state.action = "open";
         Ok(())
+    }
+
+    fn log_fields(&self) -> (Option<String>, &'static str) {
+        let state = self.state();
+        (
+            state.touched.map(|id| crate::hex::encode(&id)),
+            state.action,
+        )
     }
 
     fn close(&self) -> bool {
         let taken = {
             let mut state = self.state();
             state.closed = true;
+            state.action = "close";
             state.bound.take()
         };
         match taken {
