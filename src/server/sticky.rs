@@ -5,7 +5,7 @@
 //! memory of the worker that opened it; the client echoes a sealed token on later
 //! requests and the transport restores the value. Only a transport that can carry the
 //! token (HTTP with sticky sessions enabled) installs the machinery, so the engine knows
-//! nothing of tokens or registries: the transport enters a [`StickyScope`] on the thread
+//! nothing of tokens or registries: the transport enters a `StickyScope` on the thread
 //! that serves the request, for exactly the time the engine runs, and the handler's
 //! [`CallContext`](super::CallContext) methods and stream states ([`session`]) reach it
 //! through a thread-local. That is the reference's context variable, and it works because

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::registry::Registry;
 
-/// Sticky sessions of an HTTP server ([`HttpOptions::sticky`](super::HttpOptions::sticky)).
+/// Sticky sessions of an HTTP server ([`HttpOptions::sticky`](crate::transport::http::HttpOptions::sticky)).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct StickyOptions {
