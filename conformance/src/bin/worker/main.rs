@@ -29,11 +29,12 @@ use vgi_rpc::transport::{
     Listener, ServeOptions, Shutdown, TcpSocketListener, UnixSocketListener, serve_listener,
 };
 use vgi_rpc_conformance::identity::{IdentityMode, WhoamiImpl, WhoamiServer};
+use vgi_rpc_conformance::kind_probe::{KindProbeImpl, KindProbeServer};
 
 const USAGE: &str = "\
 usage: vgi-rpc-conformance-worker [-h] [--pipe | --http [PORT] | --unix PATH | --tcp [HOST:]PORT]
                                   [--describe] [--threaded] [--max-connections N]
-                                  [--access-log PATH] [--access-log-debug]
+                                  [--memory-budget BYTES] [--kind-probe] [--access-log PATH] [--access-log-debug]
                                   [--fake-storage URL] [--externalize-threshold N]
                                   [--host H] [--port N] [--prefix P] [--max-request-bytes N]
                                   [--max-response-bytes N] [--no-compression] [--token-key HEX]
@@ -58,6 +59,10 @@ options:
   --describe                 accepted for compatibility; vgi_rpc.Reflection.v1 is always hosted
   --threaded                 accept connections concurrently (unix/tcp only)
   --max-connections N        max concurrent connections (requires --threaded)
+  --kind-probe               also host _KindProbe (report_transport_kind), the shared
+                             suite's transport-kind probe
+  --memory-budget BYTES      large request bodies held at once across socket connections
+                             (default 1 GiB; 0: no budget); over it: RESOURCE_EXHAUSTED
   --access-log PATH          append JSONL access-log records to PATH
   --access-log-debug         log the access channel at DEBUG (payloads are never logged)
   --fake-storage URL         base URL of a fake-storage backend: batches above the
@@ -125,6 +130,8 @@ struct Options {
     describe: bool,
     threaded: bool,
     max_connections: Option<usize>,
+    memory_budget: Option<u64>,
+    kind_probe: bool,
     access_log: Option<PathBuf>,
     access_log_debug: bool,
     fake_storage: Option<String>,
@@ -141,6 +148,8 @@ impl Default for Options {
             describe: false,
             threaded: false,
             max_connections: None,
+            memory_budget: Some(vgi_rpc::server::DEFAULT_MEMORY_BUDGET),
+            kind_probe: false,
             access_log: None,
             access_log_debug: false,
             fake_storage: None,
@@ -266,6 +275,15 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
                     .parse()
                     .map_err(|_| format!("argument --max-connections: invalid int value {n:?}"))?;
                 options.max_connections = Some(n);
+                None
+            }
+            "--kind-probe" => {
+                options.kind_probe = true;
+                None
+            }
+            "--memory-budget" => {
+                let n = int_arg("--memory-budget", &value("--memory-budget")?)?;
+                options.memory_budget = (n > 0).then_some(n);
                 None
             }
             "--access-log" => {
@@ -461,7 +479,13 @@ fn serve(options: &Options) -> anyhow::Result<()> {
     if options.identity == IdentityMode::Grants || options.http.tls_client_ca.is_some() {
         builder = builder.service(WhoamiServer::new(WhoamiImpl));
     }
-    let server = builder.build().context("building the server")?;
+    if options.kind_probe {
+        builder = builder.service(KindProbeServer::new(KindProbeImpl));
+    }
+    let server = builder
+        .memory_budget(options.memory_budget)
+        .build()
+        .context("building the server")?;
     let mut socket_options = ServeOptions::default().threaded(options.threaded);
     if let Some(limit) = options.max_connections {
         socket_options = socket_options.max_connections(limit);
