@@ -12,7 +12,7 @@ use vgi_rpc::prelude::*;
 
 use crate::batches::counter_batch;
 use crate::probe::CancelProbe;
-use crate::producers::NO_STICKY_COUNTER;
+use crate::producers::StickyCounter;
 use crate::types::{
     AccumulateRow, CounterRow, IncrementRow, InputMetadataRow, IntValueRow, ScaleRow,
 };
@@ -287,7 +287,22 @@ impl ExchangeState for SessionCounter {
         IntValueRow::schema()
     }
 
-    fn exchange(&mut self, _input: RecordBatch, _turn: &mut Turn<'_>) -> Result<()> {
-        Err(RpcError::runtime_error(NO_STICKY_COUNTER).into())
+    fn exchange(&mut self, input: RecordBatch, turn: &mut Turn<'_>) -> Result<()> {
+        let counter = StickyCounter::bound()?;
+        let by = input
+            .column_by_name("by")
+            .and_then(|c| c.as_any().downcast_ref::<arrow_array::Int64Array>())
+            .ok_or_else(|| RpcError::type_error("the input has no int64 `by` column"))?;
+        // pyarrow's sum of no valid values is null, which Python then fails to add.
+        if by.null_count() == by.len() {
+            return Err(RpcError::type_error(
+                "unsupported operand type(s) for +=: 'int' and 'NoneType'",
+            )
+            .into());
+        }
+        let sum = by.iter().flatten().fold(0_i64, i64::wrapping_add);
+        turn.emit_rows(vec![IntValueRow {
+            value: Some(counter.add(sum)),
+        }])
     }
 }

@@ -405,16 +405,25 @@ impl Conformance for ConformanceImpl {
         ))
     }
 
-    fn open_counter(&self, _initial: i64) -> Result<i64> {
-        Err(RpcError::runtime_error("sticky sessions not available on this transport").into())
+    fn open_counter(&self, ctx: &CallContext, initial: i64) -> Result<i64> {
+        ctx.open_session(producers::StickyCounter::new(initial), None)?;
+        Ok(initial)
     }
 
-    fn increment_counter(&self, _by: i64) -> Result<i64> {
-        Err(RpcError::runtime_error(NO_STICKY_COUNTER).into())
+    fn increment_counter(&self, ctx: &CallContext, by: i64) -> Result<i64> {
+        let counter = ctx
+            .session::<producers::StickyCounter>()
+            .ok_or_else(|| RpcError::runtime_error(NO_STICKY_COUNTER))?;
+        Ok(counter.add(by))
     }
 
-    fn close_counter(&self) -> Result<i64> {
-        Err(RpcError::runtime_error(NO_STICKY_COUNTER).into())
+    fn close_counter(&self, ctx: &CallContext) -> Result<i64> {
+        let counter = ctx
+            .session::<producers::StickyCounter>()
+            .ok_or_else(|| RpcError::runtime_error(NO_STICKY_COUNTER))?;
+        let last = counter.get();
+        ctx.close_session()?;
+        Ok(last)
     }
 
     fn stream_session_counter(&self, count: i64) -> Result<Producer<producers::SessionCounter>> {

@@ -26,6 +26,42 @@ pub const ANNOTATED_EMIT_LABEL: &str = "\u{fc}n\u{ef}code-\u{3bb}";
 /// The message of every sticky-session method when no session is bound (always, off HTTP).
 pub const NO_STICKY_COUNTER: &str = "no sticky counter bound to this request";
 
+/// The value `open_counter` keeps in a sticky session (the reference's `_StickyCounter`).
+/// The transport serializes calls on one session, so the lock is never contended; it is
+/// there because a session's value is shared (`Arc`) and mutated.
+#[derive(Debug, Default)]
+pub struct StickyCounter {
+    value: std::sync::Mutex<i64>,
+}
+
+impl StickyCounter {
+    /// A counter starting at `initial`.
+    pub fn new(initial: i64) -> Self {
+        StickyCounter {
+            value: std::sync::Mutex::new(initial),
+        }
+    }
+
+    /// Adds `by` (wrapping, as Python's unbounded int never overflows but Arrow's int64
+    /// would) and returns the new value.
+    pub fn add(&self, by: i64) -> i64 {
+        let mut value = self.value.lock().unwrap_or_else(|e| e.into_inner());
+        *value = value.wrapping_add(by);
+        *value
+    }
+
+    /// The current value.
+    pub fn get(&self) -> i64 {
+        *self.value.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The counter of the sticky session bound to the request being served.
+    pub fn bound() -> Result<Arc<StickyCounter>> {
+        vgi_rpc::server::sticky::session::<StickyCounter>()
+            .ok_or_else(|| RpcError::runtime_error(NO_STICKY_COUNTER).into())
+    }
+}
+
 /// `count` single-row batches `{i, 10 i}` (`produce_n`, the header producers).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Counter {
@@ -425,7 +461,10 @@ impl ProducerState for SessionCounter {
             turn.finish();
             return Ok(());
         }
-        Err(RpcError::runtime_error(NO_STICKY_COUNTER).into())
+        let value = StickyCounter::bound()?.add(1);
+        turn.emit_rows(vec![IntValueRow { value: Some(value) }])?;
+        self.current += 1;
+        Ok(())
     }
 }
 

@@ -288,11 +288,11 @@ pub trait Conformance: Send + Sync + 'static {
     // ----- Sticky sessions (HTTP only) -----
 
     /// Open a sticky session holding a counter; return its initial value.
-    fn open_counter(&self, initial: i64) -> Result<i64>;
+    fn open_counter(&self, ctx: &CallContext, initial: i64) -> Result<i64>;
     /// Increment the sticky session's counter; return the post-increment value.
-    fn increment_counter(&self, by: i64) -> Result<i64>;
+    fn increment_counter(&self, ctx: &CallContext, by: i64) -> Result<i64>;
     /// Close the sticky session; return the counter's final value before close.
-    fn close_counter(&self) -> Result<i64>;
+    fn close_counter(&self, ctx: &CallContext) -> Result<i64>;
     /// Emit count increments of the sticky session counter via a producer stream.
     fn stream_session_counter(&self, count: i64) -> Result<Producer<producers::SessionCounter>>;
     /// Exchange stream adding each input `by` column to the sticky session counter.

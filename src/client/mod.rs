@@ -28,6 +28,7 @@ pub(crate) mod request;
 mod request_session;
 mod session;
 mod side;
+pub mod sticky;
 mod stream;
 mod typed;
 
@@ -41,6 +42,7 @@ pub use options::{
     CallOptions, CancelHandle, ClientIdentity, ConnectOptions, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_IDLE_TIMEOUT, HttpConnectOptions, HttpRetry, StderrMode,
 };
+pub use sticky::{EndedSession, StickySessions};
 pub use stream::ClientStream;
 pub use typed::{ExchangeStream, ProducerStream, Rows};
 

@@ -136,6 +136,9 @@ pub struct HttpConnectOptions {
     /// Root certificates (PEM) trusted besides the built-in web roots, e.g. a private CA
     /// that signed the server's certificate. Default: none.
     pub ca_certificates_pem: Vec<Vec<u8>>,
+    /// Sticky-session scopes whose headers every request carries (see
+    /// [`StickySessions`](super::StickySessions)). Default `None`: no session headers.
+    pub sticky: Option<super::StickySessions>,
 }
 
 /// A client certificate and its private key, both PEM, presented to `https://` servers
@@ -181,6 +184,7 @@ impl Default for HttpConnectOptions {
             retry: None,
             client_identity: None,
             ca_certificates_pem: Vec::new(),
+            sticky: None,
         }
     }
 }
@@ -225,6 +229,13 @@ impl HttpConnectOptions {
     /// Sets [`HttpConnectOptions::client_identity`].
     pub fn with_client_identity(mut self, identity: ClientIdentity) -> Self {
         self.client_identity = Some(identity);
+        self
+    }
+
+    /// Decorates every request with the innermost open scope of `sessions` (sticky
+    /// sessions; the caller keeps a clone to open, read and end scopes).
+    pub fn with_sticky_sessions(mut self, sessions: super::StickySessions) -> Self {
+        self.sticky = Some(sessions);
         self
     }
 

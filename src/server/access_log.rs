@@ -142,6 +142,13 @@ impl AccessLog {
         if let Some(id) = r.stream_id {
             w.str("stream_id", id);
         }
+        // HTTP sticky sessions: recorded on the thread serving the request.
+        if let Some((session_id, action)) = super::sticky::log_fields() {
+            if let Some(id) = &session_id {
+                w.str("session_id", id);
+            }
+            w.str("session_action", action);
+        }
         let s = &r.stats;
         w.num("input_batches", s.input_batches);
         w.num("output_batches", s.output_batches);

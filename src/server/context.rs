@@ -104,6 +104,37 @@ impl CallContext {
         self.push(record);
     }
 
+    /// Opens a sticky session holding `value` (HTTP with sticky sessions on): see
+    /// [`sticky::open_session`](super::sticky::open_session).
+    ///
+    /// # Errors
+    /// As [`sticky::open_session`](super::sticky::open_session).
+    pub fn open_session<T: std::any::Any + Send + Sync>(
+        &self,
+        value: T,
+        ttl: Option<std::time::Duration>,
+    ) -> crate::Result<()> {
+        super::sticky::open_session(value, ttl)
+    }
+
+    /// The value of the sticky session this call is bound to, if it is a `T`.
+    pub fn session<T: std::any::Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        super::sticky::session::<T>()
+    }
+
+    /// The bound sticky session's id (24 hex digits), if any.
+    pub fn session_id(&self) -> Option<String> {
+        super::sticky::session_id()
+    }
+
+    /// Closes this call's sticky session (idempotent).
+    ///
+    /// # Errors
+    /// A `RuntimeError` when the transport has no sticky sessions.
+    pub fn close_session(&self) -> crate::Result<()> {
+        super::sticky::close_session()
+    }
+
     fn push(&self, record: LogRecord) {
         // A poisoned lock only means another handler thread panicked mid-push; the
         // vector itself is still sound.

@@ -39,6 +39,7 @@ pub(crate) mod route;
 mod service;
 mod side;
 pub(crate) mod stats;
+pub mod sticky;
 pub(crate) mod streams;
 mod validate;
 

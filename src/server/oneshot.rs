@@ -110,6 +110,18 @@ impl<'a> OneShot<'a> {
         self.answer_error(&empty(), error, protocol, method)
     }
 
+    /// An error stream on the empty schema with no traceback: a refusal by transport
+    /// middleware before any method ran (the reference's sticky `SessionLostError`).
+    pub(crate) fn reject_untraced(&mut self, error: &RpcError) -> Result<()> {
+        self.body.bytes.clear();
+        self.buf.clear();
+        let inner = self.inner;
+        let request_id = self.request_id.clone();
+        let mut site = site(inner, "", "", &request_id);
+        site.include_traceback = false;
+        answer_error(inner, &mut self.out(), &empty(), error, &site, &[])
+    }
+
     /// Runs a routed call: interceptors, handler, and its answer (for a stream, its
     /// header stream); a stream comes back open for the transport to drive.
     pub(crate) fn run(&mut self, call: Call<'a>, request: Request) -> Result<Next<'a>> {

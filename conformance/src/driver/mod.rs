@@ -14,6 +14,7 @@
 mod describe;
 mod ipc;
 mod reply;
+mod sessions;
 mod stream;
 
 use std::io::{BufRead, Write};
@@ -22,7 +23,9 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 use vgi_rpc::LogRecord;
-use vgi_rpc::client::{CallOptions, Client, ConnectOptions, HttpConnectOptions, Target};
+use vgi_rpc::client::{
+    CallOptions, Client, ConnectOptions, HttpConnectOptions, StickySessions, Target,
+};
 use vgi_rpc::transport::Address;
 use vgi_rpc::wire::{Metadata, keys};
 
@@ -100,6 +103,8 @@ pub(crate) struct Session {
     logs: Arc<Mutex<Vec<LogRecord>>>,
     /// The base URL and options of an `http` connection (for the HTTP-only ops).
     http: Option<(String, ConnectOptions)>,
+    /// The sticky-session scopes every HTTP request of this connection carries (§4.10).
+    sessions: StickySessions,
 }
 
 impl Session {
@@ -199,6 +204,10 @@ pub(crate) fn run(input: impl BufRead, output: impl Write) {
                 channel.send(capabilities(s));
                 Flow::Continue
             }
+            (op, Some(s)) if op.starts_with("session_") && s.http.is_some() => {
+                channel.send(sessions::op(s, op, &request));
+                Flow::Continue
+            }
             (op, Some(s)) if HTTP_ONLY_OPS.contains(&op) && s.http.is_some() => {
                 channel.send(refused(format!(
                     "`{op}` is not implemented by vgi-rpc-rs's HTTP client yet"
@@ -215,7 +224,11 @@ pub(crate) fn run(input: impl BufRead, output: impl Write) {
             }
         };
         if flow != Flow::Continue {
-            // Close the connection (kills and reaps an exec: worker) before answering.
+            // Close the connection (kills and reaps an exec: worker) before answering,
+            // ending its open session scopes innermost-out.
+            if let Some(s) = &session {
+                sessions::end_all(s);
+            }
             drop(session.take());
             if flow == Flow::Shutdown {
                 channel.send(ok());
@@ -224,6 +237,9 @@ pub(crate) fn run(input: impl BufRead, output: impl Write) {
         }
     }
     // EOF on stdin is a shutdown without a response.
+    if let Some(s) = &session {
+        sessions::end_all(s);
+    }
     drop(session);
 }
 
@@ -241,6 +257,7 @@ fn connect(request: &Map<String, Value>) -> Result<Session, String> {
     let target = request.get("target").unwrap_or(&Value::Null);
     // The driver is one connection: a failed call must not silently open another.
     let mut options = ConnectOptions::default().with_reconnect(false);
+    let sessions = StickySessions::new();
     let address = match transport {
         "stdio" | "shm" => {
             let argv: Option<Vec<String>> = target
@@ -269,7 +286,8 @@ fn connect(request: &Map<String, Value>) -> Result<Session, String> {
                 .as_str()
                 .filter(|u| !u.is_empty())
                 .ok_or("connect: http `target` must be a base URL")?;
-            options = options.with_http(http_options(request)?);
+            options =
+                options.with_http(http_options(request)?.with_sticky_sessions(sessions.clone()));
             Address::parse(url).map_err(|e| format!("connect: {e}"))?
         }
         other => return Err(format!("connect: unknown transport `{other}`")),
@@ -295,6 +313,7 @@ fn connect(request: &Map<String, Value>) -> Result<Session, String> {
         protocol: protocol.to_owned(),
         logs,
         http,
+        sessions,
     })
 }
 

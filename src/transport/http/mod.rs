@@ -7,6 +7,11 @@
 //! the same key continues any stream ([`Resumable`](crate::stream::Resumable) states), and
 //! states that cannot be saved stay held on the worker that started them.
 //!
+//! Sticky sessions ([`HttpOptions::sticky`], off by default) let a method keep a live
+//! value on the worker that opened it: the client echoes a sealed `VGI-Session` token
+//! (the client engine's `StickySessions` scopes) and handlers reach the value through
+//! `CallContext::session`; see `server/sticky/` for the registry, token and drain.
+//!
 //! With feature `tls`, [`serve_tls`] terminates TLS itself (rustls), optionally requiring
 //! client certificates whose verified chain reaches the authenticators (`auth::Mtls`).
 //!
@@ -24,6 +29,9 @@ pub mod server;
 mod token;
 mod zstd_ctx;
 
-pub use server::{AuthLayerState, HttpOptions, authenticate_layer, router, serve};
+pub use server::{
+    AuthLayerState, DrainHandle, HttpOptions, StickyOptions, authenticate_layer, router, serve,
+    serve_router,
+};
 #[cfg(feature = "tls")]
 pub use server::{TlsConfig, serve_tls};

@@ -233,13 +233,15 @@ _REF_HTTP_WORKER = str(Path(__file__).parent / "ref_http_worker.py")
 def _http_worker_cmd(variant: list[str]) -> list[str]:
     """The HTTP worker under test with ``variant``'s flags (our flag names).
 
-    Server role: OUR worker, ``--http 0 --describe`` plus the variant. Client role: the
-    reference; ``vgi-rpc-conformance`` for the plain worker (and ``--access-log``), the
-    in-tree ``ref_http_worker.py`` for caps and compression, which its CLI lacks.
+    Server role: OUR worker, ``--http 0 --describe`` plus the variant (sticky sessions on
+    unless ``--no-sticky``, as the reference's conformance worker). Client role: the
+    reference; ``vgi-rpc-conformance`` for ``--access-log``, the in-tree
+    ``ref_http_worker.py`` for everything else (sticky sessions, caps, compression), which
+    its CLI lacks.
     """
     if ROLE == "server":
         return [*_rust_worker(), "--http", "0", "--describe", *variant]
-    if not variant or variant[0] == "--access-log":
+    if variant and variant[0] == "--access-log":
         return [*_python_worker(), "--http", "0", "--describe", *variant]
     return [sys.executable, _REF_HTTP_WORKER, *variant]
 
@@ -345,6 +347,35 @@ def conformance_http_auth_reason_port(conformance_http_auth_port: int) -> int:
 def conformance_http_serve_start_fail_once_port() -> Iterator[int]:
     """The first serve-start notification fails (500), its retry succeeds."""
     with _http_worker(["--fail-serve-start-once"]) as port:
+        yield port
+
+
+#: The AEAD key the sticky peer pair shares (the reference fixture's): the peer's
+#: rejection must come from the server_id comparison, not from a failed decrypt.
+_STICKY_PEER_TOKEN_KEY = "5f" * 32
+
+
+@pytest.fixture(scope="class")
+def conformance_http_sticky_short_ttl_port() -> Iterator[int]:
+    """A sticky worker with a 1 s default session TTL (docs/sticky-sessions-spec.md §9.1)."""
+    with _http_worker(["--sticky-ttl", "1"]) as port:
+        yield port
+
+
+@pytest.fixture(scope="class")
+def conformance_http_sticky_peer_ports() -> Iterator[tuple[int, int]]:
+    """Two sticky workers sharing one token key, each with its own server_id."""
+    with (
+        _http_worker(["--token-key", _STICKY_PEER_TOKEN_KEY]) as port_a,
+        _http_worker(["--token-key", _STICKY_PEER_TOKEN_KEY]) as port_b,
+    ):
+        yield port_a, port_b
+
+
+@pytest.fixture(scope="class")
+def conformance_http_sticky_auth_port() -> Iterator[int]:
+    """A sticky worker whose caller is ``X-Conformance-Principal`` (anonymous without it)."""
+    with _http_worker(["--sticky-auth"]) as port:
         yield port
 
 

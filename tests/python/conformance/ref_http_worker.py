@@ -6,6 +6,12 @@ no cap or compression flags, and the reference's own variant workers
 (``tests/serve_conformance_http*.py``) are not installed with the package. This builds the
 same server as ``vgi-rpc-conformance --http 0 --describe`` (``PKG/conformance/_cli.py``)
 and passes the variant's options to ``make_wsgi_app``. Prints ``PORT:<n>`` once listening.
+
+Sticky sessions are on unless ``--no-sticky``, as in the reference's own conformance worker
+(``tests/serve_conformance_http.py``): echo header ``x-vgi-conformance-echo:
+conformance-fixed-marker`` (``--no-sticky-echo`` drops it), ``--sticky-ttl S``,
+``--token-key HEX`` (shared by a peer pair) and ``--sticky-auth`` (the caller from
+``X-Conformance-Principal``), plus its test-only ``POST|DELETE /__test_drain__`` route.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from vgi_rpc.conformance.identity_fixture import (
 from vgi_rpc.http import (
     AuthFailure,
     AuthReason,
+    DrainHandle,
+    drain_handle,
     ProxyProofConfig,
     make_wsgi_app,
     parse_secrets,
@@ -94,6 +102,24 @@ def _reject_all(req: falcon.Request) -> AuthContext:
     raise ValueError("authentication required")
 
 
+class _TestDrain:
+    """``POST /__test_drain__`` starts draining, ``DELETE`` stops (TEST ONLY)."""
+
+    def __init__(self, handle: DrainHandle | None) -> None:
+        self._handle = handle
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if self._handle is not None:
+            self._handle.drain()
+        resp.status = falcon.HTTP_204
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if self._handle is not None:
+            # DrainHandle has no undo; the reference fixture reaches its registry the same way.
+            self._handle.shutdown.__self__.set_draining(False)  # type: ignore[attr-defined]
+        resp.status = falcon.HTTP_204
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--max-response-bytes", type=int, default=None)
@@ -109,6 +135,11 @@ def main() -> None:
     parser.add_argument("--proof-secrets", default="")
     parser.add_argument("--proof-skew", type=int, default=30)
     parser.add_argument("--proof-no-replay-cache", action="store_true")
+    parser.add_argument("--no-sticky", action="store_true")
+    parser.add_argument("--no-sticky-echo", action="store_true")
+    parser.add_argument("--sticky-ttl", type=float, default=None)
+    parser.add_argument("--token-key", default=None)
+    parser.add_argument("--sticky-auth", action="store_true")
     args = parser.parse_args()
     extra_protocols = conformance_extra_protocols()
     if args.identity == "grants":
@@ -120,7 +151,14 @@ def main() -> None:
         extra_protocols=extra_protocols,
         identity=_identity(args.identity),
     )
-    options: dict[str, object] = {"token_key": os.urandom(32)}
+    options: dict[str, object] = {
+        "token_key": bytes.fromhex(args.token_key) if args.token_key else os.urandom(32)
+    }
+    if not args.no_sticky:
+        options["enable_sticky"] = True
+        options["sticky_default_ttl"] = 300.0 if args.sticky_ttl is None else args.sticky_ttl
+        if not args.no_sticky_echo:
+            options["sticky_echo_headers"] = {"x-vgi-conformance-echo": "conformance-fixed-marker"}
     if args.proof_mode != "off":
         proof = ProxyProofConfig(
             mode=args.proof_mode,
@@ -133,7 +171,7 @@ def main() -> None:
         options["proxy_proof_required"] = args.proof_mode == "require"
     elif args.reject_all_auth:
         options["authenticate"] = _reject_all
-    elif args.identity != "off":
+    elif args.identity != "off" or args.sticky_auth:
         options["authenticate"] = _principal_from_header
     if args.max_response_bytes is not None:
         options["max_response_bytes"] = args.max_response_bytes
@@ -146,6 +184,7 @@ def main() -> None:
     if args.cors_origin is not None:
         options["cors_origins"] = [args.cors_origin]
     app = make_wsgi_app(server, **options)
+    app.add_route("/__test_drain__", _TestDrain(drain_handle(app)))
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])

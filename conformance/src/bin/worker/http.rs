@@ -28,6 +28,83 @@ pub(crate) struct HttpFlags {
     pub(crate) proof_secrets: String,
     pub(crate) proof_skew: Option<u64>,
     pub(crate) proof_no_replay_cache: bool,
+    pub(crate) sticky: StickyFlags,
+}
+
+/// The sticky-session flags, as the reference's `serve_conformance_http.py` has them:
+/// sticky on by default with a fixed echo-header marker.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct StickyFlags {
+    pub(crate) off: bool,
+    pub(crate) no_echo: bool,
+    pub(crate) ttl_seconds: Option<f64>,
+    pub(crate) auth: bool,
+}
+
+impl Eq for StickyFlags {}
+
+/// The echo header the shared suite's `test_echo_header_round_trip` expects.
+const ECHO_MARKER: (&str, &str) = ("x-vgi-conformance-echo", "conformance-fixed-marker");
+
+/// Parses a sticky flag (`--no-sticky`, `--no-sticky-echo`, `--sticky-ttl S`,
+/// `--sticky-auth`); `Ok(false)` when `flag` is not one.
+pub(crate) fn sticky_flag(
+    flags: &mut StickyFlags,
+    flag: &str,
+    mut value: impl FnMut(&str) -> Result<String, String>,
+) -> Result<bool, String> {
+    match flag {
+        "--no-sticky" => flags.off = true,
+        "--no-sticky-echo" => flags.no_echo = true,
+        "--sticky-auth" => flags.auth = true,
+        "--sticky-ttl" => {
+            let raw = value("--sticky-ttl")?;
+            let ttl: f64 = raw
+                .parse()
+                .ok()
+                .filter(|t: &f64| t.is_finite() && *t > 0.0)
+                .ok_or_else(|| {
+                    format!("argument --sticky-ttl: invalid positive seconds {raw:?}")
+                })?;
+            flags.ttl_seconds = Some(ttl);
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// The sticky options of `flags`, if sticky is on.
+fn sticky_options(flags: &StickyFlags) -> Option<vgi_rpc::transport::http::StickyOptions> {
+    if flags.off {
+        return None;
+    }
+    let mut sticky = vgi_rpc::transport::http::StickyOptions::new();
+    if let Some(ttl) = flags.ttl_seconds {
+        sticky = sticky.default_ttl(std::time::Duration::from_secs_f64(ttl));
+    }
+    if !flags.no_echo {
+        sticky = sticky.echo_header(ECHO_MARKER.0, ECHO_MARKER.1);
+    }
+    Some(sticky)
+}
+
+/// `POST /__test_drain__` starts draining, `DELETE` stops (the reference fixture's
+/// test-only admin route backing `TestSticky::test_drain_rejects_new_opens`).
+fn test_drain_route(drain: vgi_rpc::transport::http::DrainHandle) -> axum::Router {
+    use axum::http::StatusCode;
+    use axum::routing::post;
+    let stop = drain.clone();
+    axum::Router::new().route(
+        "/__test_drain__",
+        post(move || {
+            drain.drain();
+            async { StatusCode::NO_CONTENT }
+        })
+        .delete(move || {
+            stop.resume();
+            async { StatusCode::NO_CONTENT }
+        }),
+    )
 }
 
 /// Binds, announces `PORT:<n>` (after the bind, so a reader can connect at once) and
@@ -82,8 +159,13 @@ pub(crate) fn serve_http(
         options = options.authenticate(RejectAll);
     } else if flags.tls_client_ca.is_some() {
         options = options.authenticate(vgi_rpc::transport::http::auth::Mtls::new());
-    } else if identity != IdentityMode::Off {
+    } else if identity != IdentityMode::Off || flags.sticky.auth {
         options = options.authenticate(PrincipalHeader);
+    }
+    let sticky = sticky_options(&flags.sticky);
+    let drain = sticky.as_ref().map(|s| s.drain_handle());
+    if let Some(sticky) = sticky {
+        options = options.sticky(sticky);
     }
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
     let mut stdout = std::io::stdout().lock();
@@ -95,8 +177,14 @@ pub(crate) fn serve_http(
             vgi_rpc::transport::http::serve_tls(server, &options, listener, &tls, &shutdown)
                 .context("serving HTTPS")
         }
-        None => vgi_rpc::transport::http::serve(server, &options, listener, &shutdown)
-            .context("serving HTTP"),
+        None => {
+            let mut router = vgi_rpc::transport::http::router(server, &options)?;
+            if let Some(drain) = drain {
+                router = test_drain_route(drain).merge(router);
+            }
+            vgi_rpc::transport::http::serve_router(router, listener, &shutdown)
+                .context("serving HTTP")
+        }
     }
 }
 

@@ -47,6 +47,8 @@ usage: vgi-rpc-conformance-worker [-h] [--pipe | --http [PORT] | --unix PATH | -
                                   [--proof-mode {off,allow,require}]
                                   [--proof-origin-id ID] [--proof-secrets KID:HEX,...]
                                   [--proof-skew N] [--proof-no-replay-cache]
+                                  [--no-sticky] [--no-sticky-echo] [--sticky-ttl S]
+                                  [--sticky-auth]
                                   [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
 
 vgi-rpc conformance test server (Rust)
@@ -95,8 +97,15 @@ options:
                              retry (TEST ONLY)
   --reject-all-auth          HTTP: refuse every request 401 (reason from
                              X-Conformance-Auth-Reason); /health stays open (TEST ONLY)
-  --token-key HEX            HTTP: 64 hex digits sealing stream tokens; workers sharing
-                             it continue each other's streams (default: random)
+  --token-key HEX            HTTP: 64 hex digits sealing stream and session tokens;
+                             workers sharing it continue each other's streams (default:
+                             random)
+  --no-sticky                HTTP: no sticky sessions (default: on, as the reference's
+                             conformance worker)
+  --no-sticky-echo           HTTP: no x-vgi-conformance-echo echo header
+  --sticky-ttl S             HTTP: default sticky session TTL in seconds (default 300)
+  --sticky-auth              HTTP: the caller comes from X-Conformance-Principal
+                             (anonymous without it; TEST ONLY: spoofable)
   --tls-cert PEM             HTTP: serve HTTPS with this certificate chain (needs --tls-key)
   --tls-key PEM              HTTP: the private key of --tls-cert
   --tls-client-ca PEM        HTTP: require client certificates from this CA; the caller is
@@ -385,6 +394,7 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
                 options.http.reject_all_auth = true;
                 None
             }
+            f if http::sticky_flag(&mut options.http.sticky, f, &mut value)? => None,
             "--token-key" => {
                 options.http.token_key = Some(parse_key(&value("--token-key")?)?);
                 None

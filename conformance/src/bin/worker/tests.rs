@@ -105,3 +105,33 @@ fn s3_flags_need_a_bucket_and_exclude_fake_storage() -> Result<(), String> {
     assert!(parse(&["--s3-bucket", "b", "--s3-presign-ttl", "soon"]).is_err());
     Ok(())
 }
+
+#[test]
+fn parses_the_sticky_flags_as_the_reference_worker() -> Result<(), String> {
+    let defaults = serve_options(&["--http", "0"])?.http.sticky;
+    assert!(
+        !defaults.off && !defaults.no_echo && !defaults.auth,
+        "sticky is on by default"
+    );
+    assert_eq!(defaults.ttl_seconds, None);
+    let o = serve_options(&[
+        "--http",
+        "0",
+        "--sticky-ttl",
+        "1",
+        "--sticky-auth",
+        "--no-sticky-echo",
+    ])?;
+    assert_eq!(o.http.sticky.ttl_seconds, Some(1.0));
+    assert!(o.http.sticky.auth && o.http.sticky.no_echo);
+    assert!(
+        serve_options(&["--no-sticky", "--sticky-ttl=0.5"])?
+            .http
+            .sticky
+            .off
+    );
+    for bad in ["0", "-1", "nan", "soon"] {
+        assert!(parse(&["--sticky-ttl", bad]).is_err(), "{bad}");
+    }
+    Ok(())
+}

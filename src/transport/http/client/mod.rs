@@ -28,9 +28,11 @@
 mod body;
 mod caps;
 mod retry;
+mod sticky;
 mod tls;
 
 pub use caps::HttpCapabilities;
+pub use sticky::end_session;
 
 use std::future::Future;
 use std::io;
@@ -454,9 +456,12 @@ impl Shared {
             if let Some(coding) = coding {
                 request = request.header(reqwest::header::CONTENT_ENCODING, coding);
             }
-            request
+            sticky::decorate(request, &self.headers, self.options.sticky.as_ref())
         })
         .await?;
+        if let Some(sessions) = &self.options.sticky {
+            sticky::capture(sessions, response.headers());
+        }
         let support: Vec<&[u8]> = response
             .headers()
             .get_all(ACCEPT_MAX_SUPPORT)

@@ -121,7 +121,31 @@ async fn dispatch(app: &Arc<App>, request: Request, request_id: &HeaderValue) ->
         }
     };
     let peer = Peer::new(TransportKind::Http, remote).with_auth(auth);
-    match target(parts.uri.path(), &app.options.prefix) {
+    let target = target(parts.uri.path(), &app.options.prefix);
+    let mut bound = None;
+    if let Some(sticky) = &app.sticky {
+        match &target {
+            Target::Health => {}
+            Target::Reserved(name) if name == super::sticky::SESSION_ROUTE => {
+                return sticky
+                    .route(&parts.method, &parts.headers, &peer.auth)
+                    .await;
+            }
+            _ => match sticky.resolve(&parts.headers, &peer.auth).await {
+                Ok(scope) => bound = Some(scope),
+                Err(lost) => {
+                    return super::sticky::lost_answer(
+                        app,
+                        peer,
+                        text(request_id),
+                        &lost,
+                        &parts.headers,
+                    );
+                }
+            },
+        }
+    }
+    match target {
         Target::Health => health(app, &parts.method),
         Target::NotFoundHtml => not_found_html(),
         Target::NotFoundJson => json_error(StatusCode::NOT_FOUND, "404 Not Found", None),
@@ -157,6 +181,7 @@ async fn dispatch(app: &Arc<App>, request: Request, request_id: &HeaderValue) ->
                         request_id: text(request_id),
                         received: 0,
                     },
+                    bound,
                 )
                 .await
             }
@@ -205,7 +230,14 @@ fn health(app: &App, method: &Method) -> Response {
 }
 
 /// Reads the body (bounded in size and time), then answers on the blocking pool.
-async fn post(app: &Arc<App>, headers: &HeaderMap, body: Body, mut post: Post) -> Response {
+/// `bound` is the request's sticky-session scope, entered while the engine runs.
+async fn post(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    body: Body,
+    mut post: Post,
+    bound: Option<super::sticky::Bound>,
+) -> Response {
     let cap = app.body_cap();
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -259,13 +291,20 @@ async fn post(app: &Arc<App>, headers: &HeaderMap, body: Body, mut post: Post) -
             return Err(DecodeError::OverBudget);
         }
         post.body = body;
+        let entered = bound.as_ref().map(super::sticky::Bound::enter);
         let answer = calls::answer(&worker, post);
+        drop(entered);
+        let session_headers = bound.map(super::sticky::Bound::finish);
         let (body, coding) = reply::encode_body(coding, answer.body);
-        Ok((answer.status, body, answer.failed, coding))
+        Ok((answer.status, body, answer.failed, coding, session_headers))
     })
     .await;
     match answered {
-        Ok(Ok((status, body, failed, coding))) => reply::arrow(status, body, failed, coding),
+        Ok(Ok((status, body, failed, coding, session_headers))) => {
+            let mut response = reply::arrow(status, body, failed, coding);
+            super::sticky::apply(&mut response, session_headers.unwrap_or_default());
+            response
+        }
         Ok(Err(DecodeError::OverBudget)) => over_budget(),
         Ok(Err(DecodeError::Unsupported(message))) => json_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

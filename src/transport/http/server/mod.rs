@@ -11,6 +11,7 @@ mod continuation;
 mod encoding;
 mod handler;
 mod reply;
+mod sticky;
 #[cfg(feature = "tls")]
 mod tls;
 mod unauthorized;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue};
 use continuation::Continuations;
+pub use sticky::{DrainHandle, StickyOptions};
 #[cfg(feature = "tls")]
 pub use tls::{DEFAULT_HANDSHAKE_TIMEOUT, TlsConfig, serve_tls};
 pub use unauthorized::{AuthLayerState, authenticate_layer};
@@ -73,6 +75,9 @@ pub struct HttpOptions {
     /// Proxy proof, ANDed in front of [`HttpOptions::authenticate`] (and the identity
     /// bearers): see [`ProxyProof`].
     pub proxy_proof: Option<Arc<ProxyProof>>,
+    /// Sticky sessions (`VGI-Session`): `None`, the default, leaves the wire exactly as
+    /// without them. Tokens are sealed with [`HttpOptions::token_key`].
+    pub sticky: Option<StickyOptions>,
 }
 
 impl std::fmt::Debug for HttpOptions {
@@ -91,6 +96,7 @@ impl std::fmt::Debug for HttpOptions {
             .field("authenticate", &self.authenticate.is_some())
             .field("www_authenticate", &self.www_authenticate)
             .field("proxy_proof", &self.proxy_proof.as_ref().map(|p| p.mode()))
+            .field("sticky", &self.sticky)
             .finish()
     }
 }
@@ -111,6 +117,7 @@ impl Default for HttpOptions {
             authenticate: None,
             www_authenticate: None,
             proxy_proof: None,
+            sticky: None,
         }
     }
 }
@@ -192,6 +199,13 @@ impl HttpOptions {
         self
     }
 
+    /// Turns sticky sessions on ([`HttpOptions::sticky`]).
+    #[must_use]
+    pub fn sticky(mut self, sticky: StickyOptions) -> Self {
+        self.sticky = Some(sticky);
+        self
+    }
+
     /// Sets [`HttpOptions::authenticate`].
     #[must_use]
     pub fn authenticate(mut self, authenticate: impl Authenticate) -> Self {
@@ -215,6 +229,8 @@ pub(crate) struct App {
     pub auth: Option<Arc<dyn Authenticate>>,
     /// What every 401 adds.
     pub refusals: unauthorized::Refusals,
+    /// The sticky-session machinery, when on.
+    pub sticky: Option<Arc<sticky::Sticky>>,
 }
 
 impl App {
@@ -250,6 +266,9 @@ impl App {
         if proof_required {
             capabilities.push(("vgi-proxy-proof-required", "true".to_owned()));
         }
+        if let Some(sticky) = &options.sticky {
+            capabilities.extend(sticky::Sticky::capabilities(sticky));
+        }
         let mut exposed = vec![
             "WWW-Authenticate",
             "X-Request-ID",
@@ -258,6 +277,12 @@ impl App {
         ];
         exposed.extend(capabilities.iter().map(|(name, _)| *name));
         exposed.extend(["VGI-Auth-Reason", "VGI-Auth-Proxy-Required"]);
+        let sticky_exposed = options
+            .sticky
+            .as_ref()
+            .map(sticky::Sticky::exposed)
+            .unwrap_or_default();
+        exposed.extend(sticky_exposed.iter().map(String::as_str));
         // Decimal numbers, fixed ASCII names and values: always valid header parts.
         let capabilities = capabilities
             .into_iter()
@@ -268,7 +293,12 @@ impl App {
                 ))
             })
             .collect();
+        let sticky = options
+            .sticky
+            .as_ref()
+            .map(|s| Arc::new(sticky::Sticky::new(s, &key, server.server_id())));
         Ok(App {
+            sticky,
             auth,
             refusals,
             expose: HeaderValue::from_str(&exposed.join(", "))
@@ -314,7 +344,19 @@ pub fn serve(
     listener: std::net::TcpListener,
     shutdown: &Shutdown,
 ) -> Result<()> {
-    let app = router(server, options)?;
+    serve_router(router(server, options)?, listener, shutdown)
+}
+
+/// Serves `app` (a [`router`], possibly merged with routes of the application's own) on
+/// `listener` as [`serve`] does.
+///
+/// # Errors
+/// Fails when the runtime cannot start or the listener fails.
+pub fn serve_router(
+    app: axum::Router,
+    listener: std::net::TcpListener,
+    shutdown: &Shutdown,
+) -> Result<()> {
     let (runtime, stopped) = runtime_until(shutdown)?;
     listener.set_nonblocking(true)?;
     runtime.block_on(async move {
