@@ -21,12 +21,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use arrow_array::{Int64Array, RecordBatch};
 use vgi_rpc::client::{CallOptions, Client, ConnectOptions, Link, Target};
-use vgi_rpc::wire::Limits;
 use vgi_rpc::external::object_store::aws::AmazonS3Builder;
 use vgi_rpc::external::{
     ExternalConfig, FetchOptions, LocalStorage, ObjectStoreStorage, Storage, UrlPolicy,
 };
 use vgi_rpc::wire::ExternalLocation;
+use vgi_rpc::wire::Limits;
 use vgi_rpc_conformance::s3_server::{ACCESS_KEY, REGION, S3Server, SECRET_KEY};
 
 use crate::placement::{Placement, pin_current_thread};

@@ -212,8 +212,14 @@ fn target() -> Target {
 
 #[test]
 fn a_request_over_the_budget_is_refused_and_the_connection_goes_on() -> Result<()> {
-    // 8 MiB budget; a 12 MiB echo does not fit, a small one does.
+    // 8 MiB budget, 7 MiB of it held by a stalled upload: a 12 MiB echo does not fit, a
+    // small one (exempt) does; once the upload is gone, the 12 MiB echo is admitted on
+    // its own (a body over the whole budget gets through a quiet server).
     let worker = start(8 * MIB)?;
+    let mut stall = socket(&worker)?;
+    stall.write_all(&lying_request(7 * MIB)?)?;
+    send_zeros(&mut stall, MIB)?;
+    std::thread::sleep(Duration::from_millis(200));
     let mut client = worker.connect()?;
     let big = vec![0x5au8; 12 * MIB as usize];
     let params = RecordBatch::try_from_iter([(
@@ -236,5 +242,23 @@ fn a_request_over_the_budget_is_refused_and_the_connection_goes_on() -> Result<(
     )])?;
     let answer = client.call(&target(), "echo_bytes", &small, &CallOptions::default())?;
     ensure!(answer.batch.context("no result")?.num_rows() == 1);
-    Ok(())
+    drop(stall);
+    // The stalled upload's reservation goes when the worker sees the close.
+    let start = Instant::now();
+    loop {
+        match client.call(&target(), "echo_bytes", &params, &CallOptions::default()) {
+            Ok(answer) => {
+                ensure!(answer.batch.context("no result")?.num_rows() == 1);
+                return Ok(());
+            }
+            Err(Error::Rpc(e)) if e.code == ErrorCode::ResourceExhausted => {
+                ensure!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "still refused 10 s after the upload closed: {e:?}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => bail!("{e:?}"),
+        }
+    }
 }

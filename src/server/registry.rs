@@ -225,7 +225,8 @@ impl ServerBuilder {
     /// How many bytes of large request bodies (1 MiB and up) may be held at once across
     /// every connection of the server; default [`DEFAULT_MEMORY_BUDGET`], `None`: no
     /// budget. A body that does not fit is read and discarded, and its call is answered
-    /// `RESOURCE_EXHAUSTED` with a retry hint, on a connection that stays usable. The
+    /// `RESOURCE_EXHAUSTED` with a retry hint, on a connection that stays usable. One body
+    /// larger than the whole budget is admitted while no other holds any of it. The
     /// budget covers the socket transports; a worker's stdio (the one process that
     /// started it) is exempt, as it is from [`Limits::max_untrusted_body`]. A budget set
     /// through [`ServerBuilder::limits`] ([`Limits::with_budget`]) takes precedence, and

@@ -12,7 +12,10 @@
 //!
 //! Small bodies (under [`MemoryBudget::exempt_below`]) are not counted: they cost little,
 //! and a server whose budget is spent by a few large uploads should still answer a
-//! `describe` or a small call.
+//! `describe` or a small call. A body larger than the whole budget is admitted when no
+//! other body holds any of it, so one large message always gets through a quiet server
+//! (the per-message limit still bounds it); memory stays under the larger of the budget
+//! and that limit.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,12 +68,18 @@ impl MemoryBudget {
         self.in_use.load(Ordering::Relaxed)
     }
 
+    /// Whether `more` bytes may be added to `used`, of which `own` are the caller's:
+    /// when they fit, or when nobody else holds anything.
+    fn admits(&self, used: u64, own: u64, more: u64) -> Option<u64> {
+        let total = used.checked_add(more)?;
+        (total <= self.capacity || used == own).then_some(total)
+    }
+
     /// Reserves `bytes`, or `None` when they do not fit in what is left.
     pub(crate) fn try_reserve(self: &Arc<Self>, bytes: u64) -> Option<Reservation> {
         self.in_use
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                used.checked_add(bytes)
-                    .filter(|&total| total <= self.capacity)
+                self.admits(used, 0, bytes)
             })
             .ok()
             .map(|_| Reservation {
@@ -103,12 +112,12 @@ impl Reservation {
         if total <= self.bytes || total < self.budget.exempt_below {
             return true;
         }
-        let more = total - self.bytes;
+        let (more, own) = (total - self.bytes, self.bytes);
         let budget = &self.budget;
         let grown = budget
             .in_use
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                used.checked_add(more).filter(|&t| t <= budget.capacity)
+                budget.admits(used, own, more)
             })
             .is_ok();
         if grown {
@@ -154,8 +163,10 @@ mod tests {
     #[test]
     fn a_body_over_the_budget_is_skipped_and_the_stream_stays_in_step() {
         let budget = Arc::new(MemoryBudget::new(1000).with_exempt_below(100));
+        let _held = budget.try_reserve(1).expect("fits");
         let limits = Limits::default().with_budget(Arc::clone(&budget));
-        // 2000 bytes do not fit; then a whole second stream of 50 bytes (exempt).
+        // 2000 bytes do not fit beside another's byte; then a second stream of 48 bytes
+        // (exempt).
         let mut bytes = stream(250);
         bytes.extend(stream(50 / 8));
         let mut r = std::io::Cursor::new(bytes);
@@ -176,19 +187,21 @@ mod tests {
             panic!("the next stream's batch");
         };
         assert_eq!(batch.num_rows(), 6);
-        assert_eq!(budget.in_use(), 0, "exempt bodies are not counted");
+        assert_eq!(budget.in_use(), 1, "exempt bodies are not counted");
     }
 
     #[test]
     fn a_reservation_grows_while_it_fits() {
         let budget = Arc::new(MemoryBudget::new(100).with_exempt_below(10));
+        let other = budget.try_reserve(30).expect("fits");
         let mut held = Reservation::empty(&budget);
         assert!(held.grow_to(5), "under the exempt size: not counted");
-        assert_eq!(budget.in_use(), 0);
+        assert_eq!(budget.in_use(), 30);
         assert!(held.grow_to(60));
-        assert!(!held.grow_to(101));
-        assert_eq!(budget.in_use(), 60, "a failed growth changes nothing");
-        assert!(held.grow_to(100));
+        assert!(!held.grow_to(71));
+        assert_eq!(budget.in_use(), 90, "a failed growth changes nothing");
+        drop(other);
+        assert!(held.grow_to(200), "alone, it may grow past the budget");
         drop(held);
         assert_eq!(budget.in_use(), 0);
     }
@@ -232,8 +245,17 @@ mod tests {
         assert_eq!(budget.in_use(), 100);
         drop(a);
         assert_eq!(budget.in_use(), 40);
+        assert!(budget.try_reserve(u64::MAX).is_none(), "no overflow");
         drop(b);
         assert_eq!(budget.in_use(), 0);
-        assert!(budget.try_reserve(u64::MAX).is_none(), "no overflow");
+        let whole = budget
+            .try_reserve(500)
+            .expect("over the budget, but nothing else held");
+        assert!(
+            budget.try_reserve(1).is_none(),
+            "nothing else while it is held"
+        );
+        drop(whole);
+        assert_eq!(budget.in_use(), 0);
     }
 }

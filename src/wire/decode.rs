@@ -20,9 +20,11 @@ use super::trace::{self, Direction};
 use super::{Metadata, Validation};
 use crate::{Error, Result};
 
-/// Default [`Limits::max_untrusted_body`]: 256 MiB. Larger batches between machines
+/// Default [`Limits::max_untrusted_body`]: 4 GiB, so a batch past the int32 offsets
+/// (which the reference's conformance runner sends over sockets) still travels inline.
+/// Lower it where peers are not trusted with that much: larger batches between machines
 /// belong in external storage, and between processes of one machine in shared memory.
-pub const DEFAULT_MAX_UNTRUSTED_BODY: u64 = 256 << 20;
+pub const DEFAULT_MAX_UNTRUSTED_BODY: u64 = 4 << 30;
 
 /// Upper bounds on what a peer may make us allocate, and how much of what it sends is
 /// checked.
