@@ -15,6 +15,7 @@ mod describe;
 mod ipc;
 mod reply;
 mod stream;
+mod upload;
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -197,6 +198,10 @@ pub(crate) fn run(input: impl BufRead, output: impl Write) {
             }
             ("capabilities", Some(s)) if s.http.is_some() => {
                 channel.send(capabilities(s));
+                Flow::Continue
+            }
+            ("request_upload_urls", Some(s)) if s.http.is_some() => {
+                channel.send(upload::request_upload_urls(s, &request));
                 Flow::Continue
             }
             (op, Some(s)) if HTTP_ONLY_OPS.contains(&op) && s.http.is_some() => {

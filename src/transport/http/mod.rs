@@ -24,6 +24,6 @@ pub mod server;
 mod token;
 mod zstd_ctx;
 
-pub use server::{AuthLayerState, HttpOptions, authenticate_layer, router, serve};
+pub use server::{AuthLayerState, HttpOptions, StorageOptions, authenticate_layer, router, serve};
 #[cfg(feature = "tls")]
 pub use server::{TlsConfig, serve_tls};

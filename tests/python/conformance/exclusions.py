@@ -33,28 +33,20 @@ _HTTP_PROVIDED = frozenset(
         "conformance_http_grant_port",
         "conformance_http_auth_port",
         "conformance_http_auth_reason_port",
+        "conformance_http_with_storage_port",
+        "conformance_http_with_zstd_storage_port",
+        "conformance_http_externalized_cap_port",
+        "conformance_http_external_security_port",
     }
-)
-_STORAGE = (
-    "external storage over HTTP (the HTTP storage fixtures, upload URLs, externalized HTTP "
-    "answers) is not implemented yet; byte-stream transports have it"
 )
 _STICKY = (
     "sticky sessions (VGI-Session tokens, __session__, echo headers, drain) are not "
     "implemented on either end"
 )
-_CORS_NEEDS_STORAGE = (
-    "the group's own fixture check: the CORS worker must advertise upload URLs, which need "
-    "external storage over HTTP (not implemented yet)"
-)
 _NO_HTTP_FIXTURE = {
     "conformance_http_sticky_auth_port": _STICKY,
     "conformance_http_sticky_short_ttl_port": _STICKY,
     "conformance_http_sticky_peer_ports": _STICKY,
-    "conformance_http_externalized_cap_port": _STORAGE,
-    "conformance_http_with_storage_port": _STORAGE,
-    "conformance_http_with_zstd_storage_port": _STORAGE,
-    "conformance_http_external_security_port": _STORAGE,
 }
 #: HTTP-only groups that look their worker fixtures up at run time (so the fixture rule
 #: below cannot see them): they run only in a lane that includes ``http``.
@@ -81,7 +73,6 @@ _RAW_IN_CLIENT_ROLE = (
 
 EXCLUDED: list[tuple[str, str, str]] = [
     # -- HTTP-only groups that look their fixtures up at run time ------------------------
-    ("*", "TestCors::test_worker_advertises_the_optional_capabilities", _CORS_NEEDS_STORAGE),
     ("*", "TestSticky::*", _STICKY),
     (
         "*",

@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod http;
+mod storage;
 
 use anyhow::Context as _;
 use http::{HttpFlags, serve_http};
@@ -35,6 +36,10 @@ usage: vgi-rpc-conformance-worker [-h] [--pipe | --http [PORT] | --unix PATH | -
                                   [--describe] [--threaded] [--max-connections N]
                                   [--access-log PATH] [--access-log-debug]
                                   [--fake-storage URL] [--externalize-threshold N]
+                                  [--compression {none,zstd}] [--max-fetch-bytes N]
+                                  [--max-decompressed-fetch-bytes N]
+                                  [--reject-localhost-redirects]
+                                  [--max-externalized-response-bytes N]
                                   [--host H] [--port N] [--prefix P] [--max-request-bytes N]
                                   [--max-response-bytes N] [--no-compression] [--token-key HEX]
                                   [--cors-origin ORIGIN]
@@ -61,6 +66,16 @@ options:
   --fake-storage URL         base URL of a fake-storage backend: batches above the
                              threshold are uploaded there and sent as pointers
   --externalize-threshold N  bytes above which batches are externalized (default 4096)
+  --compression C            none or zstd: how externalized objects are stored
+  --max-fetch-bytes N        largest stored object fetched for a pointer input
+  --max-decompressed-fetch-bytes N
+                             largest pointer input once decompressed
+  --reject-localhost-redirects
+                             fetch pointer inputs from 127.0.0.1 only (TEST ONLY)
+  --max-externalized-response-bytes N
+                             HTTP: most one answer may upload to storage
+                             (over HTTP --fake-storage also vends upload URLs, and
+                             --max-request-bytes defaults to the threshold)
   --host H                   HTTP: address to bind (default 127.0.0.1)
   --port N                   HTTP: port to bind (same as --http N)
   --prefix P                 HTTP: path prefix of every route (default none)
@@ -123,6 +138,7 @@ struct Options {
     identity: IdentityMode,
     fail_serve_start_once: bool,
     http: HttpFlags,
+    storage: storage::StorageFlags,
 }
 
 impl Default for Options {
@@ -139,6 +155,7 @@ impl Default for Options {
             identity: IdentityMode::Off,
             fail_serve_start_once: false,
             http: HttpFlags::default(),
+            storage: storage::StorageFlags::default(),
         }
     }
 }
@@ -372,7 +389,12 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
                 options.http.tls_client_ca = Some(value("--tls-client-ca")?.into());
                 None
             }
-            other => return Err(format!("unrecognized arguments: {other}")),
+            other => {
+                if !storage::parse_flag(other, &mut value, &mut options.storage)? {
+                    return Err(format!("unrecognized arguments: {other}"));
+                }
+                None
+            }
         };
         if let Some(transport) = transport {
             if let Some(previous) = transport_flag.filter(|p| *p != transport.flag()) {
@@ -408,21 +430,10 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
     Ok(Command::Serve(Box::new(options)))
 }
 
-/// The reference's `--fake-storage` wiring: the storage service at `url`, batches from
-/// `threshold` bytes externalized, and pointers fetched from this machine only (the
-/// reference's loopback-only URL policy for fake storage).
-fn external_config(url: &str, threshold: u64) -> vgi_rpc::external::ExternalConfig {
-    use vgi_rpc::external::{ExternalConfig, FakeStorage, UrlPolicy};
-    ExternalConfig::new()
-        .with_storage(std::sync::Arc::new(FakeStorage::new(url)))
-        .with_threshold(usize::try_from(threshold).unwrap_or(usize::MAX))
-        .with_url_policy(UrlPolicy::loopback())
-}
-
 fn serve(options: &Options) -> anyhow::Result<()> {
     let mut builder = match &options.fake_storage {
         Some(url) => vgi_rpc_conformance::server_builder_with_external(std::sync::Arc::new(
-            external_config(url, options.externalize_threshold),
+            storage::external_config(url, options.externalize_threshold, &options.storage),
         )),
         None => vgi_rpc_conformance::server_builder(),
     };
@@ -467,7 +478,24 @@ fn serve(options: &Options) -> anyhow::Result<()> {
                 .with_context(|| format!("binding {host}:{port}"))?;
             serve_socket(&server, &listener, &socket_options)
         }
-        Transport::Http(port) => serve_http(&server, &options.http, options.identity, *port),
+        Transport::Http(port) => {
+            let with_storage = |http| {
+                storage::http_options(
+                    http,
+                    options.fake_storage.as_deref(),
+                    options.externalize_threshold,
+                    options.http.max_request_bytes,
+                    &options.storage,
+                )
+            };
+            serve_http(
+                &server,
+                &options.http,
+                options.identity,
+                *port,
+                with_storage,
+            )
+        }
         Transport::Pipe => vgi_rpc::serve_stdio(server).context("serving on stdin/stdout"),
     }
 }

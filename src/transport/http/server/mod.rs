@@ -11,6 +11,7 @@ mod continuation;
 mod encoding;
 mod handler;
 mod reply;
+mod storage;
 #[cfg(feature = "tls")]
 mod tls;
 mod unauthorized;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue};
 use continuation::Continuations;
+pub use storage::StorageOptions;
 #[cfg(feature = "tls")]
 pub use tls::{DEFAULT_HANDSHAKE_TIMEOUT, TlsConfig, serve_tls};
 pub use unauthorized::{AuthLayerState, authenticate_layer};
@@ -73,6 +75,9 @@ pub struct HttpOptions {
     /// Proxy proof, ANDed in front of [`HttpOptions::authenticate`] (and the identity
     /// bearers): see [`ProxyProof`].
     pub proxy_proof: Option<Arc<ProxyProof>>,
+    /// External storage as HTTP sees it: upload URLs and the cap on externalized answers
+    /// (`storage.rs`).
+    pub storage: StorageOptions,
 }
 
 impl std::fmt::Debug for HttpOptions {
@@ -91,6 +96,7 @@ impl std::fmt::Debug for HttpOptions {
             .field("authenticate", &self.authenticate.is_some())
             .field("www_authenticate", &self.www_authenticate)
             .field("proxy_proof", &self.proxy_proof.as_ref().map(|p| p.mode()))
+            .field("storage", &self.storage)
             .finish()
     }
 }
@@ -111,6 +117,7 @@ impl Default for HttpOptions {
             authenticate: None,
             www_authenticate: None,
             proxy_proof: None,
+            storage: StorageOptions::default(),
         }
     }
 }
@@ -240,7 +247,7 @@ impl App {
             capabilities.push(("vgi-max-response-bytes", limit.to_string()));
         }
         capabilities.push(("vgi-accept-max-response-bytes-support", "true".to_owned()));
-        capabilities.push(("vgi-externalization-enabled", "false".to_owned()));
+        storage::capabilities(server, &options.storage, &mut capabilities);
         let encodings = if options.compression {
             "zstd, gzip"
         } else {
