@@ -116,6 +116,5 @@ pub(crate) fn http_options(
             options = options.max_request_bytes(threshold);
         }
     }
-    options.storage = storage;
-    options
+    options.storage(storage)
 }

@@ -60,9 +60,6 @@ pub(crate) struct Answer {
 
 /// Answers one RPC POST.
 pub(crate) fn answer(app: &App, post: Post) -> Answer {
-    if post.kind == Kind::UploadUrls {
-        return storage::upload_urls(app, &post);
-    }
     // Uploads of this request's answer count against the external cap, if one is set.
     let capped = app
         .options
@@ -150,7 +147,9 @@ fn serve(app: &App, post: &Post, shot: &mut OneShot<'_>) -> Result<u16, Refusal>
         .map_err(|e| refusal(400, RpcError::new("ArrowInvalid", e.to_string())))?;
     if post.kind != Kind::Exchange && storage::is_pointer(&batch, &metadata) {
         // The parameters arrived through storage; routing stays the outer batch's.
-        batch = storage::resolve(app, &batch, &metadata, &limits)?.0;
+        batch = storage::resolve(app, &batch, &metadata, &limits)
+            .map_err(|e| refusal(500, e.to_rpc()))?
+            .0;
     }
     if post.kind == Kind::Exchange {
         return continue_stream(app, post, shot, (binding, index), batch, metadata, limit);
@@ -305,7 +304,8 @@ fn continue_stream(
     // An input through storage: the tokens were the pointer's, the turn gets the stored
     // batch with its own metadata (resolved before a held state is taken).
     let (batch, metadata) = if storage::is_pointer(&batch, &metadata) {
-        storage::resolve(app, &batch, &metadata, &shot.limits())?
+        storage::resolve(app, &batch, &metadata, &shot.limits())
+            .map_err(|e| refusal(500, e.to_rpc()))?
     } else {
         (batch, metadata)
     };

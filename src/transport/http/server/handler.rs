@@ -274,7 +274,10 @@ async fn post(app: &Arc<App>, headers: &HeaderMap, body: Body, mut post: Post) -
     let answered = tokio::task::spawn_blocking(move || {
         let body = decode_body(encoding.trim(), bytes, cap as usize)?;
         post.body = body;
-        let answer = calls::answer(&worker, post);
+        let answer = match post.kind {
+            Kind::UploadUrls => super::upload::answer(&worker, &post),
+            _ => calls::answer(&worker, post),
+        };
         let (body, coding) = reply::encode_body(coding, answer.body);
         Ok((answer.status, body, answer.failed, coding))
     })

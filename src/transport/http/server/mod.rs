@@ -15,6 +15,7 @@ mod storage;
 #[cfg(feature = "tls")]
 mod tls;
 mod unauthorized;
+mod upload;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -196,6 +197,13 @@ impl HttpOptions {
     #[must_use]
     pub fn proxy_proof(mut self, proof: ProxyProof) -> Self {
         self.proxy_proof = Some(Arc::new(proof));
+        self
+    }
+
+    /// Sets [`HttpOptions::storage`]: upload URLs and the external cap.
+    #[must_use]
+    pub fn storage(mut self, storage: StorageOptions) -> Self {
+        self.storage = storage;
         self
     }
 

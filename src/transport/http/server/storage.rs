@@ -15,7 +15,8 @@
 //!   policy, caps) is the reference's `200` + `X-VGI-RPC-Error`, leaving the worker
 //!   usable;
 //! - **`POST {prefix}/__upload_url__/init`**, served when an [`UploadUrlProvider`] is
-//!   installed: it vends the URL pairs a client PUTs an oversized request to.
+//!   installed: it vends the URL pairs a client PUTs an oversized request to
+//!   (`upload.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,12 +25,8 @@ use arrow_array::RecordBatch;
 use arrow_schema::Schema;
 
 use super::App;
-use super::calls::{ARROW_STREAM, Answer, Post, Refusal, cap, content_type_error, refusal};
-use crate::server::oneshot::{OneShot, read_body};
-use crate::wire::{
-    self, ExternalLocation, Limits, Metadata, StreamEncoder, UploadUrlProvider, keys,
-};
-use crate::{Error, ExternalFailure, Result, RpcError, Server};
+use crate::wire::{self, ExternalLocation, Limits, Metadata, UploadUrlProvider};
+use crate::{Error, ExternalFailure, Result, Server};
 
 /// External storage settings of an HTTP server (the storage itself is the server's:
 /// `ServerBuilder::external`).
@@ -161,101 +158,23 @@ impl ExternalLocation for Capped<'_> {
 }
 
 /// Resolves an input that arrived as a pointer: the batch it names, with the stored
-/// batch's metadata (plus the fetch's provenance keys). A failure is the server's
-/// `500`, answered as `200` with `X-VGI-RPC-Error`, as the reference answers it.
+/// batch's metadata (plus the fetch's provenance keys). The caller answers a failure as
+/// the server's `500` (sent as `200` with `X-VGI-RPC-Error`, as the reference does).
 pub(super) fn resolve(
     app: &App,
     batch: &RecordBatch,
     metadata: &Metadata,
     limits: &Limits,
-) -> std::result::Result<(RecordBatch, Metadata), Refusal> {
+) -> Result<(RecordBatch, Metadata)> {
     crate::server::inputs::resolve_external(
         app.server.inner.external.as_deref(),
         batch,
         metadata,
         limits,
     )
-    .map_err(|e| refusal(500, e.to_rpc()))
 }
 
 /// Whether `batch` is an external pointer.
 pub(super) fn is_pointer(batch: &RecordBatch, metadata: &Metadata) -> bool {
     wire::BatchKind::of(batch, metadata) == wire::BatchKind::ExternalPointer
-}
-
-/// Answers `POST {prefix}/__upload_url__/init` (see the module docs), with the
-/// reference's checks in its order: response budget, content type, body, method key.
-pub(super) fn upload_urls(app: &App, post: &Post) -> Answer {
-    let method = keys::UPLOAD_URL_METHOD;
-    let mut shot = OneShot::new(&app.server, post.peer.clone(), post.request_id.clone());
-    let (status, failed) = match vend(app, post, &mut shot) {
-        Ok(()) => (200, shot.meter.failed),
-        Err(Refusal { status, error }) => {
-            let schema = if status == 500 {
-                wire::upload::urls_schema()
-            } else {
-                crate::server::answer::empty()
-            };
-            let _ = shot.answer_error(&schema, &error, "", method);
-            // Server-side failures go out as 200 + X-VGI-RPC-Error (the reference's
-            // translation of its 500s).
-            if status == 500 {
-                (200, true)
-            } else {
-                (status, false)
-            }
-        }
-    };
-    Answer {
-        status,
-        failed,
-        body: std::mem::take(&mut shot.body.bytes),
-    }
-}
-
-fn vend(app: &App, post: &Post, shot: &mut OneShot<'_>) -> std::result::Result<(), Refusal> {
-    let limit = super::calls::response_limit(app, post.budget.as_deref())?;
-    if post.content_type.as_deref() != Some(ARROW_STREAM) {
-        return Err(refusal(
-            415,
-            content_type_error(post.content_type.as_deref()),
-        ));
-    }
-    let Some(provider) = &app.options.storage.upload_urls else {
-        return Err(refusal(
-            404,
-            super::calls::reserved_error(keys::UPLOAD_URL_METHOD),
-        ));
-    };
-    let (params, metadata) = read_body(&post.body, &shot.limits())
-        .map_err(|e| refusal(400, RpcError::new("ArrowInvalid", e.to_string())))?;
-    match metadata.get(keys::METHOD) {
-        Some(keys::UPLOAD_URL_METHOD) => {}
-        other => {
-            return Err(refusal(
-                400,
-                RpcError::type_error(format!(
-                    "Method mismatch: expected '{}', got '{}'",
-                    keys::UPLOAD_URL_METHOD,
-                    other.unwrap_or("None")
-                )),
-            ));
-        }
-    }
-    let count = wire::upload::requested_count(&params);
-    let urls = (0..count)
-        .map(|_| provider.upload_url())
-        .collect::<Result<Vec<_>>>()
-        .map_err(|e| refusal(500, e.to_rpc()))?;
-    let batch = wire::upload::urls_batch(&urls).map_err(|e| refusal(500, e.to_rpc()))?;
-    let schema = batch.schema();
-    let mut enc = StreamEncoder::new();
-    let body = &mut shot.body.bytes;
-    enc.schema(body, &schema);
-    enc.batch(body, &batch, &Metadata::new())
-        .map_err(|e| refusal(500, e.to_rpc()))?;
-    enc.eos(body);
-    // An answer over the budget becomes the error (and flags the answer failed).
-    let _ = cap(shot, limit, &schema, keys::UPLOAD_URL_METHOD);
-    Ok(())
 }
