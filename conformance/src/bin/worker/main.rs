@@ -10,9 +10,10 @@
 //! ```
 //!
 //! Pipes (stdin/stdout, the default), Unix sockets, TCP and HTTP are served.
-//! `--fake-storage URL` wires the reference's fake storage service: on byte streams,
+//! `--fake-storage URL` wires the reference's fake storage service: on every transport,
 //! data batches from `--externalize-threshold` bytes go out as pointers, pointer inputs
-//! are resolved (loopback URLs only), and `published_string` answers by reference. Shared
+//! are resolved (loopback URLs only), and `published_string` answers by reference; over
+//! HTTP the worker also vends upload URLs (the other storage flags: `storage.rs`). Shared
 //! memory needs no flag: on pipes and Unix sockets the worker attaches the segment a
 //! client names (`vgi-rpc-test --shm SIZE`) and moves large batches through it.
 

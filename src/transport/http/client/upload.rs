@@ -8,7 +8,9 @@
 //! reference client does the same on all three.
 //!
 //! Only the request body itself goes to storage; the caller's own headers (credentials,
-//! typically) are sent to the RPC server, never to the storage URL.
+//! typically) are sent to the RPC server, never to the storage URL. The URLs are taken
+//! from the server the client already sends the request to, so they are not checked
+//! against the client's external-storage URL policy (which governs what it fetches).
 
 use reqwest::StatusCode;
 

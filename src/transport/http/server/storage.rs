@@ -34,7 +34,9 @@ use crate::{Error, ExternalFailure, Result, Server};
 #[non_exhaustive]
 pub struct StorageOptions {
     /// Vends upload URLs (`__upload_url__/init`, `VGI-Upload-URL-Support: true`), so a
-    /// client can send a request larger than `max_request_bytes` through storage.
+    /// client can send a request larger than `max_request_bytes` through storage. The
+    /// pointers it then sends are resolved by the server's storage reader
+    /// (`ServerBuilder::external`), which must accept the provider's download URLs.
     pub upload_urls: Option<Arc<dyn UploadUrlProvider>>,
     /// Advertised as `VGI-Max-Upload-Bytes` with upload URLs: the largest object a
     /// client should PUT.
