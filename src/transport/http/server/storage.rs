@@ -180,3 +180,53 @@ pub(super) fn resolve(
 pub(super) fn is_pointer(batch: &RecordBatch, metadata: &Metadata) -> bool {
     wire::BatchKind::of(batch, metadata) == wire::BatchKind::ExternalPointer
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Storage in memory, counting uploads.
+    #[derive(Debug, Default)]
+    struct Memory(Mutex<usize>);
+
+    impl ExternalLocation for Memory {
+        fn threshold(&self) -> Option<usize> {
+            Some(1)
+        }
+
+        fn upload(&self, _object: Vec<u8>, _schema: &Schema) -> Result<String> {
+            let mut n = self.0.lock().unwrap();
+            *n += 1;
+            Ok(format!("mem://{n}"))
+        }
+
+        fn fetch(&self, _url: &str) -> Result<Vec<u8>> {
+            Err(Error::external(ExternalFailure::Fetch, "not here"))
+        }
+    }
+
+    #[test]
+    fn the_cap_counts_every_upload_of_a_request_before_it_happens() {
+        let memory = Memory::default();
+        let capped = Capped::new(&memory, 100, "echo");
+        let schema = Schema::empty();
+        assert_eq!(capped.upload(vec![0; 60], &schema).unwrap(), "mem://1");
+        match capped.upload(vec![0; 60], &schema) {
+            Err(Error::External { kind, message }) => {
+                assert_eq!(kind, ExternalFailure::TooLarge);
+                assert_eq!(
+                    message,
+                    "Externalised payload exceeds max_externalized_response_bytes (120 > 100) for method 'echo'"
+                );
+            }
+            other => panic!("expected the cap, got {other:?}"),
+        }
+        // The refused object never reached storage; a smaller one still fits.
+        assert_eq!(*memory.0.lock().unwrap(), 1);
+        assert_eq!(capped.upload(vec![0; 40], &schema).unwrap(), "mem://2");
+        assert_eq!(capped.threshold(), Some(1));
+    }
+}
