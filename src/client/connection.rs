@@ -29,7 +29,7 @@ pub(crate) struct Active {
 
 impl Active {
     pub(crate) fn new(link: Link, options: &ConnectOptions) -> Active {
-        let limits = options.limits.on_channel(link.trusted);
+        let limits = options.limits.clone().on_channel(link.trusted);
         let mut conn = Connection::new(link.reader, link.writer, limits);
         conn.side = SideState::Offered(link.side_channel);
         conn.external = options.external.clone();

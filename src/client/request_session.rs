@@ -270,7 +270,7 @@ fn read_answer(
     shape: Shape,
     logs: &mut Vec<LogRecord>,
 ) -> Result<Answer> {
-    let limits = conn.limits;
+    let limits = conn.limits.clone();
     let mut decoder = wire::read_stream_start(body, &limits).map_err(closed_mid_call)?;
     let mut answer = Answer::default();
     loop {

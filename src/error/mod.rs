@@ -72,6 +72,20 @@ pub enum Error {
     /// when the server or client is built rather than on first use.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A message body did not fit the reader's memory budget
+    /// ([`MemoryBudget`](crate::wire::MemoryBudget)): it was read and thrown away whole,
+    /// so the stream is still in step with the peer. A server answers the call
+    /// `RESOURCE_EXHAUSTED` with a retry hint.
+    #[error(
+        "a message body of {claimed} bytes does not fit the memory budget of {capacity} \
+         bytes now; retry later"
+    )]
+    OverBudget {
+        /// The body's length.
+        claimed: u64,
+        /// The budget's size.
+        capacity: u64,
+    },
     /// The peer closed the connection cleanly at a stream boundary: how a server learns
     /// that its client left. A client reports a close under a call as
     /// [`Error::Disconnected`].
@@ -194,12 +208,19 @@ impl Error {
                 }
                 _ => RpcError::new("RuntimeError", message.clone()),
             },
+            Error::OverBudget { .. } => RpcError::new("MemoryBudgetError", self.to_string())
+                .with_code(ErrorCode::ResourceExhausted)
+                .with_kind("memory_budget")
+                .with_retry_after(OVER_BUDGET_RETRY_AFTER),
             Error::InvalidAddress { .. } | Error::Config(_) => {
                 RpcError::new("ValueError", self.to_string()).with_code(ErrorCode::InvalidArgument)
             }
         }
     }
 }
+
+/// The retry hint sent with an [`Error::OverBudget`]: budgets free up as calls finish.
+const OVER_BUDGET_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The Python exception class a reference client would see for an I/O error.
 fn io_error_type(e: &std::io::Error) -> &'static str {

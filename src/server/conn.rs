@@ -209,10 +209,12 @@ pub fn serve_connection_with<R: Read, W: Write>(
     // A worker's stdio leads to the client that started it; sockets to anyone.
     let limits = inner
         .limits
+        .clone()
         .on_channel(info.peer.kind == TransportKind::Pipe);
     let peer = Arc::new(info.peer);
+    let side = ConnSide::new(info.side_channels, limits.clone());
     let mut conn = Conn::new(reader, writer, !inner.hooks.is_empty(), limits);
-    conn.side = ConnSide::new(info.side_channels, limits);
+    conn.side = side;
     conn.phases = info.read_phases;
     loop {
         match serve_call(inner, &mut conn, &peer) {
@@ -242,9 +244,9 @@ pub(crate) fn read_request<R: Read, W: Write>(conn: &mut Conn<R, W>) -> Result<O
     })();
     match read {
         Ok(()) => Ok(first),
-        Err(e @ Error::InvalidMessage(_)) => {
-            // The bad message was skipped whole: consume the rest of the request so
-            // the answer lines up with it and the connection stays usable.
+        Err(e @ (Error::InvalidMessage(_) | Error::OverBudget { .. })) => {
+            // The bad (or unaffordable) message was skipped whole: consume the rest of
+            // the request so the answer lines up with it and the connection stays usable.
             wire::drain_stream(&mut conn.reader, &conn.limits)?;
             Err(e)
         }
@@ -271,6 +273,9 @@ fn serve_call<R: Read, W: Write>(
         Err(Error::InvalidMessage(message)) => {
             let err = framework::protocol_error(message);
             return answer_unrouted(inner, conn, &err, &request_id);
+        }
+        Err(e @ Error::OverBudget { .. }) => {
+            return answer_unrouted(inner, conn, &e.to_rpc(), &request_id);
         }
         Err(e) => {
             // We lost the stream boundary: report, then give up on the connection.
@@ -301,7 +306,7 @@ fn serve_call<R: Read, W: Write>(
         request_id: &request_id,
         shm: conn.side.supported(),
     };
-    let limits = conn.limits;
+    let limits = conn.limits.clone();
     let phases = conn.phases.clone();
     let (reader, side, mut out) = conn.split(inner.external.as_deref());
     let (target, next) = dispatch(inner, &caller, request, &mut out);
@@ -352,7 +357,15 @@ fn pump<R: Read, S: Sink>(
     loop {
         // The client may think between inputs as long as between calls.
         await_message(reader, phases)?;
-        match wire::read_stream_item(reader, &mut input, limits)? {
+        let item = match wire::read_stream_item(reader, &mut input, limits) {
+            // The input was skipped whole: the turn fails, the connection stays usable.
+            Err(e @ Error::OverBudget { .. }) => {
+                run.fail(&e, out)?;
+                return wire::drain_stream(reader, limits);
+            }
+            item => item?,
+        };
+        match item {
             StreamItem::End => return run.end(out),
             StreamItem::Batch(batch, metadata) => {
                 let flow = match inputs.resolve(batch, metadata) {

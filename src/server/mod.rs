@@ -54,7 +54,7 @@ pub use interceptor::{CallInfo, Extensions, Interceptor};
 pub use peer::{Peer, PeerCredentials, TransportKind};
 pub(crate) use refuse::connection_limit_error;
 pub use refuse::refuse_connection;
-pub use registry::{Server, ServerBuilder};
+pub use registry::{DEFAULT_MEMORY_BUDGET, Server, ServerBuilder};
 pub use service::{MethodKind, MethodSpec, ProtocolSpec, Response, Service};
 pub use side::SideChannelHost;
 pub use stats::CallStats;

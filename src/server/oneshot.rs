@@ -73,9 +73,11 @@ impl<'a> OneShot<'a> {
         }
     }
 
-    /// The server's size limits for a peer that is not trusted.
+    /// The server's size limits for a peer that is not trusted. A one-shot request
+    /// arrives whole, already bounded by the transport's own body limits, so it is not
+    /// charged to the memory budget again.
     pub(crate) fn limits(&self) -> Limits {
-        self.inner.limits.on_channel(false)
+        self.inner.limits.clone().on_channel(false).without_budget()
     }
 
     /// Where answers go.

@@ -33,6 +33,11 @@ pub fn refuse_connection<R: Read, W: Write>(
     writer: W,
     error: &RpcError,
 ) -> Result<()> {
-    let mut conn = Conn::new(reader, writer, false, server.inner.limits.on_channel(false));
+    let mut conn = Conn::new(
+        reader,
+        writer,
+        false,
+        server.inner.limits.clone().on_channel(false),
+    );
     refuse_with(&server.inner, &mut conn, error)
 }

@@ -12,7 +12,7 @@ use super::peer::TransportKind;
 use super::reflection::ReflectionService;
 use super::service::{ProtocolSpec, Service};
 use crate::identity::{Identity, IdentityService};
-use crate::wire::{ExternalLocation, Limits, Validation};
+use crate::wire::{ExternalLocation, Limits, MemoryBudget, Validation};
 use crate::{Result, RpcError};
 
 /// One hosted protocol: its dispatcher, description and protocol hash.
@@ -88,6 +88,7 @@ impl Server {
             services: Vec::new(),
             include_tracebacks: true,
             limits: Limits::default(),
+            memory_budget: Some(DEFAULT_MEMORY_BUDGET),
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
             hooks: Vec::new(),
             interceptors: Vec::new(),
@@ -115,6 +116,12 @@ impl Server {
     /// The protocol hash of a hosted protocol.
     pub fn protocol_hash(&self, protocol: &str) -> Option<&str> {
         self.inner.binding(protocol).map(|b| b.hash.as_str())
+    }
+
+    /// The memory budget large request bodies are counted against (see
+    /// [`ServerBuilder::memory_budget`]); its [`MemoryBudget::in_use`] is a live gauge.
+    pub fn memory_budget(&self) -> Option<&Arc<MemoryBudget>> {
+        self.inner.limits.budget()
     }
 }
 
@@ -173,11 +180,16 @@ impl MissingMethod {
     }
 }
 
+/// Default [`ServerBuilder::memory_budget`]: 1 GiB of large request bodies in flight
+/// across a server's socket connections.
+pub const DEFAULT_MEMORY_BUDGET: u64 = 1 << 30;
+
 /// Builder for [`Server`].
 pub struct ServerBuilder {
     services: Vec<Arc<dyn Service>>,
     include_tracebacks: bool,
     limits: Limits,
+    memory_budget: Option<u64>,
     server_version: String,
     hooks: Vec<Arc<dyn CallHook>>,
     interceptors: Vec<Arc<dyn Interceptor>>,
@@ -207,6 +219,19 @@ impl ServerBuilder {
     /// Size limits applied to every message a client sends.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// How many bytes of large request bodies (1 MiB and up) may be held at once across
+    /// every connection of the server; default [`DEFAULT_MEMORY_BUDGET`], `None`: no
+    /// budget. A body that does not fit is read and discarded, and its call is answered
+    /// `RESOURCE_EXHAUSTED` with a retry hint, on a connection that stays usable. The
+    /// budget covers the socket transports; a worker's stdio (the one process that
+    /// started it) is exempt, as it is from [`Limits::max_untrusted_body`]. A budget set
+    /// through [`ServerBuilder::limits`] ([`Limits::with_budget`]) takes precedence, and
+    /// may be shared by several servers.
+    pub fn memory_budget(mut self, bytes: impl Into<Option<u64>>) -> Self {
+        self.memory_budget = bytes.into();
         self
     }
 
@@ -340,7 +365,12 @@ impl ServerBuilder {
                 bindings,
                 server_id,
                 include_tracebacks: self.include_tracebacks,
-                limits: self.limits,
+                limits: match (self.limits.budget(), self.memory_budget) {
+                    (None, Some(bytes)) => {
+                        self.limits.with_budget(Arc::new(MemoryBudget::new(bytes)))
+                    }
+                    _ => self.limits,
+                },
                 hooks,
                 interceptors: self.interceptors,
                 identity: self.identity,

@@ -15,21 +15,46 @@ use arrow_buffer::Buffer;
 use arrow_ipc::MessageHeader;
 use arrow_schema::SchemaRef;
 
+use super::budget::{BudgetedBody, MemoryBudget, Reservation};
 use super::trace::{self, Direction};
 use super::{Metadata, Validation};
 use crate::{Error, Result};
 
+/// Default [`Limits::max_untrusted_body`]: 256 MiB. Larger batches between machines
+/// belong in external storage, and between processes of one machine in shared memory.
+pub const DEFAULT_MAX_UNTRUSTED_BODY: u64 = 256 << 20;
+
 /// Upper bounds on what a peer may make us allocate, and how much of what it sends is
 /// checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Limits {
     /// Largest flatbuffer metadata block accepted (bytes).
     pub max_metadata: usize,
-    /// Largest message body accepted (bytes).
+    /// Largest message body accepted (bytes) from a trusted peer: the process that
+    /// started this worker, or the worker a client started.
     pub max_body: u64,
+    /// Largest message body accepted (bytes) from any other peer (a socket, HTTP):
+    /// [`DEFAULT_MAX_UNTRUSTED_BODY`] unless set. The smaller of this and
+    /// [`Limits::max_body`] applies.
+    pub max_untrusted_body: u64,
     /// Set only through the `unsafe` [`Limits::with_validation`].
     validation: Validation,
+    /// Shared by every reader these limits are cloned into.
+    budget: Option<Arc<MemoryBudget>>,
+}
+
+impl PartialEq for Limits {
+    fn eq(&self, other: &Self) -> bool {
+        self.max_metadata == other.max_metadata
+            && self.max_body == other.max_body
+            && self.max_untrusted_body == other.max_untrusted_body
+            && self.validation == other.validation
+            && match (&self.budget, &other.budget) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (a, b) => a.is_none() && b.is_none(),
+            }
+    }
 }
 
 impl Limits {
@@ -53,10 +78,17 @@ impl Limits {
         self
     }
 
-    /// These limits with the validation level a channel gets: the configured one where
-    /// the peer is trusted, [`Validation::Full`] elsewhere.
+    /// These limits as a channel gets them: where the peer is trusted (the process that
+    /// started this worker, or the worker a client started) the configured validation
+    /// level and no budget; elsewhere [`Validation::Full`], the smaller body limit and
+    /// the budget.
     pub(crate) fn on_channel(mut self, trusted: bool) -> Self {
         self.validation = self.validation.on_channel(trusted);
+        if trusted {
+            self.budget = None;
+        } else {
+            self.max_body = self.max_body.min(self.max_untrusted_body);
+        }
         self
     }
     /// Sets [`Limits::max_metadata`].
@@ -72,6 +104,33 @@ impl Limits {
         self.max_body = bytes;
         self
     }
+
+    /// Sets [`Limits::max_untrusted_body`].
+    #[must_use]
+    pub fn with_max_untrusted_body(mut self, bytes: u64) -> Self {
+        self.max_untrusted_body = bytes;
+        self
+    }
+
+    /// Counts every large body read under these limits (and their clones) against
+    /// `budget`; a body that does not fit is skipped and reported as
+    /// [`Error::OverBudget`].
+    #[must_use]
+    pub fn with_budget(mut self, budget: Arc<MemoryBudget>) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// These limits without their budget.
+    pub(crate) fn without_budget(mut self) -> Self {
+        self.budget = None;
+        self
+    }
+
+    /// The memory budget bodies are counted against, if any.
+    pub fn budget(&self) -> Option<&Arc<MemoryBudget>> {
+        self.budget.as_ref()
+    }
 }
 
 impl Default for Limits {
@@ -79,7 +138,9 @@ impl Default for Limits {
         Limits {
             max_metadata: 64 << 20,
             max_body: 16 << 30,
+            max_untrusted_body: DEFAULT_MAX_UNTRUSTED_BODY,
             validation: Validation::Full,
+            budget: None,
         }
     }
 }
@@ -169,12 +230,52 @@ const FIRST_BODY_STEP: usize = 4 << 20;
 ///
 /// # Errors
 /// I/O errors, truncation, lengths over `limits`, or a metadata block that is not a valid
-/// `Message` flatbuffer.
+/// `Message` flatbuffer; [`Error::OverBudget`] when the body does not fit the limits'
+/// memory budget (it was skipped whole, so the stream is still in step).
 pub fn read_message<R: Read + ?Sized>(
     r: &mut R,
     limits: &Limits,
     at_stream_start: bool,
 ) -> Result<Option<RawMessage>> {
+    let Some((meta, body_len)) = read_frame(r, limits, at_stream_start)? else {
+        return Ok(None);
+    };
+    let reservation = match &limits.budget {
+        Some(budget) if body_len >= budget.exempt_below() => {
+            let Some(reservation) = budget.try_reserve(body_len) else {
+                skip_body(r, body_len)?;
+                return Err(Error::OverBudget {
+                    claimed: body_len,
+                    capacity: budget.capacity(),
+                });
+            };
+            Some(reservation)
+        }
+        _ => None,
+    };
+    let body = read_body(r, body_len, reservation)?;
+    Ok(Some(RawMessage { meta, body }))
+}
+
+/// Reads one message and throws its body away without holding it: `Ok(false)` at
+/// end-of-stream. Draining a stream costs no memory beyond its metadata blocks.
+///
+/// # Errors
+/// As [`read_message`], except that no budget applies.
+pub(super) fn skip_message<R: Read + ?Sized>(r: &mut R, limits: &Limits) -> Result<bool> {
+    match read_frame(r, limits, false)? {
+        Some((_, body_len)) => skip_body(r, body_len).map(|()| true),
+        None => Ok(false),
+    }
+}
+
+/// Reads a message's framing and metadata block, checked against `limits`: the block and
+/// the body length that follows it, or `None` at end-of-stream.
+fn read_frame<R: Read + ?Sized>(
+    r: &mut R,
+    limits: &Limits,
+    at_stream_start: bool,
+) -> Result<Option<(Vec<u8>, u64)>> {
     let mut word = [0u8; 4];
     if !read_full_or_eof(r, &mut word)? {
         return Err(if at_stream_start {
@@ -222,14 +323,13 @@ pub fn read_message<R: Read + ?Sized>(
         .map_err(|_| Error::protocol(format!("negative IPC body length {body_len}")))?;
     if body_len > limits.max_body {
         return Err(Error::protocol(format!(
-            "IPC body length {body_len} exceeds the limit of {}",
+            "IPC body length {body_len} exceeds the limit of {} (Limits::max_body / \
+             max_untrusted_body; send larger batches through shared memory or external \
+             storage)",
             limits.max_body
         )));
     }
-    let body_len = usize::try_from(body_len)
-        .map_err(|_| Error::protocol("IPC body too large for this platform"))?;
-    let body = read_body(r, body_len)?;
-    Ok(Some(RawMessage { meta, body }))
+    Ok(Some((meta, body_len)))
 }
 
 /// Reads `Message.bodyLength` from an unverified flatbuffer with every offset checked:
@@ -265,19 +365,42 @@ fn unverified_body_length(meta: &[u8]) -> Option<i64> {
     ))
 }
 
-fn read_body<R: Read + ?Sized>(r: &mut R, len: usize) -> Result<Buffer> {
+fn read_body<R: Read + ?Sized>(
+    r: &mut R,
+    len: u64,
+    reservation: Option<Reservation>,
+) -> Result<Buffer> {
+    let len_usize = usize::try_from(len)
+        .map_err(|_| Error::protocol("IPC body too large for this platform"))?;
     // Reserve at most one step ahead of what has arrived: a peer that claims a huge body
     // and sends nothing costs us `FIRST_BODY_STEP`, not its claim. Past that the buffer
     // doubles as bytes arrive, so it never exceeds twice what the peer actually sent.
-    let mut body = Vec::with_capacity(len.min(FIRST_BODY_STEP));
-    let wanted = u64::try_from(len).map_err(|_| Error::protocol("IPC body length too large"))?;
-    let got = r.take(wanted).read_to_end(&mut body)?;
+    let mut body = Vec::with_capacity(len_usize.min(FIRST_BODY_STEP));
+    let got = r.take(len).read_to_end(&mut body)?;
+    if got < len_usize {
+        return Err(Error::disconnected(
+            "connection closed inside an IPC message",
+        ));
+    }
+    Ok(match reservation {
+        // The reservation lives as long as the bytes, wherever the batch goes.
+        Some(reservation) => Buffer::from(bytes::Bytes::from_owner(BudgetedBody {
+            bytes: body,
+            _reservation: reservation,
+        })),
+        None => Buffer::from_vec(body),
+    })
+}
+
+/// Reads `len` body bytes and throws them away, a small buffer at a time.
+fn skip_body<R: Read + ?Sized>(r: &mut R, len: u64) -> Result<()> {
+    let got = std::io::copy(&mut r.take(len), &mut std::io::sink())?;
     if got < len {
         return Err(Error::disconnected(
             "connection closed inside an IPC message",
         ));
     }
-    Ok(Buffer::from_vec(body))
+    Ok(())
 }
 
 /// Fills `buf`; `Ok(false)` when the source was at EOF before the first byte.

@@ -15,6 +15,7 @@
 //! Batches above a size threshold may instead go to object storage through an
 //! [`ExternalLocation`] ([`external`]: the pointer, the object's layout, the reader's checks).
 
+mod budget;
 mod classify;
 mod decode;
 mod encode;
@@ -27,8 +28,11 @@ pub mod trace;
 pub mod upload;
 mod validation;
 
+pub use budget::{DEFAULT_EXEMPT_BELOW, MemoryBudget, Reservation};
 pub use classify::BatchKind;
-pub use decode::{Limits, RawMessage, StreamDecoder, StreamItem, read_message};
+pub use decode::{
+    DEFAULT_MAX_UNTRUSTED_BODY, Limits, RawMessage, StreamDecoder, StreamItem, read_message,
+};
 pub use encode::{EOS, StreamEncoder};
 pub use external::ExternalLocation;
 pub use metadata::Metadata;
@@ -108,12 +112,12 @@ pub(crate) fn write_chunked<W: Write + ?Sized>(w: &mut W, bytes: &[u8]) -> std::
     Ok(())
 }
 
-/// Reads and discards the rest of a stream up to its EOS.
+/// Reads and discards the rest of a stream up to its EOS, holding no body in memory.
 ///
 /// # Errors
 /// I/O and framing errors.
 pub fn drain_stream<R: Read + ?Sized>(r: &mut R, limits: &Limits) -> Result<()> {
-    while read_message(r, limits, false)?.is_some() {}
+    while decode::skip_message(r, limits)? {}
     Ok(())
 }
 

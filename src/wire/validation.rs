@@ -187,7 +187,7 @@ mod tests {
     #[test]
     fn cheaper_levels_apply_only_to_trusted_channels() {
         let none = unsafe { Limits::default().with_validation(Validation::None) };
-        assert_eq!(none.on_channel(true).validation(), Validation::None);
+        assert_eq!(none.clone().on_channel(true).validation(), Validation::None);
         assert_eq!(none.on_channel(false).validation(), Validation::Full);
         assert_eq!(
             "standard".parse::<Validation>().unwrap(),

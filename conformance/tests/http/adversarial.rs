@@ -408,3 +408,46 @@ fn cors_answers_preflights_for_allowed_origins_only() {
     assert!(reply.header("access-control-allow-origin").is_none());
     assert!(reply.header("cross-origin-resource-policy").is_none());
 }
+
+#[test]
+fn a_body_over_the_memory_budget_gets_503_with_a_retry_hint() {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, BinaryArray, RecordBatch};
+
+    use crate::raw::{request_md, stream};
+
+    let builder = vgi_rpc_conformance::server_builder().memory_budget(8 << 20);
+    let worker = Worker::start_with(HttpOptions::default(), builder);
+    let budget = |big: usize| {
+        let data = vec![0x5au8; big];
+        let column: ArrayRef = Arc::new(BinaryArray::from(vec![data.as_slice()]));
+        let batch = RecordBatch::try_from_iter_with_nullable([("data", column, false)]).unwrap();
+        stream(&batch, &request_md("echo_bytes"))
+    };
+    let refused = post(
+        worker.port,
+        "/ConformanceService/echo_bytes",
+        &[],
+        &budget(12 << 20),
+    );
+    assert_eq!(refused.status, 503, "{refused:?}");
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert!(
+        refused.json()["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("memory budget")),
+        "{refused:?}"
+    );
+    // Under the budget the same call goes through: the refused body's reservation was
+    // given back.
+    let fits = post(
+        worker.port,
+        "/ConformanceService/echo_bytes",
+        &[],
+        &budget(4 << 20),
+    );
+    assert_eq!(fits.status, 200, "{:?}", fits.exception());
+    assert!(fits.exception().is_none());
+    still_serves(&worker);
+}

@@ -35,7 +35,7 @@ use vgi_rpc_conformance::identity::{IdentityMode, WhoamiImpl, WhoamiServer};
 const USAGE: &str = "\
 usage: vgi-rpc-conformance-worker [-h] [--pipe | --http [PORT] | --unix PATH | --tcp [HOST:]PORT]
                                   [--describe] [--threaded] [--max-connections N]
-                                  [--access-log PATH] [--access-log-debug]
+                                  [--memory-budget BYTES] [--access-log PATH] [--access-log-debug]
                                   [--fake-storage URL] [--externalize-threshold N]
                                   [--compression {none,zstd}] [--max-fetch-bytes N]
                                   [--max-decompressed-fetch-bytes N]
@@ -62,6 +62,8 @@ options:
   --describe                 accepted for compatibility; vgi_rpc.Reflection.v1 is always hosted
   --threaded                 accept connections concurrently (unix/tcp only)
   --max-connections N        max concurrent connections (requires --threaded)
+  --memory-budget BYTES      large request bodies held at once across socket connections
+                             (default 1 GiB; 0: no budget); over it: RESOURCE_EXHAUSTED
   --access-log PATH          append JSONL access-log records to PATH
   --access-log-debug         log the access channel at DEBUG (payloads are never logged)
   --fake-storage URL         base URL of a fake-storage backend: batches above the
@@ -132,6 +134,7 @@ struct Options {
     describe: bool,
     threaded: bool,
     max_connections: Option<usize>,
+    memory_budget: Option<u64>,
     access_log: Option<PathBuf>,
     access_log_debug: bool,
     fake_storage: Option<String>,
@@ -149,6 +152,7 @@ impl Default for Options {
             describe: false,
             threaded: false,
             max_connections: None,
+            memory_budget: Some(vgi_rpc::server::DEFAULT_MEMORY_BUDGET),
             access_log: None,
             access_log_debug: false,
             fake_storage: None,
@@ -275,6 +279,11 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
                     .parse()
                     .map_err(|_| format!("argument --max-connections: invalid int value {n:?}"))?;
                 options.max_connections = Some(n);
+                None
+            }
+            "--memory-budget" => {
+                let n = int_arg("--memory-budget", &value("--memory-budget")?)?;
+                options.memory_budget = (n > 0).then_some(n);
                 None
             }
             "--access-log" => {
@@ -463,7 +472,10 @@ fn serve(options: &Options) -> anyhow::Result<()> {
     if options.identity == IdentityMode::Grants || options.http.tls_client_ca.is_some() {
         builder = builder.service(WhoamiServer::new(WhoamiImpl));
     }
-    let server = builder.build().context("building the server")?;
+    let server = builder
+        .memory_budget(options.memory_budget)
+        .build()
+        .context("building the server")?;
     let mut socket_options = ServeOptions::default().threaded(options.threaded);
     if let Some(limit) = options.max_connections {
         socket_options = socket_options.max_connections(limit);

@@ -42,6 +42,8 @@ pub(crate) enum DecodeError {
     TooLarge(Coding),
     /// 400: the bytes are not valid for the coding.
     Corrupt(Coding, String),
+    /// 503: the decoded body does not fit the server's memory budget.
+    OverBudget,
 }
 
 /// Decodes `body` coded as `content_encoding` (already trimmed), producing at most `cap`

@@ -17,7 +17,7 @@ use super::reply::{self, json, json_error, not_allowed, not_found_html};
 use super::unauthorized;
 use crate::server::oneshot::OneShot;
 use crate::server::{AuthContext, Peer, TransportKind};
-use crate::wire::keys;
+use crate::wire::{Reservation, keys};
 
 /// Serves every request of the router.
 pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
@@ -244,7 +244,14 @@ async fn post(app: &Arc<App>, headers: &HeaderMap, body: Body, mut post: Post) -
     {
         return too_large(length, cap);
     }
-    let read = tokio::time::timeout(app.options.body_timeout, read_body(body, cap)).await;
+    // Large bodies count against the server's memory budget while they are read and
+    // answered; the reservation drops with the answer.
+    let mut held = app.server.memory_budget().map(Reservation::empty);
+    let read = tokio::time::timeout(
+        app.options.body_timeout,
+        read_body(body, cap, held.as_mut()),
+    )
+    .await;
     let bytes = match read {
         Err(_) => {
             return json_error(
@@ -254,6 +261,7 @@ async fn post(app: &Arc<App>, headers: &HeaderMap, body: Body, mut post: Post) -
             );
         }
         Ok(Err(BodyFault::TooLarge(read))) => return too_large(read, cap),
+        Ok(Err(BodyFault::OverBudget)) => return over_budget(),
         Ok(Err(BodyFault::Broken(e))) => {
             return json_error(StatusCode::BAD_REQUEST, "Bad request body", Some(&e));
         }
@@ -273,6 +281,11 @@ async fn post(app: &Arc<App>, headers: &HeaderMap, body: Body, mut post: Post) -
     let worker = Arc::clone(app);
     let answered = tokio::task::spawn_blocking(move || {
         let body = decode_body(encoding.trim(), bytes, cap as usize)?;
+        if let Some(held) = &mut held
+            && !held.grow_to(body.len() as u64)
+        {
+            return Err(DecodeError::OverBudget);
+        }
         post.body = body;
         let answer = match post.kind {
             Kind::UploadUrls => super::upload::answer(&worker, &post),
@@ -284,6 +297,7 @@ async fn post(app: &Arc<App>, headers: &HeaderMap, body: Body, mut post: Post) -
     .await;
     match answered {
         Ok(Ok((status, body, failed, coding))) => reply::arrow(status, body, failed, coding),
+        Ok(Err(DecodeError::OverBudget)) => over_budget(),
         Ok(Err(DecodeError::Unsupported(message))) => json_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Unsupported Content-Encoding",
@@ -315,10 +329,15 @@ async fn post(app: &Arc<App>, headers: &HeaderMap, body: Body, mut post: Post) -
 
 enum BodyFault {
     TooLarge(u64),
+    OverBudget,
     Broken(String),
 }
 
-async fn read_body(mut body: Body, cap: u64) -> Result<Vec<u8>, BodyFault> {
+async fn read_body(
+    mut body: Body,
+    cap: u64,
+    mut held: Option<&mut Reservation>,
+) -> Result<Vec<u8>, BodyFault> {
     let mut bytes = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| BodyFault::Broken(e.to_string()))?;
@@ -327,10 +346,31 @@ async fn read_body(mut body: Body, cap: u64) -> Result<Vec<u8>, BodyFault> {
             if total > cap {
                 return Err(BodyFault::TooLarge(total));
             }
+            if let Some(held) = held.as_deref_mut()
+                && !held.grow_to(total)
+            {
+                return Err(BodyFault::OverBudget);
+            }
             bytes.extend_from_slice(&data);
         }
     }
     Ok(bytes)
+}
+
+/// `503` with a retry hint: the request body did not fit the server's memory budget.
+fn over_budget() -> Response {
+    let mut response = json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "503 Service Unavailable",
+        Some(
+            "The request body does not fit the server's memory budget now \
+             (RESOURCE_EXHAUSTED); retry later.",
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(1));
+    response
 }
 
 fn too_large(read: u64, cap: u64) -> Response {
