@@ -28,6 +28,7 @@ pub mod fake_storage;
 mod handlers;
 mod headers;
 pub mod identity;
+pub mod kind_probe;
 pub mod matrix;
 pub mod probe;
 pub mod producers;

@@ -856,3 +856,61 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"transport {transport:<10} passed {row['passed']:4d}  failed {row['failed']:4d}  "
             f"skipped {row['skipped']:4d}"
         )
+
+
+# ---------------------------------------------------------------------------
+# Transport kind (server role)
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def conformance_transport_kind_probes() -> tuple[tuple[str, Callable[[], str]], ...]:
+    """The Python client asks OUR worker, on each transport, what kind its call sees.
+
+    Each probe starts the worker with ``--kind-probe`` (hosting the versionless
+    ``_KindProbe`` protocol the reference's own fixture declares) on one transport and
+    calls ``report_transport_kind`` once. Client role excludes the test: it checks what a
+    server reports, and there the server is the reference.
+    """
+    from typing import Protocol
+
+    from vgi_rpc.http import http_connect
+    from vgi_rpc.rpc import SubprocessTransport, _RpcProxy, tcp_connect, unix_connect
+
+    if ROLE != "server":
+        pytest.fail("the transport-kind probes test our server; excluded in client role")
+
+    class _KindProbe(Protocol):
+        def report_transport_kind(self) -> str: ...
+
+    worker = [*_rust_worker(), "--kind-probe"]
+
+    def pipe() -> str:
+        conn = SubprocessTransport([*worker, "--pipe"])
+        try:
+            return str(_RpcProxy(_KindProbe, conn, None).report_transport_kind())
+        finally:
+            conn.close()
+
+    def unix() -> str:
+        path = _short_socket_path("kind")
+        try:
+            with _ready_worker([*worker, "--unix", path], "UNIX:") as reported:
+                with unix_connect(_KindProbe, reported) as proxy:
+                    return str(proxy.report_transport_kind())
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+    def tcp() -> str:
+        with _ready_worker([*worker, "--tcp", "127.0.0.1:0"], "TCP:") as reported:
+            host, _, port = reported.rpartition(":")
+            with tcp_connect(_KindProbe, host, int(port)) as proxy:
+                return str(proxy.report_transport_kind())
+
+    def http() -> str:
+        with _ready_worker([*worker, "--http", "0"], "PORT:") as reported:
+            with http_connect(_KindProbe, f"http://127.0.0.1:{int(reported)}") as proxy:
+                return str(proxy.report_transport_kind())
+
+    return (("pipe", pipe), ("http", http), ("tcp", tcp), ("unix", unix))

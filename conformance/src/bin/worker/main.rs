@@ -31,11 +31,12 @@ use vgi_rpc::transport::{
     Listener, ServeOptions, Shutdown, TcpSocketListener, UnixSocketListener, serve_listener,
 };
 use vgi_rpc_conformance::identity::{IdentityMode, WhoamiImpl, WhoamiServer};
+use vgi_rpc_conformance::kind_probe::{KindProbeImpl, KindProbeServer};
 
 const USAGE: &str = "\
 usage: vgi-rpc-conformance-worker [-h] [--pipe | --http [PORT] | --unix PATH | --tcp [HOST:]PORT]
                                   [--describe] [--threaded] [--max-connections N]
-                                  [--memory-budget BYTES] [--access-log PATH] [--access-log-debug]
+                                  [--memory-budget BYTES] [--kind-probe] [--access-log PATH] [--access-log-debug]
                                   [--fake-storage URL] [--externalize-threshold N]
                                   [--compression {none,zstd}] [--max-fetch-bytes N]
                                   [--max-decompressed-fetch-bytes N]
@@ -62,6 +63,8 @@ options:
   --describe                 accepted for compatibility; vgi_rpc.Reflection.v1 is always hosted
   --threaded                 accept connections concurrently (unix/tcp only)
   --max-connections N        max concurrent connections (requires --threaded)
+  --kind-probe               also host _KindProbe (report_transport_kind), the shared
+                             suite's transport-kind probe
   --memory-budget BYTES      large request bodies held at once across socket connections
                              (default 1 GiB; 0: no budget); over it: RESOURCE_EXHAUSTED
   --access-log PATH          append JSONL access-log records to PATH
@@ -135,6 +138,7 @@ struct Options {
     threaded: bool,
     max_connections: Option<usize>,
     memory_budget: Option<u64>,
+    kind_probe: bool,
     access_log: Option<PathBuf>,
     access_log_debug: bool,
     fake_storage: Option<String>,
@@ -153,6 +157,7 @@ impl Default for Options {
             threaded: false,
             max_connections: None,
             memory_budget: Some(vgi_rpc::server::DEFAULT_MEMORY_BUDGET),
+            kind_probe: false,
             access_log: None,
             access_log_debug: false,
             fake_storage: None,
@@ -279,6 +284,10 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
                     .parse()
                     .map_err(|_| format!("argument --max-connections: invalid int value {n:?}"))?;
                 options.max_connections = Some(n);
+                None
+            }
+            "--kind-probe" => {
+                options.kind_probe = true;
                 None
             }
             "--memory-budget" => {
@@ -471,6 +480,9 @@ fn serve(options: &Options) -> anyhow::Result<()> {
     }
     if options.identity == IdentityMode::Grants || options.http.tls_client_ca.is_some() {
         builder = builder.service(WhoamiServer::new(WhoamiImpl));
+    }
+    if options.kind_probe {
+        builder = builder.service(KindProbeServer::new(KindProbeImpl));
     }
     let server = builder
         .memory_budget(options.memory_budget)
