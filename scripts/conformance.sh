@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the reference conformance runner (vgi-rpc-test from vgi-rpc==0.52.2) against our
 # release worker over stdio, stdio with a shared-memory segment, a Unix socket, TCP and
-# HTTP (plus HTTP with a response cap), each time validating the worker's access log against the reference's JSON schema, and
+# HTTP (plus HTTP with a response cap, and with storage under an external cap), each time validating the worker's access log against the reference's JSON schema, and
 # checks that the shared-memory lane really moved the 4 MiB echo through the segment.
 # Creates the Python venv on first use.
 #
@@ -84,5 +84,16 @@ runner --url "http://127.0.0.1:${line#PORT:}" --access-log "$scratch/http.jsonl"
 echo "== HTTP with --max-response-bytes 65536: the response-cap tests =="
 start_worker --http 0 --max-response-bytes 65536
 runner --url "http://127.0.0.1:${line#PORT:}" --filter 'http_response_cap*' || status=1
+
+# The other two need external storage: the reference's fake storage, and a worker that
+# externalizes into it under a 64 KiB external cap.
+echo "== HTTP with storage and --max-externalized-response-bytes 65536: the external cap tests =="
+"$venv/bin/python" -m vgi_rpc.conformance.fake_storage --port 0 >"$scratch/storage" &
+pids+=("$!")
+for _ in $(seq 200); do [ -s "$scratch/storage" ] && break; sleep 0.05; done
+storage_port=$(head -n1 "$scratch/storage")
+start_worker --http 0 --fake-storage "http://127.0.0.1:${storage_port#PORT:}" \
+  --max-externalized-response-bytes 65536 --max-response-bytes 65536
+runner --url "http://127.0.0.1:${line#PORT:}" --filter 'http_response_cap.*extern*' || status=1
 
 exit $status

@@ -7,13 +7,15 @@
 //! bytes (with their `Content-Encoding`), and `GET|HEAD download_url` serves them back.
 //! Upload and download URLs are bound to their methods, as signed URLs of real stores
 //! are, so a writer that hands out its PUT URL fails here as it would in production.
+//! The same allocation vends the URL pairs of client uploads ([`UploadUrlProvider`]).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use reqwest::blocking::Client;
 
 use super::Storage;
 use crate::wire::external::redact_url;
+use crate::wire::{UploadUrl, UploadUrlProvider};
 use crate::{Error, ExternalFailure, Result};
 
 /// The reference's fake storage service at a base URL.
@@ -47,8 +49,9 @@ fn upload_error(what: impl std::fmt::Display) -> Error {
     Error::external(ExternalFailure::Upload, what)
 }
 
-impl Storage for FakeStorage {
-    fn put(&self, object: Vec<u8>, content_encoding: Option<&str>) -> Result<String> {
+impl FakeStorage {
+    /// `POST {base}/alloc`: a fresh object's `(upload_url, download_url)`.
+    fn alloc(&self, content_encoding: Option<&str>) -> Result<(String, String)> {
         let alloc_url = format!("{}/alloc", self.base);
         let body = match content_encoding {
             Some(encoding) => serde_json::json!({ "content_encoding": encoding }),
@@ -79,7 +82,13 @@ impl Storage for FakeStorage {
                 .map(str::to_owned)
                 .ok_or_else(|| upload_error(format!("allocation answer has no {name}")))
         };
-        let (upload_url, download_url) = (field("upload_url")?, field("download_url")?);
+        Ok((field("upload_url")?, field("download_url")?))
+    }
+}
+
+impl Storage for FakeStorage {
+    fn put(&self, object: Vec<u8>, content_encoding: Option<&str>) -> Result<String> {
+        let (upload_url, download_url) = self.alloc(content_encoding)?;
         let mut put = self
             .client
             .put(&upload_url)
@@ -98,5 +107,18 @@ impl Storage for FakeStorage {
                 ))
             })?;
         Ok(download_url)
+    }
+}
+
+/// Client-vended uploads: one allocation per pair, valid for an hour (the reference's
+/// `FakeStorageBackend.generate_upload_url`).
+impl UploadUrlProvider for FakeStorage {
+    fn upload_url(&self) -> Result<UploadUrl> {
+        let (upload_url, download_url) = self.alloc(None)?;
+        Ok(UploadUrl {
+            upload_url,
+            download_url,
+            expires_at: Some(SystemTime::now() + Duration::from_secs(3600)),
+        })
     }
 }

@@ -27,7 +27,7 @@ pub(crate) mod exception;
 mod hash;
 mod hook;
 pub(crate) mod ids;
-mod inputs;
+pub(crate) mod inputs;
 mod interceptor;
 pub(crate) mod oneshot;
 mod peer;

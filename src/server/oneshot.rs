@@ -23,7 +23,7 @@ use super::registry::{Binding, ServerInner};
 use super::route::{Call, Request};
 use super::stats::Meter;
 use super::streams::Next;
-use crate::wire::{self, Limits, Metadata, StreamItem};
+use crate::wire::{self, ExternalLocation, Limits, Metadata, StreamItem};
 use crate::{Error, Result, RpcError};
 
 /// An answer collected in memory.
@@ -50,6 +50,9 @@ pub(crate) struct OneShot<'a> {
     pub request_id: String,
     pub meter: Meter,
     pub body: BodySink,
+    /// Where answers' large batches go: the server's external storage by default; a
+    /// transport may put a capped view of it in its place.
+    pub external: Option<&'a dyn ExternalLocation>,
     buf: Vec<u8>,
     started: Instant,
 }
@@ -64,6 +67,7 @@ impl<'a> OneShot<'a> {
             // Errors are always tracked: the transport flags answers carrying one.
             meter: Meter::new(!inner.hooks.is_empty()),
             body: BodySink::default(),
+            external: inner.external.as_deref(),
             buf: Vec::new(),
             started: Instant::now(),
         }
@@ -83,9 +87,7 @@ impl<'a> OneShot<'a> {
             buf: &mut self.buf,
             meter: &mut self.meter,
             side: None,
-            // HTTP answers stay inline for now: externalizing them needs the response
-            // caps and the upload-URL route of the HTTP transport.
-            external: None,
+            external: self.external,
         }
     }
 

@@ -306,26 +306,6 @@ impl<'a> StreamRun<'a> {
             ))
             .into());
         }
-        // A byte-stream turn's logs and data batch may go to storage together: the
-        // pointer then stands for all of them.
-        let externalized = match (&result, &suspend, &turn.output) {
-            (Ok(()), None, Some((batch, md))) => {
-                let ids = (self.inner.server_id.as_str(), None);
-                externalize(out, &self.output_schema, &turn.logs, ids, batch, md)
-            }
-            _ => None,
-        };
-        match externalized {
-            Some(Ok(pointer)) => {
-                if let Some((batch, _)) = turn.output.take() {
-                    answer.pointer(out, &batch, &pointer)?;
-                }
-                return self.after_output(answer, out, turn.finished);
-            }
-            Some(Err(e)) => result = Err(e),
-            None => {}
-        }
-        answer.logs(out, &turn.logs, &self.inner.server_id, None)?;
         // A suspended turn's continuation is computed from the state after the turn.
         let continuation = match (&result, suspend) {
             (Ok(()), Some(suspend)) if !turn.finished => match suspend.continuation(&self.state) {
@@ -337,6 +317,36 @@ impl<'a> StreamRun<'a> {
             },
             _ => None,
         };
+        // An exchange's output batch carries the cursor; a producer's turn is followed by
+        // a zero-row batch carrying it.
+        let mut output = turn.output.take();
+        let mut sentinel = None;
+        if let Some(cursor) = continuation.clone() {
+            match &mut output {
+                Some((_, md)) if self.state.takes_input() => md.merge(cursor),
+                _ => sentinel = Some(cursor),
+            }
+        }
+        // The turn's logs and data batch may go to storage together (with an exchange's
+        // cursor inside, as the reference writes it): the pointer stands for all of them.
+        let externalized = match (&result, &output) {
+            (Ok(()), Some((batch, md))) => {
+                let ids = (self.inner.server_id.as_str(), None);
+                externalize(out, &self.output_schema, &turn.logs, ids, batch, md)
+            }
+            _ => None,
+        };
+        let pointer = match externalized {
+            Some(Ok(pointer)) => Some(pointer),
+            Some(Err(e)) => {
+                result = Err(e);
+                None
+            }
+            None => None,
+        };
+        if pointer.is_none() {
+            answer.logs(out, &turn.logs, &self.inner.server_id, None)?;
+        }
         if let Err(e) = result {
             let ctx = &self.ctx;
             let site = site(self.inner, ctx.protocol(), ctx.method(), ctx.request_id());
@@ -344,28 +354,18 @@ impl<'a> StreamRun<'a> {
             answer.end(out)?;
             return Ok(Flow::Over);
         }
-        let output = turn.output.take();
-        if let Some(cursor) = continuation {
-            // An exchange's output batch carries the cursor; a producer's turn is
-            // followed by a zero-row batch carrying it.
-            match output {
-                Some((batch, mut md)) if self.state.takes_input() => {
-                    md.merge(cursor);
-                    answer.batch(out, &batch, &md)?;
-                }
-                output => {
-                    if let Some((batch, md)) = output {
-                        answer.batch(out, &batch, &md)?;
-                    }
-                    let stub = RecordBatch::new_empty(self.output_schema.clone());
-                    answer.batch(out, &stub, &cursor)?;
-                }
-            }
+        match (output, &pointer) {
+            (Some((batch, _)), Some(pointer)) => answer.pointer(out, &batch, pointer)?,
+            (Some((batch, md)), None) => answer.batch(out, &batch, &md)?,
+            (None, _) => {}
+        }
+        if let Some(cursor) = sentinel {
+            let stub = RecordBatch::new_empty(self.output_schema.clone());
+            answer.batch(out, &stub, &cursor)?;
+        }
+        if continuation.is_some() {
             answer.end(out)?;
             return Ok(Flow::Suspended);
-        }
-        if let Some((batch, md)) = output {
-            answer.batch(out, &batch, &md)?;
         }
         self.after_output(answer, out, turn.finished)
     }

@@ -61,6 +61,8 @@ pub const TRANSPORT_SHM: &str = "vgi_rpc.transport.shm";
 
 /// Built-in method answering transport capabilities.
 pub const TRANSPORT_OPTIONS_METHOD: &str = "__transport_options__";
+/// HTTP control route vending upload/download URL pairs (`POST {prefix}/__upload_url__/init`).
+pub const UPLOAD_URL_METHOD: &str = "__upload_url__";
 /// Retired built-in method.
 pub const DESCRIBE_METHOD: &str = "__describe__";
 /// Protocol name of the reflection service every server hosts.

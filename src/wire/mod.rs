@@ -25,6 +25,7 @@ mod metadata;
 mod region;
 mod side_channel;
 pub mod trace;
+pub mod upload;
 mod validation;
 
 pub use budget::{DEFAULT_EXEMPT_BELOW, MemoryBudget, Reservation};
@@ -37,6 +38,7 @@ pub use external::ExternalLocation;
 pub use metadata::Metadata;
 pub use region::{RegionEncoding, decode_region, decode_region_with};
 pub use side_channel::{ShmPointer, SideChannel};
+pub use upload::{UploadUrl, UploadUrlProvider};
 pub use validation::Validation;
 
 use std::io::{Read, Write};

@@ -16,6 +16,7 @@ mod ipc;
 mod reply;
 mod sessions;
 mod stream;
+mod upload;
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -206,6 +207,10 @@ pub(crate) fn run(input: impl BufRead, output: impl Write) {
             }
             (op, Some(s)) if op.starts_with("session_") && s.http.is_some() => {
                 channel.send(sessions::op(s, op, &request));
+                Flow::Continue
+            }
+            ("request_upload_urls", Some(s)) if s.http.is_some() => {
+                channel.send(upload::request_upload_urls(s, &request));
                 Flow::Continue
             }
             (op, Some(s)) if HTTP_ONLY_OPS.contains(&op) && s.http.is_some() => {

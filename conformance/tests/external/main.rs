@@ -9,6 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod http;
 mod inputs;
 mod local;
 mod resolve;

@@ -30,8 +30,8 @@ mod token;
 mod zstd_ctx;
 
 pub use server::{
-    AuthLayerState, DrainHandle, HttpOptions, StickyOptions, authenticate_layer, router, serve,
-    serve_router,
+    AuthLayerState, DrainHandle, HttpOptions, StickyOptions, StorageOptions, authenticate_layer,
+    router, serve, serve_router,
 };
 #[cfg(feature = "tls")]
 pub use server::{TlsConfig, serve_tls};

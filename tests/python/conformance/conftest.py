@@ -291,9 +291,56 @@ def conformance_http_access_log() -> Iterator[tuple[int, Path]]:
 
 
 @pytest.fixture(scope="session")
-def conformance_http_cors_port() -> Iterator[int]:
-    """CORS allowed for the suite's origin (the group's own fixture contract)."""
-    with _http_worker(["--cors-origin", "https://conformance.example"]) as port:
+def conformance_http_cors_port(conformance_fake_storage: str) -> Iterator[int]:
+    """CORS allowed for the suite's origin, storage on (the group's own fixture contract:
+    the conditional capability headers must be advertised for their exposure to be
+    checked)."""
+    with _http_worker(["--cors-origin", "https://conformance.example", "--fake-storage", conformance_fake_storage]) as port:
+        yield port
+
+
+# External storage over HTTP: the reference's storage fixtures (tests/conftest.py), with
+# the flags of its serve_conformance_http*.py workers. Both roles take the same flags: ours
+# in server role, ref_http_worker.py in client role.
+
+
+@pytest.fixture(scope="session")
+def conformance_http_with_storage_port(conformance_fake_storage: str) -> Iterator[int]:
+    """Storage on: 4 KiB threshold, upload URLs, max_request_bytes = the threshold."""
+    with _http_worker(["--fake-storage", conformance_fake_storage]) as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
+def conformance_http_with_zstd_storage_port(conformance_fake_storage: str) -> Iterator[int]:
+    """The same with objects stored zstd-compressed."""
+    with _http_worker(["--fake-storage", conformance_fake_storage, "--compression", "zstd"]) as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
+def conformance_http_externalized_cap_port(conformance_fake_storage: str) -> Iterator[int]:
+    """A 64 KiB external cap that bites, under a generous 8 MiB body cap."""
+    flags = [
+        "--fake-storage", conformance_fake_storage,
+        "--max-externalized-response-bytes", str(64 * 1024),
+        "--max-response-bytes", str(8 * 1024 * 1024),
+    ]
+    with _http_worker(flags) as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
+def conformance_http_external_security_port(conformance_fake_storage: str) -> Iterator[int]:
+    """Fetch caps of 4 KiB encoded / 8 KiB decoded; 127.0.0.1 only (no localhost hop)."""
+    flags = [
+        "--fake-storage", conformance_fake_storage,
+        "--max-request-bytes", "1048576",
+        "--max-fetch-bytes", "4096",
+        "--max-decompressed-fetch-bytes", "8192",
+        "--reject-localhost-redirects",
+    ]
+    with _http_worker(flags) as port:
         yield port
 
 

@@ -36,22 +36,14 @@ _HTTP_PROVIDED = frozenset(
         "conformance_http_sticky_auth_port",
         "conformance_http_sticky_short_ttl_port",
         "conformance_http_sticky_peer_ports",
+        "conformance_http_with_storage_port",
+        "conformance_http_with_zstd_storage_port",
+        "conformance_http_externalized_cap_port",
+        "conformance_http_external_security_port",
     }
 )
-_STORAGE = (
-    "external storage over HTTP (the HTTP storage fixtures, upload URLs, externalized HTTP "
-    "answers) is not implemented yet; byte-stream transports have it"
-)
-_CORS_NEEDS_STORAGE = (
-    "the group's own fixture check: the CORS worker must advertise upload URLs, which need "
-    "external storage over HTTP (not implemented yet)"
-)
-_NO_HTTP_FIXTURE = {
-    "conformance_http_externalized_cap_port": _STORAGE,
-    "conformance_http_with_storage_port": _STORAGE,
-    "conformance_http_with_zstd_storage_port": _STORAGE,
-    "conformance_http_external_security_port": _STORAGE,
-}
+#: Fixtures provided by no deployment yet, with the feature each needs (none left).
+_NO_HTTP_FIXTURE: dict[str, str] = {}
 #: HTTP-only groups that look their worker fixtures up at run time (so the fixture rule
 #: below cannot see them): they run only in a lane that includes ``http``.
 _HTTP_ONLY_GROUPS = (
@@ -78,7 +70,6 @@ _RAW_IN_CLIENT_ROLE = (
 
 EXCLUDED: list[tuple[str, str, str]] = [
     # -- HTTP-only groups that look their fixtures up at run time ------------------------
-    ("*", "TestCors::test_worker_advertises_the_optional_capabilities", _CORS_NEEDS_STORAGE),
     (
         "client",
         "TestTransportKindContext::*",

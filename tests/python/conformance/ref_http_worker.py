@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+from urllib.parse import urlparse
 
 import falcon
 import waitress
@@ -47,6 +48,7 @@ from vgi_rpc.http import (
     proxy_proof_gate,
     require_all,
 )
+from vgi_rpc.external import Compression, ExternalLocationConfig, FetchConfig
 from vgi_rpc.rpc import AuthContext, RpcServer
 from vgi_rpc.rpc._token_identity import IdentityImpl
 
@@ -140,20 +142,60 @@ def main() -> None:
     parser.add_argument("--sticky-ttl", type=float, default=None)
     parser.add_argument("--token-key", default=None)
     parser.add_argument("--sticky-auth", action="store_true")
+    # External storage, as tests/serve_conformance_http.py (and _strict.py) take it.
+    parser.add_argument("--fake-storage", default=None)
+    parser.add_argument("--externalize-threshold", type=int, default=4096)
+    parser.add_argument("--compression", choices=("none", "zstd"), default="none")
+    parser.add_argument("--max-fetch-bytes", type=int, default=None)
+    parser.add_argument("--max-decompressed-fetch-bytes", type=int, default=None)
+    parser.add_argument("--reject-localhost-redirects", action="store_true")
+    parser.add_argument("--max-externalized-response-bytes", type=int, default=None)
     args = parser.parse_args()
     extra_protocols = conformance_extra_protocols()
     if args.identity == "grants":
         extra_protocols.append((Whoami, WhoamiImpl()))
-    server = RpcServer(
-        ConformanceService,
-        _FailServeStartOnce() if args.fail_serve_start_once else ConformanceServiceImpl(),
-        enable_describe=True,
-        extra_protocols=extra_protocols,
-        identity=_identity(args.identity),
-    )
     options: dict[str, object] = {
         "token_key": bytes.fromhex(args.token_key) if args.token_key else os.urandom(32)
     }
+    external_location = None
+    impl = _FailServeStartOnce() if args.fail_serve_start_once else ConformanceServiceImpl()
+    if args.fake_storage:
+        # The storage worker of tests/serve_conformance_http.py: externalized answers,
+        # pointer inputs under the flags' caps, and upload URLs from the same storage,
+        # with max_request_bytes defaulting to the threshold.
+        from vgi_rpc.conformance.fake_storage import FakeStorageBackend
+
+        backend = FakeStorageBackend(args.fake_storage)
+
+        def only_127(url: str) -> None:
+            if urlparse(url).hostname != "127.0.0.1":
+                raise ValueError("external-security fixture permits only 127.0.0.1")
+
+        defaults = FetchConfig()
+        external_location = ExternalLocationConfig(
+            storage=backend,
+            externalize_threshold_bytes=args.externalize_threshold,
+            compression=Compression() if args.compression == "zstd" else None,
+            fetch_config=FetchConfig(
+                max_fetch_bytes=defaults.max_fetch_bytes if args.max_fetch_bytes is None else args.max_fetch_bytes,
+                max_decompressed_bytes=args.max_decompressed_fetch_bytes,
+            ),
+            url_validator=only_127 if args.reject_localhost_redirects else None,
+        )
+        impl = ConformanceServiceImpl(external_storage=backend, external_compression=external_location.compression)
+        options["upload_url_provider"] = backend
+        options["max_upload_bytes"] = 64 * 1024 * 1024
+        options["max_request_bytes"] = args.externalize_threshold
+    if args.max_externalized_response_bytes is not None:
+        options["max_externalized_response_bytes"] = args.max_externalized_response_bytes
+    server = RpcServer(
+        ConformanceService,
+        impl,
+        enable_describe=True,
+        extra_protocols=extra_protocols,
+        identity=_identity(args.identity),
+        external_location=external_location,
+    )
     if not args.no_sticky:
         options["enable_sticky"] = True
         options["sticky_default_ttl"] = 300.0 if args.sticky_ttl is None else args.sticky_ttl

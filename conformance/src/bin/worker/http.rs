@@ -114,6 +114,9 @@ pub(crate) fn serve_http(
     flags: &HttpFlags,
     identity: IdentityMode,
     port: Option<u16>,
+    with_storage: impl FnOnce(
+        vgi_rpc::transport::http::HttpOptions,
+    ) -> vgi_rpc::transport::http::HttpOptions,
 ) -> anyhow::Result<()> {
     use vgi_rpc::transport::http::HttpOptions;
     let host = flags.host.as_deref().unwrap_or("127.0.0.1");
@@ -132,6 +135,7 @@ pub(crate) fn serve_http(
     if let Some(key) = flags.token_key {
         options = options.token_key(key);
     }
+    options = with_storage(options);
     for origin in &flags.cors_origins {
         options = options.cors_origin(origin.clone());
     }

@@ -10,9 +10,10 @@
 //! ```
 //!
 //! Pipes (stdin/stdout, the default), Unix sockets, TCP and HTTP are served.
-//! `--fake-storage URL` wires the reference's fake storage service: on byte streams,
+//! `--fake-storage URL` wires the reference's fake storage service: on every transport,
 //! data batches from `--externalize-threshold` bytes go out as pointers, pointer inputs
-//! are resolved (loopback URLs only), and `published_string` answers by reference. Shared
+//! are resolved (loopback URLs only), and `published_string` answers by reference; over
+//! HTTP the worker also vends upload URLs (the other storage flags: `storage.rs`). Shared
 //! memory needs no flag: on pipes and Unix sockets the worker attaches the segment a
 //! client names (`vgi-rpc-test --shm SIZE`) and moves large batches through it.
 
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod http;
+mod s3;
 mod storage;
 
 use anyhow::Context as _;
@@ -39,6 +41,10 @@ usage: vgi-rpc-conformance-worker [-h] [--pipe | --http [PORT] | --unix PATH | -
                                   [--fake-storage URL] [--externalize-threshold N]
                                   [--s3-bucket B [--s3-endpoint URL] [--s3-region R]
                                    [--s3-prefix P] [--s3-presign-ttl SECS]]
+                                  [--compression {none,zstd}] [--max-fetch-bytes N]
+                                  [--max-decompressed-fetch-bytes N]
+                                  [--reject-localhost-redirects]
+                                  [--max-externalized-response-bytes N]
                                   [--host H] [--port N] [--prefix P] [--max-request-bytes N]
                                   [--max-response-bytes N] [--no-compression] [--token-key HEX]
                                   [--cors-origin ORIGIN]
@@ -77,6 +83,16 @@ options:
   --s3-region R              region (default AWS_REGION, else us-east-1)
   --s3-prefix P              key prefix of uploaded objects (default vgi-rpc/)
   --s3-presign-ttl SECS      lifetime of the signed GET URLs (default 3600)
+  --compression C            none or zstd: how externalized objects are stored
+  --max-fetch-bytes N        largest stored object fetched for a pointer input
+  --max-decompressed-fetch-bytes N
+                             largest pointer input once decompressed
+  --reject-localhost-redirects
+                             fetch pointer inputs from 127.0.0.1 only (TEST ONLY)
+  --max-externalized-response-bytes N
+                             HTTP: most one answer may upload to storage
+                             (over HTTP --fake-storage also vends upload URLs, and
+                             --max-request-bytes defaults to the threshold)
   --host H                   HTTP: address to bind (default 127.0.0.1)
   --port N                   HTTP: port to bind (same as --http N)
   --prefix P                 HTTP: path prefix of every route (default none)
@@ -144,11 +160,12 @@ struct Options {
     access_log: Option<PathBuf>,
     access_log_debug: bool,
     fake_storage: Option<String>,
-    s3: storage::S3Flags,
+    s3: s3::S3Flags,
     externalize_threshold: u64,
     identity: IdentityMode,
     fail_serve_start_once: bool,
     http: HttpFlags,
+    storage: storage::StorageFlags,
 }
 
 impl Default for Options {
@@ -163,11 +180,12 @@ impl Default for Options {
             access_log: None,
             access_log_debug: false,
             fake_storage: None,
-            s3: storage::S3Flags::default(),
+            s3: s3::S3Flags::default(),
             externalize_threshold: 4096,
             identity: IdentityMode::Off,
             fail_serve_start_once: false,
             http: HttpFlags::default(),
+            storage: storage::StorageFlags::default(),
         }
     }
 }
@@ -412,7 +430,12 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
                 None
             }
             other if options.s3.take(other, &mut value)? => None,
-            other => return Err(format!("unrecognized arguments: {other}")),
+            other => {
+                if !storage::parse_flag(other, &mut value, &mut options.storage)? {
+                    return Err(format!("unrecognized arguments: {other}"));
+                }
+                None
+            }
         };
         if let Some(transport) = transport {
             if let Some(previous) = transport_flag.filter(|p| *p != transport.flag()) {
@@ -452,20 +475,13 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
     Ok(Command::Serve(Box::new(options)))
 }
 
-/// The reference's `--fake-storage` wiring: the storage service at `url`, batches from
-/// `threshold` bytes externalized, and pointers fetched from this machine only (the
-/// reference's loopback-only URL policy for fake storage).
-fn external_config(url: &str, threshold: u64) -> vgi_rpc::external::ExternalConfig {
-    use vgi_rpc::external::{ExternalConfig, FakeStorage, UrlPolicy};
-    ExternalConfig::new()
-        .with_storage(std::sync::Arc::new(FakeStorage::new(url)))
-        .with_threshold(usize::try_from(threshold).unwrap_or(usize::MAX))
-        .with_url_policy(UrlPolicy::loopback())
-}
-
 fn serve(options: &Options) -> anyhow::Result<()> {
     let external = match &options.fake_storage {
-        Some(url) => Some(external_config(url, options.externalize_threshold)),
+        Some(url) => Some(storage::external_config(
+            url,
+            options.externalize_threshold,
+            &options.storage,
+        )),
         None => options.s3.config(options.externalize_threshold)?,
     };
     let mut builder = match external {
@@ -521,7 +537,24 @@ fn serve(options: &Options) -> anyhow::Result<()> {
                 .with_context(|| format!("binding {host}:{port}"))?;
             serve_socket(&server, &listener, &socket_options)
         }
-        Transport::Http(port) => serve_http(&server, &options.http, options.identity, *port),
+        Transport::Http(port) => {
+            let with_storage = |http| {
+                storage::http_options(
+                    http,
+                    options.fake_storage.as_deref(),
+                    options.externalize_threshold,
+                    options.http.max_request_bytes,
+                    &options.storage,
+                )
+            };
+            serve_http(
+                &server,
+                &options.http,
+                options.identity,
+                *port,
+                with_storage,
+            )
+        }
         Transport::Pipe => vgi_rpc::serve_stdio(server).context("serving on stdin/stdout"),
     }
 }

@@ -1,108 +1,120 @@
-//! The worker's `--s3-*` flags: external storage in an S3 bucket (AWS or any S3-API
-//! server), configured as the reference's `S3Storage` is (bucket, prefix, presigned-URL
-//! lifetime, region, endpoint URL), credentials from the environment as boto3 and
-//! `object_store` read them (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-//! `AWS_SESSION_TOKEN`).
+//! The worker's external-storage flags, as the reference's conformance HTTP fixtures
+//! pass them (`tests/serve_conformance_http.py`, `serve_conformance_http_strict.py`):
 //!
 //! ```text
-//! --s3-bucket B [--s3-endpoint URL] [--s3-region R] [--s3-prefix P] [--s3-presign-ttl SECS]
+//! --fake-storage URL  --externalize-threshold N   (main.rs: every transport)
+//! --compression {none,zstd}                       objects stored zstd-compressed
+//! --max-fetch-bytes N  --max-decompressed-fetch-bytes N
+//!                                                 the reader's encoded and decoded caps
+//! --reject-localhost-redirects                    fetch from 127.0.0.1 only (so the fake
+//!                                                 storage's `localhost` redirect fails)
+//! --max-externalized-response-bytes N             HTTP: the external cap per answer
 //! ```
+//!
+//! Over HTTP, `--fake-storage` also vends upload URLs from the same storage
+//! (`VGI-Upload-URL-Support`, 64 MiB `VGI-Max-Upload-Bytes`), and `--max-request-bytes`
+//! defaults to the threshold, as the reference's storage worker does: requests above it
+//! must come through storage.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::Context as _;
-use vgi_rpc::external::object_store::aws::AmazonS3Builder;
-use vgi_rpc::external::{ExternalConfig, ObjectStoreStorage, UrlPolicy};
+use vgi_rpc::external::{Compression, ExternalConfig, FakeStorage, FetchOptions, UrlPolicy};
+use vgi_rpc::transport::http::{HttpOptions, StorageOptions};
 
-/// The `--s3-*` flags.
+use super::int_arg;
+
+/// The largest object a client is told it may upload (the reference worker's).
+const MAX_UPLOAD_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The storage flags beyond `--fake-storage` and `--externalize-threshold`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct S3Flags {
-    bucket: Option<String>,
-    endpoint: Option<String>,
-    region: Option<String>,
-    prefix: Option<String>,
-    presign_ttl: Option<u64>,
+pub(crate) struct StorageFlags {
+    pub(crate) zstd: bool,
+    pub(crate) max_fetch_bytes: Option<u64>,
+    pub(crate) max_decompressed_fetch_bytes: Option<u64>,
+    pub(crate) reject_localhost_redirects: bool,
+    pub(crate) max_externalized_response_bytes: Option<u64>,
 }
 
-impl S3Flags {
-    /// Takes `flag` (with its value from `value`) if it is an `--s3-*` flag.
-    pub(crate) fn take(
-        &mut self,
-        flag: &str,
-        mut value: impl FnMut(&str) -> Result<String, String>,
-    ) -> Result<bool, String> {
-        match flag {
-            "--s3-bucket" => self.bucket = Some(value(flag)?),
-            "--s3-endpoint" => self.endpoint = Some(value(flag)?),
-            "--s3-region" => self.region = Some(value(flag)?),
-            "--s3-prefix" => self.prefix = Some(value(flag)?),
-            "--s3-presign-ttl" => {
-                let v = value(flag)?;
-                self.presign_ttl = Some(
-                    v.parse()
-                        .map_err(|_| format!("argument {flag}: invalid int value {v:?}"))?,
-                );
-            }
-            _ => return Ok(false),
+/// Parses one storage flag; `Ok(false)` when `flag` is not one.
+pub(crate) fn parse_flag(
+    flag: &str,
+    value: &mut dyn FnMut(&str) -> Result<String, String>,
+    flags: &mut StorageFlags,
+) -> Result<bool, String> {
+    match flag {
+        "--compression" => {
+            let choice = value(flag)?;
+            flags.zstd = match choice.as_str() {
+                "none" => false,
+                "zstd" => true,
+                other => {
+                    return Err(format!(
+                        "argument --compression: invalid choice: {other:?} (choose from 'none', 'zstd')"
+                    ));
+                }
+            };
         }
-        Ok(true)
+        "--max-fetch-bytes" => flags.max_fetch_bytes = Some(int_arg(flag, &value(flag)?)?),
+        "--max-decompressed-fetch-bytes" => {
+            flags.max_decompressed_fetch_bytes = Some(int_arg(flag, &value(flag)?)?);
+        }
+        "--reject-localhost-redirects" => flags.reject_localhost_redirects = true,
+        "--max-externalized-response-bytes" => {
+            flags.max_externalized_response_bytes = Some(int_arg(flag, &value(flag)?)?);
+        }
+        _ => return Ok(false),
     }
+    Ok(true)
+}
 
-    /// Whether `--s3-bucket` was given.
-    pub(crate) fn enabled(&self) -> bool {
-        self.bucket.is_some()
+/// The reference's `--fake-storage` wiring: the storage service at `url`, batches from
+/// `threshold` bytes externalized, pointers fetched from this machine only (127.0.0.1
+/// alone with `--reject-localhost-redirects`), under the flags' caps and compression.
+pub(crate) fn external_config(url: &str, threshold: u64, flags: &StorageFlags) -> ExternalConfig {
+    let policy = if flags.reject_localhost_redirects {
+        UrlPolicy::loopback().with_hosts(["127.0.0.1"])
+    } else {
+        UrlPolicy::loopback()
+    };
+    let mut fetch = FetchOptions::default();
+    if let Some(bytes) = flags.max_fetch_bytes {
+        fetch = fetch.with_max_fetch_bytes(bytes);
     }
+    if let Some(bytes) = flags.max_decompressed_fetch_bytes {
+        fetch = fetch.with_max_decompressed_bytes(bytes);
+    }
+    let mut config = ExternalConfig::new()
+        .with_storage(Arc::new(FakeStorage::new(url)))
+        .with_threshold(usize::try_from(threshold).unwrap_or(usize::MAX))
+        .with_url_policy(policy)
+        .with_fetch_options(fetch);
+    if flags.zstd {
+        config = config.with_compression(Compression::Zstd(3));
+    }
+    config
+}
 
-    /// Checks the flags go together.
-    pub(crate) fn validate(&self) -> Result<(), String> {
-        let others = self.endpoint.is_some()
-            || self.region.is_some()
-            || self.prefix.is_some()
-            || self.presign_ttl.is_some();
-        if others && self.bucket.is_none() {
-            return Err("the --s3-* flags require --s3-bucket".to_owned());
-        }
-        Ok(())
+/// The HTTP side of the storage flags (see the module docs); `max_request_bytes` is the
+/// `--max-request-bytes` flag, if given.
+pub(crate) fn http_options(
+    mut options: HttpOptions,
+    fake_storage: Option<&str>,
+    threshold: u64,
+    max_request_bytes: Option<u64>,
+    flags: &StorageFlags,
+) -> HttpOptions {
+    let mut storage = StorageOptions::default();
+    if let Some(cap) = flags.max_externalized_response_bytes {
+        storage = storage.max_externalized_response_bytes(cap);
     }
-
-    /// The external-storage configuration: the bucket as storage for batches from
-    /// `threshold` bytes; pointers resolved under the loopback policy when the endpoint
-    /// is this machine, the default (public `https`) otherwise.
-    pub(crate) fn config(&self, threshold: u64) -> anyhow::Result<Option<ExternalConfig>> {
-        let Some(bucket) = &self.bucket else {
-            return Ok(None);
-        };
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-        let region = self
-            .region
-            .clone()
-            .or_else(|| std::env::var("AWS_REGION").ok())
-            .unwrap_or_else(|| "us-east-1".to_owned());
-        builder = builder.with_region(region);
-        let mut policy = UrlPolicy::default();
-        if let Some(endpoint) = &self.endpoint {
-            builder = builder
-                .with_endpoint(endpoint)
-                .with_allow_http(endpoint.starts_with("http://"))
-                .with_virtual_hosted_style_request(false);
-            if UrlPolicy::loopback().check(endpoint).is_ok() {
-                policy = UrlPolicy::loopback();
-            }
+    if let Some(url) = fake_storage {
+        storage = storage
+            .upload_urls(Arc::new(FakeStorage::new(url)))
+            .max_upload_bytes(MAX_UPLOAD_BYTES);
+        if max_request_bytes.is_none() {
+            options = options.max_request_bytes(threshold);
         }
-        let s3 = builder.build().context("configuring the S3 store")?;
-        let mut storage = ObjectStoreStorage::new(Arc::new(s3));
-        if let Some(prefix) = &self.prefix {
-            storage = storage.with_prefix(prefix);
-        }
-        if let Some(ttl) = self.presign_ttl {
-            storage = storage.with_ttl(Duration::from_secs(ttl));
-        }
-        Ok(Some(
-            ExternalConfig::new()
-                .with_storage(Arc::new(storage))
-                .with_threshold(usize::try_from(threshold).unwrap_or(usize::MAX))
-                .with_url_policy(policy),
-        ))
     }
+    options.storage(storage)
 }

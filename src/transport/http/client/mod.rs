@@ -17,6 +17,9 @@
 //!   and 415 carry EXCEPTION streams); 401 becomes an `AuthenticationError`, other
 //!   bodies the reference's `HttpError`, refused connections [`Error::Connect`], a passed
 //!   deadline [`Error::Timeout`];
+//! - **uploads**: a request the server will not take inline (413, or over its advertised
+//!   `VGI-Max-Request-Bytes`) is PUT to a URL the server vends and sent as a pointer,
+//!   when the server advertises upload URLs (`upload.rs`);
 //! - **retries**, only where the reference allows them: the probe and introspection
 //!   (`vgi_rpc.Reflection.v1`), never a call or a stream turn, which may have effects.
 //!
@@ -30,9 +33,11 @@ mod caps;
 mod retry;
 mod sticky;
 mod tls;
+mod upload;
 
 pub use caps::HttpCapabilities;
 pub use sticky::end_session;
+pub use upload::request_upload_urls;
 
 use std::future::Future;
 use std::io;
@@ -228,7 +233,20 @@ impl RoundTrip for HttpRoundTrip {
                 .options
                 .compression_level
                 .map(|level| (Codec::for_server(&caps.supported_encodings), level));
-            let answer = shared.post(&url, body, codec, reflection).await?;
+            // An uncompressed body over the advertised cap goes through storage at once;
+            // a compressed one may fit, and a 413 sends it there afterwards.
+            let stored = if codec.is_none()
+                && caps.upload_url_support
+                && caps
+                    .max_request_bytes
+                    .is_some_and(|max| body.len() as u64 > max)
+            {
+                Some(shared.upload(body).await?)
+            } else {
+                None
+            };
+            let body = stored.as_deref().unwrap_or(body);
+            let mut answer = shared.post(&url, body, codec, reflection).await?;
             if answer.status == StatusCode::UNSUPPORTED_MEDIA_TYPE
                 && codec.is_some()
                 && route.step != RouteStep::StreamTurn
@@ -243,7 +261,13 @@ impl RoundTrip for HttpRoundTrip {
                         .any(|s| s == codec.token())
                         .then_some((codec, level))
                 });
-                return shared.post(&url, body, retry, false).await;
+                answer = shared.post(&url, body, retry, false).await?;
+            }
+            if stored.is_none() && upload::must_upload(answer.status, caps.upload_url_support) {
+                // Too large inline: once more through storage (the reference's 413
+                // fallback).
+                let pointer = shared.upload(body).await?;
+                answer = shared.post(&url, &pointer, codec, false).await?;
             }
             Ok(answer)
         };

@@ -12,6 +12,7 @@ use arrow_schema::SchemaRef;
 
 use super::App;
 use super::continuation::{CallNote, Suspender};
+use super::storage;
 use super::{MAX_RESPONSE_LIMIT, MIN_RESPONSE_LIMIT};
 use crate::server::exception::framework;
 use crate::server::oneshot::{OneShot, OneShotRecord, read_body};
@@ -31,6 +32,8 @@ pub(crate) enum Kind {
     Unary,
     Init,
     Exchange,
+    /// `__upload_url__/init` (`storage.rs`).
+    UploadUrls,
 }
 
 /// One RPC POST, its body already decoded.
@@ -57,14 +60,31 @@ pub(crate) struct Answer {
 
 /// Answers one RPC POST.
 pub(crate) fn answer(app: &App, post: Post) -> Answer {
+    // Uploads of this request's answer count against the external cap, if one is set.
+    let capped = app
+        .options
+        .storage
+        .max_externalized_response_bytes
+        .zip(app.server.inner.external.as_deref())
+        .map(|(cap, external)| storage::Capped::new(external, cap, &post.method));
     let mut shot = OneShot::new(&app.server, post.peer.clone(), post.request_id.clone());
+    if let Some(capped) = &capped {
+        shot.external = Some(capped);
+    }
     let status = match serve(app, &post, &mut shot) {
         Ok(status) => status,
         Err(Refusal { status, error }) => {
             // Request faults go out on the empty schema; an engine failure here (which
             // writes to memory) cannot happen, and would leave the body empty.
             let _ = shot.reject(&error, &post.protocol, &post.method);
-            status
+            if status == 500 {
+                // The server's own failures (an input it could not fetch, say) go out
+                // as 200 + X-VGI-RPC-Error, as the reference translates its 500s.
+                shot.meter.failed = true;
+                200
+            } else {
+                status
+            }
         }
     };
     Answer {
@@ -75,12 +95,12 @@ pub(crate) fn answer(app: &App, post: Post) -> Answer {
 }
 
 /// A request refused with a 4xx (or 500): its status and the error its body reports.
-struct Refusal {
-    status: u16,
-    error: Box<RpcError>,
+pub(super) struct Refusal {
+    pub(super) status: u16,
+    pub(super) error: Box<RpcError>,
 }
 
-fn refusal(status: u16, error: RpcError) -> Refusal {
+pub(super) fn refusal(status: u16, error: RpcError) -> Refusal {
     Refusal {
         status,
         error: Box::new(error),
@@ -123,8 +143,14 @@ fn serve(app: &App, post: &Post, shot: &mut OneShot<'_>) -> Result<u16, Refusal>
         _ => {}
     }
     let limits = shot.limits();
-    let (batch, metadata) = read_body(&post.body, &limits)
+    let (mut batch, metadata) = read_body(&post.body, &limits)
         .map_err(|e| refusal(400, RpcError::new("ArrowInvalid", e.to_string())))?;
+    if post.kind != Kind::Exchange && storage::is_pointer(&batch, &metadata) {
+        // The parameters arrived through storage; routing stays the outer batch's.
+        batch = storage::resolve(app, &batch, &metadata, &limits)
+            .map_err(|e| refusal(500, e.to_rpc()))?
+            .0;
+    }
     if post.kind == Kind::Exchange {
         return continue_stream(app, post, shot, (binding, index), batch, metadata, limit);
     }
@@ -244,7 +270,7 @@ fn finish_turn(
 
 /// Replaces an answer over `limit` bytes (0: none) with the reference's
 /// `ResponseTooLargeError`; returns whether it did.
-fn cap(shot: &mut OneShot<'_>, limit: u64, schema: &SchemaRef, method: &str) -> bool {
+pub(super) fn cap(shot: &mut OneShot<'_>, limit: u64, schema: &SchemaRef, method: &str) -> bool {
     let size = shot.body.bytes.len() as u64;
     if limit == 0 || size <= limit {
         return false;
@@ -275,6 +301,14 @@ fn continue_stream(
         .continuations
         .open(protocol, &metadata)
         .map_err(|e| refusal(400, RpcError::runtime_error(e.0)))?;
+    // An input through storage: the tokens were the pointer's, the turn gets the stored
+    // batch with its own metadata (resolved before a held state is taken).
+    let (batch, metadata) = if storage::is_pointer(&batch, &metadata) {
+        storage::resolve(app, &batch, &metadata, &shot.limits())
+            .map_err(|e| refusal(500, e.to_rpc()))?
+    } else {
+        (batch, metadata)
+    };
     let state = if cursor.held {
         app.continuations
             .take(&cursor.id, cursor.turn)
@@ -426,7 +460,7 @@ pub(crate) fn is_protocol_name(name: &str) -> bool {
 
 /// The effective response limit: the server's, lowered by the client's
 /// `VGI-Accept-Max-Response-Bytes` (0: none).
-fn response_limit(app: &App, header: Option<&str>) -> Result<u64, Refusal> {
+pub(super) fn response_limit(app: &App, header: Option<&str>) -> Result<u64, Refusal> {
     let client = match header {
         None => None,
         Some(raw) => Some(parse_budget(raw).map_err(|m| refusal(400, RpcError::value_error(m)))?),
@@ -472,7 +506,7 @@ pub(crate) fn parse_budget(raw: &str) -> Result<u64, String> {
     Ok(value)
 }
 
-fn content_type_error(got: Option<&str>) -> RpcError {
+pub(super) fn content_type_error(got: Option<&str>) -> RpcError {
     type_error(format!(
         "Expected Content-Type: '{ARROW_STREAM}', got '{}'. All vgi-rpc HTTP requests must use Content-Type: {ARROW_STREAM}",
         got.unwrap_or_default()

@@ -17,7 +17,7 @@ use super::reply::{self, json, json_error, not_allowed, not_found_html};
 use super::unauthorized;
 use crate::server::oneshot::OneShot;
 use crate::server::{AuthContext, Peer, TransportKind};
-use crate::wire::Reservation;
+use crate::wire::{Reservation, keys};
 
 /// Serves every request of the router.
 pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
@@ -69,6 +69,8 @@ enum Target {
         kind: Kind,
     },
     Reserved(String),
+    /// `__upload_url__/init` (served when the server vends upload URLs).
+    UploadUrls,
     NotFoundJson,
     NotFoundHtml,
 }
@@ -87,6 +89,7 @@ fn target(path: &str, prefix: &str) -> Target {
             Target::Reserved(name.clone())
         }
         [_] => Target::NotFoundJson,
+        [name, last] if name == keys::UPLOAD_URL_METHOD && last == "init" => Target::UploadUrls,
         [protocol, method] => rpc(protocol, method, Kind::Unary),
         [protocol, method, last] if last == "init" => rpc(protocol, method, Kind::Init),
         [protocol, method, last] if last == "exchange" => rpc(protocol, method, Kind::Exchange),
@@ -121,7 +124,13 @@ async fn dispatch(app: &Arc<App>, request: Request, request_id: &HeaderValue) ->
         }
     };
     let peer = Peer::new(TransportKind::Http, remote).with_auth(auth);
-    let target = target(parts.uri.path(), &app.options.prefix);
+    let target = match target(parts.uri.path(), &app.options.prefix) {
+        // Without a provider the path is an ordinary (unknown) protocol/method pair.
+        Target::UploadUrls if app.options.storage.upload_urls.is_none() => {
+            rpc(keys::UPLOAD_URL_METHOD, "init", Kind::Unary)
+        }
+        target => target,
+    };
     let mut bound = None;
     if let Some(sticky) = &app.sticky {
         match &target {
@@ -156,6 +165,24 @@ async fn dispatch(app: &Arc<App>, request: Request, request_id: &HeaderValue) ->
                 let (body, coding) =
                     reply::encode_body(reply::coding_for(app, &parts.headers), shot.body.bytes);
                 reply::arrow(404, body, false, coding)
+            }
+            Method::OPTIONS => reply::options("POST", false),
+            _ => not_allowed("POST, OPTIONS"),
+        },
+        Target::UploadUrls => match parts.method {
+            Method::POST => {
+                let upload = Post {
+                    protocol: String::new(),
+                    method: keys::UPLOAD_URL_METHOD.to_owned(),
+                    kind: Kind::UploadUrls,
+                    content_type: None,
+                    budget: None,
+                    body: Vec::new(),
+                    peer,
+                    request_id: text(request_id),
+                    received: 0,
+                };
+                post(app, &parts.headers, body, upload, bound).await
             }
             Method::OPTIONS => reply::options("POST", false),
             _ => not_allowed("POST, OPTIONS"),
@@ -292,7 +319,10 @@ async fn post(
         }
         post.body = body;
         let entered = bound.as_ref().map(super::sticky::Bound::enter);
-        let answer = calls::answer(&worker, post);
+        let answer = match post.kind {
+            Kind::UploadUrls => super::upload::answer(&worker, &post),
+            _ => calls::answer(&worker, post),
+        };
         drop(entered);
         let session_headers = bound.map(super::sticky::Bound::finish);
         let (body, coding) = reply::encode_body(coding, answer.body);

@@ -12,9 +12,11 @@ mod encoding;
 mod handler;
 mod reply;
 mod sticky;
+mod storage;
 #[cfg(feature = "tls")]
 mod tls;
 mod unauthorized;
+mod upload;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use std::time::Duration;
 use axum::http::{HeaderName, HeaderValue};
 use continuation::Continuations;
 pub use sticky::{DrainHandle, StickyOptions};
+pub use storage::StorageOptions;
 #[cfg(feature = "tls")]
 pub use tls::{DEFAULT_HANDSHAKE_TIMEOUT, TlsConfig, serve_tls};
 pub use unauthorized::{AuthLayerState, authenticate_layer};
@@ -78,6 +81,9 @@ pub struct HttpOptions {
     /// Sticky sessions (`VGI-Session`): `None`, the default, leaves the wire exactly as
     /// without them. Tokens are sealed with [`HttpOptions::token_key`].
     pub sticky: Option<StickyOptions>,
+    /// External storage as HTTP sees it: upload URLs and the cap on externalized answers
+    /// (`storage.rs`).
+    pub storage: StorageOptions,
 }
 
 impl std::fmt::Debug for HttpOptions {
@@ -97,6 +103,7 @@ impl std::fmt::Debug for HttpOptions {
             .field("www_authenticate", &self.www_authenticate)
             .field("proxy_proof", &self.proxy_proof.as_ref().map(|p| p.mode()))
             .field("sticky", &self.sticky)
+            .field("storage", &self.storage)
             .finish()
     }
 }
@@ -118,6 +125,7 @@ impl Default for HttpOptions {
             www_authenticate: None,
             proxy_proof: None,
             sticky: None,
+            storage: StorageOptions::default(),
         }
     }
 }
@@ -206,6 +214,13 @@ impl HttpOptions {
         self
     }
 
+    /// Sets [`HttpOptions::storage`]: upload URLs and the external cap.
+    #[must_use]
+    pub fn storage(mut self, storage: StorageOptions) -> Self {
+        self.storage = storage;
+        self
+    }
+
     /// Sets [`HttpOptions::authenticate`].
     #[must_use]
     pub fn authenticate(mut self, authenticate: impl Authenticate) -> Self {
@@ -256,7 +271,7 @@ impl App {
             capabilities.push(("vgi-max-response-bytes", limit.to_string()));
         }
         capabilities.push(("vgi-accept-max-response-bytes-support", "true".to_owned()));
-        capabilities.push(("vgi-externalization-enabled", "false".to_owned()));
+        storage::capabilities(server, &options.storage, &mut capabilities);
         let encodings = if options.compression {
             "zstd, gzip"
         } else {
