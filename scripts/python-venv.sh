@@ -12,8 +12,11 @@ venv=${VGI_VENV:-"$here/target/py-venv"}
 # external-storage pointers.
 pin="vgi-rpc[http,cli,conformance,external]==0.52.2"
 # The shared conformance suite (tests/python/conformance) needs pytest-timeout (its
-# timeout marks), psutil (imported by its resource-soak group) and pytest-xdist.
-extras=(pytest pytest-timeout pytest-xdist psutil)
+# timeout marks), psutil (imported by its resource-soak group) and pytest-xdist. The
+# OpenTelemetry tests (conformance/tests/otel.rs) need the SDK (the reference's `otel`
+# extra), the OTLP/HTTP exporter and the official protobuf messages their receiver
+# decodes with.
+extras=(pytest pytest-timeout pytest-xdist psutil opentelemetry-sdk opentelemetry-proto opentelemetry-exporter-otlp-proto-http)
 
 find_python() {
   if [ -n "${VGI_PYTHON:-}" ]; then echo "$VGI_PYTHON"; return; fi
@@ -37,7 +40,7 @@ if [ ! -x "$venv/bin/vgi-rpc-test" ] || ! "$venv/bin/python" -c \
   echo "creating $venv with $py" >&2
   "$py" -m venv "$venv" >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$pin" "${extras[@]}" >&2
-elif ! "$venv/bin/python" -c 'import jsonschema, pytest, pytest_timeout, xdist, psutil, aiohttp, tenacity, zstandard' 2>/dev/null; then
+elif ! "$venv/bin/python" -c 'import jsonschema, pytest, pytest_timeout, xdist, psutil, aiohttp, tenacity, zstandard, opentelemetry.sdk, opentelemetry.proto, opentelemetry.exporter.otlp.proto.http' 2>/dev/null; then
   echo "adding the conformance and external extras and ${extras[*]} to $venv" >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$pin" "${extras[@]}" >&2
 fi

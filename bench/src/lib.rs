@@ -16,6 +16,7 @@
 
 pub mod http;
 pub mod measure;
+pub mod otel;
 pub mod placement;
 pub mod raw;
 pub mod report;

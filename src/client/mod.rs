@@ -29,6 +29,7 @@ mod request_session;
 mod session;
 mod side;
 mod stream;
+mod telemetry;
 mod typed;
 
 pub use decode_error::rpc_error_from_metadata;
@@ -42,6 +43,7 @@ pub use options::{
     DEFAULT_READ_IDLE_TIMEOUT, HttpConnectOptions, HttpRetry, StderrMode,
 };
 pub use stream::ClientStream;
+pub use telemetry::{CallObserver, ClientCall, ObservedCall};
 pub use typed::{ExchangeStream, ProducerStream, Rows};
 
 use arrow_array::RecordBatch;

@@ -44,6 +44,7 @@ usage: vgi-rpc-conformance-worker [-h] [--pipe | --http [PORT] | --unix PATH | -
                                   [--proof-origin-id ID] [--proof-secrets KID:HEX,...]
                                   [--proof-skew N] [--proof-no-replay-cache]
                                   [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
+                                  [--otlp-endpoint URL]
 
 vgi-rpc conformance test server (Rust)
 
@@ -87,7 +88,9 @@ options:
   --tls-key PEM              HTTP: the private key of --tls-cert
   --tls-client-ca PEM        HTTP: require client certificates from this CA; the caller is
                              the certificate's CN (domain mtls), and conformance.Whoami.v1
-                             is hosted";
+                             is hosted
+  --otlp-endpoint URL        export OpenTelemetry spans and metrics of every call over
+                             OTLP/HTTP to URL (also on when OTEL_EXPORTER_OTLP_ENDPOINT is set)";
 
 /// Where to serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +125,7 @@ struct Options {
     externalize_threshold: u64,
     identity: IdentityMode,
     fail_serve_start_once: bool,
+    otlp_endpoint: Option<String>,
     http: HttpFlags,
 }
 
@@ -138,6 +142,7 @@ impl Default for Options {
             externalize_threshold: 4096,
             identity: IdentityMode::Off,
             fail_serve_start_once: false,
+            otlp_endpoint: None,
             http: HttpFlags::default(),
         }
     }
@@ -261,6 +266,10 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
             }
             "--access-log" => {
                 options.access_log = Some(PathBuf::from(value("--access-log")?));
+                None
+            }
+            "--otlp-endpoint" => {
+                options.otlp_endpoint = Some(value("--otlp-endpoint")?);
                 None
             }
             "--fake-storage" => {
@@ -420,6 +429,18 @@ fn external_config(url: &str, threshold: u64) -> vgi_rpc::external::ExternalConf
 }
 
 fn serve(options: &Options) -> anyhow::Result<()> {
+    // Installed before any runtime starts; dropped (flushing) when serving ends.
+    let otlp = match &options.otlp_endpoint {
+        Some(url) => Some(vgi_rpc::otel::otlp::install(
+            Some(url),
+            "vgi-rpc-conformance-worker",
+        )?),
+        None if vgi_rpc::otel::otlp::endpoint_in_env() => Some(vgi_rpc::otel::otlp::install(
+            None,
+            "vgi-rpc-conformance-worker",
+        )?),
+        None => None,
+    };
     let mut builder = match &options.fake_storage {
         Some(url) => vgi_rpc_conformance::server_builder_with_external(std::sync::Arc::new(
             external_config(url, options.externalize_threshold),
@@ -451,7 +472,17 @@ fn serve(options: &Options) -> anyhow::Result<()> {
     if options.identity == IdentityMode::Grants || options.http.tls_client_ca.is_some() {
         builder = builder.service(WhoamiServer::new(WhoamiImpl));
     }
+    if otlp.is_some() {
+        builder = builder.hook(std::sync::Arc::new(vgi_rpc::otel::ServerTelemetry::new()));
+    }
     let server = builder.build().context("building the server")?;
+    let served = serve_on(&server, options);
+    drop(server);
+    drop(otlp);
+    served
+}
+
+fn serve_on(server: &vgi_rpc::Server, options: &Options) -> anyhow::Result<()> {
     let mut socket_options = ServeOptions::default().threaded(options.threaded);
     if let Some(limit) = options.max_connections {
         socket_options = socket_options.max_connections(limit);
@@ -460,15 +491,15 @@ fn serve(options: &Options) -> anyhow::Result<()> {
         Transport::Unix(path) => {
             let listener = UnixSocketListener::bind(path)
                 .with_context(|| format!("binding {}", path.display()))?;
-            serve_socket(&server, &listener, &socket_options)
+            serve_socket(server, &listener, &socket_options)
         }
         Transport::Tcp { host, port } => {
             let listener = TcpSocketListener::bind((host.as_str(), *port))
                 .with_context(|| format!("binding {host}:{port}"))?;
-            serve_socket(&server, &listener, &socket_options)
+            serve_socket(server, &listener, &socket_options)
         }
-        Transport::Http(port) => serve_http(&server, &options.http, options.identity, *port),
-        Transport::Pipe => vgi_rpc::serve_stdio(server).context("serving on stdin/stdout"),
+        Transport::Http(port) => serve_http(server, &options.http, options.identity, *port),
+        Transport::Pipe => vgi_rpc::serve_stdio(server.clone()).context("serving on stdin/stdout"),
     }
 }
 

@@ -15,7 +15,7 @@ use super::calls::{self, Kind, Post, reserved_error};
 use super::encoding::{DecodeError, decode_body};
 use super::reply::{self, json, json_error, not_allowed, not_found_html};
 use super::unauthorized;
-use crate::server::oneshot::OneShot;
+use crate::server::oneshot::{OneShot, TraceHeaders};
 use crate::server::{AuthContext, Peer, TransportKind};
 
 /// Serves every request of the router.
@@ -155,6 +155,7 @@ async fn dispatch(app: &Arc<App>, request: Request, request_id: &HeaderValue) ->
                         peer,
                         request_id: text(request_id),
                         received: 0,
+                        trace: None,
                     },
                 )
                 .await
@@ -239,6 +240,8 @@ async fn post(app: &Arc<App>, headers: &HeaderMap, body: Body, mut post: Post) -
     post.content_type = text("content-type");
     post.budget = text("vgi-accept-max-response-bytes");
     post.received = bytes.len() as u64;
+    post.trace =
+        text("traceparent").map(|tp| TraceHeaders::new(&tp, text("tracestate").as_deref()));
     let encoding = text("content-encoding").unwrap_or_default();
     let coding = reply::coding_for(app, headers);
     let worker = Arc::clone(app);
