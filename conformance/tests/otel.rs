@@ -12,6 +12,10 @@
 //!   calls the instrumented reference worker: each of its server spans is a child of our
 //!   CLIENT span for that call, and our client's spans and `rpc.client.*` points say what
 //!   happened (the remote error's type and code included).
+//! - Over HTTP, our client and our worker: the trace context travels in the request
+//!   metadata and in the `traceparent` header, so every request of a stream (its start
+//!   and each exchange turn, one server span each, as in the reference) is a child of
+//!   the client's stream span.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -25,6 +29,9 @@ use serde_json::Value;
 use vgi_rpc_conformance::matrix::{ensure_python_venv, python_venv};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_vgi-rpc-conformance-worker");
+
+/// Tests that install this process's global OpenTelemetry providers run one at a time.
+static GLOBAL_PROVIDERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const SCRIPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/python/otel");
 
 fn python() -> PathBuf {
@@ -207,6 +214,7 @@ fn our_client_parents_the_reference_server_spans() {
     use arrow_schema::{DataType, Field, Schema};
     use vgi_rpc::client::{CallOptions, Client, ConnectOptions, Target};
 
+    let _serial = GLOBAL_PROVIDERS.lock().unwrap_or_else(|p| p.into_inner());
     let receiver = Receiver::start(&scratch("client"));
     let guard = vgi_rpc::otel::otlp::install(Some(&receiver.url), "otel-test-client").unwrap();
     let options =
@@ -356,4 +364,89 @@ fn our_client_parents_the_reference_server_spans() {
         "raise_value_error"
     );
     assert!(metrics.iter().any(|m| m["name"] == "rpc.client.duration"));
+}
+
+#[test]
+fn over_http_every_turn_of_a_stream_is_a_child_of_the_client_span() {
+    use arrow_array::{Float64Array, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
+    use vgi_rpc::client::{CallOptions, Client, ConnectOptions, Target};
+
+    let _serial = GLOBAL_PROVIDERS.lock().unwrap_or_else(|p| p.into_inner());
+    let receiver = Receiver::start(&scratch("http"));
+    let mut worker = Command::new(WORKER)
+        .args(["--http", "0", "--otlp-endpoint", &receiver.url])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(worker.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("PORT:")
+        .expect("PORT:<n>")
+        .to_owned();
+
+    let guard = vgi_rpc::otel::otlp::install(Some(&receiver.url), "otel-test-http-client").unwrap();
+    let options =
+        ConnectOptions::default().with_observer(Arc::new(vgi_rpc::otel::ClientTelemetry::new()));
+    let address = format!("http://127.0.0.1:{port}");
+    let mut client = Client::connect_with(&address.parse().unwrap(), options).unwrap();
+    let target = Target::new("ConformanceService", Some("2.0.0"));
+    let call = CallOptions::default();
+    let floats = |name: &str, v: Vec<f64>| {
+        RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new(
+                name,
+                DataType::Float64,
+                false,
+            )])),
+            vec![Arc::new(Float64Array::from(v))],
+        )
+        .unwrap()
+    };
+    let mut stream = client
+        .open_stream(
+            &target,
+            "exchange_scale",
+            &floats("factor", vec![2.0]),
+            &call,
+        )
+        .unwrap();
+    for _ in 0..2 {
+        let out = stream.exchange(&floats("value", vec![1.0, 2.0])).unwrap();
+        assert_eq!(out.num_rows(), 2);
+    }
+    stream.close().unwrap();
+    drop(client);
+    drop(guard);
+    let kill = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert!(worker.wait().unwrap().success());
+
+    let all = spans(&receiver.requests(Duration::from_secs(20)));
+    let clients: Vec<&Value> = all
+        .iter()
+        .filter(|s| s["kind"] == "SPAN_KIND_CLIENT")
+        .collect();
+    let servers: Vec<&Value> = all
+        .iter()
+        .filter(|s| s["kind"] == "SPAN_KIND_SERVER")
+        .collect();
+    assert_eq!(clients.len(), 1, "{all:#?}");
+    // The stream's start and its two exchange turns.
+    assert_eq!(servers.len(), 3, "{all:#?}");
+    for server in &servers {
+        assert_eq!(server["name"], "vgi_rpc/exchange_scale");
+        assert_eq!(
+            server["parent_span_id"], clients[0]["span_id"],
+            "{server:#}"
+        );
+        assert_eq!(server["trace_id"], clients[0]["trace_id"]);
+    }
 }

@@ -20,7 +20,9 @@ use super::failure::explain_failure;
 use super::link::{CheckedReader, Connect, Deadline, Link, Route, RouteStep};
 use super::request::RequestEncoder;
 use super::stream::{CallGuard, ClientStream, Observation, StreamOpen, StreamStart};
-use super::telemetry::{ClientCall, ObservedCall, client_span, observed_metadata, record_failure};
+use super::telemetry::{
+    ClientCall, ObservedCall, client_span, observed_metadata, record_failure, trace_headers,
+};
 use super::{CallOptions, ConnectOptions, LogHandler, Target, UnaryResult};
 use crate::log::LogRecord;
 use crate::wire::SideChannel;
@@ -231,6 +233,7 @@ impl Client {
         let mut logs = Vec::new();
         let outcome = match active.round_trip.as_mut() {
             Some(round_trip) => {
+                round_trip.set_trace_context(&trace_headers(extra));
                 let route = Route {
                     protocol: &target.protocol,
                     method,
@@ -347,6 +350,9 @@ impl Client {
         let injected = observed_metadata(&options.metadata, observed.as_deref());
         let extra = injected.as_ref().unwrap_or(&options.metadata);
         let request = encoder.encode(target, method, params, extra, side.as_deref())?;
+        if let Some(round_trip) = active.round_trip.as_mut() {
+            round_trip.set_trace_context(&trace_headers(extra));
+        }
         let route = Route {
             protocol: &target.protocol,
             method,

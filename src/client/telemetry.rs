@@ -15,7 +15,7 @@
 use std::fmt;
 
 use crate::Error;
-use crate::wire::Metadata;
+use crate::wire::{Metadata, keys};
 
 /// Starts an [`ObservedCall`] for each call a client makes. Shared by every call of a
 /// client (and by clients sharing [`ConnectOptions`](super::ConnectOptions)), hence
@@ -60,6 +60,15 @@ pub(crate) fn observed_metadata(
     let mut metadata = extra.clone();
     observed.inject(&mut metadata);
     Some(metadata)
+}
+
+/// The trace context entries of a request's metadata, as headers for a request/response
+/// transport (empty when the call carries none).
+pub(crate) fn trace_headers(metadata: &Metadata) -> Vec<(&'static str, String)> {
+    [keys::TRACEPARENT, keys::TRACESTATE]
+        .into_iter()
+        .filter_map(|key| metadata.get(key).map(|v| (key, v.to_owned())))
+        .collect()
 }
 
 /// The `tracing` target of call spans, client and server.

@@ -156,6 +156,7 @@ impl Connect for HttpConnector {
         let round_trip = HttpRoundTrip {
             shared: Arc::clone(&self.shared),
             control: Arc::clone(&control),
+            trace: Vec::new(),
         };
         Ok(Link::request_response(Box::new(round_trip), control))
     }
@@ -195,9 +196,16 @@ impl LinkControl for HttpControl {
 struct HttpRoundTrip {
     shared: Arc<Shared>,
     control: Arc<HttpControl>,
+    /// The current call's `traceparent` / `tracestate` headers.
+    trace: Vec<(&'static str, String)>,
 }
 
 impl RoundTrip for HttpRoundTrip {
+    fn set_trace_context(&mut self, headers: &[(&'static str, String)]) {
+        self.trace.clear();
+        self.trace.extend_from_slice(headers);
+    }
+
     fn round_trip(
         &mut self,
         route: Route<'_>,
@@ -219,6 +227,7 @@ impl RoundTrip for HttpRoundTrip {
             self.shared.base, route.protocol, route.method
         );
         let shared = &*self.shared;
+        let trace = self.trace.as_slice();
         let reflection =
             route.protocol == keys::REFLECTION_PROTOCOL && route.step == RouteStep::Unary;
         let post = async {
@@ -226,7 +235,7 @@ impl RoundTrip for HttpRoundTrip {
                 .options
                 .compression_level
                 .map(|level| (Codec::for_server(&caps.supported_encodings), level));
-            let answer = shared.post(&url, body, codec, reflection).await?;
+            let answer = shared.post(&url, body, codec, reflection, trace).await?;
             if answer.status == StatusCode::UNSUPPORTED_MEDIA_TYPE
                 && codec.is_some()
                 && route.step != RouteStep::StreamTurn
@@ -241,7 +250,7 @@ impl RoundTrip for HttpRoundTrip {
                         .any(|s| s == codec.token())
                         .then_some((codec, level))
                 });
-                return shared.post(&url, body, retry, false).await;
+                return shared.post(&url, body, retry, false, trace).await;
             }
             Ok(answer)
         };
@@ -424,6 +433,7 @@ impl Shared {
         body: &[u8],
         codec: Option<(Codec, i32)>,
         retryable: bool,
+        trace: &[(&'static str, String)],
     ) -> std::result::Result<Answer, Failure> {
         let (payload, coding) = match codec {
             Some((codec, level)) => (codec.compress(body, level)?, Some(codec.token())),
@@ -453,6 +463,9 @@ impl Shared {
                 .body(payload.clone());
             if let Some(coding) = coding {
                 request = request.header(reqwest::header::CONTENT_ENCODING, coding);
+            }
+            for (name, value) in trace {
+                request = request.header(*name, value.as_str());
             }
             request
         })
