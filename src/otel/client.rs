@@ -16,6 +16,7 @@ use opentelemetry::trace::{Span, SpanKind, Status, Tracer};
 use opentelemetry::{Context, KeyValue};
 
 use super::context::format_traceparent;
+use super::names::{MethodNames, NameCache};
 use crate::Error;
 use crate::client::{CallObserver, ClientCall, ObservedCall};
 use crate::wire::{Metadata, keys};
@@ -41,6 +42,7 @@ struct Instruments {
     tracer: BoxedTracer,
     requests: Counter<u64>,
     duration: Histogram<f64>,
+    names: NameCache,
 }
 
 impl std::fmt::Debug for ClientTelemetry {
@@ -80,6 +82,7 @@ impl ClientTelemetry {
                 tracer,
                 requests,
                 duration,
+                names: NameCache::default(),
             }),
         }
     }
@@ -89,13 +92,14 @@ impl CallObserver for ClientTelemetry {
     fn start(&self, call: &ClientCall<'_>) -> Option<Box<dyn ObservedCall>> {
         let method_type = if call.stream { "stream" } else { "unary" };
         let tracer = &self.inner.tracer;
+        let names = self.inner.names.get(call.protocol, call.method, "");
         let span = tracer
-            .span_builder(format!("vgi_rpc/{}", call.method))
+            .span_builder(names.span_name.clone())
             .with_kind(SpanKind::Client)
             .with_attributes([
                 KeyValue::new("rpc.system", "vgi_rpc"),
-                KeyValue::new("rpc.service", call.protocol.to_owned()),
-                KeyValue::new("rpc.method", call.method.to_owned()),
+                KeyValue::new("rpc.service", Arc::clone(&names.service)),
+                KeyValue::new("rpc.method", Arc::clone(&names.method)),
                 KeyValue::new("rpc.vgi_rpc.method_type", method_type),
             ])
             .start_with_context(tracer, &Context::current());
@@ -105,8 +109,7 @@ impl CallObserver for ClientTelemetry {
             span,
             propagate,
             started: Instant::now(),
-            service: call.protocol.to_owned(),
-            method: call.method.to_owned(),
+            names,
             method_type,
             failed: false,
         }))
@@ -119,8 +122,7 @@ struct Observed {
     span: BoxedSpan,
     propagate: Option<(String, Option<String>)>,
     started: Instant,
-    service: String,
-    method: String,
+    names: Arc<MethodNames>,
     method_type: &'static str,
     failed: bool,
 }
@@ -171,8 +173,8 @@ impl ObservedCall for Observed {
         self.span.end();
         let attributes = [
             KeyValue::new("rpc.system", "vgi_rpc"),
-            KeyValue::new("rpc.service", std::mem::take(&mut self.service)),
-            KeyValue::new("rpc.method", std::mem::take(&mut self.method)),
+            KeyValue::new("rpc.service", Arc::clone(&self.names.service)),
+            KeyValue::new("rpc.method", Arc::clone(&self.names.method)),
             KeyValue::new("rpc.vgi_rpc.method_type", self.method_type),
             KeyValue::new("status", if self.failed { "error" } else { "ok" }),
         ];

@@ -34,6 +34,7 @@ pub fn parse_traceparent(traceparent: &str, tracestate: Option<&str>) -> Option<
     }
     let flags = u8::from_str_radix(flags, 16).ok()?;
     let state = tracestate
+        .filter(|s| valid_tracestate(s))
         .and_then(|s| TraceState::from_str(s).ok())
         .unwrap_or_default();
     Some(SpanContext::new(
@@ -59,6 +60,34 @@ pub fn format_traceparent(context: &SpanContext) -> Option<(String, Option<Strin
     );
     let state = context.trace_state().header();
     Some((traceparent, (!state.is_empty()).then_some(state)))
+}
+
+/// W3C `tracestate` syntax: up to 32 `key=value` members separated by commas (optional
+/// blanks around them); anything else drops the whole header, as the reference's
+/// propagator does.
+fn valid_tracestate(header: &str) -> bool {
+    let members: Vec<&str> = header
+        .split(',')
+        .map(|m| m.trim_matches([' ', '\t']))
+        .filter(|m| !m.is_empty())
+        .collect();
+    members.len() <= 32
+        && members.iter().all(|member| {
+            let Some((key, value)) = member.split_once('=') else {
+                return false;
+            };
+            let key_ok = (1..=256).contains(&key.len())
+                && key.bytes().all(|b| {
+                    matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'*' | b'/' | b'@')
+                })
+                && key.as_bytes()[0].is_ascii_alphanumeric();
+            let value_ok = (1..=256).contains(&value.len())
+                && value
+                    .bytes()
+                    .all(|b| (0x20..=0x7e).contains(&b) && b != b',' && b != b'=')
+                && !value.ends_with(' ');
+            key_ok && value_ok
+        })
 }
 
 fn lower_hex(s: &str, len: usize) -> bool {

@@ -26,6 +26,7 @@
 
 mod client;
 mod context;
+mod names;
 #[cfg(feature = "otel-otlp")]
 pub mod otlp;
 mod server;
