@@ -77,9 +77,9 @@ fn valid_tracestate(header: &str) -> bool {
                 return false;
             };
             let key_ok = (1..=256).contains(&key.len())
-                && key.bytes().all(|b| {
-                    matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'*' | b'/' | b'@')
-                })
+                && key.bytes().all(
+                    |b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'*' | b'/' | b'@'),
+                )
                 && key.as_bytes()[0].is_ascii_alphanumeric();
             let value_ok = (1..=256).contains(&value.len())
                 && value
