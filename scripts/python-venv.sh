@@ -15,7 +15,10 @@ pin="vgi-rpc[http,cli,conformance,external]==0.52.2"
 # timeout marks), psutil (imported by its resource-soak group) and pytest-xdist. The S3
 # tests (conformance/tests/external/s3.rs) run moto's S3-API server
 # (conformance/python/s3_server.py), which brings boto3 for the reference's S3Storage.
-extras=(pytest pytest-timeout pytest-xdist psutil "moto[server]==5.2.5")
+# The OpenTelemetry tests (conformance/tests/otel.rs) need the SDK (the reference's
+# `otel` extra), the OTLP/HTTP exporter and the official protobuf messages their
+# receiver decodes with.
+extras=(pytest pytest-timeout pytest-xdist psutil "moto[server]==5.2.5" opentelemetry-sdk opentelemetry-proto opentelemetry-exporter-otlp-proto-http)
 
 find_python() {
   if [ -n "${VGI_PYTHON:-}" ]; then echo "$VGI_PYTHON"; return; fi
@@ -39,7 +42,7 @@ if [ ! -x "$venv/bin/vgi-rpc-test" ] || ! "$venv/bin/python" -c \
   echo "creating $venv with $py" >&2
   "$py" -m venv "$venv" >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$pin" "${extras[@]}" >&2
-elif ! "$venv/bin/python" -c 'import jsonschema, pytest, pytest_timeout, xdist, psutil, aiohttp, tenacity, zstandard, moto.server, boto3' 2>/dev/null; then
+elif ! "$venv/bin/python" -c 'import jsonschema, pytest, pytest_timeout, xdist, psutil, aiohttp, tenacity, zstandard, moto.server, boto3, opentelemetry.sdk, opentelemetry.proto, opentelemetry.exporter.otlp.proto.http' 2>/dev/null; then
   echo "adding the conformance and external extras and ${extras[*]} to $venv" >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$pin" "${extras[@]}" >&2
 fi

@@ -64,6 +64,8 @@ pub mod external;
 mod hex;
 pub mod identity;
 pub mod log;
+#[cfg(feature = "otel")]
+pub mod otel;
 pub mod schema;
 pub mod server;
 pub mod stream;

@@ -17,6 +17,7 @@
 pub mod external;
 pub mod http;
 pub mod measure;
+pub mod otel;
 pub mod placement;
 pub mod raw;
 pub mod report;

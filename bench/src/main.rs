@@ -7,6 +7,7 @@
 //! vgi-rpc-bench worker [--pipe | --unix PATH | --tcp HOST:PORT] [--threaded] [--validation LEVEL]
 //! vgi-rpc-bench raw-server [--pipe | --unix PATH | --tcp HOST:PORT]
 //! vgi-rpc-bench external                        # 256 MiB inline vs via S3 (moto), fetch paths
+//! vgi-rpc-bench otel                           # noop latency with OpenTelemetry off / on
 //! vgi-rpc-bench drive [--shm SIZE] [--validation full|standard|none] ADDRESS noop|produce|exchange N [BATCH_BYTES]
 //!                                                # a fixed load, for strace/perf
 //! ```
@@ -48,9 +49,18 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("worker") => {
-            let (listen, validation) = parse_worker(&args[1..])?;
-            run_worker(&listen, validation)
+            // `--otel`: instrumented (recording, exporting nothing), for `otel` rows.
+            let otel = args.iter().any(|a| a == "--otel");
+            let rest: Vec<String> = args[1..]
+                .iter()
+                .filter(|a| *a != "--otel")
+                .cloned()
+                .collect();
+            let (listen, validation) = parse_worker(&rest)?;
+            let _providers = otel.then(vgi_rpc::otel::otlp::install_discarding);
+            run_worker(&listen, validation, otel)
         }
+        Some("otel") => vgi_rpc_bench::otel::run(&std::env::current_exe()?),
         Some("raw-server") => run_raw_server(&parse_listen(&args[1..])?),
         Some("drive") => drive(&args[1..]),
         Some("http-bare-server") => vgi_rpc_bench::http::run_bare_server(),

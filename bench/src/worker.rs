@@ -76,12 +76,15 @@ pub fn grow_stdio_pipes() {
 }
 
 /// Serves the conformance services and `VgiBench` until stdin closes (pipe) or forever,
-/// checking what clients send at `validation`.
+/// checking what clients send at `validation`; `otel` attaches `ServerTelemetry`.
 ///
 /// # Errors
 /// Binding or serving failed.
-pub fn run_worker(listen: &Listen, validation: Validation) -> anyhow::Result<()> {
-    let builder = vgi_rpc_conformance::server_builder();
+pub fn run_worker(listen: &Listen, validation: Validation, otel: bool) -> anyhow::Result<()> {
+    let mut builder = vgi_rpc_conformance::server_builder();
+    if otel {
+        builder = builder.hook(std::sync::Arc::new(vgi_rpc::otel::ServerTelemetry::new()));
+    }
     #[allow(unsafe_code)]
     // SAFETY: a level below full is asked for on the command line by whoever starts this
     // benchmark worker (the harness, for its own client); the library applies it only to

@@ -19,7 +19,10 @@ use super::connection::{Active, SideState};
 use super::failure::explain_failure;
 use super::link::{CheckedReader, Connect, Deadline, Link, Route, RouteStep};
 use super::request::RequestEncoder;
-use super::stream::{CallGuard, ClientStream, StreamOpen, StreamStart};
+use super::stream::{CallGuard, ClientStream, Observation, StreamOpen, StreamStart};
+use super::telemetry::{
+    ClientCall, ObservedCall, client_span, observed_metadata, record_failure, trace_headers,
+};
 use super::{CallOptions, ConnectOptions, LogHandler, Target, UnaryResult};
 use crate::log::LogRecord;
 use crate::wire::SideChannel;
@@ -170,6 +173,45 @@ impl Client {
         params: &RecordBatch,
         options: &CallOptions,
     ) -> Result<UnaryResult> {
+        let span = client_span(&target.protocol, method, false);
+        let _entered = span.enter();
+        let observed = self.observe(target, method, false);
+        let result = self.call_observed(target, method, params, options, observed.as_deref());
+        if let Err(e) = &result {
+            record_failure(&span, e);
+        }
+        if let Some(mut observed) = observed {
+            if let Err(e) = &result {
+                observed.failed(e);
+            }
+            observed.end();
+        }
+        result
+    }
+
+    /// Starts observing a call, when an observer is set.
+    fn observe(
+        &self,
+        target: &Target,
+        method: &str,
+        stream: bool,
+    ) -> Option<Box<dyn ObservedCall>> {
+        self.options.observer.as_ref()?.start(&ClientCall {
+            protocol: &target.protocol,
+            method,
+            stream,
+            endpoint: &self.endpoint,
+        })
+    }
+
+    fn call_observed(
+        &mut self,
+        target: &Target,
+        method: &str,
+        params: &RecordBatch,
+        options: &CallOptions,
+        observed: Option<&dyn ObservedCall>,
+    ) -> Result<UnaryResult> {
         if options.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
             return Err(Error::Cancelled);
         }
@@ -184,11 +226,14 @@ impl Client {
         let active = link.as_mut().ok_or(Error::Closed)?;
         let _span = call_span(target, method);
         let side = active.conn.side().cloned();
-        let request = encoder.encode(target, method, params, &options.metadata, side.as_deref())?;
+        let injected = observed_metadata(&options.metadata, observed);
+        let extra = injected.as_ref().unwrap_or(&options.metadata);
+        let request = encoder.encode(target, method, params, extra, side.as_deref())?;
         let guard = CallGuard::call(deadline, &active.control, options)?;
         let mut logs = Vec::new();
         let outcome = match active.round_trip.as_mut() {
             Some(round_trip) => {
+                round_trip.set_trace_context(&trace_headers(extra));
                 let route = Route {
                     protocol: &target.protocol,
                     method,
@@ -257,6 +302,36 @@ impl Client {
         open: StreamOpen,
         options: &CallOptions,
     ) -> Result<ClientStream<'_>> {
+        let span = client_span(&target.protocol, method, true);
+        let mut observed = self.observe(target, method, true);
+        let entered = span.clone().entered();
+        let result =
+            self.open_observed(target, method, params, open, options, &mut observed, &span);
+        drop(entered);
+        if let Err(e) = &result {
+            record_failure(&span, e);
+        }
+        // Not yet handed to a stream: the open failed before there was one.
+        if let Some(mut observed) = observed {
+            if let Err(e) = &result {
+                observed.failed(e);
+            }
+            observed.end();
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn open_observed(
+        &mut self,
+        target: &Target,
+        method: &str,
+        params: &RecordBatch,
+        open: StreamOpen,
+        options: &CallOptions,
+        observed: &mut Option<Box<dyn ObservedCall>>,
+        call: &tracing::Span,
+    ) -> Result<ClientStream<'_>> {
         if options.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
             return Err(Error::Cancelled);
         }
@@ -272,7 +347,12 @@ impl Client {
         let active = link.as_mut().ok_or(Error::Closed)?;
         let span = call_span(target, method);
         let side = active.conn.side().cloned();
-        let request = encoder.encode(target, method, params, &options.metadata, side.as_deref())?;
+        let injected = observed_metadata(&options.metadata, observed.as_deref());
+        let extra = injected.as_ref().unwrap_or(&options.metadata);
+        let request = encoder.encode(target, method, params, extra, side.as_deref())?;
+        if let Some(round_trip) = active.round_trip.as_mut() {
+            round_trip.set_trace_context(&trace_headers(extra));
+        }
         let route = Route {
             protocol: &target.protocol,
             method,
@@ -283,7 +363,11 @@ impl Client {
             route,
             open,
         };
-        ClientStream::open(active, deadline, broken, start, options, span)
+        let observation = Observation {
+            observed: observed.take(),
+            span: call.clone(),
+        };
+        ClientStream::open(active, deadline, broken, start, options, span, observation)
     }
 
     /// The live connection, reopening it first if a failed call dropped it.

@@ -159,6 +159,13 @@ pub trait RoundTrip: Send {
     /// Transport failures, and answers that are not Arrow IPC streams.
     fn round_trip(&mut self, route: Route<'_>, body: &[u8], deadline: &Deadline)
     -> Result<Vec<u8>>;
+
+    /// The W3C trace context (`traceparent`, `tracestate`) of the call the following
+    /// requests belong to, to send as headers beside them (the engine sets it, or clears
+    /// it with an empty slice, before each call and stream). The default ignores it.
+    fn set_trace_context(&mut self, headers: &[(&'static str, String)]) {
+        let _ = headers;
+    }
 }
 
 /// An open connection as the client engine sees it: a byte stream (or, for a

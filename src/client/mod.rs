@@ -30,6 +30,7 @@ mod session;
 mod side;
 pub mod sticky;
 mod stream;
+mod telemetry;
 mod typed;
 
 pub use decode_error::rpc_error_from_metadata;
@@ -44,6 +45,7 @@ pub use options::{
 };
 pub use sticky::{EndedSession, StickySessions};
 pub use stream::ClientStream;
+pub use telemetry::{CallObserver, ClientCall, ObservedCall};
 pub use typed::{ExchangeStream, ProducerStream, Rows};
 
 use arrow_array::RecordBatch;

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::link::LinkControl;
+use super::telemetry::CallObserver;
 use crate::wire::{ExternalLocation, Limits, Metadata, Validation};
 
 /// Options for one call (unary or stream).
@@ -108,6 +109,10 @@ pub struct ConnectOptions {
     /// stays usable. `vgi_rpc::external::ExternalConfig` (feature `external`) is the
     /// stock implementation.
     pub external: Option<Arc<dyn ExternalLocation>>,
+    /// Observes every call and stream (a span per call, trace context injected into the
+    /// request): `vgi_rpc::otel::ClientTelemetry` with the `otel` feature. `None` (the
+    /// default): calls are only `tracing` spans.
+    pub observer: Option<Arc<dyn CallObserver>>,
 }
 
 /// Options of HTTP connections (`http://host:port[/prefix]`, `https://…`).
@@ -282,6 +287,7 @@ impl Default for ConnectOptions {
             shm: None,
             http: HttpConnectOptions::default(),
             external: None,
+            observer: None,
         }
     }
 }
@@ -314,6 +320,12 @@ impl ConnectOptions {
     /// Sets [`ConnectOptions::external`].
     pub fn with_external(mut self, external: Arc<dyn ExternalLocation>) -> Self {
         self.external = Some(external);
+        self
+    }
+
+    /// Sets [`ConnectOptions::observer`].
+    pub fn with_observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observer = Some(observer);
         self
     }
 

@@ -12,6 +12,7 @@ use super::failure::explain_failure;
 use super::link::{Deadline, LinkControl, Route};
 use super::request_session::RequestSession;
 use super::session::StreamSession;
+use super::telemetry::{ObservedCall, record_failure};
 use super::{CallOptions, CancelHandle};
 use crate::log::LogRecord;
 use crate::wire::Metadata;
@@ -190,6 +191,15 @@ pub struct ClientStream<'c> {
     options: CallOptions,
     /// The call's span, re-entered for every turn.
     span: tracing::Span,
+    /// The stream's observer and its `tracing` call span.
+    observation: Observation,
+}
+
+/// How a stream is observed: its [`ObservedCall`] (ended when the stream is) and its
+/// `tracing` call span (outcome fields recorded on failure).
+pub(crate) struct Observation {
+    pub(crate) observed: Option<Box<dyn ObservedCall>>,
+    pub(crate) span: tracing::Span,
 }
 
 impl<'c> ClientStream<'c> {
@@ -200,6 +210,7 @@ impl<'c> ClientStream<'c> {
         start: StreamStart<'_>,
         options: &CallOptions,
         span: tracing::span::EnteredSpan,
+        observation: Observation,
     ) -> Result<Self> {
         let StreamStart {
             request,
@@ -231,6 +242,7 @@ impl<'c> ClientStream<'c> {
             broken,
             options: options.clone(),
             span: span.exit(),
+            observation,
         };
         match opened {
             Ok(session) => {
@@ -311,6 +323,9 @@ impl<'c> ClientStream<'c> {
     /// # Errors
     /// Transport errors.
     pub fn cancel(mut self) -> Result<()> {
+        if let Some(observed) = &mut self.observation.observed {
+            observed.cancelled();
+        }
         self.finish(Session::cancel)
     }
 
@@ -369,6 +384,10 @@ impl<'c> ClientStream<'c> {
     /// Remote errors and external-storage failures pass through (the connection is in
     /// step); anything else drops the connection: the client reopens it on its next call.
     fn fail(&mut self, error: Error) -> Error {
+        record_failure(&self.observation.span, &error);
+        if let Some(observed) = &mut self.observation.observed {
+            observed.failed(&error);
+        }
         if error.keeps_connection() {
             return error;
         }
@@ -390,5 +409,8 @@ impl Drop for ClientStream<'_> {
             let _ = self.finish(Session::close);
         }
         self.deadline.disarm();
+        if let Some(observed) = self.observation.observed.take() {
+            observed.end();
+        }
     }
 }

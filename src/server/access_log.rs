@@ -280,6 +280,7 @@ mod tests {
             error: Some(&error),
             cancelled: true,
             http_status: None,
+            trace: None,
         };
         let v: Value = serde_json::from_str(&log.render(&record)).unwrap();
         assert_eq!(v["timestamp"], "2023-11-14T22:13:20.123Z");

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use super::answer::{Out, Sink, answer_error, empty, site};
 use super::call::{Caller, dispatch};
-use super::emit::{Finished, emit};
+use super::emit::{Finished, TraceHeaders, call_span, call_spans_enabled, emit};
 use super::exception::framework;
 use super::inputs::{Inputs, resolve_request};
 use super::peer::{Peer, TransportKind};
@@ -213,7 +213,12 @@ pub fn serve_connection_with<R: Read, W: Write>(
         .on_channel(info.peer.kind == TransportKind::Pipe);
     let peer = Arc::new(info.peer);
     let side = ConnSide::new(info.side_channels, limits.clone());
-    let mut conn = Conn::new(reader, writer, !inner.hooks.is_empty(), limits);
+    let mut conn = Conn::new(
+        reader,
+        writer,
+        !inner.hooks.is_empty() || call_spans_enabled(),
+        limits,
+    );
     conn.side = side;
     conn.phases = info.read_phases;
     loop {
@@ -285,6 +290,14 @@ fn serve_call<R: Read, W: Write>(
         }
     };
     let started = Instant::now();
+    let method = request.metadata.get(wire::keys::METHOD).unwrap_or_default();
+    let call = call_span(&inner.server_id, method, &request_id);
+    let _call = call.enter();
+    let trace = conn
+        .meter
+        .enabled
+        .then(|| TraceHeaders::from_metadata(&request.metadata))
+        .flatten();
     let _span = tracing::debug_span!(
         target: wire::trace::TARGET,
         "serve",
@@ -333,6 +346,8 @@ fn serve_call<R: Read, W: Write>(
             started,
             stream_id: None,
             http_status: None,
+            trace: trace.as_ref(),
+            span: &call,
         };
         emit(&done, &conn.meter, &result);
     }

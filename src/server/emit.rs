@@ -11,12 +11,13 @@
 use std::borrow::Cow;
 use std::time::{Instant, SystemTime};
 
-use super::hook::{CallRecord, MethodType, RequestShape};
+use super::hook::{CallRecord, MethodType, RequestShape, TraceContext};
 use super::peer::Peer;
 use super::registry::{Binding, ServerInner};
 use super::stats::Meter;
 use super::{ids, service::MethodKind};
 use crate::RpcError;
+use crate::wire::{Metadata, keys};
 use arrow_schema::SchemaRef;
 
 /// What a call addressed, as far as routing got.
@@ -83,6 +84,112 @@ pub(crate) struct Finished<'a> {
     pub stream_id: Option<&'a str>,
     /// The HTTP status the request was answered with.
     pub http_status: Option<u16>,
+    /// The caller's trace context.
+    pub trace: Option<&'a TraceHeaders>,
+    /// The call's `tracing` span ([`call_span`]), whose outcome fields [`emit`] fills in.
+    pub span: &'a tracing::Span,
+}
+
+/// A request's W3C trace context, owned: the request's metadata moves into the call, and
+/// the record is built after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TraceHeaders {
+    traceparent: String,
+    tracestate: Option<String>,
+}
+
+impl TraceHeaders {
+    /// From a `traceparent` and optional `tracestate` (header or metadata values).
+    pub(crate) fn new(traceparent: &str, tracestate: Option<&str>) -> Self {
+        TraceHeaders {
+            traceparent: traceparent.to_owned(),
+            tracestate: tracestate.map(str::to_owned),
+        }
+    }
+
+    /// The request metadata's trace context, if it carries one.
+    pub(crate) fn from_metadata(metadata: &Metadata) -> Option<Self> {
+        let traceparent = metadata.get(keys::TRACEPARENT)?;
+        Some(Self::new(traceparent, metadata.get(keys::TRACESTATE)))
+    }
+
+    fn context(&self) -> TraceContext<'_> {
+        TraceContext {
+            traceparent: &self.traceparent,
+            tracestate: self.tracestate.as_deref(),
+        }
+    }
+}
+
+/// The `tracing` target of the per-call spans ([`call_span`]).
+pub(crate) const CALL_TARGET: &str = "vgi_rpc::call";
+
+/// The `tracing` span of one server call, with the attribute names the OpenTelemetry
+/// instrumentation uses (`otel.name` / `otel.kind` name the span for
+/// `tracing-opentelemetry`). The outcome fields are filled in by [`emit`]. Costs one
+/// interest check when no subscriber listens.
+pub(crate) fn call_span(server_id: &str, method: &str, request_id: &str) -> tracing::Span {
+    tracing::info_span!(
+        target: CALL_TARGET,
+        "vgi_rpc.call",
+        otel.name = %format_args!("vgi_rpc/{method}"),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        rpc.system = "vgi_rpc",
+        rpc.service = tracing::field::Empty,
+        rpc.method = %method,
+        rpc.vgi_rpc.method_type = tracing::field::Empty,
+        rpc.vgi_rpc.server_id = %server_id,
+        rpc.vgi_rpc.request_id = %request_id,
+        rpc.vgi_rpc.stream_id = tracing::field::Empty,
+        rpc.vgi_rpc.auth.principal = tracing::field::Empty,
+        rpc.vgi_rpc.error_type = tracing::field::Empty,
+        rpc.vgi_rpc.error_code = tracing::field::Empty,
+        rpc.vgi_rpc.input_batches = tracing::field::Empty,
+        rpc.vgi_rpc.output_batches = tracing::field::Empty,
+        rpc.vgi_rpc.input_rows = tracing::field::Empty,
+        rpc.vgi_rpc.output_rows = tracing::field::Empty,
+        rpc.vgi_rpc.input_bytes = tracing::field::Empty,
+        rpc.vgi_rpc.output_bytes = tracing::field::Empty,
+    )
+}
+
+/// Whether anyone listens to [`call_span`]s: the engine then counts I/O for them as it
+/// does for hooks.
+pub(crate) fn call_spans_enabled() -> bool {
+    tracing::enabled!(target: CALL_TARGET, tracing::Level::INFO)
+}
+
+/// Fills the outcome fields of a [`call_span`] from `record`.
+fn record_on_span(span: &tracing::Span, record: &CallRecord<'_>) {
+    if span.is_disabled() {
+        return;
+    }
+    span.record("rpc.service", record.protocol);
+    span.record("rpc.vgi_rpc.method_type", record.method_type.as_str());
+    if let Some(id) = record.stream_id {
+        span.record("rpc.vgi_rpc.stream_id", id);
+    }
+    if let Some(principal) = record.peer.auth.principal.as_deref() {
+        span.record("rpc.vgi_rpc.auth.principal", principal);
+    }
+    match record.error {
+        Some(error) => {
+            span.record("rpc.vgi_rpc.error_type", error.error_type.as_str());
+            span.record("rpc.vgi_rpc.error_code", error.code.as_str());
+            span.record("otel.status_code", "ERROR");
+        }
+        None => {
+            span.record("otel.status_code", "OK");
+        }
+    }
+    let stats = &record.stats;
+    span.record("rpc.vgi_rpc.input_batches", stats.input_batches);
+    span.record("rpc.vgi_rpc.output_batches", stats.output_batches);
+    span.record("rpc.vgi_rpc.input_rows", stats.input_rows);
+    span.record("rpc.vgi_rpc.output_rows", stats.output_rows);
+    span.record("rpc.vgi_rpc.input_bytes", stats.input_bytes);
+    span.record("rpc.vgi_rpc.output_bytes", stats.output_bytes);
 }
 
 /// Builds the record and calls every hook. `result` is the call's transport outcome: a
@@ -117,7 +224,9 @@ pub(crate) fn emit(done: &Finished<'_>, meter: &Meter, result: &crate::Result<()
         error: meter.error.as_ref().or(transport_error.as_ref()),
         cancelled: meter.cancelled,
         http_status: done.http_status,
+        trace: done.trace.map(TraceHeaders::context),
     };
+    record_on_span(done.span, &record);
     for hook in &done.inner.hooks {
         hook.on_call(&record);
     }

@@ -92,6 +92,18 @@ impl<'a> RequestShape<'a> {
     }
 }
 
+/// The W3C trace context a request carried: from its metadata (`traceparent` /
+/// `tracestate`, on every transport) or, when the metadata has none, from the HTTP
+/// request's headers of the same names. Passed through unparsed: the tracing exporter
+/// that reads it validates it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceContext<'a> {
+    /// The `traceparent` value (`00-<trace id>-<parent span id>-<flags>`).
+    pub traceparent: &'a str,
+    /// The `tracestate` value, when sent.
+    pub tracestate: Option<&'a str>,
+}
+
 /// Everything known about one completed call.
 ///
 /// On byte-stream transports (pipe, Unix, TCP) a stream call yields one record covering
@@ -131,6 +143,8 @@ pub struct CallRecord<'a> {
     pub cancelled: bool,
     /// The HTTP status the request was answered with (HTTP only).
     pub http_status: Option<u16>,
+    /// The caller's trace context, when the request carried one.
+    pub trace: Option<TraceContext<'a>>,
 }
 
 impl CallRecord<'_> {

@@ -17,7 +17,8 @@ use arrow_schema::SchemaRef;
 use super::Server;
 use super::answer::{Out, Sink, answer_error, empty, site};
 use super::call::{Caller, run};
-use super::emit::{Finished, Target, emit};
+pub(crate) use super::emit::TraceHeaders;
+use super::emit::{Finished, Target, call_span, call_spans_enabled, emit};
 use super::peer::Peer;
 use super::registry::{Binding, ServerInner};
 use super::route::{Call, Request};
@@ -53,6 +54,10 @@ pub(crate) struct OneShot<'a> {
     /// Where answers' large batches go: the server's external storage by default; a
     /// transport may put a capped view of it in its place.
     pub external: Option<&'a dyn ExternalLocation>,
+    /// The caller's trace context: the request metadata's, else the HTTP headers'.
+    pub trace: Option<TraceHeaders>,
+    /// The call's `tracing` span (none until [`OneShot::call_span`]).
+    span: tracing::Span,
     buf: Vec<u8>,
     started: Instant,
 }
@@ -65,12 +70,21 @@ impl<'a> OneShot<'a> {
             peer: Arc::new(peer),
             request_id,
             // Errors are always tracked: the transport flags answers carrying one.
-            meter: Meter::new(!inner.hooks.is_empty()),
+            meter: Meter::new(!inner.hooks.is_empty() || call_spans_enabled()),
             body: BodySink::default(),
             external: inner.external.as_deref(),
+            trace: None,
+            span: tracing::Span::none(),
             buf: Vec::new(),
             started: Instant::now(),
         }
+    }
+
+    /// Opens the `tracing` span of this request's call (see the byte-stream engine's),
+    /// for the transport to enter while it answers.
+    pub(crate) fn call_span(&mut self, method: &str) -> tracing::Span {
+        self.span = call_span(&self.inner.server_id, method, &self.request_id);
+        self.span.clone()
     }
 
     /// The server's size limits for a peer that is not trusted. A one-shot request
@@ -141,7 +155,7 @@ impl<'a> OneShot<'a> {
 
     /// Hands the call's record to the hooks.
     pub(crate) fn record(&mut self, record: &OneShotRecord<'_>) {
-        if self.inner.hooks.is_empty() {
+        if !self.meter.enabled {
             return;
         }
         self.meter.stats.request_bytes = record.request_bytes;
@@ -163,6 +177,8 @@ impl<'a> OneShot<'a> {
             started: self.started,
             stream_id: record.stream_id,
             http_status: Some(record.http_status),
+            trace: self.trace.as_ref(),
+            span: &self.span,
         };
         emit(&done, &self.meter, &Ok(()));
     }

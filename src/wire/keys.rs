@@ -77,3 +77,9 @@ pub const DESCRIBE_DOC: &str = "vgi_rpc_rs.doc";
 /// the reported `params_schema_ipc`. Its presence also says the parameters without an
 /// entry are required.
 pub const DESCRIBE_PARAM_DEFAULTS: &str = "vgi_rpc_rs.param_defaults";
+
+/// W3C trace context on a request batch (and, on HTTP, the header of the same name): the
+/// caller's span, which the server's span for the call is a child of.
+pub const TRACEPARENT: &str = "traceparent";
+/// W3C vendor trace state, sent beside [`TRACEPARENT`].
+pub const TRACESTATE: &str = "tracestate";

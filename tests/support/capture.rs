@@ -1,5 +1,5 @@
 //! A `tracing` subscriber for tests that records every event as (target, level, fields)
-//! and every span as (name, fields).
+//! and every span as (name, fields, including those recorded after it opened).
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -46,7 +46,15 @@ impl Subscriber for Capture {
         self.1.opened.lock().unwrap().push((name, fields.0));
         Id::from_u64(self.1.next.fetch_add(1, Ordering::Relaxed) + 1)
     }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record(&self, id: &Id, values: &Record<'_>) {
+        // Fields recorded after the span opened are appended to its rendering.
+        let mut fields = Fields(String::new());
+        values.record(&mut fields);
+        let index = usize::try_from(id.into_u64() - 1).unwrap();
+        if let Some(span) = self.1.opened.lock().unwrap().get_mut(index) {
+            span.1.push_str(&fields.0);
+        }
+    }
     fn record_follows_from(&self, _: &Id, _: &Id) {}
     fn event(&self, event: &Event<'_>) {
         let mut fields = Fields(String::new());

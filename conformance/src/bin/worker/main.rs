@@ -56,6 +56,7 @@ usage: vgi-rpc-conformance-worker [-h] [--pipe | --http [PORT] | --unix PATH | -
                                   [--no-sticky] [--no-sticky-echo] [--sticky-ttl S]
                                   [--sticky-auth]
                                   [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
+                                  [--otlp-endpoint URL]
 
 vgi-rpc conformance test server (Rust)
 
@@ -126,7 +127,9 @@ options:
   --tls-key PEM              HTTP: the private key of --tls-cert
   --tls-client-ca PEM        HTTP: require client certificates from this CA; the caller is
                              the certificate's CN (domain mtls), and conformance.Whoami.v1
-                             is hosted";
+                             is hosted
+  --otlp-endpoint URL        export OpenTelemetry spans and metrics of every call over
+                             OTLP/HTTP to URL (also on when OTEL_EXPORTER_OTLP_ENDPOINT is set)";
 
 /// Where to serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +167,7 @@ struct Options {
     externalize_threshold: u64,
     identity: IdentityMode,
     fail_serve_start_once: bool,
+    otlp_endpoint: Option<String>,
     http: HttpFlags,
     storage: storage::StorageFlags,
 }
@@ -184,6 +188,7 @@ impl Default for Options {
             externalize_threshold: 4096,
             identity: IdentityMode::Off,
             fail_serve_start_once: false,
+            otlp_endpoint: None,
             http: HttpFlags::default(),
             storage: storage::StorageFlags::default(),
         }
@@ -317,6 +322,10 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
             }
             "--access-log" => {
                 options.access_log = Some(PathBuf::from(value("--access-log")?));
+                None
+            }
+            "--otlp-endpoint" => {
+                options.otlp_endpoint = Some(value("--otlp-endpoint")?);
                 None
             }
             "--fake-storage" => {
@@ -476,6 +485,18 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
 }
 
 fn serve(options: &Options) -> anyhow::Result<()> {
+    // Installed before any runtime starts; dropped (flushing) when serving ends.
+    let otlp = match &options.otlp_endpoint {
+        Some(url) => Some(vgi_rpc::otel::otlp::install(
+            Some(url),
+            "vgi-rpc-conformance-worker",
+        )?),
+        None if vgi_rpc::otel::otlp::endpoint_in_env() => Some(vgi_rpc::otel::otlp::install(
+            None,
+            "vgi-rpc-conformance-worker",
+        )?),
+        None => None,
+    };
     let external = match &options.fake_storage {
         Some(url) => Some(storage::external_config(
             url,
@@ -518,10 +539,20 @@ fn serve(options: &Options) -> anyhow::Result<()> {
     if options.kind_probe {
         builder = builder.service(KindProbeServer::new(KindProbeImpl));
     }
+    if otlp.is_some() {
+        builder = builder.hook(std::sync::Arc::new(vgi_rpc::otel::ServerTelemetry::new()));
+    }
     let server = builder
         .memory_budget(options.memory_budget)
         .build()
         .context("building the server")?;
+    let served = serve_on(&server, options);
+    drop(server);
+    drop(otlp);
+    served
+}
+
+fn serve_on(server: &vgi_rpc::Server, options: &Options) -> anyhow::Result<()> {
     let mut socket_options = ServeOptions::default().threaded(options.threaded);
     if let Some(limit) = options.max_connections {
         socket_options = socket_options.max_connections(limit);
@@ -530,12 +561,12 @@ fn serve(options: &Options) -> anyhow::Result<()> {
         Transport::Unix(path) => {
             let listener = UnixSocketListener::bind(path)
                 .with_context(|| format!("binding {}", path.display()))?;
-            serve_socket(&server, &listener, &socket_options)
+            serve_socket(server, &listener, &socket_options)
         }
         Transport::Tcp { host, port } => {
             let listener = TcpSocketListener::bind((host.as_str(), *port))
                 .with_context(|| format!("binding {host}:{port}"))?;
-            serve_socket(&server, &listener, &socket_options)
+            serve_socket(server, &listener, &socket_options)
         }
         Transport::Http(port) => {
             let with_storage = |http| {
@@ -547,15 +578,9 @@ fn serve(options: &Options) -> anyhow::Result<()> {
                     &options.storage,
                 )
             };
-            serve_http(
-                &server,
-                &options.http,
-                options.identity,
-                *port,
-                with_storage,
-            )
+            serve_http(server, &options.http, options.identity, *port, with_storage)
         }
-        Transport::Pipe => vgi_rpc::serve_stdio(server).context("serving on stdin/stdout"),
+        Transport::Pipe => vgi_rpc::serve_stdio(server.clone()).context("serving on stdin/stdout"),
     }
 }
 

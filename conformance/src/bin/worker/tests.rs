@@ -69,8 +69,11 @@ fn parses_options() -> Result<(), String> {
         "/tmp/a.log",
         "--access-log-debug",
         "--externalize-threshold=1",
+        "--otlp-endpoint",
+        "http://127.0.0.1:4318",
     ])?;
     assert!(o.threaded && o.access_log_debug);
+    assert_eq!(o.otlp_endpoint.as_deref(), Some("http://127.0.0.1:4318"));
     assert_eq!(o.max_connections, Some(4));
     assert_eq!(o.access_log, Some(PathBuf::from("/tmp/a.log")));
     assert_eq!(o.externalize_threshold, 1);

@@ -163,6 +163,7 @@ impl Connect for HttpConnector {
         let round_trip = HttpRoundTrip {
             shared: Arc::clone(&self.shared),
             control: Arc::clone(&control),
+            trace: Vec::new(),
         };
         Ok(Link::request_response(Box::new(round_trip), control))
     }
@@ -202,9 +203,16 @@ impl LinkControl for HttpControl {
 struct HttpRoundTrip {
     shared: Arc<Shared>,
     control: Arc<HttpControl>,
+    /// The current call's `traceparent` / `tracestate` headers.
+    trace: Vec<(&'static str, String)>,
 }
 
 impl RoundTrip for HttpRoundTrip {
+    fn set_trace_context(&mut self, headers: &[(&'static str, String)]) {
+        self.trace.clear();
+        self.trace.extend_from_slice(headers);
+    }
+
     fn round_trip(
         &mut self,
         route: Route<'_>,
@@ -226,6 +234,7 @@ impl RoundTrip for HttpRoundTrip {
             self.shared.base, route.protocol, route.method
         );
         let shared = &*self.shared;
+        let trace = self.trace.as_slice();
         let reflection =
             route.protocol == keys::REFLECTION_PROTOCOL && route.step == RouteStep::Unary;
         let post = async {
@@ -246,7 +255,7 @@ impl RoundTrip for HttpRoundTrip {
                 None
             };
             let body = stored.as_deref().unwrap_or(body);
-            let mut answer = shared.post(&url, body, codec, reflection).await?;
+            let mut answer = shared.post(&url, body, codec, reflection, trace).await?;
             if answer.status == StatusCode::UNSUPPORTED_MEDIA_TYPE
                 && codec.is_some()
                 && route.step != RouteStep::StreamTurn
@@ -261,13 +270,13 @@ impl RoundTrip for HttpRoundTrip {
                         .any(|s| s == codec.token())
                         .then_some((codec, level))
                 });
-                answer = shared.post(&url, body, retry, false).await?;
+                answer = shared.post(&url, body, retry, false, trace).await?;
             }
             if stored.is_none() && upload::must_upload(answer.status, caps.upload_url_support) {
                 // Too large inline: once more through storage (the reference's 413
                 // fallback).
                 let pointer = shared.upload(body).await?;
-                answer = shared.post(&url, &pointer, codec, false).await?;
+                answer = shared.post(&url, &pointer, codec, false, trace).await?;
             }
             Ok(answer)
         };
@@ -450,6 +459,7 @@ impl Shared {
         body: &[u8],
         codec: Option<(Codec, i32)>,
         retryable: bool,
+        trace: &[(&'static str, String)],
     ) -> std::result::Result<Answer, Failure> {
         let (payload, coding) = match codec {
             Some((codec, level)) => (codec.compress(body, level)?, Some(codec.token())),
@@ -479,6 +489,9 @@ impl Shared {
                 .body(payload.clone());
             if let Some(coding) = coding {
                 request = request.header(reqwest::header::CONTENT_ENCODING, coding);
+            }
+            for (name, value) in trace {
+                request = request.header(*name, value.as_str());
             }
             sticky::decorate(request, &self.headers, self.options.sticky.as_ref())
         })

@@ -15,7 +15,7 @@ use super::continuation::{CallNote, Suspender};
 use super::storage;
 use super::{MAX_RESPONSE_LIMIT, MIN_RESPONSE_LIMIT};
 use crate::server::exception::framework;
-use crate::server::oneshot::{OneShot, OneShotRecord, read_body};
+use crate::server::oneshot::{OneShot, OneShotRecord, TraceHeaders, read_body};
 use crate::server::registry::Binding;
 use crate::server::route::{Call, Request, Routed, error_schema, route};
 use crate::server::streams::{Flow, Next, State, StreamRun};
@@ -48,6 +48,8 @@ pub(crate) struct Post {
     pub request_id: String,
     /// The body's size as received (before decoding), for the access log.
     pub received: u64,
+    /// The `traceparent` / `tracestate` headers (request metadata wins over them).
+    pub trace: Option<TraceHeaders>,
 }
 
 /// An Arrow answer.
@@ -71,6 +73,9 @@ pub(crate) fn answer(app: &App, post: Post) -> Answer {
     if let Some(capped) = &capped {
         shot.external = Some(capped);
     }
+    let span = shot.call_span(&post.method);
+    let _call = span.enter();
+    shot.trace.clone_from(&post.trace);
     let status = match serve(app, &post, &mut shot) {
         Ok(status) => status,
         Err(Refusal { status, error }) => {
@@ -155,6 +160,9 @@ fn serve(app: &App, post: &Post, shot: &mut OneShot<'_>) -> Result<u16, Refusal>
         return continue_stream(app, post, shot, (binding, index), batch, metadata, limit);
     }
     let request = checked_request(post, batch, metadata)?;
+    if let Some(trace) = TraceHeaders::from_metadata(&request.metadata) {
+        shot.trace = Some(trace);
+    }
     let schema = request.batch.schema();
     let rows = request.batch.num_rows();
     let call = match route(shot.inner, &request) {

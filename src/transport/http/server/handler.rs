@@ -15,7 +15,7 @@ use super::calls::{self, Kind, Post, reserved_error};
 use super::encoding::{DecodeError, decode_body};
 use super::reply::{self, json, json_error, not_allowed, not_found_html};
 use super::unauthorized;
-use crate::server::oneshot::OneShot;
+use crate::server::oneshot::{OneShot, TraceHeaders};
 use crate::server::{AuthContext, Peer, TransportKind};
 use crate::wire::{Reservation, keys};
 
@@ -181,6 +181,7 @@ async fn dispatch(app: &Arc<App>, request: Request, request_id: &HeaderValue) ->
                     peer,
                     request_id: text(request_id),
                     received: 0,
+                    trace: None,
                 };
                 post(app, &parts.headers, body, upload, bound).await
             }
@@ -207,6 +208,7 @@ async fn dispatch(app: &Arc<App>, request: Request, request_id: &HeaderValue) ->
                         peer,
                         request_id: text(request_id),
                         received: 0,
+                        trace: None,
                     },
                     bound,
                 )
@@ -307,6 +309,8 @@ async fn post(
     post.content_type = text("content-type");
     post.budget = text("vgi-accept-max-response-bytes");
     post.received = bytes.len() as u64;
+    post.trace =
+        text("traceparent").map(|tp| TraceHeaders::new(&tp, text("tracestate").as_deref()));
     let encoding = text("content-encoding").unwrap_or_default();
     let coding = reply::coding_for(app, headers);
     let worker = Arc::clone(app);

@@ -1,0 +1,135 @@
+//! `vgi-rpc-bench otel`: what OpenTelemetry instrumentation adds to a unary call.
+//!
+//! Each row measures the `void_noop` median three ways in the same run and placement:
+//! no instrumentation; our worker with `ServerTelemetry` (`worker --otel`); and that
+//! worker plus `ClientTelemetry` on the client. Both processes use SDK providers that
+//! record everything and export nothing (`otlp::install_discarding`: the batch span
+//! processor and a metric aggregator, i.e. the real per-call path minus the network).
+//! The three are measured in alternation, several rounds, and each reported figure is the
+//! median of the rounds' medians, so drift on a shared machine hits all three alike.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use vgi_rpc::client::Client;
+use vgi_rpc::otel::ClientTelemetry;
+
+use crate::measure::{Latency, us};
+use crate::placement::{self, Placement};
+use crate::scenario::{self, Params};
+use crate::transport::{self, TRANSPORTS, Transport, WorkerProgram};
+
+/// Rounds of the three measurements (the median round is reported).
+const ROUNDS: usize = 5;
+/// Calls per measurement.
+const ITERS: usize = 2000;
+
+/// One row: a placement and transport, the three medians.
+#[derive(Debug, Clone)]
+pub struct OtelRow {
+    /// `same-core` or `split-cores`.
+    pub placement: &'static str,
+    /// The transport's name.
+    pub transport: &'static str,
+    /// No instrumentation.
+    pub off: std::time::Duration,
+    /// Server instrumented.
+    pub server: std::time::Duration,
+    /// Server and client instrumented.
+    pub both: std::time::Duration,
+}
+
+fn added(on: std::time::Duration, off: std::time::Duration) -> f64 {
+    (on.as_secs_f64() / off.as_secs_f64() - 1.0) * 100.0
+}
+
+/// The rows as a markdown table.
+pub fn markdown(rows: &[OtelRow]) -> String {
+    let mut md = String::from(
+        "| placement | transport | noop p50 µs, otel off | server otel | added | server + client otel | added |\n|---|---|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {:+.1} % | {} | {:+.1} % |",
+            r.placement,
+            r.transport,
+            us(r.off),
+            us(r.server),
+            added(r.server, r.off),
+            us(r.both),
+            added(r.both, r.off)
+        );
+    }
+    md
+}
+
+fn median(mut v: Vec<std::time::Duration>) -> std::time::Duration {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+fn noop_p50(client: &mut Client, p: &Params) -> anyhow::Result<std::time::Duration> {
+    Ok(Latency::measure(200, ITERS, || scenario::noop(client, p))?.p50())
+}
+
+fn measure(
+    plain: &WorkerProgram,
+    instrumented: &WorkerProgram,
+    t: &Transport,
+    place: &Placement,
+) -> anyhow::Result<OtelRow> {
+    let p = Params::new()?;
+    let off_end = transport::start(plain, t, place)?;
+    let on_end = transport::start(instrumented, t, place)?;
+    let mut off_client = off_end.connect()?;
+    let mut server_client = on_end.connect()?;
+    let observer = Arc::new(ClientTelemetry::new());
+    let mut both_client = on_end.connect_with(
+        t.with_options(vgi_rpc::client::ConnectOptions::default().with_observer(observer)),
+    )?;
+    let (mut off, mut server, mut both) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        off.push(noop_p50(&mut off_client, &p)?);
+        server.push(noop_p50(&mut server_client, &p)?);
+        both.push(noop_p50(&mut both_client, &p)?);
+    }
+    Ok(OtelRow {
+        placement: place.name,
+        transport: t.name,
+        off: median(off),
+        server: median(server),
+        both: median(both),
+    })
+}
+
+/// Measures every selected placement on the pipe and Unix-socket transports and prints
+/// the table.
+///
+/// # Errors
+/// A worker failed to start or a call failed.
+pub fn run(exe: &std::path::Path) -> anyhow::Result<()> {
+    let _providers = vgi_rpc::otel::otlp::install_discarding();
+    let plain = transport::rust_worker(exe);
+    let instrumented = WorkerProgram::new(
+        "rust-otel",
+        vec![exe.display().to_string(), "worker".into(), "--otel".into()],
+    );
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    eprintln!("load average at start: {}", load.trim());
+    let mut rows = Vec::new();
+    for place in placement::selected() {
+        placement::pin_current_thread(place.client)?;
+        for t in TRANSPORTS
+            .iter()
+            .filter(|t| t.name == "pipe" || t.name == "unix")
+        {
+            eprintln!("measuring {} / {} ...", place.name, t.name);
+            rows.push(measure(&plain, &instrumented, t, &place)?);
+        }
+    }
+    println!("{}", markdown(&rows));
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average at end: {}", load.trim());
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! W3C trace context (`traceparent` / `tracestate`) to and from OpenTelemetry span
+//! contexts.
+//!
+//! Parsed here rather than through an SDK propagator so that the `otel` feature needs
+//! only the API crate. The accepted syntax is the reference's (the Python SDK's
+//! `TraceContextTextMapPropagator`): lowercase hex, version `ff` refused, a version-00
+//! header with exactly four fields, all-zero ids refused.
+
+use std::str::FromStr;
+
+use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+
+/// The remote span context a `traceparent` (and optional `tracestate`) names, or `None`
+/// when the header is malformed. A malformed `tracestate` is dropped, not fatal.
+pub fn parse_traceparent(traceparent: &str, tracestate: Option<&str>) -> Option<SpanContext> {
+    let mut fields = traceparent.trim().split('-');
+    let version = fields.next()?;
+    let trace_id = fields.next()?;
+    let span_id = fields.next()?;
+    let flags = fields.next()?;
+    if !lower_hex(version, 2) || version == "ff" {
+        return None;
+    }
+    if version == "00" && fields.next().is_some() {
+        return None;
+    }
+    if !lower_hex(trace_id, 32) || !lower_hex(span_id, 16) || !lower_hex(flags, 2) {
+        return None;
+    }
+    let trace_id = TraceId::from_hex(trace_id).ok()?;
+    let span_id = SpanId::from_hex(span_id).ok()?;
+    if trace_id == TraceId::INVALID || span_id == SpanId::INVALID {
+        return None;
+    }
+    let flags = u8::from_str_radix(flags, 16).ok()?;
+    let state = tracestate
+        .filter(|s| valid_tracestate(s))
+        .and_then(|s| TraceState::from_str(s).ok())
+        .unwrap_or_default();
+    Some(SpanContext::new(
+        trace_id,
+        span_id,
+        TraceFlags::new(flags) & TraceFlags::SAMPLED,
+        true,
+        state,
+    ))
+}
+
+/// The `traceparent` and (when not empty) `tracestate` values naming `context`, or
+/// `None` for an invalid context (nothing to propagate).
+pub fn format_traceparent(context: &SpanContext) -> Option<(String, Option<String>)> {
+    if !context.is_valid() {
+        return None;
+    }
+    let traceparent = format!(
+        "00-{}-{}-{:02x}",
+        context.trace_id(),
+        context.span_id(),
+        context.trace_flags().to_u8() & TraceFlags::SAMPLED.to_u8()
+    );
+    let state = context.trace_state().header();
+    Some((traceparent, (!state.is_empty()).then_some(state)))
+}
+
+/// W3C `tracestate` syntax: up to 32 `key=value` members separated by commas (optional
+/// blanks around them); anything else drops the whole header, as the reference's
+/// propagator does.
+fn valid_tracestate(header: &str) -> bool {
+    let members: Vec<&str> = header
+        .split(',')
+        .map(|m| m.trim_matches([' ', '\t']))
+        .filter(|m| !m.is_empty())
+        .collect();
+    members.len() <= 32
+        && members.iter().all(|member| {
+            let Some((key, value)) = member.split_once('=') else {
+                return false;
+            };
+            let key_ok = (1..=256).contains(&key.len())
+                && key.bytes().all(
+                    |b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'*' | b'/' | b'@'),
+                )
+                && key.as_bytes()[0].is_ascii_alphanumeric();
+            let value_ok = (1..=256).contains(&value.len())
+                && value
+                    .bytes()
+                    .all(|b| (0x20..=0x7e).contains(&b) && b != b',' && b != b'=')
+                && !value.ends_with(' ');
+            key_ok && value_ok
+        })
+}
+
+fn lower_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const TP: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    #[test]
+    fn round_trips_a_sampled_context_with_state() {
+        let context = parse_traceparent(TP, Some("congo=t61rcWkgMzE")).unwrap();
+        assert!(context.is_remote());
+        assert!(context.is_sampled());
+        let (tp, ts) = format_traceparent(&context).unwrap();
+        assert_eq!(tp, TP);
+        assert_eq!(ts.as_deref(), Some("congo=t61rcWkgMzE"));
+    }
+
+    #[test]
+    fn refuses_malformed_headers() {
+        for bad in [
+            "",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
+            "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+            "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
+            "00-0af7651916cd43dd8448eb211c80319-b7ad6b7169203331-01",
+        ] {
+            assert!(parse_traceparent(bad, None).is_none(), "{bad:?}");
+        }
+        // A future version may carry more fields.
+        let future = "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-more";
+        assert!(parse_traceparent(future, None).is_some());
+    }
+
+    #[test]
+    fn an_unsampled_parent_stays_unsampled_and_bad_state_is_dropped() {
+        let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+        let context = parse_traceparent(tp, Some("=,=")).unwrap();
+        assert!(!context.is_sampled());
+        assert_eq!(format_traceparent(&context).unwrap(), (tp.to_owned(), None));
+    }
+}

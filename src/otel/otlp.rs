@@ -1,0 +1,163 @@
+//! An OTLP/HTTP (protobuf) export set-up for binaries (feature `otel-otlp`): the
+//! OpenTelemetry SDK's tracer and meter providers, installed globally, exporting in
+//! batches from their own threads so that no call waits on the collector.
+//!
+//! The endpoint is either given (`--otlp-endpoint URL` in the conformance worker and the
+//! examples: the collector's base URL, to which `/v1/traces` and `/v1/metrics` are
+//! appended) or taken from the standard `OTEL_EXPORTER_OTLP_ENDPOINT` /
+//! `OTEL_EXPORTER_OTLP_{TRACES,METRICS}_ENDPOINT` variables. The SDK's own variables
+//! apply too: `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_BSP_SCHEDULE_DELAY`,
+//! `OTEL_METRIC_EXPORT_INTERVAL`.
+
+use opentelemetry::global;
+use opentelemetry_otlp::{MetricExporter, Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter as SdkSpanExporter};
+
+use crate::{Error, Result};
+
+/// The installed providers; dropping it flushes what is still buffered and stops the
+/// export threads. Keep it alive for as long as the process makes telemetry.
+#[derive(Debug)]
+pub struct OtlpGuard {
+    tracer_provider: SdkTracerProvider,
+    meter_provider: SdkMeterProvider,
+}
+
+impl OtlpGuard {
+    /// Exports everything buffered now (spans and metric points).
+    pub fn flush(&self) {
+        let _ = self.tracer_provider.force_flush();
+        let _ = self.meter_provider.force_flush();
+    }
+}
+
+impl Drop for OtlpGuard {
+    fn drop(&mut self) {
+        // Shutdown exports what is buffered; a collector that is gone cannot be helped.
+        let _ = self.tracer_provider.shutdown();
+        let _ = self.meter_provider.shutdown();
+    }
+}
+
+/// Whether the environment names an OTLP endpoint (so a binary may turn export on
+/// without a flag).
+pub fn endpoint_in_env() -> bool {
+    [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    ]
+    .iter()
+    .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+}
+
+/// Installs OTLP/HTTP export of spans and metrics as the global providers.
+/// `endpoint` is the collector's base URL (`None`: from the environment, default
+/// `http://localhost:4318`); `service_name` names the resource unless
+/// `OTEL_SERVICE_NAME` does.
+///
+/// Call it before starting an async runtime: the exporter's blocking HTTP client must
+/// not be created inside one.
+///
+/// # Errors
+/// [`Error::Config`] when an exporter cannot be built (a malformed endpoint).
+pub fn install(endpoint: Option<&str>, service_name: &str) -> Result<OtlpGuard> {
+    let base = endpoint.map(|e| e.trim_end_matches('/').to_owned());
+    let mut spans = SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary);
+    if let Some(base) = &base {
+        spans = spans.with_endpoint(format!("{base}/v1/traces"));
+    }
+    let spans = spans
+        .build()
+        .map_err(|e| Error::Config(format!("OTLP span exporter: {e}")))?;
+    let mut metrics = MetricExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary);
+    if let Some(base) = &base {
+        metrics = metrics.with_endpoint(format!("{base}/v1/metrics"));
+    }
+    let metrics = metrics
+        .build()
+        .map_err(|e| Error::Config(format!("OTLP metric exporter: {e}")))?;
+    let mut resource = Resource::builder();
+    if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+        resource = resource.with_service_name(service_name.to_owned());
+    }
+    let resource = resource.build();
+    let tracer_provider = SdkTracerProvider::builder()
+        .with_batch_exporter(spans)
+        .with_resource(resource.clone())
+        .build();
+    let meter_provider = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(metrics).build())
+        .with_resource(resource)
+        .build();
+    global::set_tracer_provider(tracer_provider.clone());
+    global::set_meter_provider(meter_provider.clone());
+    Ok(OtlpGuard {
+        tracer_provider,
+        meter_provider,
+    })
+}
+
+/// Installs SDK providers that record everything and export nothing: spans go through
+/// the batch processor to an exporter that drops them, metric points are aggregated and
+/// never read. For measuring what the instrumentation itself costs per call (the
+/// benchmark's OpenTelemetry rows), with the export path of [`install`] minus the
+/// network.
+pub fn install_discarding() -> OtlpGuard {
+    let resource = Resource::builder_empty()
+        .with_service_name("vgi-rpc-discarding")
+        .build();
+    let tracer_provider = SdkTracerProvider::builder()
+        .with_batch_exporter(Discard)
+        .with_resource(resource.clone())
+        .build();
+    let meter_provider = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(Discard).build())
+        .with_resource(resource)
+        .build();
+    global::set_tracer_provider(tracer_provider.clone());
+    global::set_meter_provider(meter_provider.clone());
+    OtlpGuard {
+        tracer_provider,
+        meter_provider,
+    }
+}
+
+/// An exporter that drops every batch of spans or metric points.
+#[derive(Debug)]
+struct Discard;
+
+impl SdkSpanExporter for Discard {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        drop(batch);
+        Ok(())
+    }
+}
+
+impl PushMetricExporter for Discard {
+    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+        let _ = metrics;
+        Ok(())
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: std::time::Duration) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn temporality(&self) -> Temporality {
+        Temporality::Cumulative
+    }
+}
