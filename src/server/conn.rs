@@ -82,6 +82,7 @@ impl<R: Read, W: Write> Conn<R, W> {
     ) -> (
         &'c mut Metered<BufReader<R>>,
         &'c ConnSide,
+        &'c Limits,
         Out<'c, StreamSink<W>>,
     ) {
         let Conn {
@@ -90,6 +91,7 @@ impl<R: Read, W: Write> Conn<R, W> {
             meter,
             buf,
             side,
+            limits,
             ..
         } = self;
         let out = Out {
@@ -99,7 +101,7 @@ impl<R: Read, W: Write> Conn<R, W> {
             side: side.channel(),
             external,
         };
-        (reader, side, out)
+        (reader, side, limits, out)
     }
 }
 
@@ -319,18 +321,17 @@ fn serve_call<R: Read, W: Write>(
         request_id: &request_id,
         shm: conn.side.supported(),
     };
-    let limits = conn.limits.clone();
     let phases = conn.phases.clone();
-    let (reader, side, mut out) = conn.split(inner.external.as_deref());
+    let (reader, side, limits, mut out) = conn.split(inner.external.as_deref());
     let (target, next) = dispatch(inner, &caller, request, &mut out);
     let inputs = Inputs {
         side,
         external: inner.external.as_deref(),
-        limits: &limits,
+        limits,
     };
     let result = next.and_then(|next| match next {
         Next::Done => Ok(()),
-        Next::DrainInput => drain_input(&limits, reader),
+        Next::DrainInput => drain_input(limits, reader),
         Next::Stream(run) => pump(&inputs, reader, phases.as_deref(), *run, &mut out),
     });
     if let (Some(target), Some((schema, rows))) = (target, shape) {
@@ -421,7 +422,7 @@ fn answer_unrouted<R: Read, W: Write>(
     error: &RpcError,
     request_id: &str,
 ) -> Result<()> {
-    let (_, _, mut out) = conn.split(None);
+    let (_, _, _, mut out) = conn.split(None);
     answer_error(
         inner,
         &mut out,
@@ -449,7 +450,7 @@ pub(crate) fn refuse_with<R: Read, W: Write>(
         method.unwrap_or_default(),
         &request_id,
     );
-    let (_, _, mut out) = conn.split(None);
+    let (_, _, _, mut out) = conn.split(None);
     answer_error(inner, &mut out, &empty(), error, &site, &[])
 }
 

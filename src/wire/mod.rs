@@ -21,6 +21,7 @@ mod decode;
 mod encode;
 pub mod external;
 pub mod keys;
+mod limits;
 mod metadata;
 mod region;
 mod side_channel;
@@ -30,11 +31,10 @@ mod validation;
 
 pub use budget::{DEFAULT_EXEMPT_BELOW, MemoryBudget, Reservation};
 pub use classify::BatchKind;
-pub use decode::{
-    DEFAULT_MAX_UNTRUSTED_BODY, Limits, RawMessage, StreamDecoder, StreamItem, read_message,
-};
+pub use decode::{RawMessage, StreamDecoder, StreamItem, read_message};
 pub use encode::{EOS, StreamEncoder};
 pub use external::ExternalLocation;
+pub use limits::{DEFAULT_MAX_UNTRUSTED_BODY, Limits};
 pub use metadata::Metadata;
 pub use region::{RegionEncoding, decode_region, decode_region_with};
 pub use side_channel::{ShmPointer, SideChannel};

@@ -19,7 +19,8 @@ use arrow_ipc::MetadataVersion;
 use arrow_ipc::writer::{IpcWriteOptions, StreamEncoder};
 use arrow_schema::{DataType, Schema, SchemaRef};
 
-use super::decode::{Limits, StreamDecoder, next_message_in};
+use super::Limits;
+use super::decode::{StreamDecoder, next_message_in};
 use super::encode::EOS;
 use crate::{Error, Result};
 
