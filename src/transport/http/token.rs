@@ -18,8 +18,8 @@ pub(crate) const CALL_TOKEN: u8 = 0x02;
 /// Version byte of a cursor (re-minted every turn).
 pub(crate) const CURSOR: u8 = 0x05;
 
-const NONCE_LEN: usize = 24;
-const TAG_LEN: usize = 16;
+pub(crate) const NONCE_LEN: usize = 24;
+pub(crate) const TAG_LEN: usize = 16;
 /// Payloads at least this long are zstd-compressed inside the seal.
 const COMPRESS_FROM: usize = 512;
 /// The largest payload a token may decompress to (a saved stream state).
@@ -68,46 +68,19 @@ impl Sealer {
                 plain.extend_from_slice(payload);
             }
         }
-        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-        let aad = aad(version, binding);
-        // Encryption with a valid key and nonce cannot fail for in-memory buffers; should
-        // it ever, an empty ciphertext simply never opens.
-        let sealed = self
-            .cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: &plain,
-                    aad: &aad,
-                },
-            )
-            .unwrap_or_default();
-        let mut token = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
-        token.push(version);
-        token.extend_from_slice(&nonce);
-        token.extend_from_slice(&sealed);
-        STANDARD.encode(token)
+        STANDARD.encode(seal_raw(
+            &self.cipher,
+            version,
+            &plain,
+            &aad(version, binding),
+        ))
     }
 
     /// Opens a token of kind `version` bound to `binding`; `None` for anything else
     /// (malformed, truncated, forged, another kind or binding, oversized payload).
     pub(crate) fn open(&self, version: u8, binding: &[u8], token: &str) -> Option<Vec<u8>> {
         let raw = STANDARD.decode(token.trim()).ok()?;
-        if raw.len() < 1 + NONCE_LEN + TAG_LEN + 1 || raw[0] != version {
-            return None;
-        }
-        let nonce = XNonce::from_slice(&raw[1..1 + NONCE_LEN]);
-        let aad = aad(version, binding);
-        let plain = self
-            .cipher
-            .decrypt(
-                nonce,
-                Payload {
-                    msg: &raw[1 + NONCE_LEN..],
-                    aad: &aad,
-                },
-            )
-            .ok()?;
+        let plain = open_raw(&self.cipher, version, &raw, &aad(version, binding))?;
         let (&codec, payload) = plain.split_first()?;
         match codec {
             RAW => Some(payload.to_vec()),
@@ -115,6 +88,50 @@ impl Sealer {
             _ => None,
         }
     }
+}
+
+/// `version u8 | nonce 24 | ciphertext+tag`: `plain` sealed under `cipher` with a fresh
+/// random nonce, bound to `aad`. The framing of every token this crate seals.
+pub(crate) fn seal_raw(
+    cipher: &XChaCha20Poly1305,
+    version: u8,
+    plain: &[u8],
+    aad: &[u8],
+) -> Vec<u8> {
+    let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+    // Encryption with a valid key and nonce cannot fail for in-memory buffers; should it
+    // ever, an empty ciphertext simply never opens.
+    let sealed = cipher
+        .encrypt(&nonce, Payload { msg: plain, aad })
+        .unwrap_or_default();
+    let mut raw = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
+    raw.push(version);
+    raw.extend_from_slice(&nonce);
+    raw.extend_from_slice(&sealed);
+    raw
+}
+
+/// Opens what [`seal_raw`] made: `None` for another version, a short token, or one that
+/// does not verify under `cipher` and `aad`.
+pub(crate) fn open_raw(
+    cipher: &XChaCha20Poly1305,
+    version: u8,
+    raw: &[u8],
+    aad: &[u8],
+) -> Option<Vec<u8>> {
+    if raw.len() < 1 + NONCE_LEN + TAG_LEN || raw[0] != version {
+        return None;
+    }
+    let nonce = XNonce::from_slice(&raw[1..1 + NONCE_LEN]);
+    cipher
+        .decrypt(
+            nonce,
+            Payload {
+                msg: &raw[1 + NONCE_LEN..],
+                aad,
+            },
+        )
+        .ok()
 }
 
 fn aad(version: u8, binding: &[u8]) -> Vec<u8> {

@@ -1,5 +1,6 @@
-use super::token::{NONCE_LEN, TAG_LEN, TOKEN_VERSION, unix_now};
+use super::token::{TOKEN_VERSION, unix_now};
 use super::*;
+use crate::transport::http::token::{NONCE_LEN, TAG_LEN};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 

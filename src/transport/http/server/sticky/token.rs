@@ -8,16 +8,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use chacha20poly1305::XChaCha20Poly1305;
+use chacha20poly1305::aead::KeyInit;
 
 use super::SESSION_ID_LEN;
 use crate::server::AuthContext;
+use crate::transport::http::token::{open_raw, seal_raw};
 use crate::{ErrorCode, RpcError};
 
 pub(super) const TOKEN_VERSION: u8 = 1;
-pub(super) const NONCE_LEN: usize = 24;
-pub(super) const TAG_LEN: usize = 16;
 /// A token longer than this is not one of ours (a 255-byte server id seals to ~430).
 const MAX_TOKEN_CHARS: usize = 1024;
 /// Decodes base64url as Python's `urlsafe_b64decode` after re-padding: padding optional,
@@ -55,18 +54,7 @@ impl Sealer {
         plain.extend_from_slice(server_id);
         plain.extend_from_slice(id);
         plain.extend_from_slice(&expires_at.to_le_bytes());
-        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-        // Sealing in memory with a valid key cannot fail; an empty ciphertext would
-        // simply never open.
-        let sealed = self
-            .cipher
-            .encrypt(&nonce, Payload { msg: &plain, aad })
-            .unwrap_or_default();
-        let mut raw = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
-        raw.push(TOKEN_VERSION);
-        raw.extend_from_slice(&nonce);
-        raw.extend_from_slice(&sealed);
-        URL_SAFE_NO_PAD.encode(raw)
+        URL_SAFE_NO_PAD.encode(seal_raw(&self.cipher, TOKEN_VERSION, &plain, aad))
     }
 
     /// Opens a token: `(server_id, session_id, expires_at)`.
@@ -81,20 +69,8 @@ impl Sealer {
         let raw = LENIENT
             .decode(token)
             .map_err(|_| lost("malformed session token"))?;
-        if raw.len() < 1 + NONCE_LEN + TAG_LEN || raw[0] != TOKEN_VERSION {
-            return Err(lost("session token verification failed"));
-        }
-        let nonce = XNonce::from_slice(&raw[1..1 + NONCE_LEN]);
-        let plain = self
-            .cipher
-            .decrypt(
-                nonce,
-                Payload {
-                    msg: &raw[1 + NONCE_LEN..],
-                    aad,
-                },
-            )
-            .map_err(|_| lost("session token verification failed"))?;
+        let plain = open_raw(&self.cipher, TOKEN_VERSION, &raw, aad)
+            .ok_or_else(|| lost("session token verification failed"))?;
         let malformed = || lost("malformed session token");
         let (server_len, rest) = plain
             .get(8..)
