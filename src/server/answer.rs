@@ -230,7 +230,9 @@ pub(crate) fn answer_error<S: Sink + ?Sized>(
     answer.end(out)
 }
 
-/// The empty schema (void results, errors of streams, built-ins).
+/// The empty schema (void results, errors of streams, built-ins): one shared instance.
 pub(crate) fn empty() -> SchemaRef {
-    Arc::new(Schema::empty())
+    static EMPTY: std::sync::LazyLock<SchemaRef> =
+        std::sync::LazyLock::new(|| Arc::new(Schema::empty()));
+    EMPTY.clone()
 }

@@ -3,6 +3,7 @@
 //! need to be unique, not secret.
 
 use std::collections::hash_map::RandomState;
+use std::fmt::Write as _;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,7 +21,8 @@ pub(crate) fn random_hex(digits: usize) -> String {
             .map(|d| d.as_nanos())
             .unwrap_or(0);
         h.write_u128(nanos);
-        out.push_str(&format!("{:016x}", h.finish()));
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{:016x}", h.finish());
     }
     out.truncate(digits);
     out

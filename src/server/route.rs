@@ -137,11 +137,16 @@ pub(crate) fn error_schema(spec: &MethodSpec) -> SchemaRef {
     }
 }
 
+/// The first two dot-separated parts of a version.
+fn major_minor(v: &str) -> (Option<&str>, Option<&str>) {
+    let mut parts = v.split('.');
+    (parts.next(), parts.next())
+}
+
 fn check_version(declared: Option<&str>, protocol: &str, sent: Option<&str>) -> Result<()> {
     let Some(declared) = declared else {
         return Ok(());
     };
-    let major_minor = |v: &str| v.split('.').take(2).map(str::to_owned).collect::<Vec<_>>();
     match sent {
         Some(v) if major_minor(v) == major_minor(declared) => Ok(()),
         other => Err(framework::version_mismatch(protocol, other, declared).into()),

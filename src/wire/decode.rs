@@ -17,6 +17,7 @@ use arrow_schema::SchemaRef;
 
 use super::budget::{BudgetedBody, Reservation};
 use super::limits::Limits;
+use super::reuse;
 use super::trace::{self, Direction};
 use super::{Metadata, Validation};
 use crate::{Error, Result};
@@ -26,6 +27,12 @@ use crate::{Error, Result};
 pub struct RawMessage {
     meta: Vec<u8>,
     body: Buffer,
+}
+
+impl Drop for RawMessage {
+    fn drop(&mut self) {
+        reuse::recycle_meta(std::mem::take(&mut self.meta));
+    }
 }
 
 impl RawMessage {
@@ -80,7 +87,8 @@ pub(super) fn next_message_in(bytes: &Buffer, pos: &mut usize) -> Result<Option<
         .checked_add(len)
         .filter(|&end| end <= data.len())
         .ok_or_else(|| Error::protocol("IPC metadata runs past the end of an shm region"))?;
-    let meta = data[at..meta_end].to_vec();
+    let mut meta = reuse::meta_buffer(len);
+    meta.copy_from_slice(&data[at..meta_end]);
     let body_len = unverified_body_length(&meta)
         .and_then(|n| usize::try_from(n).ok())
         .ok_or_else(|| Error::protocol("invalid IPC message in an shm region: no body length"))?;
@@ -186,7 +194,7 @@ fn read_frame<R: Read + ?Sized>(
             limits.max_metadata
         )));
     }
-    let mut meta = vec![0u8; len];
+    let mut meta = reuse::meta_buffer(len);
     read_exact(r, &mut meta)?;
     // Only the body length is needed to keep the stream in step, and it is read with
     // every offset checked; the flatbuffer is verified once, when the message is decoded.
@@ -248,6 +256,9 @@ fn read_body<R: Read + ?Sized>(
 ) -> Result<Buffer> {
     let len_usize = usize::try_from(len)
         .map_err(|_| Error::protocol("IPC body too large for this platform"))?;
+    if len_usize == 0 {
+        return Ok(reuse::empty_body());
+    }
     // Reserve at most one step ahead of what has arrived: a peer that claims a huge body
     // and sends nothing costs us `FIRST_BODY_STEP`, not its claim. Past that the buffer
     // doubles as bytes arrive, so it never exceeds twice what the peer actually sent.
@@ -331,6 +342,10 @@ impl StreamDecoder {
     /// # Errors
     /// Fails when the message is not a valid schema message.
     pub fn from_schema_message(raw: &RawMessage) -> Result<Self> {
+        if let Some(schema) = reuse::cached_schema(&raw.meta) {
+            trace::stream_start(Direction::In, &schema);
+            return Ok(StreamDecoder::with_schema(schema));
+        }
         let message = raw.message()?;
         if message.header_type() != MessageHeader::Schema {
             return Err(Error::protocol(format!(
@@ -342,6 +357,7 @@ impl StreamDecoder {
             .header_as_schema()
             .ok_or_else(|| Error::protocol("schema message without a schema"))?;
         let schema = decode_fb_schema(fb)?;
+        reuse::remember_schema(&raw.meta, &schema);
         trace::stream_start(Direction::In, &schema);
         Ok(StreamDecoder {
             schema,
@@ -526,12 +542,18 @@ fn decode_fb_schema(fb: arrow_ipc::Schema<'_>) -> Result<SchemaRef> {
 }
 
 fn read_custom_metadata(message: &arrow_ipc::Message<'_>) -> Metadata {
-    let mut md = Metadata::new();
-    if let Some(list) = message.custom_metadata() {
-        for kv in list.iter() {
-            if let (Some(k), Some(v)) = (kv.key(), kv.value()) {
-                md.insert(k, v);
-            }
+    let Some(list) = message.custom_metadata() else {
+        return Metadata::new();
+    };
+    let pairs = || list.iter().filter_map(|kv| Some((kv.key()?, kv.value()?)));
+    let text = pairs().map(|(k, v)| k.len() + v.len()).sum();
+    let mut md = Metadata::with_capacity(list.len(), text);
+    for (k, v) in pairs() {
+        // A repeated key keeps its first position and its last value, as before.
+        if md.contains(k) {
+            md.insert(k, v);
+        } else {
+            md.push(k, v);
         }
     }
     md

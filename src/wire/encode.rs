@@ -34,6 +34,28 @@ pub struct StreamEncoder {
     fbb: FlatBufferBuilder<'static>,
 }
 
+thread_local! {
+    /// A finished encoder's flatbuffer builder, kept grown for the thread's next encoder
+    /// (every answer and request has one, and a fresh builder reallocates its way up from
+    /// nothing on each message).
+    static SPARE_BUILDER: std::cell::Cell<Option<FlatBufferBuilder<'static>>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Builders larger than this are not kept (one huge metadata message should not pin its
+/// buffer for the thread's lifetime).
+const SPARE_BUILDER_MAX: usize = 64 << 10;
+
+impl Drop for StreamEncoder {
+    fn drop(&mut self) {
+        let fbb = std::mem::replace(&mut self.fbb, FlatBufferBuilder::new());
+        if fbb.unfinished_data().len() <= SPARE_BUILDER_MAX {
+            // `try_with`: at thread exit the slot may be gone; then the builder just drops.
+            let _ = SPARE_BUILDER.try_with(|spare| spare.set(Some(fbb)));
+        }
+    }
+}
+
 impl Default for StreamEncoder {
     fn default() -> Self {
         Self::new()
@@ -55,7 +77,11 @@ impl StreamEncoder {
             tracker: DictionaryTracker::new(false),
             options,
             context: IpcWriteContext::default(),
-            fbb: FlatBufferBuilder::new(),
+            fbb: SPARE_BUILDER
+                .try_with(std::cell::Cell::take)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
         }
     }
 
@@ -84,6 +110,10 @@ impl StreamEncoder {
         batch: &RecordBatch,
         metadata: &Metadata,
     ) -> Result<()> {
+        if batch.num_columns() == 0 {
+            self.columnless(out, batch, metadata);
+            return Ok(());
+        }
         let (dictionaries, encoded) =
             self.generator
                 .encode(batch, &mut self.tracker, &self.options, &mut self.context)?;
@@ -108,6 +138,10 @@ impl StreamEncoder {
         metadata: &Metadata,
         split_at: usize,
     ) -> Result<Option<Vec<u8>>> {
+        if batch.num_columns() == 0 {
+            self.columnless(out, batch, metadata);
+            return Ok(None);
+        }
         let (dictionaries, mut encoded) =
             self.generator
                 .encode(batch, &mut self.tracker, &self.options, &mut self.context)?;
@@ -122,6 +156,25 @@ impl StreamEncoder {
         let body = std::mem::take(&mut encoded.arrow_data);
         self.reframe(out, encoded, metadata)?;
         Ok(Some(body))
+    }
+
+    /// A batch without columns (void results, ticks, log and error batches on the empty
+    /// schema, pointer stubs): its message is only a row count, built directly instead
+    /// of through arrow's generator and [`StreamEncoder::reframe`]. Same bytes.
+    fn columnless(&mut self, out: &mut Vec<u8>, batch: &RecordBatch, metadata: &Metadata) {
+        trace::batch(Direction::Out, batch, metadata, 0);
+        let fbb = &mut self.fbb;
+        fbb.reset();
+        // Row counts come from a `usize`; arrow's writer casts them the same way.
+        let header = record_batch_table(fbb, batch.num_rows() as i64, &[], &[], None);
+        finish_message(
+            fbb,
+            MessageHeader::RecordBatch,
+            header.as_union_value(),
+            0,
+            metadata,
+        );
+        frame(out, self.fbb.finished_data(), &[]);
     }
 
     /// Appends the end-of-stream marker.
@@ -193,22 +246,34 @@ fn copy_record_batch<'a>(
         .buffers()
         .map(|v| v.iter().copied().collect())
         .unwrap_or_default();
+    let variadic: Option<Vec<i64>> = batch
+        .variadicBufferCounts()
+        .filter(|v| !v.is_empty())
+        .map(|v| v.iter().collect());
+    record_batch_table(fbb, batch.length(), &nodes, &buffers, variadic.as_deref())
+}
+
+/// Builds a RecordBatch table with Arrow C++'s field order.
+fn record_batch_table<'a>(
+    fbb: &mut FlatBufferBuilder<'a>,
+    length: i64,
+    nodes: &[arrow_ipc::FieldNode],
+    buffers: &[arrow_ipc::Buffer],
+    variadic: Option<&[i64]>,
+) -> WIPOffset<arrow_ipc::RecordBatch<'a>> {
     let nodes = if nodes.is_empty() {
         // Arrow C++ leaves four bytes of padding behind an empty struct vector; match it so
         // zero-column batches are byte-identical to pyarrow's.
         fbb.push(0u32);
         WIPOffset::new(fbb.push(0u32).value())
     } else {
-        fbb.create_vector(&nodes)
+        fbb.create_vector(nodes)
     };
-    let buffers = fbb.create_vector(&buffers);
-    let variadic = batch
-        .variadicBufferCounts()
-        .filter(|v| !v.is_empty())
-        .map(|v| fbb.create_vector(&v.iter().collect::<Vec<i64>>()));
+    let buffers = fbb.create_vector(buffers);
+    let variadic = variadic.map(|v| fbb.create_vector(v));
     // Compression is never enabled by this encoder, so there is no BodyCompression table.
     let mut builder = arrow_ipc::RecordBatchBuilder::new(fbb);
-    builder.add_length(batch.length());
+    builder.add_length(length);
     if let Some(variadic) = variadic {
         builder.add_variadicBufferCounts(variadic);
     }

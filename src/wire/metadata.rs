@@ -2,17 +2,36 @@
 //!
 //! Order is kept as written (the reference writes insertion order); lookups are linear,
 //! which beats hashing for the handful of keys a batch carries.
+//!
+//! Every batch of every call carries metadata (a request has about seven entries), so the
+//! representation is chosen for decoding: all keys and values live back to back in one
+//! string and the entries are ranges into it. Decoding a message's metadata is two
+//! allocations, not two per entry. A replaced or removed value leaves its old text
+//! behind until the metadata is dropped; batches are small and short-lived.
+
+use std::ops::Range;
 
 /// The custom metadata of one RecordBatch message.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Metadata {
-    entries: Vec<(String, String)>,
+    /// Keys and values, back to back.
+    text: String,
+    /// (key, value) ranges into `text`, in order.
+    entries: Vec<(Range<usize>, Range<usize>)>,
 }
 
 impl Metadata {
     /// Empty metadata.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Empty metadata with room for `entries` entries of `text` bytes in all.
+    pub fn with_capacity(entries: usize, text: usize) -> Self {
+        Metadata {
+            text: String::with_capacity(text),
+            entries: Vec::with_capacity(entries),
+        }
     }
 
     /// Whether there are no entries.
@@ -25,60 +44,116 @@ impl Metadata {
         self.entries.len()
     }
 
-    /// The value of `key`, if present.
-    pub fn get(&self, key: &str) -> Option<&str> {
+    fn position(&self, key: &str) -> Option<usize> {
         self.entries
             .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+            .position(|(k, _)| &self.text[k.clone()] == key)
+    }
+
+    fn append(&mut self, s: &str) -> Range<usize> {
+        let start = self.text.len();
+        self.text.push_str(s);
+        start..self.text.len()
+    }
+
+    /// The value of `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        let (_, v) = &self.entries[self.position(key)?];
+        Some(&self.text[v.clone()])
     }
 
     /// Whether `key` is present.
     pub fn contains(&self, key: &str) -> bool {
-        self.entries.iter().any(|(k, _)| k == key)
+        self.position(key).is_some()
     }
 
-    /// Sets `key` to `value`, replacing an existing entry in place.
-    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        let key = key.into();
-        let value = value.into();
-        match self.entries.iter_mut().find(|(k, _)| *k == key) {
-            Some(entry) => entry.1 = value,
-            None => self.entries.push((key, value)),
+    /// Sets `key` to `value`, replacing an existing entry in place (keeping its position).
+    pub fn insert(&mut self, key: impl AsRef<str>, value: impl AsRef<str>) {
+        let (key, value) = (key.as_ref(), value.as_ref());
+        match self.position(key) {
+            Some(i) => self.entries[i].1 = self.append(value),
+            None => self.push(key, value),
         }
     }
 
+    /// Appends an entry without looking for an existing one with the same key (decoding:
+    /// the wire's entries are taken as they come).
+    pub(crate) fn push(&mut self, key: &str, value: &str) {
+        let key = self.append(key);
+        let value = self.append(value);
+        self.entries.push((key, value));
+    }
+
     /// Builder form of [`Metadata::insert`].
-    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+    #[must_use]
+    pub fn with(mut self, key: impl AsRef<str>, value: impl AsRef<str>) -> Self {
         self.insert(key, value);
         self
     }
 
     /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
-        let pos = self.entries.iter().position(|(k, _)| k == key)?;
-        Some(self.entries.remove(pos).1)
+        let (_, v) = self.entries.remove(self.position(key)?);
+        Some(self.text[v].to_owned())
     }
 
     /// Inserts every entry of `other` (replacing entries with the same key).
     pub fn merge(&mut self, other: Metadata) {
-        for (key, value) in other.entries {
+        for (key, value) in other.iter() {
             self.insert(key, value);
         }
     }
 
     /// Iterates entries in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.entries
+            .iter()
+            .map(|(k, v)| (&self.text[k.clone()], &self.text[v.clone()]))
     }
 }
 
-impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Metadata {
+impl PartialEq for Metadata {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Metadata {}
+
+impl std::fmt::Debug for Metadata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Metadata {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut md = Metadata::new();
         for (k, v) in iter {
             md.insert(k, v);
         }
         md
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Metadata;
+
+    #[test]
+    fn insert_replaces_in_place_and_remove_keeps_order() {
+        let mut md = Metadata::new().with("a", "1").with("b", "2").with("c", "3");
+        md.insert("b", "two");
+        assert_eq!(
+            md.iter().collect::<Vec<_>>(),
+            [("a", "1"), ("b", "two"), ("c", "3")]
+        );
+        assert_eq!(md.remove("a").as_deref(), Some("1"));
+        assert_eq!(md.get("a"), None);
+        assert_eq!(md.get("c"), Some("3"));
+        assert_eq!(md.len(), 2);
+        // Equality is by entries, not by the text left behind.
+        assert_eq!(md, Metadata::new().with("b", "two").with("c", "3"));
+        assert_ne!(md, Metadata::new().with("c", "3").with("b", "two"));
     }
 }

@@ -24,6 +24,7 @@ pub mod keys;
 mod limits;
 mod metadata;
 mod region;
+mod reuse;
 mod side_channel;
 pub mod trace;
 pub mod upload;

@@ -1,0 +1,94 @@
+//! Per-thread reuse on the per-message path: metadata blocks, empty bodies and the
+//! schemas of repeated streams.
+//!
+//! Every call reads at least four messages (a request's schema and batch, and the same
+//! for its answer) and most are a few hundred bytes. Allocating a metadata buffer, a body
+//! and a decoded schema for each was most of a small call's allocations, and decoding the
+//! schema was a good share of its CPU. A connection serves one call at a time on one
+//! thread, and a caller repeats the same method, so each thread keeps:
+//! - one spare metadata buffer, taken by the next message read and given back when its
+//!   [`RawMessage`](super::RawMessage) drops;
+//! - the decoded schemas of the last few distinct schema messages, keyed by their exact
+//!   flatbuffer bytes (equal bytes decode to an equal schema, so a hit skips verifying
+//!   and decoding them again);
+//! - an empty body buffer, shared by every message without a body.
+
+use std::cell::{Cell, RefCell};
+use std::sync::LazyLock;
+
+use arrow_buffer::Buffer;
+use arrow_schema::SchemaRef;
+
+/// Metadata buffers larger than this are not kept.
+const SPARE_MAX: usize = 16 << 10;
+/// Schema messages larger than this are not cached.
+const SCHEMA_MAX: usize = 4 << 10;
+/// Distinct schemas remembered per thread.
+const SCHEMAS: usize = 8;
+
+thread_local! {
+    static SPARE_META: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    static SCHEMA_CACHE: RefCell<SchemaCache> = const {
+        RefCell::new(SchemaCache { entries: Vec::new(), next: 0 })
+    };
+}
+
+/// A zeroed buffer of `len` bytes for a metadata block, reusing the thread's spare.
+pub(super) fn meta_buffer(len: usize) -> Vec<u8> {
+    let mut buf = SPARE_META.try_with(Cell::take).unwrap_or_default();
+    buf.clear();
+    buf.resize(len, 0);
+    buf
+}
+
+/// Gives a metadata buffer back for the thread's next message.
+pub(super) fn recycle_meta(buf: Vec<u8>) {
+    if buf.capacity() <= SPARE_MAX {
+        let _ = SPARE_META.try_with(|spare| spare.set(buf));
+    }
+}
+
+/// The body of a message without one (shared; no allocation per message).
+pub(super) fn empty_body() -> Buffer {
+    static EMPTY: LazyLock<Buffer> = LazyLock::new(|| Buffer::from_vec(Vec::<u8>::new()));
+    EMPTY.clone()
+}
+
+struct SchemaCache {
+    entries: Vec<(Vec<u8>, SchemaRef)>,
+    /// The entry the next insertion replaces once the cache is full.
+    next: usize,
+}
+
+/// The schema an identical schema message decoded to before, on this thread.
+pub(super) fn cached_schema(meta: &[u8]) -> Option<SchemaRef> {
+    SCHEMA_CACHE
+        .try_with(|cache| {
+            let cache = cache.borrow();
+            cache
+                .entries
+                .iter()
+                .find(|(bytes, _)| bytes.as_slice() == meta)
+                .map(|(_, schema)| schema.clone())
+        })
+        .ok()
+        .flatten()
+}
+
+/// Remembers what the schema message `meta` decoded to.
+pub(super) fn remember_schema(meta: &[u8], schema: &SchemaRef) {
+    if meta.len() > SCHEMA_MAX {
+        return;
+    }
+    let _ = SCHEMA_CACHE.try_with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let entry = (meta.to_vec(), schema.clone());
+        if cache.entries.len() < SCHEMAS {
+            cache.entries.push(entry);
+        } else {
+            let at = cache.next;
+            cache.entries[at] = entry;
+            cache.next = (at + 1) % SCHEMAS;
+        }
+    });
+}
