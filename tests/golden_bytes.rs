@@ -123,19 +123,40 @@ fn split_batch_bytes_equal_the_whole_message() {
     let mut md = Metadata::new();
     md.insert("k", "v");
 
+    // Below the threshold the batch goes through arrow's generator, body copied.
     let mut whole = Vec::new();
     let mut enc = StreamEncoder::new();
     enc.schema(&mut whole, &batch.schema());
-    enc.batch(&mut whole, &batch, &md).unwrap();
+    assert!(
+        enc.batch_split(&mut whole, &batch, &md, usize::MAX)
+            .unwrap()
+            .is_none()
+    );
 
+    // Over it, the body comes back as the arrays' own buffers: the same bytes.
     let mut split = Vec::new();
     let mut enc = StreamEncoder::new();
     enc.schema(&mut split, &batch.schema());
     let body = enc.batch_split(&mut split, &batch, &md, 1024).unwrap();
     let body = body.expect("a body over the threshold comes back separately");
-    assert!(body.len() > 400_000);
-    split.extend_from_slice(&body);
+    let body_len: usize = body.iter().map(|b| b.len()).sum();
+    assert!(body_len > 400_000);
+    let ids_values = batch.column(0).to_data().buffers()[0].as_ptr();
+    assert!(
+        body.iter().any(|part| part.as_ptr() == ids_values),
+        "the id column's buffer itself is one of the parts (no copy)"
+    );
+    for part in &body {
+        split.extend_from_slice(part);
+    }
     assert_eq!(split, whole);
+
+    // `batch` (one contiguous buffer) copies from the arrays: the same bytes again.
+    let mut contiguous = Vec::new();
+    let mut enc = StreamEncoder::new();
+    enc.schema(&mut contiguous, &batch.schema());
+    enc.batch(&mut contiguous, &batch, &md).unwrap();
+    assert_eq!(contiguous, whole);
 
     let mut small = Vec::new();
     let mut enc = StreamEncoder::new();

@@ -8,7 +8,7 @@
 //! vgi-rpc-bench raw-server [--pipe | --unix PATH | --tcp HOST:PORT]
 //! vgi-rpc-bench external                        # 256 MiB inline vs via S3 (moto), fetch paths
 //! vgi-rpc-bench otel                           # noop latency with OpenTelemetry off / on
-//! vgi-rpc-bench drive [--shm SIZE] [--validation full|standard|none] ADDRESS noop|produce|exchange N [BATCH_BYTES]
+//! vgi-rpc-bench drive [--shm SIZE] [--validation full|standard|none] ADDRESS noop|echo|produce|exchange N [BATCH_BYTES]
 //!                                                # a fixed load, for strace/perf
 //! ```
 //!
@@ -70,7 +70,8 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// `drive ADDRESS noop N` makes N `void_noop` calls; `drive ADDRESS produce N` drains
+/// `drive ADDRESS noop N` makes N `void_noop` calls, `drive ADDRESS echo N` N 1 MiB
+/// `echo_bytes` calls; `drive ADDRESS produce N` drains
 /// N mixed batches of BATCH_BYTES (default 1 MiB); `drive ADDRESS exchange N` echoes N
 /// of them through `exchange_mixed`. `--shm SIZE` adds a shared-memory segment of SIZE
 /// bytes, `--validation LEVEL` checks received batches at LEVEL (below `full` only for
@@ -99,7 +100,7 @@ fn drive(mut args: &[String]) -> anyhow::Result<()> {
         [a, w, n] => (a, w, n, PRODUCER_BATCH),
         [a, w, n, b] => (a, w, n, b.parse()?),
         _ => anyhow::bail!(
-            "usage: vgi-rpc-bench drive [--shm SIZE] [--validation LEVEL] ADDRESS noop|produce|exchange N [BATCH_BYTES]"
+            "usage: vgi-rpc-bench drive [--shm SIZE] [--validation LEVEL] ADDRESS noop|echo|produce|exchange N [BATCH_BYTES]"
         ),
     };
     let n: usize = n.parse()?;
@@ -109,6 +110,7 @@ fn drive(mut args: &[String]) -> anyhow::Result<()> {
     let start = Instant::now();
     match what.as_str() {
         "noop" => (0..n).try_for_each(|_| scenario::noop(&mut client, &p))?,
+        "echo" => (0..n).try_for_each(|_| scenario::echo_mib(&mut client, &p).map(drop))?,
         "produce" => {
             scenario::produce_mixed(&mut client, rows, n)?;
         }

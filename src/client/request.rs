@@ -9,11 +9,11 @@
 //! time, because their schema message also resets the dictionary state.
 
 use arrow_array::RecordBatch;
-use arrow_schema::{DataType, Field, SchemaRef};
+use arrow_schema::SchemaRef;
 
 use super::Target;
 use crate::Result;
-use crate::wire::{Metadata, SideChannel, StreamEncoder, keys};
+use crate::wire::{self, Metadata, SideChannel, StreamEncoder, keys};
 
 /// Reusable request encoding state: one per connection (a side channel passed to
 /// [`RequestEncoder::encode`] must stay the same for the encoder's life: the metadata
@@ -66,8 +66,8 @@ impl RequestEncoder {
             }
             _ => {
                 self.encoder.schema(&mut self.buf, &schema);
-                self.schema = (!schema.fields().iter().any(|f| has_dictionary(f)))
-                    .then(|| (schema.clone(), self.buf.clone()));
+                self.schema =
+                    (!wire::has_dictionary(&schema)).then(|| (schema.clone(), self.buf.clone()));
             }
         }
         let advertised = side.is_some();
@@ -111,29 +111,6 @@ fn same_schema(a: &SchemaRef, b: &SchemaRef) -> bool {
     std::sync::Arc::ptr_eq(a, b) || a == b
 }
 
-fn has_dictionary(field: &Field) -> bool {
-    data_type_has_dictionary(field.data_type())
-}
-
-fn data_type_has_dictionary(dt: &DataType) -> bool {
-    match dt {
-        DataType::Dictionary(..) => true,
-        DataType::List(f)
-        | DataType::LargeList(f)
-        | DataType::ListView(f)
-        | DataType::LargeListView(f)
-        | DataType::FixedSizeList(f, _)
-        | DataType::Map(f, _) => has_dictionary(f),
-        DataType::Struct(fields) => fields.iter().any(|f| has_dictionary(f)),
-        DataType::Union(fields, _) => fields.iter().any(|(_, f)| has_dictionary(f)),
-        DataType::RunEndEncoded(a, b) => has_dictionary(a) || has_dictionary(b),
-        _ => false,
-    }
-}
-
-/// The request batch's metadata: `extra` first, verbatim and in order, then the framework
-/// keys replacing a same-named entry in place or appended (the reference client's rule).
-/// An empty `target.protocol` sends no `vgi_rpc.protocol` key.
 pub(crate) fn request_metadata(target: &Target, method: &str, extra: &Metadata) -> Metadata {
     let mut md = extra.clone();
     md.insert(keys::METHOD, method);

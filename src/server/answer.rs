@@ -24,6 +24,7 @@
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
+use arrow_buffer::Buffer;
 use arrow_schema::{Schema, SchemaRef};
 
 use super::exception::{ErrorSite, exception_metadata, log_metadata};
@@ -33,9 +34,9 @@ use crate::log::LogRecord;
 use crate::wire::{ExternalLocation, Metadata, SideChannel, StreamEncoder, external};
 use crate::{Result, RpcError};
 
-/// Output batch bodies of at least this many bytes are written from arrow's encoded
-/// buffer instead of being copied into the answer buffer first (one extra write per
-/// batch, worth it only for large bodies).
+/// Output batches of at least this many bytes of column data are written from their
+/// arrays' buffers instead of being copied into the answer buffer first (worth it only
+/// for large bodies).
 const SPLIT_BODY_AT: usize = 256 << 10;
 
 /// Where an answer's bytes go.
@@ -44,6 +45,11 @@ pub(crate) trait Sink {
     fn write(&mut self, bytes: &[u8]) -> Result<()>;
     /// Ends a turn: everything written so far must reach the peer now.
     fn flush(&mut self) -> Result<()>;
+    /// Appends `head`, then `parts` (a large batch's body as its arrays' own buffers).
+    fn write_parts(&mut self, head: &[u8], parts: &[Buffer]) -> Result<()> {
+        self.write(head)?;
+        parts.iter().try_for_each(|part| self.write(part))
+    }
 }
 
 /// The statistics and reusable buffer of the call an answer belongs to.
@@ -121,10 +127,9 @@ impl Answer {
             .enc
             .batch_split(out.buf, batch, metadata, SPLIT_BODY_AT)?;
         if let Some(body) = body {
-            // A large body goes out from arrow's buffer: no second copy.
-            out.sink.write(out.buf)?;
+            // A large body goes out from the arrays' buffers: no copy.
+            out.sink.write_parts(out.buf, &body)?;
             out.buf.clear();
-            out.sink.write(&body)?;
         }
         Ok(())
     }

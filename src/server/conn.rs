@@ -47,6 +47,13 @@ impl<W: Write> Sink for StreamSink<W> {
         self.writer.flush()?;
         Ok(())
     }
+
+    fn write_parts(&mut self, head: &[u8], parts: &[arrow_buffer::Buffer]) -> Result<()> {
+        wire::write_parts(&mut self.writer, head, parts)?;
+        let len = head.len() + parts.iter().map(|p| p.len()).sum::<usize>();
+        self.written += len as u64;
+        Ok(())
+    }
 }
 
 /// A byte-stream connection: a buffered reader owned by the connection (so buffering

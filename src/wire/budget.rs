@@ -133,19 +133,6 @@ impl Drop for Reservation {
     }
 }
 
-/// A received body and the reservation that paid for it: the owner of the bytes a
-/// record batch is built over, so the reservation lives exactly as long as the bytes.
-pub(crate) struct BudgetedBody {
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) _reservation: Reservation,
-}
-
-impl AsRef<[u8]> for BudgetedBody {
-    fn as_ref(&self) -> &[u8] {
-        &self.bytes
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use arrow_buffer::Buffer;
 use arrow_ipc::MessageHeader;
 use arrow_schema::SchemaRef;
 
-use super::budget::{BudgetedBody, Reservation};
+use super::budget::Reservation;
 use super::limits::Limits;
 use super::reuse;
 use super::trace::{self, Direction};
@@ -256,27 +256,18 @@ fn read_body<R: Read + ?Sized>(
 ) -> Result<Buffer> {
     let len_usize = usize::try_from(len)
         .map_err(|_| Error::protocol("IPC body too large for this platform"))?;
-    if len_usize == 0 {
-        return Ok(reuse::empty_body());
-    }
     // Reserve at most one step ahead of what has arrived: a peer that claims a huge body
     // and sends nothing costs us `FIRST_BODY_STEP`, not its claim. Past that the buffer
     // doubles as bytes arrive, so it never exceeds twice what the peer actually sent.
-    let mut body = Vec::with_capacity(len_usize.min(FIRST_BODY_STEP));
+    let mut body = reuse::body_buffer(len_usize, FIRST_BODY_STEP);
     let got = r.take(len).read_to_end(&mut body)?;
     if got < len_usize {
         return Err(Error::disconnected(
             "connection closed inside an IPC message",
         ));
     }
-    Ok(match reservation {
-        // The reservation lives as long as the bytes, wherever the batch goes.
-        Some(reservation) => Buffer::from(bytes::Bytes::from_owner(BudgetedBody {
-            bytes: body,
-            _reservation: reservation,
-        })),
-        None => Buffer::from_vec(body),
-    })
+    // The reservation lives as long as the bytes, wherever the batch goes.
+    Ok(reuse::body(body, reservation))
 }
 
 /// Reads `len` body bytes and throws them away, a small buffer at a time.

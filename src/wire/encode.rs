@@ -6,6 +6,7 @@
 //! our control messages are byte-identical to the reference's.
 
 use arrow_array::RecordBatch;
+use arrow_buffer::Buffer;
 use arrow_ipc::writer::{
     DictionaryTracker, EncodedData, IpcDataGenerator, IpcWriteContext, IpcWriteOptions,
 };
@@ -15,12 +16,17 @@ use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 
 use super::Metadata;
 use super::trace::{self, Direction};
+use super::zero_copy;
 use crate::{Error, Result};
 
 /// The end-of-stream marker: continuation token and a zero length.
 pub const EOS: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
 
 const CONTINUATION: [u8; 4] = [0xff; 4];
+
+/// Batches with at least this many bytes of column data are encoded from their arrays'
+/// buffers ([`super::zero_copy`]) even when the caller wants one contiguous buffer.
+const COPY_FROM_ARRAYS_AT: usize = 64 << 10;
 
 /// Encodes the messages of one IPC stream into caller-owned byte buffers.
 ///
@@ -110,6 +116,25 @@ impl StreamEncoder {
         batch: &RecordBatch,
         metadata: &Metadata,
     ) -> Result<()> {
+        // Either way the body is copied once into `out` (which callers reuse): from the
+        // arrays for a large batch; arrow's own path would first build it in a fresh
+        // buffer of its own.
+        if let Some(body) = self.batch_split(out, batch, metadata, COPY_FROM_ARRAYS_AT)? {
+            let len = body.iter().map(Buffer::len).sum();
+            out.reserve(len);
+            body.iter().for_each(|part| out.extend_from_slice(part));
+        }
+        Ok(())
+    }
+
+    /// [`StreamEncoder::batch`] through arrow's generator: the body is built in arrow's
+    /// buffer and copied into `out`.
+    fn batch_copied(
+        &mut self,
+        out: &mut Vec<u8>,
+        batch: &RecordBatch,
+        metadata: &Metadata,
+    ) -> Result<()> {
         if batch.num_columns() == 0 {
             self.columnless(out, batch, metadata);
             return Ok(());
@@ -124,10 +149,11 @@ impl StreamEncoder {
         self.reframe(out, encoded, metadata)
     }
 
-    /// Like [`StreamEncoder::batch`], but a batch message whose body is at least
-    /// `split_at` bytes is appended only up to its body, which is returned for the caller
-    /// to write right after `out`. Large batches then cross to the writer from arrow's
-    /// encoded buffer directly: one copy of the body in memory instead of two.
+    /// Like [`StreamEncoder::batch`], but a batch of at least `split_at` bytes of
+    /// column data is appended only up to its body, which is returned as slices of the
+    /// arrays' own buffers (padding included) for the caller to write right after `out`
+    /// (see [`super::zero_copy`]). Large batches then cross to the writer without being
+    /// copied at all.
     ///
     /// # Errors
     /// Fails when arrow cannot encode the batch.
@@ -137,25 +163,22 @@ impl StreamEncoder {
         batch: &RecordBatch,
         metadata: &Metadata,
         split_at: usize,
-    ) -> Result<Option<Vec<u8>>> {
-        if batch.num_columns() == 0 {
-            self.columnless(out, batch, metadata);
-            return Ok(None);
+    ) -> Result<Option<Vec<Buffer>>> {
+        if batch.num_columns() == 0
+            || batch.get_array_memory_size() < split_at
+            || zero_copy::has_dictionary(&batch.schema())
+        {
+            return self.batch_copied(out, batch, metadata).map(|()| None);
         }
-        let (dictionaries, mut encoded) =
-            self.generator
-                .encode(batch, &mut self.tracker, &self.options, &mut self.context)?;
-        for dictionary in dictionaries {
-            self.reframe(out, dictionary, &Metadata::new())?;
-        }
-        trace::batch(Direction::Out, batch, metadata, encoded.arrow_data.len());
-        if encoded.arrow_data.len() < split_at {
-            self.reframe(out, encoded, metadata)?;
-            return Ok(None);
-        }
-        let body = std::mem::take(&mut encoded.arrow_data);
-        self.reframe(out, encoded, metadata)?;
-        Ok(Some(body))
+        let mut parts = zero_copy::encode_parts(batch, &self.options)?;
+        let part = parts
+            .pop()
+            .ok_or_else(|| Error::protocol("arrow encoded no batch message"))?;
+        let body_len = part.body.iter().map(Buffer::len).sum();
+        trace::batch(Direction::Out, batch, metadata, body_len);
+        self.rebuild(&part.meta, metadata)?;
+        frame(out, self.fbb.finished_data(), &[]);
+        Ok(Some(part.body))
     }
 
     /// A batch without columns (void results, ticks, log and error batches on the empty
@@ -190,7 +213,14 @@ impl StreamEncoder {
         encoded: EncodedData,
         metadata: &Metadata,
     ) -> Result<()> {
-        let message = arrow_ipc::root_as_message(&encoded.ipc_message)
+        self.rebuild(&encoded.ipc_message, metadata)?;
+        frame(out, self.fbb.finished_data(), &encoded.arrow_data);
+        Ok(())
+    }
+
+    /// Builds (in `self.fbb`) arrow-rs's message `ipc_message` again with `metadata`.
+    fn rebuild(&mut self, ipc_message: &[u8], metadata: &Metadata) -> Result<()> {
+        let message = arrow_ipc::root_as_message(ipc_message)
             .map_err(|e| Error::protocol(format!("arrow produced an invalid message: {e}")))?;
         let fbb = &mut self.fbb;
         fbb.reset();
@@ -228,7 +258,6 @@ impl StreamEncoder {
             }
         };
         finish_message(fbb, header_type, header, message.bodyLength(), metadata);
-        frame(out, self.fbb.finished_data(), &encoded.arrow_data);
         Ok(())
     }
 }

@@ -29,6 +29,7 @@ mod side_channel;
 pub mod trace;
 pub mod upload;
 mod validation;
+mod zero_copy;
 
 pub use budget::{DEFAULT_EXEMPT_BELOW, MemoryBudget, Reservation};
 pub use classify::BatchKind;
@@ -41,6 +42,7 @@ pub use region::{RegionEncoding, decode_region, decode_region_with};
 pub use side_channel::{ShmPointer, SideChannel};
 pub use upload::{UploadUrl, UploadUrlProvider};
 pub use validation::Validation;
+pub(crate) use zero_copy::has_dictionary;
 
 use std::io::{Read, Write};
 
@@ -109,6 +111,50 @@ const MAX_IO_CHUNK: usize = 1 << 30;
 pub(crate) fn write_chunked<W: Write + ?Sized>(w: &mut W, bytes: &[u8]) -> std::io::Result<()> {
     for chunk in bytes.chunks(MAX_IO_CHUNK) {
         w.write_all(chunk)?;
+    }
+    Ok(())
+}
+
+/// Writes `head` and then every part whole, with vectored writes (one system call for a
+/// message header and its body's column buffers, as far as the kernel takes them).
+///
+/// # Errors
+/// The writer's errors.
+pub(crate) fn write_parts<W: Write + ?Sized>(
+    w: &mut W,
+    head: &[u8],
+    parts: &[arrow_buffer::Buffer],
+) -> std::io::Result<()> {
+    use std::io::IoSlice;
+    // Pieces over the chunk limit go on their own, in chunks.
+    if head.len() > MAX_IO_CHUNK || parts.iter().any(|p| p.len() > MAX_IO_CHUNK) {
+        write_chunked(w, head)?;
+        return parts.iter().try_for_each(|p| write_chunked(w, p));
+    }
+    let mut slices: Vec<IoSlice<'_>> = std::iter::once(head)
+        .chain(parts.iter().map(|p| p.as_slice()))
+        .filter(|s| !s.is_empty())
+        .map(IoSlice::new)
+        .collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        // At most IOV_MAX (1024) slices and about MAX_IO_CHUNK bytes per call.
+        let mut bytes = 0usize;
+        let count = rest
+            .iter()
+            .take(1024)
+            .take_while(|s| {
+                bytes += s.len();
+                bytes <= MAX_IO_CHUNK
+            })
+            .count()
+            .max(1);
+        match w.write_vectored(&rest[..count]) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }

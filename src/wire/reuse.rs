@@ -11,13 +11,19 @@
 //! - the decoded schemas of the last few distinct schema messages, keyed by their exact
 //!   flatbuffer bytes (equal bytes decode to an equal schema, so a hit skips verifying
 //!   and decoding them again);
-//! - an empty body buffer, shared by every message without a body.
+//! - an empty body buffer, shared by every message without a body;
+//! - one spare large body buffer: a body of 64 KiB or more is read into it, and it comes
+//!   back when the last array over that body drops. A fresh buffer of a megabyte costs
+//!   a page fault per 4 KiB on first touch, every time, since the allocator hands large
+//!   freed blocks back to the system.
 
 use std::cell::{Cell, RefCell};
 use std::sync::LazyLock;
 
 use arrow_buffer::Buffer;
 use arrow_schema::SchemaRef;
+
+use super::budget::Reservation;
 
 /// Metadata buffers larger than this are not kept.
 const SPARE_MAX: usize = 16 << 10;
@@ -26,7 +32,13 @@ const SCHEMA_MAX: usize = 4 << 10;
 /// Distinct schemas remembered per thread.
 const SCHEMAS: usize = 8;
 
+/// Bodies at least this large are read into (and given back to) the spare body buffer.
+const BODY_POOL_MIN: usize = 64 << 10;
+/// Body buffers larger than this are not kept.
+const BODY_POOL_MAX: usize = 64 << 20;
+
 thread_local! {
+    static SPARE_BODY: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
     static SPARE_META: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
     static SCHEMA_CACHE: RefCell<SchemaCache> = const {
         RefCell::new(SchemaCache { entries: Vec::new(), next: 0 })
@@ -91,4 +103,65 @@ pub(super) fn remember_schema(meta: &[u8], schema: &SchemaRef) {
             cache.next = (at + 1) % SCHEMAS;
         }
     });
+}
+
+/// An empty buffer to read a body of `len` bytes into: the thread's spare when it is
+/// large enough, else a new one with room for at most `first_step` bytes (a peer that
+/// claims a huge body and sends nothing must not cost its claim).
+pub(super) fn body_buffer(len: usize, first_step: usize) -> Vec<u8> {
+    if len >= BODY_POOL_MIN {
+        let spare = SPARE_BODY.try_with(Cell::take).unwrap_or_default();
+        if spare.capacity() >= len {
+            return spare;
+        }
+        // Too small for this body: keep it for the next one.
+        let _ = SPARE_BODY.try_with(|slot| slot.set(spare));
+    }
+    Vec::with_capacity(len.min(first_step))
+}
+
+/// The Arrow buffer over a body that was read into `bytes`, holding `reservation` (the
+/// memory budget's share) for as long as any array refers to it.
+pub(super) fn body(bytes: Vec<u8>, reservation: Option<Reservation>) -> Buffer {
+    if bytes.is_empty() && reservation.is_none() {
+        return empty_body();
+    }
+    if bytes.len() < BODY_POOL_MIN && reservation.is_none() {
+        return Buffer::from_vec(bytes);
+    }
+    Buffer::from(bytes::Bytes::from_owner(PooledBody {
+        bytes,
+        _reservation: reservation,
+    }))
+}
+
+/// A body's bytes, given back to the spare slot of whichever thread drops them last.
+struct PooledBody {
+    bytes: Vec<u8>,
+    _reservation: Option<Reservation>,
+}
+
+impl AsRef<[u8]> for PooledBody {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for PooledBody {
+    fn drop(&mut self) {
+        let mut bytes = std::mem::take(&mut self.bytes);
+        if bytes.capacity() > BODY_POOL_MAX {
+            return;
+        }
+        bytes.clear();
+        let _ = SPARE_BODY.try_with(|slot| {
+            let spare = slot.take();
+            // Keep the larger of the two.
+            slot.set(if spare.capacity() >= bytes.capacity() {
+                spare
+            } else {
+                bytes
+            });
+        });
+    }
 }
