@@ -259,13 +259,21 @@ fn read_body<R: Read + ?Sized>(
     // Reserve at most one step ahead of what has arrived: a peer that claims a huge body
     // and sends nothing costs us `FIRST_BODY_STEP`, not its claim. Past that the buffer
     // doubles as bytes arrive, so it never exceeds twice what the peer actually sent.
-    let mut body = reuse::body_buffer(len_usize, FIRST_BODY_STEP);
-    let got = r.take(len).read_to_end(&mut body)?;
-    if got < len_usize {
-        return Err(Error::disconnected(
-            "connection closed inside an IPC message",
-        ));
-    }
+    let body = match reuse::body_buffer(len_usize, FIRST_BODY_STEP) {
+        reuse::BodyBuffer::Pooled(mut body) => {
+            read_exact(r, &mut body)?;
+            body
+        }
+        reuse::BodyBuffer::Fresh(mut body) => {
+            let got = r.take(len).read_to_end(&mut body)?;
+            if got < len_usize {
+                return Err(Error::disconnected(
+                    "connection closed inside an IPC message",
+                ));
+            }
+            body
+        }
+    };
     // The reservation lives as long as the bytes, wherever the batch goes.
     Ok(reuse::body(body, reservation))
 }

@@ -108,16 +108,30 @@ pub(super) fn remember_schema(meta: &[u8], schema: &SchemaRef) {
 /// An empty buffer to read a body of `len` bytes into: the thread's spare when it is
 /// large enough, else a new one with room for at most `first_step` bytes (a peer that
 /// claims a huge body and sends nothing must not cost its claim).
-pub(super) fn body_buffer(len: usize, first_step: usize) -> Vec<u8> {
+///
+/// A spare comes back `Pooled` with its length set to `len`: its bytes are stale
+/// (the caller overwrites all of them) but initialized, so reading into it zeroes
+/// nothing. Reading into a `Fresh` buffer through `read_to_end` zeroes each part once.
+pub(super) fn body_buffer(len: usize, first_step: usize) -> BodyBuffer {
     if len >= BODY_POOL_MIN {
-        let spare = SPARE_BODY.try_with(Cell::take).unwrap_or_default();
+        let mut spare = SPARE_BODY.try_with(Cell::take).unwrap_or_default();
         if spare.capacity() >= len {
-            return spare;
+            // Zeroes only what was never initialized (nothing, once warm).
+            spare.resize(len, 0);
+            return BodyBuffer::Pooled(spare);
         }
         // Too small for this body: keep it for the next one.
         let _ = SPARE_BODY.try_with(|slot| slot.set(spare));
     }
-    Vec::with_capacity(len.min(first_step))
+    BodyBuffer::Fresh(Vec::with_capacity(len.min(first_step)))
+}
+
+/// Where a body is read into (see [`body_buffer`]).
+pub(super) enum BodyBuffer {
+    /// The thread's spare, already `len` bytes long.
+    Pooled(Vec<u8>),
+    /// A new, empty buffer with room for the first part of the body.
+    Fresh(Vec<u8>),
 }
 
 /// The Arrow buffer over a body that was read into `bytes`, holding `reservation` (the
@@ -149,11 +163,11 @@ impl AsRef<[u8]> for PooledBody {
 
 impl Drop for PooledBody {
     fn drop(&mut self) {
-        let mut bytes = std::mem::take(&mut self.bytes);
+        // The length stays: it marks how much of the buffer is initialized.
+        let bytes = std::mem::take(&mut self.bytes);
         if bytes.capacity() > BODY_POOL_MAX {
             return;
         }
-        bytes.clear();
         let _ = SPARE_BODY.try_with(|slot| {
             let spare = slot.take();
             // Keep the larger of the two.
