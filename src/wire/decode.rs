@@ -17,9 +17,9 @@ use arrow_schema::SchemaRef;
 
 use super::budget::Reservation;
 use super::limits::Limits;
-use super::reuse;
 use super::trace::{self, Direction};
 use super::{Metadata, Validation};
+use super::{full_check, reuse};
 use crate::{Error, Result};
 
 /// One raw encapsulated message: verified flatbuffer metadata plus its body.
@@ -333,6 +333,8 @@ pub struct StreamDecoder {
     schema: SchemaRef,
     dictionaries: HashMap<i64, ArrayRef>,
     validation: Validation,
+    /// Every column is flat: [`Validation::Full`] runs [`full_check`] (see there).
+    flat: bool,
 }
 
 impl StreamDecoder {
@@ -358,11 +360,7 @@ impl StreamDecoder {
         let schema = decode_fb_schema(fb)?;
         reuse::remember_schema(&raw.meta, &schema);
         trace::stream_start(Direction::In, &schema);
-        Ok(StreamDecoder {
-            schema,
-            dictionaries: HashMap::new(),
-            validation: Validation::Full,
-        })
+        Ok(StreamDecoder::with_schema(schema))
     }
 
     /// Sets how much of each batch is checked (from [`Limits::validation`], which only
@@ -376,6 +374,7 @@ impl StreamDecoder {
     /// was not part of the bytes, as in a dictionary schema's shm region).
     pub fn with_schema(schema: SchemaRef) -> Self {
         StreamDecoder {
+            flat: full_check::applies(&schema),
             schema,
             dictionaries: HashMap::new(),
             validation: Validation::Full,
@@ -401,6 +400,18 @@ impl StreamDecoder {
                     .ok_or_else(|| Error::protocol("record batch message without a header"))?;
                 check_batch_shape(&fb, &self.schema, raw.body().len())?;
                 let batch = match self.validation {
+                    Validation::Full if self.flat => {
+                        let batch = guard(|| {
+                            let dictionaries = &self.dictionaries;
+                            read_unvalidated(raw.body(), fb, &self.schema, dictionaries, &version)
+                        })?;
+                        // Checked as fully as arrow would before anyone reads it.
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            full_check::check(&batch)
+                        }))
+                        .unwrap_or_else(|_| Err(Error::protocol("malformed IPC record batch")))?;
+                        batch
+                    }
                     Validation::Full => guard(|| {
                         arrow_ipc::reader::read_record_batch(
                             raw.body(),
@@ -452,7 +463,8 @@ impl StreamDecoder {
     }
 }
 
-/// Decodes a batch without arrow's validation, for a level below [`Validation::Full`].
+/// Decodes a batch without arrow's validation: for a level below [`Validation::Full`],
+/// or for a flat batch that [`full_check::check`] then checks completely.
 #[allow(unsafe_code)]
 fn read_unvalidated(
     body: &Buffer,
@@ -462,11 +474,14 @@ fn read_unvalidated(
     version: &arrow_ipc::MetadataVersion,
 ) -> std::result::Result<RecordBatch, arrow_schema::ArrowError> {
     let mut skip = arrow_data::UnsafeFlag::new();
-    // SAFETY: this runs only when the stream's `Limits` carry a level below `Full`, which
-    // only `unsafe` `Limits::with_validation` sets, whose caller vouches that the peer
-    // sends well-formed Arrow data; and the engines lower the level only on channels to a
-    // process the caller controls (`Limits::on_channel`). Framing, the message header and
-    // the buffer table were checked against the body (`check_batch_shape`) either way.
+    // SAFETY: this runs either for a flat batch at `Full`, which `full_check::check`
+    // checks as completely as arrow's decoder would before the batch is handed out or
+    // any value in it is read; or when the stream's `Limits` carry a level below `Full`,
+    // which only `unsafe` `Limits::with_validation` sets, whose caller vouches that the
+    // peer sends well-formed Arrow data; and the engines lower the level only on channels
+    // to a process the caller controls (`Limits::on_channel`). Framing, the message
+    // header and the buffer table were checked against the body (`check_batch_shape`)
+    // either way.
     unsafe { skip.set(true) };
     arrow_ipc::reader::RecordBatchDecoder::try_new(body, fb, schema.clone(), dictionaries, version)?
         .with_skip_validation(skip)

@@ -20,6 +20,7 @@ mod classify;
 mod decode;
 mod encode;
 pub mod external;
+mod full_check;
 pub mod keys;
 mod limits;
 mod metadata;
