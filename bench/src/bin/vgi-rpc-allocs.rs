@@ -161,10 +161,21 @@ fn main() -> anyhow::Result<()> {
     for (name, [(ca, cb), (sa, sb)]) in rows {
         println!("| {name} | {ca:.1} | {cb:.0} | {sa:.1} | {sb:.0} |");
     }
-    if std::env::args().any(|a| a == "--trace") {
-        scenario::noop(&mut client, &p)?;
+    // `--trace [small]`: where each allocation of one (warm) noop or echo_string call
+    // comes from, on stderr.
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--trace") {
+        let small = args.iter().any(|a| a == "small");
+        let mut call = || {
+            if small {
+                scenario::small_args(&mut client, &p)
+            } else {
+                scenario::noop(&mut client, &p)
+            }
+        };
+        call()?;
         TRACE.store(true, Ordering::Relaxed);
-        scenario::noop(&mut client, &p)?;
+        call()?;
         TRACE.store(false, Ordering::Relaxed);
     }
     drop(client);
