@@ -16,7 +16,7 @@ use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 
 use super::Metadata;
 use super::trace::{self, Direction};
-use super::zero_copy;
+use super::{reuse, zero_copy};
 use crate::{Error, Result};
 
 /// The end-of-stream marker: continuation token and a zero length.
@@ -94,6 +94,13 @@ impl StreamEncoder {
     /// Appends the schema message that starts a stream, resetting dictionary state.
     pub fn schema(&mut self, out: &mut Vec<u8>, schema: &Schema) {
         self.tracker = DictionaryTracker::new(false);
+        // A schema without dictionaries needs no tracker state: its message is the same
+        // bytes every time (an answer's schema is usually the one the last call used).
+        if reuse::write_encoded_schema(schema, out) {
+            trace::stream_start(Direction::Out, schema);
+            return;
+        }
+        let start = out.len();
         let fbb = &mut self.fbb;
         fbb.reset();
         let header = arrow_ipc::convert::IpcSchemaEncoder::new()
@@ -102,6 +109,9 @@ impl StreamEncoder {
             .as_union_value();
         finish_message(fbb, MessageHeader::Schema, header, 0, &Metadata::new());
         frame(out, self.fbb.finished_data(), &[]);
+        if !zero_copy::has_dictionary(schema) {
+            reuse::remember_encoded_schema(schema, &out[start..]);
+        }
         trace::stream_start(Direction::Out, schema);
     }
 

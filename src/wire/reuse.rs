@@ -11,6 +11,8 @@
 //! - the decoded schemas of the last few distinct schema messages, keyed by their exact
 //!   flatbuffer bytes (equal bytes decode to an equal schema, so a hit skips verifying
 //!   and decoding them again);
+//! - the encoded schema messages of the last few distinct dictionary-free schemas sent
+//!   (compared by value, which for the same `Fields` is a pointer comparison);
 //! - an empty body buffer, shared by every message without a body;
 //! - one spare large body buffer: a body of 64 KiB or more is read into it, and it comes
 //!   back when the last array over that body drops. A fresh buffer of a megabyte costs
@@ -21,7 +23,7 @@ use std::cell::{Cell, RefCell};
 use std::sync::LazyLock;
 
 use arrow_buffer::Buffer;
-use arrow_schema::SchemaRef;
+use arrow_schema::{Schema, SchemaRef};
 
 use super::budget::Reservation;
 
@@ -40,8 +42,11 @@ const BODY_POOL_MAX: usize = 64 << 20;
 thread_local! {
     static SPARE_BODY: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
     static SPARE_META: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-    static SCHEMA_CACHE: RefCell<SchemaCache> = const {
-        RefCell::new(SchemaCache { entries: Vec::new(), next: 0 })
+    static SCHEMA_CACHE: RefCell<Ring<(Vec<u8>, SchemaRef)>> = const {
+        RefCell::new(Ring { entries: Vec::new(), next: 0 })
+    };
+    static ENCODED_SCHEMAS: RefCell<Ring<(Schema, Vec<u8>)>> = const {
+        RefCell::new(Ring { entries: Vec::new(), next: 0 })
     };
 }
 
@@ -66,12 +71,6 @@ pub(super) fn empty_body() -> Buffer {
     EMPTY.clone()
 }
 
-struct SchemaCache {
-    entries: Vec<(Vec<u8>, SchemaRef)>,
-    /// The entry the next insertion replaces once the cache is full.
-    next: usize,
-}
-
 /// The schema an identical schema message decoded to before, on this thread.
 pub(super) fn cached_schema(meta: &[u8]) -> Option<SchemaRef> {
     SCHEMA_CACHE
@@ -93,15 +92,7 @@ pub(super) fn remember_schema(meta: &[u8], schema: &SchemaRef) {
         return;
     }
     let _ = SCHEMA_CACHE.try_with(|cache| {
-        let mut cache = cache.borrow_mut();
-        let entry = (meta.to_vec(), schema.clone());
-        if cache.entries.len() < SCHEMAS {
-            cache.entries.push(entry);
-        } else {
-            let at = cache.next;
-            cache.entries[at] = entry;
-            cache.next = (at + 1) % SCHEMAS;
-        }
+        cache.borrow_mut().push((meta.to_vec(), schema.clone()));
     });
 }
 
@@ -178,4 +169,46 @@ impl Drop for PooledBody {
             });
         });
     }
+}
+
+/// A few entries, the oldest replaced first.
+struct Ring<T> {
+    entries: Vec<T>,
+    next: usize,
+}
+
+impl<T> Ring<T> {
+    fn push(&mut self, entry: T) {
+        if self.entries.len() < SCHEMAS {
+            self.entries.push(entry);
+        } else {
+            let at = self.next;
+            self.entries[at] = entry;
+            self.next = (at + 1) % SCHEMAS;
+        }
+    }
+}
+
+/// Appends the framed schema message `schema` was encoded to before on this thread;
+/// `false` when there is none.
+pub(super) fn write_encoded_schema(schema: &Schema, out: &mut Vec<u8>) -> bool {
+    ENCODED_SCHEMAS
+        .try_with(|cache| {
+            let cache = cache.borrow();
+            let found = cache.entries.iter().find(|(cached, _)| cached == schema);
+            found
+                .map(|(_, framed)| out.extend_from_slice(framed))
+                .is_some()
+        })
+        .unwrap_or(false)
+}
+
+/// Remembers the framed schema message of a dictionary-free `schema`.
+pub(super) fn remember_encoded_schema(schema: &Schema, framed: &[u8]) {
+    if framed.len() > SCHEMA_MAX {
+        return;
+    }
+    let _ = ENCODED_SCHEMAS.try_with(|cache| {
+        cache.borrow_mut().push((schema.clone(), framed.to_vec()));
+    });
 }
