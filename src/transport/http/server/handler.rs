@@ -1,5 +1,5 @@
 //! The one request handler: path parsing, methods, body reading and the hand-off to
-//! the blocking pool.
+//! where the engine may block (`conn.rs`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -258,7 +258,8 @@ fn health(app: &App, method: &Method) -> Response {
     }
 }
 
-/// Reads the body (bounded in size and time), then answers on the blocking pool.
+/// Reads the body (bounded in size and time), then answers where blocking is allowed
+/// (`conn::offload`).
 /// `bound` is the request's sticky-session scope, entered while the engine runs.
 async fn post(
     app: &Arc<App>,
@@ -314,7 +315,7 @@ async fn post(
     let encoding = text("content-encoding").unwrap_or_default();
     let coding = reply::coding_for(app, headers);
     let worker = Arc::clone(app);
-    let answered = tokio::task::spawn_blocking(move || {
+    let answered = super::conn::offload(move || {
         let body = decode_body(encoding.trim(), bytes, cap as usize)?;
         if let Some(held) = &mut held
             && !held.grow_to(body.len() as u64)

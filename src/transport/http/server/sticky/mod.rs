@@ -121,7 +121,7 @@ impl Sticky {
             return;
         }
         let registry = Arc::downgrade(&self.registry);
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        if let Some(runtime) = super::conn::background() {
             runtime.spawn(async move {
                 let mut tick = tokio::time::interval(SWEEP_EVERY);
                 loop {
