@@ -118,7 +118,6 @@ where
             () = &mut stopped => break,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, remote)) => {
-                    let _ = tcp.set_nodelay(true);
                     let serve = serve.clone();
                     let closed = closed.clone();
                     spawn(&mut connections, &threads, tcp, move |tcp| serve(tcp, remote, closed));

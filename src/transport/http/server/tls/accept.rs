@@ -63,6 +63,7 @@ async fn connection(
     mut closed: watch::Receiver<bool>,
     timeout: Duration,
 ) {
+    let _ = tcp.set_nodelay(true);
     let handshake = tokio::select! {
         done = tokio::time::timeout(timeout, acceptor.accept(tcp)) => done,
         _ = closed.wait_for(|closing| *closing) => return,
