@@ -1,5 +1,5 @@
-//! Answering one RPC POST: runs on the blocking pool, from the decoded body to the
-//! answer's bytes.
+//! Answering one RPC POST: runs where blocking is allowed (`conn::offload`), from the
+//! decoded body to the answer's bytes.
 //!
 //! Checks run in the reference's order — response budget, routing, content type, method
 //! kind, body, routing keys, version and parameters — so that a request with several
