@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow_array::RecordBatch;
+use arrow_buffer::Buffer;
 use arrow_schema::SchemaRef;
 
 use super::Server;
@@ -27,10 +28,61 @@ use super::streams::Next;
 use crate::wire::{self, ExternalLocation, Limits, Metadata, StreamItem};
 use crate::{Error, Result, RpcError};
 
-/// An answer collected in memory.
+/// An answer collected in memory: `parts`, then `bytes`. A large batch's body stays in
+/// its arrays' own buffers (a part each, no copy), so a transport can send the answer
+/// without joining them.
 #[derive(Debug, Default)]
 pub(crate) struct BodySink {
+    /// The answer's bytes after its last part.
     pub bytes: Vec<u8>,
+    /// The answer's leading parts, in order.
+    pub parts: Vec<BodyPart>,
+}
+
+/// A piece of a collected answer.
+#[derive(Debug)]
+pub(crate) enum BodyPart {
+    /// Bytes encoded for the answer.
+    Owned(Vec<u8>),
+    /// An array's buffer, shared with the batch it came from.
+    Shared(Buffer),
+}
+
+impl BodyPart {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            BodyPart::Owned(bytes) => bytes.len(),
+            BodyPart::Shared(buffer) => buffer.len(),
+        }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        match self {
+            BodyPart::Owned(bytes) => bytes,
+            BodyPart::Shared(buffer) => buffer.as_slice(),
+        }
+    }
+}
+
+impl BodySink {
+    /// The answer's size.
+    pub(crate) fn len(&self) -> usize {
+        self.parts.iter().map(BodyPart::len).sum::<usize>() + self.bytes.len()
+    }
+
+    /// Drops the answer so far.
+    pub(crate) fn clear(&mut self) {
+        self.parts.clear();
+        self.bytes.clear();
+    }
+
+    /// Takes the answer's parts, in order (none empty).
+    pub(crate) fn take_parts(&mut self) -> Vec<BodyPart> {
+        let mut parts = std::mem::take(&mut self.parts);
+        parts.push(BodyPart::Owned(std::mem::take(&mut self.bytes)));
+        parts.retain(|part| part.len() > 0);
+        parts
+    }
 }
 
 impl Sink for BodySink {
@@ -40,6 +92,15 @@ impl Sink for BodySink {
     }
 
     fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    fn write_parts(&mut self, head: &[u8], parts: &[Buffer]) -> Result<()> {
+        self.bytes.extend_from_slice(head);
+        self.parts
+            .push(BodyPart::Owned(std::mem::take(&mut self.bytes)));
+        self.parts
+            .extend(parts.iter().cloned().map(BodyPart::Shared));
         Ok(())
     }
 }
@@ -113,7 +174,7 @@ impl<'a> OneShot<'a> {
         protocol: &str,
         method: &str,
     ) -> Result<()> {
-        self.body.bytes.clear();
+        self.body.clear();
         self.buf.clear();
         let inner = self.inner;
         let request_id = self.request_id.clone();
@@ -129,7 +190,7 @@ impl<'a> OneShot<'a> {
     /// An error stream on the empty schema with no traceback: a refusal by transport
     /// middleware before any method ran (the reference's sticky `SessionLostError`).
     pub(crate) fn reject_untraced(&mut self, error: &RpcError) -> Result<()> {
-        self.body.bytes.clear();
+        self.body.clear();
         self.buf.clear();
         let inner = self.inner;
         let request_id = self.request_id.clone();
@@ -159,7 +220,7 @@ impl<'a> OneShot<'a> {
             return;
         }
         self.meter.stats.request_bytes = record.request_bytes;
-        self.meter.stats.response_bytes = self.body.bytes.len() as u64;
+        self.meter.stats.response_bytes = self.body.len() as u64;
         let target = match record.binding {
             Some((binding, index)) => Target::method(binding, index),
             None => match Target::named(self.inner, record.protocol, record.method, true) {

@@ -471,3 +471,35 @@ fn a_body_over_the_memory_budget_gets_503_with_a_retry_hint() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn connections_beyond_the_thread_bound_are_served_as_tasks() {
+    let worker = Worker::start(HttpOptions::default());
+    // Every connection thread held by an idle connection (each gets one, in order)...
+    let bound = vgi_rpc::transport::http::server::CONNECTION_THREADS;
+    let mut idle: Vec<TcpStream> = (0..bound)
+        .map(|_| TcpStream::connect(("127.0.0.1", worker.port)).unwrap())
+        .collect();
+    // ...the next ones are answered on the shared runtime, calls on the blocking pool.
+    still_serves(&worker);
+    still_serves(&worker);
+    // An idle connection holding a thread still answers, its call run on that thread.
+    let first = &mut idle[0];
+    first
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let body = int_request("echo_int", &[("value", 3)]);
+    let mut raw = format!(
+        "POST /ConformanceService/echo_int HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.apache.arrow.stream\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&body);
+    first.write_all(&raw).unwrap();
+    let reply = read_reply(first).unwrap();
+    assert_eq!(reply.status, 200);
+    assert!(reply.exception().is_none());
+    // Dropping the worker shuts down with every idle connection still open.
+    drop(worker);
+    drop(idle);
+}

@@ -1,8 +1,9 @@
 //! HTTP: how a service leaves one machine, behind reverse proxies and load balancers.
 //!
 //! Both ends live here. The server end is an `axum::Router` ([`router`]) a user can nest
-//! in their own app, or [`serve`] for a ready listener; the call engine runs on tokio's
-//! blocking pool, never on an async worker. Streams are stateless across requests: each
+//! in their own app, or [`serve`] for a ready listener; the call engine never runs on an
+//! async worker (under [`serve`] on the connection's own thread, else on tokio's blocking
+//! pool: `server/conn.rs`). Streams are stateless across requests: each
 //! turn's answer carries a sealed continuation token (`token.rs`), so any worker holding
 //! the same key continues any stream ([`Resumable`](crate::stream::Resumable) states), and
 //! states that cannot be saved stay held on the worker that started them.

@@ -226,8 +226,9 @@ impl fmt::Display for AuthError {
 
 impl std::error::Error for AuthError {}
 
-/// Decides who is calling from a request head. Runs on the blocking pool, so it may
-/// consult a store synchronously.
+/// Decides who is calling from a request head. Runs where blocking is allowed (the
+/// connection's thread, outside its runtime, or the blocking pool), so it may consult a
+/// store synchronously.
 pub trait Authenticate: Send + Sync + 'static {
     /// The caller's identity ([`AuthContext::anonymous`] is a valid answer: the request
     /// is served unauthenticated).

@@ -108,6 +108,43 @@ pub(super) fn require_arrow(status: u16, body: &[u8]) -> Result<()> {
     .into())
 }
 
+/// Stream starts (the schema message's bytes) of answers already read as Arrow by
+/// [`require_arrow`]: an answer starting with the same bytes passes the same check, so
+/// calls to one method do not parse their answer schema twice (the engine parses it
+/// again anyway). A handful are kept; the check is a byte comparison.
+#[derive(Debug, Default)]
+pub(super) struct ArrowHeads {
+    heads: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+/// Stream starts an [`ArrowHeads`] keeps, the oldest dropped first.
+const KEPT_HEADS: usize = 16;
+
+impl ArrowHeads {
+    /// Whether `body` starts with a stream start already read.
+    pub(super) fn known(&self, body: &[u8]) -> bool {
+        self.heads
+            .lock()
+            .is_ok_and(|heads| heads.iter().any(|head| body.starts_with(head)))
+    }
+
+    /// Keeps the start of `body`, which [`require_arrow`] accepted: the bytes
+    /// `read_stream_start` consumed, which is all it looks at.
+    pub(super) fn learn(&self, body: &[u8]) {
+        let mut rest = body;
+        if wire::read_stream_start(&mut rest, &Limits::default()).is_err() {
+            return;
+        }
+        let head = &body[..body.len() - rest.len()];
+        if let Ok(mut heads) = self.heads.lock() {
+            if heads.len() >= KEPT_HEADS {
+                heads.remove(0);
+            }
+            heads.push(head.to_vec());
+        }
+    }
+}
+
 /// A 401 answer: the JSON envelope `{"error", "reason", "detail", "proxy_hint"}` as an
 /// `AuthenticationError` (HTML pages and other bodies degrade as the reference's do; the
 /// reason then comes from `VGI-Auth-Reason`, `header_reason`, when the server sent one).

@@ -39,6 +39,7 @@ pub use caps::HttpCapabilities;
 pub use sticky::end_session;
 pub use upload::request_upload_urls;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::pin::pin;
@@ -61,6 +62,8 @@ use crate::{Error, Result, RpcError};
 const ARROW: &str = "application/vnd.apache.arrow.stream";
 const ACCEPT_MAX: &str = "vgi-accept-max-response-bytes";
 const ACCEPT_MAX_SUPPORT: &str = "vgi-accept-max-response-bytes-support";
+/// The most an answer buffer is sized for before its bytes arrive.
+const PRESIZE_MAX: u64 = 16 << 20;
 /// The answer-budget range the reference accepts.
 const BUDGET_RANGE: std::ops::RangeInclusive<u64> = 65_536..=9_007_199_254_740_991;
 
@@ -87,10 +90,12 @@ struct Shared {
     headers: HeaderMap,
     probe_timeout: Option<Duration>,
     caps: Mutex<Option<Cached>>,
+    /// Answer stream starts already read as Arrow (`body::ArrowHeads`).
+    arrow_heads: body::ArrowHeads,
 }
 
 struct Cached {
-    caps: HttpCapabilities,
+    caps: Arc<HttpCapabilities>,
     until: Option<Instant>,
 }
 
@@ -137,6 +142,7 @@ impl HttpConnector {
                 headers,
                 probe_timeout: options.connect_timeout,
                 caps: Mutex::new(None),
+                arrow_heads: body::ArrowHeads::default(),
             }),
         })
     }
@@ -150,6 +156,7 @@ impl HttpConnector {
         let control = HttpControl::new();
         self.shared
             .capabilities(&control, self.shared.probe_timeout)
+            .map(|caps| (*caps).clone())
     }
 }
 
@@ -164,6 +171,7 @@ impl Connect for HttpConnector {
             shared: Arc::clone(&self.shared),
             control: Arc::clone(&control),
             trace: Vec::new(),
+            urls: HashMap::new(),
         };
         Ok(Link::request_response(Box::new(round_trip), control))
     }
@@ -205,7 +213,13 @@ struct HttpRoundTrip {
     control: Arc<HttpControl>,
     /// The current call's `traceparent` / `tracestate` headers.
     trace: Vec<(&'static str, String)>,
+    /// The URLs of the routes called so far, parsed once (parsing is a good part of a
+    /// small call's client time).
+    urls: HashMap<String, reqwest::Url>,
 }
+
+/// Routes whose parsed URLs a link keeps.
+const KEPT_URLS: usize = 64;
 
 impl RoundTrip for HttpRoundTrip {
     fn set_trace_context(&mut self, headers: &[(&'static str, String)]) {
@@ -233,6 +247,20 @@ impl RoundTrip for HttpRoundTrip {
             "{}/{}/{}{suffix}",
             self.shared.base, route.protocol, route.method
         );
+        let url = match self.urls.get(&url) {
+            Some(parsed) => Target::Parsed(parsed.clone()),
+            None => match reqwest::Url::parse(&url) {
+                Ok(parsed) => {
+                    if self.urls.len() >= KEPT_URLS {
+                        self.urls.clear();
+                    }
+                    self.urls.insert(url, parsed.clone());
+                    Target::Parsed(parsed)
+                }
+                // reqwest reports it, as before.
+                Err(_) => Target::Raw(url),
+            },
+        };
         let shared = &*self.shared;
         let trace = self.trace.as_slice();
         let reflection =
@@ -289,6 +317,13 @@ impl RoundTrip for HttpRoundTrip {
             })?;
         self.shared.finish(answer)
     }
+}
+
+/// A request URL: parsed (and kept), or as written when it does not parse (reqwest
+/// then reports why).
+enum Target {
+    Parsed(reqwest::Url),
+    Raw(String),
 }
 
 /// One answer, status screened and body decoded.
@@ -405,12 +440,12 @@ impl Shared {
         &self,
         control: &HttpControl,
         timeout: Option<Duration>,
-    ) -> Result<HttpCapabilities> {
+    ) -> Result<Arc<HttpCapabilities>> {
         if let Ok(cache) = self.caps.lock()
             && let Some(cached) = cache.as_ref()
             && cached.until.is_none_or(|until| Instant::now() < until)
         {
-            return Ok(cached.caps.clone());
+            return Ok(Arc::clone(&cached.caps));
         }
         let url = format!("{}/health", self.base);
         let probe = async {
@@ -443,9 +478,10 @@ impl Shared {
             .into());
         }
         let until = caps::max_age(response.headers()).map(|age| Instant::now() + age);
+        let caps = Arc::new(caps);
         if let Ok(mut cache) = self.caps.lock() {
             *cache = Some(Cached {
-                caps: caps.clone(),
+                caps: Arc::clone(&caps),
                 until,
             });
         }
@@ -455,7 +491,7 @@ impl Shared {
     /// POSTs one request body and reads the answer with the budget's bound.
     async fn post(
         &self,
-        url: &str,
+        url: &Target,
         body: &[u8],
         codec: Option<(Codec, i32)>,
         retryable: bool,
@@ -479,9 +515,11 @@ impl Shared {
             &None
         };
         let mut response = retry::send(policy, retryable, || {
-            let mut request = self
-                .http
-                .post(url)
+            let request = match url {
+                Target::Parsed(url) => self.http.post(url.clone()),
+                Target::Raw(url) => self.http.post(url.as_str()),
+            };
+            let mut request = request
                 .headers(self.headers.clone())
                 .header(reqwest::header::CONTENT_TYPE, ARROW)
                 .header(ACCEPT_MAX, limit)
@@ -513,8 +551,16 @@ impl Shared {
             .into());
         }
         let status = response.status();
-        let headers = response.headers().clone();
-        let mut raw = Vec::new();
+        // Taken, not copied: the body's decoder was set up when the head arrived.
+        let headers = std::mem::take(response.headers_mut());
+        // Sized once from the declared length (within the budget, and only so far ahead
+        // of the bytes that arrive), not grown by copies.
+        let declared = response
+            .content_length()
+            .unwrap_or(0)
+            .min(limit)
+            .min(PRESIZE_MAX);
+        let mut raw = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
         while let Some(chunk) = response.chunk().await.map_err(Failure::Request)? {
             raw.extend_from_slice(&chunk);
             if u64::try_from(raw.len()).unwrap_or(u64::MAX) > limit
@@ -566,7 +612,10 @@ impl Shared {
             .with_code(crate::ErrorCode::ResourceExhausted)
             .into());
         }
-        body::require_arrow(status, &answer.body)?;
+        if !self.arrow_heads.known(&answer.body) {
+            body::require_arrow(status, &answer.body)?;
+            self.arrow_heads.learn(&answer.body);
+        }
         Ok(answer.body)
     }
 }

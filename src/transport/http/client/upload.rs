@@ -27,7 +27,9 @@ impl Shared {
     ) -> std::result::Result<Vec<UploadUrl>, Failure> {
         let url = format!("{}/{}/init", self.base, wire::keys::UPLOAD_URL_METHOD);
         let request = upload::encode_request(count)?;
-        let answer = self.post(&url, &request, None, false, &[]).await?;
+        let answer = self
+            .post(&super::Target::Raw(url), &request, None, false, &[])
+            .await?;
         let body = self.finish(answer)?;
         Ok(read_answer(&body)?)
     }

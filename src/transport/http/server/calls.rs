@@ -1,5 +1,5 @@
-//! Answering one RPC POST: runs on the blocking pool, from the decoded body to the
-//! answer's bytes.
+//! Answering one RPC POST: runs where blocking is allowed (`conn::offload`), from the
+//! decoded body to the answer's bytes.
 //!
 //! Checks run in the reference's order — response budget, routing, content type, method
 //! kind, body, routing keys, version and parameters — so that a request with several
@@ -55,7 +55,8 @@ pub(crate) struct Post {
 /// An Arrow answer.
 pub(crate) struct Answer {
     pub status: u16,
-    pub body: Vec<u8>,
+    /// The body in parts (`BodySink`), sent without joining them.
+    pub body: Vec<crate::server::oneshot::BodyPart>,
     /// The body carries an EXCEPTION from the method (a 200).
     pub failed: bool,
 }
@@ -95,7 +96,7 @@ pub(crate) fn answer(app: &App, post: Post) -> Answer {
     Answer {
         status,
         failed: status == 200 && shot.meter.failed,
-        body: std::mem::take(&mut shot.body.bytes),
+        body: shot.body.take_parts(),
     }
 }
 
@@ -279,7 +280,7 @@ fn finish_turn(
 /// Replaces an answer over `limit` bytes (0: none) with the reference's
 /// `ResponseTooLargeError`; returns whether it did.
 pub(super) fn cap(shot: &mut OneShot<'_>, limit: u64, schema: &SchemaRef, method: &str) -> bool {
-    let size = shot.body.bytes.len() as u64;
+    let size = shot.body.len() as u64;
     if limit == 0 || size <= limit {
         return false;
     }

@@ -1,8 +1,10 @@
 //! The one request handler: path parsing, methods, body reading and the hand-off to
-//! the blocking pool.
+//! where the engine may block (`conn.rs`).
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -82,11 +84,24 @@ fn target(path: &str, prefix: &str) -> Target {
     let Some(rest) = rest.strip_prefix('/') else {
         return Target::NotFoundHtml;
     };
-    let segments: Vec<String> = rest.split('/').map(percent_decode).collect();
-    match segments.as_slice() {
+    // At most three segments mean anything; decoded without copies unless escaped.
+    let mut segments: [Cow<'_, str>; 3] = Default::default();
+    let mut count = 0;
+    for segment in rest.split('/') {
+        let Some(slot) = segments.get_mut(count) else {
+            return Target::NotFoundHtml;
+        };
+        *slot = if segment.contains('%') {
+            Cow::Owned(percent_decode(segment))
+        } else {
+            Cow::Borrowed(segment)
+        };
+        count += 1;
+    }
+    match &segments[..count] {
         [name] if name == "health" => Target::Health,
         [name] if name.len() > 4 && name.starts_with("__") && name.ends_with("__") => {
-            Target::Reserved(name.clone())
+            Target::Reserved(name.clone().into_owned())
         }
         [_] => Target::NotFoundJson,
         [name, last] if name == keys::UPLOAD_URL_METHOD && last == "init" => Target::UploadUrls,
@@ -162,8 +177,10 @@ async fn dispatch(app: &Arc<App>, request: Request, request_id: &HeaderValue) ->
             Method::POST => {
                 let mut shot = OneShot::new(&app.server, peer, text(request_id));
                 let _ = shot.reject(&reserved_error(&name), "", &name);
-                let (body, coding) =
-                    reply::encode_body(reply::coding_for(app, &parts.headers), shot.body.bytes);
+                let (body, coding) = reply::encode_body(
+                    reply::coding_for(app, &parts.headers),
+                    shot.body.take_parts(),
+                );
                 reply::arrow(404, body, false, coding)
             }
             Method::OPTIONS => reply::options("POST", false),
@@ -258,7 +275,8 @@ fn health(app: &App, method: &Method) -> Response {
     }
 }
 
-/// Reads the body (bounded in size and time), then answers on the blocking pool.
+/// Reads the body (bounded in size and time), then answers where blocking is allowed
+/// (`conn::offload`).
 /// `bound` is the request's sticky-session scope, entered while the engine runs.
 async fn post(
     app: &Arc<App>,
@@ -280,11 +298,15 @@ async fn post(
     // Large bodies count against the server's memory budget while they are read and
     // answered; the reservation drops with the answer.
     let mut held = app.server.memory_budget().map(Reservation::empty);
-    let read = tokio::time::timeout(
-        app.options.body_timeout,
-        read_body(body, cap, held.as_mut()),
-    )
-    .await;
+    let read = {
+        let mut read = std::pin::pin!(read_body(body, cap, held.as_mut()));
+        // A small body has usually arrived with its head: only one still arriving needs
+        // the timer (whose set-up is a measurable part of a small call).
+        match std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await {
+            Poll::Ready(done) => Ok(done),
+            Poll::Pending => tokio::time::timeout(app.options.body_timeout, read).await,
+        }
+    };
     let bytes = match read {
         Err(_) => {
             return json_error(
@@ -314,7 +336,7 @@ async fn post(
     let encoding = text("content-encoding").unwrap_or_default();
     let coding = reply::coding_for(app, headers);
     let worker = Arc::clone(app);
-    let answered = tokio::task::spawn_blocking(move || {
+    let answered = super::conn::offload(move || {
         let body = decode_body(encoding.trim(), bytes, cap as usize)?;
         if let Some(held) = &mut held
             && !held.grow_to(body.len() as u64)

@@ -3,10 +3,12 @@
 //! Every request is answered by one handler ([`handler`]) that parses the path itself:
 //! the reference's precedence (response-budget header, then routing, then content type,
 //! then method kind, then body) decides which error a bad request gets, and a table of
-//! axum routes would impose its own. The call engine runs on tokio's blocking pool
-//! (`calls.rs`); the async side only moves bytes and headers.
+//! axum routes would impose its own. The call engine never runs on an async worker: on
+//! a connection's own thread when [`serve`] gave it one, else on tokio's blocking pool
+//! (`conn.rs`); the async side only moves bytes and headers.
 
 mod calls;
+mod conn;
 mod continuation;
 mod encoding;
 mod handler;
@@ -18,11 +20,11 @@ mod tls;
 mod unauthorized;
 mod upload;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue};
+pub use conn::CONNECTION_THREADS;
 use continuation::Continuations;
 pub use sticky::{DrainHandle, StickyOptions};
 pub use storage::StorageOptions;
@@ -336,7 +338,8 @@ impl App {
 /// The routes serving `server`, to nest in an application or serve with [`serve`].
 ///
 /// The peer address reaches the access log (and authenticators) when the router is
-/// served with `into_make_service_with_connect_info::<SocketAddr>()` (as [`serve`] does).
+/// served with `into_make_service_with_connect_info::<std::net::SocketAddr>()` (as [`serve`]
+/// adds it itself).
 ///
 /// # Errors
 /// The authentication cannot be composed (see
@@ -363,7 +366,9 @@ pub fn serve(
 }
 
 /// Serves `app` (a [`router`], possibly merged with routes of the application's own) on
-/// `listener` as [`serve`] does.
+/// `listener` as [`serve`] does: up to [`CONNECTION_THREADS`] connections on threads of
+/// their own, where calls run inline (`conn.rs`), the rest as tasks that hand each call
+/// to the blocking pool.
 ///
 /// # Errors
 /// Fails when the runtime cannot start or the listener fails.
@@ -374,15 +379,11 @@ pub fn serve_router(
 ) -> Result<()> {
     let (runtime, stopped) = runtime_until(shutdown)?;
     listener.set_nonblocking(true)?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::from_std(listener)?;
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stopped)
-        .await
-    })?;
+    runtime.block_on(conn::accept_loop(
+        listener,
+        stopped,
+        move |tcp, remote, closed| conn::http1(tcp, remote, app.clone(), None::<()>, false, closed),
+    ))?;
     Ok(())
 }
 

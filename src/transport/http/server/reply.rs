@@ -2,13 +2,14 @@
 //! bodies the reference sends for faults its web framework answers, and the headers
 //! every response carries (capabilities and `X-Request-ID`).
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::App;
 use super::calls::ARROW_STREAM;
 use super::encoding::{self, Coding, negotiate};
+use crate::server::oneshot::BodyPart;
 
 /// The coding an answer to `request` gets: `(coding, announced in
 /// X-VGI-Content-Encoding)`, or `None` for none.
@@ -21,30 +22,37 @@ pub(crate) fn coding_for(app: &App, request: &HeaderMap) -> Option<(Coding, bool
     )
 }
 
-/// An Arrow body, coded with `coding` (on the blocking pool: compressing a large answer
-/// must not stall an async worker).
+/// An Arrow body in parts, coded with `coding` (on the engine's thread: compressing a
+/// large answer must not stall an async worker). A coded body is one part.
 pub(crate) fn encode_body(
     coding: Option<(Coding, bool)>,
-    body: Vec<u8>,
-) -> (Vec<u8>, Option<(Coding, bool)>) {
+    parts: Vec<BodyPart>,
+) -> (Vec<BodyPart>, Option<(Coding, bool)>) {
+    let len: usize = parts.iter().map(BodyPart::len).sum();
     match coding {
         // Smaller bodies go as they are: coding them costs more than it saves (the
         // shared suite allows a floor up to 1 KiB).
-        Some((c, custom)) if body.len() >= COMPRESS_FROM => match encoding::encode(c, &body) {
-            Ok(packed) => (packed, Some((c, custom))),
-            Err(_) => (body, None),
-        },
-        _ => (body, None),
+        Some((c, custom)) if len >= COMPRESS_FROM => {
+            let mut body = Vec::with_capacity(len);
+            for part in &parts {
+                body.extend_from_slice(part.as_slice());
+            }
+            match encoding::encode(c, &body) {
+                Ok(packed) => (vec![BodyPart::Owned(packed)], Some((c, custom))),
+                Err(_) => (vec![BodyPart::Owned(body)], None),
+            }
+        }
+        _ => (parts, None),
     }
 }
 
 /// Answers shorter than this are sent uncompressed.
 const COMPRESS_FROM: usize = 1024;
 
-/// An Arrow answer whose body is already coded as `coding` says.
+/// An Arrow answer whose body (in parts) is already coded as `coding` says.
 pub(crate) fn arrow(
     status: u16,
-    body: Vec<u8>,
+    body: Vec<BodyPart>,
     failed: bool,
     coding: Option<(Coding, bool)>,
 ) -> Response {
@@ -62,7 +70,59 @@ pub(crate) fn arrow(
         };
         headers.insert(name, HeaderValue::from_static(coding.name()));
     }
+    let body = match <[BodyPart; 1]>::try_from(body) {
+        Ok([BodyPart::Owned(bytes)]) => Body::from(bytes),
+        Ok([part]) => Body::new(Parts::new(vec![part])),
+        Err(parts) => Body::new(Parts::new(parts)),
+    };
     (status, headers, body).into_response()
+}
+
+/// A body sent as its parts, one data frame each, with its exact length declared (so
+/// it goes out with `Content-Length`, as a one-buffer body does).
+struct Parts {
+    parts: std::collections::VecDeque<Bytes>,
+    remaining: u64,
+}
+
+impl Parts {
+    fn new(parts: Vec<BodyPart>) -> Self {
+        let parts: std::collections::VecDeque<Bytes> = parts
+            .into_iter()
+            .filter(|part| part.len() > 0)
+            .map(|part| match part {
+                BodyPart::Owned(bytes) => Bytes::from(bytes),
+                // Sent from the array's own memory, kept alive until written.
+                BodyPart::Shared(buffer) => Bytes::from_owner(buffer),
+            })
+            .collect();
+        let remaining = parts.iter().map(|part| part.len() as u64).sum();
+        Parts { parts, remaining }
+    }
+}
+
+impl hyper::body::Body for Parts {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        std::task::Poll::Ready(this.parts.pop_front().map(|part| {
+            this.remaining -= part.len() as u64;
+            Ok(hyper::body::Frame::data(part))
+        }))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.remaining)
+    }
 }
 
 /// A JSON fault body in the reference's shape: `{"title": …, "description": …}`.

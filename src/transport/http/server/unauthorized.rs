@@ -64,7 +64,8 @@ pub(crate) async fn authenticate(
     run(auth, &app.refusals, parts, remote).await
 }
 
-/// Runs `auth` for the request head `parts` on the blocking pool; `Err` is the refusal.
+/// Runs `auth` for the request head `parts` where blocking is allowed
+/// (`conn::offload`); `Err` is the refusal.
 async fn run(
     auth: Arc<dyn Authenticate>,
     refusals: &Refusals,
@@ -77,7 +78,7 @@ async fn run(
         parts.headers.clone(),
     );
     let chain = parts.extensions.get::<PeerCertificates>().cloned();
-    let answer = tokio::task::spawn_blocking(move || {
+    let answer = super::conn::offload(move || {
         let request = AuthRequest::new(&method, &uri, &headers, remote)
             .with_peer_certificates(chain.as_ref().map(|c| &*c.0));
         auth.authenticate(&request)
@@ -98,8 +99,8 @@ async fn run(
                 .is_some_and(|v| v.contains("text/html"));
             Err(unauthorized(refusals, reason, wants_html))
         }
-        Err(panicked) => {
-            tracing::error!(error = %panicked, "the authenticator panicked");
+        Err(super::conn::Panicked) => {
+            tracing::error!("the authenticator panicked");
             Err(json_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "500 Internal Server Error",

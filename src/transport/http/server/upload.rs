@@ -42,7 +42,7 @@ pub(crate) fn answer(app: &App, post: &Post) -> Answer {
     Answer {
         status,
         failed,
-        body: std::mem::take(&mut shot.body.bytes),
+        body: shot.body.take_parts(),
     }
 }
 

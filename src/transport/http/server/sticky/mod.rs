@@ -121,7 +121,7 @@ impl Sticky {
             return;
         }
         let registry = Arc::downgrade(&self.registry);
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        if let Some(runtime) = super::conn::background() {
             runtime.spawn(async move {
                 let mut tick = tokio::time::interval(SWEEP_EVERY);
                 loop {
@@ -292,7 +292,8 @@ pub(crate) fn lost_answer(
 ) -> Response {
     let mut shot = crate::server::oneshot::OneShot::new(&app.server, peer, request_id);
     let _ = shot.reject_untraced(error);
-    let (body, coding) = reply::encode_body(reply::coding_for(app, headers), shot.body.bytes);
+    let (body, coding) =
+        reply::encode_body(reply::coding_for(app, headers), shot.body.take_parts());
     reply::arrow(200, body, true, coding)
 }
 

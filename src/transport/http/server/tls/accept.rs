@@ -1,7 +1,8 @@
-//! The accept loop of [`serve_tls`]: TCP accept, a TLS handshake per connection in its
-//! own task (bounded by the handshake timeout), then hyper's HTTP/1.1 connection driving
-//! the same router [`serve`](super::super::serve) uses, with the connection's peer
-//! address and verified client chain added to every request.
+//! The connections of [`serve_tls`]: the shared accept loop (`conn.rs`: a connection
+//! thread each, up to a bound), a TLS handshake per connection (bounded by the handshake
+//! timeout), then hyper's HTTP/1.1 connection driving the same router
+//! [`serve`](super::super::serve) uses, with the connection's peer address and verified
+//! client chain added to every request.
 //!
 //! A refused handshake (no client certificate where one is required, one from another
 //! CA, not TLS at all) ends that connection before any request is read, so nothing
@@ -9,20 +10,14 @@
 //! connection finish the request in flight (hyper's graceful shutdown), and returns when
 //! all are done.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::pin;
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
-use tower_service::Service as _;
 
-use super::super::{HttpOptions, router, runtime_until};
+use super::super::{HttpOptions, conn, router, runtime_until};
 use super::TlsConfig;
 use crate::transport::Shutdown;
 use crate::transport::http::auth::PeerCertificates;
@@ -49,51 +44,14 @@ pub fn serve_tls(
     let (runtime, stopped) = runtime_until(shutdown)?;
     listener.set_nonblocking(true)?;
     let timeout = tls.handshake_timeout();
-    runtime.block_on(accept_loop(listener, acceptor, app, stopped, timeout))?;
+    runtime.block_on(conn::accept_loop(
+        listener,
+        stopped,
+        move |tcp, remote, closed| {
+            connection(tcp, remote, acceptor.clone(), app.clone(), closed, timeout)
+        },
+    ))?;
     Ok(())
-}
-
-async fn accept_loop(
-    listener: std::net::TcpListener,
-    acceptor: TlsAcceptor,
-    app: axum::Router,
-    stopped: impl Future<Output = ()>,
-    timeout: Duration,
-) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::from_std(listener)?;
-    let (closing, closed) = watch::channel(false);
-    let mut connections = tokio::task::JoinSet::new();
-    let mut stopped = pin!(stopped);
-    loop {
-        tokio::select! {
-            () = &mut stopped => break,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, remote)) => {
-                    let (acceptor, app, closed) = (acceptor.clone(), app.clone(), closed.clone());
-                    connections.spawn(connection(tcp, remote, acceptor, app, closed, timeout));
-                }
-                Err(e) if is_per_connection(&e) => {}
-                Err(e) => {
-                    // Out of descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accepting an HTTPS connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-    drop(listener);
-    closing.send_replace(true);
-    while connections.join_next().await.is_some() {}
-    Ok(())
-}
-
-fn is_per_connection(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind as K;
-    matches!(
-        e.kind(),
-        K::ConnectionAborted | K::ConnectionReset | K::ConnectionRefused | K::Interrupted
-    )
 }
 
 /// One client: the handshake, then its requests until it leaves or the server stops.
@@ -127,26 +85,5 @@ async fn connection(
         .peer_certificates()
         .filter(|chain| !chain.is_empty())
         .map(|chain| PeerCertificates(chain.into()));
-    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let mut request = request.map(axum::body::Body::new);
-        request.extensions_mut().insert(ConnectInfo(remote));
-        if let Some(chain) = &chain {
-            request.extensions_mut().insert(chain.clone());
-        }
-        app.clone().call(request)
-    });
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new());
-    let mut conn = pin!(http.serve_connection(TokioIo::new(stream), service));
-    tokio::select! {
-        result = conn.as_mut() => {
-            if let Err(e) = result {
-                tracing::debug!(%remote, error = %e, "HTTPS connection ended with an error");
-            }
-            return;
-        }
-        _ = closed.wait_for(|closing| *closing) => {}
-    }
-    conn.as_mut().graceful_shutdown();
-    let _ = conn.await;
+    conn::http1(stream, remote, app, chain, true, closed).await;
 }
