@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use opentelemetry::global::{self, BoxedSpan, BoxedTracer};
-use opentelemetry::metrics::{Counter, Histogram, Meter};
+use opentelemetry::metrics::{Histogram, Meter};
 use opentelemetry::trace::{Span, SpanKind, Status, Tracer};
 use opentelemetry::{Context, KeyValue};
 
@@ -57,7 +57,8 @@ struct Point {
 }
 
 impl Point {
-    fn record(mut self, requests: &Counter<u64>, duration: &Histogram<f64>) {
+    /// Ends the span, records the duration, and returns the counter's attributes.
+    fn record(mut self, duration: &Histogram<f64>) -> [KeyValue; 5] {
         self.span.end_with_timestamp(self.ended);
         let attributes = [
             KeyValue::new("rpc.system", "vgi_rpc"),
@@ -66,8 +67,8 @@ impl Point {
             KeyValue::new("rpc.vgi_rpc.method_type", self.method_type),
             KeyValue::new("status", if self.failed { "error" } else { "ok" }),
         ];
-        requests.add(1, &attributes);
         duration.record(self.seconds, &attributes);
+        attributes
     }
 }
 
@@ -103,8 +104,20 @@ impl ClientTelemetry {
             .with_unit("s")
             .with_description("Duration of RPC requests")
             .build();
-        let points = Deferred::new("vgi-rpc-otel-client", move |point: Point| {
-            point.record(&requests, &duration);
+        let points = Deferred::new("vgi-rpc-otel-client", move |batch: Vec<Point>| {
+            // One counter addition per attribute set and batch (the same sum on the
+            // wire); each duration is its own histogram point.
+            let mut counts: Vec<([KeyValue; 5], u64)> = Vec::new();
+            for point in batch {
+                let attributes = point.record(&duration);
+                match counts.iter_mut().find(|(set, _)| *set == attributes) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((attributes, 1)),
+                }
+            }
+            for (attributes, n) in counts {
+                requests.add(n, &attributes);
+            }
         });
         ClientTelemetry {
             inner: Arc::new(Instruments {

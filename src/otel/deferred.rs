@@ -61,7 +61,7 @@ struct Shared<T> {
     /// Held while a batch is processed, so that a flush returns only once everything
     /// buffered before it has reached the sink.
     draining: Mutex<()>,
-    sink: Box<dyn Fn(T) + Send + Sync>,
+    sink: Box<dyn Fn(Vec<T>) + Send + Sync>,
 }
 
 struct State<T> {
@@ -73,8 +73,8 @@ impl<T: Send + 'static> Shared<T> {
     fn drain(&self) {
         let _draining = lock(&self.draining);
         let batch = std::mem::take(&mut lock(&self.state).pending);
-        for item in batch {
-            (self.sink)(item);
+        if !batch.is_empty() {
+            (self.sink)(batch);
         }
     }
 
@@ -83,7 +83,10 @@ impl<T: Send + 'static> Shared<T> {
             {
                 let mut state = lock(&self.state);
                 while state.pending.is_empty() && !state.stop {
-                    state = self.wake.wait(state).unwrap_or_else(PoisonError::into_inner);
+                    state = self
+                        .wake
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
                 }
                 if !state.stop {
                     // Let a batch gather (pushes do not signal while it is not empty).
@@ -111,8 +114,9 @@ impl<T: Send + 'static> Flush for Shared<T> {
 }
 
 impl<T: Send + 'static> Deferred<T> {
-    /// A recorder handing each record to `sink` on its own thread (named `name`).
-    pub(crate) fn new(name: &str, sink: impl Fn(T) + Send + Sync + 'static) -> Self {
+    /// A recorder handing the records, a batch at a time, to `sink` on its own thread
+    /// (named `name`).
+    pub(crate) fn new(name: &str, sink: impl Fn(Vec<T>) + Send + Sync + 'static) -> Self {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 pending: Vec::new(),
@@ -139,7 +143,7 @@ impl<T: Send + 'static> Deferred<T> {
         let mut state = lock(&self.shared.state);
         if state.pending.len() >= MAX_PENDING {
             drop(state);
-            (self.shared.sink)(item);
+            (self.shared.sink)(vec![item]);
             return;
         }
         let was_empty = state.pending.is_empty();
@@ -181,8 +185,8 @@ mod tests {
     fn every_record_reaches_the_sink_by_flush_timer_or_drop() {
         let seen = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&seen);
-        let deferred = Deferred::new("test-recorder", move |n: usize| {
-            counter.fetch_add(n, Ordering::SeqCst);
+        let deferred = Deferred::new("test-recorder", move |batch: Vec<usize>| {
+            counter.fetch_add(batch.iter().sum(), Ordering::SeqCst);
         });
         deferred.push(1);
         deferred.push(2);
@@ -206,8 +210,8 @@ mod tests {
     fn a_full_buffer_records_synchronously() {
         let seen = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&seen);
-        let deferred = Deferred::new("test-recorder", move |_: ()| {
-            counter.fetch_add(1, Ordering::SeqCst);
+        let deferred = Deferred::new("test-recorder", move |batch: Vec<()>| {
+            counter.fetch_add(batch.len(), Ordering::SeqCst);
         });
         // Hold the drain so the background thread cannot empty the buffer meanwhile.
         let held = lock(&deferred.shared.draining);

@@ -14,7 +14,7 @@ use opentelemetry::{Context, KeyValue};
 use super::context::parse_traceparent;
 use super::deferred::Deferred;
 use super::names::NameCache;
-use super::server_record::{Failure, Identity, Instruments, Parent, Pending};
+use super::server_record::{Failure, Identity, Instruments, Parent, Pending, TRACEPARENT_LEN};
 use crate::server::{AuthContext, CallHook, CallRecord};
 
 /// What [`ServerTelemetry`] records (the reference's `OtelConfig`).
@@ -152,8 +152,8 @@ impl ServerTelemetry {
             record_exceptions: config.record_exceptions,
             custom_attributes: config.custom_attributes.clone(),
         };
-        let recorder = Deferred::new("vgi-rpc-otel-server", move |call| {
-            instruments.record(call);
+        let recorder = Deferred::new("vgi-rpc-otel-server", move |batch| {
+            instruments.record(batch);
         });
         ServerTelemetry {
             config,
@@ -175,7 +175,8 @@ impl ServerTelemetry {
         let principal = auth.principal.as_deref().filter(|p| !p.is_empty());
         let domain = auth.domain.as_deref().filter(|d| !d.is_empty());
         let claims: Vec<KeyValue> = if self.config.tracing && !auth.claims.is_empty() {
-            self.config.claim_attributes
+            self.config
+                .claim_attributes
                 .iter()
                 .filter_map(|(claim, attribute)| {
                     claim_value(auth.claims.get(claim)?)
@@ -204,12 +205,20 @@ impl CallHook for ServerTelemetry {
         let names = self
             .names
             .get(record.protocol, record.method, record.server_id);
-        let parent = match record
-            .trace
-            .filter(|_| self.config.tracing)
-            .and_then(|t| parse_traceparent(t.traceparent, t.tracestate))
-        {
-            Some(remote) => Parent::Remote(remote),
+        let parent = match record.trace.filter(|_| self.config.tracing) {
+            Some(t) if t.traceparent.len() == TRACEPARENT_LEN => {
+                let mut traceparent = [0; TRACEPARENT_LEN];
+                traceparent.copy_from_slice(t.traceparent.as_bytes());
+                Parent::Header {
+                    traceparent,
+                    tracestate: t.tracestate.map(str::to_owned),
+                    current: Context::current(),
+                }
+            }
+            Some(t) => match parse_traceparent(t.traceparent, t.tracestate) {
+                Some(remote) => Parent::Remote(remote),
+                None => Parent::Current(Context::current()),
+            },
             None if self.config.tracing => Parent::Current(Context::current()),
             None => Parent::Current(Context::new()),
         };

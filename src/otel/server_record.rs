@@ -13,6 +13,7 @@ use opentelemetry::metrics::{Counter, Histogram};
 use opentelemetry::trace::{Event, Span, SpanContext, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 
+use super::context::parse_traceparent;
 use super::names::MethodNames;
 use crate::ErrorCode;
 use crate::server::CallStats;
@@ -35,9 +36,19 @@ pub(super) struct Pending {
 
 /// The span's parent: the context the request carried, or the answering thread's.
 pub(super) enum Parent {
+    /// A version-00 `traceparent` (always 55 bytes, kept inline: parsing it is left to
+    /// the recorder) and any `tracestate`; `current` if it does not parse.
+    Header {
+        traceparent: [u8; TRACEPARENT_LEN],
+        tracestate: Option<String>,
+        current: Context,
+    },
     Remote(SpanContext),
     Current(Context),
 }
+
+/// The length of a version-00 `traceparent`.
+pub(super) const TRACEPARENT_LEN: usize = 55;
 
 /// The caller's identity, as span (and, for the domain, metric) attributes.
 pub(super) struct Identity {
@@ -64,15 +75,29 @@ pub(super) struct Instruments {
 }
 
 impl Instruments {
-    /// The call's span and metric points.
-    pub(super) fn record(&self, call: Pending) {
+    /// The calls' spans and metric points.
+    pub(super) fn record(&self, batch: Vec<Pending>) {
         if let Some((requests, duration)) = &self.metrics {
-            let attributes = metric_attributes(&call);
-            requests.add(1, &attributes);
-            duration.record(call.seconds, &attributes);
+            // The counter takes one addition per attribute set and batch (the same sum
+            // on the wire, a fraction of the attribute hashing); each duration is its
+            // own histogram point.
+            let mut counts: Vec<(Vec<KeyValue>, u64)> = Vec::new();
+            for call in &batch {
+                let attributes = metric_attributes(call);
+                duration.record(call.seconds, &attributes);
+                match counts.iter_mut().find(|(set, _)| *set == attributes) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((attributes, 1)),
+                }
+            }
+            for (attributes, n) in counts {
+                requests.add(n, &attributes);
+            }
         }
         if let Some(tracer) = &self.tracer {
-            self.span(tracer, call);
+            for call in batch {
+                self.span(tracer, call);
+            }
         }
     }
 
@@ -157,17 +182,27 @@ impl Instruments {
             KeyValue::new("rpc.vgi_rpc.output_bytes", count(stats.output_bytes)),
         ]);
         let parent = match call.parent {
+            Parent::Header {
+                traceparent,
+                tracestate,
+                current,
+            } => std::str::from_utf8(&traceparent)
+                .ok()
+                .and_then(|tp| parse_traceparent(tp, tracestate.as_deref()))
+                .map_or(current, |remote| {
+                    Context::new().with_remote_span_context(remote)
+                }),
             Parent::Remote(remote) => Context::new().with_remote_span_context(remote),
             Parent::Current(context) => context,
         };
-        let mut builder = tracer
-            .span_builder(names.span_name.clone())
-            .with_kind(SpanKind::Server)
-            .with_start_time(call.started)
-            .with_attributes(attributes)
-            .with_status(status);
+        // Fields set in place: the `with_*` chain moves the (large) builder each time.
+        let mut builder = tracer.span_builder(names.span_name.clone());
+        builder.span_kind = Some(SpanKind::Server);
+        builder.start_time = Some(call.started);
+        builder.attributes = Some(attributes);
+        builder.status = status;
         if !events.is_empty() {
-            builder = builder.with_events(events);
+            builder.events = Some(events);
         }
         let mut span = builder.start_with_context(tracer, &parent);
         span.end_with_timestamp(call.finished);
@@ -185,7 +220,11 @@ fn metric_attributes(call: &Pending) -> Vec<KeyValue> {
         KeyValue::new("rpc.vgi_rpc.method_type", call.method_type),
         KeyValue::new(
             "status",
-            if call.failure.is_some() { "error" } else { "ok" },
+            if call.failure.is_some() {
+                "error"
+            } else {
+                "ok"
+            },
         ),
     ]);
     if let Some(domain) = call.identity.as_ref().and_then(|i| i.domain.as_deref()) {
