@@ -569,8 +569,8 @@ fn an_authenticated_callers_identity_and_claims_are_on_server_spans_only() {
         .flat_map(|r| r["body"]["resource_metrics"].as_array().unwrap())
         .flat_map(|rm| rm["scope_metrics"].as_array().unwrap())
         .flat_map(|sm| sm["metrics"].as_array().unwrap())
-        .filter(|m| m["name"] == "rpc.server.requests")
-        .last()
+        .rev()
+        .find(|m| m["name"] == "rpc.server.requests")
         .expect("rpc.server.requests")["sum"]["data_points"]
         .as_array()
         .unwrap()

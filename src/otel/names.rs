@@ -26,8 +26,10 @@ pub(crate) struct MethodNames {
 /// The cache, keyed by `(protocol, method)`.
 #[derive(Debug, Default)]
 pub(crate) struct NameCache {
-    map: RwLock<HashMap<(String, String), Arc<MethodNames>, BuildHasherDefault<Fnv>>>,
+    map: RwLock<NamesMap>,
 }
+
+type NamesMap = HashMap<(String, String), Arc<MethodNames>, BuildHasherDefault<Fnv>>;
 
 /// FNV-1a: the keys are a handful of short names the process itself serves or calls
 /// (and at most [`MAX_CACHED_METHODS`] of them), so a keyed hash buys nothing and
