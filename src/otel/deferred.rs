@@ -9,8 +9,9 @@
 //! another thread yields the same export: what the call pays is a push into a vector.
 //!
 //! The buffer is bounded: past [`MAX_PENDING`] records (a recorder that cannot keep up)
-//! a call records its own telemetry synchronously, so nothing is dropped. Buffered
-//! records reach the providers within [`INTERVAL`], and at once on [`flush_all`] (which
+//! a call records its own telemetry synchronously, so nothing is dropped here. Buffered
+//! records reach the providers in batches of at most [`BATCH`] (the SDK's span queue
+//! drops bursts it cannot absorb), within [`INTERVAL`], and at once on [`flush_all`] (which
 //! [`otlp::OtlpGuard`](super::otlp::OtlpGuard) calls before flushing the providers) or
 //! when the owner is dropped.
 
@@ -19,7 +20,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// How long records gather before the background thread processes them.
-pub(crate) const INTERVAL: Duration = Duration::from_millis(100);
+pub(crate) const INTERVAL: Duration = Duration::from_millis(20);
+/// Records handed to the sink at a time; a call that makes the buffer this long wakes the
+/// thread early. It also bounds the bursts the SDK's batch span processor sees: its queue
+/// (2048 spans by default) drops what arrives faster than its export thread drains, so
+/// between batches the thread pauses for [`PAUSE`] to let that thread run.
+pub(crate) const BATCH: usize = 256;
+/// The pause between two batches of one drain.
+const PAUSE: Duration = Duration::from_micros(500);
 /// Records buffered at most; past this, calls record synchronously.
 pub(crate) const MAX_PENDING: usize = 16_384;
 
@@ -72,9 +80,22 @@ struct State<T> {
 impl<T: Send + 'static> Shared<T> {
     fn drain(&self) {
         let _draining = lock(&self.draining);
-        let batch = std::mem::take(&mut lock(&self.state).pending);
-        if !batch.is_empty() {
-            (self.sink)(batch);
+        loop {
+            let (batch, more) = {
+                let mut state = lock(&self.state);
+                if state.pending.len() <= BATCH {
+                    (std::mem::take(&mut state.pending), false)
+                } else {
+                    (state.pending.drain(..BATCH).collect::<Vec<T>>(), true)
+                }
+            };
+            if !batch.is_empty() {
+                (self.sink)(batch);
+            }
+            if !more {
+                return;
+            }
+            std::thread::sleep(PAUSE);
         }
     }
 
@@ -89,10 +110,10 @@ impl<T: Send + 'static> Shared<T> {
                         .unwrap_or_else(PoisonError::into_inner);
                 }
                 if !state.stop {
-                    // Let a batch gather (pushes do not signal while it is not empty).
+                    // Let a batch gather (the next signal is a full batch).
                     state = self
                         .wake
-                        .wait_timeout_while(state, INTERVAL, |s| !s.stop)
+                        .wait_timeout_while(state, INTERVAL, |s| !s.stop && s.pending.len() < BATCH)
                         .unwrap_or_else(PoisonError::into_inner)
                         .0;
                 }
@@ -148,8 +169,9 @@ impl<T: Send + 'static> Deferred<T> {
         }
         let was_empty = state.pending.is_empty();
         state.pending.push(item);
+        let full_batch = state.pending.len() == BATCH;
         drop(state);
-        if was_empty {
+        if was_empty || full_batch {
             self.shared.wake.notify_one();
         }
     }

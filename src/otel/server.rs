@@ -271,6 +271,7 @@ fn claim_value(value: &serde_json::Value) -> Option<opentelemetry::Value> {
 #[cfg(all(test, feature = "otel-otlp"))]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::sync::Arc;
     use std::time::{Duration, Instant, SystemTime};
 
     use super::*;
@@ -295,6 +296,47 @@ mod tests {
             http_status: None,
             trace,
         }
+    }
+
+    /// A span exporter that counts what reaches it.
+    #[derive(Debug, Clone, Default)]
+    struct Counting(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl opentelemetry_sdk::trace::SpanExporter for Counting {
+        async fn export(
+            &self,
+            batch: Vec<opentelemetry_sdk::trace::SpanData>,
+        ) -> opentelemetry_sdk::error::OTelSdkResult {
+            self.0
+                .fetch_add(batch.len(), std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    /// The recorder hands its buffer over in batches the SDK's batch span processor
+    /// absorbs: a burst of calls far beyond its queue (2048) loses no span.
+    #[test]
+    fn a_burst_of_calls_loses_no_span() {
+        use opentelemetry::trace::TracerProvider as _;
+
+        let exported = Counting::default();
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(exported.clone())
+            .build();
+        let tracer = BoxedTracer::new(Box::new(provider.tracer("burst")));
+        let meter = opentelemetry::metrics::MeterProvider::meter(
+            &opentelemetry_sdk::metrics::SdkMeterProvider::builder().build(),
+            "burst",
+        );
+        let hook = ServerTelemetry::from_parts(ServerTelemetryConfig::default(), tracer, &meter);
+        let peer = Peer::pipe();
+        let calls = 20_000;
+        for _ in 0..calls {
+            hook.on_call(&record(&peer, None));
+        }
+        hook.flush();
+        provider.force_flush().unwrap();
+        assert_eq!(exported.0.load(std::sync::atomic::Ordering::SeqCst), calls);
     }
 
     /// Per-call cost of the hook's parts with SDK providers that export nothing:
