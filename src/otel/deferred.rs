@@ -80,19 +80,15 @@ struct State<T> {
 impl<T: Send + 'static> Shared<T> {
     fn drain(&self) {
         let _draining = lock(&self.draining);
+        let pending = std::mem::take(&mut lock(&self.state).pending);
+        let mut records = pending.into_iter();
         loop {
-            let (batch, more) = {
-                let mut state = lock(&self.state);
-                if state.pending.len() <= BATCH {
-                    (std::mem::take(&mut state.pending), false)
-                } else {
-                    (state.pending.drain(..BATCH).collect::<Vec<T>>(), true)
-                }
-            };
-            if !batch.is_empty() {
-                (self.sink)(batch);
+            let batch: Vec<T> = records.by_ref().take(BATCH).collect();
+            if batch.is_empty() {
+                return;
             }
-            if !more {
+            (self.sink)(batch);
+            if records.len() == 0 {
                 return;
             }
             std::thread::sleep(PAUSE);
