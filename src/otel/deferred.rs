@@ -151,7 +151,10 @@ impl<T: Send + 'static> Deferred<T> {
             .spawn(move || worker.run())
             .ok();
         let weak: Weak<dyn Flush> = Arc::downgrade(&shared) as Weak<dyn Flush>;
-        lock(&RECORDERS).push(weak);
+        let mut recorders = lock(&RECORDERS);
+        recorders.retain(|r| r.strong_count() > 0);
+        recorders.push(weak);
+        drop(recorders);
         Deferred { shared, thread }
     }
 
