@@ -21,8 +21,8 @@
 //! A server span is built from the call's record (after its last response byte), with
 //! the call's real start and end times, so a stream — however long — is one span on
 //! byte-stream transports. The hook only buffers the record: spans and metric points are
-//! built by a recorder thread in batches (`deferred`), so that a call on a local
-//! transport pays well under a microsecond for being observed. [`flush_pending`] (called
+//! built by a recorder thread in batches (`deferred`), so that the call path
+//! itself pays about a tenth of a microsecond for being observed. [`flush_pending`] (called
 //! by `otlp::OtlpGuard` before it flushes) hands the buffered ones over at once.
 //! Over HTTP every request (a stream's start, each exchange turn) is its own span, as in
 //! the reference, each parented on the trace context that request carried.
