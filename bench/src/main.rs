@@ -8,7 +8,7 @@
 //! vgi-rpc-bench raw-server [--pipe | --unix PATH | --tcp HOST:PORT]
 //! vgi-rpc-bench external                        # 256 MiB inline vs via S3 (moto), fetch paths
 //! vgi-rpc-bench otel                           # noop latency with OpenTelemetry off / on
-//! vgi-rpc-bench drive [--shm SIZE] [--validation full|standard|none] ADDRESS noop|echo|produce|exchange N [BATCH_BYTES]
+//! vgi-rpc-bench drive [--otel] [--shm SIZE] [--validation full|standard|none] ADDRESS noop|echo|produce|exchange N [BATCH_BYTES]
 //!                                                # a fixed load, for strace/perf
 //! ```
 //!
@@ -73,13 +73,22 @@ fn main() -> anyhow::Result<()> {
 /// `drive ADDRESS noop N` makes N `void_noop` calls, `drive ADDRESS echo N` N 1 MiB
 /// `echo_bytes` calls; `drive ADDRESS produce N` drains
 /// N mixed batches of BATCH_BYTES (default 1 MiB); `drive ADDRESS exchange N` echoes N
-/// of them through `exchange_mixed`. `--shm SIZE` adds a shared-memory segment of SIZE
+/// of them through `exchange_mixed`. `--otel` instruments the client (`ClientTelemetry`
+/// with discarding providers). `--shm SIZE` adds a shared-memory segment of SIZE
 /// bytes, `--validation LEVEL` checks received batches at LEVEL (below `full` only for
 /// an `exec:` worker). Prints the elapsed time.
 fn drive(mut args: &[String]) -> anyhow::Result<()> {
     let mut options = ConnectOptions::default();
+    let mut _providers = None;
     loop {
         match args {
+            [flag, rest @ ..] if flag == "--otel" => {
+                // Instrumented like the `otel` rows' client (recording, exporting nothing).
+                _providers = Some(vgi_rpc::otel::otlp::install_discarding());
+                options = options
+                    .with_observer(std::sync::Arc::new(vgi_rpc::otel::ClientTelemetry::new()));
+                args = rest;
+            }
             [flag, size, rest @ ..] if flag == "--shm" => {
                 options = options.with_shm(size.parse()?);
                 args = rest;
@@ -100,7 +109,7 @@ fn drive(mut args: &[String]) -> anyhow::Result<()> {
         [a, w, n] => (a, w, n, PRODUCER_BATCH),
         [a, w, n, b] => (a, w, n, b.parse()?),
         _ => anyhow::bail!(
-            "usage: vgi-rpc-bench drive [--shm SIZE] [--validation LEVEL] ADDRESS noop|echo|produce|exchange N [BATCH_BYTES]"
+            "usage: vgi-rpc-bench drive [--otel] [--shm SIZE] [--validation LEVEL] ADDRESS noop|echo|produce|exchange N [BATCH_BYTES]"
         ),
     };
     let n: usize = n.parse()?;

@@ -20,122 +20,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vgi_rpc_conformance::matrix::{ensure_python_venv, python_venv};
 
-const WORKER: &str = env!("CARGO_BIN_EXE_vgi-rpc-conformance-worker");
+#[path = "otel/identity.rs"]
+mod identity;
+#[path = "otel/support.rs"]
+mod support;
 
-/// Tests that install this process's global OpenTelemetry providers run one at a time.
-static GLOBAL_PROVIDERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-const SCRIPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/python/otel");
-
-fn python() -> PathBuf {
-    python_venv()
-        .or_else(|| ensure_python_venv().ok())
-        .expect("the reference venv (scripts/python-venv.sh)")
-        .join("bin/python")
-}
-
-fn script(name: &str) -> String {
-    format!("{SCRIPTS}/{name}")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vgi-otel-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The OTLP receiver: decodes into `capture` (one JSON request per line).
-struct Receiver {
-    child: Child,
-    url: String,
-    capture: PathBuf,
-}
-
-impl Receiver {
-    fn start(dir: &Path) -> Receiver {
-        let capture = dir.join("capture.jsonl");
-        let mut child = Command::new(python())
-            .arg(script("otlp_receiver.py"))
-            .arg(&capture)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line.trim().strip_prefix("PORT:").expect("PORT:<n>");
-        Receiver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            capture,
-        }
-    }
-
-    /// The decoded requests, once both signals arrived (or after `timeout`).
-    fn requests(&self, timeout: Duration) -> Vec<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let text = std::fs::read_to_string(&self.capture).unwrap_or_default();
-            let requests: Vec<Value> = text
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect();
-            let has = |p: &str| requests.iter().any(|r| r["path"] == p);
-            if (has("/v1/traces") && has("/v1/metrics")) || Instant::now() > deadline {
-                return requests;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// `otel_summary.py`'s canonical summary, relative to the client's root span.
-    fn summary(&self, root_span: &str, root_trace: &str) -> Value {
-        self.requests(Duration::from_secs(20));
-        let out = Command::new(python())
-            .arg(script("otel_summary.py"))
-            .args([self.capture.to_str().unwrap(), root_span, root_trace])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `py_otel_client.py` against `worker`; the client root span's ids.
-fn reference_client(worker: &[&str], env: &[(&str, &str)]) -> (String, String) {
-    let out = Command::new(python())
-        .arg(script("py_otel_client.py"))
-        .args(worker)
-        .envs(env.iter().copied())
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "reference client failed");
-    let ids: Value = serde_json::from_slice(&out.stdout).unwrap();
-    (
-        ids["span_id"].as_str().unwrap().to_owned(),
-        ids["trace_id"].as_str().unwrap().to_owned(),
-    )
-}
+use support::*;
 
 #[test]
 fn the_reference_client_parents_our_server_spans_and_both_exports_agree() {
@@ -185,27 +81,6 @@ fn the_reference_client_parents_our_server_spans_and_both_exports_agree() {
     assert_eq!(points.as_array().unwrap().len(), 5, "{points:#}");
     assert_eq!(ours_summary["spans"], reference_summary["spans"]);
     assert_eq!(ours_summary["metrics"], reference_summary["metrics"]);
-}
-
-/// The spans of a capture, flattened: `(scope span record, resource service name)`.
-fn spans(requests: &[Value]) -> Vec<Value> {
-    let mut out = Vec::new();
-    for r in requests.iter().filter(|r| r["path"] == "/v1/traces") {
-        for rs in r["body"]["resource_spans"].as_array().unwrap() {
-            for ss in rs["scope_spans"].as_array().unwrap() {
-                out.extend(ss["spans"].as_array().unwrap().iter().cloned());
-            }
-        }
-    }
-    out
-}
-
-fn attribute<'a>(span: &'a Value, key: &str) -> Option<&'a Value> {
-    span["attributes"]
-        .as_array()?
-        .iter()
-        .find(|a| a["key"] == key)
-        .map(|a| &a["value"])
 }
 
 #[test]

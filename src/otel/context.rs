@@ -52,14 +52,28 @@ pub fn format_traceparent(context: &SpanContext) -> Option<(String, Option<Strin
     if !context.is_valid() {
         return None;
     }
-    let traceparent = format!(
-        "00-{}-{}-{:02x}",
-        context.trace_id(),
-        context.span_id(),
-        context.trace_flags().to_u8() & TraceFlags::SAMPLED.to_u8()
+    // Written digit by digit: `format!` costs a few hundred nanoseconds per call, and
+    // every observed call makes one.
+    let mut traceparent = String::with_capacity(55);
+    traceparent.push_str("00-");
+    push_hex(&mut traceparent, &context.trace_id().to_bytes());
+    traceparent.push('-');
+    push_hex(&mut traceparent, &context.span_id().to_bytes());
+    traceparent.push('-');
+    push_hex(
+        &mut traceparent,
+        &[context.trace_flags().to_u8() & TraceFlags::SAMPLED.to_u8()],
     );
     let state = context.trace_state().header();
     Some((traceparent, (!state.is_empty()).then_some(state)))
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
 }
 
 /// W3C `tracestate` syntax: up to 32 `key=value` members separated by commas (optional

@@ -6,9 +6,9 @@
 //! reference count instead of an allocation.
 
 use std::borrow::{Borrow, Cow};
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Methods kept ready-made; past this (a peer naming ever new methods) they are built
 /// per call.
@@ -26,7 +26,33 @@ pub(crate) struct MethodNames {
 /// The cache, keyed by `(protocol, method)`.
 #[derive(Debug, Default)]
 pub(crate) struct NameCache {
-    map: RwLock<HashMap<(String, String), Arc<MethodNames>>>,
+    map: RwLock<NamesMap>,
+}
+
+type NamesMap = HashMap<(String, String), Arc<MethodNames>, BuildHasherDefault<Fnv>>;
+
+/// FNV-1a: the keys are a handful of short names the process itself serves or calls
+/// (and at most [`MAX_CACHED_METHODS`] of them), so a keyed hash buys nothing and
+/// SipHash was a tenth of the client's per-call cost.
+#[derive(Debug)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 impl NameCache {
@@ -41,7 +67,7 @@ impl NameCache {
         }
         drop(map);
         let names = Arc::new(MethodNames {
-            span_name: format!("vgi_rpc/{method}").into(),
+            span_name: span_name(method),
             service: Arc::from(protocol),
             method: Arc::from(method),
             server_id: Arc::from(server_id),
@@ -52,6 +78,26 @@ impl NameCache {
         }
         names
     }
+}
+
+/// Span names made `'static` once per method name and process (at most
+/// [`MAX_CACHED_METHODS`] of them, then allocated per use): the SDK takes a span's name
+/// as a `Cow<'static, str>`, and an owned one is an allocation per span, freed later on
+/// the export thread.
+static SPAN_NAMES: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+
+fn span_name(method: &str) -> Cow<'static, str> {
+    let name = format!("vgi_rpc/{method}");
+    let mut interned = SPAN_NAMES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(existing) = interned.get(name.as_str()) {
+        return Cow::Borrowed(existing);
+    }
+    if interned.len() >= MAX_CACHED_METHODS {
+        return Cow::Owned(name);
+    }
+    let leaked: &'static str = Box::leak(name.into_boxed_str());
+    interned.insert(leaked);
+    Cow::Borrowed(leaked)
 }
 
 /// Lets the map, keyed by owned pairs, be searched with borrowed ones.
@@ -100,6 +146,7 @@ mod tests {
         let cache = NameCache::default();
         let a = cache.get("P", "m", "s1");
         assert_eq!(a.span_name, "vgi_rpc/m");
+        assert!(matches!(a.span_name, Cow::Borrowed(_)));
         assert!(Arc::ptr_eq(&a, &cache.get("P", "m", "s1")));
         assert!(!Arc::ptr_eq(&a, &cache.get("P", "n", "s1")));
         // Another server id (a hook shared by two servers) gets its own values.

@@ -31,6 +31,7 @@ pub struct OtlpGuard {
 impl OtlpGuard {
     /// Exports everything buffered now (spans and metric points).
     pub fn flush(&self) {
+        super::flush_pending();
         let _ = self.tracer_provider.force_flush();
         let _ = self.meter_provider.force_flush();
     }
@@ -39,6 +40,7 @@ impl OtlpGuard {
 impl Drop for OtlpGuard {
     fn drop(&mut self) {
         // Shutdown exports what is buffered; a collector that is gone cannot be helped.
+        super::flush_pending();
         let _ = self.tracer_provider.shutdown();
         let _ = self.meter_provider.shutdown();
     }

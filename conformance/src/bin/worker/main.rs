@@ -73,6 +73,8 @@ struct Options {
     identity: IdentityMode,
     fail_serve_start_once: bool,
     otlp_endpoint: Option<String>,
+    /// `--otel-claim CLAIM=ATTRIBUTE`: claims put on server spans.
+    otel_claims: Vec<(String, String)>,
     http: HttpFlags,
     storage: storage::StorageFlags,
 }
@@ -94,6 +96,7 @@ impl Default for Options {
             identity: IdentityMode::Off,
             fail_serve_start_once: false,
             otlp_endpoint: None,
+            otel_claims: Vec::new(),
             http: HttpFlags::default(),
             storage: storage::StorageFlags::default(),
         }
@@ -231,6 +234,19 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
             }
             "--otlp-endpoint" => {
                 options.otlp_endpoint = Some(value("--otlp-endpoint")?);
+                None
+            }
+            "--otel-claim" => {
+                let raw = value("--otel-claim")?;
+                let (claim, attribute) = raw
+                    .split_once('=')
+                    .filter(|(c, a)| !c.is_empty() && !a.is_empty())
+                    .ok_or_else(|| {
+                        format!("argument --otel-claim: expected CLAIM=ATTRIBUTE, got {raw:?}")
+                    })?;
+                options
+                    .otel_claims
+                    .push((claim.to_owned(), attribute.to_owned()));
                 None
             }
             "--fake-storage" => {
@@ -445,7 +461,13 @@ fn serve(options: &Options) -> anyhow::Result<()> {
         builder = builder.service(KindProbeServer::new(KindProbeImpl));
     }
     if otlp.is_some() {
-        builder = builder.hook(std::sync::Arc::new(vgi_rpc::otel::ServerTelemetry::new()));
+        let config = options.otel_claims.iter().fold(
+            vgi_rpc::otel::ServerTelemetryConfig::default(),
+            |config, (claim, attribute)| config.with_claim_attribute(claim, attribute),
+        );
+        builder = builder.hook(std::sync::Arc::new(
+            vgi_rpc::otel::ServerTelemetry::with_config(config),
+        ));
     }
     let server = builder
         .memory_budget(options.memory_budget)

@@ -71,9 +71,19 @@ fn parses_options() -> Result<(), String> {
         "--externalize-threshold=1",
         "--otlp-endpoint",
         "http://127.0.0.1:4318",
+        "--otel-claim",
+        "tenant=rpc.vgi_rpc.auth.claim.tenant",
     ])?;
     assert!(o.threaded && o.access_log_debug);
     assert_eq!(o.otlp_endpoint.as_deref(), Some("http://127.0.0.1:4318"));
+    assert_eq!(
+        o.otel_claims,
+        [(
+            "tenant".to_owned(),
+            "rpc.vgi_rpc.auth.claim.tenant".to_owned()
+        )]
+    );
+    assert!(serve_options(&["--otel-claim", "tenant"]).is_err());
     assert_eq!(o.max_connections, Some(4));
     assert_eq!(o.access_log, Some(PathBuf::from("/tmp/a.log")));
     assert_eq!(o.externalize_threshold, 1);

@@ -22,7 +22,7 @@ usage: vgi-rpc-conformance-worker [-h] [--pipe | --http [PORT] | --unix PATH | -
                                   [--no-sticky] [--no-sticky-echo] [--sticky-ttl S]
                                   [--sticky-auth]
                                   [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
-                                  [--otlp-endpoint URL]
+                                  [--otlp-endpoint URL] [--otel-claim CLAIM=ATTRIBUTE]
 
 vgi-rpc conformance test server (Rust)
 
@@ -95,4 +95,5 @@ options:
                              the certificate's CN (domain mtls), and conformance.Whoami.v1
                              is hosted
   --otlp-endpoint URL        export OpenTelemetry spans and metrics of every call over
-                             OTLP/HTTP to URL (also on when OTEL_EXPORTER_OTLP_ENDPOINT is set)";
+                             OTLP/HTTP to URL (also on when OTEL_EXPORTER_OTLP_ENDPOINT is set)
+  --otel-claim CLAIM=ATTR    put the caller's claim CLAIM on server spans as ATTR (repeatable)";

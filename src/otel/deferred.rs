@@ -1,0 +1,250 @@
+//! Telemetry recorded off the call path: a call leaves a small record in a buffer and a
+//! background thread turns the buffered records into spans and metric points in batches.
+//!
+//! Building an SDK span (attribute vectors, ids, the hand-over to the batch processor,
+//! whose thread later frees it) and hashing metric attribute sets cost a few µs per call
+//! on the thread that answers the call — as much as the call itself on a local
+//! transport. Everything about a finished call is known when its record arrives, and the
+//! spans and points carry explicit timestamps, so building them a moment later on
+//! another thread yields the same export: what the call pays is a push into a vector.
+//! The work is moved, not removed: batching makes it cheaper (one counter addition per
+//! attribute set and batch, warm caches), but on a single core it still competes with
+//! the calls.
+//!
+//! The buffer is bounded: past [`MAX_PENDING`] records (a recorder that cannot keep up)
+//! a call records its own telemetry synchronously, so nothing is dropped here. Buffered
+//! records reach the providers in batches of at most [`BATCH`] (the SDK's span queue
+//! drops bursts it cannot absorb), within [`INTERVAL`], and at once on [`flush_all`] (which
+//! [`otlp::OtlpGuard`](super::otlp::OtlpGuard) calls before flushing the providers) or
+//! when the owner is dropped.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How long records gather before the background thread processes them.
+pub(crate) const INTERVAL: Duration = Duration::from_millis(20);
+/// Records handed to the sink at a time; a call that makes the buffer this long wakes the
+/// thread early. It also bounds the bursts the SDK's batch span processor sees: its queue
+/// (2048 spans by default) drops what arrives faster than its export thread drains, so
+/// between batches the thread pauses for [`PAUSE`] to let that thread run.
+pub(crate) const BATCH: usize = 256;
+/// The pause between two batches of one drain.
+const PAUSE: Duration = Duration::from_micros(500);
+/// Records buffered at most; past this, calls record synchronously.
+pub(crate) const MAX_PENDING: usize = 16_384;
+
+/// Every live recorder, for [`flush_all`].
+static RECORDERS: Mutex<Vec<Weak<dyn Flush>>> = Mutex::new(Vec::new());
+
+/// Something holding buffered records.
+trait Flush: Send + Sync {
+    fn flush(&self);
+}
+
+/// Records every buffered record now, in every recorder of the process (before flushing
+/// or shutting down the providers, so that their export includes the latest calls).
+pub fn flush_all() {
+    let live: Vec<Arc<dyn Flush>> = {
+        let mut recorders = lock(&RECORDERS);
+        recorders.retain(|r| r.strong_count() > 0);
+        recorders.iter().filter_map(Weak::upgrade).collect()
+    };
+    for recorder in live {
+        recorder.flush();
+    }
+}
+
+fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A buffer of `T` and the thread that hands its contents to a sink.
+pub(crate) struct Deferred<T: Send + 'static> {
+    shared: Arc<Shared<T>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    /// Signalled when the buffer stops being empty, and on stop.
+    wake: Condvar,
+    /// Held while a batch is processed, so that a flush returns only once everything
+    /// buffered before it has reached the sink.
+    draining: Mutex<()>,
+    sink: Box<dyn Fn(Vec<T>) + Send + Sync>,
+}
+
+struct State<T> {
+    pending: Vec<T>,
+    stop: bool,
+}
+
+impl<T: Send + 'static> Shared<T> {
+    fn drain(&self) {
+        let _draining = lock(&self.draining);
+        let pending = std::mem::take(&mut lock(&self.state).pending);
+        let mut records = pending.into_iter();
+        loop {
+            let batch: Vec<T> = records.by_ref().take(BATCH).collect();
+            if batch.is_empty() {
+                return;
+            }
+            (self.sink)(batch);
+            if records.len() == 0 {
+                return;
+            }
+            std::thread::sleep(PAUSE);
+        }
+    }
+
+    fn run(&self) {
+        loop {
+            {
+                let mut state = lock(&self.state);
+                while state.pending.is_empty() && !state.stop {
+                    state = self
+                        .wake
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+                if !state.stop {
+                    // Let a batch gather (the next signal is a full batch).
+                    state = self
+                        .wake
+                        .wait_timeout_while(state, INTERVAL, |s| !s.stop && s.pending.len() < BATCH)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+                if state.stop {
+                    drop(state);
+                    self.drain();
+                    return;
+                }
+            }
+            self.drain();
+        }
+    }
+}
+
+impl<T: Send + 'static> Flush for Shared<T> {
+    fn flush(&self) {
+        self.drain();
+    }
+}
+
+impl<T: Send + 'static> Deferred<T> {
+    /// A recorder handing the records, a batch at a time, to `sink` on its own thread
+    /// (named `name`).
+    pub(crate) fn new(name: &str, sink: impl Fn(Vec<T>) + Send + Sync + 'static) -> Self {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                pending: Vec::new(),
+                stop: false,
+            }),
+            wake: Condvar::new(),
+            draining: Mutex::new(()),
+            sink: Box::new(sink),
+        });
+        let worker = Arc::clone(&shared);
+        // Without the thread (spawning refused), records still reach the sink: pushes
+        // go synchronous once the buffer fills, and flushes and the drop drain it.
+        let thread = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || worker.run())
+            .ok();
+        let weak: Weak<dyn Flush> = Arc::downgrade(&shared) as Weak<dyn Flush>;
+        let mut recorders = lock(&RECORDERS);
+        recorders.retain(|r| r.strong_count() > 0);
+        recorders.push(weak);
+        drop(recorders);
+        Deferred { shared, thread }
+    }
+
+    /// Buffers `item` (or, with the buffer full, hands it to the sink now).
+    pub(crate) fn push(&self, item: T) {
+        let mut state = lock(&self.shared.state);
+        if state.pending.len() >= MAX_PENDING {
+            drop(state);
+            (self.shared.sink)(vec![item]);
+            return;
+        }
+        let was_empty = state.pending.is_empty();
+        state.pending.push(item);
+        let full_batch = state.pending.len() == BATCH;
+        drop(state);
+        if was_empty || full_batch {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Hands everything buffered to the sink now.
+    pub(crate) fn flush(&self) {
+        self.shared.drain();
+    }
+}
+
+impl<T: Send + 'static> Drop for Deferred<T> {
+    fn drop(&mut self) {
+        lock(&self.shared.state).stop = true;
+        self.shared.wake.notify_one();
+        match self.thread.take() {
+            // The thread drains what is left before it ends.
+            Some(thread) => {
+                let _ = thread.join();
+            }
+            None => self.shared.drain(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn every_record_reaches_the_sink_by_flush_timer_or_drop() {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&seen);
+        let deferred = Deferred::new("test-recorder", move |batch: Vec<usize>| {
+            counter.fetch_add(batch.iter().sum(), Ordering::SeqCst);
+        });
+        deferred.push(1);
+        deferred.push(2);
+        deferred.flush();
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+        deferred.push(4);
+        let deadline = std::time::Instant::now() + INTERVAL * 20;
+        while seen.load(Ordering::SeqCst) != 7 && std::time::Instant::now() < deadline {
+            std::thread::sleep(INTERVAL / 10);
+        }
+        assert_eq!(seen.load(Ordering::SeqCst), 7, "the timer drains");
+        deferred.push(8);
+        flush_all();
+        assert_eq!(seen.load(Ordering::SeqCst), 15);
+        deferred.push(16);
+        drop(deferred);
+        assert_eq!(seen.load(Ordering::SeqCst), 31, "the drop drains");
+    }
+
+    #[test]
+    fn a_full_buffer_records_synchronously() {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&seen);
+        let deferred = Deferred::new("test-recorder", move |batch: Vec<()>| {
+            counter.fetch_add(batch.len(), Ordering::SeqCst);
+        });
+        // Hold the drain so the background thread cannot empty the buffer meanwhile.
+        let held = lock(&deferred.shared.draining);
+        for _ in 0..MAX_PENDING + 3 {
+            deferred.push(());
+        }
+        assert!(seen.load(Ordering::SeqCst) >= 3);
+        drop(held);
+        deferred.flush();
+        assert_eq!(seen.load(Ordering::SeqCst), MAX_PENDING + 3);
+    }
+}

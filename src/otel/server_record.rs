@@ -1,0 +1,253 @@
+//! A finished call as the server half keeps it until the recorder thread turns it into
+//! the reference's SERVER span and metric points (see [`super::deferred`] for why).
+//!
+//! [`Pending`] owns only what the export needs: the method's shared names, times,
+//! counters, the parent context, and — when present — the caller's identity and the
+//! error. A successful anonymous call allocates nothing here.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::metrics::{Counter, Histogram};
+use opentelemetry::trace::{Event, Span, SpanContext, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue};
+
+use super::context::parse_traceparent;
+use super::names::MethodNames;
+use crate::ErrorCode;
+use crate::server::CallStats;
+
+/// What a call's span and points are made of.
+pub(super) struct Pending {
+    pub(super) names: Arc<MethodNames>,
+    pub(super) method_type: &'static str,
+    pub(super) started: SystemTime,
+    pub(super) finished: SystemTime,
+    pub(super) seconds: f64,
+    pub(super) parent: Parent,
+    pub(super) authenticated: bool,
+    /// Principal, domain, claim attributes: `None` for an anonymous caller.
+    pub(super) identity: Option<Box<Identity>>,
+    pub(super) remote_addr: Option<String>,
+    pub(super) failure: Option<Box<Failure>>,
+    pub(super) stats: CallStats,
+}
+
+/// The span's parent: the context the request carried, or the answering thread's.
+pub(super) enum Parent {
+    /// A version-00 `traceparent` (always 55 bytes, kept inline: parsing it is left to
+    /// the recorder) and any `tracestate`; `current` if it does not parse.
+    Header {
+        traceparent: [u8; TRACEPARENT_LEN],
+        tracestate: Option<String>,
+        current: Context,
+    },
+    Remote(SpanContext),
+    Current(Context),
+}
+
+/// The length of a version-00 `traceparent`.
+pub(super) const TRACEPARENT_LEN: usize = 55;
+
+/// The caller's identity, as span (and, for the domain, metric) attributes.
+pub(super) struct Identity {
+    pub(super) principal: Option<String>,
+    pub(super) domain: Option<String>,
+    /// `claim_attributes` the caller's claims have, already as attributes.
+    pub(super) claims: Vec<KeyValue>,
+}
+
+/// A failed call's error.
+pub(super) struct Failure {
+    pub(super) error_type: String,
+    pub(super) message: String,
+    pub(super) traceback: String,
+    pub(super) code: ErrorCode,
+}
+
+/// The tracer, instruments and span settings the recorder thread uses.
+pub(super) struct Instruments {
+    pub(super) tracer: Option<BoxedTracer>,
+    pub(super) metrics: Option<(Counter<u64>, Histogram<f64>)>,
+    pub(super) record_exceptions: bool,
+    pub(super) custom_attributes: Vec<KeyValue>,
+}
+
+impl Instruments {
+    /// The calls' spans and metric points.
+    pub(super) fn record(&self, batch: Vec<Pending>) {
+        if let Some((requests, duration)) = &self.metrics {
+            // The counter takes one addition per attribute set and batch (the same sum
+            // on the wire, a fraction of the attribute hashing); each duration is its
+            // own histogram point.
+            let mut counts: Vec<(Vec<KeyValue>, u64)> = Vec::new();
+            for call in &batch {
+                let attributes = metric_attributes(call);
+                duration.record(call.seconds, &attributes);
+                match counts.iter_mut().find(|(set, _)| *set == attributes) {
+                    Some((_, n)) => *n += 1,
+                    None => counts.push((attributes, 1)),
+                }
+            }
+            for (attributes, n) in counts {
+                requests.add(n, &attributes);
+            }
+        }
+        if let Some(tracer) = &self.tracer {
+            for call in batch {
+                self.span(tracer, call);
+            }
+        }
+    }
+
+    fn span(&self, tracer: &BoxedTracer, call: Pending) {
+        let names = &call.names;
+        let mut attributes = Vec::with_capacity(20 + self.custom_attributes.len());
+        attributes.extend([
+            KeyValue::new("rpc.system", "vgi_rpc"),
+            KeyValue::new("rpc.service", Arc::clone(&names.service)),
+            KeyValue::new("rpc.method", Arc::clone(&names.method)),
+            KeyValue::new("rpc.vgi_rpc.method_type", call.method_type),
+            KeyValue::new("rpc.vgi_rpc.server_id", Arc::clone(&names.server_id)),
+        ]);
+        let mut claims = Vec::new();
+        if let Some(identity) = call.identity {
+            let Identity {
+                principal,
+                domain,
+                claims: claim_attributes,
+            } = *identity;
+            if let Some(principal) = principal {
+                attributes.push(KeyValue::new("rpc.vgi_rpc.auth.principal", principal));
+            }
+            if let Some(domain) = domain {
+                attributes.push(KeyValue::new("rpc.vgi_rpc.auth.domain", domain));
+            }
+            claims = claim_attributes;
+        }
+        attributes.push(KeyValue::new(
+            "rpc.vgi_rpc.auth.authenticated",
+            if call.authenticated { "true" } else { "false" },
+        ));
+        attributes.extend(claims);
+        if let Some(addr) = call.remote_addr {
+            attributes.push(KeyValue::new("client.address", addr));
+        }
+        attributes.extend(self.custom_attributes.iter().cloned());
+        // Everything is known already: the outcome goes into the builder too, which is
+        // cheaper than setting it on the started span.
+        let mut events = Vec::new();
+        let status = match call.failure {
+            Some(failure) => {
+                let Failure {
+                    error_type,
+                    message,
+                    traceback,
+                    code,
+                } = *failure;
+                attributes.push(KeyValue::new("rpc.vgi_rpc.error_type", error_type.clone()));
+                attributes.push(KeyValue::new("rpc.vgi_rpc.error_code", code.as_str()));
+                // OpenTelemetry's gRPC server conventions: only server-fault codes make
+                // the span an error; a caller's mistake leaves the status unset.
+                let status = if server_fault(code) {
+                    Status::error(message.clone())
+                } else {
+                    Status::Unset
+                };
+                if self.record_exceptions {
+                    events.push(Event::new(
+                        "exception",
+                        call.finished,
+                        vec![
+                            KeyValue::new("exception.type", error_type),
+                            KeyValue::new("exception.message", message),
+                            KeyValue::new("exception.stacktrace", traceback),
+                            KeyValue::new("exception.escaped", "False"),
+                        ],
+                        0,
+                    ));
+                }
+                status
+            }
+            None => Status::Ok,
+        };
+        let stats = &call.stats;
+        attributes.extend([
+            KeyValue::new("rpc.vgi_rpc.input_batches", count(stats.input_batches)),
+            KeyValue::new("rpc.vgi_rpc.output_batches", count(stats.output_batches)),
+            KeyValue::new("rpc.vgi_rpc.input_rows", count(stats.input_rows)),
+            KeyValue::new("rpc.vgi_rpc.output_rows", count(stats.output_rows)),
+            KeyValue::new("rpc.vgi_rpc.input_bytes", count(stats.input_bytes)),
+            KeyValue::new("rpc.vgi_rpc.output_bytes", count(stats.output_bytes)),
+        ]);
+        let parent = match call.parent {
+            Parent::Header {
+                traceparent,
+                tracestate,
+                current,
+            } => std::str::from_utf8(&traceparent)
+                .ok()
+                .and_then(|tp| parse_traceparent(tp, tracestate.as_deref()))
+                .map_or(current, |remote| {
+                    Context::new().with_remote_span_context(remote)
+                }),
+            Parent::Remote(remote) => Context::new().with_remote_span_context(remote),
+            Parent::Current(context) => context,
+        };
+        // Fields set in place: the `with_*` chain moves the (large) builder each time.
+        let mut builder = tracer.span_builder(names.span_name.clone());
+        builder.span_kind = Some(SpanKind::Server);
+        builder.start_time = Some(call.started);
+        builder.attributes = Some(attributes);
+        builder.status = status;
+        if !events.is_empty() {
+            builder.events = Some(events);
+        }
+        let mut span = builder.start_with_context(tracer, &parent);
+        span.end_with_timestamp(call.finished);
+    }
+}
+
+/// The reference's metric attributes: no principal, claims or address (cardinality).
+fn metric_attributes(call: &Pending) -> Vec<KeyValue> {
+    let names = &call.names;
+    let mut attributes = Vec::with_capacity(6);
+    attributes.extend([
+        KeyValue::new("rpc.system", "vgi_rpc"),
+        KeyValue::new("rpc.service", Arc::clone(&names.service)),
+        KeyValue::new("rpc.method", Arc::clone(&names.method)),
+        KeyValue::new("rpc.vgi_rpc.method_type", call.method_type),
+        KeyValue::new(
+            "status",
+            if call.failure.is_some() {
+                "error"
+            } else {
+                "ok"
+            },
+        ),
+    ]);
+    if let Some(domain) = call.identity.as_ref().and_then(|i| i.domain.as_deref()) {
+        attributes.push(KeyValue::new("rpc.vgi_rpc.auth.domain", domain.to_owned()));
+    }
+    attributes
+}
+
+/// The codes OpenTelemetry's gRPC conventions count as errors on a server span (the
+/// reference's `OTEL_SERVER_ERROR_CODES`).
+fn server_fault(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::Unknown
+            | ErrorCode::DeadlineExceeded
+            | ErrorCode::Unimplemented
+            | ErrorCode::Internal
+            | ErrorCode::Unavailable
+            | ErrorCode::DataLoss
+    )
+}
+
+/// A counter as an OpenTelemetry integer attribute (saturating: counts never get near).
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
