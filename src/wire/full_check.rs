@@ -6,7 +6,8 @@
 //! when it consumes a stream of string-heavy batches. For batches whose columns are all
 //! flat (primitive, boolean, temporal, decimal, fixed-size binary, binary and utf8, plain
 //! or large) the decoder skips arrow's checks and this module runs the same ones:
-//! arrow's own layout and null-count checks ([`ArrayData::validate`],
+//! column lengths and no nulls in a non-nullable column (what `RecordBatch::try_new`
+//! checks), arrow's own layout and null-count checks ([`ArrayData::validate`],
 //! [`ArrayData::validate_nulls`]) and value checks ([`ArrayData::validate_values`]),
 //! except for utf8 columns, whose offsets and contents are checked here in tight loops:
 //! offsets non-negative, non-decreasing and within the values buffer, the bytes they span
@@ -40,7 +41,8 @@ pub(super) fn applies(schema: &Schema) -> bool {
 
 /// Checks a flat batch decoded without arrow's checks as fully as arrow would have.
 pub(super) fn check(batch: &RecordBatch) -> Result<()> {
-    for column in batch.columns() {
+    let schema = batch.schema();
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
         if column.len() != batch.num_rows() {
             return Err(invalid(format!(
                 "column of {} rows in a batch of {}",
@@ -51,6 +53,13 @@ pub(super) fn check(batch: &RecordBatch) -> Result<()> {
         let data = column.to_data();
         data.validate().map_err(arrow_invalid)?;
         data.validate_nulls().map_err(arrow_invalid)?;
+        // As `RecordBatch::try_new` does for arrow's own checked path.
+        if !field.is_nullable() && column.null_count() > 0 {
+            return Err(invalid(format!(
+                "Column '{}' is declared as non-nullable but contains null values",
+                field.name()
+            )));
+        }
         match data.data_type() {
             DataType::Utf8 => utf8::<i32>(&data)?,
             DataType::LargeUtf8 => utf8::<i64>(&data)?,
@@ -178,6 +187,21 @@ mod tests {
             b"abcd",
             &[b'a', 0xff, b'c', b'd']
         )));
+        // A null in a column declared non-nullable.
+        let declared = arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+            "x",
+            arrow_schema::DataType::Int64,
+            false,
+        )]);
+        let nulls: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), None]));
+        let loose = RecordBatch::try_from_iter([("x", nulls)]).unwrap();
+        let mut bytes = Vec::new();
+        let mut enc = crate::wire::StreamEncoder::new();
+        enc.schema(&mut bytes, &declared);
+        enc.batch(&mut bytes, &loose, &crate::wire::Metadata::new())
+            .unwrap();
+        enc.eos(&mut bytes);
+        assert!(rejected(&bytes));
         // Binary columns keep arrow's own offset checks.
         let bin: ArrayRef = Arc::new(BinaryArray::from(vec![&b"ab"[..], b"cd"]));
         let batch = RecordBatch::try_from_iter([("b", bin)]).unwrap();
