@@ -118,6 +118,10 @@ where
             () = &mut stopped => break,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, remote)) => {
+                    // An answer is written in several parts (a large batch's column
+                    // buffers): without this, Nagle holds the last small part back for
+                    // the peer's delayed ACK.
+                    let _ = tcp.set_nodelay(true);
                     let serve = serve.clone();
                     let closed = closed.clone();
                     spawn(&mut connections, &threads, tcp, move |tcp| serve(tcp, remote, closed));
