@@ -7,7 +7,7 @@
 //! reader meet exactly what the shared suite's fixtures serve. [`FakeStorage::object_count`]
 //! is how a test proves a batch really went through storage.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -34,32 +34,16 @@ impl FakeStorage {
     /// # Errors
     /// The interpreter could not start, or it did not announce `PORT:<n>`.
     pub fn start(venv: &Path) -> io::Result<Self> {
-        let mut child = Command::new(venv.join("bin/python"))
-            .args(["-m", "vgi_rpc.conformance.fake_storage", "--port", "0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or(io::ErrorKind::BrokenPipe)?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        let port = line
-            .trim()
-            .strip_prefix("PORT:")
-            .and_then(|p| p.parse().ok());
-        match port {
-            Some(port) => Ok(FakeStorage {
-                child,
-                handle: StorageHandle { port },
-            }),
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                Err(io::Error::other(format!(
-                    "fake storage announced {line:?}, not PORT:<n>"
-                )))
-            }
-        }
+        let (child, port) = crate::announce::spawn_announcing(
+            Command::new(venv.join("bin/python"))
+                .args(["-m", "vgi_rpc.conformance.fake_storage", "--port", "0"])
+                .stdin(Stdio::null())
+                .stderr(Stdio::null()),
+        )?;
+        Ok(FakeStorage {
+            child,
+            handle: StorageHandle { port },
+        })
     }
 
     /// Where the service listens.

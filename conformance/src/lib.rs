@@ -22,6 +22,7 @@
 //! # }
 //! ```
 
+pub mod announce;
 mod batches;
 pub mod exchanges;
 pub mod fake_storage;

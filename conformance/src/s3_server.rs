@@ -11,7 +11,7 @@
 //! for every range it serves, so its throughput figures describe moto.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,30 +60,21 @@ impl S3Server {
             .map(String::as_str)
             .chain([python.as_str()])
             .collect();
-        let mut child = Command::new(argv[0])
-            .args(&argv[1..])
-            .arg(&script)
-            .args(buckets)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(File::create(&log)?)
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or(io::ErrorKind::BrokenPipe)?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        match line
-            .trim()
-            .strip_prefix("PORT:")
-            .and_then(|p| p.parse().ok())
-        {
-            Some(port) => Ok(S3Server { child, port, log }),
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
+        let started = crate::announce::spawn_announcing(
+            Command::new(argv[0])
+                .args(&argv[1..])
+                .arg(&script)
+                .args(buckets)
+                .stdin(Stdio::piped())
+                .stderr(File::create(&log)?),
+        );
+        match started {
+            Ok((child, port)) => Ok(S3Server { child, port, log }),
+            Err(e) => {
                 let stderr = std::fs::read_to_string(&log).unwrap_or_default();
                 let _ = std::fs::remove_file(&log);
                 Err(io::Error::other(format!(
-                    "the S3-API server (moto, from {}) did not start: {line:?}\n{stderr}\n\
+                    "the S3-API server (moto, from {}) did not start: {e}\n{stderr}\n\
                      is moto[server] installed in the venv? scripts/python-venv.sh installs it",
                     venv.display()
                 )))

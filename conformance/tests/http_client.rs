@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{Array, BinaryArray, Float64Array, RecordBatch, StringArray};
@@ -24,6 +24,7 @@ use vgi_rpc::client::{
 use vgi_rpc::transport::Address;
 use vgi_rpc::{Error, ErrorCode};
 use vgi_rpc_conformance::ConformanceClient;
+use vgi_rpc_conformance::announce::spawn_announcing;
 use vgi_rpc_conformance::matrix::{ensure_python_venv, python_venv};
 
 /// A reference HTTP worker, killed on drop.
@@ -60,18 +61,8 @@ fn reference(variant: &[&str]) -> Result<RefWorker> {
         c.arg(script).args(variant);
         c
     };
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
+    let (child, port) = spawn_announcing(cmd.stdin(Stdio::null()).stderr(Stdio::null()))
         .context("start the reference HTTP worker")?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
-    let Some(port) = line.trim().strip_prefix("PORT:") else {
-        let _ = child.kill();
-        bail!("the reference worker printed {line:?}, not PORT:<n>");
-    };
     let url = format!("http://127.0.0.1:{port}");
     Ok(RefWorker { child, url })
 }

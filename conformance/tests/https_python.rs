@@ -6,13 +6,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
+use vgi_rpc_conformance::announce::spawn_announcing;
 use vgi_rpc_conformance::matrix::{ensure_python_venv, python_venv};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_vgi-rpc-conformance-worker");
@@ -69,25 +69,18 @@ fn the_reference_client_authenticates_with_a_client_certificate() {
     leaf(&dir, "server", vec!["127.0.0.1".into()], &ca);
     leaf(&dir, "carol", Vec::new(), &ca);
 
-    let mut worker = Command::new(WORKER)
-        .args(["--http", "0", "--tls-cert"])
-        .arg(dir.join("server.pem"))
-        .arg("--tls-key")
-        .arg(dir.join("server.key"))
-        .arg("--tls-client-ca")
-        .arg(dir.join("ca.pem"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(worker.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = format!(
-        "https://127.0.0.1:{}",
-        line.trim().trim_start_matches("PORT:")
-    );
+    let (mut worker, port) = spawn_announcing(
+        Command::new(WORKER)
+            .args(["--http", "0", "--tls-cert"])
+            .arg(dir.join("server.pem"))
+            .arg("--tls-key")
+            .arg(dir.join("server.key"))
+            .arg("--tls-client-ca")
+            .arg(dir.join("ca.pem"))
+            .stderr(Stdio::null()),
+    )
+    .unwrap();
+    let url = format!("https://127.0.0.1:{port}");
     let client = |identity: &[&str]| {
         let output = Command::new(venv.join("bin/python"))
             .args(["-c", CLIENT, &url])

@@ -19,8 +19,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +31,7 @@ mod identity;
 mod support;
 
 use support::*;
+use vgi_rpc_conformance::announce::spawn_announcing;
 
 #[test]
 fn the_reference_client_parents_our_server_spans_and_both_exports_agree() {
@@ -249,20 +249,13 @@ fn over_http_every_turn_of_a_stream_is_a_child_of_the_client_span() {
 
     let _serial = GLOBAL_PROVIDERS.lock().unwrap_or_else(|p| p.into_inner());
     let receiver = Receiver::start(&scratch("http"));
-    let mut worker = Command::new(WORKER)
-        .args(["--http", "0", "--otlp-endpoint", &receiver.url])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(worker.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .strip_prefix("PORT:")
-        .expect("PORT:<n>")
-        .to_owned();
+    let (mut worker, port) = spawn_announcing(Command::new(WORKER).args([
+        "--http",
+        "0",
+        "--otlp-endpoint",
+        &receiver.url,
+    ]))
+    .unwrap();
 
     let guard = vgi_rpc::otel::otlp::install(Some(&receiver.url), "otel-test-http-client").unwrap();
     let options =

@@ -3,7 +3,6 @@
 //! object), oversized requests sent through upload URLs the worker vends, the external
 //! cap, and spoiled objects failing as typed errors on a client that stays usable.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -22,6 +21,7 @@ use vgi_rpc::{Error, ExternalFailure};
 use vgi_rpc_conformance::fake_storage::FakeStorage;
 
 use crate::{bounded, call_with, float_values, floats, primary, scale_stream, venv};
+use vgi_rpc_conformance::announce::spawn_announcing;
 
 /// Our worker binary over HTTP with `flags`; killed on drop.
 struct HttpWorker {
@@ -31,19 +31,14 @@ struct HttpWorker {
 
 impl HttpWorker {
     fn start(flags: &[String]) -> HttpWorker {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vgi-rpc-conformance-worker"))
-            .args(["--http", "0"])
-            .args(flags)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line.trim().strip_prefix("PORT:").expect("PORT:<n>");
+        let (child, port) = spawn_announcing(
+            Command::new(env!("CARGO_BIN_EXE_vgi-rpc-conformance-worker"))
+                .args(["--http", "0"])
+                .args(flags)
+                .stdin(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .unwrap();
         HttpWorker {
             child,
             url: format!("http://127.0.0.1:{port}"),

@@ -1,13 +1,13 @@
 //! The caller's identity in the server's telemetry.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::support::*;
+use vgi_rpc_conformance::announce::spawn_announcing;
 
 /// The caller's identity on the wire, as the reference exports it: principal, domain and
 /// `authenticated` on server spans, configured claims (`claim_attributes`, here the
@@ -23,24 +23,19 @@ fn an_authenticated_callers_identity_and_claims_are_on_server_spans_only() {
 
     let receiver = Receiver::start(&scratch("identity"));
     let claim_attribute = "rpc.vgi_rpc.auth.claim.auth_time";
-    let mut worker = Command::new(WORKER)
-        .args([
-            "--http",
-            "0",
-            "--sticky-auth",
-            "--otlp-endpoint",
-            &receiver.url,
-        ])
-        .args(["--otel-claim", &format!("auth_time={claim_attribute}")])
-        .args(["--otel-claim", "absent=rpc.vgi_rpc.auth.claim.absent"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(worker.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line.trim().strip_prefix("PORT:").expect("PORT:<n>");
+    let (mut worker, port) = spawn_announcing(
+        Command::new(WORKER)
+            .args([
+                "--http",
+                "0",
+                "--sticky-auth",
+                "--otlp-endpoint",
+                &receiver.url,
+            ])
+            .args(["--otel-claim", &format!("auth_time={claim_attribute}")])
+            .args(["--otel-claim", "absent=rpc.vgi_rpc.auth.claim.absent"]),
+    )
+    .unwrap();
     let address = format!("http://127.0.0.1:{port}");
     let target = Target::new("ConformanceService", Some("2.0.0"));
     let batch = |v: &str| {

@@ -1,12 +1,12 @@
 //! What the OpenTelemetry tests share: the OTLP receiver, the reference scripts, and
 //! reading spans and attributes out of a capture.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use vgi_rpc_conformance::announce::spawn_announcing;
 use vgi_rpc_conformance::matrix::{ensure_python_venv, python_venv};
 
 pub(crate) const WORKER: &str = env!("CARGO_BIN_EXE_vgi-rpc-conformance-worker");
@@ -42,17 +42,12 @@ pub(crate) struct Receiver {
 impl Receiver {
     pub(crate) fn start(dir: &Path) -> Receiver {
         let capture = dir.join("capture.jsonl");
-        let mut child = Command::new(python())
-            .arg(script("otlp_receiver.py"))
-            .arg(&capture)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line.trim().strip_prefix("PORT:").expect("PORT:<n>");
+        let (child, port) = spawn_announcing(
+            Command::new(python())
+                .arg(script("otlp_receiver.py"))
+                .arg(&capture),
+        )
+        .unwrap();
         Receiver {
             child,
             url: format!("http://127.0.0.1:{port}"),
