@@ -290,12 +290,7 @@ fn over_http_every_turn_of_a_stream_is_a_child_of_the_client_span() {
     stream.close().unwrap();
     drop(client);
     drop(guard);
-    let kill = Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    assert!(worker.wait().unwrap().success());
+    stop_gracefully(&mut worker);
 
     let all = spans(&receiver.requests(Duration::from_secs(20)));
     let clients: Vec<&Value> = all

@@ -69,12 +69,7 @@ fn an_authenticated_callers_identity_and_claims_are_on_server_spans_only() {
             .unwrap();
         assert!(answer.batch.is_some());
     }
-    let kill = Command::new("kill")
-        .args(["-TERM", &worker.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    assert!(worker.wait().unwrap().success());
+    stop_gracefully(&mut worker);
 
     let requests = receiver.requests(Duration::from_secs(20));
     let all = spans(&requests);

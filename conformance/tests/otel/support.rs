@@ -133,3 +133,13 @@ pub(crate) fn attribute<'a>(span: &'a Value, key: &str) -> Option<&'a Value> {
         .find(|a| a["key"] == key)
         .map(|a| &a["value"])
 }
+
+/// Stops a worker with SIGTERM (so it flushes its telemetry) and checks it exits cleanly.
+pub(crate) fn stop_gracefully(worker: &mut Child) {
+    let kill = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert!(worker.wait().unwrap().success());
+}
