@@ -11,7 +11,6 @@
 //! placement's worker core, the client to its client core. Compression is off on both
 //! sides of every row (the bare floor has none); our default (zstd) is a separate row.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -45,20 +44,10 @@ impl Drop for Process {
 fn start(placement: &Placement, argv: &[String]) -> anyhow::Result<Process> {
     let mut cmd = Command::new("taskset");
     cmd.arg("-c").arg(placement.worker.to_string()).args(argv);
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {argv:?}"))?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let port = line
-        .trim()
-        .strip_prefix("PORT:")
-        .with_context(|| format!("{argv:?} announced {line:?}"))?
-        .parse()?;
+    let (child, port) = vgi_rpc_conformance::announce::spawn_announcing(
+        cmd.stdin(Stdio::null()).stderr(Stdio::null()),
+    )
+    .with_context(|| format!("starting {argv:?}"))?;
     Ok(Process { child, port })
 }
 

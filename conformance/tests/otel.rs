@@ -166,14 +166,8 @@ fn our_client_parents_the_reference_server_spans() {
         std::thread::sleep(Duration::from_millis(100));
         all = spans(&receiver.requests(Duration::ZERO));
     }
-    let clients: Vec<&Value> = all
-        .iter()
-        .filter(|s| s["kind"] == "SPAN_KIND_CLIENT")
-        .collect();
-    let servers: Vec<&Value> = all
-        .iter()
-        .filter(|s| s["kind"] == "SPAN_KIND_SERVER")
-        .collect();
+    let clients = of_kind(&all, "SPAN_KIND_CLIENT");
+    let servers = of_kind(&all, "SPAN_KIND_SERVER");
     assert_eq!(clients.len(), 3, "{all:#?}");
     assert_eq!(servers.len(), 3, "{all:#?}");
     for server in &servers {
@@ -293,14 +287,8 @@ fn over_http_every_turn_of_a_stream_is_a_child_of_the_client_span() {
     stop_gracefully(&mut worker);
 
     let all = spans(&receiver.requests(Duration::from_secs(20)));
-    let clients: Vec<&Value> = all
-        .iter()
-        .filter(|s| s["kind"] == "SPAN_KIND_CLIENT")
-        .collect();
-    let servers: Vec<&Value> = all
-        .iter()
-        .filter(|s| s["kind"] == "SPAN_KIND_SERVER")
-        .collect();
+    let clients = of_kind(&all, "SPAN_KIND_CLIENT");
+    let servers = of_kind(&all, "SPAN_KIND_SERVER");
     assert_eq!(clients.len(), 1, "{all:#?}");
     // The stream's start and its two exchange turns.
     assert_eq!(servers.len(), 3, "{all:#?}");

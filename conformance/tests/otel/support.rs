@@ -143,3 +143,8 @@ pub(crate) fn stop_gracefully(worker: &mut Child) {
     assert!(kill.success());
     assert!(worker.wait().unwrap().success());
 }
+
+/// The spans of `kind` (`SPAN_KIND_CLIENT`, `SPAN_KIND_SERVER`) among `spans`.
+pub(crate) fn of_kind<'a>(spans: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    spans.iter().filter(|s| s["kind"] == kind).collect()
+}
