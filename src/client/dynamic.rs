@@ -177,15 +177,7 @@ impl Client {
         let _entered = span.enter();
         let observed = self.observe(target, method, false);
         let result = self.call_observed(target, method, params, options, observed.as_deref());
-        if let Err(e) = &result {
-            record_failure(&span, e);
-        }
-        if let Some(mut observed) = observed {
-            if let Err(e) = &result {
-                observed.failed(e);
-            }
-            observed.end();
-        }
+        finish_call(&span, observed, &result);
         result
     }
 
@@ -308,16 +300,8 @@ impl Client {
         let result =
             self.open_observed(target, method, params, open, options, &mut observed, &span);
         drop(entered);
-        if let Err(e) = &result {
-            record_failure(&span, e);
-        }
         // Not yet handed to a stream: the open failed before there was one.
-        if let Some(mut observed) = observed {
-            if let Err(e) = &result {
-                observed.failed(e);
-            }
-            observed.end();
-        }
+        finish_call(&span, observed, &result);
         result
     }
 
@@ -442,6 +426,23 @@ impl Drop for Client {
     fn drop(&mut self) {
         // The connection closes first, then the control reaps an `exec:` worker.
         drop(self.link.take());
+    }
+}
+
+/// Ends a call's observation (and records its failure on `span` and the observer).
+fn finish_call<T>(
+    span: &tracing::Span,
+    observed: Option<Box<dyn ObservedCall>>,
+    result: &Result<T>,
+) {
+    if let Err(e) = result {
+        record_failure(span, e);
+    }
+    if let Some(mut observed) = observed {
+        if let Err(e) = result {
+            observed.failed(e);
+        }
+        observed.end();
     }
 }
 
