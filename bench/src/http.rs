@@ -138,6 +138,35 @@ fn bare_row(port: u16, noop_body: usize) -> anyhow::Result<HttpRow> {
     })
 }
 
+/// `drive-bare PORT N`: N bare noop round trips (the floor's client) against an
+/// `http-bare-server` on `port`, a fixed load for `perf`/`strace` beside `drive`.
+///
+/// # Errors
+/// A request failed.
+pub fn drive_bare(port: u16, n: usize) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    let url = format!("http://127.0.0.1:{port}/echo");
+    let body = vec![1u8; noop_request_bytes()?];
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        runtime.block_on(async {
+            client
+                .post(&url)
+                .header("content-type", "application/vnd.apache.arrow.stream")
+                .body(body.clone())
+                .send()
+                .await?
+                .bytes()
+                .await
+        })?;
+    }
+    println!("bare noop x{n}: {:.3} s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
 /// Our client against a vgi-rpc HTTP worker on `port`.
 fn client_row(port: u16, options: ConnectOptions, mixed: bool) -> anyhow::Result<HttpRow> {
     let p = Params::new()?;

@@ -8,8 +8,9 @@
 //! vgi-rpc-bench raw-server [--pipe | --unix PATH | --tcp HOST:PORT]
 //! vgi-rpc-bench external                        # 256 MiB inline vs via S3 (moto), fetch paths
 //! vgi-rpc-bench otel                           # noop latency with OpenTelemetry off / on
-//! vgi-rpc-bench drive [--otel] [--shm SIZE] [--validation full|standard|none] ADDRESS noop|echo|produce|exchange N [BATCH_BYTES]
+//! vgi-rpc-bench drive [--otel] [--plain] [--shm SIZE] [--validation full|standard|none] ADDRESS noop|echo|produce|exchange N [BATCH_BYTES]
 //!                                                # a fixed load, for strace/perf
+//! vgi-rpc-bench drive-bare PORT N              # N bare noop POSTs to an http-bare-server
 //! ```
 //!
 //! Besides the main table, the summary measures ~3 MB batches on every transport (the
@@ -64,6 +65,10 @@ fn main() -> anyhow::Result<()> {
         Some("raw-server") => run_raw_server(&parse_listen(&args[1..])?),
         Some("drive") => drive(&args[1..]),
         Some("http-bare-server") => vgi_rpc_bench::http::run_bare_server(),
+        Some("drive-bare") => match &args[1..] {
+            [port, n] => vgi_rpc_bench::http::drive_bare(port.parse()?, n.parse()?),
+            _ => anyhow::bail!("usage: vgi-rpc-bench drive-bare PORT N"),
+        },
         Some("http") => http_rows(&args[1..]),
         Some("external") => external_rows(),
         _ => summary(&args),
@@ -76,7 +81,8 @@ fn main() -> anyhow::Result<()> {
 /// of them through `exchange_mixed`. `--otel` instruments the client (`ClientTelemetry`
 /// with discarding providers). `--shm SIZE` adds a shared-memory segment of SIZE
 /// bytes, `--validation LEVEL` checks received batches at LEVEL (below `full` only for
-/// an `exec:` worker). Prints the elapsed time.
+/// an `exec:` worker). `--plain` turns HTTP compression off both ways (the HTTP rows'
+/// plain client). Prints the elapsed time.
 fn drive(mut args: &[String]) -> anyhow::Result<()> {
     let mut options = ConnectOptions::default();
     let mut _providers = None;
@@ -87,6 +93,12 @@ fn drive(mut args: &[String]) -> anyhow::Result<()> {
                 _providers = Some(vgi_rpc::otel::otlp::install_discarding());
                 options = options
                     .with_observer(std::sync::Arc::new(vgi_rpc::otel::ClientTelemetry::new()));
+                args = rest;
+            }
+            [flag, rest @ ..] if flag == "--plain" => {
+                // As the HTTP rows' plain client: compression off both ways.
+                options.http.compression_level = None;
+                options.http.accept_compressed = false;
                 args = rest;
             }
             [flag, size, rest @ ..] if flag == "--shm" => {
@@ -109,7 +121,7 @@ fn drive(mut args: &[String]) -> anyhow::Result<()> {
         [a, w, n] => (a, w, n, PRODUCER_BATCH),
         [a, w, n, b] => (a, w, n, b.parse()?),
         _ => anyhow::bail!(
-            "usage: vgi-rpc-bench drive [--otel] [--shm SIZE] [--validation LEVEL] ADDRESS noop|echo|produce|exchange N [BATCH_BYTES]"
+            "usage: vgi-rpc-bench drive [--otel] [--plain] [--shm SIZE] [--validation LEVEL] ADDRESS noop|echo|produce|exchange N [BATCH_BYTES]"
         ),
     };
     let n: usize = n.parse()?;

@@ -39,7 +39,6 @@ pub use caps::HttpCapabilities;
 pub use sticky::end_session;
 pub use upload::request_upload_urls;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::pin::pin;
@@ -60,8 +59,9 @@ use crate::{Error, Result, RpcError};
 
 /// The Arrow IPC stream media type, both ways.
 const ARROW: &str = "application/vnd.apache.arrow.stream";
-const ACCEPT_MAX: &str = "vgi-accept-max-response-bytes";
-const ACCEPT_MAX_SUPPORT: &str = "vgi-accept-max-response-bytes-support";
+static ACCEPT_MAX: HeaderName = HeaderName::from_static("vgi-accept-max-response-bytes");
+static ACCEPT_MAX_SUPPORT: HeaderName =
+    HeaderName::from_static("vgi-accept-max-response-bytes-support");
 /// The most an answer buffer is sized for before its bytes arrive.
 const PRESIZE_MAX: u64 = 16 << 20;
 /// The answer-budget range the reference accepts.
@@ -92,6 +92,9 @@ struct Shared {
     caps: Mutex<Option<Cached>>,
     /// Answer stream starts already read as Arrow (`body::ArrowHeads`).
     arrow_heads: body::ArrowHeads,
+    /// The headers every POST carries, built once: `Content-Type`, the answer budget,
+    /// `Accept-Encoding`.
+    post_headers: HeaderMap,
 }
 
 struct Cached {
@@ -133,6 +136,24 @@ impl HttpConnector {
         let http = builder
             .build()
             .map_err(|e| Error::protocol(format!("cannot set up the HTTP client: {e}")))?;
+        // Appended after the caller's, as each request used to add them.
+        let mut post_headers = headers.clone();
+        post_headers.append(
+            reqwest::header::CONTENT_TYPE,
+            HeaderValue::from_static(ARROW),
+        );
+        post_headers.append(
+            ACCEPT_MAX.clone(),
+            HeaderValue::from(http_options.accept_max_response_bytes),
+        );
+        post_headers.append(
+            reqwest::header::ACCEPT_ENCODING,
+            HeaderValue::from_static(if http_options.accept_compressed {
+                "zstd, gzip"
+            } else {
+                "identity"
+            }),
+        );
         Ok(HttpConnector {
             shared: Arc::new(Shared {
                 runtime,
@@ -143,6 +164,7 @@ impl HttpConnector {
                 probe_timeout: options.connect_timeout,
                 caps: Mutex::new(None),
                 arrow_heads: body::ArrowHeads::default(),
+                post_headers,
             }),
         })
     }
@@ -171,7 +193,7 @@ impl Connect for HttpConnector {
             shared: Arc::clone(&self.shared),
             control: Arc::clone(&control),
             trace: Vec::new(),
-            urls: HashMap::new(),
+            urls: Vec::new(),
         };
         Ok(Link::request_response(Box::new(round_trip), control))
     }
@@ -214,8 +236,55 @@ struct HttpRoundTrip {
     /// The current call's `traceparent` / `tracestate` headers.
     trace: Vec<(&'static str, String)>,
     /// The URLs of the routes called so far, parsed once (parsing is a good part of a
-    /// small call's client time).
-    urls: HashMap<String, reqwest::Url>,
+    /// small call's client time), found again without formatting the URL.
+    urls: Vec<KeptUrl>,
+}
+
+/// A route's parsed URL.
+struct KeptUrl {
+    step: RouteStep,
+    protocol: String,
+    method: String,
+    url: reqwest::Url,
+}
+
+impl HttpRoundTrip {
+    /// The URL of `route`: kept from an earlier call, else formatted and parsed (and kept).
+    fn url_of(&mut self, route: &Route<'_>) -> Target {
+        let kept = self.urls.iter().find(|kept| {
+            kept.step == route.step
+                && kept.method == route.method
+                && kept.protocol == route.protocol
+        });
+        if let Some(kept) = kept {
+            return Target::Parsed(kept.url.clone());
+        }
+        let suffix = match route.step {
+            RouteStep::Unary => "",
+            RouteStep::StreamInit => "/init",
+            RouteStep::StreamTurn => "/exchange",
+        };
+        let url = format!(
+            "{}/{}/{}{suffix}",
+            self.shared.base, route.protocol, route.method
+        );
+        match reqwest::Url::parse(&url) {
+            Ok(parsed) => {
+                if self.urls.len() >= KEPT_URLS {
+                    self.urls.clear();
+                }
+                self.urls.push(KeptUrl {
+                    step: route.step,
+                    protocol: route.protocol.to_owned(),
+                    method: route.method.to_owned(),
+                    url: parsed.clone(),
+                });
+                Target::Parsed(parsed)
+            }
+            // reqwest reports it, as before.
+            Err(_) => Target::Raw(url),
+        }
+    }
 }
 
 /// Routes whose parsed URLs a link keeps.
@@ -238,29 +307,7 @@ impl RoundTrip for HttpRoundTrip {
             return Err(Error::Io(deadline.expire()));
         }
         let caps = self.shared.capabilities(&self.control, remaining)?;
-        let suffix = match route.step {
-            RouteStep::Unary => "",
-            RouteStep::StreamInit => "/init",
-            RouteStep::StreamTurn => "/exchange",
-        };
-        let url = format!(
-            "{}/{}/{}{suffix}",
-            self.shared.base, route.protocol, route.method
-        );
-        let url = match self.urls.get(&url) {
-            Some(parsed) => Target::Parsed(parsed.clone()),
-            None => match reqwest::Url::parse(&url) {
-                Ok(parsed) => {
-                    if self.urls.len() >= KEPT_URLS {
-                        self.urls.clear();
-                    }
-                    self.urls.insert(url, parsed.clone());
-                    Target::Parsed(parsed)
-                }
-                // reqwest reports it, as before.
-                Err(_) => Target::Raw(url),
-            },
-        };
+        let url = self.url_of(&route);
         let shared = &*self.shared;
         let trace = self.trace.as_slice();
         let reflection =
@@ -453,7 +500,7 @@ impl Shared {
                 self.http
                     .request(Method::OPTIONS, &url)
                     .headers(self.headers.clone())
-                    .header(ACCEPT_MAX, self.options.accept_max_response_bytes)
+                    .header(&ACCEPT_MAX, self.options.accept_max_response_bytes)
             })
             .await?;
             Ok(response)
@@ -503,11 +550,6 @@ impl Shared {
         };
         // Shared, so a retry resends it without a copy.
         let payload = axum::body::Bytes::from(payload);
-        let accept = if self.options.accept_compressed {
-            "zstd, gzip"
-        } else {
-            "identity"
-        };
         let limit = self.options.accept_max_response_bytes;
         let policy = if retryable {
             &self.options.retry
@@ -519,11 +561,9 @@ impl Shared {
                 Target::Parsed(url) => self.http.post(url.clone()),
                 Target::Raw(url) => self.http.post(url.as_str()),
             };
+            // The caller's headers and ours, merged once at connect (`post_headers`).
             let mut request = request
-                .headers(self.headers.clone())
-                .header(reqwest::header::CONTENT_TYPE, ARROW)
-                .header(ACCEPT_MAX, limit)
-                .header(reqwest::header::ACCEPT_ENCODING, accept)
+                .headers(self.post_headers.clone())
                 .body(payload.clone());
             if let Some(coding) = coding {
                 request = request.header(reqwest::header::CONTENT_ENCODING, coding);
@@ -537,13 +577,8 @@ impl Shared {
         if let Some(sessions) = &self.options.sticky {
             sticky::capture(sessions, response.headers());
         }
-        let support: Vec<&[u8]> = response
-            .headers()
-            .get_all(ACCEPT_MAX_SUPPORT)
-            .iter()
-            .map(HeaderValue::as_bytes)
-            .collect();
-        if support != [b"true"] {
+        let mut support = response.headers().get_all(&ACCEPT_MAX_SUPPORT).iter();
+        if !(support.next().is_some_and(|v| v.as_bytes() == b"true") && support.next().is_none()) {
             return Err(RpcError::new(
                 "ProtocolError",
                 "Every capped RPC response must contain exactly one VGI-Accept-Max-Response-Bytes-Support: true field",

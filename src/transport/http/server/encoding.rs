@@ -31,6 +31,12 @@ impl Coding {
             _ => None,
         }
     }
+
+    fn parse_any_case(token: &str) -> Option<Coding> {
+        [Coding::Zstd, Coding::Gzip]
+            .into_iter()
+            .find(|c| token.eq_ignore_ascii_case(c.name()))
+    }
 }
 
 /// Why a request body could not be decoded.
@@ -53,6 +59,9 @@ pub(crate) fn decode_body(
     body: Vec<u8>,
     cap: usize,
 ) -> Result<Vec<u8>, DecodeError> {
+    if content_encoding.is_empty() {
+        return Ok(body);
+    }
     let coding = content_encoding.to_ascii_lowercase();
     let coding = match coding.as_str() {
         "" => return Ok(body),
@@ -106,33 +115,33 @@ pub(crate) fn negotiate(
     let custom = tokens(vgi_accept);
     let standard = tokens(accept);
     let order = custom
-        .iter()
-        .chain(standard.iter().filter(|t| !custom.contains(t)));
+        .clone()
+        .chain(standard.clone().filter(|t| !listed(custom.clone(), t)));
     for token in order {
-        if token == "identity" {
+        if token.eq_ignore_ascii_case("identity") {
             return None;
         }
-        if let Some(coding) = Coding::parse(token) {
-            let custom_only = custom.contains(token) && !standard.contains(token);
+        if let Some(coding) = Coding::parse_any_case(token) {
+            let custom_only = listed(custom.clone(), token) && !listed(standard.clone(), token);
             return Some((coding, custom_only));
         }
     }
     None
 }
 
-fn tokens(header: Option<&str>) -> Vec<String> {
+/// A header's coding tokens, parameters (`;q=…`) dropped, read in place (every request
+/// is negotiated: no copies per request); compared case-insensitively where used.
+fn tokens(header: Option<&str>) -> impl Iterator<Item = &str> + Clone {
     header
         .unwrap_or_default()
         .split(',')
-        .map(|t| {
-            t.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        })
+        .map(|t| t.split(';').next().unwrap_or_default().trim())
         .filter(|t| !t.is_empty())
-        .collect()
+}
+
+/// Whether `list` holds `token`, case aside.
+fn listed<'a>(mut list: impl Iterator<Item = &'a str>, token: &str) -> bool {
+    list.any(|t| t.eq_ignore_ascii_case(token))
 }
 
 /// Codes an answer body.
@@ -177,6 +186,12 @@ mod tests {
             Some((Coding::Zstd, false))
         );
         assert_eq!(negotiate(None, Some("zstd"), false), None);
+        assert_eq!(
+            n(Some(" ZSTD ;q=1"), Some("Identity")),
+            Some((Coding::Zstd, true))
+        );
+        assert_eq!(n(None, Some("IDENTITY, gzip")), None);
+        assert_eq!(n(Some("Gzip"), Some("gzip")), Some((Coding::Gzip, false)));
     }
 
     #[test]

@@ -2,13 +2,14 @@
 //! where the engine may block (`conn.rs`).
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
+use std::cell::RefCell;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::task::Poll;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use http_body_util::BodyExt;
 
@@ -23,7 +24,7 @@ use crate::wire::{Reservation, keys};
 
 /// Serves every request of the router.
 pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
-    let request_id = match request.headers().get("x-request-id") {
+    let request_id = match request.headers().get(&reply::X_REQUEST_ID) {
         Some(id) if !id.is_empty() => id.clone(),
         _ => HeaderValue::from_str(&crate::server::ids::random_hex(16))
             .unwrap_or_else(|_| HeaderValue::from_static("0000000000000000")),
@@ -40,6 +41,11 @@ pub(crate) async fn handle(State(app): State<Arc<App>>, request: Request) -> Res
             "500 Internal Server Error",
             None,
         );
+        return reply::finish(&app, &request_id, response);
+    }
+    if app.options.cors_origins.is_empty() {
+        // No CORS: nothing of it to read or add.
+        let response = dispatch(&app, request, &request_id).await;
         return reply::finish(&app, &request_id, response);
     }
     let cors = reply::Cors::of(request.method(), request.headers());
@@ -129,7 +135,7 @@ async fn dispatch(app: &Arc<App>, request: Request, request_id: &HeaderValue) ->
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0);
-    let remote = socket.map(|addr| addr.ip().to_string());
+    let remote = socket.map(|addr| ip_text(addr.ip()));
     let auth = if exempt(&parts.method, parts.uri.path(), &app.options.prefix) {
         AuthContext::anonymous()
     } else {
@@ -322,18 +328,18 @@ async fn post(
         }
         Ok(Ok(bytes)) => bytes,
     };
-    let text = |name: &str| {
+    let text = |name: &HeaderName| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    post.content_type = text("content-type");
-    post.budget = text("vgi-accept-max-response-bytes");
+    post.content_type = text(&header::CONTENT_TYPE);
+    post.budget = text(&reply::ACCEPT_MAX_RESPONSE_BYTES);
     post.received = bytes.len() as u64;
-    post.trace =
-        text("traceparent").map(|tp| TraceHeaders::new(&tp, text("tracestate").as_deref()));
-    let encoding = text("content-encoding").unwrap_or_default();
+    post.trace = text(&reply::TRACEPARENT)
+        .map(|tp| TraceHeaders::new(&tp, text(&reply::TRACESTATE).as_deref()));
+    let encoding = text(&header::CONTENT_ENCODING).unwrap_or_default();
     let coding = reply::coding_for(app, headers);
     let worker = Arc::clone(app);
     let answered = super::conn::offload(move || {
@@ -457,6 +463,18 @@ fn too_large(read: u64, cap: u64) -> Response {
             "Request body of at least {read} bytes exceeds the server's advertised max_request_bytes={cap}.  Use the upload-URL flow (__upload_url__/init) to externalize large inputs."
         )),
     )
+}
+
+/// The peer's address as text, formatted once per address on each connection thread
+/// (a connection's requests all come from one).
+fn ip_text(ip: IpAddr) -> String {
+    thread_local! {
+        static LAST: RefCell<Option<(IpAddr, String)>> = const { RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some((seen, text)) if *seen == ip => text.clone(),
+        _ => last.insert((ip, ip.to_string())).1.clone(),
+    })
 }
 
 fn text(value: &HeaderValue) -> String {

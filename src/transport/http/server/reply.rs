@@ -11,14 +11,34 @@ use super::calls::ARROW_STREAM;
 use super::encoding::{self, Coding, negotiate};
 use crate::server::oneshot::BodyPart;
 
+/// Header names the server reads or writes on every request, parsed once (a name given
+/// as a string is parsed and hashed on every lookup).
+pub(crate) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) static X_VGI_ACCEPT_ENCODING: HeaderName =
+    HeaderName::from_static("x-vgi-accept-encoding");
+pub(crate) static X_VGI_CONTENT_ENCODING: HeaderName =
+    HeaderName::from_static("x-vgi-content-encoding");
+pub(crate) static X_VGI_RPC_ERROR: HeaderName = HeaderName::from_static("x-vgi-rpc-error");
+pub(crate) static ACCEPT_MAX_RESPONSE_BYTES: HeaderName =
+    HeaderName::from_static("vgi-accept-max-response-bytes");
+pub(crate) static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+pub(crate) static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+
+/// Room for an Arrow answer's headers and the capability headers, so the map is
+/// allocated once.
+const ANSWER_HEADERS: usize = 16;
+
 /// The coding an answer to `request` gets: `(coding, announced in
 /// X-VGI-Content-Encoding)`, or `None` for none.
 pub(crate) fn coding_for(app: &App, request: &HeaderMap) -> Option<(Coding, bool)> {
-    let text = |name: &str| request.get(name).and_then(|v| v.to_str().ok());
+    if !app.options.compression {
+        return None;
+    }
+    let text = |name: &HeaderName| request.get(name).and_then(|v| v.to_str().ok());
     negotiate(
-        text("x-vgi-accept-encoding"),
-        text("accept-encoding"),
-        app.options.compression,
+        text(&X_VGI_ACCEPT_ENCODING),
+        text(&header::ACCEPT_ENCODING),
+        true,
     )
 }
 
@@ -56,26 +76,29 @@ pub(crate) fn arrow(
     failed: bool,
     coding: Option<(Coding, bool)>,
 ) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ARROW_STREAM));
-    if failed {
-        headers.insert("x-vgi-rpc-error", HeaderValue::from_static("true"));
-    }
-    if let Some((coding, custom)) = coding {
-        let name = if custom {
-            HeaderName::from_static("x-vgi-content-encoding")
-        } else {
-            header::CONTENT_ENCODING
-        };
-        headers.insert(name, HeaderValue::from_static(coding.name()));
-    }
     let body = match <[BodyPart; 1]>::try_from(body) {
         Ok([BodyPart::Owned(bytes)]) => Body::from(bytes),
         Ok([part]) => Body::new(Parts::new(vec![part])),
         Err(parts) => Body::new(Parts::new(parts)),
     };
-    (status, headers, body).into_response()
+    let mut response = Response::new(body);
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    *headers = HeaderMap::with_capacity(ANSWER_HEADERS);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ARROW_STREAM));
+    if failed {
+        headers.insert(X_VGI_RPC_ERROR.clone(), HeaderValue::from_static("true"));
+    }
+    if let Some((coding, custom)) = coding {
+        let name = if custom {
+            X_VGI_CONTENT_ENCODING.clone()
+        } else {
+            header::CONTENT_ENCODING
+        };
+        headers.insert(name, HeaderValue::from_static(coding.name()));
+    }
+    response
 }
 
 /// A body sent as its parts, one data frame each, with its exact length declared (so
@@ -265,9 +288,10 @@ pub(crate) fn with_cors(app: &App, cors: &Cors, mut response: Response) -> Respo
 /// Adds what every response carries: the capability headers and `X-Request-ID`.
 pub(crate) fn finish(app: &App, request_id: &HeaderValue, mut response: Response) -> Response {
     let headers = response.headers_mut();
+    headers.reserve(app.capabilities.len() + 1);
     for (name, value) in &app.capabilities {
         headers.insert(name.clone(), value.clone());
     }
-    headers.insert("x-request-id", request_id.clone());
+    headers.insert(X_REQUEST_ID.clone(), request_id.clone());
     response
 }
