@@ -31,6 +31,9 @@ use std::task::Poll;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
+use axum::http::{HeaderValue, Method, header};
+use axum::response::Response;
+use hyper::body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
@@ -237,13 +240,53 @@ where
     });
 }
 
-/// Serves the requests of one connection (plain or TLS) with `app` until the client
+/// What answers a connection's requests: an application's router (a [`router`] merged
+/// with routes of its own), or, for [`serve`] and `serve_tls`, the one handler called
+/// directly, without the router's routing and boxing of every request.
+///
+/// [`router`]: super::router
+/// [`serve`]: super::serve
+#[derive(Clone)]
+pub(crate) enum Routes {
+    Router(axum::Router),
+    Handler(Arc<super::App>),
+}
+
+impl Routes {
+    async fn answer(self, request: axum::extract::Request) -> Response {
+        match self {
+            Routes::Router(mut router) => match router.call(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            },
+            Routes::Handler(app) => {
+                let head = request.method() == Method::HEAD;
+                let mut response = super::handler::handle(axum::extract::State(app), request).await;
+                if head {
+                    // As the router answers HEAD: the length a GET's body would have, no
+                    // body (hyper adds `Content-Length` to every other answer itself).
+                    if !response.headers().contains_key(header::CONTENT_LENGTH)
+                        && let Some(length) = response.body().size_hint().exact()
+                    {
+                        response
+                            .headers_mut()
+                            .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+                    }
+                    *response.body_mut() = axum::body::Body::empty();
+                }
+                response
+            }
+        }
+    }
+}
+
+/// Serves the requests of one connection (plain or TLS) with `routes` until the client
 /// leaves or the server stops; every request gets the peer address as `ConnectInfo`
 /// and `extension`. `timer` turns on hyper's header-read timeout.
 pub(crate) async fn http1<I, X>(
     io: I,
     remote: SocketAddr,
-    app: axum::Router,
+    routes: Routes,
     extension: Option<X>,
     timer: bool,
     mut closed: watch::Receiver<bool>,
@@ -257,7 +300,8 @@ pub(crate) async fn http1<I, X>(
         if let Some(extension) = &extension {
             request.extensions_mut().insert(extension.clone());
         }
-        app.clone().call(request)
+        let answer = routes.clone().answer(request);
+        async move { Ok::<_, std::convert::Infallible>(answer.await) }
     });
     let mut http = hyper::server::conn::http1::Builder::new();
     if timer {

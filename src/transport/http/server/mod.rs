@@ -351,6 +351,12 @@ pub fn router(server: &Server, options: &HttpOptions) -> Result<axum::Router> {
         .with_state(app))
 }
 
+/// What [`serve`] and `serve_tls` answer with: the [`router`]'s one handler, called
+/// directly (`conn::Routes`).
+fn routes(server: &Server, options: &HttpOptions) -> Result<conn::Routes> {
+    Ok(conn::Routes::Handler(Arc::new(App::new(server, options)?)))
+}
+
 /// Serves `server` on `listener` (already bound) on a tokio runtime of its own, until
 /// `shutdown` is triggered; requests in flight then finish.
 ///
@@ -362,7 +368,7 @@ pub fn serve(
     listener: std::net::TcpListener,
     shutdown: &Shutdown,
 ) -> Result<()> {
-    serve_router(router(server, options)?, listener, shutdown)
+    serve_routes(routes(server, options)?, listener, shutdown)
 }
 
 /// Serves `app` (a [`router`], possibly merged with routes of the application's own) on
@@ -377,12 +383,22 @@ pub fn serve_router(
     listener: std::net::TcpListener,
     shutdown: &Shutdown,
 ) -> Result<()> {
+    serve_routes(conn::Routes::Router(app), listener, shutdown)
+}
+
+fn serve_routes(
+    routes: conn::Routes,
+    listener: std::net::TcpListener,
+    shutdown: &Shutdown,
+) -> Result<()> {
     let (runtime, stopped) = runtime_until(shutdown)?;
     listener.set_nonblocking(true)?;
     runtime.block_on(conn::accept_loop(
         listener,
         stopped,
-        move |tcp, remote, closed| conn::http1(tcp, remote, app.clone(), None::<()>, false, closed),
+        move |tcp, remote, closed| {
+            conn::http1(tcp, remote, routes.clone(), None::<()>, false, closed)
+        },
     ))?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The connections of [`serve_tls`]: the shared accept loop (`conn.rs`: a connection
 //! thread each, up to a bound), a TLS handshake per connection (bounded by the handshake
-//! timeout), then hyper's HTTP/1.1 connection driving the same router
+//! timeout), then hyper's HTTP/1.1 connection driving the same handler
 //! [`serve`](super::super::serve) uses, with the connection's peer address and verified
 //! client chain added to every request.
 //!
@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use super::super::{HttpOptions, conn, router, runtime_until};
+use super::super::{HttpOptions, conn, routes, runtime_until};
 use super::TlsConfig;
 use crate::transport::Shutdown;
 use crate::transport::http::auth::PeerCertificates;
@@ -39,7 +39,7 @@ pub fn serve_tls(
     tls: &TlsConfig,
     shutdown: &Shutdown,
 ) -> Result<()> {
-    let app = router(server, options)?;
+    let app = routes(server, options)?;
     let acceptor = TlsAcceptor::from(tls.server_config()?);
     let (runtime, stopped) = runtime_until(shutdown)?;
     listener.set_nonblocking(true)?;
@@ -59,7 +59,7 @@ async fn connection(
     tcp: TcpStream,
     remote: SocketAddr,
     acceptor: TlsAcceptor,
-    app: axum::Router,
+    app: conn::Routes,
     mut closed: watch::Receiver<bool>,
     timeout: Duration,
 ) {
