@@ -30,6 +30,7 @@
 
 mod body;
 mod caps;
+mod direct;
 mod retry;
 mod sticky;
 mod tls;
@@ -95,6 +96,8 @@ struct Shared {
     /// The headers every POST carries, built once: `Content-Type`, the answer budget,
     /// `Accept-Encoding`.
     post_headers: HeaderMap,
+    /// Where links send calls on a connection of their own, when they may (`direct.rs`).
+    direct: Option<direct::Endpoint>,
 }
 
 struct Cached {
@@ -165,6 +168,7 @@ impl HttpConnector {
                 caps: Mutex::new(None),
                 arrow_heads: body::ArrowHeads::default(),
                 post_headers,
+                direct: direct::Endpoint::of(url, options.connect_timeout),
             }),
         })
     }
@@ -194,6 +198,7 @@ impl Connect for HttpConnector {
             control: Arc::clone(&control),
             trace: Vec::new(),
             urls: Vec::new(),
+            direct: self.shared.direct.clone().map(direct::Direct::new),
         };
         Ok(Link::request_response(Box::new(round_trip), control))
     }
@@ -238,6 +243,8 @@ struct HttpRoundTrip {
     /// The URLs of the routes called so far, parsed once (parsing is a good part of a
     /// small call's client time), found again without formatting the URL.
     urls: Vec<KeptUrl>,
+    /// This link's own connection for calls (`direct.rs`), when the URL allows one.
+    direct: Option<direct::Direct>,
 }
 
 /// A route's parsed URL.
@@ -246,6 +253,8 @@ struct KeptUrl {
     protocol: String,
     method: String,
     url: reqwest::Url,
+    /// The URL's path and query, the target a direct request names.
+    origin: Option<hyper::Uri>,
 }
 
 impl HttpRoundTrip {
@@ -257,7 +266,7 @@ impl HttpRoundTrip {
                 && kept.protocol == route.protocol
         });
         if let Some(kept) = kept {
-            return Target::Parsed(kept.url.clone());
+            return Target::Parsed(kept.url.clone(), kept.origin.clone());
         }
         let suffix = match route.step {
             RouteStep::Unary => "",
@@ -273,13 +282,19 @@ impl HttpRoundTrip {
                 if self.urls.len() >= KEPT_URLS {
                     self.urls.clear();
                 }
+                let origin = match parsed.query() {
+                    Some(query) => format!("{}?{query}", parsed.path()),
+                    None => parsed.path().to_owned(),
+                };
+                let origin = hyper::Uri::try_from(origin).ok();
                 self.urls.push(KeptUrl {
                     step: route.step,
                     protocol: route.protocol.to_owned(),
                     method: route.method.to_owned(),
                     url: parsed.clone(),
+                    origin: origin.clone(),
                 });
-                Target::Parsed(parsed)
+                Target::Parsed(parsed, origin)
             }
             // reqwest reports it, as before.
             Err(_) => Target::Raw(url),
@@ -310,6 +325,7 @@ impl RoundTrip for HttpRoundTrip {
         let url = self.url_of(&route);
         let shared = &*self.shared;
         let trace = self.trace.as_slice();
+        let mut direct = self.direct.as_mut();
         let reflection =
             route.protocol == keys::REFLECTION_PROTOCOL && route.step == RouteStep::Unary;
         let post = async {
@@ -330,7 +346,9 @@ impl RoundTrip for HttpRoundTrip {
                 None
             };
             let body = stored.as_deref().unwrap_or(body);
-            let mut answer = shared.post(&url, body, codec, reflection, trace).await?;
+            let mut answer = shared
+                .post(direct.as_deref_mut(), &url, body, codec, reflection, trace)
+                .await?;
             if answer.status == StatusCode::UNSUPPORTED_MEDIA_TYPE
                 && codec.is_some()
                 && route.step != RouteStep::StreamTurn
@@ -345,31 +363,34 @@ impl RoundTrip for HttpRoundTrip {
                         .any(|s| s == codec.token())
                         .then_some((codec, level))
                 });
-                answer = shared.post(&url, body, retry, false, trace).await?;
+                answer = shared
+                    .post(direct.as_deref_mut(), &url, body, retry, false, trace)
+                    .await?;
             }
             if stored.is_none() && upload::must_upload(answer.status, caps.upload_url_support) {
                 // Too large inline: once more through storage (the reference's 413
                 // fallback).
                 let pointer = shared.upload(body).await?;
-                answer = shared.post(&url, &pointer, codec, false, trace).await?;
+                answer = shared
+                    .post(direct.as_deref_mut(), &url, &pointer, codec, false, trace)
+                    .await?;
             }
             Ok(answer)
         };
-        let answer = self
-            .shared
+        let answer = shared
             .run(&self.control, remaining, post)
             .map_err(|e| match e {
                 Failure::Deadline => Error::Io(deadline.expire()),
                 other => other.into_error(&self.shared.base),
             })?;
-        self.shared.finish(answer)
+        shared.finish(answer)
     }
 }
 
-/// A request URL: parsed (and kept), or as written when it does not parse (reqwest
-/// then reports why).
+/// A request URL: parsed (and kept, with its origin-form target for a direct request),
+/// or as written when it does not parse (reqwest then reports why).
 enum Target {
-    Parsed(reqwest::Url),
+    Parsed(reqwest::Url, Option<hyper::Uri>),
     Raw(String),
 }
 
@@ -385,6 +406,10 @@ enum Failure {
     Deadline,
     Interrupted,
     Request(reqwest::Error),
+    /// A direct request failed (`direct.rs`).
+    Direct(hyper::Error),
+    /// A direct connection could not be opened.
+    Connect(io::Error),
     Error(Error),
 }
 
@@ -412,9 +437,28 @@ impl Failure {
                 "the HTTP request was interrupted",
             )),
             Failure::Request(e) => request_error(base, &e),
+            Failure::Direct(e) => {
+                Error::Disconnected(format!("the HTTP request failed: {}", error_chain(&e)))
+            }
+            Failure::Connect(e) => Error::Connect {
+                endpoint: base.to_owned(),
+                source: io::Error::new(e.kind(), format!("tcp connect error: {e}")),
+            },
             Failure::Error(e) => e,
         }
     }
+}
+
+/// An error and its sources, `: `-separated.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut chain = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        source = s.source();
+    }
+    chain
 }
 
 /// A reqwest failure as the engine's error: refused or unreachable → `Connect`, a
@@ -535,9 +579,12 @@ impl Shared {
         Ok(caps)
     }
 
-    /// POSTs one request body and reads the answer with the budget's bound.
+    /// POSTs one request body and reads the answer with the budget's bound: on the
+    /// link's own connection (`direct`) when the request needs nothing of reqwest, else
+    /// through reqwest.
     async fn post(
         &self,
+        direct: Option<&mut direct::Direct>,
         url: &Target,
         body: &[u8],
         codec: Option<(Codec, i32)>,
@@ -556,24 +603,58 @@ impl Shared {
         } else {
             &None
         };
-        let mut response = retry::send(policy, retryable, || {
-            let request = match url {
-                Target::Parsed(url) => self.http.post(url.clone()),
-                Target::Raw(url) => self.http.post(url.as_str()),
-            };
-            // The caller's headers and ours, merged once at connect (`post_headers`).
-            let mut request = request
-                .headers(self.post_headers.clone())
-                .body(payload.clone());
-            if let Some(coding) = coding {
-                request = request.header(reqwest::header::CONTENT_ENCODING, coding);
+        let direct = direct
+            .filter(|_| policy.is_none() && self.options.sticky.is_none())
+            .zip(match url {
+                Target::Parsed(_, origin) => origin.as_ref(),
+                Target::Raw(_) => None,
+            });
+        let mut response = match direct {
+            Some((direct, origin)) => {
+                let mut request = hyper::Request::new(http_body_util::Full::new(payload));
+                *request.method_mut() = Method::POST;
+                *request.uri_mut() = origin.clone();
+                let headers = request.headers_mut();
+                // The caller's headers and ours, then as the reqwest path adds them.
+                *headers = self.post_headers.clone();
+                if let Some(coding) = coding {
+                    headers.append(
+                        reqwest::header::CONTENT_ENCODING,
+                        HeaderValue::from_static(coding),
+                    );
+                }
+                for (name, value) in trace {
+                    let name = HeaderName::from_bytes(name.as_bytes());
+                    let value = HeaderValue::from_str(value);
+                    let (Ok(name), Ok(value)) = (name, value) else {
+                        return Err(Error::protocol("a trace header is not valid HTTP").into());
+                    };
+                    headers.append(name, value);
+                }
+                direct::Reply::Direct(direct.send(request).await?)
             }
-            for (name, value) in trace {
-                request = request.header(*name, value.as_str());
-            }
-            sticky::decorate(request, &self.headers, self.options.sticky.as_ref())
-        })
-        .await?;
+            None => direct::Reply::Pooled(
+                retry::send(policy, retryable, || {
+                    let request = match url {
+                        Target::Parsed(url, _) => self.http.post(url.clone()),
+                        Target::Raw(url) => self.http.post(url.as_str()),
+                    };
+                    // The caller's headers and ours, merged once at connect
+                    // (`post_headers`).
+                    let mut request = request
+                        .headers(self.post_headers.clone())
+                        .body(payload.clone());
+                    if let Some(coding) = coding {
+                        request = request.header(reqwest::header::CONTENT_ENCODING, coding);
+                    }
+                    for (name, value) in trace {
+                        request = request.header(*name, value.as_str());
+                    }
+                    sticky::decorate(request, &self.headers, self.options.sticky.as_ref())
+                })
+                .await?,
+            ),
+        };
         if let Some(sessions) = &self.options.sticky {
             sticky::capture(sessions, response.headers());
         }
@@ -596,7 +677,7 @@ impl Shared {
             .min(limit)
             .min(PRESIZE_MAX);
         let mut raw = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
-        while let Some(chunk) = response.chunk().await.map_err(Failure::Request)? {
+        while let Some(chunk) = response.chunk().await? {
             raw.extend_from_slice(&chunk);
             if u64::try_from(raw.len()).unwrap_or(u64::MAX) > limit
                 && content_coding(&headers).is_none()

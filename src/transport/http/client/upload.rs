@@ -28,7 +28,7 @@ impl Shared {
         let url = format!("{}/{}/init", self.base, wire::keys::UPLOAD_URL_METHOD);
         let request = upload::encode_request(count)?;
         let answer = self
-            .post(&super::Target::Raw(url), &request, None, false, &[])
+            .post(None, &super::Target::Raw(url), &request, None, false, &[])
             .await?;
         let body = self.finish(answer)?;
         Ok(read_answer(&body)?)
