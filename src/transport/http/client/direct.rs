@@ -28,7 +28,7 @@ use hyper_util::rt::TokioIo;
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{StatusCode, Url};
 
-use super::Failure;
+use super::failure::Failure;
 
 /// Where a direct connection goes: the address to connect to and the `Host` header.
 #[derive(Debug, Clone)]

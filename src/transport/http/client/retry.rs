@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::{RequestBuilder, Response, StatusCode};
 
-use super::Failure;
+use super::failure::Failure;
 use crate::client::HttpRetry;
 
 /// Sends the request `build` makes, retrying transient failures under `policy` when

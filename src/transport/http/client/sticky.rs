@@ -61,7 +61,10 @@ pub fn end_session(url: &str, options: &ConnectOptions, ended: &EndedSession) ->
                 request = request.header(name, value);
             }
         }
-        request.send().await.map_err(super::Failure::Request)
+        request
+            .send()
+            .await
+            .map_err(super::failure::Failure::Request)
     };
     shared
         .run(&control, shared.probe_timeout, delete)

@@ -14,7 +14,8 @@
 
 use reqwest::StatusCode;
 
-use super::{ARROW, Failure, HttpConnector, HttpControl, Shared};
+use super::failure::Failure;
+use super::{ARROW, HttpConnector, HttpControl, Shared};
 use crate::client::rpc_error_from_metadata;
 use crate::wire::{self, BatchKind, Limits, StreamItem, UploadUrl, upload};
 use crate::{Result, RpcError};

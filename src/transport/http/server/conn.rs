@@ -31,16 +31,12 @@ use std::task::Poll;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderValue, Method, header};
-use axum::response::Response;
-use hyper::body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tower_service::Service as _;
 
 /// How many connections are served on threads of their own at once.
 pub const CONNECTION_THREADS: usize = 256;
@@ -240,53 +236,13 @@ where
     });
 }
 
-/// What answers a connection's requests: an application's router (a [`router`] merged
-/// with routes of its own), or, for [`serve`] and `serve_tls`, the one handler called
-/// directly, without the router's routing and boxing of every request.
-///
-/// [`router`]: super::router
-/// [`serve`]: super::serve
-#[derive(Clone)]
-pub(crate) enum Routes {
-    Router(axum::Router),
-    Handler(Arc<super::App>),
-}
-
-impl Routes {
-    async fn answer(self, request: axum::extract::Request) -> Response {
-        match self {
-            Routes::Router(mut router) => match router.call(request).await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            },
-            Routes::Handler(app) => {
-                let head = request.method() == Method::HEAD;
-                let mut response = super::handler::handle(axum::extract::State(app), request).await;
-                if head {
-                    // As the router answers HEAD: the length a GET's body would have, no
-                    // body (hyper adds `Content-Length` to every other answer itself).
-                    if !response.headers().contains_key(header::CONTENT_LENGTH)
-                        && let Some(length) = response.body().size_hint().exact()
-                    {
-                        response
-                            .headers_mut()
-                            .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-                    }
-                    *response.body_mut() = axum::body::Body::empty();
-                }
-                response
-            }
-        }
-    }
-}
-
 /// Serves the requests of one connection (plain or TLS) with `routes` until the client
 /// leaves or the server stops; every request gets the peer address as `ConnectInfo`
 /// and `extension`. `timer` turns on hyper's header-read timeout.
 pub(crate) async fn http1<I, X>(
     io: I,
     remote: SocketAddr,
-    routes: Routes,
+    routes: super::Routes,
     extension: Option<X>,
     timer: bool,
     mut closed: watch::Receiver<bool>,

@@ -23,9 +23,10 @@ mod upload;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 pub use conn::CONNECTION_THREADS;
 use continuation::Continuations;
+use hyper::body::Body as _;
 pub use sticky::{DrainHandle, StickyOptions};
 pub use storage::StorageOptions;
 #[cfg(feature = "tls")]
@@ -335,6 +336,46 @@ impl App {
     }
 }
 
+/// What answers a connection's requests: an application's router (a [`router`] merged
+/// with routes of its own), or, for [`serve`] and `serve_tls`, the one handler called
+/// directly, without the router's routing and boxing of every request.
+///
+#[derive(Clone)]
+pub(crate) enum Routes {
+    Router(axum::Router),
+    Handler(Arc<App>),
+}
+
+impl Routes {
+    pub(crate) async fn answer(self, request: axum::extract::Request) -> axum::response::Response {
+        match self {
+            Routes::Router(mut router) => {
+                match tower_service::Service::call(&mut router, request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
+            }
+            Routes::Handler(app) => {
+                let head = request.method() == Method::HEAD;
+                let mut response = handler::handle(axum::extract::State(app), request).await;
+                if head {
+                    // As the router answers HEAD: the length a GET's body would have, no
+                    // body (hyper adds `Content-Length` to every other answer itself).
+                    if !response.headers().contains_key(header::CONTENT_LENGTH)
+                        && let Some(length) = response.body().size_hint().exact()
+                    {
+                        response
+                            .headers_mut()
+                            .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+                    }
+                    *response.body_mut() = axum::body::Body::empty();
+                }
+                response
+            }
+        }
+    }
+}
+
 /// The routes serving `server`, to nest in an application or serve with [`serve`].
 ///
 /// The peer address reaches the access log (and authenticators) when the router is
@@ -352,9 +393,9 @@ pub fn router(server: &Server, options: &HttpOptions) -> Result<axum::Router> {
 }
 
 /// What [`serve`] and `serve_tls` answer with: the [`router`]'s one handler, called
-/// directly (`conn::Routes`).
-fn routes(server: &Server, options: &HttpOptions) -> Result<conn::Routes> {
-    Ok(conn::Routes::Handler(Arc::new(App::new(server, options)?)))
+/// directly ([`Routes`]).
+fn routes(server: &Server, options: &HttpOptions) -> Result<Routes> {
+    Ok(Routes::Handler(Arc::new(App::new(server, options)?)))
 }
 
 /// Serves `server` on `listener` (already bound) on a tokio runtime of its own, until
@@ -383,11 +424,11 @@ pub fn serve_router(
     listener: std::net::TcpListener,
     shutdown: &Shutdown,
 ) -> Result<()> {
-    serve_routes(conn::Routes::Router(app), listener, shutdown)
+    serve_routes(Routes::Router(app), listener, shutdown)
 }
 
 fn serve_routes(
-    routes: conn::Routes,
+    routes: Routes,
     listener: std::net::TcpListener,
     shutdown: &Shutdown,
 ) -> Result<()> {

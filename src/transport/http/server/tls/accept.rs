@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use super::super::{HttpOptions, conn, routes, runtime_until};
+use super::super::{HttpOptions, Routes, conn, routes, runtime_until};
 use super::TlsConfig;
 use crate::transport::Shutdown;
 use crate::transport::http::auth::PeerCertificates;
@@ -59,7 +59,7 @@ async fn connection(
     tcp: TcpStream,
     remote: SocketAddr,
     acceptor: TlsAcceptor,
-    app: conn::Routes,
+    app: Routes,
     mut closed: watch::Receiver<bool>,
     timeout: Duration,
 ) {

@@ -1,0 +1,196 @@
+//! One POST and its answer: the request built from the headers every call carries (on
+//! the link's own connection when it may, `direct.rs`, else through reqwest), and the
+//! answer read within the accepted budget and decoded.
+
+use std::io;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+
+use super::body::{self, Codec};
+use super::failure::Failure;
+use super::{Shared, Target, direct, retry, sticky};
+use crate::Error;
+use crate::RpcError;
+
+static ACCEPT_MAX_SUPPORT: HeaderName =
+    HeaderName::from_static("vgi-accept-max-response-bytes-support");
+/// The most an answer buffer is sized for before its bytes arrive.
+const PRESIZE_MAX: u64 = 16 << 20;
+
+/// One answer, status screened and body decoded.
+pub(super) struct Answer {
+    pub(super) status: StatusCode,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Vec<u8>,
+}
+
+impl Shared {
+    /// POSTs one request body and reads the answer with the budget's bound: on the
+    /// link's own connection (`direct`) when the request needs nothing of reqwest, else
+    /// through reqwest.
+    pub(super) async fn post(
+        &self,
+        direct: Option<&mut direct::Direct>,
+        url: &Target,
+        body: &[u8],
+        codec: Option<(Codec, i32)>,
+        retryable: bool,
+        trace: &[(&'static str, String)],
+    ) -> std::result::Result<Answer, Failure> {
+        let (payload, coding) = match codec {
+            Some((codec, level)) => (codec.compress(body, level)?, Some(codec.token())),
+            None => (body.to_vec(), None),
+        };
+        // Shared, so a retry resends it without a copy.
+        let payload = axum::body::Bytes::from(payload);
+        let limit = self.options.accept_max_response_bytes;
+        let policy = if retryable {
+            &self.options.retry
+        } else {
+            &None
+        };
+        let direct = direct
+            .filter(|_| policy.is_none() && self.options.sticky.is_none())
+            .zip(match url {
+                Target::Parsed(_, origin) => origin.as_ref(),
+                Target::Raw(_) => None,
+            });
+        let mut response = match direct {
+            Some((direct, origin)) => {
+                let mut request = hyper::Request::new(http_body_util::Full::new(payload));
+                *request.method_mut() = Method::POST;
+                *request.uri_mut() = origin.clone();
+                let headers = request.headers_mut();
+                // The caller's headers and ours, then as the reqwest path adds them.
+                *headers = self.post_headers.clone();
+                if let Some(coding) = coding {
+                    headers.append(
+                        reqwest::header::CONTENT_ENCODING,
+                        HeaderValue::from_static(coding),
+                    );
+                }
+                for (name, value) in trace {
+                    let name = HeaderName::from_bytes(name.as_bytes());
+                    let value = HeaderValue::from_str(value);
+                    let (Ok(name), Ok(value)) = (name, value) else {
+                        return Err(Error::protocol("a trace header is not valid HTTP").into());
+                    };
+                    headers.append(name, value);
+                }
+                direct::Reply::Direct(direct.send(request).await?)
+            }
+            None => direct::Reply::Pooled(
+                retry::send(policy, retryable, || {
+                    let request = match url {
+                        Target::Parsed(url, _) => self.http.post(url.clone()),
+                        Target::Raw(url) => self.http.post(url.as_str()),
+                    };
+                    // The caller's headers and ours, merged once at connect
+                    // (`post_headers`).
+                    let mut request = request
+                        .headers(self.post_headers.clone())
+                        .body(payload.clone());
+                    if let Some(coding) = coding {
+                        request = request.header(reqwest::header::CONTENT_ENCODING, coding);
+                    }
+                    for (name, value) in trace {
+                        request = request.header(*name, value.as_str());
+                    }
+                    sticky::decorate(request, &self.headers, self.options.sticky.as_ref())
+                })
+                .await?,
+            ),
+        };
+        if let Some(sessions) = &self.options.sticky {
+            sticky::capture(sessions, response.headers());
+        }
+        let mut support = response.headers().get_all(&ACCEPT_MAX_SUPPORT).iter();
+        if !(support.next().is_some_and(|v| v.as_bytes() == b"true") && support.next().is_none()) {
+            return Err(RpcError::new(
+                "ProtocolError",
+                "Every capped RPC response must contain exactly one VGI-Accept-Max-Response-Bytes-Support: true field",
+            )
+            .into());
+        }
+        let status = response.status();
+        // Taken, not copied: the body's decoder was set up when the head arrived.
+        let headers = std::mem::take(response.headers_mut());
+        // Sized once from the declared length (within the budget, and only so far ahead
+        // of the bytes that arrive), not grown by copies.
+        let declared = response
+            .content_length()
+            .unwrap_or(0)
+            .min(limit)
+            .min(PRESIZE_MAX);
+        let mut raw = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
+        while let Some(chunk) = response.chunk().await? {
+            raw.extend_from_slice(&chunk);
+            if u64::try_from(raw.len()).unwrap_or(u64::MAX) > limit
+                && content_coding(&headers).is_none()
+            {
+                let read = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
+                body::check_size(raw.len().min(read), limit)?;
+            }
+            if raw.len() as u64 > limit.saturating_mul(64) {
+                return Err(body::io_error(
+                    io::ErrorKind::InvalidData,
+                    "the compressed answer body is implausibly large",
+                )
+                .into());
+            }
+        }
+        let body = match content_coding(&headers) {
+            Some(Ok(codec)) => codec.decompress(&raw, limit)?,
+            Some(Err(token)) => {
+                return Err(Error::protocol(format!(
+                    "the server answered with an unknown content coding {token:?}"
+                ))
+                .into());
+            }
+            None => raw,
+        };
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Screens an answer's status: Arrow bodies go to the engine whatever the status.
+    pub(super) fn finish(&self, answer: Answer) -> crate::Result<Vec<u8>> {
+        let status = answer.status.as_u16();
+        if answer.status == StatusCode::UNAUTHORIZED {
+            let reason = answer
+                .headers
+                .get("vgi-auth-reason")
+                .and_then(|v| v.to_str().ok());
+            return Err(body::unauthorized(&answer.body, reason));
+        }
+        if answer.status == StatusCode::PAYLOAD_TOO_LARGE {
+            return Err(RpcError::new(
+                "RequestTooLarge",
+                "Request exceeds max_request_bytes and the server does not advertise upload_url_support",
+            )
+            .with_code(crate::ErrorCode::ResourceExhausted)
+            .into());
+        }
+        if !self.arrow_heads.known(&answer.body) {
+            body::require_arrow(status, &answer.body)?;
+            self.arrow_heads.learn(&answer.body);
+        }
+        Ok(answer.body)
+    }
+}
+
+/// The answer's content coding: `Content-Encoding`, else `X-VGI-Content-Encoding`;
+/// `identity` is none. `Err` carries a coding this client cannot decode.
+fn content_coding(headers: &HeaderMap) -> Option<std::result::Result<Codec, String>> {
+    let token = headers
+        .get(reqwest::header::CONTENT_ENCODING)
+        .or_else(|| headers.get("x-vgi-content-encoding"))
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty() && v != "identity")?;
+    Some(Codec::parse(&token).ok_or(token))
+}
