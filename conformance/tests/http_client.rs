@@ -293,6 +293,8 @@ enum Post {
     Unauthorized,
     /// 413 JSON (not Arrow).
     JsonError,
+    /// The same, then the connection closed (as a server's keep-alive timeout does).
+    JsonErrorThenClose,
     /// 200 without the capability header.
     NoSupportHeader,
 }
@@ -353,7 +355,7 @@ fn fake(post: Post) -> Fake {
                                     body.len()
                                 )
                             }
-                            Post::JsonError => {
+                            Post::JsonError | Post::JsonErrorThenClose => {
                                 let body = r#"{"title": "Nope"}"#;
                                 format!(
                                     "HTTP/1.1 400 Bad Request\r\n{support}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -366,6 +368,9 @@ fn fake(post: Post) -> Fake {
                         }
                     };
                     if stream.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                    if matches!(post, Post::JsonErrorThenClose) && !head.starts_with("options") {
                         return;
                     }
                 }
@@ -403,6 +408,38 @@ fn a_call_past_its_deadline_times_out_and_a_cancel_interrupts_it() -> Result<()>
         .unwrap_err();
     canceller.join().unwrap();
     assert!(matches!(err, Error::Cancelled), "{err:?}");
+    Ok(())
+}
+
+#[test]
+fn a_connection_the_server_closed_while_idle_is_replaced_not_an_error() -> Result<()> {
+    let server = fake(Post::JsonErrorThenClose);
+    let options = ConnectOptions::default()
+        .with_http(HttpConnectOptions::default().with_compression_level(None));
+    let mut client = Client::connect_with(&Address::parse(&server.url)?, options)?;
+    for _ in 0..3 {
+        let err = client
+            .call(
+                &target(),
+                "echo_string",
+                &echo_params(),
+                &CallOptions::default(),
+            )
+            .unwrap_err();
+        // The server's answer each time, never a broken connection: the request went
+        // out again on a new one.
+        let rpc = err.as_rpc().unwrap_or_else(|| panic!("{err:?}"));
+        assert_eq!(rpc.error_type, "HttpError", "{err:?}");
+        thread::sleep(Duration::from_millis(50));
+    }
+    let posts = server
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.starts_with("post"))
+        .count();
+    assert_eq!(posts, 3, "each call sent exactly once");
     Ok(())
 }
 

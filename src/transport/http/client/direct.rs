@@ -13,9 +13,10 @@
 //! retries stay on reqwest. The bytes a server sees are the same: the caller's headers,
 //! then ours, `Accept: */*` and `Host` as reqwest adds them, `Content-Length` by hyper.
 //!
-//! A kept connection the server closed while idle is found out before the request goes
-//! out (hyper hands the unsent request back) and the request goes once more on a fresh
-//! connection, as reqwest's pool does; a request that went out is never sent twice.
+//! A kept connection the server closed while idle (a keep-alive timeout) is found out
+//! before the request goes out — the socket shows its end, or hyper hands the unsent
+//! request back — and the request goes on a fresh connection instead; a request that
+//! went out is never sent twice.
 
 use std::io;
 use std::time::Duration;
@@ -67,14 +68,32 @@ impl Endpoint {
 /// A link's own connection to an [`Endpoint`], opened on first use and kept.
 pub(super) struct Direct {
     endpoint: Endpoint,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    kept: Option<Kept>,
+}
+
+/// An open connection: hyper's handle, and the socket itself to look at before reuse.
+struct Kept {
+    sender: SendRequest<Full<Bytes>>,
+    /// The same socket (a duplicate descriptor): a server that closed the connection
+    /// while it was idle shows as end-of-stream here before anything is written, even
+    /// when hyper's connection task has not run since (it runs only while a call does).
+    socket: std::net::TcpStream,
+}
+
+impl Kept {
+    /// Whether the server may still read a request sent now: nothing arrived since the
+    /// last answer, neither its end nor stray bytes.
+    fn open(&self) -> bool {
+        !self.sender.is_closed()
+            && matches!(self.socket.peek(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
 }
 
 impl Direct {
     pub(super) fn new(endpoint: Endpoint) -> Self {
         Direct {
             endpoint,
-            sender: None,
+            kept: None,
         }
     }
 
@@ -93,13 +112,13 @@ impl Direct {
             .or_insert_with(|| self.endpoint.host.clone());
         // Taken while the request is in flight: a request abandoned halfway (a deadline)
         // leaves no connection behind in an unknown state.
-        if let Some(mut sender) = self.sender.take()
-            && !sender.is_closed()
-            && sender.ready().await.is_ok()
+        if let Some(mut kept) = self.kept.take()
+            && kept.open()
+            && kept.sender.ready().await.is_ok()
         {
-            match sender.try_send_request(request).await {
+            match kept.sender.try_send_request(request).await {
                 Ok(response) => {
-                    self.sender = Some(sender);
+                    self.kept = Some(kept);
                     return Ok(response);
                 }
                 Err(mut e) => match e.take_message() {
@@ -109,17 +128,18 @@ impl Direct {
                 },
             }
         }
-        let mut sender = self.connect().await?;
-        sender.ready().await.map_err(Failure::Direct)?;
-        let response = sender
+        let mut kept = self.connect().await?;
+        kept.sender.ready().await.map_err(Failure::Direct)?;
+        let response = kept
+            .sender
             .send_request(request)
             .await
             .map_err(Failure::Direct)?;
-        self.sender = Some(sender);
+        self.kept = Some(kept);
         Ok(response)
     }
 
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, Failure> {
+    async fn connect(&self) -> Result<Kept, Failure> {
         let connecting = tokio::net::TcpStream::connect(&self.endpoint.addr);
         let tcp = match self.endpoint.connect_timeout {
             Some(limit) => tokio::time::timeout(limit, connecting)
@@ -135,6 +155,10 @@ impl Direct {
         .map_err(Failure::Connect)?;
         // Requests are small writes answered at once: no Nagle delay (as reqwest is set).
         let _ = tcp.set_nodelay(true);
+        let socket = std::os::fd::AsFd::as_fd(&tcp)
+            .try_clone_to_owned()
+            .map(std::net::TcpStream::from)
+            .map_err(Failure::Connect)?;
         let (sender, connection) = http1::handshake(TokioIo::new(tcp))
             .await
             .map_err(Failure::Direct)?;
@@ -144,7 +168,7 @@ impl Direct {
                 tracing::debug!(error = %e, "HTTP connection ended with an error");
             }
         });
-        Ok(sender)
+        Ok(Kept { sender, socket })
     }
 }
 
