@@ -44,6 +44,11 @@ fn next() -> u64 {
     z ^ (z >> 31)
 }
 
+/// 64 random bits (this thread's sequence), e.g. for trace and span ids.
+pub(crate) fn random_u64() -> u64 {
+    next()
+}
+
 /// `digits` lowercase hex digits.
 pub(crate) fn random_hex(digits: usize) -> String {
     let mut out = String::with_capacity(digits.next_multiple_of(16));
