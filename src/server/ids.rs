@@ -45,6 +45,7 @@ fn next() -> u64 {
 }
 
 /// 64 random bits (this thread's sequence), e.g. for trace and span ids.
+#[cfg(feature = "otel")]
 pub(crate) fn random_u64() -> u64 {
     next()
 }
