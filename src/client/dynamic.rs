@@ -218,14 +218,20 @@ impl Client {
         let active = link.as_mut().ok_or(Error::Closed)?;
         let _span = call_span(target, method);
         let side = active.conn.side().cloned();
-        let injected = observed_metadata(&options.metadata, observed);
-        let extra = injected.as_ref().unwrap_or(&options.metadata);
-        let request = encoder.encode(target, method, params, extra, side.as_deref())?;
+        let trace = observed_metadata(observed);
+        let request = encoder.encode_with(
+            target,
+            method,
+            params,
+            &options.metadata,
+            &trace,
+            side.as_deref(),
+        )?;
         let guard = CallGuard::call(deadline, &active.control, options)?;
         let mut logs = Vec::new();
         let outcome = match active.round_trip.as_mut() {
             Some(round_trip) => {
-                round_trip.set_trace_context(&trace_headers(extra));
+                round_trip.set_trace_context(&trace_headers(&options.metadata, &trace));
                 let route = Route {
                     protocol: &target.protocol,
                     method,
@@ -331,11 +337,17 @@ impl Client {
         let active = link.as_mut().ok_or(Error::Closed)?;
         let span = call_span(target, method);
         let side = active.conn.side().cloned();
-        let injected = observed_metadata(&options.metadata, observed.as_deref());
-        let extra = injected.as_ref().unwrap_or(&options.metadata);
-        let request = encoder.encode(target, method, params, extra, side.as_deref())?;
+        let trace = observed_metadata(observed.as_deref());
+        let request = encoder.encode_with(
+            target,
+            method,
+            params,
+            &options.metadata,
+            &trace,
+            side.as_deref(),
+        )?;
         if let Some(round_trip) = active.round_trip.as_mut() {
-            round_trip.set_trace_context(&trace_headers(extra));
+            round_trip.set_trace_context(&trace_headers(&options.metadata, &trace));
         }
         let route = Route {
             protocol: &target.protocol,
