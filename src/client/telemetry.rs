@@ -51,14 +51,13 @@ pub trait ObservedCall: Send {
     fn end(self: Box<Self>);
 }
 
-/// The entries an observer adds to one call's request (its trace context); empty (no
-/// allocation) without an observer.
-pub(crate) fn observed_metadata(observed: Option<&dyn ObservedCall>) -> Metadata {
-    let mut metadata = Metadata::new();
+/// Sets `metadata` to the entries an observer adds to one call's request (its trace
+/// context): empty without an observer.
+pub(crate) fn observed_metadata(metadata: &mut Metadata, observed: Option<&dyn ObservedCall>) {
+    metadata.clear();
     if let Some(observed) = observed {
-        observed.inject(&mut metadata);
+        observed.inject(metadata);
     }
-    metadata
 }
 
 /// The trace context entries of a request's metadata (those an observer injected, else

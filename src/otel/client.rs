@@ -18,7 +18,7 @@
 //! from its trace id exactly as the SDK's `TraceIdRatioBased` does.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::metrics::{Histogram, Meter};
@@ -77,15 +77,14 @@ struct Point {
     names: Arc<MethodNames>,
     method_type: &'static str,
     failure: Option<Failure>,
-    seconds: f64,
+    started: SystemTime,
+    ended: SystemTime,
 }
 
 /// The identity and times of a call's span.
 struct SpanRecord {
     parent: Context,
     context: SpanContext,
-    started: SystemTime,
-    ended: SystemTime,
     cancelled: bool,
 }
 
@@ -100,7 +99,15 @@ impl Point {
             KeyValue::new("rpc.vgi_rpc.method_type", self.method_type),
         ];
         if let Some(record) = self.span.filter(|r| r.context.is_sampled()) {
-            build_span(tracer, &self.names, &common, record, self.failure.as_ref());
+            let times = (self.started, self.ended);
+            build_span(
+                tracer,
+                &self.names,
+                &common,
+                record,
+                times,
+                self.failure.as_ref(),
+            );
         }
         let [system, service, method, method_type] = common;
         let status = if self.failure.is_some() {
@@ -115,7 +122,9 @@ impl Point {
             method_type,
             KeyValue::new("status", status),
         ];
-        duration.record(self.seconds, &attributes);
+        // Wall-clock times, as the span's: one clock read at each end of the call.
+        let seconds = self.ended.duration_since(self.started).unwrap_or_default();
+        duration.record(seconds.as_secs_f64(), &attributes);
         attributes
     }
 }
@@ -126,6 +135,7 @@ fn build_span(
     names: &MethodNames,
     common: &[KeyValue; 4],
     record: SpanRecord,
+    (started, ended): (SystemTime, SystemTime),
     failure: Option<&Failure>,
 ) {
     let mut attributes = Vec::with_capacity(7);
@@ -145,7 +155,7 @@ fn build_span(
         .with_kind(SpanKind::Client)
         .with_trace_id(record.context.trace_id())
         .with_span_id(record.context.span_id())
-        .with_start_time(record.started)
+        .with_start_time(started)
         .with_attributes(attributes)
         .with_sampling_result(SamplingResult {
             decision: SamplingDecision::RecordAndSample,
@@ -167,7 +177,7 @@ fn build_span(
         }
         None => span.set_status(Status::Ok),
     }
-    span.end_with_timestamp(record.ended);
+    span.end_with_timestamp(ended);
 }
 
 impl std::fmt::Debug for ClientTelemetry {
@@ -274,15 +284,13 @@ impl CallObserver for ClientTelemetry {
             Some(SpanRecord {
                 context: self.identity(&parent),
                 parent,
-                started: SystemTime::now(),
-                ended: SystemTime::UNIX_EPOCH,
                 cancelled: false,
             })
         };
         Some(Box::new(Observed {
             instruments: Arc::clone(&self.inner),
             span,
-            started: Instant::now(),
+            started: SystemTime::now(),
             names,
             method_type,
             failure: None,
@@ -322,7 +330,7 @@ impl ClientTelemetry {
 struct Observed {
     instruments: Arc<Instruments>,
     span: Option<SpanRecord>,
-    started: Instant,
+    started: SystemTime,
     names: Arc<MethodNames>,
     method_type: &'static str,
     failure: Option<Failure>,
@@ -362,26 +370,22 @@ impl ObservedCall for Observed {
     }
 
     fn end(self: Box<Self>) {
-        let elapsed = self.started.elapsed();
+        let ended = SystemTime::now();
         let Observed {
             instruments,
-            mut span,
+            span,
+            started,
             names,
             method_type,
             failure,
-            ..
         } = *self;
-        if let Some(record) = &mut span {
-            // One clock read for both: the wall-clock end is the start plus the
-            // monotonic duration.
-            record.ended = record.started + elapsed;
-        }
         instruments.points.push(Point {
             span,
             names,
             method_type,
             failure,
-            seconds: elapsed.as_secs_f64(),
+            started,
+            ended,
         });
     }
 }
