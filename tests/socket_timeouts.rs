@@ -90,3 +90,35 @@ fn a_peer_stalling_inside_a_message_is_cut_off() {
     );
     shutdown.trigger();
 }
+
+/// With the idle timeout longer than the read timeout (the default's shape), the socket
+/// keeps the read timeout and an idle wait repeats it: a client may still think longer
+/// than the read timeout between calls, and a silent one is closed at the idle timeout,
+/// not at a multiple of the read timeout past it.
+#[test]
+fn an_idle_wait_longer_than_the_read_timeout_is_the_idle_timeout() {
+    let (port, shutdown) = serve(Duration::from_millis(1000), Duration::from_millis(300));
+    let mut silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let started = Instant::now();
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(5)),
+        "the idle connection stayed open"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(950),
+        "closed early: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_millis(1250),
+        "closed late: {waited:?}"
+    );
+
+    // The slot is released just after the close is sent.
+    thread::sleep(Duration::from_millis(100));
+    let mut client = EchoClient::connect(&format!("tcp://127.0.0.1:{port}")).unwrap();
+    assert_eq!(client.echo(1).unwrap(), 1);
+    thread::sleep(Duration::from_millis(700));
+    assert_eq!(client.echo(2).unwrap(), 2, "a pause past the read timeout");
+    shutdown.trigger();
+}

@@ -349,9 +349,21 @@ mod tests {
     use crate::client::Target;
 
     fn request_metadata(target: &Target, extra: &Metadata) -> Vec<(String, String)> {
-        let params = RecordBatch::new_empty(std::sync::Arc::new(arrow_schema::Schema::empty()));
         let mut encoder = crate::client::request::RequestEncoder::default();
-        let mut cursor = encoder.encode(target, "m", &params, extra, None).unwrap();
+        sent_metadata(&mut encoder, target, extra, &Metadata::new())
+    }
+
+    /// The metadata of the request `encoder` makes with these entries.
+    fn sent_metadata(
+        encoder: &mut crate::client::request::RequestEncoder,
+        target: &Target,
+        extra: &Metadata,
+        per_call: &Metadata,
+    ) -> Vec<(String, String)> {
+        let params = RecordBatch::new_empty(std::sync::Arc::new(arrow_schema::Schema::empty()));
+        let mut cursor = encoder
+            .encode_with(target, "m", &params, extra, per_call, None)
+            .unwrap();
         let limits = Limits::default();
         let mut decoder = wire::read_stream_start(&mut cursor, &limits).unwrap();
         match wire::read_stream_item(&mut cursor, &mut decoder, &limits).unwrap() {
@@ -361,6 +373,32 @@ mod tests {
                 .collect(),
             StreamItem::End => panic!("no request batch"),
         }
+    }
+
+    #[test]
+    fn per_call_entries_ride_on_the_cached_metadata_and_replace_the_callers() {
+        let target = Target::new("P", Some("1.0"));
+        let extra = Metadata::new()
+            .with("app.a", "1")
+            .with(keys::TRACEPARENT, "from-the-caller");
+        let mut encoder = crate::client::request::RequestEncoder::default();
+        let plain = sent_metadata(&mut encoder, &target, &extra, &Metadata::new());
+        for traceparent in ["first", "second"] {
+            let per_call = Metadata::new().with(keys::TRACEPARENT, traceparent);
+            let sent = sent_metadata(&mut encoder, &target, &extra, &per_call);
+            let mut expected = plain.clone();
+            for (key, value) in &mut expected {
+                if key == keys::TRACEPARENT {
+                    *value = traceparent.to_owned();
+                }
+            }
+            assert_eq!(sent, expected);
+        }
+        // The cache itself was left as it was.
+        assert_eq!(
+            sent_metadata(&mut encoder, &target, &extra, &Metadata::new()),
+            plain
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ use super::telemetry::{
 };
 use super::{CallOptions, ConnectOptions, LogHandler, Target, UnaryResult};
 use crate::log::LogRecord;
-use crate::wire::SideChannel;
+use crate::wire::{Metadata, SideChannel};
 use crate::{Error, Result};
 
 /// A connection to one worker: an `exec:` subprocess, a Unix or TCP socket, or any
@@ -49,6 +49,8 @@ pub struct Client {
     broken: bool,
     log_handler: Option<LogHandler>,
     encoder: RequestEncoder,
+    /// The observer's entries for the current call (kept for its buffers).
+    trace: Metadata,
 }
 
 impl Client {
@@ -69,6 +71,7 @@ impl Client {
             broken: false,
             log_handler: None,
             encoder: RequestEncoder::default(),
+            trace: Metadata::new(),
         })
     }
 
@@ -90,6 +93,7 @@ impl Client {
             broken: false,
             log_handler: None,
             encoder: RequestEncoder::default(),
+            trace: Metadata::new(),
         }
     }
 
@@ -213,19 +217,26 @@ impl Client {
             link,
             encoder,
             deadline,
+            trace,
             ..
         } = self;
         let active = link.as_mut().ok_or(Error::Closed)?;
         let _span = call_span(target, method);
         let side = active.conn.side().cloned();
-        let injected = observed_metadata(&options.metadata, observed);
-        let extra = injected.as_ref().unwrap_or(&options.metadata);
-        let request = encoder.encode(target, method, params, extra, side.as_deref())?;
+        observed_metadata(trace, observed);
+        let request = encoder.encode_with(
+            target,
+            method,
+            params,
+            &options.metadata,
+            trace,
+            side.as_deref(),
+        )?;
         let guard = CallGuard::call(deadline, &active.control, options)?;
         let mut logs = Vec::new();
         let outcome = match active.round_trip.as_mut() {
             Some(round_trip) => {
-                round_trip.set_trace_context(&trace_headers(extra));
+                round_trip.set_trace_context(&trace_headers(&options.metadata, trace));
                 let route = Route {
                     protocol: &target.protocol,
                     method,
@@ -326,16 +337,23 @@ impl Client {
             broken,
             encoder,
             deadline,
+            trace,
             ..
         } = self;
         let active = link.as_mut().ok_or(Error::Closed)?;
         let span = call_span(target, method);
         let side = active.conn.side().cloned();
-        let injected = observed_metadata(&options.metadata, observed.as_deref());
-        let extra = injected.as_ref().unwrap_or(&options.metadata);
-        let request = encoder.encode(target, method, params, extra, side.as_deref())?;
+        observed_metadata(trace, observed.as_deref());
+        let request = encoder.encode_with(
+            target,
+            method,
+            params,
+            &options.metadata,
+            trace,
+            side.as_deref(),
+        )?;
         if let Some(round_trip) = active.round_trip.as_mut() {
-            round_trip.set_trace_context(&trace_headers(extra));
+            round_trip.set_trace_context(&trace_headers(&options.metadata, trace));
         }
         let route = Route {
             protocol: &target.protocol,

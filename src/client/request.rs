@@ -24,6 +24,8 @@ pub struct RequestEncoder {
     buf: Vec<u8>,
     schema: Option<(SchemaRef, Vec<u8>)>,
     metadata: Option<MetadataCache>,
+    /// The cached metadata plus one call's own entries.
+    per_call: Metadata,
 }
 
 /// The last request's metadata and what it was built from.
@@ -56,6 +58,24 @@ impl RequestEncoder {
         method: &str,
         params: &RecordBatch,
         extra: &Metadata,
+        side: Option<&dyn SideChannel>,
+    ) -> Result<&[u8]> {
+        self.encode_with(target, method, params, extra, &Metadata::new(), side)
+    }
+
+    /// [`RequestEncoder::encode`] with entries that differ from call to call (a trace
+    /// context) in `per_call`: they are added to the cached metadata (replacing entries
+    /// with the same key) instead of making every call build its metadata afresh.
+    ///
+    /// # Errors
+    /// Fails when `params` cannot be encoded.
+    pub fn encode_with(
+        &mut self,
+        target: &Target,
+        method: &str,
+        params: &RecordBatch,
+        extra: &Metadata,
+        per_call: &Metadata,
         side: Option<&dyn SideChannel>,
     ) -> Result<&[u8]> {
         self.buf.clear();
@@ -94,7 +114,14 @@ impl RequestEncoder {
             });
         }
         let empty = Metadata::new();
-        let md = self.metadata.as_ref().map_or(&empty, |c| &c.built);
+        let mut md = self.metadata.as_ref().map_or(&empty, |c| &c.built);
+        if !per_call.is_empty() {
+            self.per_call.clone_from(md);
+            for (key, value) in per_call.iter() {
+                self.per_call.insert(key, value);
+            }
+            md = &self.per_call;
+        }
         match side.and_then(|side| side.offer(params, md)) {
             Some(pointer) => {
                 let stub = RecordBatch::new_empty(params.schema());

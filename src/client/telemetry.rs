@@ -51,23 +51,27 @@ pub trait ObservedCall: Send {
     fn end(self: Box<Self>);
 }
 
-/// The request metadata for an observed call: the caller's entries plus the observer's.
-pub(crate) fn observed_metadata(
-    extra: &Metadata,
-    observed: Option<&dyn ObservedCall>,
-) -> Option<Metadata> {
-    let observed = observed?;
-    let mut metadata = extra.clone();
-    observed.inject(&mut metadata);
-    Some(metadata)
+/// Sets `metadata` to the entries an observer adds to one call's request (its trace
+/// context): empty without an observer.
+pub(crate) fn observed_metadata(metadata: &mut Metadata, observed: Option<&dyn ObservedCall>) {
+    metadata.clear();
+    if let Some(observed) = observed {
+        observed.inject(metadata);
+    }
 }
 
-/// The trace context entries of a request's metadata, as headers for a request/response
-/// transport (empty when the call carries none).
-pub(crate) fn trace_headers(metadata: &Metadata) -> Vec<(&'static str, String)> {
+/// The trace context entries of a request's metadata (those an observer injected, else
+/// the call's own), as headers for a request/response transport (empty when the call
+/// carries none).
+pub(crate) fn trace_headers(extra: &Metadata, injected: &Metadata) -> Vec<(&'static str, String)> {
+    let from = if injected.contains(keys::TRACEPARENT) {
+        injected
+    } else {
+        extra
+    };
     [keys::TRACEPARENT, keys::TRACESTATE]
         .into_iter()
-        .filter_map(|key| metadata.get(key).map(|v| (key, v.to_owned())))
+        .filter_map(|key| from.get(key).map(|v| (key, v.to_owned())))
         .collect()
 }
 

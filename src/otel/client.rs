@@ -6,20 +6,34 @@
 //! `vgi_rpc/<method>` of kind CLIENT, `rpc.client.requests` and `rpc.client.duration`.
 //! A failed call's span is an error (every code: OpenTelemetry's gRPC client rule) and
 //! carries the remote error's type and code.
+//!
+//! The call path only decides the span's identity — the parent (OpenTelemetry's current
+//! context), a fresh span id (and trace id for a root), whether it is sampled — because
+//! that is what the request must carry. The SDK span itself is built after the call,
+//! with those ids and the call's own timestamps, on the recorder thread
+//! ([`super::deferred`]): building it on the call path cost about 2 µs of CPU per call,
+//! a third of a local noop. So the SDK's sampler and id generator are not consulted: a
+//! child follows its parent's sampled flag (the SDK's default, parent-based), a root is
+//! sampled with [`ClientTelemetry::with_root_sample_ratio`] (default: always), decided
+//! from its trace id exactly as the SDK's `TraceIdRatioBased` does.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
-use opentelemetry::global::{self, BoxedSpan, BoxedTracer};
+use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::metrics::{Histogram, Meter};
-use opentelemetry::trace::{Span, SpanKind, Status, Tracer};
+use opentelemetry::trace::{
+    SamplingDecision, SamplingResult, Span, SpanContext, SpanId, SpanKind, Status, TraceContextExt,
+    TraceFlags, TraceId, TraceState, Tracer,
+};
 use opentelemetry::{Context, KeyValue};
 
-use super::context::format_traceparent;
+use super::context::{TRACEPARENT_LEN, write_traceparent};
 use super::deferred::Deferred;
 use super::names::{MethodNames, NameCache};
 use crate::Error;
 use crate::client::{CallObserver, ClientCall, ObservedCall};
+use crate::server::ids::random_u64;
 use crate::wire::{Metadata, keys};
 
 /// Client spans and metrics for every call: set with
@@ -37,39 +51,133 @@ use crate::wire::{Metadata, keys};
 #[derive(Clone)]
 pub struct ClientTelemetry {
     inner: Arc<Instruments>,
+    /// Root spans are sampled when their trace id's low 63 bits fall under this.
+    root_bound: u64,
 }
 
 struct Instruments {
-    tracer: BoxedTracer,
     names: NameCache,
-    /// Span ends and metric points, recorded off the call path ([`super::deferred`]).
+    /// Spans and metric points, built off the call path ([`super::deferred`]).
     points: Deferred<Point>,
 }
 
-/// One finished call: its span, to be ended at `ended`, and its metric point.
+/// Why a call failed, as its span shows it.
+struct Failure {
+    error_type: String,
+    code: &'static str,
+    message: String,
+    at: SystemTime,
+}
+
+/// One finished call: everything its span and metric points are made of.
 struct Point {
-    span: BoxedSpan,
-    ended: SystemTime,
+    /// The span to build when sampled (`None`: telemetry suppressed in the caller's
+    /// context).
+    span: Option<SpanRecord>,
     names: Arc<MethodNames>,
     method_type: &'static str,
-    failed: bool,
-    seconds: f64,
+    failure: Option<Failure>,
+    started: SystemTime,
+    ended: SystemTime,
+}
+
+/// The identity and times of a call's span.
+struct SpanRecord {
+    parent: Context,
+    context: SpanContext,
+    cancelled: bool,
 }
 
 impl Point {
-    /// Ends the span, records the duration, and returns the counter's attributes.
-    fn record(mut self, duration: &Histogram<f64>) -> [KeyValue; 5] {
-        self.span.end_with_timestamp(self.ended);
-        let attributes = [
+    /// Builds and ends the span, records the duration, and returns the counter's
+    /// attributes.
+    fn record(self, tracer: &BoxedTracer, duration: &Histogram<f64>) -> [KeyValue; 5] {
+        let common = [
             KeyValue::new("rpc.system", "vgi_rpc"),
             KeyValue::new("rpc.service", Arc::clone(&self.names.service)),
             KeyValue::new("rpc.method", Arc::clone(&self.names.method)),
             KeyValue::new("rpc.vgi_rpc.method_type", self.method_type),
-            KeyValue::new("status", if self.failed { "error" } else { "ok" }),
         ];
-        duration.record(self.seconds, &attributes);
+        if let Some(record) = self.span.filter(|r| r.context.is_sampled()) {
+            let times = (self.started, self.ended);
+            build_span(
+                tracer,
+                &self.names,
+                &common,
+                record,
+                times,
+                self.failure.as_ref(),
+            );
+        }
+        let [system, service, method, method_type] = common;
+        let status = if self.failure.is_some() {
+            "error"
+        } else {
+            "ok"
+        };
+        let attributes = [
+            system,
+            service,
+            method,
+            method_type,
+            KeyValue::new("status", status),
+        ];
+        // Wall-clock times, as the span's: one clock read at each end of the call.
+        let seconds = self.ended.duration_since(self.started).unwrap_or_default();
+        duration.record(seconds.as_secs_f64(), &attributes);
         attributes
     }
+}
+
+/// The SDK span for one call, with the ids its request carried.
+fn build_span(
+    tracer: &BoxedTracer,
+    names: &MethodNames,
+    common: &[KeyValue; 4],
+    record: SpanRecord,
+    (started, ended): (SystemTime, SystemTime),
+    failure: Option<&Failure>,
+) {
+    let mut attributes = Vec::with_capacity(7);
+    attributes.extend_from_slice(common);
+    if let Some(failure) = failure {
+        attributes.push(KeyValue::new(
+            "rpc.vgi_rpc.error_type",
+            failure.error_type.clone(),
+        ));
+        attributes.push(KeyValue::new("rpc.vgi_rpc.error_code", failure.code));
+    }
+    if record.cancelled {
+        attributes.push(KeyValue::new("rpc.vgi_rpc.cancelled", true));
+    }
+    let mut span = tracer
+        .span_builder(names.span_name.clone())
+        .with_kind(SpanKind::Client)
+        .with_trace_id(record.context.trace_id())
+        .with_span_id(record.context.span_id())
+        .with_start_time(started)
+        .with_attributes(attributes)
+        .with_sampling_result(SamplingResult {
+            decision: SamplingDecision::RecordAndSample,
+            attributes: Vec::new(),
+            trace_state: record.context.trace_state().clone(),
+        })
+        .start_with_context(tracer, &record.parent);
+    match failure {
+        Some(failure) => {
+            span.set_status(Status::error(failure.message.clone()));
+            span.add_event_with_timestamp(
+                "exception",
+                failure.at,
+                vec![
+                    KeyValue::new("exception.type", failure.error_type.clone()),
+                    KeyValue::new("exception.message", failure.message.clone()),
+                ],
+            );
+        }
+        None => span.set_status(Status::Ok),
+    }
+    span.end_with_timestamp(ended);
 }
 
 impl std::fmt::Debug for ClientTelemetry {
@@ -109,7 +217,7 @@ impl ClientTelemetry {
             // wire); each duration is its own histogram point.
             let mut counts: Vec<([KeyValue; 5], u64)> = Vec::new();
             for point in batch {
-                let attributes = point.record(&duration);
+                let attributes = point.record(&tracer, &duration);
                 match counts.iter_mut().find(|(set, _)| *set == attributes) {
                     Some((_, n)) => *n += 1,
                     None => counts.push((attributes, 1)),
@@ -121,11 +229,20 @@ impl ClientTelemetry {
         });
         ClientTelemetry {
             inner: Arc::new(Instruments {
-                tracer,
                 names: NameCache::default(),
                 points,
             }),
+            root_bound: ratio_bound(1.0),
         }
+    }
+
+    /// Samples calls without a parent span with probability `ratio` (0 to 1; the default
+    /// is 1), decided from the trace id as the SDK's `TraceIdRatioBased` sampler does.
+    /// Calls with a parent follow its sampled flag.
+    #[must_use]
+    pub fn with_root_sample_ratio(mut self, ratio: f64) -> Self {
+        self.root_bound = ratio_bound(ratio);
+        self
     }
 
     /// Hands the metric points of every call made so far to the meter provider now
@@ -135,105 +252,140 @@ impl ClientTelemetry {
     }
 }
 
+/// The SDK's `TraceIdRatioBased` bound: a root is sampled when the low 63 bits of its
+/// trace id's last 8 bytes are below it.
+fn ratio_bound(ratio: f64) -> u64 {
+    if ratio >= 1.0 {
+        return u64::MAX;
+    }
+    // Truncation is the SDK's own rule.
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let bound = (ratio.max(0.0) * (1u64 << 63) as f64) as u64;
+    bound
+}
+
+/// A non-zero random span id.
+fn new_span_id() -> SpanId {
+    SpanId::from(random_u64().max(1))
+}
+
 impl CallObserver for ClientTelemetry {
     fn start(&self, call: &ClientCall<'_>) -> Option<Box<dyn ObservedCall>> {
         let method_type = if call.stream { "stream" } else { "unary" };
-        let tracer = &self.inner.tracer;
         let names = self.inner.names.get(call.protocol, call.method, "");
-        let span = tracer
-            .span_builder(names.span_name.clone())
-            .with_kind(SpanKind::Client)
-            .with_attributes([
-                KeyValue::new("rpc.system", "vgi_rpc"),
-                KeyValue::new("rpc.service", Arc::clone(&names.service)),
-                KeyValue::new("rpc.method", Arc::clone(&names.method)),
-                KeyValue::new("rpc.vgi_rpc.method_type", method_type),
-            ])
-            .start_with_context(tracer, &Context::current());
-        let propagate = format_traceparent(span.span_context());
+        let parent = Context::current();
+        let span = if parent.is_telemetry_suppressed() {
+            None
+        } else {
+            Some(SpanRecord {
+                context: self.identity(&parent),
+                parent,
+                cancelled: false,
+            })
+        };
         Some(Box::new(Observed {
             instruments: Arc::clone(&self.inner),
             span,
-            propagate,
-            started: Instant::now(),
+            started: SystemTime::now(),
             names,
             method_type,
-            failed: false,
+            failure: None,
         }))
     }
 }
 
-/// One observed call: its span, what it propagates, and what its metric points need.
+impl ClientTelemetry {
+    /// The span context a call's request carries: a child of `parent`'s span when it has
+    /// one (sampled as the parent is), else a new trace sampled by the root ratio. An
+    /// unsampled one still travels, so that the servers it reaches do not sample either.
+    fn identity(&self, parent: &Context) -> SpanContext {
+        let parent_span = parent.span();
+        let above = parent_span.span_context();
+        let (trace_id, sampled, state) = if above.is_valid() {
+            (
+                above.trace_id(),
+                above.is_sampled(),
+                above.trace_state().clone(),
+            )
+        } else {
+            let bits = (u128::from(random_u64()) << 64 | u128::from(random_u64())).max(1);
+            // The SDK's rule: the low 63 bits of the id's last 8 bytes against the bound.
+            let sampled = self.root_bound == u64::MAX || (bits as u64 >> 1) < self.root_bound;
+            (TraceId::from(bits), sampled, TraceState::default())
+        };
+        let flags = if sampled {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::default()
+        };
+        SpanContext::new(trace_id, new_span_id(), flags, false, state)
+    }
+}
+
+/// One observed call: its span's identity and what its metric points need.
 struct Observed {
     instruments: Arc<Instruments>,
-    span: BoxedSpan,
-    propagate: Option<(String, Option<String>)>,
-    started: Instant,
+    span: Option<SpanRecord>,
+    started: SystemTime,
     names: Arc<MethodNames>,
     method_type: &'static str,
-    failed: bool,
+    failure: Option<Failure>,
 }
 
 impl ObservedCall for Observed {
     fn inject(&self, metadata: &mut Metadata) {
-        if let Some((traceparent, tracestate)) = &self.propagate {
-            metadata.insert(keys::TRACEPARENT, traceparent.as_str());
-            if let Some(state) = tracestate {
-                metadata.insert(keys::TRACESTATE, state.as_str());
-            }
+        let Some(record) = &self.span else { return };
+        let mut traceparent = [0; TRACEPARENT_LEN];
+        metadata.insert(
+            keys::TRACEPARENT,
+            write_traceparent(&record.context, &mut traceparent),
+        );
+        let state = record.context.trace_state().header();
+        if !state.is_empty() {
+            metadata.insert(keys::TRACESTATE, state);
         }
     }
 
     fn failed(&mut self, error: &Error) {
-        if self.failed {
+        if self.failure.is_some() {
             return;
         }
-        self.failed = true;
         let remote = error.to_rpc();
-        self.span.set_status(Status::error(remote.message.clone()));
-        self.span.set_attribute(KeyValue::new(
-            "rpc.vgi_rpc.error_type",
-            remote.error_type.clone(),
-        ));
-        self.span.set_attribute(KeyValue::new(
-            "rpc.vgi_rpc.error_code",
-            remote.code.as_str(),
-        ));
-        self.span.add_event(
-            "exception",
-            vec![
-                KeyValue::new("exception.type", remote.error_type),
-                KeyValue::new("exception.message", remote.message),
-            ],
-        );
+        self.failure = Some(Failure {
+            error_type: remote.error_type,
+            code: remote.code.as_str(),
+            message: remote.message,
+            at: SystemTime::now(),
+        });
     }
 
     fn cancelled(&mut self) {
-        self.span
-            .set_attribute(KeyValue::new("rpc.vgi_rpc.cancelled", true));
+        if let Some(record) = &mut self.span {
+            record.cancelled = true;
+        }
     }
 
-    fn end(mut self: Box<Self>) {
-        if !self.failed {
-            self.span.set_status(Status::Ok);
-        }
-        let seconds = self.started.elapsed().as_secs_f64();
+    fn end(self: Box<Self>) {
         let ended = SystemTime::now();
         let Observed {
             instruments,
             span,
+            started,
             names,
             method_type,
-            failed,
-            ..
+            failure,
         } = *self;
         instruments.points.push(Point {
             span,
-            ended,
             names,
             method_type,
-            failed,
-            seconds,
+            failure,
+            started,
+            ended,
         });
     }
 }
@@ -244,6 +396,63 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
+    use crate::otel::parse_traceparent;
+
+    const CALL: ClientCall<'static> = ClientCall {
+        protocol: "Bench",
+        method: "noop",
+        stream: false,
+        endpoint: "pipe",
+    };
+
+    /// The span context `telemetry` sends for one call made under `parent`.
+    fn sent(telemetry: &ClientTelemetry, parent: &Context) -> SpanContext {
+        let _attached = parent.clone().attach();
+        let observed = telemetry.start(&CALL).unwrap();
+        let mut metadata = Metadata::new();
+        observed.inject(&mut metadata);
+        observed.end();
+        let traceparent = metadata.get(keys::TRACEPARENT).unwrap();
+        parse_traceparent(traceparent, metadata.get(keys::TRACESTATE)).unwrap()
+    }
+
+    #[test]
+    fn a_child_keeps_its_parents_trace_and_sampling_and_unsampled_contexts_still_travel() {
+        let telemetry = ClientTelemetry::new();
+        for sampled in [true, false] {
+            let tp = format!(
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0{}",
+                u8::from(sampled)
+            );
+            let above = parse_traceparent(&tp, Some("congo=t61rcWkgMzE")).unwrap();
+            let context = sent(
+                &telemetry,
+                &Context::new().with_remote_span_context(above.clone()),
+            );
+            assert_eq!(context.trace_id(), above.trace_id());
+            assert_ne!(context.span_id(), above.span_id(), "a span of its own");
+            assert_eq!(context.is_sampled(), sampled);
+            assert_eq!(context.trace_state().header(), "congo=t61rcWkgMzE");
+        }
+    }
+
+    #[test]
+    fn roots_are_new_traces_sampled_by_the_root_ratio() {
+        let always = ClientTelemetry::new();
+        let never = ClientTelemetry::new().with_root_sample_ratio(0.0);
+        let half = ClientTelemetry::new().with_root_sample_ratio(0.5);
+        let (a, b) = (
+            sent(&always, &Context::new()),
+            sent(&always, &Context::new()),
+        );
+        assert!(a.is_sampled() && b.is_sampled());
+        assert_ne!(a.trace_id(), b.trace_id());
+        assert!(!sent(&never, &Context::new()).is_sampled());
+        let sampled = (0..2000)
+            .filter(|_| sent(&half, &Context::new()).is_sampled())
+            .count();
+        assert!((800..1200).contains(&sampled), "{sampled} of 2000");
+    }
 
     /// Per-call cost of the observer with SDK providers that export nothing:
     /// `cargo test --release --lib otel::client::tests::cost -- --ignored --nocapture`.

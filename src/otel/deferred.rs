@@ -70,8 +70,10 @@ struct Shared<T> {
     /// Signalled when the buffer stops being empty, and on stop.
     wake: Condvar,
     /// Held while a batch is processed, so that a flush returns only once everything
-    /// buffered before it has reached the sink.
-    draining: Mutex<()>,
+    /// buffered before it has reached the sink. It holds the spare buffer: the drained
+    /// one, empty but with its capacity, becomes the next `pending`, so pushes do not
+    /// grow a fresh vector (and move its records) after every drain.
+    draining: Mutex<Vec<T>>,
     sink: Box<dyn Fn(Vec<T>) + Send + Sync>,
 }
 
@@ -82,9 +84,9 @@ struct State<T> {
 
 impl<T: Send + 'static> Shared<T> {
     fn drain(&self) {
-        let _draining = lock(&self.draining);
-        let pending = std::mem::take(&mut lock(&self.state).pending);
-        let mut records = pending.into_iter();
+        let mut spare = lock(&self.draining);
+        std::mem::swap(&mut lock(&self.state).pending, &mut *spare);
+        let mut records = spare.drain(..);
         loop {
             let batch: Vec<T> = records.by_ref().take(BATCH).collect();
             if batch.is_empty() {
@@ -143,7 +145,7 @@ impl<T: Send + 'static> Deferred<T> {
                 stop: false,
             }),
             wake: Condvar::new(),
-            draining: Mutex::new(()),
+            draining: Mutex::new(Vec::new()),
             sink: Box::new(sink),
         });
         let worker = Arc::clone(&shared);

@@ -8,14 +8,14 @@
 //! builds them off the call path ([`super::deferred`]).
 
 use opentelemetry::global::{self, BoxedTracer};
-use opentelemetry::metrics::Meter;
+use opentelemetry::metrics::{Counter, Meter};
 use opentelemetry::{Context, KeyValue};
 
 use super::context::parse_traceparent;
 use super::deferred::Deferred;
 use super::names::NameCache;
 use super::server_record::{Failure, Identity, Instruments, Parent, Pending, TRACEPARENT_LEN};
-use crate::server::{AuthContext, CallHook, CallRecord};
+use crate::server::{AuthContext, AuthFailure, CallHook, CallRecord};
 
 /// What [`ServerTelemetry`] records (the reference's `OtelConfig`).
 #[derive(Debug, Clone)]
@@ -101,6 +101,9 @@ pub struct ServerTelemetry {
     config: ServerTelemetryConfig,
     names: NameCache,
     recorder: Deferred<Pending>,
+    /// `rpc.server.auth_failure` (with metrics on): requests the transport's
+    /// authentication refused before dispatch. Rare, so counted at once.
+    auth_failures: Option<Counter<u64>>,
 }
 
 impl std::fmt::Debug for ServerTelemetry {
@@ -146,6 +149,13 @@ impl ServerTelemetry {
                 .build();
             (requests, duration)
         });
+        let auth_failures = config.metrics.then(|| {
+            meter
+                .u64_counter("rpc.server.auth_failure")
+                .with_unit("{failure}")
+                .with_description("Number of authentication failures before RPC dispatch")
+                .build()
+        });
         let instruments = Instruments {
             tracer: config.tracing.then_some(tracer),
             metrics,
@@ -159,6 +169,7 @@ impl ServerTelemetry {
             config,
             names: NameCache::default(),
             recorder,
+            auth_failures,
         }
     }
 
@@ -198,6 +209,18 @@ impl ServerTelemetry {
 }
 
 impl CallHook for ServerTelemetry {
+    fn on_auth_failure(&self, failure: &AuthFailure<'_>) {
+        let Some(counter) = &self.auth_failures else {
+            return;
+        };
+        let mut attributes = Vec::with_capacity(3 + self.config.custom_attributes.len());
+        attributes.push(KeyValue::new("rpc.system", "vgi_rpc"));
+        attributes.push(KeyValue::new("rpc.service", failure.protocol.to_owned()));
+        attributes.extend(self.config.custom_attributes.iter().cloned());
+        attributes.push(KeyValue::new("error.type", failure.error_type.to_owned()));
+        counter.add(1, &attributes);
+    }
+
     fn on_call(&self, record: &CallRecord<'_>) {
         if !self.config.tracing && !self.config.metrics {
             return;
@@ -248,6 +271,11 @@ impl CallHook for ServerTelemetry {
                 .as_deref()
                 .filter(|a| self.config.tracing && !a.is_empty())
                 .map(str::to_owned),
+            user_agent: record
+                .peer
+                .user_agent
+                .clone()
+                .filter(|_| self.config.tracing),
             failure,
             stats: record.stats,
         });

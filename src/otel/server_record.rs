@@ -30,6 +30,7 @@ pub(super) struct Pending {
     /// Principal, domain, claim attributes: `None` for an anonymous caller.
     pub(super) identity: Option<Box<Identity>>,
     pub(super) remote_addr: Option<String>,
+    pub(super) user_agent: Option<String>,
     pub(super) failure: Option<Box<Failure>>,
     pub(super) stats: CallStats,
 }
@@ -133,6 +134,9 @@ impl Instruments {
         attributes.extend(claims);
         if let Some(addr) = call.remote_addr {
             attributes.push(KeyValue::new("client.address", addr));
+        }
+        if let Some(user_agent) = call.user_agent {
+            attributes.push(KeyValue::new("user_agent.original", user_agent));
         }
         attributes.extend(self.custom_attributes.iter().cloned());
         // Everything is known already: the outcome goes into the builder too, which is

@@ -118,12 +118,20 @@ impl<R: Read, W: Write> Conn<R, W> {
 ///
 /// The engine calls [`ReadPhases::idle`] before waiting for a request or a stream's next
 /// input, and [`ReadPhases::busy`] once its first byte arrived. A socket transport sets
-/// its receive timeout in each; a failed read ends only that connection.
+/// its receive timeout in each, or keeps one timeout for both and lets
+/// [`ReadPhases::keep_waiting`] stretch the idle wait; a failed read ends only that
+/// connection.
 pub trait ReadPhases: Send + Sync {
     /// Waiting for the peer's next message.
     fn idle(&self);
     /// A message is arriving.
     fn busy(&self);
+    /// The wait for the next message timed out, the `timeouts`th time in a row (from 1):
+    /// whether to wait again. The default ends the connection at the first timeout.
+    fn keep_waiting(&self, timeouts: u32) -> bool {
+        let _ = timeouts;
+        false
+    }
 }
 
 /// How a transport hands a connection to the engine: who is calling, and what the
@@ -413,13 +421,27 @@ fn await_message<R: Read>(
         return Ok(());
     };
     phases.idle();
-    let waited = reader.fill();
+    let mut timeouts = 0;
+    let waited = loop {
+        match reader.fill() {
+            Err(e) if timed_out(&e) && phases.keep_waiting(timeouts + 1) => timeouts += 1,
+            waited => break waited,
+        }
+    };
     phases.busy();
     match waited {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(()),
         Err(e) => Err(Error::Io(e)),
     }
+}
+
+/// A receive timeout (`SO_RCVTIMEO` reports `EAGAIN`).
+fn timed_out(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
 }
 
 /// Answers a request that could not be attributed to any method.

@@ -51,6 +51,28 @@ use crate::RpcError;
 pub trait CallHook: Send + Sync {
     /// Observes one completed call.
     fn on_call(&self, record: &CallRecord<'_>);
+
+    /// Observes a request the transport's authentication refused before any dispatch
+    /// (an HTTP 401). No call record follows it. The default ignores it.
+    fn on_auth_failure(&self, failure: &AuthFailure<'_>) {
+        let _ = failure;
+    }
+}
+
+/// A request refused by the transport's authentication (see
+/// [`CallHook::on_auth_failure`]).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct AuthFailure<'a> {
+    /// The server's primary protocol (no method was routed yet).
+    pub protocol: &'a str,
+    /// The caller's address, when the transport knows it.
+    pub remote_addr: Option<&'a str>,
+    /// The failure as the reference names it: `PermissionError` for an identified caller
+    /// without the scope, `ValueError` for any other refusal.
+    pub error_type: &'a str,
+    /// The reason sent to the client (`VGI-Auth-Reason`, e.g. `invalid_credential`).
+    pub reason: &'a str,
 }
 
 /// Whether a method answers once or streams.

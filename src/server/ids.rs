@@ -7,7 +7,6 @@
 
 use std::cell::Cell;
 use std::collections::hash_map::RandomState;
-use std::fmt::Write as _;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -44,14 +43,25 @@ fn next() -> u64 {
     z ^ (z >> 31)
 }
 
+/// 64 random bits (this thread's sequence), e.g. for trace and span ids.
+#[cfg(feature = "otel")]
+pub(crate) fn random_u64() -> u64 {
+    next()
+}
+
 /// `digits` lowercase hex digits.
 pub(crate) fn random_hex(digits: usize) -> String {
-    let mut out = String::with_capacity(digits.next_multiple_of(16));
-    while out.len() < digits {
-        // Writing to a String cannot fail.
-        let _ = write!(out, "{:016x}", next());
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(digits);
+    let mut bits = 0;
+    for i in 0..digits {
+        if i % 16 == 0 {
+            bits = next();
+        }
+        // Written digit by digit: `format!` was a visible share of a small call.
+        out.push(char::from(DIGITS[(bits & 0xf) as usize]));
+        bits >>= 4;
     }
-    out.truncate(digits);
     out
 }
 

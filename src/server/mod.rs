@@ -50,7 +50,7 @@ pub use conn::{
 };
 pub use context::CallContext;
 pub use hash::{protocol_hash, protocol_hash_preimage};
-pub use hook::{CallHook, CallRecord, MethodType, RequestShape, TraceContext};
+pub use hook::{AuthFailure, CallHook, CallRecord, MethodType, RequestShape, TraceContext};
 pub use interceptor::{CallInfo, Extensions, Interceptor};
 pub use peer::{Peer, PeerCredentials, TransportKind};
 pub(crate) use refuse::connection_limit_error;

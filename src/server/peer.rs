@@ -58,6 +58,8 @@ pub struct Peer {
     /// The peer process's credentials, where the OS reports them (`SO_PEERCRED` on a
     /// Linux Unix socket): transport identity a local service can authorize by.
     pub credentials: Option<PeerCredentials>,
+    /// The client's `User-Agent` (HTTP), as sent.
+    pub user_agent: Option<String>,
 }
 
 /// Who the process on the other end of a local socket runs as, as the kernel reports it
@@ -88,7 +90,15 @@ impl Peer {
             remote_addr,
             auth: AuthContext::anonymous(),
             credentials: None,
+            user_agent: None,
         }
+    }
+
+    /// This peer, with the `User-Agent` its request sent.
+    #[must_use]
+    pub fn with_user_agent(mut self, user_agent: Option<String>) -> Self {
+        self.user_agent = user_agent;
+        self
     }
 
     /// This peer, with the OS-reported credentials of its process.

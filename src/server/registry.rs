@@ -126,6 +126,27 @@ impl Server {
 }
 
 impl ServerInner {
+    /// The primary (first registered) protocol's name, or `""`.
+    pub(crate) fn primary_protocol(&self) -> &str {
+        self.bindings
+            .first()
+            .map(|b| b.spec.name.as_str())
+            .unwrap_or("")
+    }
+
+    /// Tells every hook that the transport's authentication refused a request.
+    pub(crate) fn auth_failed(&self, remote_addr: Option<&str>, error_type: &str, reason: &str) {
+        let failure = super::AuthFailure {
+            protocol: self.primary_protocol(),
+            remote_addr,
+            error_type,
+            reason,
+        };
+        for hook in &self.hooks {
+            hook.on_auth_failure(&failure);
+        }
+    }
+
     pub(crate) fn binding(&self, protocol: &str) -> Option<&Binding> {
         self.bindings.iter().find(|b| b.spec.name == protocol)
     }

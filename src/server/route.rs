@@ -75,11 +75,7 @@ pub(crate) fn route<'a>(
     request: &Request,
 ) -> std::result::Result<Routed<'a>, Box<Rejection>> {
     let md = &request.metadata;
-    let primary = inner
-        .bindings
-        .first()
-        .map(|b| b.spec.name.as_str())
-        .unwrap_or("");
+    let primary = inner.primary_protocol();
     let Some(method) = md.get(keys::METHOD) else {
         let err = framework::protocol_error(
             "Missing 'vgi_rpc.method' in request batch custom_metadata. Each request batch must carry a 'vgi_rpc.method' key.",

@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -311,20 +312,73 @@ fn transient_accept_error(e: io::Error) -> Result<()> {
 
 /// Times a connection's reads by phase: the idle timeout while it waits for a message,
 /// the read timeout while one arrives.
+///
+/// Switching the socket's receive timeout at each phase costs two `setsockopt` calls per
+/// request, as much as a third of a local call's system time. So when the idle timeout
+/// is the longer one (the default: 300 s against 30 s), the socket keeps the read
+/// timeout throughout and an idle wait is that timeout repeated
+/// ([`ReadPhases::keep_waiting`]), its last stretch shortened to end on time; only that
+/// rare shortening has to be undone when a message arrives. Otherwise the phases switch.
 struct SocketPhases<S> {
     stream: S,
     idle: Option<Duration>,
     busy: Option<Duration>,
+    /// One timeout (`busy`) for both phases.
+    fixed: bool,
+    /// The socket's timeout was shortened for an idle wait's last stretch.
+    shortened: AtomicBool,
+}
+
+impl<S: SocketStream> SocketPhases<S> {
+    fn new(stream: S, idle: Option<Duration>, busy: Option<Duration>) -> Self {
+        let fixed = busy.is_some_and(|busy| idle.is_none_or(|idle| idle >= busy))
+            && stream.set_read_timeout(busy).is_ok();
+        SocketPhases {
+            stream,
+            idle,
+            busy,
+            fixed,
+            shortened: AtomicBool::new(false),
+        }
+    }
 }
 
 impl<S: SocketStream> ReadPhases for SocketPhases<S> {
     fn idle(&self) {
-        // A socket that refuses a timeout keeps its previous one; reads still end.
-        let _ = self.stream.set_read_timeout(self.idle);
+        if !self.fixed {
+            // A socket that refuses a timeout keeps its previous one; reads still end.
+            let _ = self.stream.set_read_timeout(self.idle);
+        }
     }
 
     fn busy(&self) {
-        let _ = self.stream.set_read_timeout(self.busy);
+        if !self.fixed || self.shortened.swap(false, Ordering::Relaxed) {
+            let _ = self.stream.set_read_timeout(self.busy);
+        }
+    }
+
+    fn keep_waiting(&self, timeouts: u32) -> bool {
+        let (true, Some(busy)) = (self.fixed, self.busy) else {
+            return false;
+        };
+        let Some(idle) = self.idle else {
+            // No idle timeout: wait one read timeout after another.
+            return true;
+        };
+        // The stretches so far were `busy` long, except a shortened last one, after
+        // which nothing is left.
+        if self.shortened.load(Ordering::Relaxed) {
+            return false;
+        }
+        let left = idle.saturating_sub(busy.saturating_mul(timeouts));
+        if left.is_zero() {
+            return false;
+        }
+        if left < busy {
+            self.shortened.store(true, Ordering::Relaxed);
+            return self.stream.set_read_timeout(Some(left)).is_ok();
+        }
+        true
     }
 }
 
@@ -337,11 +391,11 @@ fn with_phases<S: SocketStream>(
     if options.read_timeout.is_none() && options.connection_idle_timeout.is_none() {
         return Ok(info);
     }
-    let phases = SocketPhases {
-        stream: stream.duplicate()?,
-        idle: options.connection_idle_timeout,
-        busy: options.read_timeout,
-    };
+    let phases = SocketPhases::new(
+        stream.duplicate()?,
+        options.connection_idle_timeout,
+        options.read_timeout,
+    );
     Ok(info.with_read_phases(Arc::new(phases)))
 }
 

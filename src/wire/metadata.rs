@@ -12,12 +12,28 @@
 use std::ops::Range;
 
 /// The custom metadata of one RecordBatch message.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct Metadata {
     /// Keys and values, back to back.
     text: String,
     /// (key, value) ranges into `text`, in order.
     entries: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl Clone for Metadata {
+    fn clone(&self) -> Self {
+        Metadata {
+            text: self.text.clone(),
+            entries: self.entries.clone(),
+        }
+    }
+
+    /// Reuses this metadata's buffers (a per-call copy of a cached one allocates
+    /// nothing once they are large enough).
+    fn clone_from(&mut self, source: &Self) {
+        self.text.clone_from(&source.text);
+        self.entries.clone_from(&source.entries);
+    }
 }
 
 impl Metadata {
@@ -32,6 +48,12 @@ impl Metadata {
             text: String::with_capacity(text),
             entries: Vec::with_capacity(entries),
         }
+    }
+
+    /// Removes every entry, keeping the buffers.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.entries.clear();
     }
 
     /// Whether there are no entries.

@@ -13,7 +13,9 @@ use vgi_rpc_conformance::announce::spawn_announcing;
 /// `authenticated` on server spans, configured claims (`claim_attributes`, here the
 /// worker's `--otel-claim`) on spans only, and the domain — never the principal or a
 /// claim — on metric points. An anonymous call says `authenticated: "false"` and nothing
-/// else.
+/// else. Every HTTP span names the client's `user_agent.original`; a request the
+/// authentication refuses is one `rpc.server.auth_failure` (`rpc.system`, `rpc.service`,
+/// `error.type`), as the reference's HTTP middleware counts it.
 #[test]
 fn an_authenticated_callers_identity_and_claims_are_on_server_spans_only() {
     use arrow_array::{RecordBatch, StringArray};
@@ -69,6 +71,19 @@ fn an_authenticated_callers_identity_and_claims_are_on_server_spans_only() {
             .unwrap();
         assert!(answer.batch.is_some());
     }
+    // A credential neither authenticator accepts: refused before dispatch, counted.
+    let refused = ConnectOptions::default().with_http(
+        HttpConnectOptions::default().with_header("authorization", "Bearer not-a-grant"),
+    );
+    let refusal = Client::connect_with(&address.parse().unwrap(), refused).and_then(|mut c| {
+        c.call(
+            &target,
+            "echo_string",
+            &batch("refused"),
+            &CallOptions::default(),
+        )
+    });
+    assert!(refusal.is_err(), "{refusal:?}");
     stop_gracefully(&mut worker);
 
     let requests = receiver.requests(Duration::from_secs(20));
@@ -98,6 +113,13 @@ fn an_authenticated_callers_identity_and_claims_are_on_server_spans_only() {
             .unwrap()
             .starts_with("127.0.0.1")
     );
+    for span in [alice, anonymous] {
+        assert_eq!(
+            text(span, "user_agent.original").as_deref(),
+            Some(vgi_rpc::transport::http::client::USER_AGENT),
+            "{span:#}"
+        );
+    }
     assert_eq!(
         text(anonymous, "rpc.vgi_rpc.auth.authenticated").as_deref(),
         Some("false")
@@ -144,4 +166,35 @@ fn an_authenticated_callers_identity_and_claims_are_on_server_spans_only() {
             assert!(attribute(point, absent).is_none(), "{absent}");
         }
     }
+
+    // The refusal: one `rpc.server.auth_failure`, by service and error type only.
+    let failures = requests
+        .iter()
+        .filter(|r| r["path"] == "/v1/metrics")
+        .flat_map(|r| r["body"]["resource_metrics"].as_array().unwrap())
+        .flat_map(|rm| rm["scope_metrics"].as_array().unwrap())
+        .flat_map(|sm| sm["metrics"].as_array().unwrap())
+        .rev()
+        .find(|m| m["name"] == "rpc.server.auth_failure")
+        .expect("rpc.server.auth_failure");
+    assert_eq!(failures["unit"], "{failure}");
+    let points = failures["sum"]["data_points"].as_array().unwrap();
+    assert_eq!(points.len(), 1, "{points:#?}");
+    assert_eq!(points[0]["as_int"], "1");
+    let keys: Vec<&str> = points[0]["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert_eq!(text(&points[0], "rpc.system").as_deref(), Some("vgi_rpc"));
+    assert_eq!(
+        text(&points[0], "rpc.service").as_deref(),
+        Some("ConformanceService")
+    );
+    assert_eq!(
+        text(&points[0], "error.type").as_deref(),
+        Some("ValueError")
+    );
 }

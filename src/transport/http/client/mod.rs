@@ -63,6 +63,10 @@ use crate::client::{
 use crate::wire::keys;
 use crate::{Error, Result, RpcError};
 
+/// The `User-Agent` our requests carry (servers show it, e.g. the reference's and our
+/// OpenTelemetry `user_agent.original`).
+pub const USER_AGENT: &str = concat!("vgi-rpc-rust/", env!("CARGO_PKG_VERSION"));
+
 /// The Arrow IPC stream media type, both ways.
 const ARROW: &str = "application/vnd.apache.arrow.stream";
 static ACCEPT_MAX: HeaderName = HeaderName::from_static("vgi-accept-max-response-bytes");
@@ -132,7 +136,11 @@ impl HttpConnector {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let mut builder = reqwest::Client::builder().tcp_nodelay(true);
+        // A header of the caller's own (`user-agent` included) goes on each request and
+        // wins over this default.
+        let mut builder = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .user_agent(USER_AGENT);
         if let Some(t) = options.connect_timeout {
             builder = builder.connect_timeout(t);
         }

@@ -144,7 +144,15 @@ async fn dispatch(app: &Arc<App>, request: Request, request_id: &HeaderValue) ->
             Err(refusal) => return refusal,
         }
     };
-    let peer = Peer::new(TransportKind::Http, remote).with_auth(auth);
+    let user_agent = parts
+        .headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned);
+    let peer = Peer::new(TransportKind::Http, remote)
+        .with_auth(auth)
+        .with_user_agent(user_agent);
     let target = match target(parts.uri.path(), &app.options.prefix) {
         // Without a provider the path is an ordinary (unknown) protocol/method pair.
         Target::UploadUrls if app.options.storage.upload_urls.is_none() => {

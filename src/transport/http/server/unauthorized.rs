@@ -61,16 +61,25 @@ pub(crate) async fn authenticate(
         let outer = parts.extensions.get::<AuthContext>().cloned();
         return Ok(outer.unwrap_or_else(AuthContext::anonymous));
     };
-    run(auth, &app.refusals, parts, remote).await
+    let inner = &app.server.inner;
+    let report = |error_type: &str, reason: AuthReason| {
+        let remote = remote.map(|addr| addr.ip().to_string());
+        inner.auth_failed(remote.as_deref(), error_type, reason.as_str());
+    };
+    run(auth, &app.refusals, parts, remote, &report).await
 }
 
 /// Runs `auth` for the request head `parts` where blocking is allowed
 /// (`conn::offload`); `Err` is the refusal.
+///
+/// A refusal is reported to `report` with the reference's name for it
+/// ([`reference_error_type`]) before it is answered.
 async fn run(
     auth: Arc<dyn Authenticate>,
     refusals: &Refusals,
     parts: &Parts,
     remote: Option<SocketAddr>,
+    report: &(dyn Fn(&str, AuthReason) + Sync),
 ) -> Result<AuthContext, Response> {
     let (method, uri, headers) = (
         parts.method.clone(),
@@ -92,6 +101,7 @@ async fn run(
         }
         Ok(Err(AuthError::Rejected { reason, detail } | AuthError::Denied { reason, detail })) => {
             tracing::warn!(remote = ?remote, %reason, %detail, "authentication rejected");
+            report(reference_error_type(reason), reason);
             let wants_html = parts
                 .headers
                 .get(header::ACCEPT)
@@ -107,6 +117,16 @@ async fn run(
                 None,
             ))
         }
+    }
+}
+
+/// What the reference calls a refusal for `reason` (the exception its authenticators
+/// raise, which its `classify_auth_failure` maps the other way): `PermissionError` for
+/// an identified caller without the scope, `ValueError` for everything else.
+fn reference_error_type(reason: AuthReason) -> &'static str {
+    match reason {
+        AuthReason::InsufficientScope => "PermissionError",
+        _ => "ValueError",
     }
 }
 
@@ -130,7 +150,17 @@ pub async fn authenticate_layer(
             .extensions
             .get::<axum::extract::ConnectInfo<SocketAddr>>()
             .map(|info| info.0);
-        match run(Arc::clone(&state.auth), &state.refusals, &parts, remote).await {
+        // Not our server's request: no hooks to tell.
+        let report = |_: &str, _: AuthReason| {};
+        match run(
+            Arc::clone(&state.auth),
+            &state.refusals,
+            &parts,
+            remote,
+            &report,
+        )
+        .await
+        {
             Ok(ctx) => {
                 parts.extensions.insert(ctx);
             }
