@@ -480,6 +480,10 @@ fn requests_carry_the_budget_coding_and_custom_headers() -> Result<()> {
         assert!(post.contains("vgi-accept-max-response-bytes: 268435456"));
         assert!(post.contains("accept-encoding: zstd, gzip"));
         assert!(post.contains("authorization: bearer t0k3n"));
+        // What reqwest adds to every request, on the direct path too.
+        assert!(post.contains("accept: */*"), "{post}");
+        assert!(post.contains("user-agent: vgi-rpc-rust/"), "{post}");
+        assert!(post.contains("host: 127.0.0.1:"), "{post}");
         assert_eq!(
             post.contains("content-encoding: zstd"),
             level.is_some(),

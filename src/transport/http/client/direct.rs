@@ -11,7 +11,8 @@
 //! environment (`HTTP_PROXY`, `ALL_PROXY`, either case), and a request that is not
 //! retried under a policy. TLS, proxies, the capability probe, uploads and policy
 //! retries stay on reqwest. The bytes a server sees are the same: the caller's headers,
-//! then ours, `Accept: */*` and `Host` as reqwest adds them, `Content-Length` by hyper.
+//! then ours, `Accept: */*`, `User-Agent` and `Host` as reqwest adds them (each unless
+//! the caller set it), `Content-Length` by hyper.
 //!
 //! A kept connection the server closed while idle (a keep-alive timeout) is found out
 //! before the request goes out — the socket shows its end, or hyper hands the unsent
@@ -36,13 +37,18 @@ use super::failure::Failure;
 pub(super) struct Endpoint {
     addr: String,
     host: HeaderValue,
+    user_agent: HeaderValue,
     connect_timeout: Option<Duration>,
 }
 
 impl Endpoint {
     /// The direct endpoint of `base`, when it may be used: `http://` and no proxy
     /// variable that reqwest would apply to it.
-    pub(super) fn of(base: &str, connect_timeout: Option<Duration>) -> Option<Endpoint> {
+    pub(super) fn of(
+        base: &str,
+        user_agent: &'static str,
+        connect_timeout: Option<Duration>,
+    ) -> Option<Endpoint> {
         let proxied = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
             .iter()
             .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
@@ -60,6 +66,7 @@ impl Endpoint {
         Some(Endpoint {
             addr: format!("{host}:{}", url.port_or_known_default()?),
             host: HeaderValue::from_str(&header).ok()?,
+            user_agent: HeaderValue::from_static(user_agent),
             connect_timeout,
         })
     }
@@ -107,6 +114,9 @@ impl Direct {
         headers
             .entry(reqwest::header::ACCEPT)
             .or_insert(HeaderValue::from_static("*/*"));
+        headers
+            .entry(reqwest::header::USER_AGENT)
+            .or_insert_with(|| self.endpoint.user_agent.clone());
         headers
             .entry(reqwest::header::HOST)
             .or_insert_with(|| self.endpoint.host.clone());

@@ -177,7 +177,7 @@ impl HttpConnector {
                 caps: Mutex::new(None),
                 arrow_heads: body::ArrowHeads::default(),
                 post_headers,
-                direct: direct::Endpoint::of(url, options.connect_timeout),
+                direct: direct::Endpoint::of(url, USER_AGENT, options.connect_timeout),
             }),
         })
     }
