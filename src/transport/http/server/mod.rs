@@ -339,7 +339,6 @@ impl App {
 /// What answers a connection's requests: an application's router (a [`router`] merged
 /// with routes of its own), or, for [`serve`] and `serve_tls`, the one handler called
 /// directly, without the router's routing and boxing of every request.
-///
 #[derive(Clone)]
 pub(crate) enum Routes {
     Router(axum::Router),
