@@ -7,7 +7,7 @@
 //! vgi-rpc-bench worker [--pipe | --unix PATH | --tcp HOST:PORT] [--threaded] [--validation LEVEL]
 //! vgi-rpc-bench raw-server [--pipe | --unix PATH | --tcp HOST:PORT]
 //! vgi-rpc-bench external                        # 256 MiB inline vs via S3 (moto), fetch paths
-//! vgi-rpc-bench otel                           # noop latency with OpenTelemetry off / on
+//! vgi-rpc-bench otel                           # noop latency with OpenTelemetry off / on (VGI_BENCH_ROUNDS)
 //! vgi-rpc-bench drive [--otel] [--plain] [--shm SIZE] [--validation full|standard|none] ADDRESS noop|echo|produce|exchange N [BATCH_BYTES]
 //!                                                # a fixed load, for strace/perf
 //! vgi-rpc-bench drive-bare PORT N              # N bare noop POSTs to an http-bare-server

@@ -19,8 +19,17 @@ use crate::placement::{self, Placement};
 use crate::scenario::{self, Params};
 use crate::transport::{self, TRANSPORTS, Transport, WorkerProgram};
 
-/// Rounds of the three measurements (the median round is reported).
+/// Rounds of the three measurements (the median round is reported), unless
+/// `VGI_BENCH_ROUNDS` says otherwise (more rounds, steadier medians).
 const ROUNDS: usize = 5;
+
+fn rounds() -> usize {
+    std::env::var("VGI_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(ROUNDS)
+}
 /// Calls per measurement.
 const ITERS: usize = 2000;
 
@@ -89,7 +98,7 @@ fn measure(
         t.with_options(vgi_rpc::client::ConnectOptions::default().with_observer(observer)),
     )?;
     let (mut off, mut server, mut both) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds() {
         off.push(noop_p50(&mut off_client, &p)?);
         server.push(noop_p50(&mut server_client, &p)?);
         both.push(noop_p50(&mut both_client, &p)?);

@@ -81,7 +81,7 @@ struct Point {
     ended: SystemTime,
 }
 
-/// The identity and times of a call's span.
+/// A call's span identity, and whether the stream was cancelled.
 struct SpanRecord {
     parent: Context,
     context: SpanContext,
