@@ -9,10 +9,6 @@ pub(super) enum Failure {
     Deadline,
     Interrupted,
     Request(reqwest::Error),
-    /// A direct request failed (`direct.rs`).
-    Direct(hyper::Error),
-    /// A direct connection could not be opened.
-    Connect(io::Error),
     Error(Error),
 }
 
@@ -40,28 +36,9 @@ impl Failure {
                 "the HTTP request was interrupted",
             )),
             Failure::Request(e) => request_error(base, &e),
-            Failure::Direct(e) => {
-                Error::Disconnected(format!("the HTTP request failed: {}", error_chain(&e)))
-            }
-            Failure::Connect(e) => Error::Connect {
-                endpoint: base.to_owned(),
-                source: io::Error::new(e.kind(), format!("tcp connect error: {e}")),
-            },
             Failure::Error(e) => e,
         }
     }
-}
-
-/// An error and its sources, `: `-separated.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut chain = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        chain.push_str(": ");
-        chain.push_str(&s.to_string());
-        source = s.source();
-    }
-    chain
 }
 
 /// A reqwest failure as the engine's error: refused or unreachable → `Connect`, a

@@ -24,16 +24,12 @@
 //!   (`vgi_rpc.Reflection.v1`), never a call or a stream turn, which may have effects.
 //!
 //! Each connector owns a current-thread tokio runtime and drives its requests on the
-//! caller's thread with `block_on`: no helper thread and no channel hop per call. Calls
-//! to a plain `http://` server go on a keep-alive connection of the link's own through
-//! hyper's client (`direct.rs`: reqwest's per-request layers were a fifth of a small
-//! call's client time); TLS, proxies, the probe and uploads go through reqwest.
+//! caller's thread with `block_on`: no helper thread and no channel hop per call.
 //! Reconnecting after a failed call reuses the runtime, the connection pool and the
 //! probed capabilities.
 
 mod body;
 mod caps;
-mod direct;
 mod failure;
 mod post;
 mod retry;
@@ -101,8 +97,6 @@ struct Shared {
     /// The headers every POST carries, built once: `Content-Type`, the answer budget,
     /// `Accept-Encoding`.
     post_headers: HeaderMap,
-    /// Where links send calls on a connection of their own, when they may (`direct.rs`).
-    direct: Option<direct::Endpoint>,
 }
 
 struct Cached {
@@ -138,9 +132,12 @@ impl HttpConnector {
             .build()?;
         // A header of the caller's own (`user-agent` included) goes on each request and
         // wins over this default.
+        // No redirects, as the reference's client (httpx) by default: an RPC POST is not
+        // re-sent elsewhere, and the policy's per-request URL work goes too.
         let mut builder = reqwest::Client::builder()
             .tcp_nodelay(true)
-            .user_agent(USER_AGENT);
+            .user_agent(USER_AGENT)
+            .redirect(reqwest::redirect::Policy::none());
         if let Some(t) = options.connect_timeout {
             builder = builder.connect_timeout(t);
         }
@@ -177,7 +174,6 @@ impl HttpConnector {
                 caps: Mutex::new(None),
                 arrow_heads: body::ArrowHeads::default(),
                 post_headers,
-                direct: direct::Endpoint::of(url, USER_AGENT, options.connect_timeout),
             }),
         })
     }
@@ -207,7 +203,7 @@ impl Connect for HttpConnector {
             control: Arc::clone(&control),
             trace: Vec::new(),
             urls: Vec::new(),
-            direct: self.shared.direct.clone().map(direct::Direct::new),
+            last: None,
         };
         Ok(Link::request_response(Box::new(round_trip), control))
     }
@@ -252,9 +248,13 @@ struct HttpRoundTrip {
     /// The URLs of the routes called so far, parsed once (parsing is a good part of a
     /// small call's client time), found again without formatting the URL.
     urls: Vec<KeptUrl>,
-    /// This link's own connection for calls (`direct.rs`), when the URL allows one.
-    direct: Option<direct::Direct>,
+    /// When this link's last request ended.
+    last: Option<Instant>,
 }
+
+/// After this long without a request, the runtime first looks at the pooled connections
+/// (see [`HttpRoundTrip::round_trip`]).
+const IDLE_CHECK: Duration = Duration::from_millis(1);
 
 /// A route's parsed URL.
 struct KeptUrl {
@@ -262,8 +262,6 @@ struct KeptUrl {
     protocol: String,
     method: String,
     url: reqwest::Url,
-    /// The URL's path and query, the target a direct request names.
-    origin: Option<hyper::Uri>,
 }
 
 impl HttpRoundTrip {
@@ -275,7 +273,7 @@ impl HttpRoundTrip {
                 && kept.protocol == route.protocol
         });
         if let Some(kept) = kept {
-            return Target::Parsed(kept.url.clone(), kept.origin.clone());
+            return Target::Parsed(kept.url.clone());
         }
         let suffix = match route.step {
             RouteStep::Unary => "",
@@ -291,19 +289,13 @@ impl HttpRoundTrip {
                 if self.urls.len() >= KEPT_URLS {
                     self.urls.clear();
                 }
-                let origin = match parsed.query() {
-                    Some(query) => format!("{}?{query}", parsed.path()),
-                    None => parsed.path().to_owned(),
-                };
-                let origin = hyper::Uri::try_from(origin).ok();
                 self.urls.push(KeptUrl {
                     step: route.step,
                     protocol: route.protocol.to_owned(),
                     method: route.method.to_owned(),
                     url: parsed.clone(),
-                    origin: origin.clone(),
                 });
-                Target::Parsed(parsed, origin)
+                Target::Parsed(parsed)
             }
             // reqwest reports it, as before.
             Err(_) => Target::Raw(url),
@@ -334,10 +326,18 @@ impl RoundTrip for HttpRoundTrip {
         let url = self.url_of(&route);
         let shared = &*self.shared;
         let trace = self.trace.as_slice();
-        let mut direct = self.direct.as_mut();
         let reflection =
             route.protocol == keys::REFLECTION_PROTOCOL && route.step == RouteStep::Unary;
+        // The runtime only runs while a request does, so a kept connection the server
+        // closed while the link was idle has not been noticed: the pool would send the
+        // next request into it and fail it. One turn of the runtime first lets the
+        // connection read its EOF and leave the pool (httpx checks the same before it
+        // reuses a connection). Back-to-back calls skip it.
+        let idle = self.last.is_none_or(|last| last.elapsed() > IDLE_CHECK);
         let post = async {
+            if idle {
+                tokio::task::yield_now().await;
+            }
             let codec = shared
                 .options
                 .compression_level
@@ -355,9 +355,7 @@ impl RoundTrip for HttpRoundTrip {
                 None
             };
             let body = stored.as_deref().unwrap_or(body);
-            let mut answer = shared
-                .post(direct.as_deref_mut(), &url, body, codec, reflection, trace)
-                .await?;
+            let mut answer = shared.post(&url, body, codec, reflection, trace).await?;
             if answer.status == StatusCode::UNSUPPORTED_MEDIA_TYPE
                 && codec.is_some()
                 && route.step != RouteStep::StreamTurn
@@ -372,34 +370,30 @@ impl RoundTrip for HttpRoundTrip {
                         .any(|s| s == codec.token())
                         .then_some((codec, level))
                 });
-                answer = shared
-                    .post(direct.as_deref_mut(), &url, body, retry, false, trace)
-                    .await?;
+                answer = shared.post(&url, body, retry, false, trace).await?;
             }
             if stored.is_none() && upload::must_upload(answer.status, caps.upload_url_support) {
                 // Too large inline: once more through storage (the reference's 413
                 // fallback).
                 let pointer = shared.upload(body).await?;
-                answer = shared
-                    .post(direct.as_deref_mut(), &url, &pointer, codec, false, trace)
-                    .await?;
+                answer = shared.post(&url, &pointer, codec, false, trace).await?;
             }
             Ok(answer)
         };
-        let answer = shared
-            .run(&self.control, remaining, post)
-            .map_err(|e| match e {
-                Failure::Deadline => Error::Io(deadline.expire()),
-                other => other.into_error(&self.shared.base),
-            })?;
+        let answer = shared.run(&self.control, remaining, post);
+        self.last = Some(Instant::now());
+        let answer = answer.map_err(|e| match e {
+            Failure::Deadline => Error::Io(deadline.expire()),
+            other => other.into_error(&self.shared.base),
+        })?;
         shared.finish(answer)
     }
 }
 
-/// A request URL: parsed (and kept, with its origin-form target for a direct request),
-/// or as written when it does not parse (reqwest then reports why).
+/// A request URL: parsed (and kept), or as written when it does not parse (reqwest then
+/// reports why).
 enum Target {
-    Parsed(reqwest::Url, Option<hyper::Uri>),
+    Parsed(reqwest::Url),
     Raw(String),
 }
 

@@ -1,15 +1,14 @@
-//! One POST and its answer: the request built from the headers every call carries (on
-//! the link's own connection when it may, `direct.rs`, else through reqwest), and the
-//! answer read within the accepted budget and decoded.
+//! One POST and its answer: the request built from the headers every call carries, sent
+//! through reqwest, and the answer read within the accepted budget and decoded.
 
 use std::io;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, HeaderName};
 
 use super::body::{self, Codec};
 use super::failure::Failure;
-use super::{Shared, Target, direct, retry, sticky};
+use super::{Shared, Target, retry, sticky};
 use crate::Error;
 use crate::RpcError;
 
@@ -26,12 +25,9 @@ pub(super) struct Answer {
 }
 
 impl Shared {
-    /// POSTs one request body and reads the answer with the budget's bound: on the
-    /// link's own connection (`direct`) when the request needs nothing of reqwest, else
-    /// through reqwest.
+    /// POSTs one request body and reads the answer with the budget's bound.
     pub(super) async fn post(
         &self,
-        direct: Option<&mut direct::Direct>,
         url: &Target,
         body: &[u8],
         codec: Option<(Codec, i32)>,
@@ -50,58 +46,24 @@ impl Shared {
         } else {
             &None
         };
-        let direct = direct
-            .filter(|_| policy.is_none() && self.options.sticky.is_none())
-            .zip(match url {
-                Target::Parsed(_, origin) => origin.as_ref(),
-                Target::Raw(_) => None,
-            });
-        let mut response = match direct {
-            Some((direct, origin)) => {
-                let mut request = hyper::Request::new(http_body_util::Full::new(payload));
-                *request.method_mut() = Method::POST;
-                *request.uri_mut() = origin.clone();
-                let headers = request.headers_mut();
-                // The caller's headers and ours, then as the reqwest path adds them.
-                *headers = self.post_headers.clone();
-                if let Some(coding) = coding {
-                    headers.append(
-                        reqwest::header::CONTENT_ENCODING,
-                        HeaderValue::from_static(coding),
-                    );
-                }
-                for (name, value) in trace {
-                    let name = HeaderName::from_bytes(name.as_bytes());
-                    let value = HeaderValue::from_str(value);
-                    let (Ok(name), Ok(value)) = (name, value) else {
-                        return Err(Error::protocol("a trace header is not valid HTTP").into());
-                    };
-                    headers.append(name, value);
-                }
-                direct::Reply::Direct(direct.send(request).await?)
+        let mut response = retry::send(policy, retryable, || {
+            let request = match url {
+                Target::Parsed(url) => self.http.post(url.clone()),
+                Target::Raw(url) => self.http.post(url.as_str()),
+            };
+            // The caller's headers and ours, merged once at connect (`post_headers`).
+            let mut request = request
+                .headers(self.post_headers.clone())
+                .body(payload.clone());
+            if let Some(coding) = coding {
+                request = request.header(reqwest::header::CONTENT_ENCODING, coding);
             }
-            None => direct::Reply::Pooled(
-                retry::send(policy, retryable, || {
-                    let request = match url {
-                        Target::Parsed(url, _) => self.http.post(url.clone()),
-                        Target::Raw(url) => self.http.post(url.as_str()),
-                    };
-                    // The caller's headers and ours, merged once at connect
-                    // (`post_headers`).
-                    let mut request = request
-                        .headers(self.post_headers.clone())
-                        .body(payload.clone());
-                    if let Some(coding) = coding {
-                        request = request.header(reqwest::header::CONTENT_ENCODING, coding);
-                    }
-                    for (name, value) in trace {
-                        request = request.header(*name, value.as_str());
-                    }
-                    sticky::decorate(request, &self.headers, self.options.sticky.as_ref())
-                })
-                .await?,
-            ),
-        };
+            for (name, value) in trace {
+                request = request.header(*name, value.as_str());
+            }
+            sticky::decorate(request, &self.headers, self.options.sticky.as_ref())
+        })
+        .await?;
         if let Some(sessions) = &self.options.sticky {
             sticky::capture(sessions, response.headers());
         }
@@ -124,7 +86,7 @@ impl Shared {
             .min(limit)
             .min(PRESIZE_MAX);
         let mut raw = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
-        while let Some(chunk) = response.chunk().await? {
+        while let Some(chunk) = response.chunk().await.map_err(Failure::Request)? {
             raw.extend_from_slice(&chunk);
             if u64::try_from(raw.len()).unwrap_or(u64::MAX) > limit
                 && content_coding(&headers).is_none()

@@ -29,7 +29,7 @@ impl Shared {
         let url = format!("{}/{}/init", self.base, wire::keys::UPLOAD_URL_METHOD);
         let request = upload::encode_request(count)?;
         let answer = self
-            .post(None, &super::Target::Raw(url), &request, None, false, &[])
+            .post(&super::Target::Raw(url), &request, None, false, &[])
             .await?;
         let body = self.finish(answer)?;
         Ok(read_answer(&body)?)
