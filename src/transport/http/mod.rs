@@ -17,8 +17,7 @@
 //! client certificates whose verified chain reaches the authenticators (`auth::Mtls`).
 //!
 //! The client end (`http://` and `https://` addresses) runs the client engine's request
-//! encoding, response decoding and error handling over reqwest (calls to a plain `http://`
-//! server over hyper's client on a connection of the link's own); HTTP adds only what is
+//! encoding, response decoding and error handling over reqwest; HTTP adds only what is
 //! HTTP: compression, capability probing, headers and retries where the protocol allows.
 //!
 //! The wire contract is the reference's (vgi-rpc 0.52.2): routes `POST {prefix}/{protocol}/
