@@ -384,6 +384,18 @@ fn echo_params() -> RecordBatch {
     one_row(vec![("value", Arc::new(StringArray::from(vec!["x"])))])
 }
 
+/// The error of an `echo_string` call the fake server does not answer with a batch.
+fn failed_echo(client: &mut Client) -> Error {
+    client
+        .call(
+            &target(),
+            "echo_string",
+            &echo_params(),
+            &CallOptions::default(),
+        )
+        .unwrap_err()
+}
+
 #[test]
 fn a_call_past_its_deadline_times_out_and_a_cancel_interrupts_it() -> Result<()> {
     let server = fake(Post::Hang);
@@ -418,14 +430,7 @@ fn a_connection_the_server_closed_while_idle_is_replaced_not_an_error() -> Resul
         .with_http(HttpConnectOptions::default().with_compression_level(None));
     let mut client = Client::connect_with(&Address::parse(&server.url)?, options)?;
     for _ in 0..3 {
-        let err = client
-            .call(
-                &target(),
-                "echo_string",
-                &echo_params(),
-                &CallOptions::default(),
-            )
-            .unwrap_err();
+        let err = failed_echo(&mut client);
         // The server's answer each time, never a broken connection: the request went
         // out again on a new one.
         let rpc = err.as_rpc().unwrap_or_else(|| panic!("{err:?}"));
@@ -452,14 +457,7 @@ fn requests_carry_the_budget_coding_and_custom_headers() -> Result<()> {
             .with_compression_level(level);
         let options = ConnectOptions::default().with_http(http);
         let mut client = Client::connect_with(&Address::parse(&server.url)?, options)?;
-        let err = client
-            .call(
-                &target(),
-                "echo_string",
-                &echo_params(),
-                &CallOptions::default(),
-            )
-            .unwrap_err();
+        let err = failed_echo(&mut client);
         let rpc = err.as_rpc().expect("an HttpError");
         assert_eq!(rpc.error_type, "HttpError");
         assert_eq!(
@@ -498,14 +496,7 @@ fn a_401_is_an_authentication_error_and_a_missing_capability_header_a_protocol_e
 {
     let server = fake(Post::Unauthorized);
     let mut client = Client::connect(&server.url)?;
-    let err = client
-        .call(
-            &target(),
-            "echo_string",
-            &echo_params(),
-            &CallOptions::default(),
-        )
-        .unwrap_err();
+    let err = failed_echo(&mut client);
     let rpc = err.as_rpc().expect("an AuthenticationError");
     assert_eq!(rpc.error_type, "AuthenticationError");
     assert_eq!(rpc.message, "token expired");
@@ -514,14 +505,7 @@ fn a_401_is_an_authentication_error_and_a_missing_capability_header_a_protocol_e
 
     let server = fake(Post::NoSupportHeader);
     let mut client = Client::connect(&server.url)?;
-    let err = client
-        .call(
-            &target(),
-            "echo_string",
-            &echo_params(),
-            &CallOptions::default(),
-        )
-        .unwrap_err();
+    let err = failed_echo(&mut client);
     let rpc = err.as_rpc().expect("a ProtocolError");
     assert_eq!(rpc.error_type, "ProtocolError");
     assert!(

@@ -133,15 +133,7 @@ fn an_authenticated_callers_identity_and_claims_are_on_server_spans_only() {
     }
 
     // Metric points: by domain, never by principal or claim.
-    let points: Vec<&Value> = requests
-        .iter()
-        .filter(|r| r["path"] == "/v1/metrics")
-        .flat_map(|r| r["body"]["resource_metrics"].as_array().unwrap())
-        .flat_map(|rm| rm["scope_metrics"].as_array().unwrap())
-        .flat_map(|sm| sm["metrics"].as_array().unwrap())
-        .rev()
-        .find(|m| m["name"] == "rpc.server.requests")
-        .expect("rpc.server.requests")["sum"]["data_points"]
+    let points: Vec<&Value> = last_metric(&requests, "rpc.server.requests")["sum"]["data_points"]
         .as_array()
         .unwrap()
         .iter()
@@ -168,15 +160,7 @@ fn an_authenticated_callers_identity_and_claims_are_on_server_spans_only() {
     }
 
     // The refusal: one `rpc.server.auth_failure`, by service and error type only.
-    let failures = requests
-        .iter()
-        .filter(|r| r["path"] == "/v1/metrics")
-        .flat_map(|r| r["body"]["resource_metrics"].as_array().unwrap())
-        .flat_map(|rm| rm["scope_metrics"].as_array().unwrap())
-        .flat_map(|sm| sm["metrics"].as_array().unwrap())
-        .rev()
-        .find(|m| m["name"] == "rpc.server.auth_failure")
-        .expect("rpc.server.auth_failure");
+    let failures = last_metric(&requests, "rpc.server.auth_failure");
     assert_eq!(failures["unit"], "{failure}");
     let points = failures["sum"]["data_points"].as_array().unwrap();
     assert_eq!(points.len(), 1, "{points:#?}");

@@ -126,6 +126,19 @@ pub(crate) fn spans(requests: &[Value]) -> Vec<Value> {
     out
 }
 
+/// The last export of metric `name` in a capture (cumulative: it holds every point).
+pub(crate) fn last_metric<'a>(requests: &'a [Value], name: &str) -> &'a Value {
+    requests
+        .iter()
+        .filter(|r| r["path"] == "/v1/metrics")
+        .flat_map(|r| r["body"]["resource_metrics"].as_array().unwrap())
+        .flat_map(|rm| rm["scope_metrics"].as_array().unwrap())
+        .flat_map(|sm| sm["metrics"].as_array().unwrap())
+        .rev()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} exported"))
+}
+
 pub(crate) fn attribute<'a>(span: &'a Value, key: &str) -> Option<&'a Value> {
     span["attributes"]
         .as_array()?
