@@ -11,7 +11,7 @@
 //! runtime's first use, the local storage server and the moto process on the worker
 //! core. The server runs in this process on one end of a Unix socket pair, so both rows
 //! use the same server and client code; only where the batch travels differs. Quick
-//! figures are the best of [`RUNS`]; moto's take seconds each and run once.
+//! figures are the best of `RUNS`; moto's take seconds each and run once.
 
 use std::os::unix::net::UnixStream;
 use std::path::Path;

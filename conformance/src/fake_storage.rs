@@ -4,7 +4,7 @@
 //! External storage has no in-process stand-in on purpose: the reference service is the
 //! contract both implementations are tested against (`POST /alloc`, `PUT /upload/{id}`,
 //! `GET|HEAD /download/{id}`, the redirect aliases, `GET /_stats`), so our writer and
-//! reader meet exactly what the shared suite's fixtures serve. [`FakeStorage::object_count`]
+//! reader meet exactly what the shared suite's fixtures serve. [`StorageHandle::object_count`]
 //! is how a test proves a batch really went through storage.
 
 use std::io::{self, Read, Write};

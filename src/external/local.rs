@@ -25,7 +25,7 @@ use super::store::ObjectStoreStorage;
 use crate::Result;
 
 /// External storage in a local directory, served to readers by a loopback HTTP server;
-/// see the [module docs](self).
+/// see the [module docs](crate::external).
 ///
 /// ```no_run
 /// use std::sync::Arc;

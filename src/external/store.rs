@@ -25,7 +25,7 @@ use crate::wire::external::redact_url;
 use crate::{Error, ExternalFailure, Result};
 
 /// A [`Storage`] over an `object_store` backend and a URL [`Signer`]; see the
-/// [module docs](self).
+/// [module docs](crate::external).
 ///
 /// ```no_run
 /// use std::sync::Arc;

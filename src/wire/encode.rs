@@ -162,7 +162,7 @@ impl StreamEncoder {
     /// Like [`StreamEncoder::batch`], but a batch of at least `split_at` bytes of
     /// column data is appended only up to its body, which is returned as slices of the
     /// arrays' own buffers (padding included) for the caller to write right after `out`
-    /// (see [`super::zero_copy`]). Large batches then cross to the writer without being
+    /// (see `wire::zero_copy`). Large batches then cross to the writer without being
     /// copied at all.
     ///
     /// # Errors

@@ -102,7 +102,7 @@ impl Limits {
 
     /// Counts every large body read under these limits (and their clones) against
     /// `budget`; a body that does not fit is skipped and reported as
-    /// [`Error::OverBudget`].
+    /// [`Error::OverBudget`](crate::Error::OverBudget).
     #[must_use]
     pub fn with_budget(mut self, budget: Arc<MemoryBudget>) -> Self {
         self.budget = Some(budget);

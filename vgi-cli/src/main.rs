@@ -188,7 +188,7 @@ enum DescribeFormat {
 
 #[derive(Debug, Args)]
 struct DescribeArgs {
-    /// The worker: exec:<cmd>, unix:<path>, tcp://host:port or http(s)://host:port[/prefix].
+    /// The worker: exec:CMD, unix:PATH, tcp://HOST:PORT or http(s)://HOST:PORT[/PREFIX].
     address: String,
     /// Output format.
     #[arg(long, short, value_enum, default_value = "table")]
@@ -203,7 +203,7 @@ struct DescribeArgs {
 
 #[derive(Debug, Args)]
 struct CallArgs {
-    /// The worker: exec:<cmd>, unix:<path>, tcp://host:port or http(s)://host:port[/prefix].
+    /// The worker: exec:CMD, unix:PATH, tcp://HOST:PORT or http(s)://HOST:PORT[/PREFIX].
     address: String,
     /// METHOD or PROTOCOL.METHOD.
     method: String,

@@ -1,6 +1,6 @@
 //! The HTTP server end: an axum [`Router`](axum::Router) serving a [`Server`].
 //!
-//! Every request is answered by one handler ([`handler`]) that parses the path itself:
+//! Every request is answered by one handler (`handler.rs`) that parses the path itself:
 //! the reference's precedence (response-budget header, then routing, then content type,
 //! then method kind, then body) decides which error a bad request gets, and a table of
 //! axum routes would impose its own. The call engine never runs on an async worker: on
@@ -383,7 +383,7 @@ impl Routes {
 ///
 /// # Errors
 /// The authentication cannot be composed (see
-/// [`compose_identity`](super::auth::compose_identity)).
+/// [`super::auth::compose_identity`]).
 pub fn router(server: &Server, options: &HttpOptions) -> Result<axum::Router> {
     let app = Arc::new(App::new(server, options)?);
     Ok(axum::Router::new()
