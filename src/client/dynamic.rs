@@ -222,21 +222,18 @@ impl Client {
         } = self;
         let active = link.as_mut().ok_or(Error::Closed)?;
         let _span = call_span(target, method);
-        let side = active.conn.side().cloned();
-        observed_metadata(trace, observed);
-        let request = encoder.encode_with(
-            target,
-            method,
-            params,
-            &options.metadata,
+        let request = encode_request(
+            encoder,
             trace,
-            side.as_deref(),
+            active,
+            (target, method, params),
+            options,
+            observed,
         )?;
         let guard = CallGuard::call(deadline, &active.control, options)?;
         let mut logs = Vec::new();
         let outcome = match active.round_trip.as_mut() {
             Some(round_trip) => {
-                round_trip.set_trace_context(&trace_headers(&options.metadata, trace));
                 let route = Route {
                     protocol: &target.protocol,
                     method,
@@ -342,19 +339,14 @@ impl Client {
         } = self;
         let active = link.as_mut().ok_or(Error::Closed)?;
         let span = call_span(target, method);
-        let side = active.conn.side().cloned();
-        observed_metadata(trace, observed.as_deref());
-        let request = encoder.encode_with(
-            target,
-            method,
-            params,
-            &options.metadata,
+        let request = encode_request(
+            encoder,
             trace,
-            side.as_deref(),
+            active,
+            (target, method, params),
+            options,
+            observed.as_deref(),
         )?;
-        if let Some(round_trip) = active.round_trip.as_mut() {
-            round_trip.set_trace_context(&trace_headers(&options.metadata, trace));
-        }
         let route = Route {
             protocol: &target.protocol,
             method,
@@ -445,6 +437,31 @@ impl Drop for Client {
         // The connection closes first, then the control reaps an `exec:` worker.
         drop(self.link.take());
     }
+}
+
+/// Encodes a call's request: the observer's trace context (kept in `trace`) rides on the
+/// encoder's cached metadata, and a request/response link gets it as headers too.
+fn encode_request<'e>(
+    encoder: &'e mut RequestEncoder,
+    trace: &mut Metadata,
+    active: &mut Active,
+    (target, method, params): (&Target, &str, &RecordBatch),
+    options: &CallOptions,
+    observed: Option<&dyn ObservedCall>,
+) -> Result<&'e [u8]> {
+    observed_metadata(trace, observed);
+    if let Some(round_trip) = active.round_trip.as_mut() {
+        round_trip.set_trace_context(&trace_headers(&options.metadata, trace));
+    }
+    let side = active.conn.side().cloned();
+    encoder.encode_with(
+        target,
+        method,
+        params,
+        &options.metadata,
+        trace,
+        side.as_deref(),
+    )
 }
 
 /// Ends a call's observation (and records its failure on `span` and the observer).

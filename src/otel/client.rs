@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use opentelemetry::global::{self, BoxedTracer};
-use opentelemetry::metrics::{Histogram, Meter};
+use opentelemetry::metrics::Meter;
 use opentelemetry::trace::{
     SamplingDecision, SamplingResult, Span, SpanContext, SpanId, SpanKind, Status, TraceContextExt,
     TraceFlags, TraceId, TraceState, Tracer,
@@ -30,6 +30,7 @@ use opentelemetry::{Context, KeyValue};
 
 use super::context::{TRACEPARENT_LEN, write_traceparent};
 use super::deferred::Deferred;
+use super::instruments::CallInstruments;
 use super::names::{MethodNames, NameCache};
 use crate::Error;
 use crate::client::{CallObserver, ClientCall, ObservedCall};
@@ -89,9 +90,9 @@ struct SpanRecord {
 }
 
 impl Point {
-    /// Builds and ends the span, records the duration, and returns the counter's
-    /// attributes.
-    fn record(self, tracer: &BoxedTracer, duration: &Histogram<f64>) -> [KeyValue; 5] {
+    /// Builds and ends the span (when sampled) and returns the call's metric attributes
+    /// and duration in seconds.
+    fn record(self, tracer: &BoxedTracer) -> ([KeyValue; 5], f64) {
         let common = [
             KeyValue::new("rpc.system", "vgi_rpc"),
             KeyValue::new("rpc.service", Arc::clone(&self.names.service)),
@@ -124,8 +125,7 @@ impl Point {
         ];
         // Wall-clock times, as the span's: one clock read at each end of the call.
         let seconds = self.ended.duration_since(self.started).unwrap_or_default();
-        duration.record(seconds.as_secs_f64(), &attributes);
-        attributes
+        (attributes, seconds.as_secs_f64())
     }
 }
 
@@ -202,30 +202,9 @@ impl ClientTelemetry {
 
     /// Through a given tracer and meter.
     pub fn from_parts(tracer: BoxedTracer, meter: &Meter) -> Self {
-        let requests = meter
-            .u64_counter("rpc.client.requests")
-            .with_unit("{request}")
-            .with_description("Number of RPC requests made")
-            .build();
-        let duration = meter
-            .f64_histogram("rpc.client.duration")
-            .with_unit("s")
-            .with_description("Duration of RPC requests")
-            .build();
+        let metrics = CallInstruments::new(meter, "client", "made");
         let points = Deferred::new("vgi-rpc-otel-client", move |batch: Vec<Point>| {
-            // One counter addition per attribute set and batch (the same sum on the
-            // wire); each duration is its own histogram point.
-            let mut counts: Vec<([KeyValue; 5], u64)> = Vec::new();
-            for point in batch {
-                let attributes = point.record(&tracer, &duration);
-                match counts.iter_mut().find(|(set, _)| *set == attributes) {
-                    Some((_, n)) => *n += 1,
-                    None => counts.push((attributes, 1)),
-                }
-            }
-            for (attributes, n) in counts {
-                requests.add(n, &attributes);
-            }
+            metrics.record(batch.into_iter().map(|point| point.record(&tracer)));
         });
         ClientTelemetry {
             inner: Arc::new(Instruments {
@@ -393,7 +372,7 @@ impl ObservedCall for Observed {
 #[cfg(all(test, feature = "otel-otlp"))]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use std::time::{Duration, Instant};
+    use super::super::deferred::cost_per_call;
 
     use super::*;
     use crate::otel::parse_traceparent;
@@ -473,26 +452,9 @@ mod tests {
             observed.inject(&mut metadata);
             observed.end();
         };
-        for _ in 0..20_000 {
-            one();
-        }
-        telemetry.flush();
-        let n = 10_000;
-        let (mut on_path, mut off_path) = (Duration::ZERO, Duration::ZERO);
-        for _ in 0..20 {
-            let start = Instant::now();
-            for _ in 0..n {
-                one();
-            }
-            on_path += start.elapsed();
-            let start = Instant::now();
-            telemetry.flush();
-            off_path += start.elapsed();
-        }
+        let (on_path, off_path) = cost_per_call(one, || telemetry.flush());
         println!(
-            "client: {:?} per call on the call path, {:?} on the recorder thread",
-            on_path / (20 * n),
-            off_path / (20 * n)
+            "client: {on_path:?} per call on the call path, {off_path:?} on the recorder thread"
         );
     }
 }

@@ -30,6 +30,7 @@
 mod client;
 mod context;
 mod deferred;
+mod instruments;
 mod names;
 #[cfg(feature = "otel-otlp")]
 pub mod otlp;

@@ -13,6 +13,7 @@ use opentelemetry::{Context, KeyValue};
 
 use super::context::parse_traceparent;
 use super::deferred::Deferred;
+use super::instruments::CallInstruments;
 use super::names::NameCache;
 use super::server_record::{Failure, Identity, Instruments, Parent, Pending, TRACEPARENT_LEN};
 use crate::server::{AuthContext, AuthFailure, CallHook, CallRecord};
@@ -136,19 +137,9 @@ impl ServerTelemetry {
 
     /// Through a given tracer and meter.
     pub fn from_parts(config: ServerTelemetryConfig, tracer: BoxedTracer, meter: &Meter) -> Self {
-        let metrics = config.metrics.then(|| {
-            let requests = meter
-                .u64_counter("rpc.server.requests")
-                .with_unit("{request}")
-                .with_description("Number of RPC requests handled")
-                .build();
-            let duration = meter
-                .f64_histogram("rpc.server.duration")
-                .with_unit("s")
-                .with_description("Duration of RPC requests")
-                .build();
-            (requests, duration)
-        });
+        let metrics = config
+            .metrics
+            .then(|| CallInstruments::new(meter, "server", "handled"));
         let auth_failures = config.metrics.then(|| {
             meter
                 .u64_counter("rpc.server.auth_failure")
@@ -300,7 +291,9 @@ fn claim_value(value: &serde_json::Value) -> Option<opentelemetry::Value> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use std::sync::Arc;
-    use std::time::{Duration, Instant, SystemTime};
+    use std::time::{Duration, SystemTime};
+
+    use super::super::deferred::cost_per_call;
 
     use super::*;
     use crate::server::{CallStats, MethodType, Peer, TraceContext};
@@ -393,26 +386,9 @@ mod tests {
             let hook = ServerTelemetry::with_config(config);
             for with_parent in [false, true] {
                 let r = record(&peer, if with_parent { trace } else { None });
-                for _ in 0..20_000 {
-                    hook.on_call(&r);
-                }
-                hook.flush();
-                let n = 10_000;
-                let (mut on_path, mut off_path) = (Duration::ZERO, Duration::ZERO);
-                for _ in 0..20 {
-                    let start = Instant::now();
-                    for _ in 0..n {
-                        hook.on_call(&r);
-                    }
-                    on_path += start.elapsed();
-                    let start = Instant::now();
-                    hook.flush();
-                    off_path += start.elapsed();
-                }
+                let (on_path, off_path) = cost_per_call(|| hook.on_call(&r), || hook.flush());
                 println!(
-                    "{label} parent={with_parent}: {:?} per call on the call path, {:?} on the recorder thread",
-                    on_path / (20 * n),
-                    off_path / (20 * n)
+                    "{label} parent={with_parent}: {on_path:?} per call on the call path, {off_path:?} on the recorder thread"
                 );
             }
         }

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use opentelemetry::global::BoxedTracer;
-use opentelemetry::metrics::{Counter, Histogram};
 use opentelemetry::trace::{Event, Span, SpanContext, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 
 use super::context::parse_traceparent;
+use super::instruments::CallInstruments;
 use super::names::MethodNames;
 use crate::ErrorCode;
 use crate::server::CallStats;
@@ -70,7 +70,7 @@ pub(super) struct Failure {
 /// The tracer, instruments and span settings the recorder thread uses.
 pub(super) struct Instruments {
     pub(super) tracer: Option<BoxedTracer>,
-    pub(super) metrics: Option<(Counter<u64>, Histogram<f64>)>,
+    pub(super) metrics: Option<CallInstruments>,
     pub(super) record_exceptions: bool,
     pub(super) custom_attributes: Vec<KeyValue>,
 }
@@ -78,22 +78,12 @@ pub(super) struct Instruments {
 impl Instruments {
     /// The calls' spans and metric points.
     pub(super) fn record(&self, batch: Vec<Pending>) {
-        if let Some((requests, duration)) = &self.metrics {
-            // The counter takes one addition per attribute set and batch (the same sum
-            // on the wire, a fraction of the attribute hashing); each duration is its
-            // own histogram point.
-            let mut counts: Vec<(Vec<KeyValue>, u64)> = Vec::new();
-            for call in &batch {
-                let attributes = metric_attributes(call);
-                duration.record(call.seconds, &attributes);
-                match counts.iter_mut().find(|(set, _)| *set == attributes) {
-                    Some((_, n)) => *n += 1,
-                    None => counts.push((attributes, 1)),
-                }
-            }
-            for (attributes, n) in counts {
-                requests.add(n, &attributes);
-            }
+        if let Some(metrics) = &self.metrics {
+            metrics.record(
+                batch
+                    .iter()
+                    .map(|call| (metric_attributes(call), call.seconds)),
+            );
         }
         if let Some(tracer) = &self.tracer {
             for call in batch {
