@@ -1,13 +1,24 @@
 //! Lowercase hex, the one encoder the crate uses for digests, key ids and diagnostics.
 
+/// The two lowercase hex digits of `b`.
+pub(crate) fn digits(b: u8) -> [u8; 2] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0x0f)]]
+}
+
+/// Appends `bytes` to `out` as lowercase hex digits.
+pub(crate) fn push(out: &mut String, bytes: &[u8]) {
+    for b in bytes {
+        let [high, low] = digits(*b);
+        out.push(char::from(high));
+        out.push(char::from(low));
+    }
+}
+
 /// `bytes` as lowercase hex digits.
 pub(crate) fn encode(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
+    push(&mut out, bytes);
     out
 }
 

@@ -67,7 +67,6 @@ pub(crate) fn write_traceparent<'a>(
     context: &SpanContext,
     buf: &'a mut [u8; TRACEPARENT_LEN],
 ) -> &'a str {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let flags = context.trace_flags().to_u8() & TraceFlags::SAMPLED.to_u8();
     let trace_id = context.trace_id().to_bytes();
     let span_id = context.span_id().to_bytes();
@@ -79,8 +78,7 @@ pub(crate) fn write_traceparent<'a>(
             at += 1;
         }
         for b in *field {
-            buf[at] = DIGITS[usize::from(b >> 4)];
-            buf[at + 1] = DIGITS[usize::from(b & 0xf)];
+            buf[at..at + 2].copy_from_slice(&crate::hex::digits(*b));
             at += 2;
         }
     }

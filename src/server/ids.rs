@@ -28,8 +28,9 @@ fn seed() -> u64 {
     h.finish()
 }
 
-/// The next 64 random bits of this thread's sequence (SplitMix64).
-fn next() -> u64 {
+/// The next 64 random bits of this thread's sequence (SplitMix64), e.g. for trace and
+/// span ids.
+pub(crate) fn random_u64() -> u64 {
     let state = STATE
         .try_with(|s| {
             let next = s.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -43,25 +44,14 @@ fn next() -> u64 {
     z ^ (z >> 31)
 }
 
-/// 64 random bits (this thread's sequence), e.g. for trace and span ids.
-#[cfg(feature = "otel")]
-pub(crate) fn random_u64() -> u64 {
-    next()
-}
-
 /// `digits` lowercase hex digits.
 pub(crate) fn random_hex(digits: usize) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(digits);
-    let mut bits = 0;
-    for i in 0..digits {
-        if i % 16 == 0 {
-            bits = next();
-        }
-        // Written digit by digit: `format!` was a visible share of a small call.
-        out.push(char::from(DIGITS[(bits & 0xf) as usize]));
-        bits >>= 4;
+    let mut out = String::with_capacity(digits.next_multiple_of(16));
+    while out.len() < digits {
+        // Not `format!`: it was a visible share of a small call.
+        crate::hex::push(&mut out, &random_u64().to_be_bytes());
     }
+    out.truncate(digits);
     out
 }
 
