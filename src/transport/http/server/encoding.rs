@@ -24,15 +24,8 @@ impl Coding {
         }
     }
 
+    /// The coding `token` names, case aside.
     fn parse(token: &str) -> Option<Coding> {
-        match token {
-            "zstd" => Some(Coding::Zstd),
-            "gzip" => Some(Coding::Gzip),
-            _ => None,
-        }
-    }
-
-    fn parse_any_case(token: &str) -> Option<Coding> {
         [Coding::Zstd, Coding::Gzip]
             .into_iter()
             .find(|c| token.eq_ignore_ascii_case(c.name()))
@@ -62,20 +55,16 @@ pub(crate) fn decode_body(
     if content_encoding.is_empty() {
         return Ok(body);
     }
-    let coding = content_encoding.to_ascii_lowercase();
-    let coding = match coding.as_str() {
-        "" => return Ok(body),
-        "identity" => {
-            return Err(DecodeError::Unsupported(format!(
-                "Content-Encoding '{content_encoding}' is not enabled on this server; supported: zstd, gzip"
-            )));
-        }
-        other => Coding::parse(other).ok_or_else(|| {
-            DecodeError::Unsupported(format!(
-                "Content-Encoding '{content_encoding}' is not supported by this server"
-            ))
-        })?,
-    };
+    if content_encoding.eq_ignore_ascii_case("identity") {
+        return Err(DecodeError::Unsupported(format!(
+            "Content-Encoding '{content_encoding}' is not enabled on this server; supported: zstd, gzip"
+        )));
+    }
+    let coding = Coding::parse(content_encoding).ok_or_else(|| {
+        DecodeError::Unsupported(format!(
+            "Content-Encoding '{content_encoding}' is not supported by this server"
+        ))
+    })?;
     if coding == Coding::Zstd {
         // The common case (a frame declaring its size, as every zstd client writes it)
         // goes through this thread's reused context.
@@ -121,7 +110,7 @@ pub(crate) fn negotiate(
         if token.eq_ignore_ascii_case("identity") {
             return None;
         }
-        if let Some(coding) = Coding::parse_any_case(token) {
+        if let Some(coding) = Coding::parse(token) {
             let custom_only = listed(custom.clone(), token) && !listed(standard.clone(), token);
             return Some((coding, custom_only));
         }

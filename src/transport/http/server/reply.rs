@@ -31,14 +31,11 @@ const ANSWER_HEADERS: usize = 16;
 /// The coding an answer to `request` gets: `(coding, announced in
 /// X-VGI-Content-Encoding)`, or `None` for none.
 pub(crate) fn coding_for(app: &App, request: &HeaderMap) -> Option<(Coding, bool)> {
-    if !app.options.compression {
-        return None;
-    }
     let text = |name: &HeaderName| request.get(name).and_then(|v| v.to_str().ok());
     negotiate(
         text(&X_VGI_ACCEPT_ENCODING),
         text(&header::ACCEPT_ENCODING),
-        true,
+        app.options.compression,
     )
 }
 
