@@ -144,9 +144,11 @@ async fn dispatch(app: &Arc<App>, request: Request, request_id: &HeaderValue) ->
             Err(refusal) => return refusal,
         }
     };
+    // Only hooks read it: without one, no copy per request.
     let user_agent = parts
         .headers
-        .get(axum::http::header::USER_AGENT)
+        .get(header::USER_AGENT)
+        .filter(|_| !app.server.inner.hooks.is_empty())
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty())
         .map(str::to_owned);
