@@ -24,18 +24,41 @@ pub(crate) fn encode(bytes: &[u8]) -> String {
 
 /// Exactly `2 * N` hex digits (either case) as `N` bytes; `None` otherwise.
 pub(crate) fn decode_array<const N: usize>(text: &str) -> Option<[u8; N]> {
-    // `from_str_radix` alone would take a leading `+`.
-    if text.len() != 2 * N || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let text = text.as_bytes();
+    if text.len() != 2 * N {
         return None;
     }
     let mut out = [0u8; N];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    // Branch-free: a non-digit's value has its high bit set, and any set high bit in
+    // `bad` refuses the whole text.
+    let mut bad = 0u8;
+    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        let (high, low) = (VALUES[usize::from(pair[0])], VALUES[usize::from(pair[1])]);
+        bad |= high | low;
+        *byte = high << 4 | (low & 0x0f);
     }
-    Some(out)
+    (bad & 0x80 == 0).then_some(out)
 }
 
+/// Each byte's value as a hex digit (either case), or `0x80` for a non-digit.
+static VALUES: [u8; 256] = {
+    let mut table = [0x80u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     #[test]
     fn round_trip() {
@@ -43,5 +66,11 @@ mod tests {
         assert_eq!(super::decode_array::<3>("009CfF"), Some([0x00, 0x9c, 0xff]));
         assert_eq!(super::decode_array::<2>("009cff"), None);
         assert_eq!(super::decode_array::<1>("+1"), None);
+        assert_eq!(super::decode_array::<1>("g0"), None);
+        assert_eq!(super::decode_array::<1>("0G"), None);
+        assert_eq!(super::decode_array::<1>("\u{e9}"), None);
+        let all: String = (0..=255u8).map(|b| format!("{b:02X}")).collect();
+        let bytes = super::decode_array::<256>(&all).unwrap();
+        assert!(bytes.iter().enumerate().all(|(i, b)| usize::from(*b) == i));
     }
 }

@@ -203,8 +203,8 @@ impl ClientTelemetry {
     /// Through a given tracer and meter.
     pub fn from_parts(tracer: BoxedTracer, meter: &Meter) -> Self {
         let metrics = CallInstruments::new(meter, "client", "made");
-        let points = Deferred::new("vgi-rpc-otel-client", move |batch: Vec<Point>| {
-            metrics.record(batch.into_iter().map(|point| point.record(&tracer)));
+        let points = Deferred::new("vgi-rpc-otel-client", move |batch: &mut Vec<Point>| {
+            metrics.record(batch.drain(..).map(|point| point.record(&tracer)));
         });
         ClientTelemetry {
             inner: Arc::new(Instruments {

@@ -27,8 +27,8 @@ pub fn parse_traceparent(traceparent: &str, tracestate: Option<&str>) -> Option<
     if !lower_hex(trace_id, 32) || !lower_hex(span_id, 16) || !lower_hex(flags, 2) {
         return None;
     }
-    let trace_id = TraceId::from_hex(trace_id).ok()?;
-    let span_id = SpanId::from_hex(span_id).ok()?;
+    let trace_id = TraceId::from_bytes(crate::hex::decode_array(trace_id)?);
+    let span_id = SpanId::from_bytes(crate::hex::decode_array(span_id)?);
     if trace_id == TraceId::INVALID || span_id == SpanId::INVALID {
         return None;
     }

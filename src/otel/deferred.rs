@@ -70,11 +70,22 @@ struct Shared<T> {
     /// Signalled when the buffer stops being empty, and on stop.
     wake: Condvar,
     /// Held while a batch is processed, so that a flush returns only once everything
-    /// buffered before it has reached the sink. It holds the spare buffer: the drained
-    /// one, empty but with its capacity, becomes the next `pending`, so pushes do not
-    /// grow a fresh vector (and move its records) after every drain.
-    draining: Mutex<Vec<T>>,
-    sink: Box<dyn Fn(Vec<T>) + Send + Sync>,
+    /// buffered before it has reached the sink. It holds the buffers the drain reuses.
+    draining: Mutex<Buffers<T>>,
+    sink: Box<Sink<T>>,
+}
+
+/// What receives each batch.
+type Sink<T> = dyn Fn(&mut Vec<T>) + Send + Sync;
+
+/// The drain's buffers, kept with their capacity. `spare` is the drained `pending`,
+/// empty, which becomes the next `pending`, so pushes do not grow a fresh vector (and
+/// move its records) after every drain. `batch` is what the sink gets: a fresh vector
+/// per batch of large records is a block the allocator hands back to the system when it
+/// is freed, and page-faults in again for the next.
+struct Buffers<T> {
+    spare: Vec<T>,
+    batch: Vec<T>,
 }
 
 struct State<T> {
@@ -84,15 +95,17 @@ struct State<T> {
 
 impl<T: Send + 'static> Shared<T> {
     fn drain(&self) {
-        let mut spare = lock(&self.draining);
-        std::mem::swap(&mut lock(&self.state).pending, &mut *spare);
+        let mut buffers = lock(&self.draining);
+        let Buffers { spare, batch } = &mut *buffers;
+        std::mem::swap(&mut lock(&self.state).pending, spare);
         let mut records = spare.drain(..);
         loop {
-            let batch: Vec<T> = records.by_ref().take(BATCH).collect();
+            batch.extend(records.by_ref().take(BATCH));
             if batch.is_empty() {
                 return;
             }
             (self.sink)(batch);
+            batch.clear();
             if records.len() == 0 {
                 return;
             }
@@ -137,15 +150,19 @@ impl<T: Send + 'static> Flush for Shared<T> {
 
 impl<T: Send + 'static> Deferred<T> {
     /// A recorder handing the records, a batch at a time, to `sink` on its own thread
-    /// (named `name`).
-    pub(crate) fn new(name: &str, sink: impl Fn(Vec<T>) + Send + Sync + 'static) -> Self {
+    /// (named `name`). The sink takes the records out of the batch (what it leaves is
+    /// dropped).
+    pub(crate) fn new(name: &str, sink: impl Fn(&mut Vec<T>) + Send + Sync + 'static) -> Self {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 pending: Vec::new(),
                 stop: false,
             }),
             wake: Condvar::new(),
-            draining: Mutex::new(Vec::new()),
+            draining: Mutex::new(Buffers {
+                spare: Vec::new(),
+                batch: Vec::with_capacity(BATCH),
+            }),
             sink: Box::new(sink),
         });
         let worker = Arc::clone(&shared);
@@ -168,7 +185,7 @@ impl<T: Send + 'static> Deferred<T> {
         let mut state = lock(&self.shared.state);
         if state.pending.len() >= MAX_PENDING {
             drop(state);
-            (self.shared.sink)(vec![item]);
+            (self.shared.sink)(&mut vec![item]);
             return;
         }
         let was_empty = state.pending.is_empty();
@@ -239,7 +256,7 @@ mod tests {
     fn every_record_reaches_the_sink_by_flush_timer_or_drop() {
         let seen = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&seen);
-        let deferred = Deferred::new("test-recorder", move |batch: Vec<usize>| {
+        let deferred = Deferred::new("test-recorder", move |batch: &mut Vec<usize>| {
             counter.fetch_add(batch.iter().sum(), Ordering::SeqCst);
         });
         deferred.push(1);
@@ -264,7 +281,7 @@ mod tests {
     fn a_full_buffer_records_synchronously() {
         let seen = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&seen);
-        let deferred = Deferred::new("test-recorder", move |batch: Vec<()>| {
+        let deferred = Deferred::new("test-recorder", move |batch: &mut Vec<()>| {
             counter.fetch_add(batch.len(), Ordering::SeqCst);
         });
         // Hold the drain so the background thread cannot empty the buffer meanwhile.

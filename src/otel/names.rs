@@ -6,6 +6,7 @@
 //! reference count instead of an allocation.
 
 use std::borrow::{Borrow, Cow};
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, Mutex, RwLock};
@@ -55,9 +56,35 @@ impl Hasher for Fnv {
     }
 }
 
+thread_local! {
+    /// The names this thread got last (from any cache: they are made from the three
+    /// strings alone): a thread making or answering calls mostly repeats one method,
+    /// and this skips the map's lock and hash.
+    static LAST: RefCell<Option<Arc<MethodNames>>> = const { RefCell::new(None) };
+}
+
 impl NameCache {
     /// The names of `protocol.method` (`server_id`: the serving server's, or empty).
     pub(crate) fn get(&self, protocol: &str, method: &str, server_id: &str) -> Arc<MethodNames> {
+        let last = LAST.with_borrow(|last| match last {
+            Some(names)
+                if &*names.method == method
+                    && &*names.service == protocol
+                    && &*names.server_id == server_id =>
+            {
+                Some(Arc::clone(names))
+            }
+            _ => None,
+        });
+        if let Some(names) = last {
+            return names;
+        }
+        let names = self.lookup(protocol, method, server_id);
+        LAST.set(Some(Arc::clone(&names)));
+        names
+    }
+
+    fn lookup(&self, protocol: &str, method: &str, server_id: &str) -> Arc<MethodNames> {
         let key = (protocol, method);
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
         if let Some(names) = map.get(&key as &dyn NamesKey)
