@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_buffer::Buffer;
 use arrow_ipc::MessageHeader;
 use arrow_schema::SchemaRef;
@@ -391,6 +391,20 @@ impl StreamDecoder {
     /// # Errors
     /// Fails on malformed or unexpected messages; never panics.
     pub fn decode(&mut self, raw: &RawMessage) -> Result<Option<(RecordBatch, Metadata)>> {
+        // A batch without columns or body decodes to its row count and metadata alone,
+        // the same for the same bytes (a parameterless request, a void result).
+        let columnless = self.schema.fields().is_empty() && raw.body().is_empty();
+        if columnless {
+            let mut metadata = Metadata::new();
+            if let Some(rows) = reuse::cached_columnless(&raw.meta, &mut metadata) {
+                let options = RecordBatchOptions::new().with_row_count(Some(rows));
+                let batch =
+                    RecordBatch::try_new_with_options(self.schema.clone(), Vec::new(), &options)
+                        .map_err(|e| Error::protocol(format!("malformed IPC record batch: {e}")))?;
+                trace::batch(Direction::In, &batch, &metadata, 0);
+                return Ok(Some((batch, metadata)));
+            }
+        }
         let message = raw.message()?;
         let version = message.version();
         match message.header_type() {
@@ -432,6 +446,9 @@ impl StreamDecoder {
                     }
                 };
                 let metadata = read_custom_metadata(&message);
+                if columnless {
+                    reuse::remember_columnless(&raw.meta, batch.num_rows(), &metadata);
+                }
                 trace::batch(Direction::In, &batch, &metadata, raw.body().len());
                 Ok(Some((batch, metadata)))
             }

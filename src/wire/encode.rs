@@ -196,6 +196,12 @@ impl StreamEncoder {
     /// of through arrow's generator and [`StreamEncoder::reframe`]. Same bytes.
     fn columnless(&mut self, out: &mut Vec<u8>, batch: &RecordBatch, metadata: &Metadata) {
         trace::batch(Direction::Out, batch, metadata, 0);
+        // The same row count and metadata make the same bytes (a void result, a
+        // parameterless request): built once per thread.
+        if reuse::write_encoded_columnless(batch.num_rows(), metadata, out) {
+            return;
+        }
+        let start = out.len();
         let fbb = &mut self.fbb;
         fbb.reset();
         // Row counts come from a `usize`; arrow's writer casts them the same way.
@@ -208,6 +214,7 @@ impl StreamEncoder {
             metadata,
         );
         frame(out, self.fbb.finished_data(), &[]);
+        reuse::remember_encoded_columnless(batch.num_rows(), metadata, &out[start..]);
     }
 
     /// Appends the end-of-stream marker.
