@@ -69,11 +69,16 @@ thread_local! {
     };
 }
 
-/// A zeroed buffer of `len` bytes for a metadata block, reusing the thread's spare.
+/// A buffer of `len` bytes for a metadata block, reusing the thread's spare. Its bytes
+/// are stale (the caller overwrites all of them) but initialized: the spare comes back
+/// with the length of the last block, so only growth past that is zeroed.
 pub(super) fn meta_buffer(len: usize) -> Vec<u8> {
     let mut buf = SPARE_META.try_with(Cell::take).unwrap_or_default();
-    buf.clear();
-    buf.resize(len, 0);
+    if buf.len() >= len {
+        buf.truncate(len);
+    } else {
+        buf.resize(len, 0);
+    }
     buf
 }
 
