@@ -19,7 +19,7 @@ use super::budget::Reservation;
 use super::limits::Limits;
 use super::trace::{self, Direction};
 use super::{Metadata, Validation};
-use super::{full_check, reuse};
+use super::{columnless, full_check, reuse};
 use crate::{Error, Result};
 
 /// One raw encapsulated message: verified flatbuffer metadata plus its body.
@@ -396,7 +396,7 @@ impl StreamDecoder {
         let columnless = self.schema.fields().is_empty() && raw.body().is_empty();
         if columnless {
             let mut metadata = Metadata::new();
-            if let Some(rows) = reuse::cached_columnless(&raw.meta, &mut metadata) {
+            if let Some(rows) = columnless::cached_read(&raw.meta, &mut metadata) {
                 let options = RecordBatchOptions::new().with_row_count(Some(rows));
                 let batch =
                     RecordBatch::try_new_with_options(self.schema.clone(), Vec::new(), &options)
@@ -447,7 +447,7 @@ impl StreamDecoder {
                 };
                 let metadata = read_custom_metadata(&message);
                 if columnless {
-                    reuse::remember_columnless(&raw.meta, batch.num_rows(), &metadata);
+                    columnless::remember_read(&raw.meta, batch.num_rows(), &metadata);
                 }
                 trace::batch(Direction::In, &batch, &metadata, raw.body().len());
                 Ok(Some((batch, metadata)))

@@ -16,7 +16,7 @@ use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 
 use super::Metadata;
 use super::trace::{self, Direction};
-use super::{reuse, zero_copy};
+use super::{columnless, reuse, zero_copy};
 use crate::{Error, Result};
 
 /// The end-of-stream marker: continuation token and a zero length.
@@ -198,7 +198,7 @@ impl StreamEncoder {
         trace::batch(Direction::Out, batch, metadata, 0);
         // The same row count and metadata make the same bytes (a void result, a
         // parameterless request): built once per thread.
-        if reuse::write_encoded_columnless(batch.num_rows(), metadata, out) {
+        if columnless::write_sent(batch.num_rows(), metadata, out) {
             return;
         }
         let start = out.len();
@@ -214,7 +214,7 @@ impl StreamEncoder {
             metadata,
         );
         frame(out, self.fbb.finished_data(), &[]);
-        reuse::remember_encoded_columnless(batch.num_rows(), metadata, &out[start..]);
+        columnless::remember_sent(batch.num_rows(), metadata, &out[start..]);
     }
 
     /// Appends the end-of-stream marker.

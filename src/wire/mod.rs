@@ -17,6 +17,7 @@
 
 mod budget;
 mod classify;
+mod columnless;
 mod decode;
 mod encode;
 pub mod external;

@@ -13,12 +13,6 @@
 //!   and decoding them again);
 //! - the encoded schema messages of the last few distinct dictionary-free schemas sent
 //!   (compared by value, which for the same `Fields` is a pointer comparison);
-//! - the row counts and metadata of the last few distinct batch messages without
-//!   columns (a parameterless request, a void result: the same bytes on every call of
-//!   a method), keyed by their exact flatbuffer bytes, so a hit skips verifying and
-//!   decoding them again;
-//! - the framed messages of the last few distinct column-less batches sent, keyed by
-//!   row count and metadata;
 //! - an empty body buffer, shared by every message without a body;
 //! - one spare large body buffer: a body of 64 KiB or more is read into it, and it comes
 //!   back when the last array over that body drops. A fresh buffer of a megabyte costs
@@ -32,7 +26,6 @@ use arrow_buffer::Buffer;
 use arrow_schema::{Schema, SchemaRef};
 
 use super::budget::Reservation;
-use super::metadata::Metadata;
 
 /// Metadata buffers larger than this are not kept.
 const SPARE_MAX: usize = 16 << 10;
@@ -46,12 +39,6 @@ const BODY_POOL_MIN: usize = 64 << 10;
 /// Body buffers larger than this are not kept.
 const BODY_POOL_MAX: usize = 64 << 20;
 
-#[cfg(test)]
-thread_local! {
-    /// Decodes answered from [`COLUMNLESS`], for tests that it is used.
-    static COLUMNLESS_HITS: Cell<usize> = const { Cell::new(0) };
-}
-
 thread_local! {
     static SPARE_BODY: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
     static SPARE_META: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
@@ -59,12 +46,6 @@ thread_local! {
         RefCell::new(Ring { entries: Vec::new(), next: 0 })
     };
     static ENCODED_SCHEMAS: RefCell<Ring<(Schema, Vec<u8>)>> = const {
-        RefCell::new(Ring { entries: Vec::new(), next: 0 })
-    };
-    static COLUMNLESS: RefCell<Ring<(Vec<u8>, usize, Metadata)>> = const {
-        RefCell::new(Ring { entries: Vec::new(), next: 0 })
-    };
-    static ENCODED_COLUMNLESS: RefCell<Ring<(usize, Metadata, Vec<u8>)>> = const {
         RefCell::new(Ring { entries: Vec::new(), next: 0 })
     };
 }
@@ -117,67 +98,6 @@ pub(super) fn remember_schema(meta: &[u8], schema: &SchemaRef) {
     }
     let _ = SCHEMA_CACHE.try_with(|cache| {
         cache.borrow_mut().push((meta.to_vec(), schema.clone()));
-    });
-}
-
-/// The row count and metadata an identical column-less batch message decoded to
-/// before, on this thread (its metadata copied into `metadata`'s buffers).
-pub(super) fn cached_columnless(meta: &[u8], metadata: &mut Metadata) -> Option<usize> {
-    COLUMNLESS
-        .try_with(|cache| {
-            let cache = cache.borrow();
-            let (_, rows, cached) = cache.entries.iter().find(|(bytes, ..)| bytes == meta)?;
-            metadata.clone_from(cached);
-            #[cfg(test)]
-            COLUMNLESS_HITS.set(COLUMNLESS_HITS.get() + 1);
-            Some(*rows)
-        })
-        .ok()
-        .flatten()
-}
-
-/// Remembers what the column-less batch message `meta` decoded to.
-pub(super) fn remember_columnless(meta: &[u8], rows: usize, metadata: &Metadata) {
-    if meta.len() > SCHEMA_MAX {
-        return;
-    }
-    let _ = COLUMNLESS.try_with(|cache| {
-        cache
-            .borrow_mut()
-            .push((meta.to_vec(), rows, metadata.clone()));
-    });
-}
-
-/// Appends the framed message of a column-less batch of `rows` rows with `metadata`
-/// sent before on this thread; `false` when there is none.
-pub(super) fn write_encoded_columnless(
-    rows: usize,
-    metadata: &Metadata,
-    out: &mut Vec<u8>,
-) -> bool {
-    ENCODED_COLUMNLESS
-        .try_with(|cache| {
-            let cache = cache.borrow();
-            let found = cache
-                .entries
-                .iter()
-                .find(|(n, cached, _)| *n == rows && cached == metadata);
-            found
-                .map(|(.., framed)| out.extend_from_slice(framed))
-                .is_some()
-        })
-        .unwrap_or(false)
-}
-
-/// Remembers the framed message of a column-less batch.
-pub(super) fn remember_encoded_columnless(rows: usize, metadata: &Metadata, framed: &[u8]) {
-    if framed.len() > SCHEMA_MAX {
-        return;
-    }
-    let _ = ENCODED_COLUMNLESS.try_with(|cache| {
-        cache
-            .borrow_mut()
-            .push((rows, metadata.clone(), framed.to_vec()));
     });
 }
 
@@ -257,13 +177,24 @@ impl Drop for PooledBody {
 }
 
 /// A few entries, the oldest replaced first.
-struct Ring<T> {
+pub(super) struct Ring<T> {
     entries: Vec<T>,
     next: usize,
 }
 
 impl<T> Ring<T> {
-    fn push(&mut self, entry: T) {
+    pub(super) const fn new() -> Self {
+        Ring {
+            entries: Vec::new(),
+            next: 0,
+        }
+    }
+
+    pub(super) fn entries(&self) -> &[T] {
+        &self.entries
+    }
+
+    pub(super) fn push(&mut self, entry: T) {
         if self.entries.len() < SCHEMAS {
             self.entries.push(entry);
         } else {
@@ -296,76 +227,4 @@ pub(super) fn remember_encoded_schema(schema: &Schema, framed: &[u8]) {
     let _ = ENCODED_SCHEMAS.try_with(|cache| {
         cache.borrow_mut().push((schema.clone(), framed.to_vec()));
     });
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use std::sync::Arc;
-
-    use arrow_array::{RecordBatch, RecordBatchOptions};
-    use arrow_schema::Schema;
-
-    use super::COLUMNLESS_HITS;
-    use crate::wire::{Limits, Metadata, StreamDecoder, StreamEncoder, read_message};
-
-    /// A column-less stream of `rows` rows with `metadata`, as bytes.
-    fn stream(schema: &Arc<Schema>, rows: usize, metadata: &Metadata) -> Vec<u8> {
-        let options = RecordBatchOptions::new().with_row_count(Some(rows));
-        let batch = RecordBatch::try_new_with_options(schema.clone(), vec![], &options).unwrap();
-        let mut out = Vec::new();
-        let mut encoder = StreamEncoder::new();
-        encoder.schema(&mut out, schema);
-        encoder.batch(&mut out, &batch, metadata).unwrap();
-        out
-    }
-
-    fn decode(bytes: &[u8]) -> (RecordBatch, Metadata) {
-        let mut input = bytes;
-        let limits = Limits::default();
-        let schema = read_message(&mut input, &limits, true).unwrap().unwrap();
-        let mut decoder = StreamDecoder::from_schema_message(&schema).unwrap();
-        let batch = read_message(&mut input, &limits, false).unwrap().unwrap();
-        decoder.decode(&batch).unwrap().unwrap()
-    }
-
-    #[test]
-    fn repeated_columnless_batches_are_sent_and_read_from_the_caches_unchanged() {
-        let mut metadata = Metadata::new();
-        metadata.insert("vgi_rpc.method", "noop");
-        let plain = Arc::new(Schema::empty());
-        let first = stream(&plain, 1, &metadata);
-        // The encoder's cache gives the same bytes as building the message afresh.
-        assert_eq!(stream(&plain, 1, &metadata), first);
-        let hits = COLUMNLESS_HITS.get();
-        let (batch, read) = decode(&first);
-        assert_eq!((batch.num_rows(), &read), (1, &metadata));
-        assert_eq!(COLUMNLESS_HITS.get(), hits, "a first message is decoded");
-        let (batch, read) = decode(&first);
-        assert_eq!((batch.num_rows(), &read), (1, &metadata));
-        assert_eq!(
-            COLUMNLESS_HITS.get(),
-            hits + 1,
-            "a repeated one comes from the cache"
-        );
-        // Other rows or metadata are other messages.
-        let (batch, _) = decode(&stream(&plain, 3, &metadata));
-        assert_eq!(batch.num_rows(), 3);
-        let (_, read) = decode(&stream(&plain, 1, &Metadata::new()));
-        assert!(read.is_empty());
-        // A cached answer carries the decoding stream's own schema.
-        let tagged = Arc::new(
-            plain.as_ref().clone().with_metadata(
-                [("k".to_owned(), "v".to_owned())]
-                    .into_iter()
-                    .collect::<std::collections::HashMap<_, _>>(),
-            ),
-        );
-        let (batch, _) = decode(&stream(&tagged, 1, &metadata));
-        assert_eq!(
-            batch.schema().metadata().get("k").map(String::as_str),
-            Some("v")
-        );
-        assert_eq!(COLUMNLESS_HITS.get(), hits + 2);
-    }
 }
