@@ -18,6 +18,9 @@
 //!   back when the last array over that body drops. A fresh buffer of a megabyte costs
 //!   a page fault per 4 KiB on first touch, every time, since the allocator hands large
 //!   freed blocks back to the system.
+//!
+//! Whole batch messages without columns are kept the same way, in
+//! `wire::columnless`.
 
 use std::cell::{Cell, RefCell};
 use std::sync::LazyLock;
@@ -31,8 +34,9 @@ use super::budget::Reservation;
 const SPARE_MAX: usize = 16 << 10;
 /// Schema messages larger than this are not cached.
 const SCHEMA_MAX: usize = 4 << 10;
-/// Distinct schemas remembered per thread.
-const SCHEMAS: usize = 8;
+/// Entries a [`Ring`] keeps: distinct schemas per thread here, column-less messages and
+/// their sightings in `columnless`.
+const RING_ENTRIES: usize = 8;
 
 /// Bodies at least this large are read into (and given back to) the spare body buffer.
 const BODY_POOL_MIN: usize = 64 << 10;
@@ -195,12 +199,12 @@ impl<T> Ring<T> {
     }
 
     pub(super) fn push(&mut self, entry: T) {
-        if self.entries.len() < SCHEMAS {
+        if self.entries.len() < RING_ENTRIES {
             self.entries.push(entry);
         } else {
             let at = self.next;
             self.entries[at] = entry;
-            self.next = (at + 1) % SCHEMAS;
+            self.next = (at + 1) % RING_ENTRIES;
         }
     }
 }
