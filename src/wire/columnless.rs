@@ -18,10 +18,7 @@
 use std::cell::RefCell;
 
 use super::metadata::Metadata;
-use super::reuse::Ring;
-
-/// Messages longer than this are not cached.
-const MESSAGE_MAX: usize = 4 << 10;
+use super::reuse::{CACHED_MESSAGE_MAX, Ring};
 
 thread_local! {
     /// Read: exact flatbuffer bytes → row count and metadata.
@@ -55,7 +52,7 @@ pub(super) fn cached_read(meta: &[u8], metadata: &mut Metadata) -> Option<usize>
 
 /// Remembers what the message `meta` decoded to, if it has been seen before.
 pub(super) fn remember_read(meta: &[u8], rows: usize, metadata: &Metadata) {
-    if meta.len() > MESSAGE_MAX || !second_sighting(&READ_SEEN, meta) {
+    if meta.len() > CACHED_MESSAGE_MAX || !second_sighting(&READ_SEEN, meta) {
         return;
     }
     let _ = READ.try_with(|cache| {
@@ -84,7 +81,7 @@ pub(super) fn write_sent(rows: usize, metadata: &Metadata, out: &mut Vec<u8>) ->
 /// Remembers the framed message of a batch of `rows` rows with `metadata`, if it has
 /// been sent before.
 pub(super) fn remember_sent(rows: usize, metadata: &Metadata, framed: &[u8]) {
-    if framed.len() > MESSAGE_MAX || !second_sighting(&SENT_SEEN, framed) {
+    if framed.len() > CACHED_MESSAGE_MAX || !second_sighting(&SENT_SEEN, framed) {
         return;
     }
     let _ = SENT.try_with(|cache| {

@@ -32,8 +32,9 @@ use super::budget::Reservation;
 
 /// Metadata buffers larger than this are not kept.
 const SPARE_MAX: usize = 16 << 10;
-/// Schema messages larger than this are not cached.
-const SCHEMA_MAX: usize = 4 << 10;
+/// Messages larger than this are not cached (schemas here, column-less batches in
+/// `columnless`).
+pub(super) const CACHED_MESSAGE_MAX: usize = 4 << 10;
 /// Entries a [`Ring`] keeps: distinct schemas per thread here, column-less messages and
 /// their sightings in `columnless`.
 const RING_ENTRIES: usize = 8;
@@ -97,7 +98,7 @@ pub(super) fn cached_schema(meta: &[u8]) -> Option<SchemaRef> {
 
 /// Remembers what the schema message `meta` decoded to.
 pub(super) fn remember_schema(meta: &[u8], schema: &SchemaRef) {
-    if meta.len() > SCHEMA_MAX {
+    if meta.len() > CACHED_MESSAGE_MAX {
         return;
     }
     let _ = SCHEMA_CACHE.try_with(|cache| {
@@ -225,7 +226,7 @@ pub(super) fn write_encoded_schema(schema: &Schema, out: &mut Vec<u8>) -> bool {
 
 /// Remembers the framed schema message of a dictionary-free `schema`.
 pub(super) fn remember_encoded_schema(schema: &Schema, framed: &[u8]) {
-    if framed.len() > SCHEMA_MAX {
+    if framed.len() > CACHED_MESSAGE_MAX {
         return;
     }
     let _ = ENCODED_SCHEMAS.try_with(|cache| {
