@@ -138,6 +138,11 @@ impl HttpConnector {
             .tcp_nodelay(true)
             .user_agent(USER_AGENT)
             .redirect(reqwest::redirect::Policy::none());
+        if !proxy_in_env() {
+            // What reqwest's default (the proxy variables, read once here) comes to,
+            // without asking its empty matcher about every request.
+            builder = builder.no_proxy();
+        }
         if let Some(t) = options.connect_timeout {
             builder = builder.connect_timeout(t);
         }
@@ -211,6 +216,21 @@ impl Connect for HttpConnector {
     fn endpoint(&self) -> String {
         self.shared.base.clone()
     }
+}
+
+/// Whether a proxy variable reqwest reads (through hyper-util's environment matcher) is
+/// set, even empty: only then are requests matched against proxies.
+fn proxy_in_env() -> bool {
+    [
+        "ALL_PROXY",
+        "all_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+    ]
+    .iter()
+    .any(|name| std::env::var_os(name).is_some())
 }
 
 /// What the server at `url` advertises: a one-off probe with `options`.
@@ -448,11 +468,13 @@ impl Shared {
         }
         let url = format!("{}/health", self.base);
         let probe = async {
-            let response = retry::send(&self.options.retry, true, || {
+            let response = retry::send(&self.http, &self.options.retry, true, || {
                 self.http
                     .request(Method::OPTIONS, &url)
                     .headers(self.headers.clone())
                     .header(&ACCEPT_MAX, self.options.accept_max_response_bytes)
+                    .build()
+                    .map_err(Failure::Request)
             })
             .await?;
             Ok(response)

@@ -4,7 +4,7 @@
 use std::io;
 
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, HeaderName};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::body::{self, Codec};
 use super::failure::Failure;
@@ -14,6 +14,7 @@ use crate::RpcError;
 
 static ACCEPT_MAX_SUPPORT: HeaderName =
     HeaderName::from_static("vgi-accept-max-response-bytes-support");
+static X_VGI_CONTENT_ENCODING: HeaderName = HeaderName::from_static("x-vgi-content-encoding");
 /// The most an answer buffer is sized for before its bytes arrive.
 const PRESIZE_MAX: u64 = 16 << 20;
 
@@ -46,22 +47,33 @@ impl Shared {
         } else {
             &None
         };
-        let mut response = retry::send(policy, retryable, || {
-            let request = match url {
-                Target::Parsed(url) => self.http.post(url.clone()),
-                Target::Raw(url) => self.http.post(url.as_str()),
+        let mut response = retry::send(&self.http, policy, retryable, || {
+            let mut request = match url {
+                Target::Parsed(url) => reqwest::Request::new(reqwest::Method::POST, url.clone()),
+                // Does not parse: reqwest says why.
+                Target::Raw(url) => self
+                    .http
+                    .post(url.as_str())
+                    .build()
+                    .map_err(Failure::Request)?,
             };
             // The caller's headers and ours, merged once at connect (`post_headers`).
-            let mut request = request
-                .headers(self.post_headers.clone())
-                .body(payload.clone());
+            let headers = request.headers_mut();
+            *headers = self.post_headers.clone();
             if let Some(coding) = coding {
-                request = request.header(reqwest::header::CONTENT_ENCODING, coding);
+                headers.insert(
+                    reqwest::header::CONTENT_ENCODING,
+                    HeaderValue::from_static(coding),
+                );
             }
             for (name, value) in trace {
-                request = request.header(*name, value.as_str());
+                headers.append(*name, header_value(value)?);
             }
-            sticky::decorate(request, &self.headers, self.options.sticky.as_ref())
+            if let Some(sessions) = self.options.sticky.as_ref() {
+                sticky::decorate(headers, &self.headers, sessions)?;
+            }
+            *request.body_mut() = Some(payload.clone().into());
+            Ok(request)
         })
         .await?;
         if let Some(sessions) = &self.options.sticky {
@@ -150,9 +162,16 @@ impl Shared {
 fn content_coding(headers: &HeaderMap) -> Option<std::result::Result<Codec, String>> {
     let token = headers
         .get(reqwest::header::CONTENT_ENCODING)
-        .or_else(|| headers.get("x-vgi-content-encoding"))
+        .or_else(|| headers.get(&X_VGI_CONTENT_ENCODING))
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().to_ascii_lowercase())
         .filter(|v| !v.is_empty() && v != "identity")?;
     Some(Codec::parse(&token).ok_or(token))
+}
+
+/// A header value of ours (a trace context, a session header) that HTTP must accept.
+pub(super) fn header_value(value: &str) -> std::result::Result<HeaderValue, Failure> {
+    HeaderValue::from_str(value).map_err(|_| {
+        Error::protocol(format!("{value:?} cannot be sent as an HTTP header value")).into()
+    })
 }

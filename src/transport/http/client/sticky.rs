@@ -3,30 +3,33 @@
 //! {prefix}/__session__` that ends a scope whose session is still live (the scopes
 //! themselves are the client engine's [`StickySessions`]).
 
-use reqwest::RequestBuilder;
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderName};
+
+use super::failure::Failure;
 
 use super::HttpConnector;
 use crate::Result;
 use crate::client::{ConnectOptions, EndedSession, StickySessions};
 
-/// Adds the innermost scope's session headers to `request`. An echo header the caller
-/// already sends on every request (`defaults`) keeps the caller's value, as the reference
-/// client lets explicit headers win.
+/// Adds the innermost scope's session headers to a request's `headers`. An echo header
+/// the caller already sends on every request (`defaults`) keeps the caller's value, as
+/// the reference client lets explicit headers win.
 pub(super) fn decorate(
-    mut request: RequestBuilder,
+    headers: &mut HeaderMap,
     defaults: &HeaderMap,
-    sessions: Option<&StickySessions>,
-) -> RequestBuilder {
-    let Some(sessions) = sessions else {
-        return request;
-    };
+    sessions: &StickySessions,
+) -> Result<(), Failure> {
     for (name, value) in sessions.request_headers() {
         if !defaults.contains_key(name.as_str()) {
-            request = request.header(name, value);
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                Failure::from(crate::Error::protocol(format!(
+                    "{name:?} cannot be sent as an HTTP header name"
+                )))
+            })?;
+            headers.append(name, super::post::header_value(&value)?);
         }
     }
-    request
+    Ok(())
 }
 
 /// Takes in an answer's session headers.
