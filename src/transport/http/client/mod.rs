@@ -137,7 +137,12 @@ impl HttpConnector {
         let mut builder = reqwest::Client::builder()
             .tcp_nodelay(true)
             .user_agent(USER_AGENT)
-            .redirect(reqwest::redirect::Policy::none());
+            .redirect(reqwest::redirect::Policy::none())
+            // HTTP/1.1, as the reference's client (httpx) speaks by default. reqwest's own
+            // retries are of HTTP/2 refusals only, so they go too, and with them a copy of
+            // every request kept for a replay that cannot happen.
+            .http1_only()
+            .retry(reqwest::retry::never().max_retries_per_request(0));
         if !proxy_in_env() {
             // What reqwest's default (the proxy variables, read once here) comes to,
             // without asking its empty matcher about every request.
