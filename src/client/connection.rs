@@ -63,6 +63,8 @@ pub(crate) struct Connection {
     pub(crate) side: SideState,
     /// Resolves external-storage pointers (`None`: they fail their call).
     pub(crate) external: Option<Arc<dyn ExternalLocation>>,
+    /// The last answer body read whole that was one void result ([`wire::Repeat`]).
+    repeat: wire::Repeat,
 }
 
 impl Connection {
@@ -74,6 +76,7 @@ impl Connection {
             log_handler: None,
             side: SideState::Off,
             external: None,
+            repeat: wire::Repeat::default(),
         }
     }
 
@@ -154,43 +157,71 @@ impl Connection {
             external: self.external.as_deref(),
             limits,
         };
-        let answer = read_single(reader, &resolvers, log_handler, logs)?;
+        let answer = read_single(reader, &resolvers, log_handler, logs, &mut None)?;
         self.mark_established();
         Ok(answer)
     }
 
     /// [`Connection::read_single_result`] over an answer body a request/response
-    /// transport returned (no side channel there).
+    /// transport returned (no side channel there). A void result this connection read
+    /// last time is not decoded again ([`wire::Repeat`]).
     pub(crate) fn read_single_body(
         &mut self,
-        body: &mut impl Read,
+        body: &[u8],
         logs: &mut Vec<LogRecord>,
     ) -> Result<(Option<RecordBatch>, Metadata)> {
+        if let Some((_, metadata)) = self.repeat.get(body, &self.limits) {
+            return Ok((None, metadata));
+        }
         let resolvers = Resolvers {
             side: None,
             external: self.external.as_deref(),
             limits: &self.limits,
         };
-        read_single(body, &resolvers, &mut self.log_handler, logs)
+        let mark = logs.len();
+        let mut plain = None;
+        let outcome = read_single(
+            &mut &body[..],
+            &resolvers,
+            &mut self.log_handler,
+            logs,
+            &mut plain,
+        );
+        if let (Ok((None, metadata)), Some(batch)) = (&outcome, plain)
+            && logs.len() == mark
+        {
+            self.repeat.keep(body, &self.limits, &batch, metadata);
+        }
+        outcome
     }
 }
 
 /// Reads one whole answer stream holding at most one data batch (see
 /// [`Connection::read_single_result`]).
+///
+/// `plain` gets the answer's batch when it was the stream's only one, a data batch
+/// without columns (what [`wire::Repeat`] may keep).
 fn read_single(
     reader: &mut impl Read,
     resolvers: &Resolvers<'_>,
     log_handler: &mut Option<LogHandler>,
     logs: &mut Vec<LogRecord>,
+    plain: &mut Option<RecordBatch>,
 ) -> Result<(Option<RecordBatch>, Metadata)> {
     let limits = resolvers.limits;
     let mut decoder = wire::read_stream_start(reader, limits).map_err(closed_mid_call)?;
     let mut result = None;
     let mut error = None;
+    let mut batches = 0usize;
     loop {
         match wire::read_stream_item(reader, &mut decoder, limits)? {
             StreamItem::End => break,
             StreamItem::Batch(batch, md) => {
+                batches += 1;
+                *plain = (batches == 1
+                    && batch.num_columns() == 0
+                    && BatchKind::of(&batch, &md) == BatchKind::Data)
+                    .then(|| batch.clone());
                 let mark = logs.len();
                 let received = receive(resolvers, batch, md, logs);
                 emit_logs(log_handler, &logs[mark..]);
@@ -347,6 +378,7 @@ pub(crate) fn closed_mid_call(e: Error) -> Error {
 mod tests {
     use super::*;
     use crate::client::Target;
+    use crate::wire::{REPEAT_HITS, repeat_tests};
 
     fn request_metadata(target: &Target, extra: &Metadata) -> Vec<(String, String)> {
         let mut encoder = crate::client::request::RequestEncoder::default();
@@ -430,5 +462,34 @@ mod tests {
             [keys::METHOD, keys::REQUEST_VERSION],
             "no protocol key"
         );
+    }
+
+    #[test]
+    fn a_client_reads_a_repeated_void_answer_from_its_repeat() {
+        let mut conn = Connection::new(
+            Box::new(std::io::empty()),
+            Box::new(std::io::sink()),
+            Limits::default(),
+        );
+        let mut metadata = Metadata::new();
+        metadata.insert("vgi_rpc.request_id", "r1");
+        let body = repeat_tests::stream(0, &metadata);
+        let mut logs = Vec::new();
+        let first = conn.read_single_body(&body, &mut logs).expect("reads");
+        let hits = REPEAT_HITS.get();
+        let again = conn.read_single_body(&body, &mut logs).expect("reads");
+        assert_eq!(REPEAT_HITS.get(), hits + 1, "the second read is a hit");
+        assert!(first.0.is_none() && again.0.is_none());
+        assert_eq!((&again.1, &first.1), (&metadata, &metadata));
+        // A log answer is read afresh each time: its log is delivered every time.
+        let mut log = Metadata::new();
+        log.insert(keys::LOG_LEVEL, "INFO");
+        log.insert(keys::LOG_MESSAGE, "hello");
+        let logged = repeat_tests::stream(0, &log);
+        for round in 1..=2 {
+            let _ = conn.read_single_body(&logged, &mut logs);
+            assert_eq!(logs.len(), round);
+        }
+        assert_eq!(REPEAT_HITS.get(), hits + 1);
     }
 }

@@ -8,6 +8,7 @@
 //! the hooks — so the transport adds only its own protocol (paths, status codes,
 //! headers, tokens).
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -258,19 +259,34 @@ pub(crate) struct OneShotRecord<'r> {
     pub request_bytes: u64,
 }
 
-/// Reads a body holding one IPC stream: its first batch and that batch's metadata.
+/// Reads a body holding one IPC stream: its first batch and that batch's metadata. A
+/// parameterless request this thread read last time is not decoded again
+/// ([`wire::Repeat`]).
 ///
 /// # Errors
 /// The body is not an IPC stream, or it carries no batch.
-pub(crate) fn read_body(mut body: &[u8], limits: &Limits) -> Result<(RecordBatch, Metadata)> {
-    let mut decoder = wire::read_stream_start(&mut body, limits)?;
+pub(crate) fn read_body(body: &[u8], limits: &Limits) -> Result<(RecordBatch, Metadata)> {
+    thread_local! {
+        static LAST: RefCell<wire::Repeat> = RefCell::default();
+    }
+    if let Ok(Some(repeated)) = LAST.try_with(|last| last.borrow().get(body, limits)) {
+        return Ok(repeated);
+    }
+    let mut reader = body;
+    let mut decoder = wire::read_stream_start(&mut reader, limits)?;
     let mut first = None;
+    let mut batches = 0usize;
     while let StreamItem::Batch(batch, metadata) =
-        wire::read_stream_item(&mut body, &mut decoder, limits)?
+        wire::read_stream_item(&mut reader, &mut decoder, limits)?
     {
+        batches += 1;
         if first.is_none() {
             first = Some((batch, metadata));
         }
     }
-    first.ok_or_else(|| Error::protocol("Request stream carried no batch"))
+    let first = first.ok_or_else(|| Error::protocol("Request stream carried no batch"))?;
+    if batches == 1 {
+        let _ = LAST.try_with(|last| last.borrow_mut().keep(body, limits, &first.0, &first.1));
+    }
+    Ok(first)
 }

@@ -26,6 +26,7 @@ pub mod keys;
 mod limits;
 mod metadata;
 mod region;
+mod repeat;
 mod reuse;
 mod side_channel;
 pub mod trace;
@@ -41,6 +42,9 @@ pub use external::ExternalLocation;
 pub use limits::{DEFAULT_MAX_UNTRUSTED_BODY, Limits};
 pub use metadata::Metadata;
 pub use region::{RegionEncoding, decode_region, decode_region_with};
+pub(crate) use repeat::Repeat;
+#[cfg(test)]
+pub(crate) use repeat::{HITS as REPEAT_HITS, tests as repeat_tests};
 pub use side_channel::{ShmPointer, SideChannel};
 pub use upload::{UploadUrl, UploadUrlProvider};
 pub use validation::Validation;

@@ -1,0 +1,181 @@
+//! Whole streams seen before.
+//!
+//! On a request/response transport (HTTP) every request and every unary answer is a
+//! complete IPC stream in one buffer. A parameterless request or a void result is the
+//! same stream, byte for byte, call after call, and decoding it again (the schema
+//! message, the batch and the end marker, each framed and verified) is a good part of
+//! such a call. A [`Repeat`] keeps the last such stream with the batch it decoded to, and
+//! answers the same bytes with that batch again.
+//!
+//! Only streams of exactly one plain data batch without columns are kept: such a batch
+//! has no body, so the bytes say everything it holds (row count, schema, metadata), and
+//! equal bytes decode to an equal batch. Logs, errors and pointers are never kept (each
+//! must act again), nor streams over [`CACHED_MESSAGE_MAX`], and a stream decoded under
+//! other [`Limits`] is decoded afresh. A hit emits the wire events a decode would.
+
+use arrow_array::RecordBatch;
+
+use super::reuse::CACHED_MESSAGE_MAX;
+use super::trace::{self, Direction};
+use super::{BatchKind, Limits, Metadata};
+
+/// The last whole stream kept, and its one column-less batch (see the module docs).
+#[derive(Default)]
+pub(crate) struct Repeat {
+    bytes: Vec<u8>,
+    kept: Option<Kept>,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Streams answered from a [`Repeat`], for tests that it is used.
+    pub(crate) static HITS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+struct Kept {
+    limits: Limits,
+    batch: RecordBatch,
+    metadata: Metadata,
+}
+
+impl Repeat {
+    /// The batch `body` decoded to under `limits` before, if it is the kept stream.
+    pub(crate) fn get(&self, body: &[u8], limits: &Limits) -> Option<(RecordBatch, Metadata)> {
+        let kept = self.kept.as_ref()?;
+        if self.bytes != body || kept.limits != *limits {
+            return None;
+        }
+        #[cfg(test)]
+        HITS.set(HITS.get() + 1);
+        trace::stream_start(Direction::In, kept.batch.schema_ref());
+        trace::batch(Direction::In, &kept.batch, &kept.metadata, 0);
+        trace::stream_end(Direction::In);
+        Some((kept.batch.clone(), kept.metadata.clone()))
+    }
+
+    /// Keeps `body`, a whole stream whose only batch was `batch` with `metadata`, when
+    /// it is one this cache holds (see the module docs); otherwise forgets nothing.
+    pub(crate) fn keep(
+        &mut self,
+        body: &[u8],
+        limits: &Limits,
+        batch: &RecordBatch,
+        metadata: &Metadata,
+    ) {
+        if batch.num_columns() != 0
+            || body.len() > CACHED_MESSAGE_MAX
+            || BatchKind::of(batch, metadata) != BatchKind::Data
+        {
+            return;
+        }
+        self.bytes.clear();
+        self.bytes.extend_from_slice(body);
+        self.kept = Some(Kept {
+            limits: limits.clone(),
+            batch: batch.clone(),
+            metadata: metadata.clone(),
+        });
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::RecordBatchOptions;
+    use arrow_schema::Schema;
+
+    use super::*;
+    use crate::wire::keys;
+
+    fn void(rows: usize) -> RecordBatch {
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        RecordBatch::try_new_with_options(Arc::new(Schema::empty()), Vec::new(), &options)
+            .expect("a column-less batch")
+    }
+
+    #[test]
+    fn the_same_bytes_under_the_same_limits_are_answered_again() {
+        let limits = Limits::default();
+        let mut metadata = Metadata::new();
+        metadata.insert("k", "v");
+        let mut repeat = Repeat::default();
+        assert!(repeat.get(b"stream", &limits).is_none());
+        repeat.keep(b"stream", &limits, &void(1), &metadata);
+        let (batch, md) = repeat.get(b"stream", &limits).expect("kept");
+        assert_eq!((batch.num_rows(), batch.num_columns()), (1, 0));
+        assert_eq!(md, metadata);
+        assert!(repeat.get(b"streaM", &limits).is_none());
+        assert!(repeat.get(b"stream!", &limits).is_none());
+        let mut other = limits.clone();
+        other.max_metadata -= 1;
+        assert!(repeat.get(b"stream", &other).is_none());
+    }
+
+    /// A whole column-less stream of one batch of `rows` rows with `metadata`.
+    pub(crate) fn stream(rows: usize, metadata: &Metadata) -> Vec<u8> {
+        let schema = Arc::new(Schema::empty());
+        let mut out = Vec::new();
+        let mut encoder = crate::wire::StreamEncoder::new();
+        encoder.schema(&mut out, &schema);
+        encoder
+            .batch(&mut out, &void(rows), metadata)
+            .expect("encodes");
+        encoder.eos(&mut out);
+        out
+    }
+
+    #[test]
+    fn the_server_reads_a_repeated_request_from_its_repeat() {
+        let limits = Limits::default();
+        let mut metadata = Metadata::new();
+        metadata.insert(keys::METHOD, "noop");
+        let body = stream(1, &metadata);
+        let (first, read) = crate::server::oneshot::read_body(&body, &limits).expect("reads");
+        let hits = HITS.get();
+        let (again, read_again) = crate::server::oneshot::read_body(&body, &limits).expect("reads");
+        assert_eq!(HITS.get(), hits + 1, "the second read is a hit");
+        assert_eq!(
+            (again.num_rows(), again.num_columns()),
+            (first.num_rows(), 0)
+        );
+        assert_eq!(read_again, read);
+        // Another request is decoded, and is what is kept next.
+        let other = stream(2, &metadata);
+        let (batch, _) = crate::server::oneshot::read_body(&other, &limits).expect("reads");
+        assert_eq!((batch.num_rows(), HITS.get()), (2, hits + 1));
+        // A truncated stream is an error, never a hit.
+        assert!(crate::server::oneshot::read_body(&other[..other.len() - 1], &limits).is_err());
+        assert_eq!(HITS.get(), hits + 1);
+    }
+
+    #[test]
+    fn logs_errors_pointers_columns_and_large_streams_are_not_kept() {
+        let limits = Limits::default();
+        let mut repeat = Repeat::default();
+        let mut log = Metadata::new();
+        log.insert(keys::LOG_LEVEL, "INFO");
+        log.insert(keys::LOG_MESSAGE, "hello");
+        repeat.keep(b"log", &limits, &void(0), &log);
+        assert!(repeat.get(b"log", &limits).is_none());
+        let mut error = Metadata::new();
+        error.insert(keys::LOG_LEVEL, "EXCEPTION");
+        error.insert(keys::LOG_MESSAGE, "boom");
+        repeat.keep(b"error", &limits, &void(0), &error);
+        assert!(repeat.get(b"error", &limits).is_none());
+        let mut pointer = Metadata::new();
+        pointer.insert(keys::LOCATION, "https://example.invalid/x");
+        repeat.keep(b"pointer", &limits, &void(0), &pointer);
+        assert!(repeat.get(b"pointer", &limits).is_none());
+        let columns = RecordBatch::try_from_iter([(
+            "x",
+            Arc::new(arrow_array::Int64Array::from(vec![1])) as arrow_array::ArrayRef,
+        )])
+        .expect("a batch");
+        repeat.keep(b"columns", &limits, &columns, &Metadata::new());
+        assert!(repeat.get(b"columns", &limits).is_none());
+        let large = vec![0u8; CACHED_MESSAGE_MAX + 1];
+        repeat.keep(&large, &limits, &void(1), &Metadata::new());
+        assert!(repeat.get(&large, &limits).is_none());
+    }
+}
