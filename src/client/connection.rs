@@ -162,10 +162,24 @@ impl Connection {
         Ok(answer)
     }
 
-    /// [`Connection::read_single_result`] over an answer body a request/response
-    /// transport returned (no side channel there). A void result this connection read
-    /// last time is not decoded again ([`wire::Repeat`]).
+    /// [`Connection::read_single_result`] over the start of an answer body a
+    /// request/response transport returned (no side channel there).
     pub(crate) fn read_single_body(
+        &mut self,
+        body: &mut impl Read,
+        logs: &mut Vec<LogRecord>,
+    ) -> Result<(Option<RecordBatch>, Metadata)> {
+        let resolvers = Resolvers {
+            side: None,
+            external: self.external.as_deref(),
+            limits: &self.limits,
+        };
+        read_single(body, &resolvers, &mut self.log_handler, logs, &mut None)
+    }
+
+    /// [`Connection::read_single_body`] over a unary call's whole answer body. A void
+    /// result this connection read last time is not decoded again ([`wire::Repeat`]).
+    pub(crate) fn read_unary_body(
         &mut self,
         body: &[u8],
         logs: &mut Vec<LogRecord>,
@@ -475,9 +489,9 @@ mod tests {
         metadata.insert("vgi_rpc.request_id", "r1");
         let body = repeat_tests::stream(0, &metadata);
         let mut logs = Vec::new();
-        let first = conn.read_single_body(&body, &mut logs).expect("reads");
+        let first = conn.read_unary_body(&body, &mut logs).expect("reads");
         let hits = REPEAT_HITS.get();
-        let again = conn.read_single_body(&body, &mut logs).expect("reads");
+        let again = conn.read_unary_body(&body, &mut logs).expect("reads");
         assert_eq!(REPEAT_HITS.get(), hits + 1, "the second read is a hit");
         assert!(first.0.is_none() && again.0.is_none());
         assert_eq!((&again.1, &first.1), (&metadata, &metadata));
@@ -487,7 +501,7 @@ mod tests {
         log.insert(keys::LOG_MESSAGE, "hello");
         let logged = repeat_tests::stream(0, &log);
         for round in 1..=2 {
-            let _ = conn.read_single_body(&logged, &mut logs);
+            let _ = conn.read_unary_body(&logged, &mut logs);
             assert_eq!(logs.len(), round);
         }
         assert_eq!(REPEAT_HITS.get(), hits + 1);

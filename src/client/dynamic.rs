@@ -241,7 +241,7 @@ impl Client {
                 };
                 round_trip
                     .round_trip(route, request, deadline)
-                    .and_then(|body| active.conn.read_single_body(&body, &mut logs))
+                    .and_then(|body| active.conn.read_unary_body(&body, &mut logs))
             }
             None => active
                 .conn
