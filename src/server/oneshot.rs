@@ -205,14 +205,17 @@ impl<'a> OneShot<'a> {
     pub(crate) fn run(&mut self, call: Call<'a>, request: Request) -> Result<Next<'a>> {
         let inner = self.inner;
         let peer = Arc::clone(&self.peer);
-        let request_id = self.request_id.clone();
+        // Lent to the call (the answer's sink borrows `self`), and given back.
+        let request_id = std::mem::take(&mut self.request_id);
         let caller = Caller {
             peer: &peer,
             request_id: &request_id,
             shm: false,
         };
         self.meter.input(&request.batch);
-        run(inner, &caller, call, request, &mut self.out())
+        let next = run(inner, &caller, call, request, &mut self.out());
+        self.request_id = request_id;
+        next
     }
 
     /// Hands the call's record to the hooks.

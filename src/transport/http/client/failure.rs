@@ -68,3 +68,12 @@ pub(super) fn request_error(base: &str, e: &reqwest::Error) -> Error {
     }
     Error::Disconnected(format!("the HTTP request failed: {chain}"))
 }
+
+/// A header value of ours (a trace context, a session header) that HTTP must accept.
+pub(super) fn header_value(
+    value: &str,
+) -> std::result::Result<reqwest::header::HeaderValue, Failure> {
+    reqwest::header::HeaderValue::from_str(value).map_err(|_| {
+        Error::protocol(format!("{value:?} cannot be sent as an HTTP header value")).into()
+    })
+}

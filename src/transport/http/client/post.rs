@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::body::{self, Codec};
-use super::failure::Failure;
+use super::failure::{Failure, header_value};
 use super::{Shared, Target, retry, sticky};
 use crate::Error;
 use crate::RpcError;
@@ -167,11 +167,4 @@ fn content_coding(headers: &HeaderMap) -> Option<std::result::Result<Codec, Stri
         .map(|v| v.trim().to_ascii_lowercase())
         .filter(|v| !v.is_empty() && v != "identity")?;
     Some(Codec::parse(&token).ok_or(token))
-}
-
-/// A header value of ours (a trace context, a session header) that HTTP must accept.
-pub(super) fn header_value(value: &str) -> std::result::Result<HeaderValue, Failure> {
-    HeaderValue::from_str(value).map_err(|_| {
-        Error::protocol(format!("{value:?} cannot be sent as an HTTP header value")).into()
-    })
 }

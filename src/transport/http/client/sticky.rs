@@ -26,7 +26,7 @@ pub(super) fn decorate(
                     "{name:?} cannot be sent as an HTTP header name"
                 )))
             })?;
-            headers.append(name, super::post::header_value(&value)?);
+            headers.append(name, super::failure::header_value(&value)?);
         }
     }
     Ok(())

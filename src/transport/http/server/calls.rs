@@ -62,7 +62,7 @@ pub(crate) struct Answer {
 }
 
 /// Answers one RPC POST.
-pub(crate) fn answer(app: &App, post: Post) -> Answer {
+pub(crate) fn answer(app: &App, mut post: Post) -> Answer {
     // Uploads of this request's answer count against the external cap, if one is set.
     let capped = app
         .options
@@ -70,7 +70,10 @@ pub(crate) fn answer(app: &App, post: Post) -> Answer {
         .max_externalized_response_bytes
         .zip(app.server.inner.external.as_deref())
         .map(|(cap, external)| storage::Capped::new(external, cap, &post.method));
-    let mut shot = OneShot::new(&app.server, post.peer.clone(), post.request_id.clone());
+    // Moved to the engine, which keeps them for the call (nothing below reads them here).
+    let kind = post.peer.kind;
+    let peer = std::mem::replace(&mut post.peer, Peer::new(kind, None));
+    let mut shot = OneShot::new(&app.server, peer, std::mem::take(&mut post.request_id));
     if let Some(capped) = &capped {
         shot.external = Some(capped);
     }
@@ -185,7 +188,12 @@ fn serve(app: &App, post: &Post, shot: &mut OneShot<'_>) -> Result<u16, Refusal>
             request_bytes: post.received,
         });
     };
-    let tick = request.metadata.clone();
+    // A stream's first turn reads the request's metadata again; a unary call never does.
+    let tick = if stream {
+        request.metadata.clone()
+    } else {
+        Metadata::new()
+    };
     let next = shot.run(call, request);
     match next {
         Ok(Next::Stream(run)) => {
@@ -351,7 +359,7 @@ fn continue_stream(
     let origin = crate::server::context::CallOrigin {
         protocol,
         method: &spec.name,
-        request_id: &post.request_id,
+        request_id: &shot.request_id,
         server_id: &inner.server_id,
         peer: &peer,
     };

@@ -488,7 +488,10 @@ fn ip_text(ip: IpAddr) -> String {
 }
 
 fn text(value: &HeaderValue) -> String {
-    String::from_utf8_lossy(value.as_bytes()).into_owned()
+    match value.to_str() {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(value.as_bytes()).into_owned(),
+    }
 }
 
 /// Decodes `%XX` escapes (invalid ones stay literal), as the reference's WSGI server does.
