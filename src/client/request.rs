@@ -26,6 +26,13 @@ pub struct RequestEncoder {
     metadata: Option<MetadataCache>,
     /// The cached metadata plus one call's own entries.
     per_call: Metadata,
+    /// The row count of the request in `buf` when it is a whole column-less request on
+    /// the cached schema and metadata (a parameterless call): the same call again is
+    /// those bytes again.
+    repeat: Option<usize>,
+    /// Requests answered from `repeat`, for tests that it is used.
+    #[cfg(test)]
+    repeated: usize,
 }
 
 /// The last request's metadata and what it was built from.
@@ -78,18 +85,7 @@ impl RequestEncoder {
         per_call: &Metadata,
         side: Option<&dyn SideChannel>,
     ) -> Result<&[u8]> {
-        self.buf.clear();
         let schema = params.schema();
-        match &self.schema {
-            Some((cached, bytes)) if same_schema(cached, &schema) => {
-                self.buf.extend_from_slice(bytes);
-            }
-            _ => {
-                self.encoder.schema(&mut self.buf, &schema);
-                self.schema =
-                    (!wire::has_dictionary(&schema)).then(|| (schema.clone(), self.buf.clone()));
-            }
-        }
         let advertised = side.is_some();
         let fresh = match &self.metadata {
             Some(c) => {
@@ -100,6 +96,33 @@ impl RequestEncoder {
             }
             None => true,
         };
+        let plain = params.num_columns() == 0 && per_call.is_empty() && side.is_none();
+        if plain
+            && !fresh
+            && self.repeat == Some(params.num_rows())
+            && self
+                .schema
+                .as_ref()
+                .is_some_and(|(cached, _)| same_schema(cached, &schema))
+        {
+            #[cfg(test)]
+            {
+                self.repeated += 1;
+            }
+            return Ok(&self.buf);
+        }
+        self.repeat = None;
+        self.buf.clear();
+        match &self.schema {
+            Some((cached, bytes)) if same_schema(cached, &schema) => {
+                self.buf.extend_from_slice(bytes);
+            }
+            _ => {
+                self.encoder.schema(&mut self.buf, &schema);
+                self.schema =
+                    (!wire::has_dictionary(&schema)).then(|| (schema.clone(), self.buf.clone()));
+            }
+        }
         if fresh {
             let mut built = request_metadata(target, method, extra);
             if let Some(side) = side {
@@ -130,6 +153,9 @@ impl RequestEncoder {
             None => self.encoder.batch(&mut self.buf, params, md)?,
         }
         self.encoder.eos(&mut self.buf);
+        if plain && self.schema.is_some() {
+            self.repeat = Some(params.num_rows());
+        }
         Ok(&self.buf)
     }
 }
@@ -149,4 +175,69 @@ pub(crate) fn request_metadata(target: &Target, method: &str, extra: &Metadata) 
         md.insert(keys::PROTOCOL_VERSION, version.as_str());
     }
     md
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Int64Array, RecordBatchOptions};
+    use arrow_schema::Schema;
+
+    use super::*;
+
+    fn void(rows: usize) -> RecordBatch {
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        RecordBatch::try_new_with_options(Arc::new(Schema::empty()), Vec::new(), &options).unwrap()
+    }
+
+    /// What a fresh encoder makes of the same call.
+    fn fresh(target: &Target, method: &str, params: &RecordBatch, per_call: &Metadata) -> Vec<u8> {
+        RequestEncoder::new()
+            .encode_with(target, method, params, &Metadata::new(), per_call, None)
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn a_repeated_parameterless_request_is_its_bytes_again_and_nothing_else_is() {
+        let target = Target::new("Svc", Some("1"));
+        let none = Metadata::new();
+        let mut traced = Metadata::new();
+        traced.insert(
+            keys::TRACEPARENT,
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        );
+        let column = RecordBatch::try_from_iter([(
+            "x",
+            Arc::new(Int64Array::from(vec![7])) as arrow_array::ArrayRef,
+        )])
+        .unwrap();
+        let mut encoder = RequestEncoder::new();
+        // (method, params, per-call metadata, answered from the repeat)
+        let calls: [(&str, RecordBatch, &Metadata, bool); 8] = [
+            ("noop", void(1), &none, false),
+            ("noop", void(1), &none, true),
+            ("noop", void(2), &none, false),
+            ("noop", void(2), &none, true),
+            ("other", void(2), &none, false),
+            ("other", void(2), &traced, false),
+            ("other", column.clone(), &none, false),
+            ("other", void(2), &none, false),
+        ];
+        for (round, (method, params, per_call, hit)) in calls.iter().enumerate() {
+            let before = encoder.repeated;
+            let bytes = encoder
+                .encode_with(&target, method, params, &none, per_call, None)
+                .unwrap()
+                .to_vec();
+            assert_eq!(
+                bytes,
+                fresh(&target, method, params, per_call),
+                "call {round}"
+            );
+            assert_eq!(encoder.repeated - before, usize::from(*hit), "call {round}");
+        }
+    }
 }
