@@ -197,7 +197,7 @@ async fn dispatch(app: &Arc<App>, request: Request, request_id: &HeaderValue) ->
                     reply::coding_for(app, &parts.headers),
                     shot.body.take_parts(),
                 );
-                reply::arrow(404, body, false, coding)
+                reply::arrow(app, 404, body, false, coding)
             }
             Method::OPTIONS => reply::options("POST", false),
             _ => not_allowed("POST, OPTIONS"),
@@ -373,7 +373,7 @@ async fn post(
     .await;
     match answered {
         Ok(Ok((status, body, failed, coding, session_headers))) => {
-            let mut response = reply::arrow(status, body, failed, coding);
+            let mut response = reply::arrow(app, status, body, failed, coding);
             super::sticky::apply(&mut response, session_headers.unwrap_or_default());
             response
         }
@@ -407,6 +407,9 @@ async fn post(
     }
 }
 
+/// The most a request buffer is sized for before its bytes arrive.
+const PRESIZE_MAX: u64 = 1 << 20;
+
 enum BodyFault {
     TooLarge(u64),
     OverBudget,
@@ -418,7 +421,14 @@ async fn read_body(
     cap: u64,
     mut held: Option<&mut Reservation>,
 ) -> Result<Vec<u8>, BodyFault> {
-    let mut bytes = Vec::new();
+    // Sized once for the declared length (hyper holds the body to it), but only so far
+    // ahead of the bytes that arrive.
+    let declared = hyper::body::Body::size_hint(&body)
+        .exact()
+        .unwrap_or(0)
+        .min(cap)
+        .min(PRESIZE_MAX);
+    let mut bytes = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
     let mut total = 0u64;
     let mut over_budget = false;
     while let Some(frame) = body.frame().await {

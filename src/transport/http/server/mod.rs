@@ -243,6 +243,8 @@ pub(crate) struct App {
     /// The capability headers sent on every response, built once (lowercase names, as
     /// `http::HeaderName` wants them; HTTP/1 readers compare case-insensitively).
     pub capabilities: Vec<(HeaderName, HeaderValue)>,
+    /// What every Arrow answer's headers start as ([`reply::arrow_headers`]).
+    pub arrow_headers: axum::http::HeaderMap,
     /// The request authenticator: the deployment's, with the identity bearers appended.
     pub auth: Option<Arc<dyn Authenticate>>,
     /// What every 401 adds.
@@ -302,7 +304,7 @@ impl App {
             .unwrap_or_default();
         exposed.extend(sticky_exposed.iter().map(String::as_str));
         // Decimal numbers, fixed ASCII names and values: always valid header parts.
-        let capabilities = capabilities
+        let capabilities: Vec<_> = capabilities
             .into_iter()
             .filter_map(|(name, value)| {
                 Some((
@@ -324,6 +326,7 @@ impl App {
             server: server.clone(),
             options: options.clone(),
             continuations: Continuations::new(&key, options.token_ttl, options.max_held_streams),
+            arrow_headers: reply::arrow_headers(&capabilities),
             capabilities,
         })
     }

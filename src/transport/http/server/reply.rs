@@ -21,12 +21,11 @@ pub(crate) static X_VGI_CONTENT_ENCODING: HeaderName =
 pub(crate) static X_VGI_RPC_ERROR: HeaderName = HeaderName::from_static("x-vgi-rpc-error");
 pub(crate) static ACCEPT_MAX_RESPONSE_BYTES: HeaderName =
     HeaderName::from_static("vgi-accept-max-response-bytes");
+/// The capability every response carries (`App::capabilities` always holds it).
+static ACCEPT_MAX_RESPONSE_BYTES_SUPPORT: HeaderName =
+    HeaderName::from_static("vgi-accept-max-response-bytes-support");
 pub(crate) static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 pub(crate) static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
-
-/// Room for an Arrow answer's headers and the capability headers, so the map is
-/// allocated once.
-const ANSWER_HEADERS: usize = 16;
 
 /// The coding an answer to `request` gets: `(coding, announced in
 /// X-VGI-Content-Encoding)`, or `None` for none.
@@ -66,8 +65,10 @@ pub(crate) fn encode_body(
 /// Answers shorter than this are sent uncompressed.
 const COMPRESS_FROM: usize = 1024;
 
-/// An Arrow answer whose body (in parts) is already coded as `coding` says.
+/// An Arrow answer whose body (in parts) is already coded as `coding` says; its headers
+/// start as a copy of the app's [`arrow_headers`] (no per-answer hashing of them).
 pub(crate) fn arrow(
+    app: &App,
     status: u16,
     body: Vec<BodyPart>,
     failed: bool,
@@ -82,8 +83,7 @@ pub(crate) fn arrow(
     *response.status_mut() =
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
-    *headers = HeaderMap::with_capacity(ANSWER_HEADERS);
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ARROW_STREAM));
+    *headers = app.arrow_headers.clone();
     if failed {
         headers.insert(X_VGI_RPC_ERROR.clone(), HeaderValue::from_static("true"));
     }
@@ -285,10 +285,24 @@ pub(crate) fn with_cors(app: &App, cors: &Cors, mut response: Response) -> Respo
 /// Adds what every response carries: the capability headers and `X-Request-ID`.
 pub(crate) fn finish(app: &App, request_id: &HeaderValue, mut response: Response) -> Response {
     let headers = response.headers_mut();
-    headers.reserve(app.capabilities.len() + 1);
-    for (name, value) in &app.capabilities {
-        headers.insert(name.clone(), value.clone());
+    // An Arrow answer has them already (`arrow`), and it always has this one.
+    if !headers.contains_key(&ACCEPT_MAX_RESPONSE_BYTES_SUPPORT) {
+        headers.reserve(app.capabilities.len() + 1);
+        for (name, value) in &app.capabilities {
+            headers.insert(name.clone(), value.clone());
+        }
     }
     headers.insert(X_REQUEST_ID.clone(), request_id.clone());
     response
+}
+
+/// The headers every Arrow answer starts with: its content type and the capabilities
+/// (built once per app, copied per answer).
+pub(crate) fn arrow_headers(capabilities: &[(HeaderName, HeaderValue)]) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(capabilities.len() + 4);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ARROW_STREAM));
+    for (name, value) in capabilities {
+        headers.insert(name.clone(), value.clone());
+    }
+    headers
 }

@@ -294,7 +294,7 @@ pub(crate) fn lost_answer(
     let _ = shot.reject_untraced(error);
     let (body, coding) =
         reply::encode_body(reply::coding_for(app, headers), shot.body.take_parts());
-    reply::arrow(200, body, true, coding)
+    reply::arrow(app, 200, body, true, coding)
 }
 
 #[cfg(test)]
