@@ -37,6 +37,8 @@ use vgi_rpc_bench::worker::{parse_listen, parse_worker, run_raw_server, run_work
 const PRODUCER_BATCH: usize = 1 << 20;
 /// Batches per producer run.
 const PRODUCER_BATCHES: usize = 64;
+/// Raw connections whose best bulk transfer is the raw baseline.
+const RAW_CONNECTIONS: usize = 3;
 /// Batch size of the large-batch rows (where shared memory pays off).
 const LARGE_BATCH: usize = 3_000_000;
 /// Batches per large-batch producer run, and round trips per large exchange run.
@@ -260,15 +262,26 @@ fn measure_transport(
     let mut buf = vec![0u8; READ_CHUNK];
     // The tighter of two raw transfers of the producer's bytes: one stream of all of
     // them, and one request per batch as the producer makes (over loopback TCP the
-    // second is about twice as fast: the kernel's buffers stay in cache).
-    let streamed = best_throughput(3, || stream.bulk(total, &mut buf))?;
+    // second is about twice as fast: the kernel's buffers stay in cache). Loopback TCP
+    // also settles per connection into a fast or a slow state (4 vs 7.5 GB/s here, both
+    // the raw loop and our producer), so the best of a few connections counts, each
+    // after a warm-up transfer.
     let batch = total / PRODUCER_BATCHES as u64;
-    let lockstep = best_throughput(3, || {
-        (0..PRODUCER_BATCHES).try_fold(0, |sum, _| {
-            Ok::<_, anyhow::Error>(sum + stream.bulk(batch, &mut buf)?)
-        })
-    })?;
-    row.raw_gbps = streamed.max(lockstep);
+    let mut raw_best = 0f64;
+    for connection in 0..RAW_CONNECTIONS {
+        if connection > 0 {
+            stream = raw_end.open_raw()?;
+        }
+        stream.bulk(total, &mut buf)?;
+        let streamed = best_throughput(3, || stream.bulk(total, &mut buf))?;
+        let lockstep = best_throughput(3, || {
+            (0..PRODUCER_BATCHES).try_fold(0, |sum, _| {
+                Ok::<_, anyhow::Error>(sum + stream.bulk(batch, &mut buf)?)
+            })
+        })?;
+        raw_best = raw_best.max(streamed).max(lockstep);
+    }
+    row.raw_gbps = raw_best;
     let src = vec![1u8; PRODUCER_BATCH];
     let mut dst = vec![0u8; PRODUCER_BATCH];
     row.memcpy_gbps = best_throughput(3, || Ok::<_, anyhow::Error>(memcpy(&src, &mut dst, total)))?;

@@ -7,7 +7,7 @@ use crate::transport::RawConnection;
 use crate::worker::{CMD_BULK, CMD_PING};
 
 /// Size of the client's read buffer in bulk transfers (as large as a batch read).
-pub const READ_CHUNK: usize = 1 << 20;
+pub const READ_CHUNK: usize = 4 << 20;
 
 /// The baseline protocol over a raw connection to `vgi-rpc-bench raw-server`.
 pub trait Baseline {

@@ -131,7 +131,7 @@ pub const CMD_PING: u8 = b'p';
 /// Raw-server command: followed by a little-endian u64 `n`, asks for `n` bytes.
 pub const CMD_BULK: u8 = b'b';
 /// Chunk size of raw bulk writes.
-pub const RAW_CHUNK: usize = 1 << 20;
+pub const RAW_CHUNK: usize = 4 << 20;
 
 /// Serves the raw baseline protocol on one byte stream until EOF.
 ///
