@@ -27,6 +27,11 @@ const ITERS: usize = 2000;
 const PRODUCER_BATCHES: usize = 24;
 /// Bytes per producer batch (and per bare bulk request).
 const PRODUCER_BATCH_BYTES: usize = 3 << 20;
+/// Connections whose best producer median counts, for the floor and for us alike:
+/// loopback TCP settles per connection into a fast or a slow state (receive-buffer
+/// autotuning; 2.1 against 3.6 GB/s for the floor here), so one connection would compare
+/// whichever states the two happened to get.
+const PRODUCER_CONNECTIONS: usize = 3;
 
 /// A server process started for the rows, killed on drop.
 struct Process {
@@ -116,21 +121,26 @@ fn bare_row(port: u16, noop_body: usize) -> anyhow::Result<HttpRow> {
     let noop = Latency::measure(50, ITERS, || round_trip(small_body.clone()).map(|_| ()))?;
     let mib = vec![7u8; 1 << 20];
     let echo = Latency::measure(5, ITERS / 10, || round_trip(mib.clone()).map(|_| ()))?;
-    let producer = crate::measure::median_throughput(7, || {
-        let mut total = 0u64;
-        for _ in 0..PRODUCER_BATCHES {
-            total += runtime.block_on(async {
-                let answer = client
-                    .get(format!("{base}/bulk/{PRODUCER_BATCH_BYTES}"))
-                    .send()
-                    .await?
-                    .bytes()
-                    .await?;
-                anyhow::Ok(answer.len() as u64)
-            })?;
-        }
-        anyhow::Ok(total)
-    })?;
+    let mut producer = 0f64;
+    for _ in 0..PRODUCER_CONNECTIONS {
+        // A client of its own: a connection of its own (see `PRODUCER_CONNECTIONS`).
+        let client = reqwest::Client::builder().no_proxy().build()?;
+        producer = producer.max(crate::measure::median_throughput(7, || {
+            let mut total = 0u64;
+            for _ in 0..PRODUCER_BATCHES {
+                total += runtime.block_on(async {
+                    let answer = client
+                        .get(format!("{base}/bulk/{PRODUCER_BATCH_BYTES}"))
+                        .send()
+                        .await?
+                        .bytes()
+                        .await?;
+                    anyhow::Ok(answer.len() as u64)
+                })?;
+            }
+            anyhow::Ok(total)
+        })?);
+    }
     Ok(HttpRow {
         noop: noop.quantile(0.5),
         echo: echo.quantile(0.5),
@@ -170,21 +180,35 @@ pub fn drive_bare(port: u16, n: usize) -> anyhow::Result<()> {
 /// Our client against a vgi-rpc HTTP worker on `port`.
 fn client_row(port: u16, options: ConnectOptions, mixed: bool) -> anyhow::Result<HttpRow> {
     let p = Params::new()?;
-    let mut client = Client::connect_with(&format!("http://127.0.0.1:{port}").parse()?, options)?;
+    let mut client = Client::connect_with(
+        &format!("http://127.0.0.1:{port}").parse()?,
+        options.clone(),
+    )?;
     scenario::noop(&mut client, &p)?;
     let noop = Latency::measure(50, ITERS, || scenario::noop(&mut client, &p))?;
     let echo = Latency::measure(5, ITERS / 10, || {
         scenario::echo_mib(&mut client, &p).map(|_| ())
     })?;
     let rows = scenario::mixed_rows_for(PRODUCER_BATCH_BYTES);
-    let producer = crate::measure::median_throughput(7, || {
-        if mixed {
-            scenario::produce_mixed(&mut client, rows, PRODUCER_BATCHES)
-        } else {
-            // The reference has no `VgiBench`: its int64 producer, same bytes per batch.
-            scenario::produce_int64(&mut client, PRODUCER_BATCH_BYTES / 8, PRODUCER_BATCHES)
+    let mut producer = 0f64;
+    // Our rows as the floor's: the best of a few connections. The reference (slow, and
+    // not a producer target) gets one.
+    for connection in 0..if mixed { PRODUCER_CONNECTIONS } else { 1 } {
+        if connection > 0 {
+            client = Client::connect_with(
+                &format!("http://127.0.0.1:{port}").parse()?,
+                options.clone(),
+            )?;
         }
-    })?;
+        producer = producer.max(crate::measure::median_throughput(7, || {
+            if mixed {
+                scenario::produce_mixed(&mut client, rows, PRODUCER_BATCHES)
+            } else {
+                // The reference has no `VgiBench`: its int64 producer, same bytes per batch.
+                scenario::produce_int64(&mut client, PRODUCER_BATCH_BYTES / 8, PRODUCER_BATCHES)
+            }
+        })?);
+    }
     Ok(HttpRow {
         noop: noop.quantile(0.5),
         echo: echo.quantile(0.5),
