@@ -26,7 +26,7 @@ use anyhow::Context as _;
 use vgi_rpc::client::{Client, ConnectOptions};
 use vgi_rpc::wire::Validation;
 use vgi_rpc_bench::measure::{Latency, best_throughput, median_throughput, us};
-use vgi_rpc_bench::placement::{self, Placement, SAME_CORE};
+use vgi_rpc_bench::placement::{self, Placement, SAME_CORE, SPLIT_CORES};
 use vgi_rpc_bench::raw::{Baseline as _, READ_CHUNK, memcpy};
 use vgi_rpc_bench::report::{TransportRow, large_markdown, markdown, svg};
 use vgi_rpc_bench::scenario::{self, ExchangeSession, MixedExchange, Params};
@@ -495,7 +495,7 @@ fn targets(rows: &[TransportRow]) -> String {
             us(r.noop_p50),
             noop,
             if r.placement == SAME_CORE.name {
-                format!(" (target <= 2.5x: {})", verdict(noop <= 2.5))
+                format!(" (target <= 1.5x: {})", verdict(noop <= 1.5))
             } else {
                 String::new()
             },
@@ -515,6 +515,25 @@ fn targets(rows: &[TransportRow]) -> String {
         }
         s.push_str(&line);
         s.push('\n');
+    }
+    for placement in [SAME_CORE.name, SPLIT_CORES.name] {
+        let echo = |transport: &str| {
+            rows.iter()
+                .find(|r| r.placement == placement && r.transport == transport)
+                .map(|r| r.echo_gbps)
+        };
+        if let (Some(pipe), Some(unix)) = (echo("pipe"), echo("unix")) {
+            // Same bytes both ways: the time ratio is the throughput ratio inverted.
+            let ratio = unix / pipe.max(1e-12);
+            s.push_str(&format!(
+                "- {placement}: 1 MiB echo over stdio takes {ratio:.2}x its unix time{}\n",
+                if placement == SAME_CORE.name {
+                    format!(" (target <= 1.5x: {})", verdict(ratio <= 1.5))
+                } else {
+                    String::new()
+                }
+            ));
+        }
     }
     for r in rows.iter().filter(|r| r.transport == "shm") {
         let memcpy = r.memcpy_large_gbps.max(1e-12);
