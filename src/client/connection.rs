@@ -4,7 +4,7 @@
 //! the [`Client`](super::Client)'s; everything below (sockets, pipes, segments) the
 //! link's.
 
-use std::io::{BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -70,7 +70,7 @@ pub(crate) struct Connection {
 impl Connection {
     pub(crate) fn new(reader: BoxRead, writer: BoxWrite, limits: Limits) -> Self {
         Connection {
-            reader: BufReader::with_capacity(256 << 10, reader),
+            reader: BufReader::with_capacity(wire::READ_AHEAD, reader),
             writer,
             limits,
             log_handler: None,
@@ -137,7 +137,9 @@ impl Connection {
 
     /// Reads one whole answer stream holding at most one data batch; returns it with its
     /// custom metadata. A void result (a zero-row batch on the empty schema) keeps its
-    /// metadata: the batch is `None`, the metadata is the batch's.
+    /// metadata: the batch is `None`, the metadata is the batch's. A void result that
+    /// repeats this connection's last one byte for byte is not decoded again
+    /// ([`wire::Repeat`]).
     pub(crate) fn read_single_result(
         &mut self,
         logs: &mut Vec<LogRecord>,
@@ -147,8 +149,20 @@ impl Connection {
             limits,
             log_handler,
             side,
+            repeat,
             ..
         } = self;
+        let buffered = match reader.fill_buf() {
+            Ok(buffered) => buffered,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => &[],
+            Err(e) => return Err(Error::Io(e)),
+        };
+        if let Some((len, _, metadata)) = repeat.get_prefix(buffered, limits) {
+            reader.consume(len);
+            self.mark_established();
+            return Ok((None, metadata));
+        }
+        repeat.note(buffered);
         let resolvers = Resolvers {
             side: match side {
                 SideState::Accepted { channel, .. } => Some(&**channel),
@@ -157,7 +171,18 @@ impl Connection {
             external: self.external.as_deref(),
             limits,
         };
-        let answer = read_single(reader, &resolvers, log_handler, logs, &mut None)?;
+        let mut counted = Counted {
+            inner: reader,
+            read: 0,
+        };
+        let mark = logs.len();
+        let mut plain = None;
+        let answer = read_single(&mut counted, &resolvers, log_handler, logs, &mut plain)?;
+        if let ((None, metadata), Some(batch)) = (&answer, plain)
+            && logs.len() == mark
+        {
+            repeat.keep_noted(counted.read, limits, &batch, metadata);
+        }
         self.mark_established();
         Ok(answer)
     }
@@ -207,6 +232,20 @@ impl Connection {
             self.repeat.keep(body, &self.limits, &batch, metadata);
         }
         outcome
+    }
+}
+
+/// A reader that counts the bytes read through it.
+struct Counted<'r, R> {
+    inner: &'r mut R,
+    read: usize,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n;
+        Ok(n)
     }
 }
 
@@ -476,6 +515,42 @@ mod tests {
             [keys::METHOD, keys::REQUEST_VERSION],
             "no protocol key"
         );
+    }
+
+    #[test]
+    fn a_void_answer_repeating_the_last_is_read_from_the_connections_repeat() {
+        let metadata = Metadata::new().with("vgi_rpc.request_id", "r1");
+        let void = repeat_tests::stream(0, &metadata);
+        let other = repeat_tests::stream(0, &other_metadata());
+        let bytes = [&void[..], &void, &other, &void, &void[..void.len() - 1]].concat();
+        let mut conn = Connection::new(
+            Box::new(std::io::Cursor::new(bytes)),
+            Box::new(std::io::sink()),
+            Limits::default(),
+        );
+        let mut logs = Vec::new();
+        let hits = REPEAT_HITS.get();
+        for expected in [&metadata, &metadata, &other_metadata(), &metadata] {
+            let (batch, md) = conn.read_single_result(&mut logs).expect("reads");
+            assert!(batch.is_none());
+            assert_eq!(&md, expected);
+        }
+        assert_eq!(
+            REPEAT_HITS.get(),
+            hits + 1,
+            "only the second repeats the one before"
+        );
+        // A cut repeat is no hit: it is decoded, and found cut.
+        assert!(matches!(
+            conn.read_single_result(&mut logs),
+            Err(Error::Disconnected(_))
+        ));
+        assert_eq!(REPEAT_HITS.get(), hits + 1);
+        assert!(logs.is_empty());
+    }
+
+    fn other_metadata() -> Metadata {
+        Metadata::new().with("k", "v")
     }
 
     #[test]

@@ -67,18 +67,24 @@ pub(crate) struct Conn<R, W> {
     buf: Vec<u8>,
     side: ConnSide,
     phases: Option<Arc<dyn ReadPhases>>,
+    /// The last request read whole that was one parameterless batch ([`wire::Repeat`]).
+    repeat: wire::Repeat,
+    /// The current call's request id (the buffer is reused).
+    request_id: String,
 }
 
 impl<R: Read, W: Write> Conn<R, W> {
     pub(crate) fn new(reader: R, writer: W, metered: bool, limits: Limits) -> Self {
         Conn {
             limits,
-            reader: Metered::new(BufReader::with_capacity(256 << 10, reader)),
+            reader: Metered::new(BufReader::with_capacity(wire::READ_AHEAD, reader)),
             sink: StreamSink { writer, written: 0 },
             meter: Meter::new(metered),
             buf: Vec::new(),
             side: ConnSide::default(),
             phases: None,
+            repeat: wire::Repeat::default(),
+            request_id: String::new(),
         }
     }
 
@@ -247,15 +253,30 @@ pub fn serve_connection_with<R: Read, W: Write>(
     }
 }
 
-/// Reads one whole request stream; its first batch is the request.
+/// Reads one whole request stream; its first batch is the request. A request that
+/// repeats this connection's last parameterless one byte for byte is not decoded again
+/// ([`wire::Repeat`]).
 pub(crate) fn read_request<R: Read, W: Write>(conn: &mut Conn<R, W>) -> Result<Option<Request>> {
+    let buffered = match conn.reader.buffered() {
+        Ok(buffered) => buffered,
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => &[],
+        Err(e) => return Err(Error::Io(e)),
+    };
+    if let Some((len, batch, metadata)) = conn.repeat.get_prefix(buffered, &conn.limits) {
+        conn.reader.consume(len);
+        return Ok(Some(Request::new(batch, metadata)));
+    }
+    conn.repeat.note(buffered);
+    let start = conn.reader.consumed;
     let mut first = None;
+    let mut batches = 0usize;
     let (reader, limits) = (&mut conn.reader, &conn.limits);
     let read = (|| {
         let mut decoder = wire::read_stream_start(reader, limits)?;
         loop {
             match wire::read_stream_item(reader, &mut decoder, limits)? {
                 StreamItem::Batch(batch, metadata) => {
+                    batches += 1;
                     if first.is_none() {
                         first = Some(Request::new(batch, metadata));
                     }
@@ -265,7 +286,14 @@ pub(crate) fn read_request<R: Read, W: Write>(conn: &mut Conn<R, W>) -> Result<O
         }
     })();
     match read {
-        Ok(()) => Ok(first),
+        Ok(()) => {
+            if let (Some(request), 1) = (&first, batches) {
+                let len = usize::try_from(conn.reader.consumed - start).unwrap_or(usize::MAX);
+                conn.repeat
+                    .keep_noted(len, &conn.limits, &request.batch, &request.metadata);
+            }
+            Ok(first)
+        }
         Err(e @ (Error::InvalidMessage(_) | Error::OverBudget { .. })) => {
             // The bad (or unaffordable) message was skipped whole: consume the rest of
             // the request so the answer lines up with it and the connection stays usable.
@@ -282,33 +310,46 @@ fn serve_call<R: Read, W: Write>(
     peer: &Arc<Peer>,
 ) -> Result<()> {
     await_message(&mut conn.reader, conn.phases.as_deref())?;
-    let request_id = ids::random_hex(16);
+    // The request id's buffer is the connection's, lent to each call.
+    let mut request_id = std::mem::take(&mut conn.request_id);
+    ids::random_hex_into(&mut request_id, 16);
+    let served = serve_request(inner, conn, peer, &request_id);
+    conn.request_id = request_id;
+    served
+}
+
+fn serve_request<R: Read, W: Write>(
+    inner: &ServerInner,
+    conn: &mut Conn<R, W>,
+    peer: &Arc<Peer>,
+    request_id: &str,
+) -> Result<()> {
     conn.meter.reset();
     let (read_before, written_before) = (conn.reader.consumed, conn.sink.written);
     let request = match read_request(conn) {
         Ok(Some(request)) => request,
         Ok(None) => {
             let err = framework::protocol_error("Request stream carried no batch");
-            return answer_unrouted(inner, conn, &err, &request_id);
+            return answer_unrouted(inner, conn, &err, request_id);
         }
         Err(e @ (Error::Closed | Error::Disconnected(_) | Error::Io(_))) => return Err(e),
         Err(Error::InvalidMessage(message)) => {
             let err = framework::protocol_error(message);
-            return answer_unrouted(inner, conn, &err, &request_id);
+            return answer_unrouted(inner, conn, &err, request_id);
         }
         Err(e @ Error::OverBudget { .. }) => {
-            return answer_unrouted(inner, conn, &e.to_rpc(), &request_id);
+            return answer_unrouted(inner, conn, &e.to_rpc(), request_id);
         }
         Err(e) => {
             // We lost the stream boundary: report, then give up on the connection.
             let err = framework::protocol_error(e.to_string());
-            let _ = answer_unrouted(inner, conn, &err, &request_id);
+            let _ = answer_unrouted(inner, conn, &err, request_id);
             return Err(e);
         }
     };
     let started = Instant::now();
     let method = request.metadata.get(wire::keys::METHOD).unwrap_or_default();
-    let call = call_span(&inner.server_id, method, &request_id);
+    let call = call_span(&inner.server_id, method, request_id);
     let _call = call.enter();
     let trace = conn
         .meter
@@ -333,7 +374,7 @@ fn serve_call<R: Read, W: Write>(
         .then(|| (request.batch.schema(), request.batch.num_rows()));
     let caller = Caller {
         peer,
-        request_id: &request_id,
+        request_id,
         shm: conn.side.supported(),
     };
     let phases = conn.phases.clone();
@@ -356,7 +397,7 @@ fn serve_call<R: Read, W: Write>(
             inner,
             peer,
             target,
-            request_id: &request_id,
+            request_id,
             request_schema: &schema,
             request_rows: rows,
             started,
@@ -487,4 +528,41 @@ pub(crate) fn refuse_with<R: Read, W: Write>(
 fn drain_input<R: Read>(limits: &Limits, reader: &mut Metered<BufReader<R>>) -> Result<()> {
     wire::read_stream_start(reader, limits)?;
     wire::drain_stream(reader, limits)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::wire::{Metadata, REPEAT_HITS, keys, repeat_tests};
+
+    fn rows(conn: &mut Conn<&[u8], std::io::Sink>) -> Result<usize> {
+        Ok(read_request(conn)?.expect("a request").batch.num_rows())
+    }
+
+    #[test]
+    fn a_request_repeating_the_last_is_read_from_the_connections_repeat() {
+        let metadata = Metadata::new().with(keys::METHOD, "noop");
+        let noop = repeat_tests::stream(1, &metadata);
+        let other = repeat_tests::stream(2, &metadata);
+        let bytes = [&noop[..], &noop, &other, &noop].concat();
+        let mut conn = Conn::new(&bytes[..], std::io::sink(), false, Limits::default());
+        let hits = REPEAT_HITS.get();
+        let read: Vec<usize> = (0..4).map(|_| rows(&mut conn).unwrap()).collect();
+        assert_eq!(read, [1, 1, 2, 1]);
+        assert_eq!(
+            REPEAT_HITS.get(),
+            hits + 1,
+            "only the second repeats the one before"
+        );
+        assert_eq!(conn.reader.consumed, bytes.len() as u64);
+        assert!(matches!(rows(&mut conn), Err(Error::Closed)));
+
+        // A cut repeat is no hit: it is decoded, and found cut.
+        let bytes = [&noop[..], &noop[..noop.len() - 1]].concat();
+        let mut conn = Conn::new(&bytes[..], std::io::sink(), false, Limits::default());
+        assert_eq!(rows(&mut conn).unwrap(), 1);
+        assert!(matches!(rows(&mut conn), Err(Error::Disconnected(_))));
+        assert_eq!(REPEAT_HITS.get(), hits + 1);
+    }
 }

@@ -46,13 +46,20 @@ pub(crate) fn random_u64() -> u64 {
 
 /// `digits` lowercase hex digits.
 pub(crate) fn random_hex(digits: usize) -> String {
-    let mut out = String::with_capacity(digits.next_multiple_of(16));
+    let mut out = String::new();
+    random_hex_into(&mut out, digits);
+    out
+}
+
+/// [`random_hex`] into `out`, replacing what it held (no allocation once it has room).
+pub(crate) fn random_hex_into(out: &mut String, digits: usize) {
+    out.clear();
+    out.reserve(digits.next_multiple_of(16));
     while out.len() < digits {
         // Not `format!`: it was a visible share of a small call.
-        crate::hex::push(&mut out, &random_u64().to_be_bytes());
+        crate::hex::push(out, &random_u64().to_be_bytes());
     }
     out.truncate(digits);
-    out
 }
 
 #[cfg(test)]

@@ -176,8 +176,20 @@ impl<R> Metered<R> {
 impl<R: std::io::Read> Metered<std::io::BufReader<R>> {
     /// Waits until at least one byte is buffered (or EOF), consuming nothing.
     pub(crate) fn fill(&mut self) -> std::io::Result<()> {
+        self.buffered().map(|_| ())
+    }
+
+    /// The bytes read ahead, waiting for at least one when there are none (empty at EOF).
+    pub(crate) fn buffered(&mut self) -> std::io::Result<&[u8]> {
         use std::io::BufRead;
-        self.inner.fill_buf().map(|_| ())
+        self.inner.fill_buf()
+    }
+
+    /// Consumes `n` bytes of [`Metered::buffered`].
+    pub(crate) fn consume(&mut self, n: usize) {
+        use std::io::BufRead;
+        self.inner.consume(n);
+        self.consumed += n as u64;
     }
 }
 

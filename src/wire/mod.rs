@@ -57,6 +57,15 @@ use arrow_schema::{Schema, SchemaRef};
 
 use crate::{Error, Result};
 
+/// Read-ahead buffer of a byte-stream connection's reading side.
+///
+/// Calls are lockstep, so an answer or a request is the most a peer has sent ahead:
+/// a few small messages fit, and a large body is read past the buffer, straight into its
+/// own. Whatever the buffer took of a body is copied out once more, so it is kept small:
+/// at 256 KiB it held a fifth of each 1 MiB producer batch, 5 % of a consuming client's
+/// time.
+pub(crate) const READ_AHEAD: usize = 16 << 10;
+
 /// Reads the schema message that starts a stream.
 ///
 /// # Errors

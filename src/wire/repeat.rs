@@ -12,6 +12,12 @@
 //! equal bytes decode to an equal batch. Logs, errors and pointers are never kept (each
 //! must act again), nor streams over [`CACHED_MESSAGE_MAX`], and a stream decoded under
 //! other [`Limits`] is decoded afresh. A hit emits the wire events a decode would.
+//!
+//! A byte stream (pipe, socket) has no body boundary to compare, but a stream read whole
+//! is self-delimiting: when the bytes read ahead begin with the kept stream, decoding
+//! them would end exactly there and yield the kept batch. So a connection notes the bytes
+//! buffered before it decodes a stream ([`Repeat::note`]), keeps the stream's prefix of
+//! them afterwards ([`Repeat::keep_noted`]), and next time asks [`Repeat::get_prefix`].
 
 use arrow_array::RecordBatch;
 
@@ -24,6 +30,8 @@ use super::{BatchKind, Limits, Metadata};
 pub(crate) struct Repeat {
     bytes: Vec<u8>,
     kept: Option<Kept>,
+    /// The bytes buffered before the stream being decoded ([`Repeat::note`]).
+    noted: Vec<u8>,
 }
 
 #[cfg(test)]
@@ -41,8 +49,54 @@ struct Kept {
 impl Repeat {
     /// The batch `body` decoded to under `limits` before, if it is the kept stream.
     pub(crate) fn get(&self, body: &[u8], limits: &Limits) -> Option<(RecordBatch, Metadata)> {
+        if self.bytes != body {
+            return None;
+        }
+        self.hit(limits)
+    }
+
+    /// The kept stream's length and batch when the bytes read ahead, `buffered`, begin
+    /// with it (decoded under the same `limits`).
+    pub(crate) fn get_prefix(
+        &self,
+        buffered: &[u8],
+        limits: &Limits,
+    ) -> Option<(usize, RecordBatch, Metadata)> {
+        if self.bytes.is_empty() || !buffered.starts_with(&self.bytes) {
+            return None;
+        }
+        let (batch, metadata) = self.hit(limits)?;
+        Some((self.bytes.len(), batch, metadata))
+    }
+
+    /// Notes the bytes read ahead before a stream is decoded from them (as many as a
+    /// kept stream may hold), for [`Repeat::keep_noted`].
+    pub(crate) fn note(&mut self, buffered: &[u8]) {
+        self.noted.clear();
+        self.noted
+            .extend_from_slice(&buffered[..buffered.len().min(CACHED_MESSAGE_MAX)]);
+    }
+
+    /// [`Repeat::keep`] for a stream of `len` bytes decoded from where the last
+    /// [`Repeat::note`] began, when all of them were noted.
+    pub(crate) fn keep_noted(
+        &mut self,
+        len: usize,
+        limits: &Limits,
+        batch: &RecordBatch,
+        metadata: &Metadata,
+    ) {
+        if len == 0 || len > self.noted.len() || !keepable(len, batch, metadata) {
+            return;
+        }
+        self.noted.truncate(len);
+        std::mem::swap(&mut self.bytes, &mut self.noted);
+        self.set_kept(limits, batch, metadata);
+    }
+
+    fn hit(&self, limits: &Limits) -> Option<(RecordBatch, Metadata)> {
         let kept = self.kept.as_ref()?;
-        if self.bytes != body || kept.limits != *limits {
+        if kept.limits != *limits {
             return None;
         }
         #[cfg(test)]
@@ -62,20 +116,28 @@ impl Repeat {
         batch: &RecordBatch,
         metadata: &Metadata,
     ) {
-        if batch.num_columns() != 0
-            || body.len() > CACHED_MESSAGE_MAX
-            || BatchKind::of(batch, metadata) != BatchKind::Data
-        {
+        if !keepable(body.len(), batch, metadata) {
             return;
         }
         self.bytes.clear();
         self.bytes.extend_from_slice(body);
+        self.set_kept(limits, batch, metadata);
+    }
+
+    fn set_kept(&mut self, limits: &Limits, batch: &RecordBatch, metadata: &Metadata) {
         self.kept = Some(Kept {
             limits: limits.clone(),
             batch: batch.clone(),
             metadata: metadata.clone(),
         });
     }
+}
+
+/// Whether a stream of `len` bytes whose only batch was `batch` may be kept.
+fn keepable(len: usize, batch: &RecordBatch, metadata: &Metadata) -> bool {
+    batch.num_columns() == 0
+        && len <= CACHED_MESSAGE_MAX
+        && BatchKind::of(batch, metadata) == BatchKind::Data
 }
 
 #[cfg(test)]
