@@ -1,5 +1,6 @@
 //! The set of protocols a server hosts, in registration order, with their hashes.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -20,6 +21,31 @@ pub(crate) struct Binding {
     pub service: Arc<dyn Service>,
     pub spec: Arc<ProtocolSpec>,
     pub hash: String,
+    /// Each method's index in `spec.methods` by name (the first of a name), so routing a
+    /// call does not compare its name with every method's.
+    methods: HashMap<String, usize>,
+}
+
+impl Binding {
+    fn new(service: Arc<dyn Service>) -> Self {
+        let spec = service.spec().clone();
+        let hash = protocol_hash(&spec);
+        let mut methods = HashMap::with_capacity(spec.methods.len());
+        for (index, method) in spec.methods.iter().enumerate() {
+            methods.entry(method.name.clone()).or_insert(index);
+        }
+        Binding {
+            service,
+            spec,
+            hash,
+            methods,
+        }
+    }
+
+    /// The index of the method called `name` in `spec.methods`.
+    pub(crate) fn method_index(&self, name: &str) -> Option<usize> {
+        self.methods.get(name).copied()
+    }
 }
 
 /// A server: hosted protocols (the reflection protocol always last) plus settings.
@@ -168,7 +194,7 @@ impl ServerInner {
                 framework::protocol_not_supported(protocol, &self.hosted()),
             )));
         };
-        match binding.spec.method_index(method) {
+        match binding.method_index(method) {
             Some(index) => Ok((binding, index)),
             None => {
                 let names: Vec<&str> = binding
@@ -338,19 +364,7 @@ impl ServerBuilder {
     /// Fails when the reflection answers cannot be encoded or the access log cannot be
     /// opened.
     pub fn build(self) -> Result<Server> {
-        let mut bindings: Vec<Binding> = self
-            .services
-            .into_iter()
-            .map(|service| {
-                let spec = service.spec().clone();
-                let hash = protocol_hash(&spec);
-                Binding {
-                    service,
-                    spec,
-                    hash,
-                }
-            })
-            .collect();
+        let mut bindings: Vec<Binding> = self.services.into_iter().map(Binding::new).collect();
         let reflection_spec = Arc::new(ReflectionService::spec());
         let reflection_hash = protocol_hash(&reflection_spec);
         let mut listed: Vec<(Arc<ProtocolSpec>, String)> = bindings
@@ -368,15 +382,7 @@ impl ServerBuilder {
             Some(Arc::new(reflection)),
             identity.map(|i| Arc::new(i) as Arc<dyn Service>),
         ];
-        for service in services.into_iter().flatten() {
-            let spec = service.spec().clone();
-            let hash = protocol_hash(&spec);
-            bindings.push(Binding {
-                service,
-                spec,
-                hash,
-            });
-        }
+        bindings.extend(services.into_iter().flatten().map(Binding::new));
         let mut hooks = self.hooks;
         if let Some((path, level)) = &self.access_log {
             let log = AccessLog::create(path, &server_id)?.with_level(*level);

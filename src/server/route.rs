@@ -144,7 +144,8 @@ fn check_version(declared: Option<&str>, protocol: &str, sent: Option<&str>) -> 
         return Ok(());
     };
     match sent {
-        Some(v) if major_minor(v) == major_minor(declared) => Ok(()),
+        // The same version (the usual case) needs no splitting.
+        Some(v) if v == declared || major_minor(v) == major_minor(declared) => Ok(()),
         other => Err(framework::version_mismatch(protocol, other, declared).into()),
     }
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
+use super::direct::Direct;
 use super::listener::SocketStream;
 use crate::Result;
 use crate::client::{Deadline, Link, LinkControl};
@@ -55,7 +56,8 @@ impl<T: Read + AsFd> Read for DeadlineReader<T> {
                 remaining = self.deadline.remaining().unwrap_or_default();
             }
         }
-        match self.inner.read(buf) {
+        // Straight to the kernel, as `Direct` reads (see there).
+        match rustix::io::read(&self.inner, buf).map_err(io::Error::from) {
             // The socket's idle timeout (`SO_RCVTIMEO`) fired: the call timed out.
             Err(e)
                 if matches!(
@@ -87,7 +89,7 @@ pub(crate) fn socket_link<S: SocketStream + Sync>(
     deadline: &Arc<Deadline>,
 ) -> Result<Link> {
     let control = Arc::new(SocketControl(stream.duplicate()?));
-    let writer = stream.duplicate()?;
+    let writer = Direct::socket(stream.duplicate()?);
     let reader = DeadlineReader::new(stream, deadline);
     Ok(Link::from_parts(
         Box::new(reader),

@@ -41,6 +41,7 @@
 
 mod address;
 mod connect;
+mod direct;
 mod fd;
 #[cfg(feature = "http")]
 pub mod http;

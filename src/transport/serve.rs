@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
+use super::direct::Direct;
 use super::listener::{Listener, SocketStream};
 use super::shutdown::Shutdown;
 use crate::server::{
@@ -413,7 +414,7 @@ fn serve_stream<S: SocketStream>(server: &Server, stream: S, info: ConnectionInf
     let Ok(reader) = stream.duplicate() else {
         return;
     };
-    let _ = serve_connection_with(server, info, reader, stream);
+    let _ = serve_connection_with(server, info, Direct::socket(reader), Direct::socket(stream));
 }
 
 fn refuse<S: SocketStream>(server: &Server, stream: S, limit: usize, tracker: &Arc<Tracker>) {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::stderr_tail::StderrTail;
 use crate::client::{ConnectOptions, Deadline, Link, LinkControl, StderrMode};
+use crate::transport::direct::Direct;
 use crate::transport::fd::DeadlineReader;
 use crate::{Error, Result};
 
@@ -60,7 +61,7 @@ pub(crate) fn spawn(
         grace: options.exit_grace,
     });
     let reader = DeadlineReader::new(stdout, deadline);
-    Ok(Link::from_parts(Box::new(reader), Box::new(stdin), control).trusted())
+    Ok(Link::from_parts(Box::new(reader), Box::new(Direct::file(stdin)), control).trusted())
 }
 
 /// A spawned worker: reaped (and killed if need be) on drop, so none is left behind.

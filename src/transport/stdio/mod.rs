@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
+use super::direct::Direct;
 use crate::Result;
 use crate::server::{ConnectionInfo, Peer, Server, serve_connection_with};
 
@@ -38,7 +39,7 @@ pub fn serve_stdio(server: impl Into<Server>) -> Result<()> {
     if let Some(host) = super::shm_host() {
         info = info.with_side_channels(host);
     }
-    serve_connection_with(&server, info, stdin, stdout)
+    serve_connection_with(&server, info, Direct::file(stdin), Direct::file(stdout))
 }
 
 /// Pipe buffer size [`serve_stdio`] asks for: 1 MiB, Linux's default
