@@ -47,6 +47,9 @@ const LARGE_BATCHES: usize = 32;
 const LARGE_RUNS: usize = 7;
 /// Latency iterations (per placement and transport).
 const LATENCY_ITERS: usize = 2000;
+/// The raw ping-pong and our noop alternate in this many blocks of [`LATENCY_ITERS`]
+/// each: their ratio is a target, so both see the same spells of machine noise.
+const PAIRED_ROUNDS: usize = 5;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -258,7 +261,20 @@ fn measure_transport(
 
     let raw_end = transport::start(raw, t, place)?;
     let mut stream = raw_end.open_raw()?;
-    row.ping_p50 = Latency::measure(200, LATENCY_ITERS, || stream.ping())?.p50();
+    let end = transport::start(ours, t, place)?;
+    let p = Params::new()?;
+    let mut client = end.connect()?;
+    let (ping, noop) = Latency::measure_pair(
+        PAIRED_ROUNDS,
+        200,
+        LATENCY_ITERS,
+        || stream.ping(),
+        || scenario::noop(&mut client, &p).map_err(std::io::Error::other),
+    )?;
+    row.ping_p50 = ping.p50();
+    row.noop_p50 = noop.p50();
+    row.noop_p99 = noop.p99();
+    row.calls_per_s = noop.per_second();
     let mut buf = vec![0u8; READ_CHUNK];
     // The tighter of two raw transfers of the producer's bytes: one stream of all of
     // them, and one request per batch as the producer makes (over loopback TCP the
@@ -296,13 +312,6 @@ fn measure_transport(
         Ok::<_, anyhow::Error>(memcpy(&large_src, &mut large_dst, total))
     })?;
 
-    let end = transport::start(ours, t, place)?;
-    let p = Params::new()?;
-    let mut client = end.connect()?;
-    let noop = Latency::measure(200, LATENCY_ITERS, || scenario::noop(&mut client, &p))?;
-    row.noop_p50 = noop.p50();
-    row.noop_p99 = noop.p99();
-    row.calls_per_s = noop.per_second();
     row.small_p50 = Latency::measure(50, LATENCY_ITERS / 4, || {
         scenario::small_args(&mut client, &p)
     })?

@@ -37,6 +37,33 @@ impl Latency {
         })
     }
 
+    /// Times `a` and `b` in alternating blocks: `rounds` times, `warmup` untimed runs then
+    /// `per_round` timed runs of one, then of the other. Two loops compared by a ratio
+    /// then share the machine's slow and fast spells instead of each getting its own.
+    ///
+    /// # Errors
+    /// The first error either op returns.
+    pub fn measure_pair<E>(
+        rounds: usize,
+        warmup: usize,
+        per_round: usize,
+        mut a: impl FnMut() -> Result<(), E>,
+        mut b: impl FnMut() -> Result<(), E>,
+    ) -> Result<(Self, Self), E> {
+        let (mut la, mut lb) = (Latency::default(), Latency::default());
+        for _ in 0..rounds {
+            la.absorb(Latency::measure(warmup, per_round, &mut a)?);
+            lb.absorb(Latency::measure(warmup, per_round, &mut b)?);
+        }
+        Ok((la, lb))
+    }
+
+    fn absorb(&mut self, other: Latency) {
+        self.sorted.extend(other.sorted);
+        self.sorted.sort_unstable();
+        self.total += other.total;
+    }
+
     /// The `q` quantile (0..=1), zero when empty.
     pub fn quantile(&self, q: f64) -> Duration {
         if self.sorted.is_empty() {
