@@ -22,6 +22,14 @@ pub trait Baseline {
     /// # Errors
     /// I/O errors.
     fn bulk(&mut self, n: u64, buf: &mut [u8]) -> std::io::Result<u64>;
+
+    /// As [`Baseline::bulk`] for `n` no larger than `buf`, but the bytes land one after
+    /// the other in `buf`, whole, as a received batch must (`bulk` reads every chunk into
+    /// the start of `buf`, a window the cache keeps hot).
+    ///
+    /// # Errors
+    /// I/O errors.
+    fn bulk_landed(&mut self, n: u64, buf: &mut [u8]) -> std::io::Result<u64>;
 }
 
 impl Baseline for RawConnection {
@@ -47,6 +55,21 @@ impl Baseline for RawConnection {
             }
             left -= got;
         }
+        Ok(n)
+    }
+
+    fn bulk_landed(&mut self, n: u64, buf: &mut [u8]) -> std::io::Result<u64> {
+        let mut req = [0u8; 9];
+        req[0] = CMD_BULK;
+        req[1..].copy_from_slice(&n.to_le_bytes());
+        self.writer.write_all(&req)?;
+        self.writer.flush()?;
+        let len = usize::try_from(n).map_err(std::io::Error::other)?;
+        let room = buf.len();
+        let landing = buf.get_mut(..len).ok_or_else(|| {
+            std::io::Error::other(format!("{n} bytes do not fit a {room} byte buffer"))
+        })?;
+        self.reader.read_exact(landing)?;
         Ok(n)
     }
 }

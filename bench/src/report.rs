@@ -29,6 +29,8 @@ pub struct TransportRow {
     pub producer_gbps: f64,
     /// Raw bulk bytes over the same transport, GB/s.
     pub raw_gbps: f64,
+    /// Raw bulk bytes landed batch by batch, each whole in one buffer, GB/s.
+    pub raw_landed_gbps: f64,
     /// memcpy of the same bytes, GB/s.
     pub memcpy_gbps: f64,
     /// `produce_mixed` with ~3 MB batches, GB/s of payload (median of runs).
@@ -76,8 +78,8 @@ fn opt_us(d: Option<Duration>) -> String {
 /// The main markdown table (ours vs the physical baselines) and the Python table.
 pub fn markdown(rows: &[TransportRow]) -> String {
     let mut s = String::new();
-    s.push_str("| placement | transport | raw ping-pong p50 µs | noop p50 µs | noop p99 µs | noop / ping-pong | calls/s (1 client) | calls/s 4 / 16 clients | small args p50 µs | exchange p50 µs | exchange / ping-pong | echo 1 MiB GB/s | producer GB/s | raw GB/s | producer / raw | memcpy GB/s |\n");
-    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("| placement | transport | raw ping-pong p50 µs | noop p50 µs | noop p99 µs | noop / ping-pong | calls/s (1 client) | calls/s 4 / 16 clients | small args p50 µs | exchange p50 µs | exchange / ping-pong | echo 1 MiB GB/s | producer GB/s | raw GB/s | producer / raw | raw landed GB/s | producer / landed | memcpy GB/s |\n");
+    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in rows {
         let conc = r
             .concurrent
@@ -88,7 +90,7 @@ pub fn markdown(rows: &[TransportRow]) -> String {
             .join(" / ");
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {:.2} |",
+            "| {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {:.2} | {} | {:.2} |",
             r.placement,
             r.transport,
             us(r.ping_p50),
@@ -104,6 +106,8 @@ pub fn markdown(rows: &[TransportRow]) -> String {
             r.producer_gbps,
             r.raw_gbps,
             ratio(r.producer_gbps, r.raw_gbps),
+            r.raw_landed_gbps,
+            ratio(r.producer_gbps, r.raw_landed_gbps),
             r.memcpy_gbps,
         );
     }
@@ -298,6 +302,7 @@ mod tests {
             ping_p50: Duration::from_micros(4),
             noop_p50: Duration::from_micros(10),
             raw_gbps: 2.0,
+            raw_landed_gbps: 1.25,
             producer_gbps: 1.0,
             py_noop_p50: Some(Duration::from_micros(400)),
             rust_int64_gbps: Some(1.0),
@@ -307,6 +312,10 @@ mod tests {
         let md = markdown(std::slice::from_ref(&row));
         assert!(md.contains("| same-core | unix | 4.00 | 10.00 |"), "{md}");
         assert!(md.contains("| 2.50 |"), "noop / ping-pong ratio: {md}");
+        assert!(
+            md.contains("| 1.00 | 2.00 | 0.50 | 1.25 | 0.80 |"),
+            "producer, raw, ratio, landed, ratio: {md}"
+        );
         assert!(md.contains("| 40.00 |"), "python / rust ratio: {md}");
         let shm = TransportRow {
             placement: "same-core",
