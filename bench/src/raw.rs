@@ -41,11 +41,7 @@ impl Baseline for RawConnection {
     }
 
     fn bulk(&mut self, n: u64, buf: &mut [u8]) -> std::io::Result<u64> {
-        let mut req = [0u8; 9];
-        req[0] = CMD_BULK;
-        req[1..].copy_from_slice(&n.to_le_bytes());
-        self.writer.write_all(&req)?;
-        self.writer.flush()?;
+        ask_bulk(self, n)?;
         let mut left = n as usize;
         while left > 0 {
             let take = left.min(buf.len());
@@ -59,11 +55,7 @@ impl Baseline for RawConnection {
     }
 
     fn bulk_landed(&mut self, n: u64, buf: &mut [u8]) -> std::io::Result<u64> {
-        let mut req = [0u8; 9];
-        req[0] = CMD_BULK;
-        req[1..].copy_from_slice(&n.to_le_bytes());
-        self.writer.write_all(&req)?;
-        self.writer.flush()?;
+        ask_bulk(self, n)?;
         let len = usize::try_from(n).map_err(std::io::Error::other)?;
         let room = buf.len();
         let landing = buf.get_mut(..len).ok_or_else(|| {
@@ -72,6 +64,15 @@ impl Baseline for RawConnection {
         self.reader.read_exact(landing)?;
         Ok(n)
     }
+}
+
+/// Asks the raw server for `n` bytes.
+fn ask_bulk(conn: &mut RawConnection, n: u64) -> std::io::Result<()> {
+    let mut req = [0u8; 9];
+    req[0] = CMD_BULK;
+    req[1..].copy_from_slice(&n.to_le_bytes());
+    conn.writer.write_all(&req)?;
+    conn.writer.flush()
 }
 
 /// Copies `total` bytes in `chunk`-sized memcpys from `src` into `dst`; returns `total`.
