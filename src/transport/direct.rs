@@ -7,7 +7,7 @@
 //! [`Direct`] issues the system calls through rustix instead: one `read`, `write`,
 //! `writev` or `sendmsg` per call, as before, without the bracket.
 //!
-//! Socket writes pass `MSG_NOSIGNAL`: a peer that hung up is an `EPIPE` error, never a
+//! Socket writes pass `MSG_NOSIGNAL` (Linux): a peer that hung up is an `EPIPE` error, never a
 //! `SIGPIPE`, whatever the host process does with that signal (std's own vectored
 //! socket writes do not).
 
@@ -15,6 +15,13 @@ use std::io::{self, IoSlice, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 
 use rustix::net::{SendAncillaryBuffer, SendFlags};
+
+/// `MSG_NOSIGNAL` where the platform has it (elsewhere the process's `SIGPIPE`
+/// disposition applies, as it does to std's socket writes there).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const NO_SIGNAL: SendFlags = SendFlags::NOSIGNAL;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const NO_SIGNAL: SendFlags = SendFlags::empty();
 
 /// A descriptor read and written with direct system calls (see the module docs).
 #[derive(Debug)]
@@ -56,7 +63,7 @@ impl<T: AsFd> Read for Direct<T> {
 impl<T: AsFd> Write for Direct<T> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         Ok(if self.socket {
-            rustix::net::send(&self.inner, buf, SendFlags::NOSIGNAL)?
+            rustix::net::send(&self.inner, buf, NO_SIGNAL)?
         } else {
             rustix::io::write(&self.inner, buf)?
         })
@@ -65,7 +72,7 @@ impl<T: AsFd> Write for Direct<T> {
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         Ok(if self.socket {
             let mut control = SendAncillaryBuffer::default();
-            rustix::net::sendmsg(&self.inner, bufs, &mut control, SendFlags::NOSIGNAL)?
+            rustix::net::sendmsg(&self.inner, bufs, &mut control, NO_SIGNAL)?
         } else {
             rustix::io::writev(&self.inner, bufs)?
         })
