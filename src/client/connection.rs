@@ -4,7 +4,7 @@
 //! the [`Client`](super::Client)'s; everything below (sockets, pipes, segments) the
 //! link's.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -152,17 +152,10 @@ impl Connection {
             repeat,
             ..
         } = self;
-        let buffered = match reader.fill_buf() {
-            Ok(buffered) => buffered,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => &[],
-            Err(e) => return Err(Error::Io(e)),
-        };
-        if let Some((len, _, metadata)) = repeat.get_prefix(buffered, limits) {
-            reader.consume(len);
+        if let Some((_, metadata)) = repeat.take_from(reader, limits)? {
             self.mark_established();
             return Ok((None, metadata));
         }
-        repeat.note(buffered);
         let resolvers = Resolvers {
             side: match side {
                 SideState::Accepted { channel, .. } => Some(&**channel),
@@ -171,17 +164,11 @@ impl Connection {
             external: self.external.as_deref(),
             limits,
         };
-        let mut counted = Counted {
-            inner: reader,
-            read: 0,
-        };
-        let mark = logs.len();
-        let mut plain = None;
-        let answer = read_single(&mut counted, &resolvers, log_handler, logs, &mut plain)?;
-        if let ((None, metadata), Some(batch)) = (&answer, plain)
-            && logs.len() == mark
-        {
-            repeat.keep_noted(counted.read, limits, &batch, metadata);
+        let mut metered = wire::Metered::new(&mut *reader);
+        let (answer, keepable) = read_single(&mut metered, &resolvers, log_handler, logs)?;
+        if let Some(batch) = keepable {
+            let len = usize::try_from(metered.consumed).unwrap_or(usize::MAX);
+            repeat.keep_noted(len, limits, &batch, &answer.1);
         }
         self.mark_established();
         Ok(answer)
@@ -199,7 +186,7 @@ impl Connection {
             external: self.external.as_deref(),
             limits: &self.limits,
         };
-        read_single(body, &resolvers, &mut self.log_handler, logs, &mut None)
+        read_single(body, &resolvers, &mut self.log_handler, logs).map(|(answer, _)| answer)
     }
 
     /// [`Connection::read_single_body`] over a unary call's whole answer body. A void
@@ -217,51 +204,33 @@ impl Connection {
             external: self.external.as_deref(),
             limits: &self.limits,
         };
-        let mark = logs.len();
-        let mut plain = None;
-        let outcome = read_single(
-            &mut &body[..],
-            &resolvers,
-            &mut self.log_handler,
-            logs,
-            &mut plain,
-        );
-        if let (Ok((None, metadata)), Some(batch)) = (&outcome, plain)
-            && logs.len() == mark
-        {
-            self.repeat.keep(body, &self.limits, &batch, metadata);
+        let (answer, keepable) =
+            read_single(&mut &body[..], &resolvers, &mut self.log_handler, logs)?;
+        if let Some(batch) = keepable {
+            self.repeat.keep(body, &self.limits, &batch, &answer.1);
         }
-        outcome
+        Ok(answer)
     }
 }
 
-/// A reader that counts the bytes read through it.
-struct Counted<'r, R> {
-    inner: &'r mut R,
-    read: usize,
-}
-
-impl<R: Read> Read for Counted<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read += n;
-        Ok(n)
-    }
-}
+/// An answer of at most one data batch: the batch (`None` for a void result) and its
+/// metadata.
+type SingleAnswer = (Option<RecordBatch>, Metadata);
 
 /// Reads one whole answer stream holding at most one data batch (see
 /// [`Connection::read_single_result`]).
 ///
-/// `plain` gets the answer's batch when it was the stream's only one, a data batch
-/// without columns (what [`wire::Repeat`] may keep).
+/// Besides the answer, returns what a [`wire::Repeat`] may keep of it: its batch when it
+/// was a void result, the stream's only batch, column-less plain data, and brought no logs.
 fn read_single(
     reader: &mut impl Read,
     resolvers: &Resolvers<'_>,
     log_handler: &mut Option<LogHandler>,
     logs: &mut Vec<LogRecord>,
-    plain: &mut Option<RecordBatch>,
-) -> Result<(Option<RecordBatch>, Metadata)> {
+) -> Result<(SingleAnswer, Option<RecordBatch>)> {
     let limits = resolvers.limits;
+    let logs_before = logs.len();
+    let mut plain = None;
     let mut decoder = wire::read_stream_start(reader, limits).map_err(closed_mid_call)?;
     let mut result = None;
     let mut error = None;
@@ -271,7 +240,7 @@ fn read_single(
             StreamItem::End => break,
             StreamItem::Batch(batch, md) => {
                 batches += 1;
-                *plain = (batches == 1
+                plain = (batches == 1
                     && batch.num_columns() == 0
                     && BatchKind::of(&batch, &md) == BatchKind::Data)
                     .then(|| batch.clone());
@@ -298,11 +267,13 @@ fn read_single(
     if let Some(e) = error {
         return Err(e);
     }
-    Ok(match result {
+    let answer = match result {
         Some((batch, md)) if batch.num_columns() > 0 => (Some(batch), md),
         Some((_, md)) => (None, md),
         None => (None, Metadata::new()),
-    })
+    };
+    let keepable = plain.filter(|_| answer.0.is_none() && logs.len() == logs_before);
+    Ok((answer, keepable))
 }
 
 /// Forwards log records to tracing and to the connection's handler.

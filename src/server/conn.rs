@@ -10,7 +10,7 @@
 //! external-storage pointers are resolved (`side.rs`, `inputs.rs`) before the call
 //! engine sees them.
 
-use std::io::{BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,10 +23,10 @@ use super::peer::{Peer, TransportKind};
 use super::registry::ServerInner;
 use super::route::Request;
 use super::side::{ConnSide, SideChannelHost};
-use super::stats::{Meter, Metered};
+use super::stats::Meter;
 use super::streams::{Flow, Next, StreamRun};
 use super::{Server, ids};
-use crate::wire::{self, ExternalLocation, Limits, StreamItem};
+use crate::wire::{self, ExternalLocation, Limits, Metered, StreamItem};
 use crate::{Error, Result, RpcError};
 
 /// The writing half of a connection, counting what it sends.
@@ -257,16 +257,9 @@ pub fn serve_connection_with<R: Read, W: Write>(
 /// repeats this connection's last parameterless one byte for byte is not decoded again
 /// ([`wire::Repeat`]).
 pub(crate) fn read_request<R: Read, W: Write>(conn: &mut Conn<R, W>) -> Result<Option<Request>> {
-    let buffered = match conn.reader.buffered() {
-        Ok(buffered) => buffered,
-        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => &[],
-        Err(e) => return Err(Error::Io(e)),
-    };
-    if let Some((len, batch, metadata)) = conn.repeat.get_prefix(buffered, &conn.limits) {
-        conn.reader.consume(len);
+    if let Some((batch, metadata)) = conn.repeat.take_from(&mut conn.reader, &conn.limits)? {
         return Ok(Some(Request::new(batch, metadata)));
     }
-    conn.repeat.note(buffered);
     let start = conn.reader.consumed;
     let mut first = None;
     let mut batches = 0usize;
@@ -464,7 +457,7 @@ fn await_message<R: Read>(
     phases.idle();
     let mut timeouts = 0;
     let waited = loop {
-        match reader.fill() {
+        match reader.fill_buf().map(|_| ()) {
             Err(e) if timed_out(&e) && phases.keep_waiting(timeouts + 1) => timeouts += 1,
             waited => break waited,
         }

@@ -25,6 +25,7 @@ mod full_check;
 pub mod keys;
 mod limits;
 mod metadata;
+mod metered;
 mod region;
 mod repeat;
 mod reuse;
@@ -41,6 +42,7 @@ pub use encode::{EOS, StreamEncoder};
 pub use external::ExternalLocation;
 pub use limits::{DEFAULT_MAX_UNTRUSTED_BODY, Limits};
 pub use metadata::Metadata;
+pub(crate) use metered::Metered;
 pub use region::{RegionEncoding, decode_region, decode_region_with};
 pub(crate) use repeat::Repeat;
 #[cfg(test)]

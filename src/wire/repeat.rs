@@ -15,9 +15,12 @@
 //!
 //! A byte stream (pipe, socket) has no body boundary to compare, but a stream read whole
 //! is self-delimiting: when the bytes read ahead begin with the kept stream, decoding
-//! them would end exactly there and yield the kept batch. So a connection notes the bytes
-//! buffered before it decodes a stream ([`Repeat::note`]), keeps the stream's prefix of
-//! them afterwards ([`Repeat::keep_noted`]), and next time asks [`Repeat::get_prefix`].
+//! them would end exactly there and yield the kept batch. So a connection first asks
+//! [`Repeat::take_from`], which takes the kept stream off the reader or notes the bytes
+//! read ahead, decodes the stream otherwise, and then keeps its prefix of the noted bytes
+//! ([`Repeat::keep_noted`]).
+
+use std::io::BufRead;
 
 use arrow_array::RecordBatch;
 
@@ -30,7 +33,7 @@ use super::{BatchKind, Limits, Metadata};
 pub(crate) struct Repeat {
     bytes: Vec<u8>,
     kept: Option<Kept>,
-    /// The bytes buffered before the stream being decoded ([`Repeat::note`]).
+    /// The bytes read ahead before the stream being decoded ([`Repeat::take_from`]).
     noted: Vec<u8>,
 }
 
@@ -55,30 +58,38 @@ impl Repeat {
         self.hit(limits)
     }
 
-    /// The kept stream's length and batch when the bytes read ahead, `buffered`, begin
-    /// with it (decoded under the same `limits`).
-    pub(crate) fn get_prefix(
-        &self,
-        buffered: &[u8],
+    /// The kept stream's batch, taken off `reader` (a byte stream's read-ahead), when the
+    /// bytes read ahead begin with it (decoded under the same `limits`); otherwise those
+    /// bytes are noted (as many as a kept stream may hold) for [`Repeat::keep_noted`],
+    /// and nothing is consumed.
+    ///
+    /// # Errors
+    /// A failed read (an interrupted one counts as nothing read ahead).
+    pub(crate) fn take_from(
+        &mut self,
+        reader: &mut impl BufRead,
         limits: &Limits,
-    ) -> Option<(usize, RecordBatch, Metadata)> {
-        if self.bytes.is_empty() || !buffered.starts_with(&self.bytes) {
-            return None;
+    ) -> std::io::Result<Option<(RecordBatch, Metadata)>> {
+        let buffered = match reader.fill_buf() {
+            Ok(buffered) => buffered,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => &[],
+            Err(e) => return Err(e),
+        };
+        if !self.bytes.is_empty()
+            && buffered.starts_with(&self.bytes)
+            && let Some(hit) = self.hit(limits)
+        {
+            reader.consume(self.bytes.len());
+            return Ok(Some(hit));
         }
-        let (batch, metadata) = self.hit(limits)?;
-        Some((self.bytes.len(), batch, metadata))
-    }
-
-    /// Notes the bytes read ahead before a stream is decoded from them (as many as a
-    /// kept stream may hold), for [`Repeat::keep_noted`].
-    pub(crate) fn note(&mut self, buffered: &[u8]) {
         self.noted.clear();
         self.noted
             .extend_from_slice(&buffered[..buffered.len().min(CACHED_MESSAGE_MAX)]);
+        Ok(None)
     }
 
     /// [`Repeat::keep`] for a stream of `len` bytes decoded from where the last
-    /// [`Repeat::note`] began, when all of them were noted.
+    /// [`Repeat::take_from`] noted the bytes read ahead, when all of them were noted.
     pub(crate) fn keep_noted(
         &mut self,
         len: usize,
