@@ -26,13 +26,36 @@ pub struct RequestEncoder {
     metadata: Option<MetadataCache>,
     /// The cached metadata plus one call's own entries.
     per_call: Metadata,
-    /// The row count of the request in `buf` when it is a whole column-less request on
-    /// the cached schema and metadata (a parameterless call): the same call again is
-    /// those bytes again.
-    repeat: Option<usize>,
+    /// What the request in `buf` was when it is a whole column-less request on the
+    /// cached schema and metadata (a parameterless call): the same call again is those
+    /// bytes again, with its own `traceparent` written in when it is a traced one.
+    repeat: Option<Repeated>,
     /// Requests answered from `repeat`, for tests that it is used.
     #[cfg(test)]
     repeated: usize,
+}
+
+/// A parameterless request kept in the encoder's buffer.
+#[derive(Debug)]
+struct Repeated {
+    rows: usize,
+    /// The call's own entries, and where the buffer holds their `traceparent` (entries
+    /// other than a trace context are kept only without one: the buffer is then reused
+    /// for the same entries exactly).
+    per_call: Metadata,
+    slot: Option<wire::TraceSlot>,
+}
+
+impl Repeated {
+    /// Whether a call of `rows` rows with `per_call` entries is this request again (with
+    /// perhaps another `traceparent`).
+    fn answers(&self, rows: usize, per_call: &Metadata) -> bool {
+        self.rows == rows
+            && match self.slot {
+                Some(_) => wire::same_but_traceparent(&self.per_call, per_call),
+                None => self.per_call == *per_call,
+            }
+    }
 }
 
 /// The last request's metadata and what it was built from.
@@ -96,22 +119,27 @@ impl RequestEncoder {
             }
             None => true,
         };
-        let plain = params.num_columns() == 0 && per_call.is_empty() && side.is_none();
+        let plain = params.num_columns() == 0 && side.is_none();
         if plain
             && !fresh
-            && self.repeat == Some(params.num_rows())
+            && let Some(repeated) = &self.repeat
+            && repeated.answers(params.num_rows(), per_call)
             && self
                 .schema
                 .as_ref()
                 .is_some_and(|(cached, _)| same_schema(cached, &schema))
         {
+            if let (Some(slot), Some(traceparent)) = (repeated.slot, per_call.get(keys::TRACEPARENT))
+            {
+                slot.write(&mut self.buf, traceparent);
+            }
             #[cfg(test)]
             {
                 self.repeated += 1;
             }
             return Ok(&self.buf);
         }
-        self.repeat = None;
+        let mut kept = self.repeat.take().map(|r| r.per_call).unwrap_or_default();
         self.buf.clear();
         match &self.schema {
             Some((cached, bytes)) if same_schema(cached, &schema) => {
@@ -154,7 +182,15 @@ impl RequestEncoder {
         }
         self.encoder.eos(&mut self.buf);
         if plain && self.schema.is_some() {
-            self.repeat = Some(params.num_rows());
+            let slot = wire::TraceSlot::find(&self.buf, md);
+            if per_call.is_empty() || slot.is_some() {
+                kept.clone_from(per_call);
+                self.repeat = Some(Repeated {
+                    rows: params.num_rows(),
+                    per_call: kept,
+                    slot,
+                });
+            }
         }
         Ok(&self.buf)
     }
@@ -209,6 +245,13 @@ mod tests {
             keys::TRACEPARENT,
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         );
+        let mut traced_again = Metadata::new();
+        traced_again.insert(
+            keys::TRACEPARENT,
+            "00-1234567890abcdef1234567890abcdef-0123456789abcdef-00",
+        );
+        let mut traced_state = traced_again.clone();
+        traced_state.insert(keys::TRACESTATE, "k=v");
         let column = RecordBatch::try_from_iter([(
             "x",
             Arc::new(Int64Array::from(vec![7])) as arrow_array::ArrayRef,
@@ -216,13 +259,20 @@ mod tests {
         .unwrap();
         let mut encoder = RequestEncoder::new();
         // (method, params, per-call metadata, answered from the repeat)
-        let calls: [(&str, RecordBatch, &Metadata, bool); 8] = [
+        let calls: [(&str, RecordBatch, &Metadata, bool); 14] = [
             ("noop", void(1), &none, false),
             ("noop", void(1), &none, true),
             ("noop", void(2), &none, false),
             ("noop", void(2), &none, true),
             ("other", void(2), &none, false),
             ("other", void(2), &traced, false),
+            // A traced call again is the same bytes with its own traceparent.
+            ("other", void(2), &traced_again, true),
+            ("other", void(2), &traced, true),
+            ("other", void(3), &traced, false),
+            ("other", void(3), &traced_state, false),
+            ("other", void(3), &traced_state, true),
+            ("other", void(3), &none, false),
             ("other", column.clone(), &none, false),
             ("other", void(2), &none, false),
         ];

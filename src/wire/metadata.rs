@@ -98,6 +98,20 @@ impl Metadata {
         }
     }
 
+    /// Replaces the value of `key` in place when `value` is exactly as long (so no old
+    /// text is left behind); `false`, changing nothing, otherwise.
+    pub(crate) fn overwrite(&mut self, key: &str, value: &str) -> bool {
+        let Some(i) = self.position(key) else {
+            return false;
+        };
+        let range = self.entries[i].1.clone();
+        if range.len() != value.len() {
+            return false;
+        }
+        self.text.replace_range(range, value);
+        true
+    }
+
     /// Appends an entry without looking for an existing one with the same key (decoding:
     /// the wire's entries are taken as they come).
     pub(crate) fn push(&mut self, key: &str, value: &str) {
@@ -177,5 +191,15 @@ mod tests {
         // Equality is by entries, not by the text left behind.
         assert_eq!(md, Metadata::new().with("b", "two").with("c", "3"));
         assert_ne!(md, Metadata::new().with("c", "3").with("b", "two"));
+    }
+
+    #[test]
+    fn overwrite_replaces_a_value_of_the_same_length_only() {
+        let mut md = Metadata::new().with("a", "1").with("b", "xy");
+        assert!(md.overwrite("b", "zw"));
+        assert!(!md.overwrite("b", "long"));
+        assert!(!md.overwrite("c", "zw"));
+        assert_eq!(md, Metadata::new().with("a", "1").with("b", "zw"));
+        assert_eq!(md.text, "a1bzw", "no old text left behind");
     }
 }

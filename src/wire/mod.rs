@@ -31,6 +31,7 @@ mod repeat;
 mod reuse;
 mod side_channel;
 pub mod trace;
+mod trace_slot;
 pub mod upload;
 mod validation;
 mod zero_copy;
@@ -45,6 +46,7 @@ pub use metadata::Metadata;
 pub(crate) use metered::Metered;
 pub use region::{RegionEncoding, decode_region, decode_region_with};
 pub(crate) use repeat::Repeat;
+pub(crate) use trace_slot::{Slot as TraceSlot, same_but_traceparent};
 #[cfg(test)]
 pub(crate) use repeat::{HITS as REPEAT_HITS, tests as repeat_tests};
 pub use side_channel::{ShmPointer, SideChannel};

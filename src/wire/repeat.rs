@@ -19,6 +19,10 @@
 //! [`Repeat::take_from`], which takes the kept stream off the reader or notes the bytes
 //! read ahead, decodes the stream otherwise, and then keeps its prefix of the noted bytes
 //! ([`Repeat::keep_noted`]).
+//!
+//! A traced caller's requests differ in their `traceparent` alone; a kept stream that
+//! carries one also answers a stream that differs from it only there ([`TraceSlot`]), with
+//! the new value in the batch's metadata.
 
 use std::io::BufRead;
 
@@ -26,7 +30,7 @@ use arrow_array::RecordBatch;
 
 use super::reuse::CACHED_MESSAGE_MAX;
 use super::trace::{self, Direction};
-use super::{BatchKind, Limits, Metadata};
+use super::{BatchKind, Limits, Metadata, TraceSlot, keys};
 
 /// The last whole stream kept, and its one column-less batch (see the module docs).
 #[derive(Default)]
@@ -47,15 +51,17 @@ struct Kept {
     limits: Limits,
     batch: RecordBatch,
     metadata: Metadata,
+    /// Where the kept stream carries its `traceparent`, if it has one ([`TraceSlot`]).
+    slot: Option<TraceSlot>,
 }
 
 impl Repeat {
     /// The batch `body` decoded to under `limits` before, if it is the kept stream.
     pub(crate) fn get(&self, body: &[u8], limits: &Limits) -> Option<(RecordBatch, Metadata)> {
-        if self.bytes != body {
+        if body.len() != self.bytes.len() {
             return None;
         }
-        self.hit(limits)
+        self.hit(body, limits)
     }
 
     /// The kept stream's batch, taken off `reader` (a byte stream's read-ahead), when the
@@ -76,8 +82,7 @@ impl Repeat {
             Err(e) => return Err(e),
         };
         if !self.bytes.is_empty()
-            && buffered.starts_with(&self.bytes)
-            && let Some(hit) = self.hit(limits)
+            && let Some(hit) = self.hit(buffered, limits)
         {
             reader.consume(self.bytes.len());
             return Ok(Some(hit));
@@ -105,17 +110,29 @@ impl Repeat {
         self.set_kept(limits, batch, metadata);
     }
 
-    fn hit(&self, limits: &Limits) -> Option<(RecordBatch, Metadata)> {
+    /// The kept batch when `bytes` begin with the kept stream (apart from its trace
+    /// context's slot, whose value the answer's metadata then carries).
+    fn hit(&self, bytes: &[u8], limits: &Limits) -> Option<(RecordBatch, Metadata)> {
         let kept = self.kept.as_ref()?;
         if kept.limits != *limits {
+            return None;
+        }
+        let traceparent = match kept.slot {
+            Some(slot) => slot
+                .matches(&self.bytes, bytes)
+                .then(|| slot.value(bytes))?,
+            None => bytes.starts_with(&self.bytes).then_some("")?,
+        };
+        let mut metadata = kept.metadata.clone();
+        if kept.slot.is_some() && !metadata.overwrite(keys::TRACEPARENT, traceparent) {
             return None;
         }
         #[cfg(test)]
         HITS.set(HITS.get() + 1);
         trace::stream_start(Direction::In, kept.batch.schema_ref());
-        trace::batch(Direction::In, &kept.batch, &kept.metadata, 0);
+        trace::batch(Direction::In, &kept.batch, &metadata, 0);
         trace::stream_end(Direction::In);
-        Some((kept.batch.clone(), kept.metadata.clone()))
+        Some((kept.batch.clone(), metadata))
     }
 
     /// Keeps `body`, a whole stream whose only batch was `batch` with `metadata`, when
@@ -140,6 +157,7 @@ impl Repeat {
             limits: limits.clone(),
             batch: batch.clone(),
             metadata: metadata.clone(),
+            slot: TraceSlot::find(&self.bytes, metadata),
         });
     }
 }
@@ -159,7 +177,6 @@ pub(crate) mod tests {
     use arrow_schema::Schema;
 
     use super::*;
-    use crate::wire::keys;
 
     fn void(rows: usize) -> RecordBatch {
         let options = RecordBatchOptions::new().with_row_count(Some(rows));
@@ -220,6 +237,36 @@ pub(crate) mod tests {
         // A truncated stream is an error, never a hit.
         assert!(crate::server::oneshot::read_body(&other[..other.len() - 1], &limits).is_err());
         assert_eq!(HITS.get(), hits + 1);
+    }
+
+    #[test]
+    fn a_stream_differing_only_in_its_traceparent_is_the_kept_batch_with_that_context() {
+        let limits = Limits::default();
+        let traced = |tp: &str| {
+            Metadata::new()
+                .with(keys::METHOD, "noop")
+                .with(keys::TRACEPARENT, tp)
+        };
+        let a = traced("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        let b = traced("00-1234567890abcdef1234567890abcdef-0123456789abcdef-00");
+        let mut repeat = Repeat::default();
+        repeat.keep(&stream(1, &a), &limits, &void(1), &a);
+        let (batch, md) = repeat.get(&stream(1, &b), &limits).expect("a hit");
+        assert_eq!((batch.num_rows(), md), (1, b.clone()));
+        // From a byte stream, with the next request read ahead behind it.
+        let mut ahead = stream(1, &b);
+        let len = ahead.len();
+        ahead.extend_from_slice(&stream(1, &a));
+        let mut reader = std::io::Cursor::new(ahead);
+        let (_, md) = repeat.take_from(&mut reader, &limits).unwrap().expect("a hit");
+        assert_eq!((md, reader.position()), (b, len as u64));
+        // Another method, or a traceparent of another length, is decoded afresh.
+        let other = Metadata::new()
+            .with(keys::METHOD, "nope")
+            .with(keys::TRACEPARENT, "00-1234567890abcdef1234567890abcdef-0123456789abcdef-00");
+        assert!(repeat.get(&stream(1, &other), &limits).is_none());
+        let short = traced("00-short");
+        assert!(repeat.get(&stream(1, &short), &limits).is_none());
     }
 
     #[test]
