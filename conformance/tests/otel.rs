@@ -120,6 +120,17 @@ fn our_client_parents_the_reference_server_spans() {
         )
         .unwrap();
     assert!(answer.batch.is_some());
+    // Parameterless calls repeat their request but for the traceparent: the client
+    // writes each call's own into the bytes it kept (the reference must read it).
+    let void = RecordBatch::try_new_with_options(
+        Arc::new(Schema::empty()),
+        vec![],
+        &arrow_array::RecordBatchOptions::new().with_row_count(Some(1)),
+    )
+    .unwrap();
+    for _ in 0..3 {
+        client.call(&target, "void_noop", &void, &call).unwrap();
+    }
     let mut stream = client
         .open_stream(
             &target,
@@ -160,7 +171,7 @@ fn our_client_parents_the_reference_server_spans() {
         .iter()
         .filter(|s| s["kind"] == "SPAN_KIND_SERVER")
         .count()
-        < 3
+        < 6
         && Instant::now() < deadline
     {
         std::thread::sleep(Duration::from_millis(100));
@@ -168,8 +179,11 @@ fn our_client_parents_the_reference_server_spans() {
     }
     let clients = of_kind(&all, "SPAN_KIND_CLIENT");
     let servers = of_kind(&all, "SPAN_KIND_SERVER");
-    assert_eq!(clients.len(), 3, "{all:#?}");
-    assert_eq!(servers.len(), 3, "{all:#?}");
+    assert_eq!(clients.len(), 6, "{all:#?}");
+    assert_eq!(servers.len(), 6, "{all:#?}");
+    let parents: std::collections::HashSet<_> =
+        servers.iter().map(|s| &s["parent_span_id"]).collect();
+    assert_eq!(parents.len(), 6, "each call carries its own span: {all:#?}");
     for server in &servers {
         let parent = clients
             .iter()
@@ -223,7 +237,12 @@ fn our_client_parents_the_reference_server_spans() {
         .find(|m| m["name"] == "rpc.client.requests")
         .expect("rpc.client.requests");
     let points = requests_metric["sum"]["data_points"].as_array().unwrap();
-    assert_eq!(points.len(), 3);
+    assert_eq!(points.len(), 4);
+    let noop_point = points
+        .iter()
+        .find(|p| attribute(p, "rpc.method").unwrap()["string_value"] == "void_noop")
+        .unwrap();
+    assert_eq!(noop_point["as_int"], "3", "{noop_point:#}");
     let error_point = points
         .iter()
         .find(|p| attribute(p, "status").unwrap()["string_value"] == "error")

@@ -129,7 +129,8 @@ impl RequestEncoder {
                 .as_ref()
                 .is_some_and(|(cached, _)| same_schema(cached, &schema))
         {
-            if let (Some(slot), Some(traceparent)) = (repeated.slot, per_call.get(keys::TRACEPARENT))
+            if let (Some(slot), Some(traceparent)) =
+                (repeated.slot, per_call.get(keys::TRACEPARENT))
             {
                 slot.write(&mut self.buf, traceparent);
             }

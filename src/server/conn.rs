@@ -558,4 +558,40 @@ mod tests {
         assert!(matches!(rows(&mut conn), Err(Error::Disconnected(_))));
         assert_eq!(REPEAT_HITS.get(), hits + 1);
     }
+
+    #[test]
+    fn traced_requests_differing_in_their_traceparent_are_read_from_the_repeat() {
+        let traceparents = [
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-1234567890abcdef1234567890abcdef-0123456789abcdef-00",
+            "00-fedcba9876543210fedcba9876543210-0123456789abcdef-01",
+        ];
+        let target = crate::client::Target::new("Svc", Some("1"));
+        let params = arrow_array::RecordBatch::try_new_with_options(
+            std::sync::Arc::new(arrow_schema::Schema::empty()),
+            Vec::new(),
+            &arrow_array::RecordBatchOptions::new().with_row_count(Some(1)),
+        )
+        .unwrap();
+        let mut encoder = crate::client::request::RequestEncoder::new();
+        let mut bytes = Vec::new();
+        for traceparent in traceparents {
+            let per_call = Metadata::new().with(keys::TRACEPARENT, traceparent);
+            let none = Metadata::new();
+            bytes.extend_from_slice(
+                encoder
+                    .encode_with(&target, "noop", &params, &none, &per_call, None)
+                    .unwrap(),
+            );
+        }
+        let mut conn = Conn::new(&bytes[..], std::io::sink(), false, Limits::default());
+        let hits = REPEAT_HITS.get();
+        for traceparent in traceparents {
+            let request = read_request(&mut conn).unwrap().expect("a request");
+            assert_eq!(request.metadata.get(keys::TRACEPARENT), Some(traceparent));
+            assert_eq!(request.metadata.get(keys::METHOD), Some("noop"));
+        }
+        assert_eq!(REPEAT_HITS.get(), hits + 2, "all but the first are repeats");
+        assert_eq!(conn.reader.consumed, bytes.len() as u64);
+    }
 }

@@ -46,10 +46,10 @@ pub use metadata::Metadata;
 pub(crate) use metered::Metered;
 pub use region::{RegionEncoding, decode_region, decode_region_with};
 pub(crate) use repeat::Repeat;
-pub(crate) use trace_slot::{Slot as TraceSlot, same_but_traceparent};
 #[cfg(test)]
 pub(crate) use repeat::{HITS as REPEAT_HITS, tests as repeat_tests};
 pub use side_channel::{ShmPointer, SideChannel};
+pub(crate) use trace_slot::{Slot as TraceSlot, same_but_traceparent};
 pub use upload::{UploadUrl, UploadUrlProvider};
 pub use validation::Validation;
 pub(crate) use zero_copy::has_dictionary;

@@ -258,12 +258,16 @@ pub(crate) mod tests {
         let len = ahead.len();
         ahead.extend_from_slice(&stream(1, &a));
         let mut reader = std::io::Cursor::new(ahead);
-        let (_, md) = repeat.take_from(&mut reader, &limits).unwrap().expect("a hit");
+        let (_, md) = repeat
+            .take_from(&mut reader, &limits)
+            .unwrap()
+            .expect("a hit");
         assert_eq!((md, reader.position()), (b, len as u64));
         // Another method, or a traceparent of another length, is decoded afresh.
-        let other = Metadata::new()
-            .with(keys::METHOD, "nope")
-            .with(keys::TRACEPARENT, "00-1234567890abcdef1234567890abcdef-0123456789abcdef-00");
+        let other = Metadata::new().with(keys::METHOD, "nope").with(
+            keys::TRACEPARENT,
+            "00-1234567890abcdef1234567890abcdef-0123456789abcdef-00",
+        );
         assert!(repeat.get(&stream(1, &other), &limits).is_none());
         let short = traced("00-short");
         assert!(repeat.get(&stream(1, &short), &limits).is_none());

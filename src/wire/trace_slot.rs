@@ -91,7 +91,11 @@ mod tests {
 
     #[test]
     fn two_traced_messages_differ_in_the_slot_only() {
-        let with = |tp: &str| Metadata::new().with(keys::METHOD, "noop").with(keys::TRACEPARENT, tp);
+        let with = |tp: &str| {
+            Metadata::new()
+                .with(keys::METHOD, "noop")
+                .with(keys::TRACEPARENT, tp)
+        };
         let a = super::super::repeat::tests::stream(1, &with(A));
         let b = super::super::repeat::tests::stream(1, &with(B));
         let slot = Slot::find(&a, &with(A)).expect("the value is in the message");
