@@ -75,6 +75,55 @@ fn ask_bulk(conn: &mut RawConnection, n: u64) -> std::io::Result<()> {
     conn.writer.flush()
 }
 
+/// The page size the raw loops align their buffers to.
+const PAGE: usize = 4096;
+
+/// A zeroed buffer that starts on a page boundary, for the raw loops to land bytes in.
+///
+/// Where a copy lands matters on AMD cores with fast `rep movsb` (the kernel's copy to
+/// user memory): with the destination 8 or 16 bytes past the source modulo 4 KiB, reading
+/// 1 MiB out of a pipe took 2.3x as long (600 against 260 µs here, a C loop landing at
+/// each offset). A `Vec` of megabytes starts 16 bytes past a page (glibc's header on a
+/// mapped block) while pipe pages start on one, so a raw loop reading into a plain `Vec`
+/// was a baseline slower than a careful program, and flattered the producer over pipes.
+pub struct PageAligned {
+    storage: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl PageAligned {
+    /// `len` zero bytes from a page boundary.
+    pub fn zeroed(len: usize) -> Self {
+        Self::filled(len, 0)
+    }
+
+    /// `len` bytes of `byte` from a page boundary.
+    pub fn filled(len: usize, byte: u8) -> Self {
+        let storage = vec![byte; len + PAGE];
+        let start = (PAGE - storage.as_ptr().addr() % PAGE) % PAGE;
+        PageAligned {
+            storage,
+            start,
+            len,
+        }
+    }
+}
+
+impl std::ops::Deref for PageAligned {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.storage[self.start..self.start + self.len]
+    }
+}
+
+impl std::ops::DerefMut for PageAligned {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.storage[self.start..self.start + self.len]
+    }
+}
+
 /// Copies `total` bytes in `chunk`-sized memcpys from `src` into `dst`; returns `total`.
 pub fn memcpy(src: &[u8], dst: &mut [u8], total: u64) -> u64 {
     let chunk = src.len().min(dst.len()).max(1);
@@ -86,4 +135,21 @@ pub fn memcpy(src: &[u8], dst: &mut [u8], total: u64) -> u64 {
         left -= take;
     }
     total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_aligned_buffers_start_on_a_page_and_hold_what_was_asked() {
+        for len in [0, 1, 5000, 1 << 20] {
+            let mut buf = PageAligned::filled(len, 7);
+            assert_eq!(buf.as_ptr().addr() % PAGE, 0);
+            assert_eq!(buf.len(), len);
+            assert!(buf.iter().all(|b| *b == 7));
+            buf.fill(1);
+            assert!(PageAligned::zeroed(len).iter().all(|b| *b == 0));
+        }
+    }
 }

@@ -138,7 +138,7 @@ pub const RAW_CHUNK: usize = 4 << 20;
 /// # Errors
 /// I/O errors other than the peer closing.
 pub fn raw_session(mut reader: impl Read, mut writer: impl Write) -> io::Result<()> {
-    let chunk = vec![0x5au8; RAW_CHUNK];
+    let chunk = crate::raw::PageAligned::filled(RAW_CHUNK, 0x5a);
     let mut cmd = [0u8; 1];
     loop {
         match reader.read_exact(&mut cmd) {
