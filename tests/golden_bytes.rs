@@ -168,3 +168,37 @@ fn split_batch_bytes_equal_the_whole_message() {
     );
     assert_eq!(small, whole);
 }
+
+#[test]
+fn split_batches_of_one_encoder_equal_fresh_encodings_across_schemas() {
+    use arrow_array::{ArrayRef, Float64Array, Int64Array, StringArray};
+    let mixed = |n: i64| {
+        let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(n..n + 20_000));
+        let labels: ArrayRef = Arc::new(StringArray::from_iter_values(
+            (n..n + 20_000).map(|i| format!("row-{i}")),
+        ));
+        RecordBatch::try_from_iter([("id", ids), ("label", labels)]).unwrap()
+    };
+    let floats = |n: usize| {
+        let values: ArrayRef = Arc::new(Float64Array::from_iter_values(
+            (0..n).map(|i| i as f64 * 0.5),
+        ));
+        RecordBatch::try_from_iter([("x", values)]).unwrap()
+    };
+    let mut md = Metadata::new();
+    md.insert("k", "v");
+    let one = |enc: &mut StreamEncoder, batch: &RecordBatch| {
+        let mut out = Vec::new();
+        let body = enc.batch_split(&mut out, batch, &md, 1024).unwrap().unwrap();
+        for part in &body {
+            out.extend_from_slice(part);
+        }
+        out
+    };
+    // One encoder, the way a producer's stream uses it (the schema the same, the data
+    // not; then another schema and back): each message equals a fresh encoder's.
+    let mut kept = StreamEncoder::new();
+    for batch in [mixed(0), mixed(7), floats(30_000), mixed(3), floats(9_000)] {
+        assert_eq!(one(&mut kept, &batch), one(&mut StreamEncoder::new(), &batch));
+    }
+}

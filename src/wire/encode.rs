@@ -38,6 +38,8 @@ pub struct StreamEncoder {
     options: IpcWriteOptions,
     context: IpcWriteContext,
     fbb: FlatBufferBuilder<'static>,
+    /// arrow's encoder for [`StreamEncoder::batch_split`]'s last schema.
+    split: zero_copy::ArrowEncoder,
 }
 
 thread_local! {
@@ -88,6 +90,7 @@ impl StreamEncoder {
                 .ok()
                 .flatten()
                 .unwrap_or_default(),
+            split: None,
         }
     }
 
@@ -180,10 +183,7 @@ impl StreamEncoder {
         {
             return self.batch_copied(out, batch, metadata).map(|()| None);
         }
-        let mut parts = zero_copy::encode_parts(batch, &self.options)?;
-        let part = parts
-            .pop()
-            .ok_or_else(|| Error::protocol("arrow encoded no batch message"))?;
+        let part = zero_copy::encode_parts(batch, &self.options, &mut self.split)?;
         let body_len = part.body.iter().map(Buffer::len).sum();
         trace::batch(Direction::Out, batch, metadata, body_len);
         self.rebuild(&part.meta, metadata)?;

@@ -12,7 +12,9 @@
 use arrow_array::RecordBatch;
 use arrow_buffer::Buffer;
 use arrow_ipc::writer::IpcWriteOptions;
-use arrow_schema::{DataType, Schema};
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Schema, SchemaRef};
 
 use crate::{Error, Result};
 
@@ -23,17 +25,40 @@ pub(super) struct Part {
     pub body: Vec<Buffer>,
 }
 
-/// Encodes `batch` into its messages after the schema message: the dictionary messages
-/// it needs (for a fresh stream), then the batch message last.
-pub(super) fn encode_parts(batch: &RecordBatch, options: &IpcWriteOptions) -> Result<Vec<Part>> {
-    let mut encoder =
-        arrow_ipc::writer::StreamEncoder::try_new_with_options(&batch.schema(), options.clone())?;
+/// arrow's encoder of the last schema a [`super::StreamEncoder`] split batches of,
+/// kept for the next batch of that schema: a fresh one encodes the schema message again
+/// (then dropped) on every batch, a third of encoding a producer's batch header.
+pub(super) type ArrowEncoder = Option<(SchemaRef, arrow_ipc::writer::StreamEncoder)>;
+
+/// Encodes `batch` (of a dictionary-free schema) into its batch message, with `kept`
+/// as the encoder when it is for the same schema.
+pub(super) fn encode_parts(
+    batch: &RecordBatch,
+    options: &IpcWriteOptions,
+    kept: &mut ArrowEncoder,
+) -> Result<Part> {
+    let schema = batch.schema();
+    let encoder = match kept {
+        Some((known, encoder)) if Arc::ptr_eq(known, &schema) || **known == *schema => encoder,
+        _ => {
+            let encoder =
+                arrow_ipc::writer::StreamEncoder::try_new_with_options(&schema, options.clone())?;
+            &mut kept.insert((schema, encoder)).1
+        }
+    };
+    let parts = match encoder.encode(batch) {
+        Ok(parts) => parts,
+        Err(e) => {
+            *kept = None;
+            return Err(e.into());
+        }
+    };
     let mut rope = Rope {
-        parts: encoder.encode(batch)?,
+        parts,
         at: 0,
         offset: 0,
     };
-    let mut messages = Vec::new();
+    let mut last = None;
     while let Some(meta) = rope.next_meta()? {
         let body_len = arrow_ipc::root_as_message(&meta)
             .map_err(|e| Error::protocol(format!("arrow produced an invalid message: {e}")))?
@@ -41,14 +66,10 @@ pub(super) fn encode_parts(batch: &RecordBatch, options: &IpcWriteOptions) -> Re
         let body_len = usize::try_from(body_len)
             .map_err(|_| Error::protocol("arrow produced a negative body length"))?;
         let body = rope.take(body_len)?;
-        messages.push(Part { meta, body });
+        // A fresh encoder's schema message comes first, which the caller wrote already.
+        last = Some(Part { meta, body });
     }
-    // The first message is the schema's, which the caller wrote already.
-    if messages.is_empty() {
-        return Err(Error::protocol("arrow encoded no schema message"));
-    }
-    messages.remove(0);
-    Ok(messages)
+    last.ok_or_else(|| Error::protocol("arrow encoded no batch message"))
 }
 
 /// A cursor over a list of buffers read as one byte sequence.
