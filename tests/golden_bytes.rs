@@ -189,7 +189,10 @@ fn split_batches_of_one_encoder_equal_fresh_encodings_across_schemas() {
     md.insert("k", "v");
     let one = |enc: &mut StreamEncoder, batch: &RecordBatch| {
         let mut out = Vec::new();
-        let body = enc.batch_split(&mut out, batch, &md, 1024).unwrap().unwrap();
+        let body = enc
+            .batch_split(&mut out, batch, &md, 1024)
+            .unwrap()
+            .unwrap();
         for part in &body {
             out.extend_from_slice(part);
         }
@@ -199,6 +202,9 @@ fn split_batches_of_one_encoder_equal_fresh_encodings_across_schemas() {
     // not; then another schema and back): each message equals a fresh encoder's.
     let mut kept = StreamEncoder::new();
     for batch in [mixed(0), mixed(7), floats(30_000), mixed(3), floats(9_000)] {
-        assert_eq!(one(&mut kept, &batch), one(&mut StreamEncoder::new(), &batch));
+        assert_eq!(
+            one(&mut kept, &batch),
+            one(&mut StreamEncoder::new(), &batch)
+        );
     }
 }
