@@ -39,9 +39,9 @@ pub struct RequestEncoder {
 #[derive(Debug)]
 struct Repeated {
     rows: usize,
-    /// The call's own entries, and where the buffer holds their `traceparent` (entries
-    /// other than a trace context are kept only without one: the buffer is then reused
-    /// for the same entries exactly).
+    /// The call's own entries, and where the buffer holds the `traceparent` (a call
+    /// with entries of its own is kept only when the buffer has that slot; a later call
+    /// then matches when its entries differ from these in the `traceparent` at most).
     per_call: Metadata,
     slot: Option<wire::TraceSlot>,
 }
