@@ -14,6 +14,7 @@
 //! is one entry in [`transport::TRANSPORTS`]; shared memory (`shm`) is the pipe's entry
 //! plus a segment its clients create ([`transport::Endpoint::connect`]).
 
+pub mod bulk;
 pub mod external;
 pub mod http;
 pub mod measure;

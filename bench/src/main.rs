@@ -25,9 +25,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use vgi_rpc::client::{Client, ConnectOptions};
 use vgi_rpc::wire::Validation;
+use vgi_rpc_bench::bulk;
 use vgi_rpc_bench::measure::{Latency, best_throughput, median_throughput, us};
 use vgi_rpc_bench::placement::{self, Placement, SAME_CORE, SPLIT_CORES};
-use vgi_rpc_bench::raw::{Baseline as _, PageAligned, READ_CHUNK, memcpy};
+use vgi_rpc_bench::raw::{Baseline as _, PageAligned, memcpy};
 use vgi_rpc_bench::report::{TransportRow, large_markdown, markdown, svg};
 use vgi_rpc_bench::scenario::{self, ExchangeSession, MixedExchange, Params};
 use vgi_rpc_bench::transport::{self, TRANSPORTS, Transport, WorkerProgram};
@@ -37,10 +38,6 @@ use vgi_rpc_bench::worker::{parse_listen, parse_worker, run_raw_server, run_work
 const PRODUCER_BATCH: usize = 1 << 20;
 /// Batches per producer run.
 const PRODUCER_BATCHES: usize = 64;
-/// Raw connections whose best bulk transfer is the raw baseline.
-const RAW_CONNECTIONS: usize = 3;
-/// Turns of each bulk transfer (raw and producer, alternating) per raw connection.
-const BULK_TURNS: usize = 3;
 /// Batch size of the large-batch rows (where shared memory pays off).
 const LARGE_BATCH: usize = 3_000_000;
 /// Batches per large-batch producer run, and round trips per large exchange run.
@@ -277,49 +274,13 @@ fn measure_transport(
     row.noop_p50 = noop.p50();
     row.noop_p99 = noop.p99();
     row.calls_per_s = noop.per_second();
-    let mut buf = PageAligned::zeroed(READ_CHUNK);
-    // The tighter of two raw transfers of the producer's bytes: one stream of all of
-    // them, and one request per batch as the producer makes (over loopback TCP the
-    // second is about twice as fast: the kernel's buffers stay in cache). Loopback TCP
-    // also settles per connection into a fast or a slow state (4 vs 7.5 GB/s here, both
-    // the raw loop and our producer), so the best of a few connections counts, each
-    // after a warm-up transfer. Our producer runs in turn with the raw transfers, as
-    // many times, so that both meet the same moments of a noisy machine (measured
-    // apart, the best of nine raw runs met a quiet moment the best of three producer
-    // runs did not).
-    let batch = total / PRODUCER_BATCHES as u64;
-    let mut raw_best = 0f64;
-    scenario::produce_mixed(&mut client, rows, PRODUCER_BATCHES)?;
-    for connection in 0..RAW_CONNECTIONS {
-        if connection > 0 {
-            stream = raw_end.open_raw()?;
-        }
-        stream.bulk(total, &mut buf)?;
-        for _ in 0..BULK_TURNS {
-            let streamed = best_throughput(1, || stream.bulk(total, &mut buf))?;
-            let lockstep = best_throughput(1, || {
-                (0..PRODUCER_BATCHES).try_fold(0, |sum, _| {
-                    Ok::<_, anyhow::Error>(sum + stream.bulk(batch, &mut buf)?)
-                })
-            })?;
-            raw_best = raw_best.max(streamed).max(lockstep);
-            let landed = best_throughput(1, || {
-                (0..PRODUCER_BATCHES).try_fold(0, |sum, _| {
-                    Ok::<_, anyhow::Error>(sum + stream.bulk_landed(batch, &mut buf)?)
-                })
-            })?;
-            row.raw_landed_gbps = row.raw_landed_gbps.max(landed);
-            let producer = best_throughput(1, || {
-                scenario::produce_mixed(&mut client, rows, PRODUCER_BATCHES)
-            })?;
-            row.producer_gbps = row.producer_gbps.max(producer);
-        }
-    }
-    row.raw_gbps = raw_best;
+    let bulk = bulk::producer_against_raw(&raw_end, stream, &mut client, rows, PRODUCER_BATCHES)?;
+    row.raw_gbps = bulk.raw;
+    row.raw_landed_gbps = bulk.raw_landed;
+    row.producer_gbps = bulk.producer;
     let src = PageAligned::filled(PRODUCER_BATCH, 1);
     let mut dst = PageAligned::zeroed(PRODUCER_BATCH);
     row.memcpy_gbps = best_throughput(3, || Ok::<_, anyhow::Error>(memcpy(&src, &mut dst, total)))?;
-    drop(stream);
 
     let large_rows = scenario::mixed_rows_for(LARGE_BATCH);
     let large_bytes = large_rows * vgi_rpc_bench::service::MIXED_ROW_BYTES;

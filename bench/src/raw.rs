@@ -75,6 +75,36 @@ fn ask_bulk(conn: &mut RawConnection, n: u64) -> std::io::Result<()> {
     conn.writer.flush()
 }
 
+/// Where [`lockstep`] puts each batch's bytes.
+#[derive(Clone, Copy, Debug)]
+pub enum Landing {
+    /// Every chunk into the start of the buffer ([`Baseline::bulk`]).
+    Window,
+    /// Each batch whole, one byte after the other ([`Baseline::bulk_landed`]).
+    Whole,
+}
+
+/// `batches` transfers of `batch` bytes, one request each (as a producer makes them),
+/// landed as `landing` says; returns the bytes moved.
+///
+/// # Errors
+/// I/O errors.
+pub fn lockstep(
+    conn: &mut impl Baseline,
+    batches: usize,
+    batch: u64,
+    buf: &mut [u8],
+    landing: Landing,
+) -> std::io::Result<u64> {
+    (0..batches).try_fold(0, |sum, _| {
+        let moved = match landing {
+            Landing::Window => conn.bulk(batch, buf)?,
+            Landing::Whole => conn.bulk_landed(batch, buf)?,
+        };
+        Ok(sum + moved)
+    })
+}
+
 /// The page size the raw loops align their buffers to.
 const PAGE: usize = 4096;
 

@@ -128,12 +128,11 @@ impl RequestEncoder {
                 .schema
                 .as_ref()
                 .is_some_and(|(cached, _)| same_schema(cached, &schema))
+            && repeated
+                .slot
+                .zip(per_call.get(keys::TRACEPARENT))
+                .is_none_or(|(slot, traceparent)| slot.write(&mut self.buf, traceparent))
         {
-            if let (Some(slot), Some(traceparent)) =
-                (repeated.slot, per_call.get(keys::TRACEPARENT))
-            {
-                slot.write(&mut self.buf, traceparent);
-            }
             #[cfg(test)]
             {
                 self.repeated += 1;
@@ -241,18 +240,10 @@ mod tests {
     fn a_repeated_parameterless_request_is_its_bytes_again_and_nothing_else_is() {
         let target = Target::new("Svc", Some("1"));
         let none = Metadata::new();
-        let mut traced = Metadata::new();
-        traced.insert(
-            keys::TRACEPARENT,
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-        );
-        let mut traced_again = Metadata::new();
-        traced_again.insert(
-            keys::TRACEPARENT,
-            "00-1234567890abcdef1234567890abcdef-0123456789abcdef-00",
-        );
-        let mut traced_state = traced_again.clone();
-        traced_state.insert(keys::TRACESTATE, "k=v");
+        let traced_by = |traceparent: &str| Metadata::new().with(keys::TRACEPARENT, traceparent);
+        let traced = traced_by("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        let traced_again = traced_by("00-1234567890abcdef1234567890abcdef-0123456789abcdef-00");
+        let traced_state = traced_again.clone().with(keys::TRACESTATE, "k=v");
         let column = RecordBatch::try_from_iter([(
             "x",
             Arc::new(Int64Array::from(vec![7])) as arrow_array::ArrayRef,

@@ -46,8 +46,7 @@ pub fn parse_traceparent(traceparent: &str, tracestate: Option<&str>) -> Option<
     ))
 }
 
-/// The length of a version-00 `traceparent`.
-pub(crate) const TRACEPARENT_LEN: usize = 55;
+pub(crate) use crate::wire::keys::TRACEPARENT_LEN;
 
 /// The `traceparent` and (when not empty) `tracestate` values naming `context`, or
 /// `None` for an invalid context (nothing to propagate).

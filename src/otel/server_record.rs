@@ -48,8 +48,7 @@ pub(super) enum Parent {
     Current(Context),
 }
 
-/// The length of a version-00 `traceparent`.
-pub(super) const TRACEPARENT_LEN: usize = 55;
+pub(super) use crate::wire::keys::TRACEPARENT_LEN;
 
 /// The caller's identity, as span (and, for the domain, metric) attributes.
 pub(super) struct Identity {

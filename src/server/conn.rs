@@ -567,12 +567,7 @@ mod tests {
             "00-fedcba9876543210fedcba9876543210-0123456789abcdef-01",
         ];
         let target = crate::client::Target::new("Svc", Some("1"));
-        let params = arrow_array::RecordBatch::try_new_with_options(
-            std::sync::Arc::new(arrow_schema::Schema::empty()),
-            Vec::new(),
-            &arrow_array::RecordBatchOptions::new().with_row_count(Some(1)),
-        )
-        .unwrap();
+        let params = repeat_tests::void(1);
         let mut encoder = crate::client::request::RequestEncoder::new();
         let mut bytes = Vec::new();
         for traceparent in traceparents {

@@ -81,5 +81,7 @@ pub const DESCRIBE_PARAM_DEFAULTS: &str = "vgi_rpc_rs.param_defaults";
 /// W3C trace context on a request batch (and, on HTTP, the header of the same name): the
 /// caller's span, which the server's span for the call is a child of.
 pub const TRACEPARENT: &str = "traceparent";
+/// The length of a version-00 [`TRACEPARENT`] value (`00-<32 hex>-<16 hex>-<2 hex>`).
+pub const TRACEPARENT_LEN: usize = 55;
 /// W3C vendor trace state, sent beside [`TRACEPARENT`].
 pub const TRACESTATE: &str = "tracestate";

@@ -118,13 +118,14 @@ impl Repeat {
             return None;
         }
         let traceparent = match kept.slot {
-            Some(slot) => slot
-                .matches(&self.bytes, bytes)
-                .then(|| slot.value(bytes))?,
-            None => bytes.starts_with(&self.bytes).then_some("")?,
+            Some(slot) if slot.matches(&self.bytes, bytes) => Some(slot.value(bytes)),
+            None if bytes.starts_with(&self.bytes) => None,
+            _ => return None,
         };
         let mut metadata = kept.metadata.clone();
-        if kept.slot.is_some() && !metadata.overwrite(keys::TRACEPARENT, traceparent) {
+        if let Some(value) = traceparent
+            && !metadata.overwrite(keys::TRACEPARENT, value)
+        {
             return None;
         }
         #[cfg(test)]
@@ -178,7 +179,8 @@ pub(crate) mod tests {
 
     use super::*;
 
-    fn void(rows: usize) -> RecordBatch {
+    /// A column-less batch of `rows` rows (a parameterless request's, a void result's).
+    pub(crate) fn void(rows: usize) -> RecordBatch {
         let options = RecordBatchOptions::new().with_row_count(Some(rows));
         RecordBatch::try_new_with_options(Arc::new(Schema::empty()), Vec::new(), &options)
             .expect("a column-less batch")

@@ -18,10 +18,8 @@
 //! Nothing here interprets the value: a malformed `traceparent` travels as it would
 //! through a full decode, and telemetry judges it later.
 
-use super::{Metadata, keys};
-
-/// The length of a version-00 `traceparent`, the only one a slot holds.
-pub(crate) const LEN: usize = 55;
+use super::Metadata;
+use super::keys::{self, TRACEPARENT_LEN as LEN};
 
 /// Where a kept message holds its `traceparent` value (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,9 +60,16 @@ impl Slot {
         std::str::from_utf8(&bytes[self.0..self.0 + LEN]).unwrap_or_default()
     }
 
-    /// Writes `value` (of [`LEN`] bytes) into this slot of `bytes`, the kept message.
-    pub(crate) fn write(self, bytes: &mut [u8], value: &str) {
-        bytes[self.0..self.0 + LEN].copy_from_slice(value.as_bytes());
+    /// Writes `value` into this slot of `bytes`, the kept message; `false`, writing
+    /// nothing, when `value` is not [`LEN`] bytes long.
+    pub(crate) fn write(self, bytes: &mut [u8], value: &str) -> bool {
+        match bytes.get_mut(self.0..self.0 + LEN) {
+            Some(slot) if value.len() == LEN => {
+                slot.copy_from_slice(value.as_bytes());
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -103,7 +108,7 @@ mod tests {
         assert!(slot.matches(&a, &b));
         assert_eq!(slot.value(&b), B);
         let mut patched = a.clone();
-        slot.write(&mut patched, B);
+        assert!(slot.write(&mut patched, B));
         assert_eq!(patched, b, "the encoder lays both out alike");
         // Longer input (what was read ahead) still matches its prefix.
         let mut ahead = b.clone();
