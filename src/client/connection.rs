@@ -8,8 +8,10 @@ use std::io::{BufReader, Read, Write};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
+use arrow_buffer::Buffer;
 
 use super::link::{BoxRead, BoxWrite, Link, LinkControl, RoundTrip};
+use super::request::Request;
 use super::{ConnectOptions, LogHandler, rpc_error_from_metadata};
 use crate::log::LogRecord;
 use crate::wire::{
@@ -125,14 +127,25 @@ impl Connection {
     /// previous answers' regions, dropped since) are applied first, while this side
     /// still holds the turn.
     pub(crate) fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        self.send_parts(bytes, &[])
+    }
+
+    /// [`Connection::send`] of `head` and then `parts` (a large batch's buffers), in one
+    /// vectored write where the writer takes one.
+    pub(crate) fn send_parts(&mut self, head: &[u8], parts: &[Buffer]) -> Result<()> {
         if let Some(side) = self.side()
             && let Err(e) = side.reclaim()
         {
             tracing::warn!(error = %e, "cannot release shared-memory answers");
         }
-        wire::write_chunked(&mut self.writer, bytes)?;
+        wire::write_parts(&mut self.writer, head, parts)?;
         self.writer.flush()?;
         Ok(())
+    }
+
+    /// Sends an encoded request ([`Connection::send_parts`]).
+    pub(crate) fn send_request(&mut self, request: &Request<'_>) -> Result<()> {
+        self.send_parts(request.head(), request.body())
     }
 
     /// Reads one whole answer stream holding at most one data batch; returns it with its
@@ -419,7 +432,8 @@ mod tests {
         let params = RecordBatch::new_empty(std::sync::Arc::new(arrow_schema::Schema::empty()));
         let mut cursor = encoder
             .encode_with(target, "m", &params, extra, per_call, None)
-            .unwrap();
+            .unwrap()
+            .head();
         let limits = Limits::default();
         let mut decoder = wire::read_stream_start(&mut cursor, &limits).unwrap();
         match wire::read_stream_item(&mut cursor, &mut decoder, &limits).unwrap() {

@@ -18,7 +18,7 @@ use arrow_array::RecordBatch;
 use super::connection::{Active, SideState};
 use super::failure::explain_failure;
 use super::link::{CheckedReader, Connect, Deadline, Link, Route, RouteStep};
-use super::request::RequestEncoder;
+use super::request::{Request, RequestEncoder};
 use super::stream::{CallGuard, ClientStream, Observation, StreamOpen, StreamStart};
 use super::telemetry::{
     ClientCall, ObservedCall, client_span, observed_metadata, record_failure, trace_headers,
@@ -240,12 +240,12 @@ impl Client {
                     step: RouteStep::Unary,
                 };
                 round_trip
-                    .round_trip(route, request, deadline)
+                    .round_trip(route, &request.contiguous(), deadline)
                     .and_then(|body| active.conn.read_unary_body(&body, &mut logs))
             }
             None => active
                 .conn
-                .send(request)
+                .send_request(&request)
                 .and_then(|()| active.conn.read_single_result(&mut logs)),
         };
         drop(guard);
@@ -444,7 +444,7 @@ fn encode_request<'e>(
     (target, method, params): (&Target, &str, &RecordBatch),
     options: &CallOptions,
     observed: Option<&dyn ObservedCall>,
-) -> Result<&'e [u8]> {
+) -> Result<Request<'e>> {
     observed_metadata(trace, observed);
     if let Some(round_trip) = active.round_trip.as_mut() {
         round_trip.set_trace_context(&trace_headers(&options.metadata, trace));

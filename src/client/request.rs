@@ -7,13 +7,69 @@
 //! message is reused while the parameter schema stays the same (it always does for
 //! repeated calls of one method). Schemas with dictionary fields are re-encoded every
 //! time, because their schema message also resets the dictionary state.
+//!
+//! Parameters of at least [`SPLIT_BODY_AT`] bytes of column data are not copied into the
+//! buffer: the [`Request`] is the buffer (schema and batch header), then the arrays' own
+//! buffers, then the end-of-stream marker, which a byte-stream connection sends with one
+//! vectored write (as the server sends large answers). Copying a 1 MiB argument into
+//! the buffer cost 75-100 µs of a 1 MiB echo's ~900 µs round trip, on this AMD host's
+//! `rep movsb` more where the two buffers' page offsets alias.
+
+use std::borrow::Cow;
 
 use arrow_array::RecordBatch;
+use arrow_buffer::Buffer;
 use arrow_schema::SchemaRef;
 
 use super::Target;
 use crate::Result;
 use crate::wire::{self, Metadata, SideChannel, StreamEncoder, keys};
+
+/// Parameter batches with at least this many bytes of column data are sent from their
+/// arrays' buffers (the server's threshold for its answers, too).
+pub(crate) const SPLIT_BODY_AT: usize = 64 << 10;
+
+/// One encoded request: `head`, then `body` (empty, or a large batch's column buffers
+/// and the end-of-stream marker), in that order on the wire.
+#[derive(Debug)]
+pub struct Request<'a> {
+    head: &'a [u8],
+    body: Vec<Buffer>,
+}
+
+impl<'a> Request<'a> {
+    /// The bytes before the body: the whole request when the body is empty.
+    pub fn head(&self) -> &'a [u8] {
+        self.head
+    }
+
+    /// The large batch's buffers (padding included) and the end-of-stream marker.
+    pub fn body(&self) -> &[Buffer] {
+        &self.body
+    }
+
+    /// The request's length in bytes.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.body.iter().map(Buffer::len).sum::<usize>()
+    }
+
+    /// Whether the request has no bytes (never, for an encoded one).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The request as one byte sequence, for a transport that sends a single body (HTTP):
+    /// borrowed unless the body was split off (then copied, once).
+    pub fn contiguous(&self) -> Cow<'a, [u8]> {
+        if self.body.is_empty() {
+            return Cow::Borrowed(self.head);
+        }
+        let mut all = Vec::with_capacity(self.len());
+        all.extend_from_slice(self.head);
+        self.body.iter().for_each(|part| all.extend_from_slice(part));
+        Cow::Owned(all)
+    }
+}
 
 /// Reusable request encoding state: one per connection (a side channel passed to
 /// [`RequestEncoder::encode`] must stay the same for the encoder's life: the metadata
@@ -89,7 +145,7 @@ impl RequestEncoder {
         params: &RecordBatch,
         extra: &Metadata,
         side: Option<&dyn SideChannel>,
-    ) -> Result<&[u8]> {
+    ) -> Result<Request<'_>> {
         self.encode_with(target, method, params, extra, &Metadata::new(), side)
     }
 
@@ -107,7 +163,7 @@ impl RequestEncoder {
         extra: &Metadata,
         per_call: &Metadata,
         side: Option<&dyn SideChannel>,
-    ) -> Result<&[u8]> {
+    ) -> Result<Request<'_>> {
         let schema = params.schema();
         let advertised = side.is_some();
         let fresh = match &self.metadata {
@@ -137,7 +193,10 @@ impl RequestEncoder {
             {
                 self.repeated += 1;
             }
-            return Ok(&self.buf);
+            return Ok(Request {
+                head: &self.buf,
+                body: Vec::new(),
+            });
         }
         let mut kept = self.repeat.take().map(|r| r.per_call).unwrap_or_default();
         self.buf.clear();
@@ -173,14 +232,29 @@ impl RequestEncoder {
             }
             md = &self.per_call;
         }
-        match side.and_then(|side| side.offer(params, md)) {
+        let split = match side.and_then(|side| side.offer(params, md)) {
             Some(pointer) => {
                 let stub = RecordBatch::new_empty(params.schema());
                 self.encoder.batch(&mut self.buf, &stub, &pointer)?;
+                None
             }
-            None => self.encoder.batch(&mut self.buf, params, md)?,
-        }
-        self.encoder.eos(&mut self.buf);
+            None => {
+                self.encoder
+                    .batch_split(&mut self.buf, params, md, SPLIT_BODY_AT)?
+            }
+        };
+        let body = match split {
+            Some(mut body) => {
+                let mut eos = Vec::with_capacity(wire::EOS.len());
+                self.encoder.eos(&mut eos);
+                body.push(Buffer::from_vec(eos));
+                body
+            }
+            None => {
+                self.encoder.eos(&mut self.buf);
+                Vec::new()
+            }
+        };
         if plain && self.schema.is_some() {
             let slot = wire::TraceSlot::find(&self.buf, md);
             if per_call.is_empty() || slot.is_some() {
@@ -192,7 +266,10 @@ impl RequestEncoder {
                 });
             }
         }
-        Ok(&self.buf)
+        Ok(Request {
+            head: &self.buf,
+            body,
+        })
     }
 }
 
@@ -233,7 +310,8 @@ mod tests {
         RequestEncoder::new()
             .encode_with(target, method, params, &Metadata::new(), per_call, None)
             .unwrap()
-            .to_vec()
+            .contiguous()
+            .into_owned()
     }
 
     #[test]
@@ -273,13 +351,46 @@ mod tests {
             let bytes = encoder
                 .encode_with(&target, method, params, &none, per_call, None)
                 .unwrap()
-                .to_vec();
+                .contiguous()
+                .into_owned();
             assert_eq!(
                 bytes,
                 fresh(&target, method, params, per_call),
                 "call {round}"
             );
             assert_eq!(encoder.repeated - before, usize::from(*hit), "call {round}");
+        }
+    }
+
+    #[test]
+    fn large_parameters_go_from_their_arrays_and_make_the_same_bytes() {
+        let target = Target::new("Svc", Some("1"));
+        let none = Metadata::new();
+        for rows in [10, 20_000] {
+            let values: Vec<i64> = (0..rows).collect();
+            let params = RecordBatch::try_from_iter([(
+                "x",
+                Arc::new(Int64Array::from(values.clone())) as arrow_array::ArrayRef,
+            )])
+            .unwrap();
+            let mut encoder = RequestEncoder::new();
+            let request = encoder
+                .encode_with(&target, "take", &params, &none, &none, None)
+                .unwrap();
+            // 160 KB of column data crosses from the array's own buffer, not a copy.
+            let split = request.body().iter().any(|part| {
+                part.as_ptr() == params.column(0).to_data().buffers()[0].as_ptr()
+            });
+            assert_eq!(split, rows == 20_000, "{rows} rows");
+            // The same bytes as the whole request copied into one buffer.
+            let mut expected = Vec::new();
+            let mut plain = StreamEncoder::new();
+            plain.schema(&mut expected, &params.schema());
+            let md = request_metadata(&target, "take", &none);
+            plain.batch(&mut expected, &params, &md).unwrap();
+            plain.eos(&mut expected);
+            assert_eq!(request.contiguous().as_ref(), expected.as_slice(), "{rows} rows");
+            assert_eq!(request.len(), expected.len());
         }
     }
 }

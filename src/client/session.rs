@@ -7,6 +7,7 @@ use arrow_array::{RecordBatch, RecordBatchOptions};
 use arrow_schema::{Schema, SchemaRef};
 
 use super::connection::{Connection, Received, closed_mid_call};
+use super::request::SPLIT_BODY_AT;
 use crate::log::LogRecord;
 use crate::wire::{self, Metadata, StreamDecoder, StreamEncoder, StreamItem, keys};
 use crate::{Error, Result};
@@ -153,13 +154,15 @@ impl<'c> StreamSession<'c> {
             enc.schema(&mut out, &input.schema());
             (enc, input.schema())
         });
-        match pointer {
+        let body = match pointer {
             Some(pointer) => {
                 enc.batch(&mut out, &RecordBatch::new_empty(input.schema()), &pointer)?;
+                None
             }
-            None => enc.batch(&mut out, input, metadata)?,
-        }
-        self.conn.send(&out)?;
+            // A large input goes from its arrays' buffers, as a large request does.
+            None => enc.batch_split(&mut out, input, metadata, SPLIT_BODY_AT)?,
+        };
+        self.conn.send_parts(&out, body.as_deref().unwrap_or_default())?;
         self.read_turn()
     }
 

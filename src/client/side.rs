@@ -45,7 +45,7 @@ impl Connection {
             &ask,
             None,
         )?;
-        self.send(request)?;
+        self.send_request(&request)?;
         let mut logs = Vec::new();
         match self.read_single_result(&mut logs) {
             Ok((_, answer)) if answer.get(keys::TRANSPORT_SHM) == Some("true") => {

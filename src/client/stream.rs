@@ -10,6 +10,7 @@ pub(crate) use super::session::StreamOpen;
 use super::connection::Active;
 use super::failure::explain_failure;
 use super::link::{Deadline, LinkControl, Route};
+use super::request::Request;
 use super::request_session::RequestSession;
 use super::session::StreamSession;
 use super::telemetry::{ObservedCall, record_failure};
@@ -172,7 +173,7 @@ impl<'c> Session<'c> {
 /// What starts a stream: the encoded request, where it goes (request/response
 /// transports) and whether a header comes first.
 pub(crate) struct StreamStart<'a> {
-    pub(crate) request: &'a [u8],
+    pub(crate) request: Request<'a>,
     pub(crate) route: Route<'a>,
     pub(crate) open: StreamOpen,
 }
@@ -226,10 +227,10 @@ impl<'c> ClientStream<'c> {
         deadline.arm(options.timeout);
         let opened = match round_trip {
             Some(round_trip) => {
-                RequestSession::open(conn, round_trip, deadline, route, request, open)
+                RequestSession::open(conn, round_trip, deadline, route, &request.contiguous(), open)
                     .map(Session::Requests)
             }
-            None => match conn.send(request) {
+            None => match conn.send_request(&request) {
                 Ok(()) => StreamSession::open(conn, open).map(Session::Bytes),
                 Err(e) => Err(e),
             },

@@ -576,7 +576,8 @@ mod tests {
             bytes.extend_from_slice(
                 encoder
                     .encode_with(&target, "noop", &params, &none, &per_call, None)
-                    .unwrap(),
+                    .unwrap()
+                    .head(),
             );
         }
         let mut conn = Conn::new(&bytes[..], std::io::sink(), false, Limits::default());

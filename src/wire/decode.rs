@@ -259,10 +259,11 @@ fn read_body<R: Read + ?Sized>(
     // Reserve at most one step ahead of what has arrived: a peer that claims a huge body
     // and sends nothing costs us `FIRST_BODY_STEP`, not its claim. Past that the buffer
     // doubles as bytes arrive, so it never exceeds twice what the peer actually sent.
-    let body = match reuse::body_buffer(len_usize, FIRST_BODY_STEP) {
-        reuse::BodyBuffer::Pooled(mut body) => {
-            read_exact(r, &mut body)?;
-            body
+    // The reservation lives as long as the bytes, wherever the batch goes.
+    match reuse::body_buffer(len_usize, FIRST_BODY_STEP) {
+        reuse::BodyBuffer::Pooled(mut landing) => {
+            read_exact(r, landing.bytes_mut())?;
+            Ok(reuse::landed(landing, reservation))
         }
         reuse::BodyBuffer::Fresh(mut body) => {
             let got = r.take(len).read_to_end(&mut body)?;
@@ -271,11 +272,9 @@ fn read_body<R: Read + ?Sized>(
                     "connection closed inside an IPC message",
                 ));
             }
-            body
+            Ok(reuse::body(body, reservation))
         }
-    };
-    // The reservation lives as long as the bytes, wherever the batch goes.
-    Ok(reuse::body(body, reservation))
+    }
 }
 
 /// Reads `len` body bytes and throws them away, a small buffer at a time.
