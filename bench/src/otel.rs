@@ -5,8 +5,9 @@
 //! worker plus `ClientTelemetry` on the client. Both processes use SDK providers that
 //! record everything and export nothing (`otlp::install_discarding`: the batch span
 //! processor and a metric aggregator, i.e. the real per-call path minus the network).
-//! The three are measured in alternation, several rounds, and each reported figure is the
-//! median of the rounds' medians, so drift on a shared machine hits all three alike.
+//! The three are measured in alternation, several rounds, each round with freshly started
+//! workers, and each reported figure is the median of the rounds' medians, so drift on a
+//! shared machine and the luck of one process's memory layout hit all three alike.
 //!
 //! The medians miss what the recorder threads do: they build spans and points in
 //! batches, between calls, so on one core a few calls in a few hundred wait for them and
@@ -108,17 +109,21 @@ fn measure(
     place: &Placement,
 ) -> anyhow::Result<OtelRow> {
     let p = Params::new()?;
-    let off_end = transport::start(plain, t, place)?;
-    let on_end = transport::start(instrumented, t, place)?;
-    let mut off_client = off_end.connect()?;
-    let mut server_client = on_end.connect()?;
     let observer = Arc::new(ClientTelemetry::new());
-    let mut both_client = on_end.connect_with(
-        t.with_options(vgi_rpc::client::ConnectOptions::default().with_observer(observer)),
-    )?;
     let (mut off, mut server, mut both) = (Vec::new(), Vec::new(), Vec::new());
     let (mut off_mean, mut both_mean) = (Vec::new(), Vec::new());
     for _ in 0..rounds() {
+        // Fresh worker processes (and connections) every round: where a process's
+        // buffers and stacks fall in their pages moves a noop by several percent from
+        // one process to the next, so one pair of processes measured for all rounds
+        // compared their layouts as much as the instrumentation.
+        let off_end = transport::start(plain, t, place)?;
+        let on_end = transport::start(instrumented, t, place)?;
+        let mut off_client = off_end.connect()?;
+        let mut server_client = on_end.connect()?;
+        let mut both_client = on_end.connect_with(t.with_options(
+            vgi_rpc::client::ConnectOptions::default().with_observer(observer.clone()),
+        ))?;
         let (p50, mean) = noop_round(&mut off_client, &p)?;
         off.push(p50);
         off_mean.push(mean);
