@@ -66,7 +66,9 @@ impl<'a> Request<'a> {
         }
         let mut all = Vec::with_capacity(self.len());
         all.extend_from_slice(self.head);
-        self.body.iter().for_each(|part| all.extend_from_slice(part));
+        self.body
+            .iter()
+            .for_each(|part| all.extend_from_slice(part));
         Cow::Owned(all)
     }
 }
@@ -238,10 +240,9 @@ impl RequestEncoder {
                 self.encoder.batch(&mut self.buf, &stub, &pointer)?;
                 None
             }
-            None => {
-                self.encoder
-                    .batch_split(&mut self.buf, params, md, SPLIT_BODY_AT)?
-            }
+            None => self
+                .encoder
+                .batch_split(&mut self.buf, params, md, SPLIT_BODY_AT)?,
         };
         let body = match split {
             Some(mut body) => {
@@ -378,9 +379,10 @@ mod tests {
                 .encode_with(&target, "take", &params, &none, &none, None)
                 .unwrap();
             // 160 KB of column data crosses from the array's own buffer, not a copy.
-            let split = request.body().iter().any(|part| {
-                part.as_ptr() == params.column(0).to_data().buffers()[0].as_ptr()
-            });
+            let split = request
+                .body()
+                .iter()
+                .any(|part| part.as_ptr() == params.column(0).to_data().buffers()[0].as_ptr());
             assert_eq!(split, rows == 20_000, "{rows} rows");
             // The same bytes as the whole request copied into one buffer.
             let mut expected = Vec::new();
@@ -389,7 +391,11 @@ mod tests {
             let md = request_metadata(&target, "take", &none);
             plain.batch(&mut expected, &params, &md).unwrap();
             plain.eos(&mut expected);
-            assert_eq!(request.contiguous().as_ref(), expected.as_slice(), "{rows} rows");
+            assert_eq!(
+                request.contiguous().as_ref(),
+                expected.as_slice(),
+                "{rows} rows"
+            );
             assert_eq!(request.len(), expected.len());
         }
     }

@@ -162,7 +162,8 @@ impl<'c> StreamSession<'c> {
             // A large input goes from its arrays' buffers, as a large request does.
             None => enc.batch_split(&mut out, input, metadata, SPLIT_BODY_AT)?,
         };
-        self.conn.send_parts(&out, body.as_deref().unwrap_or_default())?;
+        self.conn
+            .send_parts(&out, body.as_deref().unwrap_or_default())?;
         self.read_turn()
     }
 

@@ -226,10 +226,15 @@ impl<'c> ClientStream<'c> {
         let guard = CallGuard::turn(deadline, control, options.cancel.as_ref())?;
         deadline.arm(options.timeout);
         let opened = match round_trip {
-            Some(round_trip) => {
-                RequestSession::open(conn, round_trip, deadline, route, &request.contiguous(), open)
-                    .map(Session::Requests)
-            }
+            Some(round_trip) => RequestSession::open(
+                conn,
+                round_trip,
+                deadline,
+                route,
+                &request.contiguous(),
+                open,
+            )
+            .map(Session::Requests),
             None => match conn.send_request(&request) {
                 Ok(()) => StreamSession::open(conn, open).map(Session::Bytes),
                 Err(e) => Err(e),

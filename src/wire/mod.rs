@@ -145,8 +145,10 @@ pub(crate) fn write_parts<W: Write + ?Sized>(
     parts: &[arrow_buffer::Buffer],
 ) -> std::io::Result<()> {
     use std::io::IoSlice;
-    // Pieces over the chunk limit go on their own, in chunks.
-    if head.len() > MAX_IO_CHUNK || parts.iter().any(|p| p.len() > MAX_IO_CHUNK) {
+    // Pieces over the chunk limit go on their own, in chunks; so does a lone head
+    // (no slice list to allocate for it).
+    if parts.is_empty() || head.len() > MAX_IO_CHUNK || parts.iter().any(|p| p.len() > MAX_IO_CHUNK)
+    {
         write_chunked(w, head)?;
         return parts.iter().try_for_each(|p| write_chunked(w, p));
     }
