@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc};
 use vgi_rpc::prelude::*;
-use vgi_rpc::schema::{Bytes, DictString, LargeBinary, LargeString};
+use vgi_rpc::schema::{Blob, Bytes, DictString, LargeBinary, LargeString};
 
 use crate::types::{
     AllTypes, BoundingBox, ConformanceHeader, ContainerWideTypes, Decimal20x4, DeepNested,
@@ -24,7 +24,7 @@ pub trait Conformance: Send + Sync + 'static {
     /// Echo a string value.
     fn echo_string(&self, value: String) -> Result<String>;
     /// Echo a bytes value.
-    fn echo_bytes(&self, data: Bytes) -> Result<Bytes>;
+    fn echo_bytes(&self, data: Blob) -> Result<Blob>;
     /// Return `target_bytes` zero bytes (for response-cap tests).
     fn oversized_unary(&self, target_bytes: i64) -> Result<Bytes>;
     /// Return `value` through a pre-published external reference (needs external storage).

@@ -22,12 +22,14 @@
 //! | records ([`ArrowRecord`]) | `struct<...>` nested, `binary` IPC stream at the top level |
 //! | enums ([`ArrowEnum`]) | `dictionary<int16, utf8>` holding the member name |
 //!
-//! `Vec<u8>` is a list of `uint8`; use [`Bytes`] for a byte string.
+//! `Vec<u8>` is a list of `uint8`; use [`Bytes`] for a byte string ([`Blob`] to read and
+//! send one without copying it).
 //!
 //! [`type_token`] spells types as the protocol hash does,
 //! [`types_equal_ignoring_child_names`] is the exact comparison used to validate requests,
 //! and [`reflection`] holds the records of the protocol that describes a server.
 
+mod blob;
 mod bytes;
 mod compare;
 mod decimal;
@@ -50,6 +52,7 @@ mod fixture_tests;
 #[cfg(test)]
 mod test_support;
 
+pub use blob::Blob;
 pub use bytes::{Bytes, LargeBinary};
 pub use compare::types_equal_ignoring_child_names;
 pub use decimal::Decimal;

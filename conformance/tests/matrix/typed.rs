@@ -10,7 +10,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{Float64Array, RecordBatch};
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
-use vgi_rpc::schema::{Bytes, DictString, LargeBinary, LargeString};
+use vgi_rpc::schema::{Blob, Bytes, DictString, LargeBinary, LargeString};
 use vgi_rpc::{ArrowRecord, Error, LogLevel};
 use vgi_rpc_conformance::types::{
     AllTypes, BoundingBox, ConformanceHeader, Point, RichHeader, ScaleRow, Status,
@@ -28,8 +28,8 @@ fn scalars(b: &mut Backend) {
     let mut c = b.typed();
     assert_eq!(c.echo_string("héllo".into()).unwrap(), "héllo");
     assert_eq!(
-        c.echo_bytes(Bytes::from(vec![0, 1, 255])).unwrap(),
-        Bytes::from(vec![0, 1, 255])
+        c.echo_bytes(Blob::from(vec![0u8, 1, 255])).unwrap(),
+        Blob::from(vec![0u8, 1, 255])
     );
     assert_eq!(c.echo_int(i64::MIN).unwrap(), i64::MIN);
     assert_eq!(c.echo_float(-0.25).unwrap(), -0.25);
