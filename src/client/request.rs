@@ -8,7 +8,7 @@
 //! repeated calls of one method). Schemas with dictionary fields are re-encoded every
 //! time, because their schema message also resets the dictionary state.
 //!
-//! Parameters of at least [`SPLIT_BODY_AT`] bytes of column data are not copied into the
+//! Parameters of at least [`wire::SPLIT_BODY_AT`] bytes of column data are not copied into the
 //! buffer: the [`Request`] is the buffer (schema and batch header), then the arrays' own
 //! buffers, then the end-of-stream marker, which a byte-stream connection sends with one
 //! vectored write (as the server sends large answers). Copying a 1 MiB argument into
@@ -24,10 +24,6 @@ use arrow_schema::SchemaRef;
 use super::Target;
 use crate::Result;
 use crate::wire::{self, Metadata, SideChannel, StreamEncoder, keys};
-
-/// Parameter batches with at least this many bytes of column data are sent from their
-/// arrays' buffers (the server's threshold for its answers, too).
-pub(crate) const SPLIT_BODY_AT: usize = 64 << 10;
 
 /// One encoded request: `head`, then `body` (empty, or a large batch's column buffers
 /// and the end-of-stream marker), in that order on the wire.
@@ -242,7 +238,7 @@ impl RequestEncoder {
             }
             None => self
                 .encoder
-                .batch_split(&mut self.buf, params, md, SPLIT_BODY_AT)?,
+                .batch_split(&mut self.buf, params, md, wire::SPLIT_BODY_AT)?,
         };
         let body = match split {
             Some(mut body) => {

@@ -7,7 +7,6 @@ use arrow_array::{RecordBatch, RecordBatchOptions};
 use arrow_schema::{Schema, SchemaRef};
 
 use super::connection::{Connection, Received, closed_mid_call};
-use super::request::SPLIT_BODY_AT;
 use crate::log::LogRecord;
 use crate::wire::{self, Metadata, StreamDecoder, StreamEncoder, StreamItem, keys};
 use crate::{Error, Result};
@@ -160,7 +159,7 @@ impl<'c> StreamSession<'c> {
                 None
             }
             // A large input goes from its arrays' buffers, as a large request does.
-            None => enc.batch_split(&mut out, input, metadata, SPLIT_BODY_AT)?,
+            None => enc.batch_split(&mut out, input, metadata, wire::SPLIT_BODY_AT)?,
         };
         self.conn
             .send_parts(&out, body.as_deref().unwrap_or_default())?;

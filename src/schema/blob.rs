@@ -8,14 +8,13 @@
 //! answer goes out from the same memory (large batches are written from their arrays'
 //! buffers). Same wire type as `Bytes`: only the Rust side differs.
 
-use std::sync::Arc;
-
+use arrow_array::types::BinaryType;
 use arrow_array::{Array, ArrayRef, BinaryArray};
-use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use arrow_buffer::Buffer;
 use arrow_schema::DataType;
 
 use super::ArrowValue;
-use super::util::{null_buffer, slot};
+use super::util::{byte_array, slot};
 use crate::{Error, Result};
 
 /// Bytes carried as `binary`, held as an Arrow [`Buffer`]: read from a received batch
@@ -84,6 +83,12 @@ impl From<Buffer> for Blob {
     }
 }
 
+impl From<Blob> for Buffer {
+    fn from(blob: Blob) -> Self {
+        blob.0
+    }
+}
+
 /// Takes the vector's memory (no copy).
 impl From<Vec<u8>> for Blob {
     fn from(bytes: Vec<u8>) -> Self {
@@ -103,33 +108,8 @@ impl ArrowValue for Blob {
     }
 
     fn to_array(items: Vec<Option<Self>>) -> Result<ArrayRef> {
-        let mut offsets = Vec::with_capacity(items.len() + 1);
-        offsets.push(0i32);
-        let mut total = 0usize;
-        for item in &items {
-            total = total
-                .checked_add(item.as_ref().map_or(0, |b| b.len()))
-                .ok_or_else(|| Error::type_error("binary column size overflows usize"))?;
-            offsets.push(i32::try_from(total).map_err(|_| {
-                Error::type_error(format!(
-                    "{total} bytes do not fit a binary column; use LargeBinary"
-                ))
-            })?);
-        }
-        let nulls = null_buffer(items.iter().map(Option::is_some).collect());
-        let values = match <[Option<Blob>; 1]>::try_from(items) {
-            // A column of one value is that value's buffer.
-            Ok([one]) => one.map(Blob::into_buffer).unwrap_or_default(),
-            Err(items) => {
-                let mut data = Vec::with_capacity(total);
-                for blob in items.iter().flatten() {
-                    data.extend_from_slice(blob);
-                }
-                Buffer::from_vec(data)
-            }
-        };
-        let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
-        Ok(Arc::new(BinaryArray::try_new(offsets, values, nulls)?))
+        // A column of one value is that value's buffer.
+        byte_array::<BinaryType, _>(items)
     }
 
     fn from_array(array: &dyn Array, index: usize) -> Result<Option<Self>> {
@@ -155,6 +135,8 @@ impl ArrowValue for Blob {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::schema::test_support::round_trip;
 

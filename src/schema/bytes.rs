@@ -52,7 +52,7 @@ impl ArrowValue for Bytes {
     }
 
     fn to_array(items: Vec<Option<Self>>) -> Result<ArrayRef> {
-        byte_array::<BinaryType>(items.into_iter().map(|b| b.map(|b| b.0)).collect())
+        byte_array::<BinaryType, _>(items.into_iter().map(|b| b.map(|b| b.0)).collect())
     }
 
     fn from_array(array: &dyn Array, index: usize) -> Result<Option<Self>> {
@@ -67,7 +67,7 @@ impl ArrowValue for LargeBinary {
     }
 
     fn to_array(items: Vec<Option<Self>>) -> Result<ArrayRef> {
-        byte_array::<LargeBinaryType>(items.into_iter().map(|b| b.map(|b| b.0)).collect())
+        byte_array::<LargeBinaryType, _>(items.into_iter().map(|b| b.map(|b| b.0)).collect())
     }
 
     fn from_array(array: &dyn Array, index: usize) -> Result<Option<Self>> {

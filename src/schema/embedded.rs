@@ -43,7 +43,7 @@ impl ArrowValue for RecordBatch {
                     .transpose()
             })
             .collect::<Result<Vec<_>>>()?;
-        byte_array::<BinaryType>(streams)
+        byte_array::<BinaryType, _>(streams)
     }
 
     fn from_array(array: &dyn Array, index: usize) -> Result<Option<Self>> {
@@ -63,7 +63,7 @@ impl ArrowValue for SchemaRef {
             .iter()
             .map(|s| s.as_ref().map(|s| wire::encode_schema_message(s)))
             .collect();
-        byte_array::<BinaryType>(messages)
+        byte_array::<BinaryType, _>(messages)
     }
 
     fn from_array(array: &dyn Array, index: usize) -> Result<Option<Self>> {

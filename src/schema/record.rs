@@ -147,7 +147,7 @@ pub fn record_to_ipc_array<T: ArrowRecord>(items: Vec<Option<T>>) -> Result<Arra
             .transpose()
         })
         .collect::<Result<Vec<_>>>()?;
-    byte_array::<BinaryType>(streams)
+    byte_array::<BinaryType, _>(streams)
 }
 
 /// Reads row `index` of a top-level record column (see [`record_to_ipc_array`]); `None`

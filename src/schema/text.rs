@@ -64,7 +64,7 @@ impl ArrowValue for String {
     }
 
     fn to_array(items: Vec<Option<Self>>) -> Result<ArrayRef> {
-        byte_array::<Utf8Type>(
+        byte_array::<Utf8Type, _>(
             items
                 .into_iter()
                 .map(|s| s.map(String::into_bytes))
@@ -84,7 +84,7 @@ impl ArrowValue for LargeString {
     }
 
     fn to_array(items: Vec<Option<Self>>) -> Result<ArrayRef> {
-        byte_array::<LargeUtf8Type>(
+        byte_array::<LargeUtf8Type, _>(
             items
                 .into_iter()
                 .map(|s| s.map(|s| s.0.into_bytes()))

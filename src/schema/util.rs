@@ -103,7 +103,7 @@ where
 }
 
 /// Builds a variable-length byte column (`binary`, `utf8` and their large forms) from owned
-/// byte vectors.
+/// byte values (vectors, or buffers already in Arrow's hands).
 ///
 /// A single value is moved into the column without copying (the common case of one large
 /// top-level argument); otherwise the values are concatenated once.
@@ -111,11 +111,15 @@ where
 /// # Errors
 /// Fails when the total size overflows the offset type (2 GiB for 32-bit offsets) or, for
 /// string types, when a value is not valid UTF-8.
-pub(crate) fn byte_array<T: ByteArrayType>(items: Vec<Option<Vec<u8>>>) -> Result<ArrayRef> {
+pub(crate) fn byte_array<T, V>(items: Vec<Option<V>>) -> Result<ArrayRef>
+where
+    T: ByteArrayType,
+    V: AsRef<[u8]> + Into<Buffer>,
+{
     let mut lengths = Vec::with_capacity(items.len());
     let mut validity = Vec::with_capacity(items.len());
     for item in &items {
-        lengths.push(item.as_ref().map_or(0, Vec::len));
+        lengths.push(item.as_ref().map_or(0, |v| v.as_ref().len()));
         validity.push(item.is_some());
     }
     let mut offsets = Vec::with_capacity(items.len() + 1);
@@ -135,11 +139,15 @@ pub(crate) fn byte_array<T: ByteArrayType>(items: Vec<Option<Vec<u8>>>) -> Resul
     }
     let nulls = null_buffer(validity);
     let values = if items.len() == 1 {
-        Buffer::from_vec(items.into_iter().flatten().next().unwrap_or_default())
+        items
+            .into_iter()
+            .flatten()
+            .next()
+            .map_or_else(Buffer::default, Into::into)
     } else {
         let mut data = Vec::with_capacity(total);
         for item in items.into_iter().flatten() {
-            data.extend_from_slice(&item);
+            data.extend_from_slice(item.as_ref());
         }
         Buffer::from_vec(data)
     };

@@ -31,14 +31,10 @@ use super::exception::{ErrorSite, exception_metadata, log_metadata};
 use super::registry::ServerInner;
 use super::stats::Meter;
 use crate::log::LogRecord;
-use crate::wire::{ExternalLocation, Metadata, SideChannel, StreamEncoder, external};
+use crate::wire::{
+    ExternalLocation, Metadata, SPLIT_BODY_AT, SideChannel, StreamEncoder, external,
+};
 use crate::{Result, RpcError};
-
-/// Output batches of at least this many bytes of column data are written from their
-/// arrays' buffers instead of being copied into the answer buffer first (worth it only
-/// for large bodies: at 256 KiB, a unix producer of ~192 KiB batches ran at 4.2-5.0
-/// GB/s, at 64 KiB 6.4-6.6; ~64 KiB batches were the same either way).
-const SPLIT_BODY_AT: usize = 64 << 10;
 
 /// Where an answer's bytes go.
 pub(crate) trait Sink {

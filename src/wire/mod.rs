@@ -39,6 +39,7 @@ mod zero_copy;
 pub use budget::{DEFAULT_EXEMPT_BELOW, MemoryBudget, Reservation};
 pub use classify::BatchKind;
 pub use decode::{RawMessage, StreamDecoder, StreamItem, read_message};
+pub(crate) use encode::SPLIT_BODY_AT;
 pub use encode::{EOS, StreamEncoder};
 pub use external::ExternalLocation;
 pub use limits::{DEFAULT_MAX_UNTRUSTED_BODY, Limits};

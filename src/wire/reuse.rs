@@ -178,6 +178,21 @@ impl Landing {
         }
     }
 
+    /// All of `storage` (a body read into a fresh buffer).
+    fn whole(storage: Vec<u8>) -> Self {
+        let len = storage.len();
+        Landing {
+            storage,
+            start: 0,
+            len,
+        }
+    }
+
+    /// The body's bytes.
+    fn bytes(&self) -> &[u8] {
+        &self.storage[self.start..self.start + self.len]
+    }
+
     /// The bytes to read the body into.
     pub(super) fn bytes_mut(&mut self) -> &mut [u8] {
         &mut self.storage[self.start..self.start + self.len]
@@ -193,15 +208,7 @@ pub(super) fn body(bytes: Vec<u8>, reservation: Option<Reservation>) -> Buffer {
     if bytes.len() < BODY_POOL_MIN && reservation.is_none() {
         return Buffer::from_vec(bytes);
     }
-    let len = bytes.len();
-    landed(
-        Landing {
-            storage: bytes,
-            start: 0,
-            len,
-        },
-        reservation,
-    )
+    landed(Landing::whole(bytes), reservation)
 }
 
 /// The Arrow buffer over a body read into `landing` (see [`body`]).
@@ -220,12 +227,7 @@ struct PooledBody {
 
 impl AsRef<[u8]> for PooledBody {
     fn as_ref(&self) -> &[u8] {
-        let Landing {
-            storage,
-            start,
-            len,
-        } = &self.landing;
-        &storage[*start..*start + *len]
+        self.landing.bytes()
     }
 }
 
