@@ -32,8 +32,11 @@ use crate::{Error, Result, RpcError};
 /// The writing half of a connection, counting what it sends.
 pub(crate) struct StreamSink<W> {
     writer: W,
-    /// Bytes handed to `writer` on this connection.
+    /// Bytes sent on this connection.
     written: u64,
+    /// Where large body parts are lent to the kernel, when the transport can
+    /// ([`wire::Splice`]).
+    splice: Option<Box<dyn wire::Splice>>,
 }
 
 impl<W: Write> Sink for StreamSink<W> {
@@ -49,6 +52,11 @@ impl<W: Write> Sink for StreamSink<W> {
     }
 
     fn write_parts(&mut self, head: &[u8], parts: &[arrow_buffer::Buffer]) -> Result<()> {
+        if let Some(splice) = self.splice.as_deref_mut() {
+            let written = &mut self.written;
+            wire::write_parts_lending(&mut self.writer, splice, written, head, parts)?;
+            return Ok(());
+        }
         wire::write_parts(&mut self.writer, head, parts)?;
         let len = head.len() + parts.iter().map(|p| p.len()).sum::<usize>();
         self.written += len as u64;
@@ -78,7 +86,11 @@ impl<R: Read, W: Write> Conn<R, W> {
         Conn {
             limits,
             reader: Metered::new(BufReader::with_capacity(wire::READ_AHEAD, reader)),
-            sink: StreamSink { writer, written: 0 },
+            sink: StreamSink {
+                writer,
+                written: 0,
+                splice: None,
+            },
             meter: Meter::new(metered),
             buf: Vec::new(),
             side: ConnSide::default(),
@@ -228,6 +240,21 @@ pub fn serve_connection_with<R: Read, W: Write>(
     reader: R,
     writer: W,
 ) -> Result<()> {
+    serve_connection_lending(server, info, reader, writer, None)
+}
+
+/// [`serve_connection_with`], with large answer bodies lent to the kernel through
+/// `splice` when there is one (`writer` must then be unbuffered: see [`wire::Splice`]).
+///
+/// # Errors
+/// As [`serve_connection_with`].
+pub(crate) fn serve_connection_lending<R: Read, W: Write>(
+    server: &Server,
+    info: ConnectionInfo,
+    reader: R,
+    writer: W,
+    splice: Option<Box<dyn wire::Splice>>,
+) -> Result<()> {
     let inner = &server.inner;
     // A worker's stdio leads to the client that started it; sockets to anyone.
     let limits = inner
@@ -244,6 +271,7 @@ pub fn serve_connection_with<R: Read, W: Write>(
     );
     conn.side = side;
     conn.phases = info.read_phases;
+    conn.sink.splice = splice;
     loop {
         match serve_call(inner, &mut conn, &peer) {
             Ok(()) => {}

@@ -45,6 +45,7 @@ mod validate;
 
 pub use access_log::{AccessLog, AccessLogLevel};
 pub use auth::AuthContext;
+pub(crate) use conn::serve_connection_lending;
 pub use conn::{
     ConnectionInfo, ReadPhases, serve_connection, serve_connection_from, serve_connection_with,
 };

@@ -45,6 +45,7 @@ mod direct;
 mod fd;
 #[cfg(feature = "http")]
 pub mod http;
+mod lend;
 mod listener;
 mod serve;
 #[cfg(feature = "shm")]

@@ -30,6 +30,7 @@ mod region;
 mod repeat;
 mod reuse;
 mod side_channel;
+mod splice;
 pub mod trace;
 mod trace_slot;
 pub mod upload;
@@ -50,6 +51,7 @@ pub(crate) use repeat::Repeat;
 #[cfg(test)]
 pub(crate) use repeat::{HITS as REPEAT_HITS, tests as repeat_tests};
 pub use side_channel::{ShmPointer, SideChannel};
+pub(crate) use splice::{Splice, write_parts_lending};
 pub(crate) use trace_slot::{Slot as TraceSlot, same_but_traceparent};
 pub use upload::{UploadUrl, UploadUrlProvider};
 pub use validation::Validation;

@@ -12,8 +12,9 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
 use super::direct::Direct;
+use super::lend::PipeLender;
 use crate::Result;
-use crate::server::{ConnectionInfo, Peer, Server, serve_connection_with};
+use crate::server::{ConnectionInfo, Peer, Server, serve_connection_lending};
 
 /// Serves `server` on this process's stdin/stdout until stdin reaches EOF.
 ///
@@ -22,7 +23,10 @@ use crate::server::{ConnectionInfo, Peer, Server, serve_connection_with};
 /// through duplicated raw descriptors, bypassing std's line-buffered stdout, so each
 /// response is one `write(2)`. When they are pipes, both are grown to
 /// [`STDIO_PIPE_BUFFER`] (`F_SETPIPE_SZ`, best effort): with the default 64 KiB a large
-/// batch crosses in many wake-ups of the reader.
+/// batch crosses in many wake-ups of the reader. On Linux, when stdout is a pipe, the
+/// column buffers of large answers (64 KiB and more) are lent to it with `vmsplice`
+/// instead of copied into it: the client copies them once, straight from this
+/// process's memory, and each lent buffer is kept alive until the client has read it.
 ///
 /// # Errors
 /// Transport errors, or a client that broke the IPC framing.
@@ -39,7 +43,16 @@ pub fn serve_stdio(server: impl Into<Server>) -> Result<()> {
     if let Some(host) = super::shm_host() {
         info = info.with_side_channels(host);
     }
-    serve_connection_with(&server, info, Direct::file(stdin), Direct::file(stdout))
+    // Large answer bodies are lent to stdout when it is a pipe (`wire::Splice`).
+    let lender =
+        PipeLender::for_fd(stdout.as_fd()).map(|l| Box::new(l) as Box<dyn crate::wire::Splice>);
+    serve_connection_lending(
+        &server,
+        info,
+        Direct::file(stdin),
+        Direct::file(stdout),
+        lender,
+    )
 }
 
 /// Pipe buffer size [`serve_stdio`] asks for: 1 MiB, Linux's default
