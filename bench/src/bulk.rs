@@ -1,8 +1,10 @@
 //! Our producer against the raw bulk loops, timed in alternating turns.
 //!
-//! The raw figure is the tighter of two raw transfers of the producer's bytes: one
-//! stream of all of them, and one request per batch as the producer makes (over loopback
-//! TCP the second is about twice as fast: the kernel's buffers stay in cache). Loopback
+//! The raw figure is the tightest of three raw transfers of the producer's bytes: one
+//! stream of all of them, one request per batch as the producer makes, and one request
+//! per batch from a raw server that lends its bytes to a pipe (`vmsplice`, as our
+//! worker does; on sockets it writes them). Over loopback TCP the second is about twice
+//! as fast as the first (the kernel's buffers stay in cache). Loopback
 //! TCP also settles per connection into a fast or a slow state (4 vs 7.5 GB/s here, both
 //! the raw loop and our producer), so the best of a few connections counts, each after a
 //! warm-up transfer. Our producer runs in turn with the raw transfers, as many times, so
@@ -62,11 +64,23 @@ pub fn producer_against_raw(
             let per_batch = best_throughput(1, || {
                 lockstep(&mut stream, batches, batch, &mut buf, Landing::Window)
             })?;
-            best.raw = best.raw.max(streamed).max(per_batch);
+            // The same from a raw server lending its bytes (pipes: `vmsplice`, as our
+            // worker does; other transports write as above).
+            let lent = best_throughput(1, || {
+                (0..batches).try_fold(0, |sum, _| {
+                    Ok::<_, std::io::Error>(sum + stream.bulk_lent(batch, &mut buf, false)?)
+                })
+            })?;
+            best.raw = best.raw.max(streamed).max(per_batch).max(lent);
             let landed = best_throughput(1, || {
                 lockstep(&mut stream, batches, batch, &mut buf, Landing::Whole)
             })?;
-            best.raw_landed = best.raw_landed.max(landed);
+            let lent_landed = best_throughput(1, || {
+                (0..batches).try_fold(0, |sum, _| {
+                    Ok::<_, std::io::Error>(sum + stream.bulk_lent(batch, &mut buf, true)?)
+                })
+            })?;
+            best.raw_landed = best.raw_landed.max(landed).max(lent_landed);
             let producer = best_throughput(1, || scenario::produce_mixed(client, rows, batches))?;
             best.producer = best.producer.max(producer);
         }

@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 
 use crate::transport::RawConnection;
-use crate::worker::{CMD_BULK, CMD_PING};
+use crate::worker::{CMD_BULK, CMD_BULK_LENT, CMD_PING};
 
 /// Size of the client's read buffer in bulk transfers (as large as a batch read).
 pub const READ_CHUNK: usize = 4 << 20;
@@ -30,6 +30,14 @@ pub trait Baseline {
     /// # Errors
     /// I/O errors.
     fn bulk_landed(&mut self, n: u64, buf: &mut [u8]) -> std::io::Result<u64>;
+
+    /// [`Baseline::bulk`] (`whole`: [`Baseline::bulk_landed`]) from a raw server that
+    /// lends its bytes to a pipe (`vmsplice`) instead of writing them, where it can
+    /// (elsewhere it writes them).
+    ///
+    /// # Errors
+    /// I/O errors.
+    fn bulk_lent(&mut self, n: u64, buf: &mut [u8], whole: bool) -> std::io::Result<u64>;
 }
 
 impl Baseline for RawConnection {
@@ -41,35 +49,54 @@ impl Baseline for RawConnection {
     }
 
     fn bulk(&mut self, n: u64, buf: &mut [u8]) -> std::io::Result<u64> {
-        ask_bulk(self, n)?;
-        let mut left = n as usize;
-        while left > 0 {
-            let take = left.min(buf.len());
-            let got = self.reader.read(&mut buf[..take])?;
-            if got == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            left -= got;
-        }
-        Ok(n)
+        ask_bulk(self, CMD_BULK, n)?;
+        read_window(self, n, buf)
     }
 
     fn bulk_landed(&mut self, n: u64, buf: &mut [u8]) -> std::io::Result<u64> {
-        ask_bulk(self, n)?;
-        let len = usize::try_from(n).map_err(std::io::Error::other)?;
-        let room = buf.len();
-        let landing = buf.get_mut(..len).ok_or_else(|| {
-            std::io::Error::other(format!("{n} bytes do not fit a {room} byte buffer"))
-        })?;
-        self.reader.read_exact(landing)?;
-        Ok(n)
+        ask_bulk(self, CMD_BULK, n)?;
+        read_whole(self, n, buf)
+    }
+
+    fn bulk_lent(&mut self, n: u64, buf: &mut [u8], whole: bool) -> std::io::Result<u64> {
+        ask_bulk(self, CMD_BULK_LENT, n)?;
+        if whole {
+            read_whole(self, n, buf)
+        } else {
+            read_window(self, n, buf)
+        }
     }
 }
 
-/// Asks the raw server for `n` bytes.
-fn ask_bulk(conn: &mut RawConnection, n: u64) -> std::io::Result<()> {
+/// Reads `n` bytes chunk by chunk into the start of `buf` (a window the cache keeps hot).
+fn read_window(conn: &mut RawConnection, n: u64, buf: &mut [u8]) -> std::io::Result<u64> {
+    let mut left = n as usize;
+    while left > 0 {
+        let take = left.min(buf.len());
+        let got = conn.reader.read(&mut buf[..take])?;
+        if got == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        left -= got;
+    }
+    Ok(n)
+}
+
+/// Reads `n` bytes (no more than `buf` holds) one after the other into `buf`.
+fn read_whole(conn: &mut RawConnection, n: u64, buf: &mut [u8]) -> std::io::Result<u64> {
+    let len = usize::try_from(n).map_err(std::io::Error::other)?;
+    let room = buf.len();
+    let landing = buf.get_mut(..len).ok_or_else(|| {
+        std::io::Error::other(format!("{n} bytes do not fit a {room} byte buffer"))
+    })?;
+    conn.reader.read_exact(landing)?;
+    Ok(n)
+}
+
+/// Asks the raw server for `n` bytes with `command`.
+fn ask_bulk(conn: &mut RawConnection, command: u8, n: u64) -> std::io::Result<()> {
     let mut req = [0u8; 9];
-    req[0] = CMD_BULK;
+    req[0] = command;
     req[1..].copy_from_slice(&n.to_le_bytes());
     conn.writer.write_all(&req)?;
     conn.writer.flush()

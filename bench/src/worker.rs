@@ -130,6 +130,9 @@ fn announce(line: &str) -> io::Result<()> {
 pub const CMD_PING: u8 = b'p';
 /// Raw-server command: followed by a little-endian u64 `n`, asks for `n` bytes.
 pub const CMD_BULK: u8 = b'b';
+/// Raw-server command: as [`CMD_BULK`], the bytes lent to the pipe (`vmsplice`) when the
+/// connection is one (written otherwise).
+pub const CMD_BULK_LENT: u8 = b'l';
 /// Chunk size of raw bulk writes.
 pub const RAW_CHUNK: usize = 4 << 20;
 
@@ -137,7 +140,7 @@ pub const RAW_CHUNK: usize = 4 << 20;
 ///
 /// # Errors
 /// I/O errors other than the peer closing.
-pub fn raw_session(mut reader: impl Read, mut writer: impl Write) -> io::Result<()> {
+pub fn raw_session(mut reader: impl Read, mut writer: impl Write + AsFd) -> io::Result<()> {
     let chunk = crate::raw::PageAligned::filled(RAW_CHUNK, 0x5a);
     let mut cmd = [0u8; 1];
     loop {
@@ -148,13 +151,18 @@ pub fn raw_session(mut reader: impl Read, mut writer: impl Write) -> io::Result<
         }
         match cmd[0] {
             CMD_PING => writer.write_all(&cmd)?,
-            CMD_BULK => {
+            CMD_BULK | CMD_BULK_LENT => {
                 let mut n = [0u8; 8];
                 reader.read_exact(&mut n)?;
                 let mut left = u64::from_le_bytes(n) as usize;
+                let lend = cmd[0] == CMD_BULK_LENT && is_pipe(writer.as_fd());
                 while left > 0 {
                     let take = left.min(RAW_CHUNK);
-                    writer.write_all(&chunk[..take])?;
+                    if lend {
+                        lend_all(writer.as_fd(), &chunk[..take])?;
+                    } else {
+                        writer.write_all(&chunk[..take])?;
+                    }
                     left -= take;
                 }
             }
@@ -167,6 +175,29 @@ pub fn raw_session(mut reader: impl Read, mut writer: impl Write) -> io::Result<
         }
         writer.flush()?;
     }
+}
+
+fn is_pipe(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    rustix::fs::fstat(fd).is_ok_and(|st| {
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Fifo
+    })
+}
+
+/// Lends `bytes` to the pipe `fd` whole.
+fn lend_all(fd: std::os::fd::BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
+    use rustix::pipe::{IoSliceRaw, SpliceFlags, vmsplice};
+    while !bytes.is_empty() {
+        let slice = [IoSliceRaw::from_slice(bytes)];
+        #[allow(unsafe_code)]
+        // SAFETY: `fd` is the session's writer (stdout, the write end); the lent chunk is
+        // filled once per session and never written again, so the reader sees its bytes.
+        let sent = unsafe { vmsplice(fd, &slice, SpliceFlags::empty()) }?;
+        if sent == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        bytes = &bytes[sent..];
+    }
+    Ok(())
 }
 
 /// Serves the raw baseline protocol on `listen` (sockets: one thread per connection).

@@ -1,10 +1,11 @@
-//! Large answers over a pipe leave our worker by `vmsplice` (lent, not copied: see
-//! `vgi_rpc::wire`'s splice module), and arrive intact.
+//! Large bodies over a pipe — our client's requests to an `exec:` worker and our
+//! worker's answers — leave by `vmsplice` (lent, not copied: see `vgi_rpc::wire`'s
+//! splice module), and arrive intact.
 //!
-//! The check that the path is used reads the worker's own I/O accounting: `wchar` in
+//! The check that the path is used reads each process's own I/O accounting: `wchar` in
 //! `/proc/<pid>/io` counts what `write`-family calls moved, and lent pages do not pass
-//! through them, so after echoing 16 MiB the worker has written only the messages'
-//! small heads.
+//! through them, so after echoing 16 MiB each side has written only the messages' small
+//! heads.
 
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -28,7 +29,7 @@ fn wchar(pid: &str) -> u64 {
 }
 
 #[test]
-fn large_answers_over_a_pipe_are_lent_and_arrive_intact() {
+fn large_bodies_over_a_pipe_are_lent_both_ways_and_arrive_intact() {
     let dir = std::env::temp_dir().join(format!("vgi-lending-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let pidfile = dir.join("pid");
@@ -57,17 +58,21 @@ fn large_answers_over_a_pipe_are_lent_and_arrive_intact() {
     };
     assert_eq!(call(&mut client, b"warm"), b"warm");
     let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_owned();
-    let before = wchar(&pid);
+    let (before, client_before) = (wchar(&pid), wchar("self"));
     for round in 0..16u8 {
         let data: Vec<u8> = (0..MIB)
             .map(|i| (i as u8).wrapping_mul(round | 1))
             .collect();
         assert_eq!(call(&mut client, &data), data, "round {round}");
     }
-    let written = wchar(&pid) - before;
+    let (written, client_written) = (wchar(&pid) - before, wchar("self") - client_before);
     assert!(
         written < MIB as u64,
-        "16 MiB echoed, {written} bytes went through write calls"
+        "16 MiB echoed, the worker wrote {written} bytes through write calls"
+    );
+    assert!(
+        client_written < MIB as u64,
+        "16 MiB sent, the client wrote {client_written} bytes through write calls"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

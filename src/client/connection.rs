@@ -34,6 +34,7 @@ impl Active {
         let limits = options.limits.clone().on_channel(link.trusted);
         let mut conn = Connection::new(link.reader, link.writer, limits);
         conn.side = SideState::Offered(link.side_channel);
+        conn.lender = link.lender;
         conn.external = options.external.clone();
         Active {
             conn,
@@ -67,6 +68,10 @@ pub(crate) struct Connection {
     pub(crate) external: Option<Arc<dyn ExternalLocation>>,
     /// The last answer body read whole that was one void result ([`wire::Repeat`]).
     repeat: wire::Repeat,
+    /// Where large request bodies are lent ([`wire::Splice`]), and the bytes sent so far
+    /// (which tell the lender when the worker is past a lent body).
+    pub(crate) lender: Option<Box<dyn wire::Splice>>,
+    written: u64,
 }
 
 impl Connection {
@@ -79,6 +84,8 @@ impl Connection {
             side: SideState::Off,
             external: None,
             repeat: wire::Repeat::default(),
+            lender: None,
+            written: 0,
         }
     }
 
@@ -138,7 +145,13 @@ impl Connection {
         {
             tracing::warn!(error = %e, "cannot release shared-memory answers");
         }
-        wire::write_parts(&mut self.writer, head, parts)?;
+        match self.lender.as_deref_mut() {
+            Some(lender) => {
+                let written = &mut self.written;
+                wire::write_parts_lending(&mut self.writer, lender, written, head, parts)?;
+            }
+            None => wire::write_parts(&mut self.writer, head, parts)?,
+        }
         self.writer.flush()?;
         Ok(())
     }

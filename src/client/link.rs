@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::Result;
-use crate::wire::SideChannel;
+use crate::wire::{SideChannel, Splice};
 
 /// The reading half of a link.
 pub type BoxRead = Box<dyn Read + Send>;
@@ -180,6 +180,9 @@ pub struct Link {
     /// [`Validation`](crate::wire::Validation) level applies.
     pub(crate) trusted: bool,
     pub(crate) side_channel: Option<Arc<dyn SideChannel>>,
+    /// Where large request bodies are lent instead of written (a pipe's `vmsplice`;
+    /// `writer` is then unbuffered).
+    pub(crate) lender: Option<Box<dyn Splice>>,
 }
 
 impl Link {
@@ -194,6 +197,7 @@ impl Link {
             control: Arc::new(NoControl),
             trusted: false,
             side_channel: None,
+            lender: None,
         }
     }
 
@@ -206,6 +210,7 @@ impl Link {
             control,
             trusted: false,
             side_channel: None,
+            lender: None,
         }
     }
 
@@ -220,6 +225,7 @@ impl Link {
             control,
             trusted: false,
             side_channel: None,
+            lender: None,
         }
     }
 
@@ -227,6 +233,12 @@ impl Link {
     /// validation level below full, set through `unsafe`, applies to it.
     pub(crate) fn trusted(mut self) -> Self {
         self.trusted = true;
+        self
+    }
+
+    /// Lends large request bodies through `lender` (see [`Splice`]).
+    pub(crate) fn lending(mut self, lender: Option<Box<dyn Splice>>) -> Self {
+        self.lender = lender;
         self
     }
 

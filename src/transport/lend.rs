@@ -101,6 +101,10 @@ impl Splice for PipeLender {
             .push_back((written + part.len() as u64, part.clone()));
         Ok(())
     }
+
+    fn settle(&mut self, written: u64) {
+        self.release(written);
+    }
 }
 
 impl AsFd for PipeLender {
@@ -163,7 +167,7 @@ mod tests {
         let got = reading.join().unwrap();
         assert_eq!(&got[..3_000_000], &data[..]);
         assert_eq!(&got[3_000_000..], &[7u8; 10]);
-        lender.release(3_000_010);
+        lender.settle(3_000_010);
         assert!(lender.lent.is_empty(), "released once read");
     }
 

@@ -30,6 +30,11 @@ pub(crate) trait Splice: Send {
     /// # Errors
     /// The descriptor's errors.
     fn lend(&mut self, part: &Buffer, written: u64) -> std::io::Result<()>;
+
+    /// Lets go of the lent buffers the reader is past, `written` bytes having been sent
+    /// (called before every send, so a lent body is not kept longer than a turn of a
+    /// lockstep exchange).
+    fn settle(&mut self, written: u64);
 }
 
 /// Writes `head` and `parts` as [`write_parts`] does, except that parts of
@@ -45,6 +50,7 @@ pub(crate) fn write_parts_lending<W: Write + ?Sized>(
     head: &[u8],
     parts: &[Buffer],
 ) -> std::io::Result<()> {
+    splice.settle(*written);
     let mut head = head;
     let mut rest = parts;
     while let Some(at) = rest.iter().position(|p| p.len() >= SPLIT_BODY_AT) {
@@ -87,6 +93,8 @@ mod tests {
             bytes.extend_from_slice(part);
             Ok(())
         }
+
+        fn settle(&mut self, _written: u64) {}
     }
 
     impl Write for Transcript {

@@ -5,6 +5,7 @@
 //! it is always reaped, so no zombie or orphan is left behind. A cancel or a failed call
 //! kills it at once.
 
+use std::os::fd::AsFd;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,6 +14,8 @@ use super::stderr_tail::StderrTail;
 use crate::client::{ConnectOptions, Deadline, Link, LinkControl, StderrMode};
 use crate::transport::direct::Direct;
 use crate::transport::fd::DeadlineReader;
+use crate::transport::lend::PipeLender;
+use crate::wire::Splice;
 use crate::{Error, Result};
 
 /// Starts the worker `argv` (program first) and returns a link over its pipes.
@@ -61,7 +64,13 @@ pub(crate) fn spawn(
         grace: options.exit_grace,
     });
     let reader = DeadlineReader::new(stdout, deadline);
-    Ok(Link::from_parts(Box::new(reader), Box::new(Direct::file(stdin)), control).trusted())
+    // Large request bodies are lent to the worker's stdin (`wire::Splice`).
+    let lender = PipeLender::for_fd(stdin.as_fd()).map(|l| Box::new(l) as Box<dyn Splice>);
+    Ok(
+        Link::from_parts(Box::new(reader), Box::new(Direct::file(stdin)), control)
+            .trusted()
+            .lending(lender),
+    )
 }
 
 /// A spawned worker: reaped (and killed if need be) on drop, so none is left behind.
