@@ -31,13 +31,12 @@ pub trait Baseline {
     /// I/O errors.
     fn bulk_landed(&mut self, n: u64, buf: &mut [u8]) -> std::io::Result<u64>;
 
-    /// [`Baseline::bulk`] (`whole`: [`Baseline::bulk_landed`]) from a raw server that
-    /// lends its bytes to a pipe (`vmsplice`) instead of writing them, where it can
-    /// (elsewhere it writes them).
+    /// [`Baseline::bulk`] from a raw server that lends its bytes to a pipe (`vmsplice`)
+    /// instead of writing them, where it can (elsewhere it writes them).
     ///
     /// # Errors
     /// I/O errors.
-    fn bulk_lent(&mut self, n: u64, buf: &mut [u8], whole: bool) -> std::io::Result<u64>;
+    fn bulk_lent(&mut self, n: u64, buf: &mut [u8]) -> std::io::Result<u64>;
 }
 
 impl Baseline for RawConnection {
@@ -58,13 +57,9 @@ impl Baseline for RawConnection {
         read_whole(self, n, buf)
     }
 
-    fn bulk_lent(&mut self, n: u64, buf: &mut [u8], whole: bool) -> std::io::Result<u64> {
+    fn bulk_lent(&mut self, n: u64, buf: &mut [u8]) -> std::io::Result<u64> {
         ask_bulk(self, CMD_BULK_LENT, n)?;
-        if whole {
-            read_whole(self, n, buf)
-        } else {
-            read_window(self, n, buf)
-        }
+        read_window(self, n, buf)
     }
 }
 

@@ -31,6 +31,9 @@ pub struct TransportRow {
     pub raw_gbps: f64,
     /// Raw bulk bytes landed batch by batch, each whole in one buffer, GB/s.
     pub raw_landed_gbps: f64,
+    /// Raw bulk bytes a request per batch from a server lending them to the pipe
+    /// (`vmsplice`), GB/s; 0 where the transport is not a pipe.
+    pub raw_lent_gbps: f64,
     /// memcpy of the same bytes, GB/s.
     pub memcpy_gbps: f64,
     /// `produce_mixed` with ~3 MB batches, GB/s of payload (median of runs).
@@ -78,8 +81,8 @@ fn opt_us(d: Option<Duration>) -> String {
 /// The main markdown table (ours vs the physical baselines) and the Python table.
 pub fn markdown(rows: &[TransportRow]) -> String {
     let mut s = String::new();
-    s.push_str("| placement | transport | raw ping-pong p50 µs | noop p50 µs | noop p99 µs | noop / ping-pong | calls/s (1 client) | calls/s 4 / 16 clients | small args p50 µs | exchange p50 µs | exchange / ping-pong | echo 1 MiB GB/s | producer GB/s | raw GB/s | producer / raw | raw landed GB/s | producer / landed | memcpy GB/s |\n");
-    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("| placement | transport | raw ping-pong p50 µs | noop p50 µs | noop p99 µs | noop / ping-pong | calls/s (1 client) | calls/s 4 / 16 clients | small args p50 µs | exchange p50 µs | exchange / ping-pong | echo 1 MiB GB/s | producer GB/s | raw GB/s | producer / raw | raw landed GB/s | producer / landed | raw lent GB/s | producer / lent | memcpy GB/s |\n");
+    s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in rows {
         let conc = r
             .concurrent
@@ -90,7 +93,7 @@ pub fn markdown(rows: &[TransportRow]) -> String {
             .join(" / ");
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {:.2} | {} | {:.2} |",
+            "| {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {:.2} | {} | {} | {} | {:.2} |",
             r.placement,
             r.transport,
             us(r.ping_p50),
@@ -108,6 +111,12 @@ pub fn markdown(rows: &[TransportRow]) -> String {
             ratio(r.producer_gbps, r.raw_gbps),
             r.raw_landed_gbps,
             ratio(r.producer_gbps, r.raw_landed_gbps),
+            if r.raw_lent_gbps > 0.0 {
+                format!("{:.2}", r.raw_lent_gbps)
+            } else {
+                "-".into()
+            },
+            ratio(r.producer_gbps, r.raw_lent_gbps),
             r.memcpy_gbps,
         );
     }
