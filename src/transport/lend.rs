@@ -21,6 +21,9 @@ use crate::wire::Splice;
 /// Lends body parts to the pipe written through `fd` (see the module docs).
 pub(crate) struct PipeLender {
     fd: OwnedFd,
+    /// The kernel refused to lend (`vmsplice` unavailable, e.g. under a seccomp filter):
+    /// parts are written instead from then on.
+    refused: bool,
     /// Lent buffers not yet known to be read, each with the stream position just past it.
     lent: VecDeque<(u64, Buffer)>,
 }
@@ -44,6 +47,7 @@ impl PipeLender {
         (fifo && write_only).then(|| {
             fd.try_clone_to_owned().ok().map(|fd| PipeLender {
                 fd,
+                refused: false,
                 lent: VecDeque::new(),
             })
         })?
@@ -63,9 +67,11 @@ impl PipeLender {
         }
     }
 
-    /// Moves `bytes` into the pipe, by reference where the kernel takes them.
+    /// Moves `bytes` into the pipe, by reference where the kernel takes them; `false`
+    /// when it refuses to lend (the rest of `bytes` is then still to be sent).
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    fn vmsplice(&self, mut bytes: &[u8]) -> std::io::Result<()> {
+    fn vmsplice(&self, bytes: &mut &[u8]) -> std::io::Result<bool> {
+        use rustix::io::Errno;
         use rustix::pipe::{IoSliceRaw, SpliceFlags, vmsplice};
         while !bytes.is_empty() {
             let slice = [IoSliceRaw::from_slice(bytes)];
@@ -76,6 +82,30 @@ impl PipeLender {
             let sent = unsafe { vmsplice(&self.fd, &slice, SpliceFlags::empty()) };
             match sent {
                 Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => *bytes = &bytes[n..],
+                Err(Errno::INTR) => {}
+                Err(
+                    Errno::NOSYS | Errno::PERM | Errno::ACCESS | Errno::INVAL | Errno::OPNOTSUPP,
+                ) => {
+                    return Ok(false);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(true)
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn vmsplice(&self, bytes: &mut &[u8]) -> std::io::Result<bool> {
+        let _ = bytes;
+        Ok(false)
+    }
+
+    /// Writes `bytes` whole, copied (when the kernel refuses to lend).
+    fn write(&self, mut bytes: &[u8]) -> std::io::Result<()> {
+        while !bytes.is_empty() {
+            match rustix::io::write(&self.fd, bytes) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
                 Ok(n) => bytes = &bytes[n..],
                 Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(e.into()),
@@ -83,20 +113,23 @@ impl PipeLender {
         }
         Ok(())
     }
-
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    fn vmsplice(&self, bytes: &[u8]) -> std::io::Result<()> {
-        let _ = bytes;
-        Err(std::io::ErrorKind::Unsupported.into())
-    }
 }
 
 impl Splice for PipeLender {
     fn lend(&mut self, part: &Buffer, written: u64) -> std::io::Result<()> {
         self.release(written);
-        self.vmsplice(part)?;
+        let mut rest = part.as_slice();
+        if !self.refused && !self.vmsplice(&mut rest)? {
+            tracing::debug!("the kernel refuses vmsplice on this pipe; writing instead");
+            self.refused = true;
+        }
+        let lent = part.len() - rest.len();
+        self.write(rest)?;
+        if lent == 0 {
+            return Ok(());
+        }
         #[cfg(test)]
-        LENT.fetch_add(part.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        LENT.fetch_add(lent as u64, std::sync::atomic::Ordering::Relaxed);
         self.lent
             .push_back((written + part.len() as u64, part.clone()));
         Ok(())
@@ -169,6 +202,22 @@ mod tests {
         assert_eq!(&got[3_000_000..], &[7u8; 10]);
         lender.settle(3_000_010);
         assert!(lender.lent.is_empty(), "released once read");
+    }
+
+    #[test]
+    fn where_the_kernel_refuses_to_lend_the_bytes_are_written() {
+        let (reader, writer) = rustix::pipe::pipe().unwrap();
+        let mut lender = PipeLender::for_fd(writer.as_fd()).unwrap();
+        lender.refused = true;
+        let part = Buffer::from_vec(vec![9u8; 100_000]);
+        let reading = std::thread::spawn(move || {
+            let mut got = vec![0u8; 100_000];
+            std::fs::File::from(reader).read_exact(&mut got).unwrap();
+            got
+        });
+        lender.lend(&part, 0).unwrap();
+        assert!(lender.lent.is_empty(), "nothing lent, nothing held");
+        assert_eq!(reading.join().unwrap(), vec![9u8; 100_000]);
     }
 
     #[test]
