@@ -41,6 +41,10 @@ pub(crate) struct StreamSink<W> {
 
 impl<W: Write> Sink for StreamSink<W> {
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        if let Some(splice) = self.splice.as_deref_mut() {
+            // Small answers, too, let go of the large ones the client has read.
+            splice.settle(self.written);
+        }
         wire::write_chunked(&mut self.writer, bytes)?;
         self.written += bytes.len() as u64;
         Ok(())
@@ -556,6 +560,46 @@ fn drain_input<R: Read>(limits: &Limits, reader: &mut Metered<BufReader<R>>) -> 
 mod tests {
     use super::*;
     use crate::wire::{Metadata, REPEAT_HITS, keys, repeat_tests};
+
+    /// Records the positions it is asked to settle at and what it is lent.
+    struct Settles(std::sync::Arc<std::sync::Mutex<Vec<(char, u64)>>>);
+
+    impl wire::Splice for Settles {
+        fn lend(&mut self, _part: &arrow_buffer::Buffer, written: u64) -> std::io::Result<()> {
+            self.0.lock().unwrap().push(('l', written));
+            Ok(())
+        }
+        fn settle(&mut self, written: u64) {
+            self.0.lock().unwrap().push(('s', written));
+        }
+    }
+
+    #[test]
+    fn every_send_settles_the_lent_buffers_and_large_parts_are_lent() {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut sink = StreamSink {
+            writer: Vec::new(),
+            written: 0,
+            splice: Some(Box::new(Settles(seen.clone()))),
+        };
+        sink.write(b"small answer").unwrap();
+        let large = arrow_buffer::Buffer::from_vec(vec![0u8; wire::SPLIT_BODY_AT]);
+        sink.write_parts(b"head", &[large]).unwrap();
+        sink.write(b"eos").unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                ('s', 0),
+                ('s', 12),
+                ('l', 16),
+                ('s', 16 + wire::SPLIT_BODY_AT as u64)
+            ]
+        );
+        assert_eq!(
+            sink.writer, b"small answerheadeos",
+            "the lent part went around the writer"
+        );
+    }
 
     fn rows(conn: &mut Conn<&[u8], std::io::Sink>) -> Result<usize> {
         Ok(read_request(conn)?.expect("a request").batch.num_rows())
