@@ -453,8 +453,6 @@ mod tests {
             observed.end();
         };
         let (on_path, off_path) = cost_per_call(one, || telemetry.flush());
-        println!(
-            "client: {on_path:?} per call on the call path, {off_path:?} on the recorder thread"
-        );
+        println!("client: {on_path:?} per call on the call path, {off_path:?} of CPU off it");
     }
 }

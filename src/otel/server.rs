@@ -388,7 +388,7 @@ mod tests {
                 let r = record(&peer, if with_parent { trace } else { None });
                 let (on_path, off_path) = cost_per_call(|| hook.on_call(&r), || hook.flush());
                 println!(
-                    "{label} parent={with_parent}: {on_path:?} per call on the call path, {off_path:?} on the recorder thread"
+                    "{label} parent={with_parent}: {on_path:?} per call on the call path, {off_path:?} of CPU off it"
                 );
             }
         }
