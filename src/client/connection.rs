@@ -4,7 +4,7 @@
 //! the [`Client`](super::Client)'s; everything below (sockets, pipes, segments) the
 //! link's.
 
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Read};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -34,7 +34,7 @@ impl Active {
         let limits = options.limits.clone().on_channel(link.trusted);
         let mut conn = Connection::new(link.reader, link.writer, limits);
         conn.side = SideState::Offered(link.side_channel);
-        conn.lender = link.lender;
+        conn.writer.set_splice(link.lender);
         conn.external = options.external.clone();
         Active {
             conn,
@@ -60,7 +60,8 @@ pub(crate) enum SideState {
 /// A byte-stream connection with its read buffer, limits, log handler and side channel.
 pub(crate) struct Connection {
     pub(crate) reader: BufReader<BoxRead>,
-    pub(crate) writer: BoxWrite,
+    /// Where requests go; large bodies are lent when the link can ([`wire::Splice`]).
+    pub(crate) writer: wire::Outbound<BoxWrite>,
     pub(crate) limits: Limits,
     pub(crate) log_handler: Option<LogHandler>,
     pub(crate) side: SideState,
@@ -68,24 +69,18 @@ pub(crate) struct Connection {
     pub(crate) external: Option<Arc<dyn ExternalLocation>>,
     /// The last answer body read whole that was one void result ([`wire::Repeat`]).
     repeat: wire::Repeat,
-    /// Where large request bodies are lent ([`wire::Splice`]), and the bytes sent so far
-    /// (which tell the lender when the worker is past a lent body).
-    pub(crate) lender: Option<Box<dyn wire::Splice>>,
-    written: u64,
 }
 
 impl Connection {
     pub(crate) fn new(reader: BoxRead, writer: BoxWrite, limits: Limits) -> Self {
         Connection {
             reader: BufReader::with_capacity(wire::READ_AHEAD, reader),
-            writer,
+            writer: wire::Outbound::new(writer, None),
             limits,
             log_handler: None,
             side: SideState::Off,
             external: None,
             repeat: wire::Repeat::default(),
-            lender: None,
-            written: 0,
         }
     }
 
@@ -145,13 +140,7 @@ impl Connection {
         {
             tracing::warn!(error = %e, "cannot release shared-memory answers");
         }
-        match self.lender.as_deref_mut() {
-            Some(lender) => {
-                let written = &mut self.written;
-                wire::write_parts_lending(&mut self.writer, lender, written, head, parts)?;
-            }
-            None => wire::write_parts(&mut self.writer, head, parts)?,
-        }
+        self.writer.write_parts(head, parts)?;
         self.writer.flush()?;
         Ok(())
     }

@@ -29,42 +29,17 @@ use super::{Server, ids};
 use crate::wire::{self, ExternalLocation, Limits, Metered, StreamItem};
 use crate::{Error, Result, RpcError};
 
-/// The writing half of a connection, counting what it sends.
-pub(crate) struct StreamSink<W> {
-    writer: W,
-    /// Bytes sent on this connection.
-    written: u64,
-    /// Where large body parts are lent to the kernel, when the transport can
-    /// ([`wire::Splice`]).
-    splice: Option<Box<dyn wire::Splice>>,
-}
-
-impl<W: Write> Sink for StreamSink<W> {
+impl<W: Write> Sink for wire::Outbound<W> {
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        if let Some(splice) = self.splice.as_deref_mut() {
-            // Small answers, too, let go of the large ones the client has read.
-            splice.settle(self.written);
-        }
-        wire::write_chunked(&mut self.writer, bytes)?;
-        self.written += bytes.len() as u64;
-        Ok(())
+        Ok(wire::Outbound::write(self, bytes)?)
     }
 
     fn flush(&mut self) -> Result<()> {
-        self.writer.flush()?;
-        Ok(())
+        Ok(wire::Outbound::flush(self)?)
     }
 
     fn write_parts(&mut self, head: &[u8], parts: &[arrow_buffer::Buffer]) -> Result<()> {
-        if let Some(splice) = self.splice.as_deref_mut() {
-            let written = &mut self.written;
-            wire::write_parts_lending(&mut self.writer, splice, written, head, parts)?;
-            return Ok(());
-        }
-        wire::write_parts(&mut self.writer, head, parts)?;
-        let len = head.len() + parts.iter().map(|p| p.len()).sum::<usize>();
-        self.written += len as u64;
-        Ok(())
+        Ok(wire::Outbound::write_parts(self, head, parts)?)
     }
 }
 
@@ -74,7 +49,7 @@ impl<W: Write> Sink for StreamSink<W> {
 pub(crate) struct Conn<R, W> {
     limits: Limits,
     reader: Metered<BufReader<R>>,
-    sink: StreamSink<W>,
+    sink: wire::Outbound<W>,
     meter: Meter,
     buf: Vec<u8>,
     side: ConnSide,
@@ -90,11 +65,7 @@ impl<R: Read, W: Write> Conn<R, W> {
         Conn {
             limits,
             reader: Metered::new(BufReader::with_capacity(wire::READ_AHEAD, reader)),
-            sink: StreamSink {
-                writer,
-                written: 0,
-                splice: None,
-            },
+            sink: wire::Outbound::new(writer, None),
             meter: Meter::new(metered),
             buf: Vec::new(),
             side: ConnSide::default(),
@@ -112,7 +83,7 @@ impl<R: Read, W: Write> Conn<R, W> {
         &'c mut Metered<BufReader<R>>,
         &'c ConnSide,
         &'c Limits,
-        Out<'c, StreamSink<W>>,
+        Out<'c, wire::Outbound<W>>,
     ) {
         let Conn {
             reader,
@@ -275,7 +246,7 @@ pub(crate) fn serve_connection_lending<R: Read, W: Write>(
     );
     conn.side = side;
     conn.phases = info.read_phases;
-    conn.sink.splice = splice;
+    conn.sink.set_splice(splice);
     loop {
         match serve_call(inner, &mut conn, &peer) {
             Ok(()) => {}
@@ -350,7 +321,7 @@ fn serve_request<R: Read, W: Write>(
     request_id: &str,
 ) -> Result<()> {
     conn.meter.reset();
-    let (read_before, written_before) = (conn.reader.consumed, conn.sink.written);
+    let (read_before, written_before) = (conn.reader.consumed, conn.sink.written());
     let request = match read_request(conn) {
         Ok(Some(request)) => request,
         Ok(None) => {
@@ -417,7 +388,7 @@ fn serve_request<R: Read, W: Write>(
     });
     if let (Some(target), Some((schema, rows))) = (target, shape) {
         conn.meter.stats.request_bytes = conn.reader.consumed - read_before;
-        conn.meter.stats.response_bytes = conn.sink.written - written_before;
+        conn.meter.stats.response_bytes = conn.sink.written() - written_before;
         let done = Finished {
             inner,
             peer,
@@ -560,46 +531,6 @@ fn drain_input<R: Read>(limits: &Limits, reader: &mut Metered<BufReader<R>>) -> 
 mod tests {
     use super::*;
     use crate::wire::{Metadata, REPEAT_HITS, keys, repeat_tests};
-
-    /// Records the positions it is asked to settle at and what it is lent.
-    struct Settles(std::sync::Arc<std::sync::Mutex<Vec<(char, u64)>>>);
-
-    impl wire::Splice for Settles {
-        fn lend(&mut self, _part: &arrow_buffer::Buffer, written: u64) -> std::io::Result<()> {
-            self.0.lock().unwrap().push(('l', written));
-            Ok(())
-        }
-        fn settle(&mut self, written: u64) {
-            self.0.lock().unwrap().push(('s', written));
-        }
-    }
-
-    #[test]
-    fn every_send_settles_the_lent_buffers_and_large_parts_are_lent() {
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut sink = StreamSink {
-            writer: Vec::new(),
-            written: 0,
-            splice: Some(Box::new(Settles(seen.clone()))),
-        };
-        sink.write(b"small answer").unwrap();
-        let large = arrow_buffer::Buffer::from_vec(vec![0u8; wire::SPLIT_BODY_AT]);
-        sink.write_parts(b"head", &[large]).unwrap();
-        sink.write(b"eos").unwrap();
-        assert_eq!(
-            *seen.lock().unwrap(),
-            [
-                ('s', 0),
-                ('s', 12),
-                ('l', 16),
-                ('s', 16 + wire::SPLIT_BODY_AT as u64)
-            ]
-        );
-        assert_eq!(
-            sink.writer, b"small answerheadeos",
-            "the lent part went around the writer"
-        );
-    }
 
     fn rows(conn: &mut Conn<&[u8], std::io::Sink>) -> Result<usize> {
         Ok(read_request(conn)?.expect("a request").batch.num_rows())

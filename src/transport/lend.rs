@@ -12,7 +12,7 @@
 //! most about a megabyte, and only for a reader that stopped reading.
 
 use std::collections::VecDeque;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 use arrow_buffer::Buffer;
 
@@ -32,10 +32,15 @@ pub(crate) struct PipeLender {
 #[cfg(test)]
 pub(crate) static LENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// The lender for a connection writing to `fd`: a [`PipeLender`] when `fd` is the write
+/// end of a pipe on Linux, else `None` (the connection writes as usual).
+pub(crate) fn lender(fd: BorrowedFd<'_>) -> Option<Box<dyn Splice>> {
+    PipeLender::for_fd(fd).map(|l| Box::new(l) as Box<dyn Splice>)
+}
+
 impl PipeLender {
-    /// A lender for `fd` when it is the write end of a pipe on Linux (else `None`: the
-    /// caller writes as usual).
-    pub(crate) fn for_fd(fd: BorrowedFd<'_>) -> Option<Self> {
+    /// A lender for `fd` when it is the write end of a pipe on Linux.
+    fn for_fd(fd: BorrowedFd<'_>) -> Option<Self> {
         if !cfg!(any(target_os = "linux", target_os = "android")) {
             return None;
         }
@@ -44,27 +49,14 @@ impl PipeLender {
         let flags = rustix::fs::fcntl_getfl(fd).ok()?;
         let write_only = flags & rustix::fs::OFlags::ACCMODE == rustix::fs::OFlags::WRONLY;
         // Only the write end: `vmsplice` on a read end would write into the lent memory.
-        (fifo && write_only).then(|| {
-            fd.try_clone_to_owned().ok().map(|fd| PipeLender {
-                fd,
-                refused: false,
-                lent: VecDeque::new(),
-            })
-        })?
-    }
-
-    /// Lets go of the buffers the reader is past, `written` bytes having been sent.
-    fn release(&mut self, written: u64) {
-        if self.lent.is_empty() {
-            return;
+        if !(fifo && write_only) {
+            return None;
         }
-        let Ok(unread) = rustix::io::ioctl_fionread(&self.fd) else {
-            return;
-        };
-        let read = written.saturating_sub(unread);
-        while self.lent.front().is_some_and(|(end, _)| *end <= read) {
-            self.lent.pop_front();
-        }
+        Some(PipeLender {
+            fd: fd.try_clone_to_owned().ok()?,
+            refused: false,
+            lent: VecDeque::new(),
+        })
     }
 
     /// Moves `bytes` into the pipe, by reference where the kernel takes them; `false`
@@ -117,7 +109,7 @@ impl PipeLender {
 
 impl Splice for PipeLender {
     fn lend(&mut self, part: &Buffer, written: u64) -> std::io::Result<()> {
-        self.release(written);
+        self.settle(written);
         let mut rest = part.as_slice();
         if !self.refused && !self.vmsplice(&mut rest)? {
             tracing::debug!("the kernel refuses vmsplice on this pipe; writing instead");
@@ -136,13 +128,16 @@ impl Splice for PipeLender {
     }
 
     fn settle(&mut self, written: u64) {
-        self.release(written);
-    }
-}
-
-impl AsFd for PipeLender {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        if self.lent.is_empty() {
+            return;
+        }
+        let Ok(unread) = rustix::io::ioctl_fionread(&self.fd) else {
+            return;
+        };
+        let read = written.saturating_sub(unread);
+        while self.lent.front().is_some_and(|(end, _)| *end <= read) {
+            self.lent.pop_front();
+        }
     }
 }
 
@@ -164,6 +159,7 @@ impl Drop for PipeLender {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use std::io::Read;
+    use std::os::fd::AsFd;
     use std::sync::atomic::Ordering;
 
     use super::*;

@@ -51,7 +51,7 @@ pub(crate) use repeat::Repeat;
 #[cfg(test)]
 pub(crate) use repeat::{HITS as REPEAT_HITS, tests as repeat_tests};
 pub use side_channel::{ShmPointer, SideChannel};
-pub(crate) use splice::{Splice, write_parts_lending};
+pub(crate) use splice::{Outbound, Splice};
 pub(crate) use trace_slot::{Slot as TraceSlot, same_but_traceparent};
 pub use upload::{UploadUrl, UploadUrlProvider};
 pub use validation::Validation;

@@ -11,13 +11,13 @@
 //!
 //! The transport owns the mechanism (which descriptors, the system call, when a lent
 //! buffer is released); the engines only route a message's large body parts to it, in
-//! order with the bytes they write themselves, through [`write_parts_lending`].
+//! order with the bytes they write themselves, through [`Outbound`].
 
 use std::io::Write;
 
 use arrow_buffer::Buffer;
 
-use super::{SPLIT_BODY_AT, write_chunked, write_parts};
+use super::{SPLIT_BODY_AT, write_parts};
 
 /// Where a connection's large body parts can be lent to the kernel (see the module
 /// docs). The connection's writer must not buffer: the parts go around it, and must
@@ -37,41 +37,87 @@ pub(crate) trait Splice: Send {
     fn settle(&mut self, written: u64);
 }
 
-/// Writes `head` and `parts` as [`write_parts`] does, except that parts of
-/// [`SPLIT_BODY_AT`] bytes and more go through `splice`. `written` counts the
-/// connection's bytes and is advanced by everything sent here.
-///
-/// # Errors
-/// The writer's or the splice's errors.
-pub(crate) fn write_parts_lending<W: Write + ?Sized>(
-    writer: &mut W,
-    splice: &mut dyn Splice,
-    written: &mut u64,
-    head: &[u8],
-    parts: &[Buffer],
-) -> std::io::Result<()> {
-    splice.settle(*written);
-    let mut head = head;
-    let mut rest = parts;
-    while let Some(at) = rest.iter().position(|p| p.len() >= SPLIT_BODY_AT) {
-        // The head (first time) and the small parts before the large one, in one write.
-        write_parts(writer, head, &rest[..at])?;
-        *written += (head.len() + rest[..at].iter().map(Buffer::len).sum::<usize>()) as u64;
-        head = &[];
-        let large = &rest[at];
-        splice.lend(large, *written)?;
-        *written += large.len() as u64;
-        rest = &rest[at + 1..];
+/// The writing half of a byte-stream connection, both ends': it counts what it sends
+/// and, when the transport gave it a [`Splice`], lends large body parts there (settling
+/// the lent ones before every send, small or large, so none is kept past the reader).
+pub(crate) struct Outbound<W> {
+    writer: W,
+    /// Bytes sent on this connection.
+    written: u64,
+    splice: Option<Box<dyn Splice>>,
+}
+
+impl<W: Write> Outbound<W> {
+    /// Sends through `writer`, lending large parts to `splice` when there is one
+    /// (`writer` must then be unbuffered: see [`Splice`]).
+    pub(crate) fn new(writer: W, splice: Option<Box<dyn Splice>>) -> Self {
+        Outbound {
+            writer,
+            written: 0,
+            splice,
+        }
     }
-    if head.is_empty() && rest.is_empty() {
-        return Ok(());
+
+    /// Lends large parts to `splice` from now on (see [`Outbound::new`]).
+    pub(crate) fn set_splice(&mut self, splice: Option<Box<dyn Splice>>) {
+        self.splice = splice;
     }
-    match rest {
-        [] => write_chunked(writer, head)?,
-        _ => write_parts(writer, head, rest)?,
+
+    /// Bytes sent so far.
+    pub(crate) fn written(&self) -> u64 {
+        self.written
     }
-    *written += (head.len() + rest.iter().map(Buffer::len).sum::<usize>()) as u64;
-    Ok(())
+
+    /// Sends `bytes` whole.
+    ///
+    /// # Errors
+    /// The writer's errors.
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.write_parts(bytes, &[])
+    }
+
+    /// Sends `head` and then every part whole, as [`write_parts`] does, except that
+    /// parts of [`SPLIT_BODY_AT`] bytes and more are lent when the connection can.
+    ///
+    /// # Errors
+    /// The writer's or the splice's errors.
+    pub(crate) fn write_parts(&mut self, head: &[u8], parts: &[Buffer]) -> std::io::Result<()> {
+        let Some(splice) = self.splice.as_deref_mut() else {
+            write_parts(&mut self.writer, head, parts)?;
+            self.written += sent(head, parts);
+            return Ok(());
+        };
+        splice.settle(self.written);
+        let (mut head, mut rest) = (head, parts);
+        while let Some(at) = rest.iter().position(|p| p.len() >= SPLIT_BODY_AT) {
+            // The head (the first time) and the small parts before the large one, in
+            // one write; then the large one, lent.
+            let (small, large) = (&rest[..at], &rest[at]);
+            write_parts(&mut self.writer, head, small)?;
+            self.written += sent(head, small);
+            splice.lend(large, self.written)?;
+            self.written += large.len() as u64;
+            (head, rest) = (&[], &rest[at + 1..]);
+        }
+        if !head.is_empty() || !rest.is_empty() {
+            write_parts(&mut self.writer, head, rest)?;
+            self.written += sent(head, rest);
+        }
+        Ok(())
+    }
+
+    /// Flushes the writer.
+    ///
+    /// # Errors
+    /// The writer's errors.
+    pub(crate) fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+/// The bytes of `head` and `parts`.
+fn sent(head: &[u8], parts: &[Buffer]) -> u64 {
+    (head.len() + parts.iter().map(Buffer::len).sum::<usize>()) as u64
 }
 
 #[cfg(test)]
@@ -119,15 +165,14 @@ mod tests {
             Buffer::from_vec(vec![6u8; 8]),
         ];
         let transcript = Transcript::default();
-        transcript.0.lock().unwrap().resize(100, 0);
-        let (mut writer, mut splice) = (transcript.clone(), transcript.clone());
-        let mut written = 100;
-        write_parts_lending(&mut writer, &mut splice, &mut written, b"head", &parts).unwrap();
+        let mut out = Outbound::new(transcript.clone(), Some(Box::new(transcript.clone())));
+        out.write(&[0u8; 100]).unwrap();
+        out.write_parts(b"head", &parts).unwrap();
         let mut expected = vec![0u8; 100];
         expected.extend_from_slice(b"head");
         parts.iter().for_each(|p| expected.extend_from_slice(p));
         assert_eq!(*transcript.0.lock().unwrap(), expected);
-        assert_eq!(written as usize, expected.len());
+        assert_eq!(out.written() as usize, expected.len());
         let n = SPLIT_BODY_AT + 3;
         assert_eq!(
             *transcript.1.lock().unwrap(),
@@ -137,6 +182,42 @@ mod tests {
                 (112 + 2 * n as u64 + 5, n)
             ],
             "only the large parts are lent, each at its position"
+        );
+    }
+
+    /// Records the positions it is asked to settle at and what it is lent.
+    struct Settles(Arc<Mutex<Vec<(char, u64)>>>);
+
+    impl Splice for Settles {
+        fn lend(&mut self, _part: &Buffer, written: u64) -> std::io::Result<()> {
+            self.0.lock().unwrap().push(('l', written));
+            Ok(())
+        }
+        fn settle(&mut self, written: u64) {
+            self.0.lock().unwrap().push(('s', written));
+        }
+    }
+
+    #[test]
+    fn every_send_settles_the_lent_buffers_and_large_parts_are_lent() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut out = Outbound::new(Vec::new(), Some(Box::new(Settles(seen.clone()))));
+        out.write(b"small answer").unwrap();
+        let large = Buffer::from_vec(vec![0u8; SPLIT_BODY_AT]);
+        out.write_parts(b"head", &[large]).unwrap();
+        out.write(b"eos").unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                ('s', 0),
+                ('s', 12),
+                ('l', 16),
+                ('s', 16 + SPLIT_BODY_AT as u64)
+            ]
+        );
+        assert_eq!(
+            out.writer, b"small answerheadeos",
+            "the lent part went around the writer"
         );
     }
 }

@@ -14,8 +14,7 @@ use super::stderr_tail::StderrTail;
 use crate::client::{ConnectOptions, Deadline, Link, LinkControl, StderrMode};
 use crate::transport::direct::Direct;
 use crate::transport::fd::DeadlineReader;
-use crate::transport::lend::PipeLender;
-use crate::wire::Splice;
+use crate::transport::lend;
 use crate::{Error, Result};
 
 /// Starts the worker `argv` (program first) and returns a link over its pipes.
@@ -65,7 +64,7 @@ pub(crate) fn spawn(
     });
     let reader = DeadlineReader::new(stdout, deadline);
     // Large request bodies are lent to the worker's stdin (`wire::Splice`).
-    let lender = PipeLender::for_fd(stdin.as_fd()).map(|l| Box::new(l) as Box<dyn Splice>);
+    let lender = lend::lender(stdin.as_fd());
     Ok(
         Link::from_parts(Box::new(reader), Box::new(Direct::file(stdin)), control)
             .trusted()

@@ -12,7 +12,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
 use super::direct::Direct;
-use super::lend::PipeLender;
+use super::lend;
 use crate::Result;
 use crate::server::{ConnectionInfo, Peer, Server, serve_connection_lending};
 
@@ -44,8 +44,7 @@ pub fn serve_stdio(server: impl Into<Server>) -> Result<()> {
         info = info.with_side_channels(host);
     }
     // Large answer bodies are lent to stdout when it is a pipe (`wire::Splice`).
-    let lender =
-        PipeLender::for_fd(stdout.as_fd()).map(|l| Box::new(l) as Box<dyn crate::wire::Splice>);
+    let lender = lend::lender(stdout.as_fd());
     serve_connection_lending(
         &server,
         info,
