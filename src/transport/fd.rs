@@ -90,10 +90,7 @@ pub(crate) fn socket_link<S: SocketStream + Sync>(
 ) -> Result<Link> {
     let control = Arc::new(SocketControl(stream.duplicate()?));
     let writer = Direct::socket(stream.duplicate()?);
+    let lender = super::lend::lender(stream.as_fd());
     let reader = DeadlineReader::new(stream, deadline);
-    Ok(Link::from_parts(
-        Box::new(reader),
-        Box::new(writer),
-        control,
-    ))
+    Ok(Link::from_parts(Box::new(reader), Box::new(writer), control).lending(lender))
 }

@@ -25,7 +25,8 @@ use super::direct::Direct;
 use super::listener::{Listener, SocketStream};
 use super::shutdown::Shutdown;
 use crate::server::{
-    AuthContext, ConnectionInfo, Peer, ReadPhases, Server, refuse_connection, serve_connection_with,
+    AuthContext, ConnectionInfo, Peer, ReadPhases, Server, refuse_connection,
+    serve_connection_lending,
 };
 use crate::{Error, Result};
 
@@ -414,7 +415,14 @@ fn serve_stream<S: SocketStream>(server: &Server, stream: S, info: ConnectionInf
     let Ok(reader) = stream.duplicate() else {
         return;
     };
-    let _ = serve_connection_with(server, info, Direct::socket(reader), Direct::socket(stream));
+    let lender = super::lend::lender(stream.as_fd());
+    let _ = serve_connection_lending(
+        server,
+        info,
+        Direct::socket(reader),
+        Direct::socket(stream),
+        lender,
+    );
 }
 
 fn refuse<S: SocketStream>(server: &Server, stream: S, limit: usize, tracker: &Arc<Tracker>) {

@@ -1,25 +1,24 @@
-//! Lending large body parts to a pipe (`vmsplice`), for the pipe transports.
+//! Lending to a pipe the connection writes into: the reader copies straight from the
+//! lent pages.
 //!
-//! See [`crate::wire::Splice`] for why: the reader copies the bytes straight from the
-//! writer's pages, and the copy into the pipe disappears. What is lent must stay
-//! unchanged until the reader has copied it, so [`PipeLender`] keeps a reference to each
-//! lent buffer, with the stream position of its last byte, and lets it go only once the
-//! reader is past that position: everything sent minus what the pipe still holds
-//! (`FIONREAD`). Anything else writing into the same pipe can only make that look
-//! smaller, so a buffer is never released early. A buffer the reader never reached when
-//! the connection ends is leaked rather than freed (its memory could otherwise be reused
-//! while the pipe still shows it); the pipe holds at most its capacity, so that is at
-//! most about a megabyte, and only for a reader that stopped reading.
+//! [`PipeLender`] keeps a reference to each lent buffer, with the stream position of its
+//! last byte, and lets it go only once the reader is past that position: everything sent
+//! minus what the pipe still holds (`FIONREAD`). Anything else writing into the same
+//! pipe can only make that look smaller, so a buffer is never released early. A buffer
+//! the reader never reached when the connection ends is leaked rather than freed (its
+//! memory could otherwise be reused while the pipe still shows it); the pipe holds at
+//! most its capacity, so that is at most about a megabyte, and only for a reader that
+//! stopped reading.
 
 use std::collections::VecDeque;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use arrow_buffer::Buffer;
 
 use crate::wire::Splice;
 
 /// Lends body parts to the pipe written through `fd` (see the module docs).
-pub(crate) struct PipeLender {
+pub(super) struct PipeLender {
     fd: OwnedFd,
     /// The kernel refused to lend (`vmsplice` unavailable, e.g. under a seccomp filter):
     /// parts are written instead from then on.
@@ -28,19 +27,9 @@ pub(crate) struct PipeLender {
     lent: VecDeque<(u64, Buffer)>,
 }
 
-/// Bytes lent to pipes by this process, for tests that the path is used.
-#[cfg(test)]
-pub(crate) static LENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// The lender for a connection writing to `fd`: a [`PipeLender`] when `fd` is the write
-/// end of a pipe on Linux, else `None` (the connection writes as usual).
-pub(crate) fn lender(fd: BorrowedFd<'_>) -> Option<Box<dyn Splice>> {
-    PipeLender::for_fd(fd).map(|l| Box::new(l) as Box<dyn Splice>)
-}
-
 impl PipeLender {
     /// A lender for `fd` when it is the write end of a pipe on Linux.
-    fn for_fd(fd: BorrowedFd<'_>) -> Option<Self> {
+    pub(super) fn for_fd(fd: BorrowedFd<'_>) -> Option<Self> {
         if !cfg!(any(target_os = "linux", target_os = "android")) {
             return None;
         }
@@ -61,49 +50,17 @@ impl PipeLender {
 
     /// Moves `bytes` into the pipe, by reference where the kernel takes them; `false`
     /// when it refuses to lend (the rest of `bytes` is then still to be sent).
-    #[cfg(any(target_os = "linux", target_os = "android"))]
     fn vmsplice(&self, bytes: &mut &[u8]) -> std::io::Result<bool> {
-        use rustix::io::Errno;
-        use rustix::pipe::{IoSliceRaw, SpliceFlags, vmsplice};
         while !bytes.is_empty() {
-            let slice = [IoSliceRaw::from_slice(bytes)];
             #[allow(unsafe_code)]
-            // SAFETY: `fd` is the write end of a pipe (checked in `for_fd`), so the kernel
-            // only reads `bytes`. That the memory stays unchanged until the reader has
-            // copied it is this type's job: the caller keeps the buffer in `lent`.
-            let sent = unsafe { vmsplice(&self.fd, &slice, SpliceFlags::empty()) };
-            match sent {
-                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-                Ok(n) => *bytes = &bytes[n..],
-                Err(Errno::INTR) => {}
-                Err(
-                    Errno::NOSYS | Errno::PERM | Errno::ACCESS | Errno::INVAL | Errno::OPNOTSUPP,
-                ) => {
-                    return Ok(false);
-                }
-                Err(e) => return Err(e.into()),
-            }
+            // SAFETY: `fd` is the write end of a pipe (checked in `for_fd`); the caller
+            // keeps the buffer in `lent` until the reader is past it.
+            let Some(n) = (unsafe { super::vmsplice_once(self.fd.as_fd(), bytes) })? else {
+                return Ok(false);
+            };
+            *bytes = &bytes[n..];
         }
         Ok(true)
-    }
-
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    fn vmsplice(&self, bytes: &mut &[u8]) -> std::io::Result<bool> {
-        let _ = bytes;
-        Ok(false)
-    }
-
-    /// Writes `bytes` whole, copied (when the kernel refuses to lend).
-    fn write(&self, mut bytes: &[u8]) -> std::io::Result<()> {
-        while !bytes.is_empty() {
-            match rustix::io::write(&self.fd, bytes) {
-                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-                Ok(n) => bytes = &bytes[n..],
-                Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
     }
 }
 
@@ -116,12 +73,11 @@ impl Splice for PipeLender {
             self.refused = true;
         }
         let lent = part.len() - rest.len();
-        self.write(rest)?;
+        super::write_all(self.fd.as_fd(), rest, false)?;
         if lent == 0 {
             return Ok(());
         }
-        #[cfg(test)]
-        LENT.fetch_add(lent as u64, std::sync::atomic::Ordering::Relaxed);
+        super::count_lent(lent);
         self.lent
             .push_back((written + part.len() as u64, part.clone()));
         Ok(())
@@ -163,6 +119,7 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     use super::*;
+    use crate::transport::lend::LENT;
 
     #[test]
     fn lent_bytes_arrive_whole_and_stay_held_until_the_reader_is_past_them() {
