@@ -2,9 +2,10 @@
 //!
 //! The raw figure is the tighter of two raw transfers of the producer's bytes: one
 //! stream of all of them, and one request per batch as the producer makes (over loopback
-//! TCP the second is about twice as fast: the kernel's buffers stay in cache). Pipes get
-//! a third, `raw_lent`: a request per batch from a raw server that lends its bytes to the
-//! pipe (`vmsplice`), as our worker lends its large answers. Loopback
+//! TCP the second is about twice as fast: the kernel's buffers stay in cache). Pipes and
+//! Unix sockets get a third, `raw_lent`: a request per batch from a raw server that lends
+//! its bytes to the kernel (`vmsplice`, and `splice` into a socket), as our worker lends
+//! its large answers. Loopback
 //! TCP also settles per connection into a fast or a slow state (4 vs 7.5 GB/s here, both
 //! the raw loop and our producer), so the best of a few connections counts, each after a
 //! warm-up transfer. Our producer runs in turn with the raw transfers, as many times, so
@@ -31,8 +32,8 @@ pub struct BulkBest {
     pub raw: f64,
     /// The raw loop with each batch landed whole.
     pub raw_landed: f64,
-    /// The raw loop, a request per batch, from a raw server lending its bytes to the pipe
-    /// (`vmsplice`); 0 on other transports.
+    /// The raw loop, a request per batch, from a raw server lending its bytes (pipes and
+    /// Unix sockets); 0 on other transports.
     pub raw_lent: f64,
     /// Our producer of the same batches.
     pub producer: f64,

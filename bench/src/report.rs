@@ -31,8 +31,9 @@ pub struct TransportRow {
     pub raw_gbps: f64,
     /// Raw bulk bytes landed batch by batch, each whole in one buffer, GB/s.
     pub raw_landed_gbps: f64,
-    /// Raw bulk bytes a request per batch from a server lending them to the pipe
-    /// (`vmsplice`), GB/s; 0 where the transport is not a pipe.
+    /// Raw bulk bytes a request per batch from a server lending them to the kernel
+    /// (`vmsplice`, into a pipe or through one into a Unix socket), GB/s; 0 on other
+    /// transports.
     pub raw_lent_gbps: f64,
     /// memcpy of the same bytes, GB/s.
     pub memcpy_gbps: f64,

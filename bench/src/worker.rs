@@ -9,7 +9,9 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::TcpListener;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use rustix::pipe::{IoSliceRaw, SpliceFlags, splice, vmsplice};
 use std::os::unix::net::UnixListener;
 use std::thread;
 
@@ -130,8 +132,9 @@ fn announce(line: &str) -> io::Result<()> {
 pub const CMD_PING: u8 = b'p';
 /// Raw-server command: followed by a little-endian u64 `n`, asks for `n` bytes.
 pub const CMD_BULK: u8 = b'b';
-/// Raw-server command: as [`CMD_BULK`], the bytes lent to the pipe (`vmsplice`) when the
-/// connection is one (written otherwise).
+/// Raw-server command: as [`CMD_BULK`], the bytes lent to the kernel when the connection
+/// is a pipe (`vmsplice`) or a Unix stream socket (`vmsplice` into a private pipe, then
+/// `splice`), as our worker lends its large answers (written otherwise).
 pub const CMD_BULK_LENT: u8 = b'l';
 /// Chunk size of raw bulk writes.
 pub const RAW_CHUNK: usize = 4 << 20;
@@ -142,6 +145,7 @@ pub const RAW_CHUNK: usize = 4 << 20;
 /// I/O errors other than the peer closing.
 pub fn raw_session(mut reader: impl Read, mut writer: impl Write + AsFd) -> io::Result<()> {
     let chunk = crate::raw::PageAligned::filled(RAW_CHUNK, 0x5a);
+    let lender = RawLender::for_fd(writer.as_fd())?;
     let mut cmd = [0u8; 1];
     loop {
         match reader.read_exact(&mut cmd) {
@@ -155,13 +159,13 @@ pub fn raw_session(mut reader: impl Read, mut writer: impl Write + AsFd) -> io::
                 let mut n = [0u8; 8];
                 reader.read_exact(&mut n)?;
                 let mut left = u64::from_le_bytes(n) as usize;
-                let lend = cmd[0] == CMD_BULK_LENT && is_pipe(writer.as_fd());
                 while left > 0 {
                     let take = left.min(RAW_CHUNK);
-                    if lend {
-                        lend_all(writer.as_fd(), &chunk[..take])?;
-                    } else {
-                        writer.write_all(&chunk[..take])?;
+                    match (&lender, cmd[0]) {
+                        (Some(lender), CMD_BULK_LENT) => {
+                            lender.lend(writer.as_fd(), &chunk[..take])?;
+                        }
+                        _ => writer.write_all(&chunk[..take])?,
                     }
                     left -= take;
                 }
@@ -177,27 +181,62 @@ pub fn raw_session(mut reader: impl Read, mut writer: impl Write + AsFd) -> io::
     }
 }
 
-fn is_pipe(fd: std::os::fd::BorrowedFd<'_>) -> bool {
-    rustix::fs::fstat(fd).is_ok_and(|st| {
-        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Fifo
-    })
+/// How the raw server lends bytes, as our worker does (the library's own lender is not
+/// used: the raw baseline runs no library code).
+enum RawLender {
+    /// `vmsplice` into the pipe the session writes.
+    Pipe,
+    /// `vmsplice` into this private pipe (read end, write end, capacity), then `splice`
+    /// into the Unix stream socket the session writes.
+    Socket(OwnedFd, OwnedFd, usize),
 }
 
-/// Lends `bytes` to the pipe `fd` whole.
-fn lend_all(fd: std::os::fd::BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
-    use rustix::pipe::{IoSliceRaw, SpliceFlags, vmsplice};
-    while !bytes.is_empty() {
-        let slice = [IoSliceRaw::from_slice(bytes)];
-        #[allow(unsafe_code)]
-        // SAFETY: `fd` is the session's writer (stdout, the write end); the lent chunk is
-        // filled once per session and never written again, so the reader sees its bytes.
-        let sent = unsafe { vmsplice(fd, &slice, SpliceFlags::empty()) }?;
-        if sent == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
+impl RawLender {
+    /// How to lend to `fd`, if it is a pipe or a Unix stream socket.
+    fn for_fd(fd: BorrowedFd<'_>) -> io::Result<Option<Self>> {
+        use rustix::fs::{FileType, fstat};
+        use rustix::net::{AddressFamily, SocketType, sockopt};
+        if FileType::from_raw_mode(fstat(fd)?.st_mode) == FileType::Fifo {
+            return Ok(Some(RawLender::Pipe));
         }
-        bytes = &bytes[sent..];
+        let unix_stream = sockopt::socket_domain(fd).is_ok_and(|d| d == AddressFamily::UNIX)
+            && sockopt::socket_type(fd).is_ok_and(|t| t == SocketType::STREAM);
+        if !unix_stream {
+            return Ok(None);
+        }
+        let (r, w) = rustix::pipe::pipe()?;
+        let capacity = rustix::pipe::fcntl_setpipe_size(&w, 1 << 20)
+            .or_else(|_| rustix::pipe::fcntl_getpipe_size(&w))?;
+        Ok(Some(RawLender::Socket(r, w, capacity)))
     }
-    Ok(())
+
+    /// Lends `bytes` whole to `fd`.
+    fn lend(&self, fd: BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            let (into, most) = match self {
+                RawLender::Pipe => (fd, bytes.len()),
+                RawLender::Socket(_, w, capacity) => (w.as_fd(), *capacity),
+            };
+            let piece = &bytes[..bytes.len().min(most)];
+            let slice = [IoSliceRaw::from_slice(piece)];
+            #[allow(unsafe_code)]
+            // SAFETY: `into` is a pipe's write end (the session's stdout, or our own
+            // pipe); the lent chunk is filled once per session and never written again,
+            // so the reader sees its bytes.
+            let sent = unsafe { vmsplice(into, &slice, SpliceFlags::empty()) }?;
+            if sent == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            if let RawLender::Socket(r, _, _) = self {
+                let mut left = sent;
+                while left > 0 {
+                    left -= splice(r, None, fd, None, left, SpliceFlags::MOVE)?;
+                }
+            }
+            bytes = &bytes[sent..];
+        }
+        Ok(())
+    }
 }
 
 /// Serves the raw baseline protocol on `listen` (sockets: one thread per connection).
