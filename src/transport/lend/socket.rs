@@ -30,10 +30,9 @@ const PIPE_SIZE: usize = 1 << 20;
 /// Lends body parts to the Unix stream socket `socket` (see the module docs).
 pub(super) struct SocketLender {
     socket: OwnedFd,
-    /// The private pipe's read and write ends; empty between calls.
-    pipe: (OwnedFd, OwnedFd),
-    /// Bytes the private pipe holds.
-    capacity: usize,
+    /// The private pipe, made on the first lend (most connections never send a large
+    /// body, and it costs two descriptors); empty between calls.
+    pipe: Option<Private>,
     /// The kernel refused to lend: parts are sent as copies from then on.
     refused: bool,
     /// Lent buffers, released when nothing sent is still queued for the peer.
@@ -54,46 +53,49 @@ impl SocketLender {
         if !(unix && stream && sigpipe_ignored()) {
             return None;
         }
-        let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ok()?;
-        let capacity = rustix::pipe::fcntl_setpipe_size(&write, PIPE_SIZE)
-            .or_else(|_| rustix::pipe::fcntl_getpipe_size(&write))
-            .ok()?;
         Some(SocketLender {
             socket: fd.try_clone_to_owned().ok()?,
-            pipe: (read, write),
-            capacity,
+            pipe: None,
             refused: false,
             lent: Vec::new(),
         })
     }
 
     /// Lends `bytes` into the socket, pipe-sized piece by piece; `false` (with `bytes`
-    /// the rest still to send) when the kernel refuses.
-    fn splice(&self, bytes: &mut &[u8]) -> std::io::Result<bool> {
+    /// the rest still to send) when the kernel refuses or no pipe can be made.
+    fn splice(&mut self, bytes: &mut &[u8]) -> std::io::Result<bool> {
+        if self.pipe.is_none() {
+            self.pipe = Private::new();
+        }
+        let Some(pipe) = &self.pipe else {
+            return Ok(false);
+        };
         while !bytes.is_empty() {
-            let piece = &bytes[..bytes.len().min(self.capacity)];
+            let piece = &bytes[..bytes.len().min(pipe.capacity)];
             #[allow(unsafe_code)]
-            // SAFETY: `pipe.1` is the write end of our own pipe; the caller keeps the
+            // SAFETY: `pipe.write` is the write end of our own pipe; the caller keeps the
             // buffer in `lent` until nothing sent is queued for the peer.
-            let Some(n) = (unsafe { super::vmsplice_once(self.pipe.1.as_fd(), piece) })? else {
+            let Some(n) = (unsafe { super::vmsplice_once(pipe.write.as_fd(), piece) })? else {
                 return Ok(false);
             };
-            self.drain(n)?;
+            self.drain(pipe, n)?;
             *bytes = &bytes[n..];
         }
         Ok(true)
     }
 
-    /// Moves the `n` bytes the private pipe holds into the socket.
-    fn drain(&self, mut n: usize) -> std::io::Result<()> {
+    /// Moves the `n` bytes `pipe` holds into the socket.
+    fn drain(&self, pipe: &Private, mut n: usize) -> std::io::Result<()> {
         use rustix::io::Errno;
         use rustix::pipe::{SpliceFlags, splice};
         while n > 0 {
-            match splice(&self.pipe.0, None, &self.socket, None, n, SpliceFlags::MOVE) {
+            match splice(&pipe.read, None, &self.socket, None, n, SpliceFlags::MOVE) {
                 Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
                 Ok(moved) => n -= moved,
                 Err(Errno::INTR) => {}
-                Err(Errno::INVAL | Errno::OPNOTSUPP | Errno::NOSYS) => return self.copy_out(n),
+                Err(Errno::INVAL | Errno::OPNOTSUPP | Errno::NOSYS) => {
+                    return self.copy_out(pipe, n);
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -102,11 +104,11 @@ impl SocketLender {
 
     /// Sends the `n` bytes left in the private pipe as a copy (a kernel that cannot
     /// splice into this socket).
-    fn copy_out(&self, n: usize) -> std::io::Result<()> {
+    fn copy_out(&self, pipe: &Private, n: usize) -> std::io::Result<()> {
         let mut held = vec![0u8; n];
         let mut at = 0;
         while at < n {
-            match rustix::io::read(&self.pipe.0, &mut held[at..]) {
+            match rustix::io::read(&pipe.read, &mut held[at..]) {
                 Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
                 Ok(got) => at += got,
                 Err(rustix::io::Errno::INTR) => {}
@@ -152,6 +154,28 @@ impl Drop for SocketLender {
             GRAVEYARD.bury(&self.socket, std::mem::take(&mut self.lent));
         }
         GRAVEYARD.sweep();
+    }
+}
+
+/// A connection's own pipe, between `vmsplice` and `splice`.
+struct Private {
+    read: OwnedFd,
+    write: OwnedFd,
+    /// Bytes it holds.
+    capacity: usize,
+}
+
+impl Private {
+    fn new() -> Option<Self> {
+        let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).ok()?;
+        let capacity = rustix::pipe::fcntl_setpipe_size(&write, PIPE_SIZE)
+            .or_else(|_| rustix::pipe::fcntl_getpipe_size(&write))
+            .ok()?;
+        Some(Private {
+            read,
+            write,
+            capacity,
+        })
     }
 }
 
@@ -238,6 +262,7 @@ mod tests {
     fn lent_bytes_arrive_whole_in_order_and_stay_held_until_read() {
         let (a, mut b) = UnixStream::pair().unwrap();
         let mut lender = SocketLender::for_fd(a.as_fd()).expect("a unix stream socket");
+        assert!(lender.pipe.is_none(), "no descriptors spent before a lend");
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
         let part = Buffer::from_vec(data.clone());
         let before = LENT.load(Ordering::Relaxed);
@@ -248,6 +273,7 @@ mod tests {
         });
         (&a).write_all(b"hd").unwrap();
         lender.lend(&part, 2).unwrap();
+        assert!(lender.pipe.is_some());
         (&a).write_all(b"!").unwrap();
         assert!(
             LENT.load(Ordering::Relaxed) >= before + 3_000_000,
