@@ -8,7 +8,8 @@
 //! its large answers. Loopback
 //! TCP also settles per connection into a fast or a slow state (4 vs 7.5 GB/s here, both
 //! the raw loop and our producer), so the best of a few connections counts, each after a
-//! warm-up transfer. Our producer runs in turn with the raw transfers, as many times, so
+//! warm-up transfer — for both: our producer gets a new client connection (over pipes, a
+//! new worker) each time the raw loop does. Our producer runs in turn with the raw transfers, as many times, so
 //! that both meet the same moments of a noisy machine (measured apart, the best of nine
 //! raw runs met a quiet moment the best of three producer runs did not).
 
@@ -39,15 +40,16 @@ pub struct BulkBest {
     pub producer: f64,
 }
 
-/// Times `batches` producer batches of `rows` mixed rows from `client` against the raw
-/// server at `raw_end` moving the same bytes (`first` is the first raw connection; the
-/// others are opened here).
+/// Times `batches` producer batches of `rows` mixed rows from our worker at `ours`
+/// against the raw server at `raw_end` moving the same bytes (`first` and `client` are
+/// the first raw connection and client; the others are opened here).
 ///
 /// # Errors
 /// A failed transfer or stream.
 pub fn producer_against_raw(
     raw_end: &Endpoint,
     first: RawConnection,
+    ours: &Endpoint,
     client: &mut Client,
     rows: usize,
     batches: usize,
@@ -59,10 +61,17 @@ pub fn producer_against_raw(
     let mut best = BulkBest::default();
     scenario::produce_mixed(client, rows, batches)?;
     let mut stream = first;
+    let mut fresh: Option<Client> = None;
     for connection in 0..RAW_CONNECTIONS {
         if connection > 0 {
             stream = raw_end.open_raw()?;
+            let opened = fresh.insert(ours.connect()?);
+            scenario::produce_mixed(opened, rows, batches)?;
         }
+        let client = match fresh.as_mut() {
+            Some(opened) => opened,
+            None => &mut *client,
+        };
         stream.bulk(total, &mut buf)?;
         for _ in 0..BULK_TURNS {
             let streamed = best_throughput(1, || stream.bulk(total, &mut buf))?;

@@ -280,8 +280,15 @@ fn measure_transport(
     // Pipes and Unix sockets take lent pages (`vmsplice`, and `splice` for sockets), as
     // our worker lends its answers there.
     let lend = matches!(t.name, "pipe" | "unix");
-    let bulk =
-        bulk::producer_against_raw(&raw_end, stream, &mut client, rows, PRODUCER_BATCHES, lend)?;
+    let bulk = bulk::producer_against_raw(
+        &raw_end,
+        stream,
+        &end,
+        &mut client,
+        rows,
+        PRODUCER_BATCHES,
+        lend,
+    )?;
     row.raw_gbps = bulk.raw;
     row.raw_landed_gbps = bulk.raw_landed;
     row.raw_lent_gbps = bulk.raw_lent;
