@@ -80,6 +80,38 @@ unsafe fn vmsplice_once(_fd: BorrowedFd<'_>, _bytes: &[u8]) -> std::io::Result<O
     Ok(None)
 }
 
+/// How far a lender got with one part (see [`send_part`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lent {
+    /// All of it lent.
+    Whole,
+    /// The kernel refused partway: the rest is to be written, and later parts too.
+    Refused,
+}
+
+/// Sends `part` whole to `fd`: through `lend` (which lends what it can of the bytes it
+/// is given, advancing them) unless `refused`, the rest written. Sets `refused` when the
+/// kernel refuses; returns whether any of the part was lent (it must then be held).
+fn send_part(
+    fd: BorrowedFd<'_>,
+    socket: bool,
+    part: &arrow_buffer::Buffer,
+    refused: &mut bool,
+    lend: impl FnOnce(&mut &[u8]) -> std::io::Result<Lent>,
+) -> std::io::Result<bool> {
+    let mut rest = part.as_slice();
+    if !*refused && lend(&mut rest)? == Lent::Refused {
+        tracing::debug!(socket, "the kernel refuses to lend here; writing instead");
+        *refused = true;
+    }
+    let lent = part.len() - rest.len();
+    write_all(fd, rest, socket)?;
+    if lent > 0 {
+        count_lent(lent);
+    }
+    Ok(lent > 0)
+}
+
 /// Writes `bytes` whole to `fd`, copied (where nothing is lent); `socket` sends with
 /// `MSG_NOSIGNAL` as every other socket write of ours does.
 fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8], socket: bool) -> std::io::Result<()> {

@@ -15,6 +15,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use arrow_buffer::Buffer;
 
+use super::Lent;
 use crate::wire::Splice;
 
 /// Lends body parts to the pipe written through `fd` (see the module docs).
@@ -47,39 +48,32 @@ impl PipeLender {
             lent: VecDeque::new(),
         })
     }
+}
 
-    /// Moves `bytes` into the pipe, by reference where the kernel takes them; `false`
-    /// when it refuses to lend (the rest of `bytes` is then still to be sent).
-    fn vmsplice(&self, bytes: &mut &[u8]) -> std::io::Result<bool> {
-        while !bytes.is_empty() {
-            #[allow(unsafe_code)]
-            // SAFETY: `fd` is the write end of a pipe (checked in `for_fd`); the caller
-            // keeps the buffer in `lent` until the reader is past it.
-            let Some(n) = (unsafe { super::vmsplice_once(self.fd.as_fd(), bytes) })? else {
-                return Ok(false);
-            };
-            *bytes = &bytes[n..];
-        }
-        Ok(true)
+/// Moves `bytes` into the pipe `fd`, by reference where the kernel takes them.
+fn vmsplice(fd: BorrowedFd<'_>, bytes: &mut &[u8]) -> std::io::Result<Lent> {
+    while !bytes.is_empty() {
+        #[allow(unsafe_code)]
+        // SAFETY: `fd` is the write end of a pipe (checked in `for_fd`); the lender keeps
+        // the buffer in `lent` until the reader is past it.
+        let Some(n) = (unsafe { super::vmsplice_once(fd, bytes) })? else {
+            return Ok(Lent::Refused);
+        };
+        *bytes = &bytes[n..];
     }
+    Ok(Lent::Whole)
 }
 
 impl Splice for PipeLender {
     fn lend(&mut self, part: &Buffer, written: u64) -> std::io::Result<()> {
         self.settle(written);
-        let mut rest = part.as_slice();
-        if !self.refused && !self.vmsplice(&mut rest)? {
-            tracing::debug!("the kernel refuses vmsplice on this pipe; writing instead");
-            self.refused = true;
+        let fd = self.fd.as_fd();
+        if super::send_part(fd, false, part, &mut self.refused, |rest| {
+            vmsplice(fd, rest)
+        })? {
+            self.lent
+                .push_back((written + part.len() as u64, part.clone()));
         }
-        let lent = part.len() - rest.len();
-        super::write_all(self.fd.as_fd(), rest, false)?;
-        if lent == 0 {
-            return Ok(());
-        }
-        super::count_lent(lent);
-        self.lent
-            .push_back((written + part.len() as u64, part.clone()));
         Ok(())
     }
 

@@ -21,6 +21,7 @@ use std::sync::Mutex;
 
 use arrow_buffer::Buffer;
 
+use super::Lent;
 use crate::wire::Splice;
 
 /// The private pipe's size asked for (the default user maximum): each `splice` moves up
@@ -61,63 +62,6 @@ impl SocketLender {
         })
     }
 
-    /// Lends `bytes` into the socket, pipe-sized piece by piece; `false` (with `bytes`
-    /// the rest still to send) when the kernel refuses or no pipe can be made.
-    fn splice(&mut self, bytes: &mut &[u8]) -> std::io::Result<bool> {
-        if self.pipe.is_none() {
-            self.pipe = Private::new();
-        }
-        let Some(pipe) = &self.pipe else {
-            return Ok(false);
-        };
-        while !bytes.is_empty() {
-            let piece = &bytes[..bytes.len().min(pipe.capacity)];
-            #[allow(unsafe_code)]
-            // SAFETY: `pipe.write` is the write end of our own pipe; the caller keeps the
-            // buffer in `lent` until nothing sent is queued for the peer.
-            let Some(n) = (unsafe { super::vmsplice_once(pipe.write.as_fd(), piece) })? else {
-                return Ok(false);
-            };
-            self.drain(pipe, n)?;
-            *bytes = &bytes[n..];
-        }
-        Ok(true)
-    }
-
-    /// Moves the `n` bytes `pipe` holds into the socket.
-    fn drain(&self, pipe: &Private, mut n: usize) -> std::io::Result<()> {
-        use rustix::io::Errno;
-        use rustix::pipe::{SpliceFlags, splice};
-        while n > 0 {
-            match splice(&pipe.read, None, &self.socket, None, n, SpliceFlags::MOVE) {
-                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-                Ok(moved) => n -= moved,
-                Err(Errno::INTR) => {}
-                Err(Errno::INVAL | Errno::OPNOTSUPP | Errno::NOSYS) => {
-                    return self.copy_out(pipe, n);
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
-    }
-
-    /// Sends the `n` bytes left in the private pipe as a copy (a kernel that cannot
-    /// splice into this socket).
-    fn copy_out(&self, pipe: &Private, n: usize) -> std::io::Result<()> {
-        let mut held = vec![0u8; n];
-        let mut at = 0;
-        while at < n {
-            match rustix::io::read(&pipe.read, &mut held[at..]) {
-                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-                Ok(got) => at += got,
-                Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        super::write_all(self.socket.as_fd(), &held, true)
-    }
-
     /// Bytes this end sent that the peer has not read yet.
     fn queued(&self) -> std::io::Result<u64> {
         queued(self.socket.as_fd())
@@ -127,15 +71,9 @@ impl SocketLender {
 impl Splice for SocketLender {
     fn lend(&mut self, part: &Buffer, written: u64) -> std::io::Result<()> {
         self.settle(written);
-        let mut rest = part.as_slice();
-        if !self.refused && !self.splice(&mut rest)? {
-            tracing::debug!("the kernel refuses to splice into this socket; sending copies");
-            self.refused = true;
-        }
-        let lent = part.len() - rest.len();
-        super::write_all(self.socket.as_fd(), rest, true)?;
-        if lent > 0 {
-            super::count_lent(lent);
+        let (socket, pipe) = (self.socket.as_fd(), &mut self.pipe);
+        let splice = |rest: &mut &[u8]| splice(socket, pipe, rest);
+        if super::send_part(socket, true, part, &mut self.refused, splice)? {
             self.lent.push(part.clone());
         }
         Ok(())
@@ -157,6 +95,33 @@ impl Drop for SocketLender {
     }
 }
 
+/// Lends `bytes` into `socket` through `pipe` (made on first use), pipe-sized piece by
+/// piece.
+fn splice(
+    socket: BorrowedFd<'_>,
+    pipe: &mut Option<Private>,
+    bytes: &mut &[u8],
+) -> std::io::Result<Lent> {
+    if pipe.is_none() {
+        *pipe = Private::new();
+    }
+    let Some(pipe) = pipe else {
+        return Ok(Lent::Refused);
+    };
+    while !bytes.is_empty() {
+        let piece = &bytes[..bytes.len().min(pipe.capacity)];
+        #[allow(unsafe_code)]
+        // SAFETY: `pipe.write` is the write end of our own pipe; the lender keeps the
+        // buffer in `lent` until nothing sent is queued for the peer.
+        let Some(n) = (unsafe { super::vmsplice_once(pipe.write.as_fd(), piece) })? else {
+            return Ok(Lent::Refused);
+        };
+        pipe.drain_into(socket, n)?;
+        *bytes = &bytes[n..];
+    }
+    Ok(Lent::Whole)
+}
+
 /// A connection's own pipe, between `vmsplice` and `splice`.
 struct Private {
     read: OwnedFd,
@@ -176,6 +141,40 @@ impl Private {
             write,
             capacity,
         })
+    }
+
+    /// Moves the `n` bytes the pipe holds into `socket`.
+    fn drain_into(&self, socket: BorrowedFd<'_>, mut n: usize) -> std::io::Result<()> {
+        use rustix::io::Errno;
+        use rustix::pipe::{SpliceFlags, splice};
+        while n > 0 {
+            match splice(&self.read, None, socket, None, n, SpliceFlags::MOVE) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(moved) => n -= moved,
+                Err(Errno::INTR) => {}
+                Err(Errno::INVAL | Errno::OPNOTSUPP | Errno::NOSYS) => {
+                    return self.copy_out(socket, n);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the `n` bytes left in the pipe to `socket` as a copy (a kernel that cannot
+    /// splice into it).
+    fn copy_out(&self, socket: BorrowedFd<'_>, n: usize) -> std::io::Result<()> {
+        let mut held = vec![0u8; n];
+        let mut at = 0;
+        while at < n {
+            match rustix::io::read(&self.read, &mut held[at..]) {
+                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(got) => at += got,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        super::write_all(socket, &held, true)
     }
 }
 
