@@ -7,7 +7,12 @@
 //! 1.07–1.15 ms with `write`. The price is that the pages are lent: until the reader
 //! has copied them, the writer must not change or free them, or the reader gets what
 //! is there then. Arrow buffers are immutable and reference-counted, so a [`Splice`]
-//! keeps a reference to every lent buffer until the reader is past its last byte.
+//! keeps a reference to every lent buffer until the reader is past its last byte. Unix
+//! sockets take lent pages too, through a pipe (`splice`): 3 MB in 0.46 against 0.59 ms.
+//!
+//! Where a part is lent matters as much as whether: the reader's copy out of lent pages
+//! runs 4x slower when it lands 1–31 bytes past its source modulo a page
+//! ([`SLOW_COPY`]), so a part that would is written instead.
 //!
 //! The transport owns the mechanism (which descriptors, the system call, when a lent
 //! buffer is released); the engines only route a message's large body parts to it, in
