@@ -18,7 +18,10 @@
 mod pipe;
 mod socket;
 
+use std::io::Write as _;
 use std::os::fd::BorrowedFd;
+
+use super::direct::Direct;
 
 use crate::wire::Splice;
 
@@ -105,35 +108,14 @@ fn send_part(
         *refused = true;
     }
     let lent = part.len() - rest.len();
-    write_all(fd, rest, socket)?;
+    let mut out = if socket {
+        Direct::socket(fd)
+    } else {
+        Direct::file(fd)
+    };
+    out.write_all(rest)?;
     if lent > 0 {
         count_lent(lent);
     }
     Ok(lent > 0)
-}
-
-/// Writes `bytes` whole to `fd`, copied (where nothing is lent); `socket` sends with
-/// `MSG_NOSIGNAL` as every other socket write of ours does.
-fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8], socket: bool) -> std::io::Result<()> {
-    while !bytes.is_empty() {
-        let sent = if socket {
-            rustix::net::send(fd, bytes, no_signal())
-        } else {
-            rustix::io::write(fd, bytes)
-        };
-        match sent {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = &bytes[n..],
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
-fn no_signal() -> rustix::net::SendFlags {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    return rustix::net::SendFlags::NOSIGNAL;
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    return rustix::net::SendFlags::empty();
 }

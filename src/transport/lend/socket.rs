@@ -16,12 +16,14 @@
 //! gone (its queue with it): never while the peer could still read them, and never
 //! forgotten for good.
 
+use std::io::Write as _;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Mutex;
 
 use arrow_buffer::Buffer;
 
 use super::Lent;
+use crate::transport::direct::Direct;
 use crate::wire::Splice;
 
 /// The private pipe's size asked for (the default user maximum): each `splice` moves up
@@ -47,24 +49,19 @@ impl SocketLender {
         if !cfg!(any(target_os = "linux", target_os = "android")) {
             return None;
         }
-        GRAVEYARD.sweep();
         let unix =
             rustix::net::sockopt::socket_domain(fd).ok()? == rustix::net::AddressFamily::UNIX;
         let stream = rustix::net::sockopt::socket_type(fd).ok()? == rustix::net::SocketType::STREAM;
         if !(unix && stream && sigpipe_ignored()) {
             return None;
         }
+        GRAVEYARD.sweep();
         Some(SocketLender {
             socket: fd.try_clone_to_owned().ok()?,
             pipe: None,
             refused: false,
             lent: Vec::new(),
         })
-    }
-
-    /// Bytes this end sent that the peer has not read yet.
-    fn queued(&self) -> std::io::Result<u64> {
-        queued(self.socket.as_fd())
     }
 }
 
@@ -80,7 +77,7 @@ impl Splice for SocketLender {
     }
 
     fn settle(&mut self, _written: u64) {
-        if !self.lent.is_empty() && self.queued().is_ok_and(|q| q == 0) {
+        if !self.lent.is_empty() && queued(self.socket.as_fd()).is_ok_and(|q| q == 0) {
             self.lent.clear();
         }
     }
@@ -88,7 +85,7 @@ impl Splice for SocketLender {
 
 impl Drop for SocketLender {
     fn drop(&mut self) {
-        if !self.lent.is_empty() && !self.queued().is_ok_and(|q| q == 0) {
+        if !self.lent.is_empty() && !queued(self.socket.as_fd()).is_ok_and(|q| q == 0) {
             GRAVEYARD.bury(&self.socket, std::mem::take(&mut self.lent));
         }
         GRAVEYARD.sweep();
@@ -174,7 +171,7 @@ impl Private {
                 Err(e) => return Err(e.into()),
             }
         }
-        super::write_all(socket, &held, true)
+        Direct::socket(socket).write_all(&held)
     }
 }
 
