@@ -257,6 +257,12 @@ pub fn run_raw_server(listen: &Listen) -> anyhow::Result<()> {
             announce(&format!("UNIX:{path}"))?;
             for stream in listener.incoming() {
                 let stream = stream?;
+                // The send buffer our worker's lending sockets ask for, so that both
+                // sides of the comparison queue as much at once.
+                let _ = rustix::net::sockopt::set_socket_send_buffer_size(
+                    &stream,
+                    vgi_rpc::transport::LENDING_SOCKET_BUFFER,
+                );
                 let reader = stream.try_clone()?;
                 thread::spawn(move || raw_session(reader, stream));
             }

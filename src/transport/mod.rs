@@ -57,7 +57,7 @@ mod unix;
 
 pub use address::{Address, split_command_line};
 pub use connect::AddressConnector;
-pub use lend::lent_bytes;
+pub use lend::{LENDING_SOCKET_BUFFER, lent_bytes};
 pub use listener::{Listener, SocketStream};
 pub use serve::{
     DEFAULT_CONNECTION_IDLE_TIMEOUT, DEFAULT_READ_TIMEOUT, ServeOptions, serve_listener,

@@ -72,7 +72,34 @@ pub(super) fn check(batch: &RecordBatch) -> Result<()> {
 /// Offsets and contents of a utf8 array whose layout was checked
 /// ([`ArrayData::validate`]: the offsets buffer holds `len + 1` entries past the
 /// array's offset).
+///
+/// The two scans (offsets in order, bytes ASCII) run at the speed of the vector unit,
+/// not of memory: on x86-64 cores with AVX2 (every one of the last decade) they are
+/// compiled a second time for it, twice as wide as the baseline SSE2 build, and picked
+/// at run time.
 fn utf8<O: ArrowNativeType>(data: &ArrayData) -> Result<()> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        return utf8_avx2::<O>(data);
+    }
+    utf8_scans::<O>(data)
+}
+
+/// [`utf8_scans`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+fn utf8_avx2<O: ArrowNativeType>(data: &ArrayData) -> Result<()> {
+    #[target_feature(enable = "avx2")]
+    fn scans<O: ArrowNativeType>(data: &ArrayData) -> Result<()> {
+        utf8_scans::<O>(data)
+    }
+    // SAFETY: only called where the CPU was found to have AVX2 (`utf8`).
+    unsafe { scans::<O>(data) }
+}
+
+/// The checks of [`utf8`], inlined into each build of it.
+#[inline(always)]
+fn utf8_scans<O: ArrowNativeType>(data: &ArrayData) -> Result<()> {
     if data.is_empty() {
         return Ok(());
     }
@@ -97,7 +124,7 @@ fn utf8<O: ArrowNativeType>(data: &ArrayData) -> Result<()> {
         ));
     }
     let span = &values[first..last];
-    if span.is_ascii() {
+    if ascii(span) {
         // ASCII is UTF-8, and every offset into it is on a character boundary.
         return Ok(());
     }
@@ -115,6 +142,14 @@ fn utf8<O: ArrowNativeType>(data: &ArrayData) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Whether every byte is ASCII: one branch-free pass the compiler vectorizes (the
+/// standard library's `is_ascii` stops to test every 64 bytes, and its SIMD form is
+/// fixed at the baseline's SSE2).
+#[inline(always)]
+fn ascii(bytes: &[u8]) -> bool {
+    bytes.iter().fold(0u8, |seen, &b| seen | b) < 0x80
 }
 
 fn invalid(message: String) -> Error {

@@ -25,6 +25,8 @@ use super::direct::Direct;
 
 use crate::wire::Splice;
 
+pub use socket::LENDING_SOCKET_BUFFER;
+
 /// Bytes lent to the kernel by this process (see [`lent_bytes`]).
 pub(crate) static LENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 

@@ -30,6 +30,21 @@ use crate::wire::Splice;
 /// to this much.
 const PIPE_SIZE: usize = 1 << 20;
 
+/// The send buffer a Unix socket that lends asks for (`SO_SNDBUF`; Linux doubles it for
+/// its own bookkeeping and caps it at `net.core.wmem_max`), set on its first large body.
+///
+/// With the default (`net.core.wmem_default`, 208 KiB) a batch of a few MB reaches the
+/// reader in pieces of that size, the sender waiting for the reader between any two;
+/// on one core every wait is a switch from one process to the other and back. With
+/// room for a whole batch the sender queues it at once — the lent pages are referenced,
+/// not copied, and stay ours until read (`SIOCOUTQ`) — and the reader takes it in a few
+/// reads. A producer of 3 MB batches over a Unix socket, client and worker on one core,
+/// 8 alternating runs of 1000 batches: 0.586–0.694 s (median 0.654) against
+/// 0.688–0.999 s (0.797) with the default. Bytes that are written rather than lent
+/// (small parts, a refusing kernel) may then queue up to this much kernel memory while
+/// the peer does not read, as much as an unread 3 MB batch would hold anyway.
+pub const LENDING_SOCKET_BUFFER: usize = 4 << 20;
+
 /// Lends body parts to the Unix stream socket `socket` (see the module docs).
 pub(super) struct SocketLender {
     socket: OwnedFd,
@@ -101,6 +116,7 @@ fn splice(
 ) -> std::io::Result<Lent> {
     if pipe.is_none() {
         *pipe = Private::new();
+        raise_send_buffer(socket);
     }
     let Some(pipe) = pipe else {
         return Ok(Lent::Refused);
@@ -117,6 +133,16 @@ fn splice(
         *bytes = &bytes[n..];
     }
     Ok(Lent::Whole)
+}
+
+/// Asks for [`LENDING_SOCKET_BUFFER`] as `socket`'s send buffer unless it is larger
+/// already (best effort: a socket keeps the buffer it has when the kernel refuses).
+fn raise_send_buffer(socket: BorrowedFd<'_>) {
+    use rustix::net::sockopt::{set_socket_send_buffer_size, socket_send_buffer_size};
+    // The size read back is the doubled one the kernel keeps.
+    if socket_send_buffer_size(socket).is_ok_and(|now| now < 2 * LENDING_SOCKET_BUFFER) {
+        let _ = set_socket_send_buffer_size(socket, LENDING_SOCKET_BUFFER);
+    }
 }
 
 /// A connection's own pipe, between `vmsplice` and `splice`.
@@ -259,6 +285,8 @@ mod tests {
         let (a, mut b) = UnixStream::pair().unwrap();
         let mut lender = SocketLender::for_fd(a.as_fd()).expect("a unix stream socket");
         assert!(lender.pipe.is_none(), "no descriptors spent before a lend");
+        let send_buffer = || rustix::net::sockopt::socket_send_buffer_size(&a).unwrap();
+        let default = send_buffer();
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
         let part = Buffer::from_vec(data.clone());
         let before = LENT.load(Ordering::Relaxed);
@@ -270,6 +298,16 @@ mod tests {
         (&a).write_all(b"hd").unwrap();
         lender.lend(&part, 2).unwrap();
         assert!(lender.pipe.is_some());
+        // As large as the kernel allows (it doubles what is asked, up to twice
+        // `net.core.wmem_max`), never smaller than before.
+        let wmem_max: usize = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+            .map_or(0, |s| s.trim().parse().unwrap());
+        let expected = (2 * LENDING_SOCKET_BUFFER.min(wmem_max)).max(default);
+        assert_eq!(
+            send_buffer(),
+            expected,
+            "the first lend raised the send buffer"
+        );
         (&a).write_all(b"!").unwrap();
         assert!(
             LENT.load(Ordering::Relaxed) >= before + 3_000_000,
