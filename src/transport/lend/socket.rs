@@ -15,6 +15,10 @@
 //! [`Graveyard`] with its socket shut down, and they are freed once the peer's end is
 //! gone (its queue with it): never while the peer could still read them, and never
 //! forgotten for good.
+//!
+//! A socket that lends also asks for a send buffer that holds a whole batch of a few MB
+//! ([`LENDING_SOCKET_BUFFER`]), so that the sender queues it at once instead of waiting
+//! for the reader every 208 KiB.
 
 use std::io::Write as _;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
