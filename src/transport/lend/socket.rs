@@ -45,8 +45,9 @@ const PIPE_SIZE: usize = 1 << 20;
 /// reads. A producer of 3 MB batches over a Unix socket, client and worker on one core,
 /// 8 alternating runs of 1000 batches: 0.586–0.694 s (median 0.654) against
 /// 0.688–0.999 s (0.797) with the default. Bytes that are written rather than lent
-/// (small parts, a refusing kernel) may then queue up to this much kernel memory while
-/// the peer does not read, as much as an unread 3 MB batch would hold anyway.
+/// (small parts, a refusing kernel) may then hold up to twice this much of the kernel's
+/// memory while the peer does not read (about what a lent batch it has not read holds
+/// of ours anyway).
 pub const LENDING_SOCKET_BUFFER: usize = 4 << 20;
 
 /// Lends body parts to the Unix stream socket `socket` (see the module docs).
