@@ -5,13 +5,13 @@
 //! TCP the second is about twice as fast: the kernel's buffers stay in cache). Pipes and
 //! Unix sockets get a third, `raw_lent`: a request per batch from a raw server that lends
 //! its bytes to the kernel (`vmsplice`, and `splice` into a socket), as our worker lends
-//! its large answers. Loopback
-//! TCP also settles per connection into a fast or a slow state (4 vs 7.5 GB/s here, both
-//! the raw loop and our producer), so the best of a few connections counts, each after a
-//! warm-up transfer — for both: our producer gets a new client connection (over pipes, a
-//! new worker) each time the raw loop does. Our producer runs in turn with the raw transfers, as many times, so
-//! that both meet the same moments of a noisy machine (measured apart, the best of nine
-//! raw runs met a quiet moment the best of three producer runs did not).
+//! its large answers. Loopback TCP also settles per connection into a fast or a slow
+//! state (4 vs 7.5 GB/s here, both the raw loop and our producer), so the best of a few
+//! connections counts, each after a warm-up transfer — for both: our producer gets a new
+//! client connection (over pipes, a new worker) each time the raw loop does. Our
+//! producer runs in turn with the raw transfers, as many times, so that both meet the
+//! same moments of a noisy machine (measured apart, the best of nine raw runs met a
+//! quiet moment the best of three producer runs did not).
 
 use vgi_rpc::client::Client;
 

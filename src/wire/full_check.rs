@@ -73,10 +73,11 @@ pub(super) fn check(batch: &RecordBatch) -> Result<()> {
 /// ([`ArrayData::validate`]: the offsets buffer holds `len + 1` entries past the
 /// array's offset).
 ///
-/// The two scans (offsets in order, bytes ASCII) run at the speed of the vector unit,
-/// not of memory: on x86-64 cores with AVX2 (every one of the last decade) they are
-/// compiled a second time for it, twice as wide as the baseline SSE2 build, and picked
-/// at run time.
+/// The two scans (offsets in order, bytes ASCII) are compiled a second time for AVX2
+/// (x86-64 cores of the last decade), twice as wide as the baseline SSE2 build, and
+/// picked at run time: the offsets scan took half the time it did (a sixth of the check
+/// instead of a third, a client consuming 3 MB batches); the ASCII scan over a body
+/// that just landed waits on memory either way.
 fn utf8<O: ArrowNativeType>(data: &ArrayData) -> Result<()> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {

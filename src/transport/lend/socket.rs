@@ -112,19 +112,22 @@ impl Drop for SocketLender {
     }
 }
 
-/// Lends `bytes` into `socket` through `pipe` (made on first use), pipe-sized piece by
-/// piece.
+/// Lends `bytes` into `socket` through `pipe` (made on first use, when the socket's
+/// send buffer is raised too), pipe-sized piece by piece.
 fn splice(
     socket: BorrowedFd<'_>,
     pipe: &mut Option<Private>,
     bytes: &mut &[u8],
 ) -> std::io::Result<Lent> {
-    if pipe.is_none() {
-        *pipe = Private::new();
-        raise_send_buffer(socket);
-    }
-    let Some(pipe) = pipe else {
-        return Ok(Lent::Refused);
+    let pipe = match pipe {
+        Some(made) => made,
+        None => {
+            let Some(made) = Private::new() else {
+                return Ok(Lent::Refused);
+            };
+            raise_send_buffer(socket);
+            pipe.insert(made)
+        }
     };
     while !bytes.is_empty() {
         let piece = &bytes[..bytes.len().min(pipe.capacity)];
