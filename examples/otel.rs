@@ -9,8 +9,9 @@
 //! The client makes a CLIENT span per call (`vgi_rpc/add`, ...) and sends its context in
 //! the request's `traceparent`; the worker (this program again, started with `exec:`)
 //! makes the SERVER span `vgi_rpc/add` as its child, with the reference implementation's
-//! attributes, and both count calls (`rpc.client.*`, `rpc.server.*`). Export runs in
-//! batches on the SDK's own threads; dropping the guard flushes it.
+//! attributes, and both count calls (`rpc.client.*`, `rpc.server.*`). The telemetry
+//! comes from the installed pipeline's guard, which hands spans straight to the
+//! exporter's thread; export runs in batches there; dropping the guard flushes it.
 
 #[path = "shared/calculator.rs"]
 mod calculator;
@@ -21,7 +22,7 @@ fn main() -> anyhow::Result<()> {
 
     use calculator::{CalculatorClient, CalculatorServer, MyCalc};
     use vgi_rpc::client::ConnectOptions;
-    use vgi_rpc::otel::{ClientTelemetry, ServerTelemetry, otlp};
+    use vgi_rpc::otel::{ServerTelemetryConfig, otlp};
 
     // This example's worker mode is its own (it installs the exporter first).
     let _ = calculator::serve_if_worker;
@@ -35,7 +36,9 @@ fn main() -> anyhow::Result<()> {
         let guard = otlp::install(endpoint.as_deref(), "calculator-worker")?;
         let server = vgi_rpc::Server::builder()
             .service(CalculatorServer::new(MyCalc))
-            .hook(Arc::new(ServerTelemetry::new()))
+            .hook(Arc::new(
+                guard.server_telemetry(ServerTelemetryConfig::default()),
+            ))
             .build()?;
         vgi_rpc::serve_stdio(server)?;
         drop(guard);
@@ -46,7 +49,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(url) = &endpoint {
         address.push_str(&format!(" --otlp-endpoint '{url}'"));
     }
-    let options = ConnectOptions::default().with_observer(Arc::new(ClientTelemetry::new()));
+    let options = ConnectOptions::default().with_observer(Arc::new(guard.client_telemetry()));
     let mut calc = CalculatorClient::connect_with(&address, options)?;
     println!("add(2, 3) = {}", calc.add(2.0, 3.0)?);
     println!("divide(1, 0) fails: {}", calc.divide(1.0, 0.0).is_err());

@@ -4,11 +4,11 @@
 //!
 //! ```text
 //! vgi-rpc-bench [--out DIR] [--no-python]      # summary (VGI_BENCH_PLACEMENT=same|split)
-//! vgi-rpc-bench worker [--pipe | --unix PATH | --tcp HOST:PORT] [--threaded] [--validation LEVEL]
+//! vgi-rpc-bench worker [--otel|--otel-tracer] [--pipe | --unix PATH | --tcp HOST:PORT] [--threaded] [--validation LEVEL]
 //! vgi-rpc-bench raw-server [--pipe | --unix PATH | --tcp HOST:PORT]
 //! vgi-rpc-bench external                        # 256 MiB inline vs via S3 (moto), fetch paths
 //! vgi-rpc-bench otel                           # noop latency with OpenTelemetry off / on (VGI_BENCH_ROUNDS)
-//! vgi-rpc-bench drive [--otel] [--plain] [--shm SIZE] [--validation full|standard|none] ADDRESS noop|echo|produce|exchange N [BATCH_BYTES]
+//! vgi-rpc-bench drive [--otel|--otel-tracer] [--plain] [--shm SIZE] [--validation full|standard|none] ADDRESS noop|echo|produce|exchange N [BATCH_BYTES]
 //!                                                # a fixed load, for strace/perf
 //! vgi-rpc-bench drive-bare PORT N              # N bare noop POSTs to an http-bare-server
 //! ```
@@ -57,16 +57,30 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("worker") => {
-            // `--otel`: instrumented (recording, exporting nothing), for `otel` rows.
-            let otel = args.iter().any(|a| a == "--otel");
+            // `--otel`: instrumented (recording, exporting nothing), for `otel` rows;
+            // `--otel-tracer`: the same through the global tracer (the SDK's span path).
+            let otel = args
+                .iter()
+                .find(|a| *a == "--otel" || *a == "--otel-tracer");
             let rest: Vec<String> = args[1..]
                 .iter()
-                .filter(|a| *a != "--otel")
+                .filter(|a| Some(*a) != otel)
                 .cloned()
                 .collect();
             let (listen, validation) = parse_worker(&rest)?;
-            let _providers = otel.then(vgi_rpc::otel::otlp::install_discarding);
-            run_worker(&listen, validation, otel)
+            let providers = otel.map(|_| vgi_rpc::otel::otlp::install_discarding());
+            let hook =
+                providers
+                    .as_ref()
+                    .map(|guard| -> std::sync::Arc<dyn vgi_rpc::server::CallHook> {
+                        let config = vgi_rpc::otel::ServerTelemetryConfig::default();
+                        if otel.is_some_and(|a| a == "--otel") {
+                            std::sync::Arc::new(guard.server_telemetry(config))
+                        } else {
+                            std::sync::Arc::new(vgi_rpc::otel::ServerTelemetry::with_config(config))
+                        }
+                    });
+            run_worker(&listen, validation, hook)
         }
         Some("otel") => vgi_rpc_bench::otel::run(&std::env::current_exe()?),
         Some("raw-server") => run_raw_server(&parse_listen(&args[1..])?),
@@ -95,11 +109,17 @@ fn drive(mut args: &[String]) -> anyhow::Result<()> {
     let mut _providers = None;
     loop {
         match args {
-            [flag, rest @ ..] if flag == "--otel" => {
-                // Instrumented like the `otel` rows' client (recording, exporting nothing).
-                _providers = Some(vgi_rpc::otel::otlp::install_discarding());
-                options = options
-                    .with_observer(std::sync::Arc::new(vgi_rpc::otel::ClientTelemetry::new()));
+            [flag, rest @ ..] if flag == "--otel" || flag == "--otel-tracer" => {
+                // Instrumented like the `otel` rows' client (recording, exporting
+                // nothing); `--otel-tracer` through the global tracer.
+                let guard = vgi_rpc::otel::otlp::install_discarding();
+                let telemetry = if flag == "--otel" {
+                    guard.client_telemetry()
+                } else {
+                    vgi_rpc::otel::ClientTelemetry::new()
+                };
+                _providers = Some(guard);
+                options = options.with_observer(std::sync::Arc::new(telemetry));
                 args = rest;
             }
             [flag, rest @ ..] if flag == "--plain" => {
@@ -128,7 +148,7 @@ fn drive(mut args: &[String]) -> anyhow::Result<()> {
         [a, w, n] => (a, w, n, DRIVE_BATCH),
         [a, w, n, b] => (a, w, n, b.parse()?),
         _ => anyhow::bail!(
-            "usage: vgi-rpc-bench drive [--otel] [--plain] [--shm SIZE] [--validation LEVEL] ADDRESS noop|echo|produce|exchange N [BATCH_BYTES]"
+            "usage: vgi-rpc-bench drive [--otel|--otel-tracer] [--plain] [--shm SIZE] [--validation LEVEL] ADDRESS noop|echo|produce|exchange N [BATCH_BYTES]"
         ),
     };
     let n: usize = n.parse()?;

@@ -2,9 +2,10 @@
 //!
 //! Each row measures the `void_noop` median three ways in the same run and placement:
 //! no instrumentation; our worker with `ServerTelemetry` (`worker --otel`); and that
-//! worker plus `ClientTelemetry` on the client. Both processes use SDK providers that
-//! record everything and export nothing (`otlp::install_discarding`: the batch span
-//! processor and a metric aggregator, i.e. the real per-call path minus the network).
+//! worker plus `ClientTelemetry` on the client. Both processes use the pipeline of
+//! `otlp::install` with exporters that drop what they get (`otlp::install_discarding`:
+//! the export thread and the SDK's metric aggregation, i.e. the real per-call path
+//! minus the network).
 //! The three are measured in alternation, several rounds, each round with freshly started
 //! workers, and each reported figure is the median of the rounds' medians, so drift on a
 //! shared machine and the luck of one process's memory layout hit all three alike.
@@ -19,7 +20,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use vgi_rpc::client::Client;
-use vgi_rpc::otel::ClientTelemetry;
+use vgi_rpc::otel::otlp::OtlpGuard;
 
 use crate::measure::{Latency, us};
 use crate::placement::{self, Placement};
@@ -103,13 +104,14 @@ fn noop_round(
 }
 
 fn measure(
+    guard: &OtlpGuard,
     plain: &WorkerProgram,
     instrumented: &WorkerProgram,
     t: &Transport,
     place: &Placement,
 ) -> anyhow::Result<OtelRow> {
     let p = Params::new()?;
-    let observer = Arc::new(ClientTelemetry::new());
+    let observer = Arc::new(guard.client_telemetry());
     let (mut off, mut server, mut both) = (Vec::new(), Vec::new(), Vec::new());
     let (mut off_mean, mut both_mean) = (Vec::new(), Vec::new());
     for _ in 0..rounds() {
@@ -149,7 +151,7 @@ fn measure(
 /// # Errors
 /// A worker failed to start or a call failed.
 pub fn run(exe: &std::path::Path) -> anyhow::Result<()> {
-    let _providers = vgi_rpc::otel::otlp::install_discarding();
+    let guard = vgi_rpc::otel::otlp::install_discarding();
     let plain = transport::rust_worker(exe);
     let instrumented = WorkerProgram::new(
         "rust-otel",
@@ -165,7 +167,7 @@ pub fn run(exe: &std::path::Path) -> anyhow::Result<()> {
             .filter(|t| t.name == "pipe" || t.name == "unix")
         {
             eprintln!("measuring {} / {} ...", place.name, t.name);
-            rows.push(measure(&plain, &instrumented, t, &place)?);
+            rows.push(measure(&guard, &plain, &instrumented, t, &place)?);
         }
     }
     println!("{}", markdown(&rows));

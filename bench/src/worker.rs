@@ -78,14 +78,19 @@ pub fn grow_stdio_pipes() {
 }
 
 /// Serves the conformance services and `VgiBench` until stdin closes (pipe) or forever,
-/// checking what clients send at `validation`; `otel` attaches `ServerTelemetry`.
+/// checking what clients send at `validation`, with `hook` (the `otel` rows' telemetry)
+/// if given.
 ///
 /// # Errors
 /// Binding or serving failed.
-pub fn run_worker(listen: &Listen, validation: Validation, otel: bool) -> anyhow::Result<()> {
+pub fn run_worker(
+    listen: &Listen,
+    validation: Validation,
+    hook: Option<std::sync::Arc<dyn vgi_rpc::server::CallHook>>,
+) -> anyhow::Result<()> {
     let mut builder = vgi_rpc_conformance::server_builder();
-    if otel {
-        builder = builder.hook(std::sync::Arc::new(vgi_rpc::otel::ServerTelemetry::new()));
+    if let Some(hook) = hook {
+        builder = builder.hook(hook);
     }
     #[allow(unsafe_code)]
     // SAFETY: a level below full is asked for on the command line by whoever starts this

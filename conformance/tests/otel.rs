@@ -8,8 +8,10 @@
 //!   our server spans are children of the client's span, and the two exports — spans,
 //!   attribute names and values, statuses, events and metric points — are equal once
 //!   the by-nature differences are masked (`otel_summary.py` says which).
-//! - Our client, with `ClientTelemetry` and the OTLP set-up of `vgi_rpc::otel::otlp`,
-//!   calls the instrumented reference worker: each of its server spans is a child of our
+//! - Our worker does so twice: its spans straight to the exporter (the OTLP set-up's
+//!   own telemetry) and through the global tracer (`ServerTelemetry::new`).
+//! - Our client, with `ClientTelemetry` and the OTLP set-up of `vgi_rpc::otel::otlp`
+//!   (both ways too), calls the instrumented reference worker: each of its server spans is a child of our
 //!   CLIENT span for that call, and our client's spans and `rpc.client.*` points say what
 //!   happened (the remote error's type and code included).
 //! - Over HTTP, our client and our worker: the trace context travels in the request
@@ -38,10 +40,6 @@ fn the_reference_client_parents_our_server_spans_and_both_exports_agree() {
     let python = python();
     let python = python.to_str().unwrap();
 
-    let ours = Receiver::start(&scratch("ours"));
-    let (span, trace) = reference_client(&[WORKER, "--otlp-endpoint", &ours.url], &[]);
-    let ours_summary = ours.summary(&span, &trace);
-
     let reference = Receiver::start(&scratch("reference"));
     let worker = script("ref_otel_worker.py");
     let (ref_span, ref_trace) = reference_client(
@@ -50,6 +48,24 @@ fn the_reference_client_parents_our_server_spans_and_both_exports_agree() {
     );
     let reference_summary = reference.summary(&ref_span, &ref_trace);
 
+    // Our worker's spans straight to the exporter (`OtlpGuard::server_telemetry`), and
+    // through the global tracer (`ServerTelemetry::new`): the same export either way.
+    for path in [&[][..], &["--otel-through-tracer"][..]] {
+        let ours = Receiver::start(&scratch(if path.is_empty() {
+            "ours"
+        } else {
+            "ours-tracer"
+        }));
+        let mut args = vec![WORKER, "--otlp-endpoint", &ours.url];
+        args.extend_from_slice(path);
+        let (span, trace) = reference_client(&args, &[]);
+        let ours_summary = ours.summary(&span, &trace);
+        agrees_with_the_reference(&ours_summary, &reference_summary);
+    }
+}
+
+/// Our worker's export summary is the reference's.
+fn agrees_with_the_reference(ours_summary: &Value, reference_summary: &Value) {
     let spans = ours_summary["spans"].as_array().unwrap();
     let names: Vec<&str> = spans.iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(
@@ -85,15 +101,30 @@ fn the_reference_client_parents_our_server_spans_and_both_exports_agree() {
 
 #[test]
 fn our_client_parents_the_reference_server_spans() {
+    our_client_calls_the_reference_worker(true);
+}
+
+#[test]
+fn our_client_through_the_global_tracer_parents_the_reference_server_spans() {
+    our_client_calls_the_reference_worker(false);
+}
+
+/// Our client (spans straight to the exporter when `direct`, else through the global
+/// tracer) calls the instrumented reference worker.
+fn our_client_calls_the_reference_worker(direct: bool) {
     use arrow_array::{Float64Array, RecordBatch};
     use arrow_schema::{DataType, Field, Schema};
     use vgi_rpc::client::{CallOptions, Client, ConnectOptions, Target};
 
     let _serial = GLOBAL_PROVIDERS.lock().unwrap_or_else(|p| p.into_inner());
-    let receiver = Receiver::start(&scratch("client"));
+    let receiver = Receiver::start(&scratch(if direct { "client" } else { "client-tracer" }));
     let guard = vgi_rpc::otel::otlp::install(Some(&receiver.url), "otel-test-client").unwrap();
-    let options =
-        ConnectOptions::default().with_observer(Arc::new(vgi_rpc::otel::ClientTelemetry::new()));
+    let telemetry = if direct {
+        guard.client_telemetry()
+    } else {
+        vgi_rpc::otel::ClientTelemetry::new()
+    };
+    let options = ConnectOptions::default().with_observer(Arc::new(telemetry));
     let address = format!(
         "exec:env OTEL_EXPORTER_OTLP_ENDPOINT={} {} {}",
         receiver.url,
@@ -271,8 +302,7 @@ fn over_http_every_turn_of_a_stream_is_a_child_of_the_client_span() {
     .unwrap();
 
     let guard = vgi_rpc::otel::otlp::install(Some(&receiver.url), "otel-test-http-client").unwrap();
-    let options =
-        ConnectOptions::default().with_observer(Arc::new(vgi_rpc::otel::ClientTelemetry::new()));
+    let options = ConnectOptions::default().with_observer(Arc::new(guard.client_telemetry()));
     let address = format!("http://127.0.0.1:{port}");
     let mut client = Client::connect_with(&address.parse().unwrap(), options).unwrap();
     let target = Target::new("ConformanceService", Some("2.0.0"));

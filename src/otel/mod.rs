@@ -30,12 +30,15 @@
 mod client;
 mod context;
 mod deferred;
+#[cfg(feature = "otel-otlp")]
+mod export;
 mod instruments;
 mod names;
 #[cfg(feature = "otel-otlp")]
 pub mod otlp;
 mod server;
 mod server_record;
+mod span_out;
 
 pub use client::ClientTelemetry;
 pub use context::{format_traceparent, parse_traceparent};

@@ -8,13 +8,13 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use opentelemetry::global::BoxedTracer;
-use opentelemetry::trace::{Event, Span, SpanContext, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::trace::{Event, SpanContext, SpanKind, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
 use super::context::parse_traceparent;
 use super::instruments::CallInstruments;
 use super::names::MethodNames;
+use super::span_out::{Finished, SpanOut};
 use crate::ErrorCode;
 use crate::server::CallStats;
 
@@ -66,9 +66,9 @@ pub(super) struct Failure {
     pub(super) code: ErrorCode,
 }
 
-/// The tracer, instruments and span settings the recorder thread uses.
+/// Where spans go, the instruments and span settings the recorder thread uses.
 pub(super) struct Instruments {
-    pub(super) tracer: Option<BoxedTracer>,
+    pub(super) spans: Option<SpanOut>,
     pub(super) metrics: Option<CallInstruments>,
     pub(super) record_exceptions: bool,
     pub(super) custom_attributes: Vec<KeyValue>,
@@ -84,14 +84,13 @@ impl Instruments {
                     .map(|call| (MetricAttributes::of(call), call.seconds)),
             );
         }
-        if let Some(tracer) = &self.tracer {
-            for call in batch.drain(..) {
-                self.span(tracer, call);
-            }
+        if let Some(spans) = &self.spans {
+            spans.record(batch.drain(..).map(|call| self.finished(call)));
         }
     }
 
-    fn span(&self, tracer: &BoxedTracer, call: Pending) {
+    /// The call's span.
+    fn finished(&self, call: Pending) -> Finished {
         let names = &call.names;
         let mut attributes = Vec::with_capacity(20 + self.custom_attributes.len());
         attributes.extend([
@@ -188,17 +187,17 @@ impl Instruments {
             Parent::Remote(remote) => Context::new().with_remote_span_context(remote),
             Parent::Current(context) => context,
         };
-        // Fields set in place: the `with_*` chain moves the (large) builder each time.
-        let mut builder = tracer.span_builder(names.span_name.clone());
-        builder.span_kind = Some(SpanKind::Server);
-        builder.start_time = Some(call.started);
-        builder.attributes = Some(attributes);
-        builder.status = status;
-        if !events.is_empty() {
-            builder.events = Some(events);
+        Finished {
+            name: names.span_name.clone(),
+            kind: SpanKind::Server,
+            parent,
+            identity: None,
+            start: call.started,
+            end: call.finished,
+            attributes,
+            events,
+            status,
         }
-        let mut span = builder.start_with_context(tracer, &parent);
-        span.end_with_timestamp(call.finished);
     }
 }
 

@@ -75,6 +75,9 @@ struct Options {
     otlp_endpoint: Option<String>,
     /// `--otel-claim CLAIM=ATTRIBUTE`: claims put on server spans.
     otel_claims: Vec<(String, String)>,
+    /// `--otel-through-tracer`: server spans through the global tracer (the SDK's span
+    /// path) instead of straight to the exporter, so tests export both ways.
+    otel_through_tracer: bool,
     http: HttpFlags,
     storage: storage::StorageFlags,
 }
@@ -97,6 +100,7 @@ impl Default for Options {
             fail_serve_start_once: false,
             otlp_endpoint: None,
             otel_claims: Vec::new(),
+            otel_through_tracer: false,
             http: HttpFlags::default(),
             storage: storage::StorageFlags::default(),
         }
@@ -234,6 +238,10 @@ fn parse_args<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Stri
             }
             "--otlp-endpoint" => {
                 options.otlp_endpoint = Some(value("--otlp-endpoint")?);
+                None
+            }
+            "--otel-through-tracer" => {
+                options.otel_through_tracer = true;
                 None
             }
             "--otel-claim" => {
@@ -460,14 +468,16 @@ fn serve(options: &Options) -> anyhow::Result<()> {
     if options.kind_probe {
         builder = builder.service(KindProbeServer::new(KindProbeImpl));
     }
-    if otlp.is_some() {
+    if let Some(otlp) = &otlp {
         let config = options.otel_claims.iter().fold(
             vgi_rpc::otel::ServerTelemetryConfig::default(),
             |config, (claim, attribute)| config.with_claim_attribute(claim, attribute),
         );
-        builder = builder.hook(std::sync::Arc::new(
-            vgi_rpc::otel::ServerTelemetry::with_config(config),
-        ));
+        builder = builder.hook(std::sync::Arc::new(if options.otel_through_tracer {
+            vgi_rpc::otel::ServerTelemetry::with_config(config)
+        } else {
+            otlp.server_telemetry(config)
+        }));
     }
     let server = builder
         .memory_budget(options.memory_budget)

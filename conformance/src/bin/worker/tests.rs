@@ -73,8 +73,9 @@ fn parses_options() -> Result<(), String> {
         "http://127.0.0.1:4318",
         "--otel-claim",
         "tenant=rpc.vgi_rpc.auth.claim.tenant",
+        "--otel-through-tracer",
     ])?;
-    assert!(o.threaded && o.access_log_debug);
+    assert!(o.threaded && o.access_log_debug && o.otel_through_tracer);
     assert_eq!(o.otlp_endpoint.as_deref(), Some("http://127.0.0.1:4318"));
     assert_eq!(
         o.otel_claims,
