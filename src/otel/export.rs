@@ -1,6 +1,6 @@
-//! Our own span pipeline for [`otlp`](super::otlp): finished spans become `SpanData`
-//! in batches and go to the exporter's thread, without tracer, live span or span
-//! processor in between (see [`super::span_out`] for why).
+//! Our own span pipeline for `otlp`: finished spans become `SpanData` in batches and
+//! go to the exporter's thread, without tracer, live span or span processor in between
+//! (see `span_out` for why).
 //!
 //! It does what the SDK's batch span processor does with the exporter: spans gather
 //! until a batch is full (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, 512) or the schedule delay
@@ -8,7 +8,7 @@
 //! `OTEL_BSP_MAX_QUEUE_SIZE` (2048) spans wait for the thread, and what arrives beyond
 //! that while an export is slow is dropped and counted, never waited for — the calls'
 //! recorders must not stall on a collector. The application's own spans (through the
-//! SDK provider [`otlp::install`](super::otlp::install) sets up) reach the same thread
+//! SDK provider `otlp::install` sets up) reach the same thread
 //! ([`Forward`]), so one exporter and one connection carry both.
 //!
 //! Sampling is the SDK's sampler, chosen from `OTEL_TRACES_SAMPLER` /
@@ -32,7 +32,7 @@ use opentelemetry_sdk::trace::{
     Sampler, ShouldSample, SpanData, SpanEvents, SpanExporter, SpanLinks, SpanProcessor,
 };
 
-use super::span_out::Finished;
+use super::finished::Finished;
 use crate::server::ids::random_u64;
 
 /// The SDK's default span limits.
@@ -382,7 +382,7 @@ fn export(exporter: &mut impl SpanExporter, batch: Vec<SpanData>) {
     }
 }
 
-/// The span processor of the SDK provider [`otlp`](super::otlp) installs: the
+/// The span processor of the SDK provider `otlp` installs: the
 /// application's own spans go to the same export thread as the calls'.
 #[derive(Debug)]
 pub(crate) struct Forward(pub(crate) Arc<SpanExport>);

@@ -32,6 +32,7 @@ mod context;
 mod deferred;
 #[cfg(feature = "otel-otlp")]
 mod export;
+mod finished;
 mod instruments;
 mod names;
 #[cfg(feature = "otel-otlp")]

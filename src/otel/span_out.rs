@@ -1,6 +1,6 @@
 //! Where both halves' finished spans go: through an OpenTelemetry tracer (whatever SDK
-//! or bridge the application installed), or — when [`otlp`](super::otlp) owns the
-//! pipeline — straight to its exporter as `SpanData` ([`super::export`]).
+//! or bridge the application installed), or — when `otlp` owns the pipeline — straight
+//! to its exporter as `SpanData` ([`super::export`]).
 //!
 //! A call's span is made after the call, with everything known: name, kind, parent,
 //! times, attributes, events, status ([`Finished`]). Through a tracer, that still means
@@ -10,31 +10,10 @@
 //! batch of finished spans becomes a vector of `SpanData` and is handed over at once.
 //! Both ways export the same span (the tests compare them field by field).
 
-use std::borrow::Cow;
-use std::time::SystemTime;
-
 use opentelemetry::global::BoxedTracer;
-use opentelemetry::trace::{
-    Event, SamplingDecision, SamplingResult, Span, SpanBuilder, SpanContext, SpanKind, Status,
-    Tracer,
-};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::trace::{SamplingDecision, SamplingResult, Span, SpanBuilder, Tracer};
 
-/// A finished call's span, ready to be made.
-pub(super) struct Finished {
-    pub(super) name: Cow<'static, str>,
-    pub(super) kind: SpanKind,
-    /// The context the span is a child of (none active: a root).
-    pub(super) parent: Context,
-    /// The span's own identity when the call already decided it (the client's, sent in
-    /// the request); `None`: a new span id, sampled as the tracer decides.
-    pub(super) identity: Option<SpanContext>,
-    pub(super) start: SystemTime,
-    pub(super) end: SystemTime,
-    pub(super) attributes: Vec<KeyValue>,
-    pub(super) events: Vec<Event>,
-    pub(super) status: Status,
-}
+pub(super) use super::finished::Finished;
 
 /// Where finished spans go.
 pub(super) enum SpanOut {
