@@ -16,7 +16,8 @@
 //! [`CallObserver`](crate::client::CallObserver). They use the `opentelemetry` API
 //! crate's global providers unless given a tracer and meter, so the application decides
 //! where telemetry goes; [`otlp`] (feature `otel-otlp`) is a ready OTLP/HTTP set-up for
-//! binaries.
+//! binaries, whose own telemetry hands finished spans straight to its exporter
+//! (`span_out`, `export`).
 //!
 //! A server span is built from the call's record (after its last response byte), with
 //! the call's real start and end times, so a stream — however long — is one span on

@@ -2,12 +2,18 @@
 //! OpenTelemetry SDK's tracer and meter providers, installed globally, exporting in
 //! batches from their own threads so that no call waits on the collector.
 //!
+//! The calls' telemetry made by the returned guard ([`OtlpGuard::server_telemetry`],
+//! [`OtlpGuard::client_telemetry`]) skips the tracer: its spans go to the exporter's
+//! thread as `SpanData`, a batch at a time, because making each through a tracer and
+//! span processor cost more CPU than a local call's own work. The providers' spans
+//! (the application's own) go to that same thread.
+//!
 //! The endpoint is either given (`--otlp-endpoint URL` in the conformance worker and the
 //! examples: the collector's base URL, to which `/v1/traces` and `/v1/metrics` are
 //! appended) or taken from the standard `OTEL_EXPORTER_OTLP_ENDPOINT` /
 //! `OTEL_EXPORTER_OTLP_{TRACES,METRICS}_ENDPOINT` variables. The SDK's own variables
-//! apply too: `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_BSP_SCHEDULE_DELAY`,
-//! `OTEL_METRIC_EXPORT_INTERVAL`.
+//! apply too: `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_BSP_*`,
+//! `OTEL_TRACES_SAMPLER`, `OTEL_METRIC_EXPORT_INTERVAL`.
 
 use std::sync::Arc;
 
