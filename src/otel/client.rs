@@ -438,28 +438,10 @@ mod tests {
     /// failed call and a cancelled stream.
     #[test]
     fn spans_straight_to_the_exporter_equal_the_tracers() {
-        use opentelemetry::trace::TracerProvider as _;
-
-        use super::super::export::SpanExport;
-        use super::super::export::testing::{Collect, fixed_fields};
-
-        let meter = opentelemetry::metrics::MeterProvider::meter(
-            &opentelemetry_sdk::metrics::SdkMeterProvider::builder().build(),
-            "equal",
-        );
-        let through_tracer = Collect::default();
-        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
-            .with_simple_exporter(through_tracer.clone())
-            .build();
-        let tracer = BoxedTracer::new(Box::new(provider.tracer_with_scope(super::super::scope())));
-        let direct = Collect::default();
-        let export = SpanExport::start(
-            direct.clone(),
-            &opentelemetry_sdk::Resource::builder_empty().build(),
-        );
-        let ways = [
-            ClientTelemetry::from_parts(tracer, &meter),
-            ClientTelemetry::with_outputs(SpanOut::Export(Arc::clone(&export)), &meter),
+        let ways = super::super::export::testing::BothWays::new();
+        let both = [
+            ClientTelemetry::from_parts(ways.tracer(), &ways.meter),
+            ClientTelemetry::with_outputs(SpanOut::Export(Arc::clone(&ways.export)), &ways.meter),
         ];
         let parent = |sampled: bool| {
             let tp = format!(
@@ -474,7 +456,7 @@ mod tests {
             stream: true,
             ..CALL
         };
-        for telemetry in &ways {
+        for telemetry in &both {
             for (context, call, outcome) in [
                 (Context::new(), CALL, 0),
                 (parent(true), CALL, 0),
@@ -493,24 +475,7 @@ mod tests {
             }
             telemetry.flush();
         }
-        export.flush();
-        let strip = |spans: &[opentelemetry_sdk::trace::SpanData]| -> Vec<String> {
-            spans
-                .iter()
-                .map(|s| {
-                    // The two rounds of calls ran at different times; compare the rest.
-                    let mut s = s.clone();
-                    s.start_time = SystemTime::UNIX_EPOCH;
-                    s.end_time = SystemTime::UNIX_EPOCH;
-                    for e in &mut s.events.events {
-                        e.timestamp = SystemTime::UNIX_EPOCH;
-                    }
-                    fixed_fields(&s)
-                })
-                .collect()
-        };
-        let ours = strip(&direct.0.lock().unwrap());
-        let sdk = strip(&through_tracer.0.lock().unwrap());
+        let (ours, sdk) = ways.exported();
         assert_eq!(
             ours.len(),
             4,

@@ -430,6 +430,75 @@ pub(super) mod testing {
         }
     }
 
+    /// A tracer (exporting at once into one collection) and an export straight to
+    /// another, plus a meter: the two ways a span can go, for comparing them.
+    pub(crate) struct BothWays {
+        provider: opentelemetry_sdk::trace::SdkTracerProvider,
+        pub(crate) through_tracer: Collect,
+        pub(crate) export: Arc<super::SpanExport>,
+        pub(crate) direct: Collect,
+        pub(crate) meter: opentelemetry::metrics::Meter,
+    }
+
+    impl BothWays {
+        pub(crate) fn new() -> Self {
+            let through_tracer = Collect::default();
+            let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+                .with_simple_exporter(through_tracer.clone())
+                .build();
+            let direct = Collect::default();
+            let export = super::SpanExport::start(
+                direct.clone(),
+                &opentelemetry_sdk::Resource::builder_empty().build(),
+            );
+            let meter = opentelemetry::metrics::MeterProvider::meter(
+                &opentelemetry_sdk::metrics::SdkMeterProvider::builder().build(),
+                "both-ways",
+            );
+            BothWays {
+                provider,
+                through_tracer,
+                export,
+                direct,
+                meter,
+            }
+        }
+
+        /// A tracer of the first way.
+        pub(crate) fn tracer(&self) -> opentelemetry::global::BoxedTracer {
+            use opentelemetry::trace::TracerProvider as _;
+
+            opentelemetry::global::BoxedTracer::new(Box::new(
+                self.provider.tracer_with_scope(super::super::scope()),
+            ))
+        }
+
+        /// What each way exported (after flushing the export), timestamps left out: the
+        /// two ways are fed by two rounds of the same calls.
+        pub(crate) fn exported(&self) -> (Vec<String>, Vec<String>) {
+            self.export.flush();
+            let strip = |spans: &Collect| -> Vec<String> {
+                let spans = spans
+                    .0
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                spans
+                    .iter()
+                    .map(|s| {
+                        let mut s = s.clone();
+                        s.start_time = std::time::SystemTime::UNIX_EPOCH;
+                        s.end_time = std::time::SystemTime::UNIX_EPOCH;
+                        for e in &mut s.events.events {
+                            e.timestamp = std::time::SystemTime::UNIX_EPOCH;
+                        }
+                        fixed_fields(&s)
+                    })
+                    .collect()
+            };
+            (strip(&self.direct), strip(&self.through_tracer))
+        }
+    }
+
     /// `span` without its span id (and its trace id when it is a root), as text.
     pub(crate) fn fixed_fields(span: &SpanData) -> String {
         let trace_id = (span.parent_span_id != opentelemetry::trace::SpanId::INVALID)
@@ -485,6 +554,26 @@ mod tests {
         })
     }
 
+    /// A collecting export with `batching`.
+    fn collecting(batching: Batching) -> (Collect, Arc<SpanExport>) {
+        let collect = Collect::default();
+        let export = SpanExport::start_with(
+            collect.clone(),
+            &Resource::builder_empty().build(),
+            batching,
+        );
+        (collect, export)
+    }
+
+    /// How many spans `collect` holds once it holds `n` (or after 10 s).
+    fn exported_once(collect: &Collect, n: usize) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while exported(collect) != n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        exported(collect)
+    }
+
     fn exported(collect: &Collect) -> usize {
         collect.0.lock().unwrap().len()
     }
@@ -506,24 +595,14 @@ mod tests {
 
     #[test]
     fn spans_gather_into_batches_and_a_flush_exports_the_rest() {
-        let collect = Collect::default();
-        let batching = Batching {
+        let (collect, export) = collecting(Batching {
             delay: Duration::from_secs(3600),
             max_batch: 100,
             max_queue: 10_000,
-        };
-        let export = SpanExport::start_with(
-            collect.clone(),
-            &Resource::builder_empty().build(),
-            batching,
-        );
+        });
         export.record(root(250));
         // Two full batches go at once; the other 50 wait for the delay or a flush.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while exported(&collect) != 200 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(exported(&collect), 200);
+        assert_eq!(exported_once(&collect, 200), 200);
         export.flush();
         assert_eq!(exported(&collect), 250);
         export.shutdown();
@@ -538,23 +617,13 @@ mod tests {
 
     #[test]
     fn the_delay_exports_a_partial_batch() {
-        let collect = Collect::default();
-        let batching = Batching {
+        let (collect, export) = collecting(Batching {
             delay: Duration::from_millis(20),
             max_batch: 512,
             max_queue: 2048,
-        };
-        let export = SpanExport::start_with(
-            collect.clone(),
-            &Resource::builder_empty().build(),
-            batching,
-        );
+        });
         export.record(root(7));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while exported(&collect) != 7 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(exported(&collect), 7);
+        assert_eq!(exported_once(&collect, 7), 7);
     }
 
     #[test]
