@@ -8,7 +8,7 @@
 //! vgi-rpc-bench raw-server [--pipe | --unix PATH | --tcp HOST:PORT]
 //! vgi-rpc-bench external                        # 256 MiB inline vs via S3 (moto), fetch paths
 //! vgi-rpc-bench otel                           # noop latency with OpenTelemetry off / on (VGI_BENCH_ROUNDS)
-//! vgi-rpc-bench drive [--otel|--otel-tracer] [--plain] [--shm SIZE] [--validation full|standard|none] ADDRESS noop|echo|produce|exchange N [BATCH_BYTES]
+//! vgi-rpc-bench drive [--otel|--otel-tracer] [--plain] [--shm SIZE] [--validation full|standard|none] ADDRESS noop|latency|echo|produce|exchange N [BATCH_BYTES]
 //!                                                # a fixed load, for strace/perf
 //! vgi-rpc-bench drive-bare PORT N              # N bare noop POSTs to an http-bare-server
 //! ```
@@ -96,7 +96,8 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// `drive ADDRESS noop N` makes N `void_noop` calls, `drive ADDRESS echo N` N 1 MiB
+/// `drive ADDRESS noop N` makes N `void_noop` calls (`latency N`: times each and prints
+/// the median and mean), `drive ADDRESS echo N` N 1 MiB
 /// `echo_bytes` calls; `drive ADDRESS produce N` drains
 /// N mixed batches of BATCH_BYTES (default 1 MiB); `drive ADDRESS exchange N` echoes N
 /// of them through `exchange_mixed`. `--otel` instruments the client (`ClientTelemetry`
@@ -148,7 +149,7 @@ fn drive(mut args: &[String]) -> anyhow::Result<()> {
         [a, w, n] => (a, w, n, DRIVE_BATCH),
         [a, w, n, b] => (a, w, n, b.parse()?),
         _ => anyhow::bail!(
-            "usage: vgi-rpc-bench drive [--otel|--otel-tracer] [--plain] [--shm SIZE] [--validation LEVEL] ADDRESS noop|echo|produce|exchange N [BATCH_BYTES]"
+            "usage: vgi-rpc-bench drive [--otel|--otel-tracer] [--plain] [--shm SIZE] [--validation LEVEL] ADDRESS noop|latency|echo|produce|exchange N [BATCH_BYTES]"
         ),
     };
     let n: usize = n.parse()?;
@@ -158,6 +159,12 @@ fn drive(mut args: &[String]) -> anyhow::Result<()> {
     let start = Instant::now();
     match what.as_str() {
         "noop" => (0..n).try_for_each(|_| scenario::noop(&mut client, &p))?,
+        "latency" => {
+            // One `otel` round's client: N timed noops after 200 untimed.
+            let (p50, mean) = vgi_rpc_bench::otel::noop_round(&mut client, &p, n)?;
+            println!("p50_ns={} mean_ns={}", p50.as_nanos(), mean.as_nanos());
+            return Ok(());
+        }
         "echo" => (0..n).try_for_each(|_| scenario::echo_mib(&mut client, &p).map(drop))?,
         "produce" => {
             scenario::produce_mixed(&mut client, rows, n)?;

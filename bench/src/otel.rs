@@ -7,8 +7,10 @@
 //! the export thread and the SDK's metric aggregation, i.e. the real per-call path
 //! minus the network).
 //! The three are measured in alternation, several rounds, each round with freshly started
-//! workers, and each reported figure is the median of the rounds' medians, so drift on a
-//! shared machine and the luck of one process's memory layout hit all three alike.
+//! workers and a fresh client process per measurement (`drive ADDRESS latency`), and
+//! each reported figure is the median of the rounds' medians, so drift on a shared
+//! machine and the luck of one process's memory layout hit all three alike (a client
+//! that lived through a whole run put its one layout into every round).
 //!
 //! The medians miss what the recorder threads do: they build spans and points in
 //! batches, between calls, so on one core a few calls in a few hundred wait for them and
@@ -17,15 +19,15 @@
 //! client".
 
 use std::fmt::Write as _;
-use std::sync::Arc;
+
+use anyhow::Context as _;
 
 use vgi_rpc::client::Client;
-use vgi_rpc::otel::otlp::OtlpGuard;
 
 use crate::measure::{Latency, us};
 use crate::placement::{self, Placement};
 use crate::scenario::{self, Params};
-use crate::transport::{self, TRANSPORTS, Transport, WorkerProgram};
+use crate::transport::{self, Endpoint, TRANSPORTS, Transport, WorkerProgram};
 
 /// Rounds of the three measurements (the median round is reported), unless
 /// `VGI_BENCH_ROUNDS` says otherwise (more rounds, steadier medians).
@@ -93,44 +95,76 @@ fn median(mut v: Vec<std::time::Duration>) -> std::time::Duration {
     v[v.len() / 2]
 }
 
-/// The median and the mean call time of one round.
-fn noop_round(
+/// The median and the mean call time of `iters` noops (after 200 untimed).
+///
+/// # Errors
+/// A call failed.
+pub fn noop_round(
     client: &mut Client,
     p: &Params,
+    iters: usize,
 ) -> anyhow::Result<(std::time::Duration, std::time::Duration)> {
-    let latency = Latency::measure(200, ITERS, || scenario::noop(client, p))?;
+    let latency = Latency::measure(200, iters, || scenario::noop(client, p))?;
     let mean = std::time::Duration::from_secs_f64(1.0 / latency.per_second().max(1e-9));
     Ok((latency.p50(), mean))
 }
 
+/// One round's client: a fresh process (`drive [--otel] ADDRESS latency`) on the
+/// placement's client core, so that no process lives through two rounds.
+fn client_round(
+    exe: &std::path::Path,
+    end: &Endpoint,
+    otel: bool,
+    place: &Placement,
+) -> anyhow::Result<(std::time::Duration, std::time::Duration)> {
+    let mut command = std::process::Command::new("taskset");
+    command
+        .args(["-c", &place.client.to_string()])
+        .arg(exe)
+        .arg("drive");
+    if otel {
+        command.arg("--otel");
+    }
+    let out = command
+        .args([end.address(), "latency", &ITERS.to_string()])
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "round client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout)?;
+    let field = |name: &str| -> anyhow::Result<std::time::Duration> {
+        let value = text
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix(name))
+            .with_context(|| format!("no {name} in {text:?}"))?;
+        Ok(std::time::Duration::from_nanos(value.parse()?))
+    };
+    Ok((field("p50_ns=")?, field("mean_ns=")?))
+}
+
 fn measure(
-    guard: &OtlpGuard,
+    exe: &std::path::Path,
     plain: &WorkerProgram,
     instrumented: &WorkerProgram,
     t: &Transport,
     place: &Placement,
 ) -> anyhow::Result<OtelRow> {
-    let p = Params::new()?;
-    let observer = Arc::new(guard.client_telemetry());
     let (mut off, mut server, mut both) = (Vec::new(), Vec::new(), Vec::new());
     let (mut off_mean, mut both_mean) = (Vec::new(), Vec::new());
     for _ in 0..rounds() {
-        // Fresh worker processes (and connections) every round: where a process's
-        // buffers and stacks fall in their pages moves a noop by several percent from
-        // one process to the next, so one pair of processes measured for all rounds
-        // compared their layouts as much as the instrumentation.
+        // Fresh processes every round, workers and clients: where a process's buffers
+        // and stacks fall in their pages moves a noop by up to a fifth from one process
+        // to the next, so processes that lived through all rounds compared their
+        // layouts as much as the instrumentation.
         let off_end = transport::start(plain, t, place)?;
         let on_end = transport::start(instrumented, t, place)?;
-        let mut off_client = off_end.connect()?;
-        let mut server_client = on_end.connect()?;
-        let mut both_client = on_end.connect_with(t.with_options(
-            vgi_rpc::client::ConnectOptions::default().with_observer(observer.clone()),
-        ))?;
-        let (p50, mean) = noop_round(&mut off_client, &p)?;
+        let (p50, mean) = client_round(exe, &off_end, false, place)?;
         off.push(p50);
         off_mean.push(mean);
-        server.push(noop_round(&mut server_client, &p)?.0);
-        let (p50, mean) = noop_round(&mut both_client, &p)?;
+        server.push(client_round(exe, &on_end, false, place)?.0);
+        let (p50, mean) = client_round(exe, &on_end, true, place)?;
         both.push(p50);
         both_mean.push(mean);
     }
@@ -151,7 +185,6 @@ fn measure(
 /// # Errors
 /// A worker failed to start or a call failed.
 pub fn run(exe: &std::path::Path) -> anyhow::Result<()> {
-    let guard = vgi_rpc::otel::otlp::install_discarding();
     let plain = transport::rust_worker(exe);
     let instrumented = WorkerProgram::new(
         "rust-otel",
@@ -167,7 +200,7 @@ pub fn run(exe: &std::path::Path) -> anyhow::Result<()> {
             .filter(|t| t.name == "pipe" || t.name == "unix")
         {
             eprintln!("measuring {} / {} ...", place.name, t.name);
-            rows.push(measure(&guard, &plain, &instrumented, t, &place)?);
+            rows.push(measure(exe, &plain, &instrumented, t, &place)?);
         }
     }
     println!("{}", markdown(&rows));
