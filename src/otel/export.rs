@@ -222,11 +222,10 @@ impl SpanExport {
     /// exporter that hangs is left behind). Whether it was answered.
     fn ask(&self, message: fn(SyncSender<()>) -> Message) -> bool {
         let (done, answer) = mpsc::sync_channel(1);
-        let sent = match &*lock(&self.sender) {
-            // Blocking send: a full channel empties as the thread works.
-            Some(sender) => sender.send(message(done)).is_ok(),
-            None => false,
-        };
+        // A sender of our own: the blocking send below (a full channel empties as the
+        // thread works) must not hold the lock the recorders' sends take.
+        let sender = lock(&self.sender).clone();
+        let sent = sender.is_some_and(|sender| sender.send(message(done)).is_ok());
         sent && answer.recv_timeout(EXPORT_TIMEOUT).is_ok()
     }
 
