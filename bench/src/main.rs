@@ -18,12 +18,13 @@
 //! bytes in the same run and placement, and the worker's peak RSS and the segment's
 //! occupancy after a 1 GB producer over shared memory.
 
+mod commands;
+
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use vgi_rpc::client::{Client, ConnectOptions};
 use vgi_rpc::wire::Validation;
 use vgi_rpc_bench::bulk;
 use vgi_rpc_bench::measure::{Latency, best_throughput, median_throughput, us};
@@ -32,13 +33,11 @@ use vgi_rpc_bench::raw::{Baseline as _, PageAligned, memcpy};
 use vgi_rpc_bench::report::{TransportRow, large_markdown, markdown, svg};
 use vgi_rpc_bench::scenario::{self, ExchangeSession, MixedExchange, Params};
 use vgi_rpc_bench::transport::{self, TRANSPORTS, Transport, WorkerProgram};
-use vgi_rpc_bench::worker::{parse_listen, parse_worker, run_raw_server, run_worker};
+use vgi_rpc_bench::worker::{parse_listen, run_raw_server};
 
 /// Batch size of the summary's producer (bytes of payload per batch): ~3 MB, the size
 /// issue 16's target names (the `drive` default stays 1 MiB).
 const PRODUCER_BATCH: usize = 3_000_000;
-/// Batch size `drive ADDRESS produce N` makes without BATCH_BYTES.
-const DRIVE_BATCH: usize = 1 << 20;
 /// Batches per producer run.
 const PRODUCER_BATCHES: usize = 32;
 /// Batch size of the large-batch rows (where shared memory pays off).
@@ -56,35 +55,10 @@ const PAIRED_ROUNDS: usize = 5;
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("worker") => {
-            // `--otel`: instrumented (recording, exporting nothing), for `otel` rows;
-            // `--otel-tracer`: the same through the global tracer (the SDK's span path).
-            let otel = args
-                .iter()
-                .find(|a| *a == "--otel" || *a == "--otel-tracer");
-            let rest: Vec<String> = args[1..]
-                .iter()
-                .filter(|a| Some(*a) != otel)
-                .cloned()
-                .collect();
-            let (listen, validation) = parse_worker(&rest)?;
-            let providers = otel.map(|_| vgi_rpc::otel::otlp::install_discarding());
-            let hook =
-                providers
-                    .as_ref()
-                    .map(|guard| -> std::sync::Arc<dyn vgi_rpc::server::CallHook> {
-                        let config = vgi_rpc::otel::ServerTelemetryConfig::default();
-                        if otel.is_some_and(|a| a == "--otel") {
-                            std::sync::Arc::new(guard.server_telemetry(config))
-                        } else {
-                            std::sync::Arc::new(vgi_rpc::otel::ServerTelemetry::with_config(config))
-                        }
-                    });
-            run_worker(&listen, validation, hook)
-        }
+        Some("worker") => commands::worker(&args[1..]),
         Some("otel") => vgi_rpc_bench::otel::run(&std::env::current_exe()?),
         Some("raw-server") => run_raw_server(&parse_listen(&args[1..])?),
-        Some("drive") => drive(&args[1..]),
+        Some("drive") => commands::drive(&args[1..]),
         Some("http-bare-server") => vgi_rpc_bench::http::run_bare_server(),
         Some("drive-bare") => match &args[1..] {
             [port, n] => vgi_rpc_bench::http::drive_bare(port.parse()?, n.parse()?),
@@ -94,92 +68,6 @@ fn main() -> anyhow::Result<()> {
         Some("external") => external_rows(),
         _ => summary(&args),
     }
-}
-
-/// `drive ADDRESS noop N` makes N `void_noop` calls (`latency N`: times each and prints
-/// the median and mean), `drive ADDRESS echo N` N 1 MiB
-/// `echo_bytes` calls; `drive ADDRESS produce N` drains
-/// N mixed batches of BATCH_BYTES (default 1 MiB); `drive ADDRESS exchange N` echoes N
-/// of them through `exchange_mixed`. `--otel` instruments the client (`ClientTelemetry`
-/// with discarding providers). `--shm SIZE` adds a shared-memory segment of SIZE
-/// bytes, `--validation LEVEL` checks received batches at LEVEL (below `full` only for
-/// an `exec:` worker). `--plain` turns HTTP compression off both ways (the HTTP rows'
-/// plain client). Prints the elapsed time.
-fn drive(mut args: &[String]) -> anyhow::Result<()> {
-    let mut options = ConnectOptions::default();
-    let mut _providers = None;
-    loop {
-        match args {
-            [flag, rest @ ..] if flag == "--otel" || flag == "--otel-tracer" => {
-                // Instrumented like the `otel` rows' client (recording, exporting
-                // nothing); `--otel-tracer` through the global tracer.
-                let guard = vgi_rpc::otel::otlp::install_discarding();
-                let telemetry = if flag == "--otel" {
-                    guard.client_telemetry()
-                } else {
-                    vgi_rpc::otel::ClientTelemetry::new()
-                };
-                _providers = Some(guard);
-                options = options.with_observer(std::sync::Arc::new(telemetry));
-                args = rest;
-            }
-            [flag, rest @ ..] if flag == "--plain" => {
-                // As the HTTP rows' plain client: compression off both ways.
-                options.http.compression_level = None;
-                options.http.accept_compressed = false;
-                args = rest;
-            }
-            [flag, size, rest @ ..] if flag == "--shm" => {
-                options = options.with_shm(size.parse()?);
-                args = rest;
-            }
-            [flag, level, rest @ ..] if flag == "--validation" => {
-                #[allow(unsafe_code)]
-                // SAFETY: a level below full is the caller's explicit choice for a worker
-                // it trusts (this binary's own, for measurement); the library applies it
-                // only to `exec:` workers.
-                let lowered = unsafe { options.with_validation(level.parse()?) };
-                options = lowered;
-                args = rest;
-            }
-            _ => break,
-        }
-    }
-    let (address, what, n, batch) = match args {
-        [a, w, n] => (a, w, n, DRIVE_BATCH),
-        [a, w, n, b] => (a, w, n, b.parse()?),
-        _ => anyhow::bail!(
-            "usage: vgi-rpc-bench drive [--otel|--otel-tracer] [--plain] [--shm SIZE] [--validation LEVEL] ADDRESS noop|latency|echo|produce|exchange N [BATCH_BYTES]"
-        ),
-    };
-    let n: usize = n.parse()?;
-    let p = Params::new()?;
-    let mut client = Client::connect_with(&address.parse()?, options)?;
-    let rows = scenario::mixed_rows_for(batch);
-    let start = Instant::now();
-    match what.as_str() {
-        "noop" => (0..n).try_for_each(|_| scenario::noop(&mut client, &p))?,
-        "latency" => {
-            // One `otel` round's client: N timed noops after 200 untimed.
-            let (p50, mean) = vgi_rpc_bench::otel::noop_round(&mut client, &p, n)?;
-            println!("p50_ns={} mean_ns={}", p50.as_nanos(), mean.as_nanos());
-            return Ok(());
-        }
-        "echo" => (0..n).try_for_each(|_| scenario::echo_mib(&mut client, &p).map(drop))?,
-        "produce" => {
-            scenario::produce_mixed(&mut client, rows, n)?;
-        }
-        "exchange" => {
-            let mut ex = MixedExchange::open(&mut client, rows)?;
-            for _ in 0..n {
-                ex.round_trip()?;
-            }
-            ex.close()?;
-        }
-        other => anyhow::bail!("unknown load {other:?}"),
-    }
-    println!("{what} x{n}: {:.3} s", start.elapsed().as_secs_f64());
-    Ok(())
 }
 
 /// `http [--no-python]`: the HTTP rows on each selected placement (markdown on stdout).

@@ -23,18 +23,17 @@ use std::time::SystemTime;
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::metrics::Meter;
 use opentelemetry::trace::{
-    Event, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId, TraceState,
+    Event, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags, TraceState,
 };
 use opentelemetry::{Context, KeyValue};
 
-use super::context::{TRACEPARENT_LEN, write_traceparent};
+use super::context::{TRACEPARENT_LEN, new_span_id, new_trace_id, write_traceparent};
 use super::deferred::Deferred;
 use super::instruments::CallInstruments;
 use super::names::{MethodNames, NameCache};
 use super::span_out::{Finished, SpanOut};
 use crate::Error;
 use crate::client::{CallObserver, ClientCall, ObservedCall};
-use crate::server::ids::random_u64;
 use crate::wire::{Metadata, keys};
 
 /// Client spans and metrics for every call: set with
@@ -247,11 +246,6 @@ fn ratio_bound(ratio: f64) -> u64 {
     bound
 }
 
-/// A non-zero random span id.
-fn new_span_id() -> SpanId {
-    SpanId::from(random_u64().max(1))
-}
-
 impl CallObserver for ClientTelemetry {
     fn start(&self, call: &ClientCall<'_>) -> Option<Box<dyn ObservedCall>> {
         let method_type = if call.stream { "stream" } else { "unary" };
@@ -291,10 +285,11 @@ impl ClientTelemetry {
                 above.trace_state().clone(),
             )
         } else {
-            let bits = (u128::from(random_u64()) << 64 | u128::from(random_u64())).max(1);
+            let trace_id = new_trace_id();
             // The SDK's rule: the low 63 bits of the id's last 8 bytes against the bound.
-            let sampled = self.root_bound == u64::MAX || (bits as u64 >> 1) < self.root_bound;
-            (TraceId::from(bits), sampled, TraceState::default())
+            let low = u64::from_be_bytes(trace_id.to_bytes()[8..].try_into().unwrap_or_default());
+            let sampled = self.root_bound == u64::MAX || (low >> 1) < self.root_bound;
+            (trace_id, sampled, TraceState::default())
         };
         let flags = if sampled {
             TraceFlags::SAMPLED

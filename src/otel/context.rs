@@ -10,6 +10,8 @@ use std::str::FromStr;
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
+use crate::server::ids::random_u64;
+
 /// The remote span context a `traceparent` (and optional `tracestate`) names, or `None`
 /// when the header is malformed. A malformed `tracestate` is dropped, not fatal.
 pub fn parse_traceparent(traceparent: &str, tracestate: Option<&str>) -> Option<SpanContext> {
@@ -74,6 +76,17 @@ fn split_fields(traceparent: &str) -> Option<(&str, &str, &str, &str)> {
 }
 
 pub(crate) use crate::wire::keys::TRACEPARENT_LEN;
+
+/// A new random, valid (non-zero) trace id.
+pub(crate) fn new_trace_id() -> TraceId {
+    let bits = u128::from(random_u64()) << 64 | u128::from(random_u64());
+    TraceId::from(bits.max(1))
+}
+
+/// A new random, valid (non-zero) span id.
+pub(crate) fn new_span_id() -> SpanId {
+    SpanId::from(random_u64().max(1))
+}
 
 /// The `traceparent` and (when not empty) `tracestate` values naming `context`, or
 /// `None` for an invalid context (nothing to propagate).

@@ -14,7 +14,8 @@ pub(super) struct Finished {
     /// The context the span is a child of (none active: a root).
     pub(super) parent: Context,
     /// The span's own identity when the call already decided it (the client's, sent in
-    /// the request); `None`: a new span id, sampled as the tracer decides.
+    /// the request; only sampled ones become a `Finished`, so it is recorded as is);
+    /// `None`: a new span id, sampled as the tracer decides.
     pub(super) identity: Option<SpanContext>,
     pub(super) start: SystemTime,
     pub(super) end: SystemTime,

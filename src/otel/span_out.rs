@@ -50,9 +50,6 @@ fn through_tracer(tracer: &BoxedTracer, span: Finished) {
         builder.events = Some(span.events);
     }
     if let Some(identity) = span.identity {
-        if !identity.is_sampled() {
-            return;
-        }
         builder.trace_id = Some(identity.trace_id());
         builder.span_id = Some(identity.span_id());
         builder.sampling_result = Some(SamplingResult {
