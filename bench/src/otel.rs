@@ -7,10 +7,14 @@
 //! the export thread and the SDK's metric aggregation, i.e. the real per-call path
 //! minus the network).
 //! The three are measured in alternation, several rounds, each round with freshly started
-//! workers and a fresh client process per measurement (`drive ADDRESS latency`), and
-//! each reported figure is the median of the rounds' medians, so drift on a shared
-//! machine and the luck of one process's memory layout hit all three alike (a client
-//! that lived through a whole run put its one layout into every round).
+//! workers and a fresh client process per measurement (`drive ADDRESS latency`), so
+//! the luck of one process's memory layout hits all three alike (a client that lived
+//! through a whole run put its one layout into every round). The times reported are
+//! the medians of the rounds' medians; what is "added" is the median of each round's
+//! own ratio to that round's "off": the machine drifts between fast and slow spells
+//! (the "off" median of a run moved between 15.5 and 19.7 µs in one session), and a
+//! ratio within a round compares measurements made a fraction of a second apart. The
+//! order of the three rotates from round to round, so that none always goes first.
 //!
 //! The medians miss what the recorder threads do: they build spans and points in
 //! batches, between calls, so on one core a few calls in a few hundred wait for them and
@@ -60,10 +64,23 @@ pub struct OtelRow {
     pub off_mean: std::time::Duration,
     /// Mean call time, server and client instrumented.
     pub both_mean: std::time::Duration,
+    /// Percent added by the server's instrumentation (median of the rounds' ratios).
+    pub server_added: f64,
+    /// Percent added by both ends' (median of the rounds' ratios).
+    pub both_added: f64,
+    /// Percent added to the mean by both ends' (median of the rounds' ratios).
+    pub both_mean_added: f64,
 }
 
 fn added(on: std::time::Duration, off: std::time::Duration) -> f64 {
     (on.as_secs_f64() / off.as_secs_f64() - 1.0) * 100.0
+}
+
+/// The median of the rounds' percentages added (`on[i]` against `off[i]`).
+fn median_added(on: &[std::time::Duration], off: &[std::time::Duration]) -> f64 {
+    let mut ratios: Vec<f64> = on.iter().zip(off).map(|(&a, &b)| added(a, b)).collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
 }
 
 /// The rows as a markdown table.
@@ -79,18 +96,19 @@ pub fn markdown(rows: &[OtelRow]) -> String {
             r.transport,
             us(r.off),
             us(r.server),
-            added(r.server, r.off),
+            r.server_added,
             us(r.both),
-            added(r.both, r.off),
+            r.both_added,
             us(r.off_mean),
             us(r.both_mean),
-            added(r.both_mean, r.off_mean)
+            r.both_mean_added
         );
     }
     md
 }
 
-fn median(mut v: Vec<std::time::Duration>) -> std::time::Duration {
+fn median(v: &[std::time::Duration]) -> std::time::Duration {
+    let mut v = v.to_vec();
     v.sort_unstable();
     v[v.len() / 2]
 }
@@ -153,29 +171,40 @@ fn measure(
 ) -> anyhow::Result<OtelRow> {
     let (mut off, mut server, mut both) = (Vec::new(), Vec::new(), Vec::new());
     let (mut off_mean, mut both_mean) = (Vec::new(), Vec::new());
-    for _ in 0..rounds() {
+    for round in 0..rounds() {
         // Fresh processes every round, workers and clients: where a process's buffers
         // and stacks fall in their pages moves a noop by up to a fifth from one process
         // to the next, so processes that lived through all rounds compared their
         // layouts as much as the instrumentation.
         let off_end = transport::start(plain, t, place)?;
         let on_end = transport::start(instrumented, t, place)?;
-        let (p50, mean) = client_round(exe, &off_end, false, place)?;
-        off.push(p50);
-        off_mean.push(mean);
-        server.push(client_round(exe, &on_end, false, place)?.0);
-        let (p50, mean) = client_round(exe, &on_end, true, place)?;
-        both.push(p50);
-        both_mean.push(mean);
+        for which in (0..3).map(|i| (i + round) % 3) {
+            match which {
+                0 => {
+                    let (p50, mean) = client_round(exe, &off_end, false, place)?;
+                    off.push(p50);
+                    off_mean.push(mean);
+                }
+                1 => server.push(client_round(exe, &on_end, false, place)?.0),
+                _ => {
+                    let (p50, mean) = client_round(exe, &on_end, true, place)?;
+                    both.push(p50);
+                    both_mean.push(mean);
+                }
+            }
+        }
     }
     Ok(OtelRow {
         placement: place.name,
         transport: t.name,
-        off: median(off),
-        server: median(server),
-        both: median(both),
-        off_mean: median(off_mean),
-        both_mean: median(both_mean),
+        off: median(&off),
+        server: median(&server),
+        both: median(&both),
+        off_mean: median(&off_mean),
+        both_mean: median(&both_mean),
+        server_added: median_added(&server, &off),
+        both_added: median_added(&both, &off),
+        both_mean_added: median_added(&both_mean, &off_mean),
     })
 }
 

@@ -76,7 +76,7 @@ struct Point {
     span: Option<SpanRecord>,
     names: Arc<MethodNames>,
     method_type: &'static str,
-    failure: Option<Failure>,
+    failure: Option<Box<Failure>>,
     started: SystemTime,
     ended: SystemTime,
 }
@@ -99,7 +99,7 @@ impl Point {
         ];
         let span = self.span.filter(|r| r.context.is_sampled()).map(|record| {
             let times = (self.started, self.ended);
-            finished(&self.names, &common, record, times, self.failure.as_ref())
+            finished(&self.names, &common, record, times, self.failure.as_deref())
         });
         let [system, service, method, method_type] = common;
         let status = if self.failure.is_some() {
@@ -307,7 +307,7 @@ struct Observed {
     started: SystemTime,
     names: Arc<MethodNames>,
     method_type: &'static str,
-    failure: Option<Failure>,
+    failure: Option<Box<Failure>>,
 }
 
 impl ObservedCall for Observed {
@@ -318,9 +318,12 @@ impl ObservedCall for Observed {
             keys::TRACEPARENT,
             write_traceparent(&record.context, &mut traceparent),
         );
-        let state = record.context.trace_state().header();
-        if !state.is_empty() {
-            metadata.insert(keys::TRACESTATE, state);
+        let state = record.context.trace_state();
+        if *state != TraceState::NONE {
+            let header = state.header();
+            if !header.is_empty() {
+                metadata.insert(keys::TRACESTATE, header);
+            }
         }
     }
 
@@ -329,12 +332,12 @@ impl ObservedCall for Observed {
             return;
         }
         let remote = error.to_rpc();
-        self.failure = Some(Failure {
+        self.failure = Some(Box::new(Failure {
             error_type: remote.error_type,
             code: remote.code.as_str(),
             message: remote.message,
             at: SystemTime::now(),
-        });
+        }));
     }
 
     fn cancelled(&mut self) {

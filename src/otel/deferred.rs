@@ -17,10 +17,16 @@
 //! drops bursts it cannot absorb), within [`INTERVAL`], and at once on [`flush_all`] (which
 //! [`otlp::OtlpGuard`](super::otlp::OtlpGuard) calls before flushing the providers) or
 //! when the owner is dropped.
+//!
+//! The call path's part is one push under a spin lock ([`super::spin`]: its release does
+//! not wait for the record's copy) and, once per batch, an unpark of the thread.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::thread::{JoinHandle, Thread};
+use std::time::{Duration, Instant};
+
+use super::spin::{SpinLock, prefetch};
 
 /// How long records gather before the background thread processes them.
 pub(crate) const INTERVAL: Duration = Duration::from_millis(20);
@@ -66,9 +72,12 @@ pub(crate) struct Deferred<T: Send + 'static> {
 }
 
 struct Shared<T> {
-    state: Mutex<State<T>>,
-    /// Signalled when the buffer stops being empty, and on stop.
-    wake: Condvar,
+    /// The records pushed since the last drain. A spin lock: see [`super::spin`].
+    pending: SpinLock<Vec<T>>,
+    stop: AtomicBool,
+    /// The recorder thread, unparked when the buffer stops being empty, when it holds a
+    /// full batch, and on stop.
+    recorder: OnceLock<Thread>,
     /// Held while a batch is processed, so that a flush returns only once everything
     /// buffered before it has reached the sink. It holds the buffers the drain reuses.
     draining: Mutex<Buffers<T>>,
@@ -88,16 +97,17 @@ struct Buffers<T> {
     batch: Vec<T>,
 }
 
-struct State<T> {
-    pending: Vec<T>,
-    stop: bool,
-}
-
 impl<T: Send + 'static> Shared<T> {
+    fn wake(&self) {
+        if let Some(recorder) = self.recorder.get() {
+            recorder.unpark();
+        }
+    }
+
     fn drain(&self) {
         let mut buffers = lock(&self.draining);
         let Buffers { spare, batch } = &mut *buffers;
-        std::mem::swap(&mut lock(&self.state).pending, spare);
+        std::mem::swap(&mut *self.pending.lock(), spare);
         let mut records = spare.drain(..);
         loop {
             batch.extend(records.by_ref().take(BATCH));
@@ -113,31 +123,29 @@ impl<T: Send + 'static> Shared<T> {
         }
     }
 
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
     fn run(&self) {
         loop {
-            {
-                let mut state = lock(&self.state);
-                while state.pending.is_empty() && !state.stop {
-                    state = self
-                        .wake
-                        .wait(state)
-                        .unwrap_or_else(PoisonError::into_inner);
+            while self.pending.lock().is_empty() && !self.stopping() {
+                std::thread::park();
+            }
+            // Let a batch gather (the next unpark is a full batch, or the stop).
+            let deadline = Instant::now() + INTERVAL;
+            while !self.stopping() && self.pending.lock().len() < BATCH {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
                 }
-                if !state.stop {
-                    // Let a batch gather (the next signal is a full batch).
-                    state = self
-                        .wake
-                        .wait_timeout_while(state, INTERVAL, |s| !s.stop && s.pending.len() < BATCH)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
-                }
-                if state.stop {
-                    drop(state);
-                    self.drain();
-                    return;
-                }
+                std::thread::park_timeout(deadline - now);
             }
             self.drain();
+            if self.stopping() {
+                // A push racing the stop is drained by the owner's drop.
+                return;
+            }
         }
     }
 }
@@ -154,11 +162,9 @@ impl<T: Send + 'static> Deferred<T> {
     /// dropped).
     pub(crate) fn new(name: &str, sink: impl Fn(&mut Vec<T>) + Send + Sync + 'static) -> Self {
         let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                pending: Vec::new(),
-                stop: false,
-            }),
-            wake: Condvar::new(),
+            pending: SpinLock::new(Vec::new()),
+            stop: AtomicBool::new(false),
+            recorder: OnceLock::new(),
             draining: Mutex::new(Buffers {
                 spare: Vec::new(),
                 batch: Vec::with_capacity(BATCH),
@@ -172,6 +178,9 @@ impl<T: Send + 'static> Deferred<T> {
             .name(name.to_owned())
             .spawn(move || worker.run())
             .ok();
+        if let Some(thread) = &thread {
+            let _ = shared.recorder.set(thread.thread().clone());
+        }
         let weak: Weak<dyn Flush> = Arc::downgrade(&shared) as Weak<dyn Flush>;
         let mut recorders = lock(&RECORDERS);
         recorders.retain(|r| r.strong_count() > 0);
@@ -182,18 +191,21 @@ impl<T: Send + 'static> Deferred<T> {
 
     /// Buffers `item` (or, with the buffer full, hands it to the sink now).
     pub(crate) fn push(&self, item: T) {
-        let mut state = lock(&self.shared.state);
-        if state.pending.len() >= MAX_PENDING {
-            drop(state);
+        let mut pending = self.shared.pending.lock();
+        if pending.len() >= MAX_PENDING {
+            drop(pending);
             (self.shared.sink)(&mut vec![item]);
             return;
         }
-        let was_empty = state.pending.is_empty();
-        state.pending.push(item);
-        let full_batch = state.pending.len() == BATCH;
-        drop(state);
-        if was_empty || full_batch {
-            self.shared.wake.notify_one();
+        pending.push(item);
+        let len = pending.len();
+        // Where the next record will go (one past the end when the vector is full: a
+        // hint only, never dereferenced).
+        let next = pending.as_ptr().wrapping_add(len);
+        drop(pending);
+        prefetch(next);
+        if len == 1 || len == BATCH {
+            self.shared.wake();
         }
     }
 
@@ -205,15 +217,14 @@ impl<T: Send + 'static> Deferred<T> {
 
 impl<T: Send + 'static> Drop for Deferred<T> {
     fn drop(&mut self) {
-        lock(&self.shared.state).stop = true;
-        self.shared.wake.notify_one();
-        match self.thread.take() {
-            // The thread drains what is left before it ends.
-            Some(thread) => {
-                let _ = thread.join();
-            }
-            None => self.shared.drain(),
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.wake();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
+        // What the thread drained last, and anything pushed after it stopped (or
+        // everything, without the thread).
+        self.shared.drain();
     }
 }
 

@@ -41,6 +41,7 @@ pub mod otlp;
 mod server;
 mod server_record;
 mod span_out;
+mod spin;
 
 pub use client::ClientTelemetry;
 pub use context::{format_traceparent, parse_traceparent};
