@@ -100,27 +100,19 @@ pub fn format_traceparent(context: &SpanContext) -> Option<(String, Option<Strin
     Some((traceparent, (!state.is_empty()).then_some(state)))
 }
 
-/// Writes `context`'s `traceparent` into `buf` (digit by digit: `format!` costs a few
-/// hundred nanoseconds, and every observed call makes one) and returns it.
+/// Writes `context`'s `traceparent` into `buf` (from a table of digit pairs: `format!`
+/// costs a few hundred nanoseconds, and every observed call makes one) and returns it.
 pub(crate) fn write_traceparent<'a>(
     context: &SpanContext,
     buf: &'a mut [u8; TRACEPARENT_LEN],
 ) -> &'a str {
     let flags = context.trace_flags().to_u8() & TraceFlags::SAMPLED.to_u8();
-    let trace_id = context.trace_id().to_bytes();
-    let span_id = context.span_id().to_bytes();
-    let fields: [&[u8]; 4] = [&[0], &trace_id, &span_id, &[flags]];
-    let mut at = 0;
-    for (i, field) in fields.iter().enumerate() {
-        if i > 0 {
-            buf[at] = b'-';
-            at += 1;
-        }
-        for b in *field {
-            buf[at..at + 2].copy_from_slice(&crate::hex::digits(*b));
-            at += 2;
-        }
-    }
+    buf[..3].copy_from_slice(b"00-");
+    crate::hex::write(&context.trace_id().to_bytes(), &mut buf[3..35]);
+    buf[35] = b'-';
+    crate::hex::write(&context.span_id().to_bytes(), &mut buf[36..52]);
+    buf[52] = b'-';
+    crate::hex::write(&[flags], &mut buf[53..]);
     // Only ASCII hex digits and dashes were written.
     std::str::from_utf8(buf).unwrap_or_default()
 }

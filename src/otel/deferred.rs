@@ -108,6 +108,14 @@ impl<T: Send + 'static> Shared<T> {
         let mut buffers = lock(&self.draining);
         let Buffers { spare, batch } = &mut *buffers;
         std::mem::swap(&mut *self.pending.lock(), spare);
+        if spare.len() <= BATCH {
+            // One batch: the sink takes the records where they are.
+            if !spare.is_empty() {
+                (self.sink)(spare);
+                spare.clear();
+            }
+            return;
+        }
         let mut records = spare.drain(..);
         loop {
             batch.extend(records.by_ref().take(BATCH));

@@ -58,6 +58,8 @@ pub(crate) struct Conn<R, W> {
     repeat: wire::Repeat,
     /// The current call's request id (the buffer is reused).
     request_id: String,
+    /// The current call's trace context, when hooks want it (the buffers are reused).
+    trace: TraceHeaders,
 }
 
 impl<R: Read, W: Write> Conn<R, W> {
@@ -72,6 +74,7 @@ impl<R: Read, W: Write> Conn<R, W> {
             phases: None,
             repeat: wire::Repeat::default(),
             request_id: String::new(),
+            trace: TraceHeaders::default(),
         }
     }
 
@@ -347,11 +350,7 @@ fn serve_request<R: Read, W: Write>(
     let method = request.metadata.get(wire::keys::METHOD).unwrap_or_default();
     let call = call_span(&inner.server_id, method, request_id);
     let _call = call.enter();
-    let trace = conn
-        .meter
-        .enabled
-        .then(|| TraceHeaders::from_metadata(&request.metadata))
-        .flatten();
+    let traced = conn.meter.enabled && conn.trace.refill(&request.metadata);
     let _span = tracing::debug_span!(
         target: wire::trace::TARGET,
         "serve",
@@ -399,7 +398,7 @@ fn serve_request<R: Read, W: Write>(
             started,
             stream_id: None,
             http_status: None,
-            trace: trace.as_ref(),
+            trace: traced.then_some(&conn.trace),
             span: &call,
         };
         emit(&done, &conn.meter, &result);

@@ -92,7 +92,7 @@ pub(crate) struct Finished<'a> {
 
 /// A request's W3C trace context, owned: the request's metadata moves into the call, and
 /// the record is built after it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct TraceHeaders {
     traceparent: String,
     tracestate: Option<String>,
@@ -111,6 +111,25 @@ impl TraceHeaders {
     pub(crate) fn from_metadata(metadata: &Metadata) -> Option<Self> {
         let traceparent = metadata.get(keys::TRACEPARENT)?;
         Some(Self::new(traceparent, metadata.get(keys::TRACESTATE)))
+    }
+
+    /// Sets these to the request metadata's trace context, keeping their buffers (a
+    /// connection reuses one for all its calls); `false` when it carries none.
+    pub(crate) fn refill(&mut self, metadata: &Metadata) -> bool {
+        let Some(traceparent) = metadata.get(keys::TRACEPARENT) else {
+            return false;
+        };
+        self.traceparent.clear();
+        self.traceparent.push_str(traceparent);
+        match metadata.get(keys::TRACESTATE) {
+            Some(state) => {
+                let kept = self.tracestate.get_or_insert_with(String::new);
+                kept.clear();
+                kept.push_str(state);
+            }
+            None => self.tracestate = None,
+        }
+        true
     }
 
     fn context(&self) -> TraceContext<'_> {

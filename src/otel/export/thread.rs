@@ -110,7 +110,12 @@ fn export_batches(
     all: bool,
 ) {
     while gathered.len() >= max_batch || (all && !gathered.is_empty()) {
-        let batch: Vec<SpanData> = gathered.drain(..max_batch.min(gathered.len())).collect();
+        let batch: Vec<SpanData> = if gathered.len() <= max_batch {
+            // All of it: handed over as it is, not copied into a new vector.
+            std::mem::replace(gathered, Vec::with_capacity(max_batch))
+        } else {
+            gathered.drain(..max_batch).collect()
+        };
         export(exporter, batch);
     }
 }
