@@ -79,6 +79,15 @@ impl NameCache {
         if let Some(names) = last {
             return names;
         }
+        self.miss(protocol, method, server_id)
+    }
+
+    /// The names from the map (or made), remembered as this thread's last. Out of line:
+    /// a call that repeats its thread's last method runs only the check above, and its
+    /// code stays a few cache lines.
+    #[cold]
+    #[inline(never)]
+    fn miss(&self, protocol: &str, method: &str, server_id: &str) -> Arc<MethodNames> {
         let names = self.lookup(protocol, method, server_id);
         LAST.set(Some(Arc::clone(&names)));
         names

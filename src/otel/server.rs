@@ -17,7 +17,8 @@ use super::instruments::CallInstruments;
 use super::names::NameCache;
 use super::server_record::{Failure, Identity, Instruments, Parent, Pending, TRACEPARENT_LEN};
 use super::span_out::SpanOut;
-use crate::server::{AuthContext, AuthFailure, CallHook, CallRecord};
+use crate::RpcError;
+use crate::server::{AuthContext, AuthFailure, CallHook, CallRecord, TraceContext};
 
 /// What [`ServerTelemetry`] records (the reference's `OtelConfig`).
 #[derive(Debug, Clone)]
@@ -182,7 +183,10 @@ impl ServerTelemetry {
         self.recorder.flush();
     }
 
-    /// The caller's identity attributes, or `None` for an anonymous caller.
+    /// The caller's identity attributes, or `None` for an anonymous caller. Out of line:
+    /// most callers are anonymous ([`anonymous`]), and their calls skip this code.
+    #[cold]
+    #[inline(never)]
     fn identity(&self, auth: &AuthContext) -> Option<Box<Identity>> {
         let principal = auth.principal.as_deref().filter(|p| !p.is_empty());
         let domain = auth.domain.as_deref().filter(|d| !d.is_empty());
@@ -239,21 +243,11 @@ impl CallHook for ServerTelemetry {
                     current: Context::current(),
                 }
             }
-            Some(t) => match parse_traceparent(t.traceparent, t.tracestate) {
-                Some(remote) => Parent::Remote(remote),
-                None => Parent::Current(Context::current()),
-            },
+            Some(t) => other_parent(t),
             None if self.config.tracing => Parent::Current(Context::current()),
             None => Parent::Current(Context::new()),
         };
-        let failure = record.error.map(|error| {
-            Box::new(Failure {
-                error_type: error.error_type.clone(),
-                message: error.message.clone(),
-                traceback: error.traceback.clone(),
-                code: error.code,
-            })
-        });
+        let failure = record.error.map(failure);
         self.recorder.push(Pending {
             names,
             method_type: record.method_type.as_str(),
@@ -265,7 +259,11 @@ impl CallHook for ServerTelemetry {
             seconds: record.duration.as_secs_f64(),
             parent,
             authenticated: record.peer.auth.authenticated,
-            identity: self.identity(&record.peer.auth),
+            identity: if anonymous(&record.peer.auth) {
+                None
+            } else {
+                self.identity(&record.peer.auth)
+            },
             remote_addr: record
                 .peer
                 .remote_addr
@@ -281,6 +279,36 @@ impl CallHook for ServerTelemetry {
             stats: record.stats,
         });
     }
+}
+
+/// Whether `auth` names nobody: no principal, domain or claims.
+fn anonymous(auth: &AuthContext) -> bool {
+    auth.principal.as_deref().is_none_or(str::is_empty)
+        && auth.domain.as_deref().is_none_or(str::is_empty)
+        && auth.claims.is_empty()
+}
+
+/// The parent of a call whose `traceparent` is not the version-00 length (parsed now:
+/// rare, and out of the call path's code).
+#[cold]
+#[inline(never)]
+fn other_parent(trace: TraceContext<'_>) -> Parent {
+    match parse_traceparent(trace.traceparent, trace.tracestate) {
+        Some(remote) => Parent::Remote(remote),
+        None => Parent::Current(Context::current()),
+    }
+}
+
+/// A failed call's error, kept for its span (out of the call path's code).
+#[cold]
+#[inline(never)]
+fn failure(error: &RpcError) -> Box<Failure> {
+    Box::new(Failure {
+        error_type: error.error_type.clone(),
+        message: error.message.clone(),
+        traceback: error.traceback.clone(),
+        code: error.code,
+    })
 }
 
 /// A claim as an attribute value: scalars as themselves, anything else (objects,

@@ -179,11 +179,10 @@ pub(crate) fn call_spans_enabled() -> bool {
     tracing::enabled!(target: CALL_TARGET, tracing::Level::INFO)
 }
 
-/// Fills the outcome fields of a [`call_span`] from `record`.
+/// Fills the outcome fields of a [`call_span`] from `record` (out of line: without a
+/// subscriber the span is disabled and the call path skips this code).
+#[inline(never)]
 fn record_on_span(span: &tracing::Span, record: &CallRecord<'_>) {
-    if span.is_disabled() {
-        return;
-    }
     span.record("rpc.service", record.protocol);
     span.record("rpc.vgi_rpc.method_type", record.method_type.as_str());
     if let Some(id) = record.stream_id {
@@ -211,6 +210,13 @@ fn record_on_span(span: &tracing::Span, record: &CallRecord<'_>) {
     span.record("rpc.vgi_rpc.output_bytes", stats.output_bytes);
 }
 
+/// A transport failure as the record's error (out of the call path's code).
+#[cold]
+#[inline(never)]
+fn failure_of(error: &crate::Error) -> RpcError {
+    error.to_rpc()
+}
+
 /// Builds the record and calls every hook. `result` is the call's transport outcome: a
 /// failure there (a peer that vanished mid-stream) is the call's error when no error
 /// batch had been sent.
@@ -221,7 +227,7 @@ pub(crate) fn emit(done: &Finished<'_>, meter: &Meter, result: &crate::Result<()
         (MethodType::Unary, _) => None,
     };
     let transport_error: Option<RpcError> = match (&meter.error, result) {
-        (None, Err(e)) => Some(e.to_rpc()),
+        (None, Err(e)) => Some(failure_of(e)),
         _ => None,
     };
     let record = CallRecord {
@@ -245,7 +251,9 @@ pub(crate) fn emit(done: &Finished<'_>, meter: &Meter, result: &crate::Result<()
         http_status: done.http_status,
         trace: done.trace.map(TraceHeaders::context),
     };
-    record_on_span(done.span, &record);
+    if !done.span.is_disabled() {
+        record_on_span(done.span, &record);
+    }
     for hook in &done.inner.hooks {
         hook.on_call(&record);
     }
