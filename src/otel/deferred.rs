@@ -98,6 +98,9 @@ struct Buffers<T> {
 }
 
 impl<T: Send + 'static> Shared<T> {
+    /// Unparks the recorder (once per batch, out of the call path's usual code).
+    #[cold]
+    #[inline(never)]
     fn wake(&self) {
         if let Some(recorder) = self.recorder.get() {
             recorder.unpark();
@@ -202,7 +205,7 @@ impl<T: Send + 'static> Deferred<T> {
         let mut pending = self.shared.pending.lock();
         if pending.len() >= MAX_PENDING {
             drop(pending);
-            (self.shared.sink)(&mut vec![item]);
+            self.record_now(item);
             return;
         }
         pending.push(item);
@@ -215,6 +218,14 @@ impl<T: Send + 'static> Deferred<T> {
         if len == 1 || len == BATCH {
             self.shared.wake();
         }
+    }
+
+    /// Hands `item` to the sink on the calling thread (the buffer is full: out of the
+    /// call path's usual code).
+    #[cold]
+    #[inline(never)]
+    fn record_now(&self, item: T) {
+        (self.shared.sink)(&mut vec![item]);
     }
 
     /// Hands everything buffered to the sink now.
