@@ -118,9 +118,9 @@ impl Repeat {
             return None;
         }
         let traceparent = match kept.slot {
-            Some(slot) if slot.matches(&self.bytes, bytes) => Some(slot.value(bytes)),
+            Some(slot) => Some(slot.value_in(&self.bytes, bytes)?),
             None if bytes.starts_with(&self.bytes) => None,
-            _ => return None,
+            None => return None,
         };
         let mut metadata = kept.metadata.clone();
         if let Some(value) = traceparent

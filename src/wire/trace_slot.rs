@@ -44,20 +44,23 @@ impl Slot {
         found.next().is_none().then_some(Slot(at))
     }
 
-    /// Whether `bytes` begin with `kept` apart from this slot, and hold printable ASCII
-    /// in it (`kept` being the message the slot was found in).
-    pub(crate) fn matches(self, kept: &[u8], bytes: &[u8]) -> bool {
+    /// The value in this slot of `bytes` when `bytes` begin with `kept` apart from this
+    /// slot and hold printable ASCII in it (`kept` being the message the slot was found
+    /// in); `None` otherwise.
+    pub(crate) fn value_in<'a>(self, kept: &[u8], bytes: &'a [u8]) -> Option<&'a str> {
         let end = self.0 + LEN;
-        bytes.len() >= kept.len()
+        let same = bytes.len() >= kept.len()
             && kept.len() >= end
             && bytes[..self.0] == kept[..self.0]
-            && bytes[end..kept.len()] == kept[end..]
-            && bytes[self.0..end].iter().all(|b| (0x20..0x7f).contains(b))
-    }
-
-    /// The value in this slot of `bytes` (a message [`Slot::matches`] accepted).
-    pub(crate) fn value(self, bytes: &[u8]) -> &str {
-        std::str::from_utf8(&bytes[self.0..self.0 + LEN]).unwrap_or_default()
+            && bytes[end..kept.len()] == kept[end..];
+        let value = bytes.get(self.0..end).filter(|_| same)?;
+        if !value.iter().all(|b| (0x20..0x7f).contains(b)) {
+            return None;
+        }
+        // Not `from_utf8`: a second pass over bytes just checked, on every traced call.
+        // SAFETY: every byte is printable ASCII (checked above), so the bytes are UTF-8.
+        #[allow(unsafe_code)]
+        Some(unsafe { std::str::from_utf8_unchecked(value) })
     }
 
     /// Writes `value` into this slot of `bytes`, the kept message; `false`, writing
@@ -105,22 +108,21 @@ mod tests {
         let b = super::super::repeat::tests::stream(1, &with(B));
         let slot = Slot::find(&a, &with(A)).expect("the value is in the message");
         assert_eq!(Slot::find(&b, &with(B)), Some(slot));
-        assert!(slot.matches(&a, &b));
-        assert_eq!(slot.value(&b), B);
+        assert_eq!(slot.value_in(&a, &b), Some(B));
         let mut patched = a.clone();
         assert!(slot.write(&mut patched, B));
         assert_eq!(patched, b, "the encoder lays both out alike");
         // Longer input (what was read ahead) still matches its prefix.
         let mut ahead = b.clone();
         ahead.extend_from_slice(b"next");
-        assert!(slot.matches(&a, &ahead));
+        assert_eq!(slot.value_in(&a, &ahead), Some(B));
         // Anything else differing, a short read or a non-ASCII value does not match.
-        assert!(!slot.matches(&a, &b[..b.len() - 1]));
+        assert_eq!(slot.value_in(&a, &b[..b.len() - 1]), None);
         let other = super::super::repeat::tests::stream(2, &with(B));
-        assert!(!slot.matches(&a, &other));
+        assert_eq!(slot.value_in(&a, &other), None);
         let mut binary = b.clone();
         binary[slot.0 + 3] = 0xff;
-        assert!(!slot.matches(&a, &binary));
+        assert_eq!(slot.value_in(&a, &binary), None);
     }
 
     #[test]
