@@ -99,7 +99,6 @@ impl<T> Drop for SpinGuard<'_, T> {
 /// Asks the cache for the memory of the `T` at `at`, to be written soon. A hint: `at`
 /// need not point at anything (it is never dereferenced), and elsewhere than on x86-64
 /// this does nothing.
-#[allow(clippy::needless_pass_by_value)]
 pub(super) fn prefetch<T>(at: *const T) {
     #[cfg(target_arch = "x86_64")]
     {
