@@ -110,12 +110,14 @@ fn export_batches(
     all: bool,
 ) {
     while gathered.len() >= max_batch || (all && !gathered.is_empty()) {
-        let batch: Vec<SpanData> = if gathered.len() <= max_batch {
-            // All of it: handed over as it is, not copied into a new vector.
-            std::mem::replace(gathered, Vec::with_capacity(max_batch))
+        // The batch is the vector's head, handed over where it lies; only what is left
+        // beyond it (usually the smaller part) moves to a vector of its own.
+        let rest = if gathered.len() > max_batch {
+            gathered.split_off(max_batch)
         } else {
-            gathered.drain(..max_batch).collect()
+            Vec::with_capacity(max_batch)
         };
+        let batch = std::mem::replace(gathered, rest);
         export(exporter, batch);
     }
 }
