@@ -89,8 +89,9 @@ type Sink<T> = dyn Fn(&mut Vec<T>) + Send + Sync;
 
 /// The drain's buffers, kept with their capacity. `spare` is the drained `pending`,
 /// empty, which becomes the next `pending`, so pushes do not grow a fresh vector (and
-/// move its records) after every drain. `batch` is what the sink gets: a fresh vector
-/// per batch of large records is a block the allocator hands back to the system when it
+/// move its records) after every drain; a drain of one batch or less hands `spare` to
+/// the sink as it is. `batch` is what the sink gets when a drain is split into batches:
+/// a fresh vector per batch of large records is a block the allocator hands back to the system when it
 /// is freed, and page-faults in again for the next.
 struct Buffers<T> {
     spare: Vec<T>,

@@ -183,11 +183,19 @@ impl ServerTelemetry {
         self.recorder.flush();
     }
 
-    /// The caller's identity attributes, or `None` for an anonymous caller. Out of line:
-    /// most callers are anonymous ([`anonymous`]), and their calls skip this code.
+    /// The caller's identity attributes, or `None` for an anonymous caller.
+    fn identity(&self, auth: &AuthContext) -> Option<Box<Identity>> {
+        if anonymous(auth) {
+            return None;
+        }
+        self.identified(auth)
+    }
+
+    /// [`ServerTelemetry::identity`] for a caller that names someone. Out of line: most
+    /// callers are anonymous, and their calls skip this code.
     #[cold]
     #[inline(never)]
-    fn identity(&self, auth: &AuthContext) -> Option<Box<Identity>> {
+    fn identified(&self, auth: &AuthContext) -> Option<Box<Identity>> {
         let principal = auth.principal.as_deref().filter(|p| !p.is_empty());
         let domain = auth.domain.as_deref().filter(|d| !d.is_empty());
         let claims: Vec<KeyValue> = if self.config.tracing && !auth.claims.is_empty() {
@@ -259,11 +267,7 @@ impl CallHook for ServerTelemetry {
             seconds: record.duration.as_secs_f64(),
             parent,
             authenticated: record.peer.auth.authenticated,
-            identity: if anonymous(&record.peer.auth) {
-                None
-            } else {
-                self.identity(&record.peer.auth)
-            },
+            identity: self.identity(&record.peer.auth),
             remote_addr: record
                 .peer
                 .remote_addr

@@ -109,8 +109,8 @@ impl TraceHeaders {
 
     /// The request metadata's trace context, if it carries one.
     pub(crate) fn from_metadata(metadata: &Metadata) -> Option<Self> {
-        let traceparent = metadata.get(keys::TRACEPARENT)?;
-        Some(Self::new(traceparent, metadata.get(keys::TRACESTATE)))
+        let mut trace = Self::default();
+        trace.refill(metadata).then_some(trace)
     }
 
     /// Sets these to the request metadata's trace context, keeping their buffers (a
